@@ -1,0 +1,41 @@
+// runtime/clock.ts
+// Wall and monotonic time for duties; the wall clock can be skewed in tests, the monotonic one never.
+
+export interface Clock {
+  /** Wall-clock epoch ms (records, keys, status). May drift between PCs: never compare across hosts. */
+  now(): number;
+  /** Monotonic ms since an arbitrary origin: the only clock used to judge lease staleness. */
+  monotonicMs(): number;
+}
+
+/**
+ * The system clock. `skewMs` shifts the wall clock only (BTC_TS_TEST_CLOCK_SKEW_MS, used by the
+ * clock-skew tests to prove nothing depends on two PCs agreeing on the time).
+ */
+export function systemClock(skewMs = Number(process.env.BTC_TS_TEST_CLOCK_SKEW_MS ?? 0) || 0): Clock {
+  return {
+    now: () => Date.now() + skewMs,
+    monotonicMs: () => performance.now(),
+  };
+}
+
+/** A clock tests move by hand. */
+export function manualClock(startMs = Date.UTC(2026, 0, 1)): Clock & { advance(ms: number): void; set(ms: number): void } {
+  let wall = startMs;
+  let mono = 0;
+  return {
+    now: () => wall,
+    monotonicMs: () => mono,
+    advance(ms: number) {
+      wall += ms;
+      mono += ms;
+    },
+    set(ms: number) {
+      wall = ms;
+    },
+  };
+}
+
+export function isoDate(ms: number): string {
+  return new Date(ms).toISOString().slice(0, 10);
+}

@@ -1,0 +1,307 @@
+// runtime/store/fs.ts
+// FsStore: a directory that behaves like a bucket (the embedded default primary and the local cache).
+
+import { createHash, randomBytes } from 'node:crypto';
+import { promises as fsp, constants as fsc } from 'node:fs';
+import path from 'node:path';
+import { BtcError } from '../errors.ts';
+import type { GetResult, ListOptions, ListPage, ObjectInfo, ObjectStore, PutOptions, PutResult } from './types.ts';
+
+export interface FsStoreOptions {
+  /** The directory that plays the bucket; created when missing. */
+  root: string;
+  /** A lock older than this is considered abandoned by a crashed writer (ms). */
+  staleLockMs?: number;
+  /** How long a writer waits for a per-key lock before giving up with Unavailable (ms). */
+  lockWaitMs?: number;
+}
+
+/** Internal folder inside the root for temp files and locks; keys may not start with it. */
+const INTERNAL_DIR = '.btc-store';
+const DEFAULT_STALE_LOCK_MS = 10_000;
+const DEFAULT_LOCK_WAIT_MS = 5_000;
+const MAX_PAGE = 1000;
+
+export function createFsStore(options: FsStoreOptions): ObjectStore {
+  return new FsStore(options);
+}
+
+class FsStore implements ObjectStore {
+  readonly describe: string;
+  private readonly root: string;
+  private readonly tmpDir: string;
+  private readonly lockDir: string;
+  private readonly staleLockMs: number;
+  private readonly lockWaitMs: number;
+  private ready: Promise<void> | undefined;
+
+  constructor(options: FsStoreOptions) {
+    this.root = path.resolve(options.root);
+    this.tmpDir = path.join(this.root, INTERNAL_DIR, 'tmp');
+    this.lockDir = path.join(this.root, INTERNAL_DIR, 'locks');
+    this.staleLockMs = options.staleLockMs ?? DEFAULT_STALE_LOCK_MS;
+    this.lockWaitMs = options.lockWaitMs ?? DEFAULT_LOCK_WAIT_MS;
+    this.describe = `fs:${this.root}`;
+  }
+
+  async get(key: string): Promise<GetResult> {
+    const found = await this.getOrNull(key);
+    if (!found) throw new BtcError('NotFound', `no object at ${key}`, { details: { key } });
+    return found;
+  }
+
+  async getOrNull(key: string): Promise<GetResult | null> {
+    const file = this.pathOf(key);
+    let body: Buffer;
+    let stat;
+    try {
+      [body, stat] = await Promise.all([fsp.readFile(file), fsp.stat(file)]);
+    } catch (err) {
+      if (isMissing(err)) return null;
+      throw unavailable(err, key);
+    }
+    return { key, body, etag: etagOf(body), size: body.length, lastModified: stat.mtimeMs };
+  }
+
+  async head(key: string): Promise<ObjectInfo | null> {
+    const found = await this.getOrNull(key);
+    if (!found) return null;
+    const { body: _body, ...info } = found;
+    return info;
+  }
+
+  async put(key: string, body: Buffer | string, options: PutOptions = {}): Promise<PutResult> {
+    const file = this.pathOf(key);
+    const bytes = typeof body === 'string' ? Buffer.from(body) : body;
+    await this.ensureDirs();
+    const tmp = await this.writeTemp(bytes);
+    try {
+      await fsp.mkdir(path.dirname(file), { recursive: true });
+      if (options.ifNoneMatch === '*') {
+        // link() fails with EEXIST when the key exists: an atomic create-if-absent, even across processes.
+        await this.withKeyLock(key, async () => {
+          try {
+            await fsp.link(tmp, file);
+          } catch (err) {
+            if ((err as NodeJS.ErrnoException).code === 'EEXIST') {
+              throw new BtcError('PreconditionFailed', `object exists at ${key}`, { details: { key } });
+            }
+            throw err;
+          }
+        });
+      } else {
+        await this.withKeyLock(key, async () => {
+          if (options.ifMatch !== undefined) {
+            const current = await fsp.readFile(file).catch((err) => {
+              if (isMissing(err)) throw new BtcError('NotFound', `no object at ${key} to match`, { details: { key } });
+              throw err;
+            });
+            if (etagOf(current) !== stripQuotes(options.ifMatch)) {
+              throw new BtcError('PreconditionFailed', `etag mismatch at ${key}`, { details: { key } });
+            }
+          }
+          await fsp.rename(tmp, file);
+        });
+      }
+      await fsyncDir(path.dirname(file));
+      return { key, etag: etagOf(bytes) };
+    } catch (err) {
+      if (err instanceof BtcError) throw err;
+      throw unavailable(err, key);
+    } finally {
+      await fsp.rm(tmp, { force: true });
+    }
+  }
+
+  async delete(key: string): Promise<void> {
+    const file = this.pathOf(key);
+    await this.ensureDirs();
+    await this.withKeyLock(key, () => fsp.rm(file, { force: true }));
+    await this.pruneEmptyDirs(path.dirname(file));
+  }
+
+  async listPage(prefix: string, options: ListOptions = {}): Promise<ListPage> {
+    const limit = Math.min(Math.max(options.limit ?? MAX_PAGE, 1), MAX_PAGE);
+    const startAfter = options.startAfter ?? '';
+    const objects: ObjectInfo[] = [];
+    // Walk from the deepest directory the prefix names, in true lexicographic key order.
+    const slash = prefix.lastIndexOf('/');
+    const baseKey = slash >= 0 ? prefix.slice(0, slash + 1) : '';
+    if (baseKey) validateKey(baseKey.slice(0, -1));
+    for await (const info of this.walk(baseKey, prefix, startAfter)) {
+      if (objects.length === limit) {
+        return { objects, nextStartAfter: objects[objects.length - 1]!.key };
+      }
+      objects.push(info);
+    }
+    return { objects };
+  }
+
+  /** Yields objects under `dirKey` whose key starts with `prefix` and is > startAfter, sorted. */
+  private async *walk(dirKey: string, prefix: string, startAfter: string): AsyncGenerator<ObjectInfo> {
+    const dir = dirKey ? path.join(this.root, ...dirKey.slice(0, -1).split('/')) : this.root;
+    let entries;
+    try {
+      entries = await fsp.readdir(dir, { withFileTypes: true });
+    } catch (err) {
+      if (isMissing(err) || (err as NodeJS.ErrnoException).code === 'ENOTDIR') return;
+      throw unavailable(err, dirKey);
+    }
+    // A directory "d" sorts as "d/" so that DFS order equals lexicographic key order.
+    const named = entries
+      .filter((e) => !(dirKey === '' && e.name === INTERNAL_DIR))
+      .map((e) => ({ entry: e, sortKey: dirKey + e.name + (e.isDirectory() ? '/' : '') }))
+      .sort((a, b) => (a.sortKey < b.sortKey ? -1 : a.sortKey > b.sortKey ? 1 : 0));
+    for (const { entry, sortKey } of named) {
+      if (entry.isDirectory()) {
+        const couldMatch = sortKey.startsWith(prefix) || prefix.startsWith(sortKey);
+        const entirelyBefore = sortKey < startAfter && !startAfter.startsWith(sortKey);
+        if (couldMatch && !entirelyBefore) yield* this.walk(sortKey, prefix, startAfter);
+      } else if (entry.isFile() && sortKey.startsWith(prefix) && sortKey > startAfter) {
+        const file = path.join(dir, entry.name);
+        try {
+          const body = await fsp.readFile(file);
+          const stat = await fsp.stat(file);
+          yield { key: sortKey, etag: etagOf(body), size: body.length, lastModified: stat.mtimeMs };
+        } catch (err) {
+          if (!isMissing(err)) throw unavailable(err, sortKey); // deleted while listing: skip
+        }
+      }
+    }
+  }
+
+  private pathOf(key: string): string {
+    validateKey(key);
+    return path.join(this.root, ...key.split('/'));
+  }
+
+  private ensureDirs(): Promise<void> {
+    this.ready ??= Promise.all([
+      fsp.mkdir(this.tmpDir, { recursive: true }),
+      fsp.mkdir(this.lockDir, { recursive: true }),
+    ]).then(() => undefined);
+    return this.ready;
+  }
+
+  private async writeTemp(bytes: Buffer): Promise<string> {
+    const tmp = path.join(this.tmpDir, `${process.pid}-${randomBytes(8).toString('hex')}`);
+    const handle = await fsp.open(tmp, 'w');
+    try {
+      await handle.writeFile(bytes);
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    return tmp;
+  }
+
+  /** Serialises writers of one key across processes with an O_EXCL lock file. */
+  private async withKeyLock<T>(key: string, body: () => Promise<T>): Promise<T> {
+    const lock = path.join(this.lockDir, createHash('sha1').update(key).digest('hex'));
+    const token = `${process.pid}:${randomBytes(6).toString('hex')}`;
+    const deadline = Date.now() + this.lockWaitMs;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const handle = await fsp.open(lock, fsc.O_CREAT | fsc.O_EXCL | fsc.O_WRONLY);
+        await handle.writeFile(token);
+        await handle.close();
+        break;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+        await this.breakLockIfAbandoned(lock);
+        if (Date.now() > deadline) throw new BtcError('Unavailable', `lock on ${key} not released`);
+        await sleep(Math.min(1 + attempt, 20) * Math.random());
+      }
+    }
+    try {
+      return await body();
+    } finally {
+      await fsp.rm(lock, { force: true });
+    }
+  }
+
+  /** A lock whose owner process is gone, or that is older than staleLockMs, was left by a crash. */
+  private async breakLockIfAbandoned(lock: string): Promise<void> {
+    try {
+      const [content, stat] = await Promise.all([fsp.readFile(lock, 'utf8'), fsp.stat(lock)]);
+      const pid = Number(content.split(':')[0]);
+      const ownerGone = Number.isInteger(pid) && pid > 0 && !processAlive(pid);
+      if (ownerGone || Date.now() - stat.mtimeMs > this.staleLockMs) {
+        // Re-check the token just before removal so we never remove a fresh lock by mistake.
+        if ((await fsp.readFile(lock, 'utf8')) === content) await fsp.rm(lock, { force: true });
+      }
+    } catch (err) {
+      if (!isMissing(err)) throw err;
+    }
+  }
+
+  private async pruneEmptyDirs(dir: string): Promise<void> {
+    let current = dir;
+    while (current.startsWith(this.root + path.sep)) {
+      try {
+        await fsp.rmdir(current);
+      } catch {
+        return; // not empty, or already gone
+      }
+      current = path.dirname(current);
+    }
+  }
+}
+
+/** Rejects keys that could escape the root or alias another key. */
+export function validateKey(key: string): void {
+  const bad = (why: string) => new BtcError('InvalidKey', `invalid key ${JSON.stringify(key)}: ${why}`, { details: { key } });
+  if (typeof key !== 'string' || key.length === 0) throw bad('empty');
+  if (key.length > 1024) throw bad('longer than 1024 characters');
+  if (key.includes('\0')) throw bad('contains NUL');
+  if (key.includes('\\')) throw bad('contains a backslash');
+  if (key.startsWith('/') || /^[A-Za-z]:/.test(key)) throw bad('absolute');
+  const segments = key.split('/');
+  if (segments.some((s) => s === '')) throw bad('empty path segment');
+  if (segments.some((s) => s === '.' || s === '..')) throw bad('dot segment');
+  if (segments[0] === INTERNAL_DIR) throw bad(`reserved prefix ${INTERNAL_DIR}`);
+}
+
+/** ETag = MD5 of the content, the same value S3 gives a single-part upload. */
+export function etagOf(body: Buffer): string {
+  return createHash('md5').update(body).digest('hex');
+}
+
+function stripQuotes(etag: string): string {
+  return etag.replace(/^"|"$/g, '');
+}
+
+function isMissing(err: unknown): boolean {
+  return (err as NodeJS.ErrnoException)?.code === 'ENOENT';
+}
+
+function unavailable(err: unknown, key: string): BtcError {
+  const code = (err as NodeJS.ErrnoException)?.code ?? 'unknown';
+  return new BtcError('Unavailable', `filesystem error ${code} at ${key}`, { cause: err, details: { key } });
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+async function fsyncDir(dir: string): Promise<void> {
+  try {
+    const handle = await fsp.open(dir, 'r');
+    try {
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+  } catch {
+    // Directory fsync is unsupported on some platforms (Windows); the rename is still atomic.
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

@@ -1,0 +1,210 @@
+// runtime/store/s3.ts
+// S3Store: the object-store port over any S3-compatible endpoint (MinIO on the NAS, AWS S3, R2).
+
+import http from 'node:http';
+import https from 'node:https';
+import {
+  DeleteObjectCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  S3Client,
+  S3ServiceException,
+} from '@aws-sdk/client-s3';
+import { NodeHttpHandler } from '@smithy/node-http-handler';
+import { BtcError } from '../errors.ts';
+import type { GetResult, ListOptions, ListPage, ObjectInfo, ObjectStore, PutOptions, PutResult } from './types.ts';
+
+export interface S3StoreOptions {
+  /** Endpoint URL, e.g. `http://nas.local:9000`. */
+  endpoint: string;
+  /** Bucket name (the primary is `btc-ts`). */
+  bucket: string;
+  /** Region; MinIO ignores it, AWS needs it. */
+  region?: string;
+  /** Access key id (secret: never logged). */
+  accessKeyId: string;
+  /** Secret access key (secret: never logged). */
+  secretAccessKey: string;
+  /** Per-request socket timeout (ms); a NAS that stops answering fails fast. */
+  requestTimeoutMs?: number;
+  /** TCP connect timeout (ms). */
+  connectTimeoutMs?: number;
+  /** Attempts per call including the first; retries only 5xx, throttling and network errors. */
+  maxAttempts?: number;
+  /** Keep-alive sockets per host. */
+  maxSockets?: number;
+}
+
+const DEFAULT_REQUEST_TIMEOUT_MS = 10_000;
+const DEFAULT_CONNECT_TIMEOUT_MS = 3_000;
+const DEFAULT_MAX_ATTEMPTS = 3;
+const DEFAULT_MAX_SOCKETS = 64;
+const MAX_PAGE = 1000;
+
+export function createS3Store(options: S3StoreOptions): ObjectStore {
+  return new S3Store(options);
+}
+
+/** The configured S3 client, shared so benchmarks can compare the adapter with the bare SDK. */
+export function createS3Client(options: S3StoreOptions): S3Client {
+  const agentOptions = { keepAlive: true, maxSockets: options.maxSockets ?? DEFAULT_MAX_SOCKETS };
+  return new S3Client({
+    endpoint: options.endpoint,
+    region: options.region ?? 'us-east-1',
+    forcePathStyle: true,
+    credentials: { accessKeyId: options.accessKeyId, secretAccessKey: options.secretAccessKey },
+    maxAttempts: options.maxAttempts ?? DEFAULT_MAX_ATTEMPTS,
+    retryMode: 'standard', // exponential backoff with full jitter; 4xx are never retried
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
+    requestHandler: new NodeHttpHandler({
+      httpAgent: new http.Agent(agentOptions),
+      httpsAgent: new https.Agent(agentOptions),
+      requestTimeout: options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS,
+      connectionTimeout: options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
+    }),
+  });
+}
+
+class S3Store implements ObjectStore {
+  readonly describe: string;
+  private readonly client: S3Client;
+  private readonly bucket: string;
+
+  constructor(options: S3StoreOptions) {
+    this.client = createS3Client(options);
+    this.bucket = options.bucket;
+    this.describe = `s3://${options.bucket}@${new URL(options.endpoint).host}`;
+  }
+
+  async get(key: string): Promise<GetResult> {
+    try {
+      const res = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }));
+      const body = Buffer.from(await res.Body!.transformToByteArray());
+      return {
+        key,
+        body,
+        etag: stripQuotes(res.ETag ?? ''),
+        size: body.length,
+        lastModified: res.LastModified?.getTime() ?? 0,
+      };
+    } catch (err) {
+      throw mapError(err, key);
+    }
+  }
+
+  async getOrNull(key: string): Promise<GetResult | null> {
+    try {
+      return await this.get(key);
+    } catch (err) {
+      if (err instanceof BtcError && err.code === 'NotFound') return null;
+      throw err;
+    }
+  }
+
+  async head(key: string): Promise<ObjectInfo | null> {
+    try {
+      const res = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key }));
+      return {
+        key,
+        etag: stripQuotes(res.ETag ?? ''),
+        size: res.ContentLength ?? 0,
+        lastModified: res.LastModified?.getTime() ?? 0,
+      };
+    } catch (err) {
+      const mapped = mapError(err, key);
+      if (mapped.code === 'NotFound') return null;
+      throw mapped;
+    }
+  }
+
+  async put(key: string, body: Buffer | string, options: PutOptions = {}): Promise<PutResult> {
+    try {
+      const res = await this.client.send(
+        new PutObjectCommand({
+          Bucket: this.bucket,
+          Key: key,
+          Body: typeof body === 'string' ? Buffer.from(body) : body,
+          ContentType: options.contentType ?? contentTypeOf(key),
+          IfNoneMatch: options.ifNoneMatch,
+          IfMatch: options.ifMatch === undefined ? undefined : quote(options.ifMatch),
+        }),
+      );
+      return { key, etag: stripQuotes(res.ETag ?? '') };
+    } catch (err) {
+      throw mapError(err, key);
+    }
+  }
+
+  async delete(key: string): Promise<void> {
+    try {
+      await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key }));
+    } catch (err) {
+      const mapped = mapError(err, key);
+      if (mapped.code !== 'NotFound') throw mapped;
+    }
+  }
+
+  async listPage(prefix: string, options: ListOptions = {}): Promise<ListPage> {
+    try {
+      const res = await this.client.send(
+        new ListObjectsV2Command({
+          Bucket: this.bucket,
+          Prefix: prefix,
+          StartAfter: options.startAfter || undefined,
+          MaxKeys: Math.min(Math.max(options.limit ?? MAX_PAGE, 1), MAX_PAGE),
+        }),
+      );
+      const objects: ObjectInfo[] = (res.Contents ?? []).map((o) => ({
+        key: o.Key!,
+        etag: stripQuotes(o.ETag ?? ''),
+        size: o.Size ?? 0,
+        lastModified: o.LastModified?.getTime() ?? 0,
+      }));
+      const last = objects[objects.length - 1];
+      return res.IsTruncated && last ? { objects, nextStartAfter: last.key } : { objects };
+    } catch (err) {
+      throw mapError(err, prefix);
+    }
+  }
+}
+
+/** S3 errors → BtcError codes; 409 ConditionalRequestConflict (AWS) counts as a lost race like 412. */
+function mapError(err: unknown, key: string): BtcError {
+  if (err instanceof BtcError) return err;
+  const status = (err as { $metadata?: { httpStatusCode?: number } })?.$metadata?.httpStatusCode;
+  const name = err instanceof S3ServiceException ? err.name : (err as Error)?.name;
+  const details = { key, status, s3: name };
+  if (status === 412 || name === 'PreconditionFailed' || name === 'ConditionalRequestConflict') {
+    return new BtcError('PreconditionFailed', `precondition failed at ${key}`, { cause: err, details });
+  }
+  if (status === 404 || name === 'NoSuchKey' || name === 'NotFound') {
+    return new BtcError('NotFound', `no object at ${key}`, { cause: err, details });
+  }
+  if (name === 'NoSuchBucket') {
+    return new BtcError('Unavailable', `bucket missing (${key})`, { cause: err, details });
+  }
+  if (status !== undefined && status >= 400 && status < 500 && status !== 429 && status !== 408) {
+    return new BtcError('Internal', `S3 ${status} ${name ?? ''} at ${key}`, { cause: err, details });
+  }
+  const why = status ? `S3 ${status}` : ((err as NodeJS.ErrnoException)?.code ?? name ?? 'network error');
+  return new BtcError('Unavailable', `store unreachable (${why}) at ${key}`, { cause: err, details });
+}
+
+function stripQuotes(etag: string): string {
+  return etag.replace(/^"|"$/g, '');
+}
+
+function quote(etag: string): string {
+  return etag.startsWith('"') ? etag : `"${etag}"`;
+}
+
+function contentTypeOf(key: string): string {
+  if (key.endsWith('.json')) return 'application/json';
+  if (key.endsWith('.jsonl')) return 'application/x-ndjson';
+  if (key.endsWith('.csv')) return 'text/csv';
+  if (key.endsWith('.zip')) return 'application/zip';
+  return 'application/octet-stream';
+}

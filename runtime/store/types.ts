@@ -1,0 +1,73 @@
+// runtime/store/types.ts
+// The object-store port: the small interface every adapter (S3, directory) implements.
+
+export interface ObjectInfo {
+  key: string;
+  /** Quoted-free ETag string as the store reports it (compare only for equality). */
+  etag: string;
+  size: number;
+  /** Last modification, epoch milliseconds (store clock; informational only). */
+  lastModified: number;
+}
+
+export interface GetResult extends ObjectInfo {
+  body: Buffer;
+}
+
+export interface PutOptions {
+  /** `"*"`: create only when absent; otherwise PreconditionFailed. */
+  ifNoneMatch?: '*';
+  /** Replace only when the current ETag equals this one; absent key → NotFound. */
+  ifMatch?: string;
+  contentType?: string;
+}
+
+export interface PutResult {
+  key: string;
+  etag: string;
+}
+
+export interface ListOptions {
+  /** Start listing strictly after this key (lexicographic). */
+  startAfter?: string;
+  /** Page size; adapters cap it at 1000. */
+  limit?: number;
+}
+
+export interface ListPage {
+  objects: ObjectInfo[];
+  /** Pass as `startAfter` to get the next page; absent when the listing is complete. */
+  nextStartAfter?: string;
+}
+
+/** The object-store interface. Errors are BtcError with codes NotFound, PreconditionFailed, Unavailable, InvalidKey. */
+export interface ObjectStore {
+  /** Human-readable location, no secrets (e.g. `s3://btc-ts@127.0.0.1:9000`, `fs:/data/nas`). */
+  readonly describe: string;
+  get(key: string): Promise<GetResult>;
+  /** Like get, but null when absent. */
+  getOrNull(key: string): Promise<GetResult | null>;
+  head(key: string): Promise<ObjectInfo | null>;
+  put(key: string, body: Buffer | string, options?: PutOptions): Promise<PutResult>;
+  /** Idempotent: deleting an absent key is fine. */
+  delete(key: string): Promise<void>;
+  /** One page of keys under `prefix`, lexicographic. */
+  listPage(prefix: string, options?: ListOptions): Promise<ListPage>;
+}
+
+/** Every object under a prefix, lexicographic, following pages. */
+export async function* listAll(store: ObjectStore, prefix: string, pageSize = 1000): AsyncGenerator<ObjectInfo> {
+  let startAfter: string | undefined;
+  for (;;) {
+    const page = await store.listPage(prefix, { startAfter, limit: pageSize });
+    yield* page.objects;
+    if (!page.nextStartAfter) return;
+    startAfter = page.nextStartAfter;
+  }
+}
+
+export async function listKeys(store: ObjectStore, prefix: string): Promise<string[]> {
+  const keys: string[] = [];
+  for await (const o of listAll(store, prefix)) keys.push(o.key);
+  return keys;
+}

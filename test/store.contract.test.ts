@@ -1,0 +1,157 @@
+// test/store.contract.test.ts
+// One contract suite for every object-store adapter: FsStore and S3Store against the real MinIO.
+
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeEach, describe, expect, inject, it } from 'vitest';
+import { isBtcError } from '../runtime/errors.ts';
+import { createFsStore } from '../runtime/store/fs.ts';
+import { createS3Store } from '../runtime/store/s3.ts';
+import { listKeys, type ObjectStore } from '../runtime/store/types.ts';
+
+const tmpRoots: string[] = [];
+afterAll(() => tmpRoots.forEach((d) => rmSync(d, { recursive: true, force: true })));
+
+function makeFs(): ObjectStore {
+  const root = mkdtempSync(path.join(os.tmpdir(), 'btc-ts-fs-'));
+  tmpRoots.push(root);
+  return createFsStore({ root });
+}
+
+function makeS3(): ObjectStore {
+  const m = inject('minio');
+  return createS3Store({ endpoint: m.endpoint, bucket: m.bucket, accessKeyId: m.accessKey, secretAccessKey: m.secretKey });
+}
+
+async function codeOf(p: Promise<unknown>): Promise<string> {
+  try {
+    await p;
+    return 'ok';
+  } catch (err) {
+    if (isBtcError(err)) return err.code;
+    throw err;
+  }
+}
+
+const adapters: Array<[string, () => ObjectStore]> = [
+  ['FsStore', makeFs],
+  ['S3Store (real MinIO)', makeS3],
+];
+
+describe.each(adapters)('%s contract', (_name, make) => {
+  const store = make();
+  let ns = '';
+  beforeEach(({ task }) => {
+    // Every test works under its own prefix, so the shared bucket never leaks state between tests.
+    ns = `t/${task.id}-${Date.now()}/`;
+  });
+
+  it('round-trips bytes, reports etag and size, head and getOrNull agree', async () => {
+    const body = Buffer.from('héllo\n\u0000binary');
+    const put = await store.put(`${ns}a/b.bin`, body);
+    const got = await store.get(`${ns}a/b.bin`);
+    expect(got.body.equals(body)).toBe(true);
+    expect(got.etag).toBe(put.etag);
+    expect(got.size).toBe(body.length);
+    const head = await store.head(`${ns}a/b.bin`);
+    expect(head?.etag).toBe(put.etag);
+    expect(await store.head(`${ns}missing`)).toBeNull();
+    expect(await store.getOrNull(`${ns}missing`)).toBeNull();
+    expect(await codeOf(store.get(`${ns}missing`))).toBe('NotFound');
+  });
+
+  it('gives the same etag to the same bytes and a different one to different bytes', async () => {
+    const a = await store.put(`${ns}x`, 'same');
+    const b = await store.put(`${ns}y`, 'same');
+    const c = await store.put(`${ns}z`, 'other');
+    expect(a.etag).toBe(b.etag);
+    expect(a.etag).not.toBe(c.etag);
+  });
+
+  it('overwrites, deletes idempotently', async () => {
+    await store.put(`${ns}k`, 'one');
+    await store.put(`${ns}k`, 'two');
+    expect((await store.get(`${ns}k`)).body.toString()).toBe('two');
+    await store.delete(`${ns}k`);
+    await store.delete(`${ns}k`);
+    expect(await store.head(`${ns}k`)).toBeNull();
+  });
+
+  it('ifNoneMatch "*" creates once, then PreconditionFailed', async () => {
+    expect(await codeOf(store.put(`${ns}lock`, 'first', { ifNoneMatch: '*' }))).toBe('ok');
+    expect(await codeOf(store.put(`${ns}lock`, 'second', { ifNoneMatch: '*' }))).toBe('PreconditionFailed');
+    expect((await store.get(`${ns}lock`)).body.toString()).toBe('first');
+  });
+
+  it('ifMatch replaces on the current etag only; on a missing key it is NotFound', async () => {
+    const v1 = await store.put(`${ns}lease`, 'v1');
+    const v2 = await store.put(`${ns}lease`, 'v2', { ifMatch: v1.etag });
+    expect(await codeOf(store.put(`${ns}lease`, 'v3', { ifMatch: v1.etag }))).toBe('PreconditionFailed');
+    expect((await store.get(`${ns}lease`)).body.toString()).toBe('v2');
+    expect(await codeOf(store.put(`${ns}lease`, 'v3', { ifMatch: `"${v2.etag}"` }))).toBe('ok');
+    expect(await codeOf(store.put(`${ns}absent`, 'x', { ifMatch: v1.etag }))).toBe('NotFound');
+  });
+
+  it('20 concurrent ifNoneMatch puts of one key: exactly one wins', async () => {
+    const codes = await Promise.all(
+      Array.from({ length: 20 }, (_, i) => codeOf(store.put(`${ns}race`, `writer-${i}`, { ifNoneMatch: '*' }))),
+    );
+    expect(codes.filter((c) => c === 'ok')).toHaveLength(1);
+    expect(codes.filter((c) => c === 'PreconditionFailed')).toHaveLength(19);
+  });
+
+  it('20 concurrent ifMatch puts on the same etag: exactly one wins', async () => {
+    const base = await store.put(`${ns}cas`, 'base');
+    const codes = await Promise.all(
+      Array.from({ length: 20 }, (_, i) => codeOf(store.put(`${ns}cas`, `writer-${i}`, { ifMatch: base.etag }))),
+    );
+    expect(codes.filter((c) => c === 'ok')).toHaveLength(1);
+    expect(codes.filter((c) => c === 'PreconditionFailed')).toHaveLength(19);
+    expect((await store.get(`${ns}cas`)).body.toString()).toMatch(/^writer-\d+$/);
+  });
+
+  it('lists lexicographically with pagination past 1000 keys', async () => {
+    const keys = Array.from({ length: 1205 }, (_, i) => `${ns}list/${String(i).padStart(5, '0')}`);
+    keys.push(`${ns}list-sibling`, `${ns}list/a/deeper`, `${ns}list/0000`, `${ns}list.z`);
+    for (let i = 0; i < keys.length; i += 50) await Promise.all(keys.slice(i, i + 50).map((k) => store.put(k, 'v')));
+    const under = keys.filter((k) => k.startsWith(`${ns}list/`)).sort();
+    const first = await store.listPage(`${ns}list/`);
+    expect(first.objects).toHaveLength(1000);
+    expect(first.nextStartAfter).toBe(under[999]);
+    expect(await listKeys(store, `${ns}list/`)).toEqual(under);
+    // A partial-segment prefix matches across siblings, in byte order ("-" < "." < "/").
+    expect(await listKeys(store, `${ns}list`)).toEqual([...keys].sort());
+    const small = await store.listPage(`${ns}list/`, { limit: 3, startAfter: under[10] });
+    expect(small.objects.map((o) => o.key)).toEqual(under.slice(11, 14));
+  });
+});
+
+describe('FsStore specifics', () => {
+  it('rejects keys that could escape the root, with InvalidKey', async () => {
+    const store = makeFs();
+    for (const key of ['../x', 'a/../../x', '/abs', 'a//b', 'a/./b', 'nul\0x', '', 'C:/x', '.btc-store/locks/x', 'a\\b']) {
+      expect(await codeOf(store.put(key, 'x')), key).toBe('InvalidKey');
+    }
+  });
+
+  it('conditional puts are atomic across two processes on one directory', async () => {
+    const root = mkdtempSync(path.join(os.tmpdir(), 'btc-ts-fs-xproc-'));
+    tmpRoots.push(root);
+    const store = createFsStore({ root });
+    const base = await store.put('cas', 'base');
+    const script = path.resolve('test/helpers/fs-race-worker.ts');
+    const run = (id: string) =>
+      promisify(execFile)(process.execPath, ['bin/tsnode.mjs', script, root, id, base.etag], { timeout: 60_000 });
+    const outputs = await Promise.all([run('p1'), run('p2')]);
+    const results = outputs.map((o) => JSON.parse(o.stdout) as { create: string[]; cas: string[] });
+    const creates = results.flatMap((r) => r.create);
+    const cases = results.flatMap((r) => r.cas);
+    expect(creates.filter((c) => c === 'ok')).toHaveLength(1);
+    expect(creates).toHaveLength(20);
+    expect(cases.filter((c) => c === 'ok')).toHaveLength(1);
+    expect(cases).toHaveLength(20);
+  });
+});

@@ -1,0 +1,17 @@
+// vitest.config.ts
+// Test runner set-up: real MinIO via global setup, generous timeouts for multi-process tests.
+
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    include: ['test/**/*.test.ts'],
+    globalSetup: ['test/global-setup.ts'],
+    testTimeout: 60_000,
+    hookTimeout: 30 * 60_000, // the first run builds MinIO
+    pool: 'forks',
+    fileParallelism: true,
+    maxWorkers: 2,
+    reporters: ['default'],
+  },
+});
