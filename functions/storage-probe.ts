@@ -1,0 +1,45 @@
+// functions/storage-probe.ts
+// Probes the primary, switches the router with hysteresis, writes storage state into this host's status.
+
+import { z } from 'zod';
+import { defineFunction } from '../runtime/define.ts';
+
+export default defineFunction({
+  name: 'storage-probe',
+  description: 'Probe the primary (put/get/delete health/probe-<host>); switch writes to the cache when it is down and back after N good probes.',
+  input: z.object({}).strict(),
+  output: z.object({
+    ok: z.boolean(),
+    latency_ms: z.number(),
+    error: z.string().optional(),
+    primary: z.enum(['up', 'down']),
+    secondary: z.enum(['used', 'idle']),
+    switched: z.enum(['primary', 'secondary']).nullable(),
+    good_probes: z.number(),
+    bad_probes: z.number(),
+    sync_pending: z.boolean(),
+  }),
+  async run(_input, ctx) {
+    const probe = await ctx.store.probePrimary(ctx.clock.now());
+    const change = ctx.store.recordProbe(probe, ctx.clock.now());
+    // Back on the primary with data in the cache: sync has work to do.
+    if (change?.to === 'primary') ctx.store.setSyncPending(true);
+    const state = ctx.store.state();
+    await ctx.status.update((doc) => {
+      doc.storage.primary = state.primary;
+      doc.storage.secondary = state.secondary;
+      doc.sync.pending = state.syncPending;
+    });
+    return {
+      ok: probe.ok,
+      latency_ms: probe.latencyMs,
+      ...(probe.error ? { error: ctx.masker.text(probe.error) } : {}),
+      primary: state.primary,
+      secondary: state.secondary,
+      switched: change?.to ?? null,
+      good_probes: state.goodProbes,
+      bad_probes: state.badProbes,
+      sync_pending: state.syncPending,
+    };
+  },
+});

@@ -1,0 +1,70 @@
+// runtime/cli/invoke.ts
+// `runtime invoke <fn>`: runs one function once — through the running runtime when one answers, else in-process.
+
+import { loadConfig } from '../config.ts';
+import { BtcError } from '../errors.ts';
+import { configHelp, configOption, loadRuntime } from './load.ts';
+import type { Command } from './main.ts';
+import { printJson } from './output.ts';
+
+export const invokeCommand: Command = {
+  name: 'invoke',
+  summary: 'run one function once, print its JSON result',
+  usage: 'runtime invoke <fn> [--input JSON] [--local] [--config F]',
+  positionals: ['fn'],
+  options: { ...configOption, input: { type: 'string' }, local: { type: 'boolean' } },
+  optionHelp: {
+    ...configHelp,
+    input: 'the function input as JSON (default {})',
+    local: 'run in this process even when a runtime is listening',
+  },
+  async run(flags, [name]) {
+    if (!name) throw new BtcError('InvalidInput', 'name the function: runtime invoke <fn> (see GET /fn)');
+    let input: unknown = {};
+    if (typeof flags.input === 'string') {
+      try {
+        input = JSON.parse(flags.input);
+      } catch {
+        throw new BtcError('InvalidInput', '--input is not valid JSON');
+      }
+    }
+    // One in-flight run per function: prefer the running runtime on this PC, which owns the schedule.
+    if (!flags.local) {
+      const remote = await viaRunningRuntime(flags.config as string | undefined, name, input);
+      if (remote) return remote;
+    }
+    const runtime = await loadRuntime(flags);
+    try {
+      const result = await runtime.invoker.invoke(name, input, 'cli');
+      printJson(result);
+      return 0;
+    } catch (err) {
+      if (err instanceof BtcError && err.code === 'InvalidInput') {
+        printJson({ ok: false, error: 'invalid_input', issues: err.details });
+        return 2;
+      }
+      throw err;
+    } finally {
+      await runtime.shutdown();
+    }
+  },
+};
+
+async function viaRunningRuntime(configFile: string | undefined, name: string, input: unknown): Promise<number | null> {
+  const { config, secrets } = loadConfig({ file: configFile });
+  const base = `http://${config.http.host === '0.0.0.0' ? '127.0.0.1' : config.http.host}:${config.http.port}`;
+  try {
+    const health = await fetch(`${base}/health`, { signal: AbortSignal.timeout(500) });
+    const body = (await health.json()) as { host?: string };
+    if (!health.ok || body.host !== config.host) return null;
+  } catch {
+    return null;
+  }
+  const headers: Record<string, string> = { 'content-type': 'application/json' };
+  if (secrets.BTC_TS_API_TOKEN) headers.authorization = `Bearer ${secrets.BTC_TS_API_TOKEN}`;
+  const res = await fetch(`${base}/fn/${encodeURIComponent(name)}`, { method: 'POST', headers, body: JSON.stringify(input) });
+  const body = (await res.json()) as { ok: boolean; result?: unknown };
+  printJson(body.ok ? body.result : body);
+  if (res.ok) return 0;
+  return res.status === 400 || res.status === 404 ? 2 : 1;
+}

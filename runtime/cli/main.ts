@@ -1,0 +1,96 @@
+// runtime/cli/main.ts
+// The `runtime` command line: dispatches sub-commands, prints help, maps errors to exit codes 0/1/2.
+
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { BtcError, isBtcError } from '../errors.ts';
+import { commands } from './commands.ts';
+
+export type Flags = Record<string, string | boolean | string[] | undefined>;
+
+export interface Command {
+  /** Words after `runtime`, e.g. `config diff`. */
+  name: string;
+  summary: string;
+  usage: string;
+  options?: ParseArgsConfig['options'];
+  /** One line per option for --help. */
+  optionHelp?: Record<string, string>;
+  /** Positional arguments allowed (names for help). */
+  positionals?: string[];
+  run(flags: Flags, positionals: string[]): Promise<number>;
+}
+
+/** Exit codes: 0 ok, 1 a check or run failed, 2 bad usage or input. */
+export async function main(argv: string[]): Promise<number> {
+  if (argv.length === 0 || argv[0] === '--help' || argv[0] === '-h' || argv[0] === 'help') {
+    printHelp();
+    return argv.length === 0 ? 2 : 0;
+  }
+  // Longest match first: `config diff` before `config`.
+  const command = [...commands]
+    .sort((a, b) => b.name.split(' ').length - a.name.split(' ').length)
+    .find((c) => {
+      const words = c.name.split(' ');
+      return words.every((w, i) => argv[i] === w);
+    });
+  if (!command) {
+    console.error(`runtime: unknown command "${argv.join(' ')}". Run \`runtime --help\`.`);
+    return 2;
+  }
+  const rest = argv.slice(command.name.split(' ').length);
+  if (rest.includes('--help') || rest.includes('-h')) {
+    printCommandHelp(command);
+    return 0;
+  }
+  let flags: Flags;
+  let positionals: string[];
+  try {
+    const parsed = parseArgs({ args: rest, options: command.options ?? {}, allowPositionals: true, strict: true });
+    flags = parsed.values as Flags;
+    positionals = parsed.positionals;
+  } catch (err) {
+    console.error(`runtime ${command.name}: ${(err as Error).message}\nusage: ${command.usage}`);
+    return 2;
+  }
+  const maxPositionals = command.positionals?.length ?? 0;
+  if (positionals.length > maxPositionals) {
+    console.error(`runtime ${command.name}: unexpected argument ${positionals[maxPositionals]}\nusage: ${command.usage}`);
+    return 2;
+  }
+  try {
+    return await command.run(flags, positionals);
+  } catch (err) {
+    if (isBtcError(err) && (err.code === 'InvalidInput' || err.code === 'InvalidKey' || err.code === 'UnknownFunction')) {
+      console.error(`runtime ${command.name}: ${err.message}`);
+      return 2;
+    }
+    const message = err instanceof BtcError || err instanceof Error ? err.message : String(err);
+    console.error(`runtime ${command.name}: ${message}`);
+    return 1;
+  }
+}
+
+function printHelp(): void {
+  const width = Math.max(...commands.map((c) => c.name.length));
+  console.log(`btc-ts runtime — market-data collection for two PCs and a NAS
+
+usage: runtime <command> [options]     (runtime <command> --help for details)
+
+commands:
+${commands.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`).join('\n')}
+
+environment: BTC_TS_CONFIG, BTC_TS_HOST, BTC_TS_MODE, BTC_TS_DATA_DIR, BTC_TS_PORT, BTC_TS_S3_* …
+(see docs/configuration.md). Exit codes: 0 ok, 1 a check or run failed, 2 bad usage or input.`);
+}
+
+function printCommandHelp(command: Command): void {
+  console.log(`runtime ${command.name} — ${command.summary}\n\nusage: ${command.usage}`);
+  const options = Object.entries(command.options ?? {});
+  if (options.length) {
+    console.log('\noptions:');
+    for (const [name, spec] of options) {
+      const flag = `--${name}${spec.type === 'string' ? ' <value>' : ''}${spec.multiple ? ' …' : ''}`;
+      console.log(`  ${flag.padEnd(28)} ${command.optionHelp?.[name] ?? ''}`.trimEnd());
+    }
+  }
+}

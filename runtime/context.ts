@@ -1,0 +1,184 @@
+// runtime/context.ts
+// Assembles one runtime: config, logger, stores and router, audit, status, registry, invoker, metrics.
+
+import os from 'node:os';
+import type { Mode } from '../config/schema.ts';
+import { AuditLog } from './audit.ts';
+import { systemClock, type Clock } from './clock.ts';
+import { pathsOf, type LoadedConfig } from './config.ts';
+import type { AnyFunction, FnContext, LeaseView, ModeControl } from './define.ts';
+import { Invoker } from './invoker.ts';
+import { createLogger, type Logger } from './logger.ts';
+import { Metrics } from './metrics.ts';
+import { loadFunctions, loadSchedules, type ScheduleDef } from './registry.ts';
+import { createMasker, type Masker } from './secrets.ts';
+import { StatusWriter } from './status.ts';
+import { createFsStore } from './store/fs.ts';
+import { StorageRouter } from './store/router.ts';
+import { createS3Store } from './store/s3.ts';
+import type { ObjectStore } from './store/types.ts';
+
+export type RuntimePaths = ReturnType<typeof pathsOf>;
+
+export interface Runtime {
+  loaded: LoadedConfig;
+  host: string;
+  paths: RuntimePaths;
+  clock: Clock;
+  log: Logger;
+  masker: Masker;
+  store: StorageRouter;
+  audit: AuditLog;
+  status: StatusWriter;
+  lease: LeaseView;
+  mode: ModeControl;
+  metrics: Metrics;
+  functions: Map<string, AnyFunction>;
+  schedules: ScheduleDef[];
+  invoker: Invoker;
+  local: Map<string, unknown>;
+  context(): FnContext;
+  shutdown(): Promise<void>;
+}
+
+export interface CreateRuntimeOptions {
+  clock?: Clock;
+  log?: Logger;
+  /** Replace the stores (tests). */
+  primary?: ObjectStore;
+  secondary?: ObjectStore;
+  functions?: Map<string, AnyFunction>;
+  /** Pretty console logs (DEBUG on a TTY). */
+  pretty?: boolean;
+  /** Where console logs go: stderr (CLI commands) or stdout (the server). */
+  consoleFd?: 1 | 2;
+}
+
+export async function createRuntime(loaded: LoadedConfig, options: CreateRuntimeOptions = {}): Promise<Runtime> {
+  const { config, secrets } = loaded;
+  const host = config.host;
+  const paths = pathsOf(config);
+  const clock = options.clock ?? systemClock();
+  const masker = createMasker(secrets);
+  const log =
+    options.log ??
+    createLogger({ logsDir: paths.logsDir, masker, pretty: options.pretty, consoleFd: options.consoleFd, base: { host, pid: process.pid } });
+
+  const primary =
+    options.primary ??
+    (config.storage.s3.endpoint
+      ? createS3Store({
+          endpoint: config.storage.s3.endpoint,
+          bucket: config.storage.s3.bucket,
+          region: config.storage.s3.region,
+          accessKeyId: secrets.BTC_TS_S3_ACCESS_KEY!,
+          secretAccessKey: secrets.BTC_TS_S3_SECRET_KEY!,
+          requestTimeoutMs: config.storage.s3.requestTimeoutMs,
+        })
+      : createFsStore({ root: paths.fsPrimaryDir }));
+  const secondary = options.secondary ?? createFsStore({ root: paths.cacheDir });
+  const store = new StorageRouter({
+    primary,
+    secondary,
+    host,
+    probeTimeoutMs: config.storage.probe.timeoutMs,
+    upAfterGoodProbes: config.storage.probe.upAfterGoodProbes,
+    downAfterBadProbes: config.storage.probe.downAfterBadProbes,
+  });
+
+  const metrics = new Metrics({ defaults: options.log === undefined });
+  const audit = new AuditLog({ walDir: paths.walDir, host, actor: config.actor, site: config.site, clock, masker, log });
+  await audit.open();
+
+  let mode: Mode = config.mode ?? 'DEBUG';
+  const status = new StatusWriter({ host, mode, secondaryPath: paths.cacheDir, clock, masker, log });
+  const lease: LeaseView = { holder: false, epoch: 0, leaderHost: null, since: null, degraded: false };
+  const local = new Map<string, unknown>();
+  const shutdownController = new AbortController();
+
+  const setModeGauge = () => {
+    for (const m of ['DEBUG', 'PROD', 'DIAG'] as const) metrics.mode.set({ mode: m }, m === mode ? 1 : 0);
+  };
+  setModeGauge();
+  const modeControl: ModeControl = {
+    get: () => mode,
+    async set(next, reason) {
+      if (next === mode) return;
+      const from = mode;
+      mode = next;
+      setModeGauge();
+      await audit.record('runtime.mode.change', { from, to: next, reason });
+      await status.update(store, (doc) => void (doc.mode = next)).catch(() => undefined);
+    },
+  };
+
+  store.onSwitch((change) => {
+    metrics.primaryUp.set(change.to === 'primary' ? 1 : 0);
+    void audit.record('collector.storage.switch', { ...change, primary: store.primary.describe, secondary: store.secondary.describe });
+    log.warn(change, `storage switched to ${change.to}`);
+  });
+  metrics.primaryUp.set(1);
+
+  const functions = options.functions ?? (await loadFunctions());
+  const schedules = await loadSchedules(functions);
+
+  let invoker: Invoker;
+  const context = (): FnContext => ({
+    host,
+    config,
+    paths,
+    clock,
+    log,
+    audit,
+    store,
+    status: { current: () => status.current(), update: (change) => status.update(store, change) },
+    lease,
+    mode: modeControl,
+    masker,
+    local,
+    signal: shutdownController.signal,
+    invoke: (name, input) => invoker.invoke(name, input, 'internal'),
+  });
+  invoker = new Invoker({
+    functions,
+    context,
+    log,
+    metrics,
+    afterRun: async () => {
+      await audit.ship(store);
+    },
+  });
+
+  return {
+    loaded,
+    host,
+    paths,
+    clock,
+    log,
+    masker,
+    store,
+    audit,
+    status,
+    lease,
+    mode: modeControl,
+    metrics,
+    functions,
+    schedules,
+    invoker,
+    local,
+    context,
+    async shutdown() {
+      shutdownController.abort();
+      await audit.ship(store).catch((err) => log.warn({ err: String(err) }, 'audit ship on shutdown failed'));
+      log.flush?.();
+    },
+  };
+}
+
+export function nodeMajor(): number {
+  return Number(process.versions.node.split('.')[0]);
+}
+
+export function osSummary(): string {
+  return `${os.type()} ${os.release()} ${os.arch()}`;
+}

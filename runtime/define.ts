@@ -1,0 +1,71 @@
+// runtime/define.ts
+// defineFunction and the context every duty receives: all a duty may touch, no globals.
+
+import type { z } from 'zod';
+import type { AppConfig, Mode } from '../config/schema.ts';
+import type { AuditLog } from './audit.ts';
+import type { Clock } from './clock.ts';
+import type { RuntimePaths } from './context.ts';
+import type { Logger } from './logger.ts';
+import type { Masker } from './secrets.ts';
+import type { HostStatus } from './status.ts';
+import type { StorageRouter } from './store/router.ts';
+
+/** What this runtime knows of the collector lease (updated by leader-heartbeat). */
+export interface LeaseView {
+  /** This host holds the lease and may collect. */
+  holder: boolean;
+  /** Fencing token: the epoch of the lease as last seen; stamped on every record and segment key. */
+  epoch: number;
+  /** Host holding the lease as last seen (null when none). */
+  leaderHost: string | null;
+  /** Wall-clock ms since this host holds the lease (null when not holder). */
+  since: number | null;
+  /** Holder that cannot reach the primary and keeps collecting into the cache. */
+  degraded: boolean;
+}
+
+export interface ModeControl {
+  get(): Mode;
+  /** Changes the mode; audited as runtime.mode.change and written to status. */
+  set(mode: Mode, reason: string): Promise<void>;
+}
+
+export interface FnContext {
+  host: string;
+  config: AppConfig;
+  paths: RuntimePaths;
+  clock: Clock;
+  log: Logger;
+  audit: AuditLog;
+  /** Primary or cache, decided by the router; duties never ask which. `store.primary` for lease-only ops. */
+  store: StorageRouter;
+  status: { current(): HostStatus; update(change: (doc: HostStatus) => void): Promise<void> };
+  lease: LeaseView;
+  mode: ModeControl;
+  masker: Masker;
+  /**
+   * Process-local memory for what cannot live in the store by design (a candidate's own
+   * monotonic observation of the lease ETag). Keys are namespaced by the duty's name.
+   */
+  local: Map<string, unknown>;
+  /** Aborted when the runtime shuts down. */
+  signal: AbortSignal;
+  /** Runs another function through the invoker (same one-in-flight rule). */
+  invoke(name: string, input?: unknown): Promise<unknown>;
+}
+
+export interface FunctionDef<I extends z.ZodType = z.ZodType, O extends z.ZodType = z.ZodType> {
+  name: string;
+  description: string;
+  input: I;
+  output: O;
+  run(input: z.output<I>, ctx: FnContext): Promise<z.input<O>>;
+}
+
+/** Identity with types: a duty is one file with `export default defineFunction({...})`. */
+export function defineFunction<I extends z.ZodType, O extends z.ZodType>(def: FunctionDef<I, O>): FunctionDef<I, O> {
+  return def;
+}
+
+export type AnyFunction = FunctionDef<z.ZodType, z.ZodType>;

@@ -1,0 +1,109 @@
+// runtime/http/app.ts
+// The hono app: POST /fn/:name, GET /fn, /health, /status, /metrics; bearer token and body limit.
+
+import { timingSafeEqual } from 'node:crypto';
+import { Hono, type MiddlewareHandler } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
+import type { Runtime } from '../context.ts';
+import { BtcError } from '../errors.ts';
+import { describeFunctions } from '../registry.ts';
+import { readAllStatus } from '../status.ts';
+import { errorResponse } from './errors.ts';
+
+export interface AppOptions {
+  /** Extra routes (the dashboard page, docs) mounted after the API. */
+  extend?: (app: Hono, runtime: Runtime, guard: MiddlewareHandler) => void;
+}
+
+export function createApp(runtime: Runtime, options: AppOptions = {}): Hono {
+  const { masker, log, invoker } = runtime;
+  const token = runtime.loaded.secrets.BTC_TS_API_TOKEN;
+  const app = new Hono();
+
+  app.onError((err, c) => errorResponse(c, err, masker, log));
+  app.notFound((c) => c.json({ ok: false, error: 'not_found', message: `no route ${c.req.method} ${c.req.path}` }, 404));
+
+  /** Bearer token check when BTC_TS_API_TOKEN is set (constant-time compare). */
+  const guard: MiddlewareHandler = async (c, next) => {
+    if (token && !bearerMatches(c.req.header('authorization'), token)) {
+      return errorResponse(c, new BtcError('Unauthorized', 'missing or wrong bearer token'), masker, log);
+    }
+    await next();
+  };
+  const limit = bodyLimit({
+    maxSize: runtime.loaded.config.http.bodyLimitBytes,
+    onError: (c) => errorResponse(c, new BtcError('PayloadTooLarge', `body over ${runtime.loaded.config.http.bodyLimitBytes} bytes`), masker, log),
+  });
+
+  app.get('/health', (c) =>
+    c.json({
+      mode: runtime.mode.get(),
+      host: runtime.host,
+      leader: { host: runtime.lease.leaderHost, epoch: runtime.lease.epoch, self: runtime.lease.holder },
+      storage: { primary: runtime.store.state().primary, secondary: runtime.store.state().secondary },
+    }),
+  );
+
+  app.get('/status', guard, async (c) => {
+    const { hosts, errors } = await readAllStatus(runtime.store);
+    return c.json({ hosts, errors, self: runtime.host });
+  });
+
+  app.get('/metrics', async (c) => {
+    runtime.metrics.leaseHolder.set(runtime.lease.holder ? 1 : 0);
+    runtime.metrics.leaseEpoch.set(runtime.lease.epoch);
+    c.header('content-type', runtime.metrics.registry.contentType);
+    return c.body(await runtime.metrics.registry.metrics());
+  });
+
+  app.get('/fn', guard, (c) => c.json({ functions: describeFunctions(runtime.functions) }));
+
+  app.post('/fn/:name', guard, limit, async (c) => {
+    const name = c.req.param('name');
+    if (!invoker.has(name)) throw new BtcError('UnknownFunction', `unknown function ${name}`);
+    const input = await readJsonBody(c.req.raw);
+    const result = await invoker.invoke(name, input, 'http');
+    // A duty may answer raw bytes (the handoff zip) when the client asks for them.
+    if (isBinaryResult(result) && c.req.header('accept')?.includes(result.contentType)) {
+      c.header('content-type', result.contentType);
+      if (result.filename) c.header('content-disposition', `attachment; filename="${result.filename}"`);
+      return c.body(new Uint8Array(result.bytes));
+    }
+    return c.json({ ok: true, result: isBinaryResult(result) ? result.json : result });
+  });
+
+  options.extend?.(app, runtime, guard);
+  return app;
+}
+
+/** A function result that can also be served as bytes (`Accept` decides). */
+export interface BinaryResult {
+  contentType: string;
+  filename?: string;
+  bytes: Buffer;
+  json: unknown;
+}
+
+function isBinaryResult(v: unknown): v is BinaryResult {
+  return typeof v === 'object' && v !== null && Buffer.isBuffer((v as BinaryResult).bytes) && typeof (v as BinaryResult).contentType === 'string';
+}
+
+async function readJsonBody(req: Request): Promise<unknown> {
+  const text = await req.text();
+  if (text.trim() === '') return {};
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw new BtcError('InvalidInput', 'body is not valid JSON', {
+      details: [{ code: 'invalid_json', path: [], message: (err as Error).message }],
+    });
+  }
+}
+
+function bearerMatches(header: string | undefined, token: string): boolean {
+  const match = /^Bearer\s+(.+)$/i.exec(header ?? '');
+  if (!match) return false;
+  const given = Buffer.from(match[1]!.trim());
+  const expected = Buffer.from(token);
+  return given.length === expected.length && timingSafeEqual(given, expected);
+}

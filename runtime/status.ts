@@ -1,0 +1,99 @@
+// runtime/status.ts
+// This host's status object (collector/status/<host>.json): one in-memory copy, written atomically on change.
+
+import { z } from 'zod';
+import type { Mode } from '../config/schema.ts';
+import type { Clock } from './clock.ts';
+import type { Logger } from './logger.ts';
+import type { Masker } from './secrets.ts';
+import { listAll, type ObjectStore } from './store/types.ts';
+
+export const STATUS_PREFIX = 'collector/status/';
+export const statusKey = (host: string) => `${STATUS_PREFIX}${host}.json`;
+
+export const streamStatusSchema = z.object({
+  exchange: z.string(),
+  topic: z.string(),
+  symbol: z.string(),
+  ok: z.boolean(),
+  cause: z.string().nullable(),
+  retries: z.number(),
+  last_ok_ms: z.number().nullable(),
+  notes: z.array(z.string()),
+});
+export type StreamStatus = z.infer<typeof streamStatusSchema>;
+
+export const hostStatusSchema = z.looseObject({
+  host: z.string(),
+  mode: z.string(),
+  updated_at: z.string(),
+  leader: z.looseObject({ host: z.string().nullable(), since: z.string().nullable(), active: z.boolean(), epoch: z.number().optional() }),
+  storage: z.looseObject({ primary: z.enum(['up', 'down']), secondary: z.enum(['used', 'idle']), secondary_path: z.string() }),
+  sync: z.looseObject({
+    pending: z.boolean(),
+    last: z.object({ at: z.string(), items: z.number(), bytes: z.number(), ok: z.boolean() }).nullable(),
+  }),
+  streams: z.array(streamStatusSchema),
+});
+export type HostStatus = z.infer<typeof hostStatusSchema>;
+
+export interface StatusWriterOptions {
+  host: string;
+  mode: Mode;
+  secondaryPath: string;
+  clock: Clock;
+  masker: Masker;
+  log: Logger;
+}
+
+export class StatusWriter {
+  private doc: HostStatus;
+  private readonly options: StatusWriterOptions;
+  private writing: Promise<void> = Promise.resolve();
+
+  constructor(options: StatusWriterOptions) {
+    this.options = options;
+    this.doc = {
+      host: options.host,
+      mode: options.mode,
+      updated_at: new Date(options.clock.now()).toISOString(),
+      leader: { host: null, since: null, active: false },
+      storage: { primary: 'up', secondary: 'idle', secondary_path: options.secondaryPath },
+      sync: { pending: false, last: null },
+      streams: [],
+    };
+  }
+
+  current(): HostStatus {
+    return structuredClone(this.doc);
+  }
+
+  /** Applies a change and writes the whole object atomically; writes are serialised in order. */
+  update(store: ObjectStore, change: (doc: HostStatus) => void): Promise<void> {
+    change(this.doc);
+    this.doc.updated_at = new Date(this.options.clock.now()).toISOString();
+    const snapshot = this.options.masker.value(this.doc);
+    const write = this.writing.then(() =>
+      store.put(statusKey(this.options.host), JSON.stringify(snapshot, null, 2), { contentType: 'application/json' }).then(() => undefined),
+    );
+    this.writing = write.catch((err) => this.options.log.warn({ err: String(err) }, 'status write failed'));
+    return write;
+  }
+}
+
+/** Status objects of every host found in the store, sorted by host. Unparseable ones are reported, not thrown. */
+export async function readAllStatus(store: ObjectStore): Promise<{ hosts: HostStatus[]; errors: Array<{ key: string; error: string }> }> {
+  const hosts: HostStatus[] = [];
+  const errors: Array<{ key: string; error: string }> = [];
+  for await (const info of listAll(store, STATUS_PREFIX)) {
+    if (!info.key.endsWith('.json')) continue;
+    try {
+      const got = await store.get(info.key);
+      hosts.push(hostStatusSchema.parse(JSON.parse(got.body.toString('utf8'))));
+    } catch (err) {
+      errors.push({ key: info.key, error: err instanceof Error ? err.message.slice(0, 200) : String(err) });
+    }
+  }
+  hosts.sort((a, b) => a.host.localeCompare(b.host));
+  return { hosts, errors };
+}

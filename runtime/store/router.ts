@@ -1,0 +1,201 @@
+// runtime/store/router.ts
+// StorageRouter: writes go to the primary while it is up and to the local cache while it is down.
+
+import { BtcError, isBtcError } from '../errors.ts';
+import type { GetResult, ListOptions, ListPage, ObjectInfo, ObjectStore, PutOptions, PutResult } from './types.ts';
+
+export interface StorageRouterOptions {
+  /** The NAS (MinIO) or the embedded FsStore: the one source of truth. */
+  primary: ObjectStore;
+  /** The local cache bucket (FsStore) that takes writes while the primary is down. */
+  secondary: ObjectStore;
+  /** Used in the probe key `health/probe-<host>`. */
+  host: string;
+  /** A probe slower than this counts as failed (ms). */
+  probeTimeoutMs: number;
+  /** Consecutive good probes before writes return to the primary. */
+  upAfterGoodProbes: number;
+  /** Consecutive failed probes before writes go to the cache. */
+  downAfterBadProbes: number;
+}
+
+export interface ProbeResult {
+  ok: boolean;
+  latencyMs: number;
+  error?: string;
+}
+
+export interface StorageSwitch {
+  from: 'primary' | 'secondary';
+  to: 'primary' | 'secondary';
+  reason: string;
+}
+
+export interface StorageState {
+  primary: 'up' | 'down';
+  secondary: 'used' | 'idle';
+  secondaryPath: string;
+  /** Something was written to the cache that the primary does not have yet. */
+  syncPending: boolean;
+  goodProbes: number;
+  badProbes: number;
+  lastProbe?: ProbeResult & { at: number };
+}
+
+type SwitchListener = (change: StorageSwitch) => void;
+
+export class StorageRouter implements ObjectStore {
+  readonly primary: ObjectStore;
+  readonly secondary: ObjectStore;
+  readonly describe: string;
+  private readonly options: StorageRouterOptions;
+  private usingPrimary = true;
+  private goodProbes = 0;
+  private badProbes = 0;
+  private syncPending = false;
+  private lastProbe?: ProbeResult & { at: number };
+  private readonly listeners: SwitchListener[] = [];
+
+  constructor(options: StorageRouterOptions) {
+    this.options = options;
+    this.primary = options.primary;
+    this.secondary = options.secondary;
+    this.describe = `router(${options.primary.describe} | ${options.secondary.describe})`;
+  }
+
+  state(): StorageState {
+    return {
+      primary: this.usingPrimary ? 'up' : 'down',
+      secondary: this.usingPrimary ? 'idle' : 'used',
+      secondaryPath: this.secondary.describe,
+      syncPending: this.syncPending,
+      goodProbes: this.goodProbes,
+      badProbes: this.badProbes,
+      lastProbe: this.lastProbe,
+    };
+  }
+
+  onSwitch(listener: SwitchListener): void {
+    this.listeners.push(listener);
+  }
+
+  /** Marks whether the cache holds data the primary lacks (sync sets it false when done). */
+  setSyncPending(pending: boolean): void {
+    this.syncPending = pending;
+  }
+
+  /** Cheap probe of the primary: put + get + delete of `health/probe-<host>` within the timeout. */
+  async probePrimary(now = Date.now()): Promise<ProbeResult> {
+    const started = performance.now();
+    const key = `health/probe-${this.options.host}`;
+    const body = `${this.options.host} ${now}`;
+    try {
+      await withTimeout(
+        (async () => {
+          await this.primary.put(key, body, { contentType: 'text/plain' });
+          const got = await this.primary.get(key);
+          if (got.body.toString() !== body) throw new Error('probe read back different bytes');
+          await this.primary.delete(key);
+        })(),
+        this.options.probeTimeoutMs,
+      );
+      return { ok: true, latencyMs: Math.round(performance.now() - started) };
+    } catch (err) {
+      return { ok: false, latencyMs: Math.round(performance.now() - started), error: describeError(err) };
+    }
+  }
+
+  /**
+   * Feeds one probe result into the hysteresis: down after `downAfterBadProbes` failures, back up
+   * only after `upAfterGoodProbes` consecutive successes, so a flapping NAS does not thrash.
+   */
+  recordProbe(result: ProbeResult, at = Date.now()): StorageSwitch | null {
+    this.lastProbe = { ...result, at };
+    if (result.ok) {
+      this.goodProbes++;
+      this.badProbes = 0;
+      if (!this.usingPrimary && this.goodProbes >= this.options.upAfterGoodProbes) {
+        return this.switchTo('primary', `${this.goodProbes} good probes`);
+      }
+    } else {
+      this.badProbes++;
+      this.goodProbes = 0;
+      if (this.usingPrimary && this.badProbes >= this.options.downAfterBadProbes) {
+        return this.switchTo('secondary', `probe failed: ${result.error ?? 'unknown'}`);
+      }
+    }
+    return null;
+  }
+
+  // ── ObjectStore: reads and writes follow the current target; a write that finds the primary
+  //    unreachable fails over at once instead of losing the data.
+
+  async put(key: string, body: Buffer | string, options?: PutOptions): Promise<PutResult> {
+    if (this.usingPrimary) {
+      try {
+        return await this.primary.put(key, body, options);
+      } catch (err) {
+        if (!isBtcError(err, 'Unavailable')) throw err;
+        this.switchTo('secondary', `write failed: ${describeError(err)}`);
+      }
+    }
+    const result = await this.secondary.put(key, body, options);
+    this.syncPending = true;
+    return result;
+  }
+
+  get(key: string): Promise<GetResult> {
+    return this.read((s) => s.get(key));
+  }
+
+  getOrNull(key: string): Promise<GetResult | null> {
+    return this.read((s) => s.getOrNull(key));
+  }
+
+  head(key: string): Promise<ObjectInfo | null> {
+    return this.read((s) => s.head(key));
+  }
+
+  delete(key: string): Promise<void> {
+    return this.read((s) => s.delete(key));
+  }
+
+  listPage(prefix: string, options?: ListOptions): Promise<ListPage> {
+    return this.read((s) => s.listPage(prefix, options));
+  }
+
+  private async read<R>(op: (store: ObjectStore) => Promise<R>): Promise<R> {
+    if (this.usingPrimary) {
+      try {
+        return await op(this.primary);
+      } catch (err) {
+        if (!isBtcError(err, 'Unavailable')) throw err;
+        this.switchTo('secondary', `read failed: ${describeError(err)}`);
+      }
+    }
+    return op(this.secondary);
+  }
+
+  private switchTo(to: 'primary' | 'secondary', reason: string): StorageSwitch | null {
+    const wantPrimary = to === 'primary';
+    if (this.usingPrimary === wantPrimary) return null;
+    this.usingPrimary = wantPrimary;
+    if (!wantPrimary) this.goodProbes = 0;
+    const change: StorageSwitch = { from: wantPrimary ? 'secondary' : 'primary', to, reason };
+    for (const listener of this.listeners) listener(change);
+    return change;
+  }
+}
+
+function describeError(err: unknown): string {
+  if (err instanceof BtcError) return err.message;
+  return err instanceof Error ? err.message : String(err);
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new BtcError('Unavailable', `timed out after ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
