@@ -13,6 +13,7 @@ import { Metrics } from './metrics.ts';
 import { loadFunctions, loadSchedules, type ScheduleDef } from './registry.ts';
 import { createMasker, type Masker } from './secrets.ts';
 import { StatusWriter } from './status.ts';
+import { RawStreams } from './streams.ts';
 import { createFsStore } from './store/fs.ts';
 import { StorageRouter } from './store/router.ts';
 import { createS3Store } from './store/s3.ts';
@@ -29,6 +30,7 @@ export interface Runtime {
   masker: Masker;
   store: StorageRouter;
   audit: AuditLog;
+  streams: RawStreams;
   status: StatusWriter;
   lease: LeaseView;
   mode: ModeControl;
@@ -89,6 +91,7 @@ export async function createRuntime(loaded: LoadedConfig, options: CreateRuntime
   const metrics = new Metrics({ defaults: options.log === undefined });
   const audit = new AuditLog({ walDir: paths.walDir, host, actor: config.actor, site: config.site, clock, masker, log });
   await audit.open();
+  const streams = new RawStreams({ walDir: paths.walDir, clock });
 
   let mode: Mode = config.mode ?? 'DEBUG';
   const status = new StatusWriter({ host, mode, secondaryPath: paths.cacheDir, clock, masker, log });
@@ -131,6 +134,7 @@ export async function createRuntime(loaded: LoadedConfig, options: CreateRuntime
     log,
     audit,
     store,
+    streams,
     status: { current: () => status.current(), update: (change) => status.update(store, change) },
     lease,
     mode: modeControl,
@@ -158,6 +162,7 @@ export async function createRuntime(loaded: LoadedConfig, options: CreateRuntime
     masker,
     store,
     audit,
+    streams,
     status,
     lease,
     mode: modeControl,

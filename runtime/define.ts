@@ -10,6 +10,7 @@ import type { Logger } from './logger.ts';
 import type { Masker } from './secrets.ts';
 import type { HostStatus } from './status.ts';
 import type { StorageRouter } from './store/router.ts';
+import type { RawStreams } from './streams.ts';
 
 /** What this runtime knows of the collector lease (updated by leader-heartbeat). */
 export interface LeaseView {
@@ -40,6 +41,8 @@ export interface FnContext {
   audit: AuditLog;
   /** Primary or cache, decided by the router; duties never ask which. `store.primary` for lease-only ops. */
   store: StorageRouter;
+  /** Raw market-data segments (append durably, ship per tick). */
+  streams: RawStreams;
   status: { current(): HostStatus; update(change: (doc: HostStatus) => void): Promise<void> };
   lease: LeaseView;
   mode: ModeControl;
