@@ -5,6 +5,7 @@ import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import type { Runtime } from './context.ts';
 import { nodeMajor } from './context.ts';
+import { streamsPreflight } from './collector/plan.ts';
 import { isBtcError } from './errors.ts';
 
 export interface CheckResult {
@@ -49,6 +50,7 @@ export async function runPreflight(runtime: Runtime): Promise<CheckResult[]> {
     }
     return store.primary.describe;
   });
+  await check('collector streams', () => streamsPreflight(runtime));
   await check('schedules resolvable', async () => `${runtime.schedules.length} schedules → ${[...new Set(runtime.schedules.map((s) => s.fn))].join(', ')}`);
   return results;
 }

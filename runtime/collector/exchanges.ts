@@ -43,7 +43,7 @@ export class ExchangePool {
     }
     exchange = new ExchangeClass({ enableRateLimit: true, timeout: this.options.timeoutMs });
     preferSpot(exchange);
-    if (this.options.exchangeUrl) exchange.urls['api'] = rewriteApiUrls(exchange.urls['api'], this.options.exchangeUrl);
+    if (this.options.exchangeUrl) exchange.urls['api'] = rewriteApiUrls(exchange.urls['api'], this.options.exchangeUrl) as typeof exchange.urls['api'];
     surfaceRetryAfterAndBadJson(exchange);
     this.instances.set(id, exchange);
     return exchange;
