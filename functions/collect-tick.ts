@@ -2,7 +2,6 @@
 // Collects every configured stream once (lease holder only, PROD/DIAG only): fetch, normalise, append, ship, latest, status.
 
 import { z } from 'zod';
-import { collectTick } from '../runtime/collector/tick.ts';
 import { defineFunction } from '../runtime/define.ts';
 
 export default defineFunction({
@@ -20,5 +19,6 @@ export default defineFunction({
     shipped: z.number(),
     mode: z.string(),
   }),
-  run: (_input, ctx) => collectTick(ctx),
+  // Loaded on first run: ccxt is heavy, and commands that never collect should not pay for it.
+  run: async (_input, ctx) => (await import('../runtime/collector/tick.ts')).collectTick(ctx),
 });

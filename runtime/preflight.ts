@@ -5,7 +5,6 @@ import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import type { Runtime } from './context.ts';
 import { nodeMajor } from './context.ts';
-import { streamsPreflight } from './collector/plan.ts';
 import { isBtcError } from './errors.ts';
 
 export interface CheckResult {
@@ -50,7 +49,8 @@ export async function runPreflight(runtime: Runtime): Promise<CheckResult[]> {
     }
     return store.primary.describe;
   });
-  await check('collector streams', () => streamsPreflight(runtime));
+  // Imported here: ccxt is heavy and most commands that load this file never check streams.
+  await check('collector streams', async () => (await import('./collector/plan.ts')).streamsPreflight(runtime));
   await check('schedules resolvable', async () => `${runtime.schedules.length} schedules → ${[...new Set(runtime.schedules.map((s) => s.fn))].join(', ')}`);
   return results;
 }

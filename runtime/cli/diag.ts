@@ -3,8 +3,7 @@
 
 import dns from 'node:dns/promises';
 import net from 'node:net';
-import { classify } from '../collector/errors.ts';
-import { exchangePoolOf } from '../collector/plan.ts';
+import type { ExchangePool } from '../collector/exchanges.ts';
 import { configHelp, configOption, loadRuntime } from './load.ts';
 import type { Command } from './main.ts';
 import { color, printJson, printTable } from './output.ts';
@@ -28,6 +27,8 @@ export const diagApiCommand: Command = {
   optionHelp: { ...configHelp, json: 'print the results as JSON' },
   async run(flags) {
     dns.setDefaultResultOrder?.('ipv4first');
+    // ccxt is heavy to import; only this command of the short-lived ones needs it.
+    const { exchangePoolOf } = await import('../collector/plan.ts');
     const runtime = await loadRuntime(flags);
     const { config } = runtime.loaded;
     const pool = exchangePoolOf(runtime.local, config);
@@ -61,7 +62,8 @@ export const diagApiCommand: Command = {
 const fmt = (ms: number | null) => (ms === null ? '-' : String(Math.round(ms)));
 
 /** DNS (IPv4 first), a TCP connect to the first address, then one real API call through ccxt. */
-async function probeExchange(pool: ReturnType<typeof exchangePoolOf>, id: string): Promise<Probe> {
+async function probeExchange(pool: ExchangePool, id: string): Promise<Probe> {
+  const { classify } = await import('../collector/errors.ts');
   const probe: Probe = { target: `exchange ${id}`, ok: false, address: '-', connect_ms: null, api_ms: null, detail: '' };
   let exchange;
   try {

@@ -3,7 +3,6 @@
 
 import { serve } from '@hono/node-server';
 import { assumeLeaseWithoutHeartbeat, startDemo } from '../collector/demo.ts';
-import { assertStreamsValid, checkStreams, exchangePoolOf } from '../collector/plan.ts';
 import { loadConfig, pathsOf } from '../config.ts';
 import { createRuntime, type Runtime } from '../context.ts';
 import { createApp } from '../http/app.ts';
@@ -62,6 +61,7 @@ export async function startRuntime(flags: Flags): Promise<StartedRuntime> {
   });
   const runtime = await createRuntime(loaded, { log });
   // Bad streams (unknown exchange, symbol, topic) stop the start with a clear error, not the first tick.
+  const { assertStreamsValid, checkStreams, exchangePoolOf } = await import('../collector/plan.ts');
   const streamCheck = await checkStreams(loaded.config, exchangePoolOf(runtime.local, loaded.config), { loadMarkets: true });
   try {
     assertStreamsValid(streamCheck);
