@@ -1,7 +1,7 @@
 // test/collector.config.test.ts
 // Bad streams fail at start and in whatif with a clear message; permanently lost trades become an unfillable gap on record.
 
-import { spawnSync } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -73,6 +73,29 @@ describe('collector stream validation', () => {
     });
     expect(run.status, run.stderr + run.stdout).toBe(2);
     expect(run.stderr).toMatch(/runtime start: config error: collector\.streams\[0\]: unknown exchange "krakenn"/);
+  });
+
+  it('diag api reports the exchange (IPv4) and the primary with latencies', { timeout: 90_000 }, async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'btc-ts-diag-'));
+    const file = path.join(dir, 'app.yaml');
+    writeFileSync(file, `collector:\n  exchangeUrl: ${emulator.url.replace('127.0.0.1', 'localhost')}\n  streams:\n    - { exchange: binance, topic: ticker, symbols: [BTC/USDT] }\n`);
+    // Async: the emulator lives in this process and must keep answering while the command runs.
+    const run = await new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => {
+      execFile(
+        process.execPath,
+        [path.join(ROOT, 'bin/runtime.mjs'), 'diag', 'api', '--config', file, '--json'],
+        { cwd: ROOT, env: { ...process.env, BTC_TS_DATA_DIR: dir, BTC_TS_LOGS_DIR: path.join(dir, 'logs'), BTC_TS_S3_ENDPOINT: '' }, timeout: 80_000 },
+        (err, stdout, stderr) => resolve({ status: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+      );
+    });
+    expect(run.status, run.stderr + run.stdout).toBe(0);
+    const report = JSON.parse(run.stdout) as { ok: boolean; probes: Array<{ target: string; ok: boolean; address: string; api_ms: number | null }> };
+    expect(report.ok).toBe(true);
+    const exchange = report.probes.find((p) => p.target === 'exchange binance')!;
+    // localhost resolves to ::1 and 127.0.0.1 here; IPv4 is tried first.
+    expect(exchange.address).toBe(`127.0.0.1:${emulator.port}`);
+    expect(exchange.api_ms).toBeGreaterThan(0);
+    expect(report.probes.find((p) => p.target.startsWith('primary'))?.ok).toBe(true);
   });
 
   it('records a permanently lost trade as an unfillable gap and stores every other id once', { timeout: 90_000 }, async () => {
