@@ -7,6 +7,8 @@ import { startEmulator, type Emulator } from '../emulator/server.ts';
 export const DEMO_SYMBOLS = ['BTC/USDT', 'ETH/USDT'];
 /** Short tick so the dashboard fills within seconds. */
 export const DEMO_TICK_SECONDS = 2;
+export const DEMO_HEARTBEAT_SECONDS = 1;
+export const DEMO_LEASE_SECONDS = 5;
 
 /** Starts the emulator and returns the config overrides that point the collector at it. */
 export async function startDemo(): Promise<{ emulator: Emulator; overrides: Record<string, unknown> }> {
@@ -14,6 +16,9 @@ export async function startDemo(): Promise<{ emulator: Emulator; overrides: Reco
   const overrides = {
     // The embedded default: FsStore primary under <dataDir>/nas, whatever BTC_TS_S3_* says.
     storage: { s3: { endpoint: undefined } },
+    // One runtime on one PC: beat often so the lease is taken within a second of preflight passing,
+    // and a lease left by a killed demo goes stale in seconds, not half a minute.
+    lease: { heartbeatSeconds: DEMO_HEARTBEAT_SECONDS, leaseSeconds: DEMO_LEASE_SECONDS },
     collector: {
       exchangeUrl: emulator.url,
       tickSeconds: DEMO_TICK_SECONDS,
