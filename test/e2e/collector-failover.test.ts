@@ -74,6 +74,8 @@ describe('collector failover (two runtimes, kill -9 of the holder)', () => {
   });
 
   it('the new holder continues from the stored cursor: every id once across both epochs', { timeout: 150_000 }, async () => {
+    const fns = await a.get<{ functions: Array<{ name: string }> }>('/fn');
+    expect(fns.functions.map((f) => f.name), 'this test needs the leader-heartbeat duty (issue 4)').toContain('leader-heartbeat');
     const firstId = emulator.lastTradeId(SYMBOL);
     const holder = await waitFor('a holder that collects', async () => {
       for (const rt of [a, b]) {
