@@ -164,6 +164,8 @@ describe('collector against the emulator and MinIO, faults on and off', () => {
       const seqs = raw.map((r) => r.seq).sort((a, b) => a - b);
       expect(seqs).toEqual(seqs.map((_, i) => i));
       expect(new Set(raw.map((r) => r.epoch))).toEqual(new Set([3]));
+      // Exactly the contract's record fields, nothing of the collector's own bookkeeping.
+      expect(Object.keys(raw[0]!).sort()).toEqual(['data', 'epoch', 'exchange', 'ingest_ts', 'seq', 'symbol', 'topic', 'ts']);
     }
 
     // Dropped trades were seen as gaps and filled from history.

@@ -51,6 +51,9 @@ const FETCHERS: Record<StreamTask['topic'], (fc: FetchContext) => Promise<Stream
   trades: fetchTradesStream,
 };
 
+/** Only the stream's identity: RawStreams copies every field of it into each record. */
+export const streamIdOf = (t: StreamId): StreamId => ({ exchange: t.exchange, topic: t.topic, symbol: t.symbol });
+
 export const streamName = (t: StreamId) => `${t.exchange}/${t.topic}/${symbolKey(t.symbol)}`;
 
 export function streamStates(local: Map<string, unknown>): Map<string, StreamState> {
@@ -114,7 +117,7 @@ export async function collectTick(ctx: FnContext): Promise<TickSummary> {
       ]);
       // The lease may have moved while we fetched: a fenced-out holder writes nothing.
       if (!ctx.lease.holder || ctx.lease.epoch !== epoch) return;
-      const written = await ctx.streams.append(task, epoch, result.items);
+      const written = await ctx.streams.append(streamIdOf(task), epoch, result.items);
       summary.records += written.length;
       if (result.cursor) {
         state.cursor = result.cursor;
@@ -182,7 +185,7 @@ async function ensureCursor(ctx: FnContext, task: StreamTask, state: StreamState
     return;
   }
   // Ship whatever this epoch's local log still holds first, so the reconcile below sees it.
-  await ctx.streams.append(task, epoch, []);
+  await ctx.streams.append(streamIdOf(task), epoch, []);
   await ctx.streams.ship(ctx.store);
   const stored = (await loadCursor(ctx.store, task)) ?? emptyCursor(epoch, ctx.host);
   // Within this process the in-memory cursor is newest; the store's matters when none is held yet.
