@@ -17,6 +17,9 @@ export interface RetryAfterCarrier {
   retryAfterMs?: number;
 }
 
+/** ccxt timeout while loading markets (ms). */
+export const MARKETS_TIMEOUT_MS = 30_000;
+
 /** Every exchange id ccxt knows. */
 export const knownExchangeIds = (): string[] => ccxt.exchanges as string[];
 
@@ -55,7 +58,13 @@ export class ExchangePool {
     if (exchange.markets && Object.keys(exchange.markets).length > 0) return Promise.resolve(exchange);
     let pending = this.loading.get(id);
     if (!pending) {
-      pending = exchange.loadMarkets().then(() => exchange);
+      // A real exchange's market list is megabytes: it gets more time than one stream's fetch.
+      // The load is shared, so a stream that times out waiting leaves it running for the next tick.
+      exchange.timeout = Math.max(this.options.timeoutMs, MARKETS_TIMEOUT_MS);
+      pending = exchange
+        .loadMarkets()
+        .then(() => exchange)
+        .finally(() => (exchange.timeout = this.options.timeoutMs));
       this.loading.set(id, pending);
       pending.catch(() => this.loading.delete(id));
     }

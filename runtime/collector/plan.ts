@@ -40,7 +40,10 @@ export interface StreamCheck {
  * need the exchange's markets, loaded once through the pool (an unreachable exchange is reported, not
  * an error: the symbols are checked again when its markets load).
  */
-export async function checkStreams(config: AppConfig, pool: ExchangePool, options: { loadMarkets: boolean }): Promise<StreamCheck> {
+/** How long start and whatif wait for markets before calling the symbols unverified (the load goes on). */
+const MARKETS_WAIT_MS = 10_000;
+
+export async function checkStreams(config: AppConfig, pool: ExchangePool, options: { loadMarkets: boolean; waitMs?: number }): Promise<StreamCheck> {
   const errors: string[] = [];
   const unverified: StreamCheck['unverified'] = [];
   const known = new Set(knownExchangeIds());
@@ -69,7 +72,12 @@ export async function checkStreams(config: AppConfig, pool: ExchangePool, option
   await Promise.all(
     [...byExchange.entries()].map(async ([id, streams]) => {
       try {
-        const exchange = await pool.ready(id);
+        let timer: NodeJS.Timeout | undefined;
+        const waitMs = options.waitMs ?? MARKETS_WAIT_MS;
+        const exchange = await Promise.race([
+          pool.ready(id),
+          new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`markets not loaded within ${waitMs} ms`)), waitMs))),
+        ]).finally(() => clearTimeout(timer));
         for (const { stream, index } of streams) {
           for (const symbol of stream.symbols) {
             const market = exchange.markets?.[symbol];
