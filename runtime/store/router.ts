@@ -55,7 +55,6 @@ export class StorageRouter implements ObjectStore {
   private syncPending = false;
   private lastProbe?: ProbeResult & { at: number };
   private readonly listeners: SwitchListener[] = [];
-  private probing: Promise<unknown> = Promise.resolve();
 
   constructor(options: StorageRouterOptions) {
     this.options = options;
@@ -85,18 +84,8 @@ export class StorageRouter implements ObjectStore {
     this.syncPending = pending;
   }
 
-  /**
-   * Cheap probe of the primary: put + get + delete of `health/probe-<host>` within the timeout.
-   * Probes run one at a time: two at once (preflight and storage-probe at start) would read back
-   * each other's bytes and report a healthy primary as down.
-   */
-  probePrimary(now = Date.now()): Promise<ProbeResult> {
-    const run = this.probing.then(() => this.probeOnce(now));
-    this.probing = run.catch(() => undefined);
-    return run;
-  }
-
-  private async probeOnce(now: number): Promise<ProbeResult> {
+  /** Cheap probe of the primary: put + get + delete of `health/probe-<host>` within the timeout. */
+  async probePrimary(now = Date.now()): Promise<ProbeResult> {
     const started = performance.now();
     const key = `health/probe-${this.options.host}`;
     const body = `${this.options.host} ${now}`;
