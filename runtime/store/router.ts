@@ -180,7 +180,11 @@ export class StorageRouter implements ObjectStore {
     const wantPrimary = to === 'primary';
     if (this.usingPrimary === wantPrimary) return null;
     this.usingPrimary = wantPrimary;
-    if (!wantPrimary) this.goodProbes = 0;
+    // Everything written from now on lands in the cache, so sync will have work to do.
+    if (!wantPrimary) {
+      this.goodProbes = 0;
+      this.syncPending = true;
+    }
     const change: StorageSwitch = { from: wantPrimary ? 'secondary' : 'primary', to, reason };
     for (const listener of this.listeners) listener(change);
     return change;
