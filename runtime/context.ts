@@ -50,6 +50,8 @@ export interface CreateRuntimeOptions {
   primary?: ObjectStore;
   secondary?: ObjectStore;
   functions?: Map<string, AnyFunction>;
+  /** Replace the schedules (tests that bring their own functions). */
+  schedules?: ScheduleDef[];
   /** Pretty console logs (DEBUG on a TTY). */
   pretty?: boolean;
   /** Where console logs go: stderr (CLI commands) or stdout (the server). */
@@ -123,7 +125,7 @@ export async function createRuntime(loaded: LoadedConfig, options: CreateRuntime
   metrics.primaryUp.set(1);
 
   const functions = options.functions ?? (await loadFunctions());
-  const schedules = await loadSchedules(functions);
+  const schedules = options.schedules ?? (await loadSchedules(functions));
 
   let invoker: Invoker;
   const context = (): FnContext => ({
