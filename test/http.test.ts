@@ -155,3 +155,13 @@ describe('HTTP API with BTC_TS_API_TOKEN', () => {
     expect((await app.request('/status')).status).toBe(401);
   });
 });
+
+describe('storage probe', () => {
+  it('concurrent probes share one run and never read back each other\'s bytes', async () => {
+    const rt = await testRuntime();
+    const results = await Promise.all(Array.from({ length: 5 }, () => rt.store.probePrimary(Date.now())));
+    expect(results.every((r) => r.ok)).toBe(true);
+    expect(new Set(results).size).toBe(1);
+    await rt.dispose();
+  });
+});

@@ -55,6 +55,7 @@ export class StorageRouter implements ObjectStore {
   private syncPending = false;
   private lastProbe?: ProbeResult & { at: number };
   private readonly listeners: SwitchListener[] = [];
+  private probeInFlight: Promise<ProbeResult> | undefined;
 
   constructor(options: StorageRouterOptions) {
     this.options = options;
@@ -84,8 +85,17 @@ export class StorageRouter implements ObjectStore {
     this.syncPending = pending;
   }
 
-  /** Cheap probe of the primary: put + get + delete of `health/probe-<host>` within the timeout. */
-  async probePrimary(now = Date.now()): Promise<ProbeResult> {
+  /**
+   * Cheap probe of the primary: put + get + delete of `health/probe-<host>` within the timeout.
+   * Concurrent callers (preflight and the scheduled probe) share one probe, so they never race
+   * on the same key and read back each other's bytes.
+   */
+  probePrimary(now = Date.now()): Promise<ProbeResult> {
+    this.probeInFlight ??= this.runProbe(now).finally(() => (this.probeInFlight = undefined));
+    return this.probeInFlight;
+  }
+
+  private async runProbe(now: number): Promise<ProbeResult> {
     const started = performance.now();
     const key = `health/probe-${this.options.host}`;
     const body = `${this.options.host} ${now}`;
