@@ -62,9 +62,9 @@ export function DashboardMain({ model }: { model: DashboardModel }) {
   );
 }
 
-export function ModeBadge({ mode }: { mode: string }) {
+export function ModeBadge({ mode, testid }: { mode: string; testid?: string }) {
   return (
-    <span class={`badge mode-${mode}`} data-testid="mode-badge">
+    <span class={`badge mode-${mode}`} data-testid={testid}>
       {mode === 'PROD' ? '● ' : mode === 'DIAG' ? '▲ ' : '◆ '}
       {mode}
     </span>
@@ -87,7 +87,7 @@ function RuntimeCard({ model }: { model: DashboardModel }) {
       <dl>
         <dt>Mode</dt>
         <dd>
-          <ModeBadge mode={model.mode} />
+          <ModeBadge mode={model.mode} testid="mode-badge" />
         </dd>
         <dt>Host</dt>
         <dd data-testid="self-host">{model.host}</dd>
