@@ -100,7 +100,7 @@ export class DashboardData {
     let others = (hosts?.hosts ?? []).filter((h) => h.host !== rt.host).map((h) => ({ ...h, self: false }));
     // With the primary down the router reads the local cache, which only knows this host.
     if (state.primary === 'up' && hosts) this.lastOthers = { rows: others, at: now };
-    else if (this.lastOthers) {
+    else if (this.lastOthers && this.lastOthers.rows.length > 0) {
       others = this.lastOthers.rows;
       hostErrors.push(`primary down: other hosts as last seen at ${new Date(this.lastOthers.at).toISOString()}`);
     }

@@ -8,6 +8,7 @@ import { BtcError, httpStatusOf, toBtcError } from '../errors.ts';
 import { isBinaryResult } from './app.ts';
 import { SYNC_RETRY_KEY, type DashboardData, type SyncRetryOutcome } from './dashboard-data.ts';
 import { DashboardMain, DashboardPage } from './dashboard-view.tsx';
+import { shorten } from './format.ts';
 import { Layout } from './layout.tsx';
 import type { UiAuth } from './ui-auth.ts';
 
@@ -90,7 +91,7 @@ async function retrySync(runtime: Runtime): Promise<{ outcome: SyncRetryOutcome;
   const run = runtime.invoker.invoke('sync', {}, 'http').then(
     (result) => {
       status = 200;
-      remember({ at, ok: true, running: false, message: shorten(runtime.masker.text(JSON.stringify(result) ?? 'done')) });
+      remember({ at, ok: true, running: false, message: shorten(runtime.masker.text(JSON.stringify(result) ?? 'done'), RESULT_CHARS) });
     },
     (err) => {
       const e = toBtcError(err);
@@ -104,8 +105,4 @@ async function retrySync(runtime: Runtime): Promise<{ outcome: SyncRetryOutcome;
 
 function wantsJson(c: Context): boolean {
   return (c.req.header('accept') ?? '').includes('application/json');
-}
-
-function shorten(text: string): string {
-  return text.length > RESULT_CHARS ? `${text.slice(0, RESULT_CHARS - 1)}…` : text;
 }

@@ -6,6 +6,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import JSZip from 'jszip';
 import { listAll, type ObjectStore } from '../store/types.ts';
+import { shorten } from './format.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const HANDOFF_PREFIX = 'handoff/';
@@ -57,7 +58,7 @@ export function parseNextTasks(markdown: string): NextTask[] | null {
     const box = CHECKBOX.exec(text);
     if (box) text = text.slice(box[0].length);
     if (text === '') continue;
-    tasks.push({ text: text.length > MAX_TASK_CHARS ? `${text.slice(0, MAX_TASK_CHARS - 1)}…` : text, done: box ? box[1] !== ' ' : false });
+    tasks.push({ text: shorten(text, MAX_TASK_CHARS), done: box ? box[1] !== ' ' : false });
     if (tasks.length >= MAX_TASKS) break;
   }
   return level === 0 ? null : tasks;
