@@ -94,6 +94,19 @@ describe('dashboard in Chromium', () => {
       await expect.poll(() => text(page, 'retry-outcome'), { timeout: SHOWS_WITHIN_MS }).toContain('sync is not installed');
     }
     await shot(page, 'after-retry');
+
+    if (names.includes('handoff')) {
+      // With handoff merged: the button downloads the bundle.
+      const [download] = await Promise.all([page.waitForEvent('download', { timeout: 60_000 }), page.locator('[data-testid="make-handoff"]').click()]);
+      expect(download.suggestedFilename()).toMatch(/^Handoff_\d{8}_\d{4}\.zip$/);
+    } else {
+      const answer = await page.evaluate(async () => {
+        const res = await fetch('/ui/handoff', { method: 'POST' });
+        return { status: res.status, body: await res.text() };
+      });
+      expect(answer.status).toBe(404);
+      expect(answer.body).toContain('handoff function is not installed');
+    }
     await page.close();
   });
 
@@ -133,5 +146,28 @@ describe('dashboard in Chromium', () => {
       .toBe(true);
     await shot(pages[1]!, 'two-hosts');
     await Promise.all(pages.map((p) => p.close()));
+  });
+
+  it('with an API token: sign in once, then the page and its buttons work from the cookie', async () => {
+    const token = 'browser-test-token-5f3a9c';
+    const guarded = await spawnRuntime({ host: 'pc-guarded', env: { ...runtimeEnv(), BTC_TS_API_TOKEN: token } });
+    runtimes.push(guarded);
+    const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    const first = await page.goto(`${guarded.url}/`);
+    expect(first?.status()).toBe(401);
+    await page.locator('input[name="token"]').fill('wrong');
+    await page.locator('button', { hasText: 'Sign in' }).click();
+    await expect.poll(() => page.locator('[role="alert"]').count()).toBe(1);
+    await page.locator('input[name="token"]').fill(token);
+    await page.locator('button', { hasText: 'Sign in' }).click();
+    await expect.poll(() => page.locator('[data-testid="self-host"]').count(), { timeout: SHOWS_WITHIN_MS }).toBe(1);
+    expect(page.url()).toBe(`${guarded.url}/`); // the token is not left in the address bar
+    expect(await text(page, 'self-host')).toBe('pc-guarded');
+    await page.locator('[data-testid="retry-sync"]').click();
+    await expect.poll(() => page.locator('#action-message').innerText(), { timeout: SHOWS_WITHIN_MS }).not.toMatch(/^(|Working…)$/);
+    expect(await page.locator('#action-message').innerText()).not.toMatch(/bearer|unauthorized|cross-origin/);
+    await page.waitForTimeout(4_000); // one refresh through the cookie
+    expect(await page.locator('#refresh-state').innerText()).toBe('live');
+    await page.close();
   });
 });
