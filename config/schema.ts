@@ -46,7 +46,7 @@ export const configSchema = z
         region: z.string().min(1),
         requestTimeoutMs: z.number().int().positive(),
         /** MinIO console base URL (e.g. http://nas:9001) for the dashboard's raw/ and audit/ links. */
-        consoleUrl: z.url().optional(),
+        consoleUrl: z.url({ protocol: /^https?$/ }).optional(),
       }),
       probe: z.strictObject({
         everySeconds: seconds,

@@ -12,7 +12,7 @@ export function HostsSection({ model }: { model: DashboardModel }) {
     <section class="card wide" aria-labelledby="h-hosts">
       <h2 id="h-hosts">Hosts</h2>
       <div class="table-wrap">
-        <table data-testid="hosts">
+        <table class="stack" data-testid="hosts">
           <thead>
             <tr>
               <th scope="col">Host</th>
@@ -46,22 +46,22 @@ function HostRowView({ host }: { host: HostRow }) {
         {host.host}
         {host.self ? ' (this runtime)' : ''}
       </th>
-      <td>
+      <td data-label="Mode">
         <ModeBadge mode={host.mode} />
       </td>
-      <td>
+      <td data-label="Leader">
         {host.leader.active ? 'leader' : `standby${host.leader.host ? ` (leader ${host.leader.host})` : ''}`}
         {host.leader.epoch !== undefined ? ` · epoch ${host.leader.epoch}` : ''}
       </td>
-      <td>
+      <td data-label="Primary">
         <State tone={host.storage.primary === 'up' ? 'ok' : 'bad'} text={host.storage.primary} />
       </td>
-      <td>{host.storage.secondary}</td>
-      <td>{host.sync.pending ? 'pending' : 'idle'}</td>
-      <td>
+      <td data-label="Cache">{host.storage.secondary}</td>
+      <td data-label="Sync">{host.sync.pending ? 'pending' : 'idle'}</td>
+      <td data-label="Streams ok">
         {host.streams.filter((s) => s.ok).length}/{host.streams.length}
       </td>
-      <td>{host.updated_at}</td>
+      <td data-label="Updated">{host.updated_at}</td>
     </tr>
   );
 }
@@ -182,7 +182,7 @@ export function AuditSection({ model }: { model: DashboardModel }) {
       <h2 id="h-audit">Recent audit events</h2>
       {model.auditNote ? <p class="muted">{model.auditNote}</p> : null}
       <div class="table-wrap">
-        <table data-testid="audit">
+        <table class="stack" data-testid="audit">
           <thead>
             <tr>
               <th scope="col">Time (UTC)</th>
@@ -194,12 +194,12 @@ export function AuditSection({ model }: { model: DashboardModel }) {
           <tbody>
             {model.audit.map((e) => (
               <tr>
-                <td>{iso(e.ts)}</td>
-                <td>{e.host}</td>
-                <td>
+                <td data-label="Time (UTC)">{iso(e.ts)}</td>
+                <td data-label="Host">{e.host}</td>
+                <td data-label="Event">
                   <code>{e.event}</code>
                 </td>
-                <td>
+                <td data-label="Payload">
                   <code>{shorten(JSON.stringify(e.payload), PAYLOAD_CHARS)}</code>
                 </td>
               </tr>

@@ -5,7 +5,7 @@ import type { Hono } from 'hono';
 import type { Runtime } from '../context.ts';
 import { describeFunctions } from '../registry.ts';
 import { Layout } from './layout.tsx';
-import { buildOpenApi, ROUTES } from './openapi.ts';
+import { buildOpenApi, ROUTES, stripDialect } from './openapi.ts';
 import type { UiAuth } from './ui-auth.ts';
 
 const AUTH_LABEL = { none: 'open', bearer: 'bearer token', ui: 'bearer token or session cookie' } as const;
@@ -37,7 +37,7 @@ function DocsPage({ runtime }: { runtime: Runtime }) {
             <code>/?token=&lt;token&gt;</code> once to get a session cookie for the dashboard routes.
           </p>
           <div class="table-wrap">
-            <table>
+            <table class="stack">
               <thead>
                 <tr>
                   <th scope="col">Method</th>
@@ -49,21 +49,21 @@ function DocsPage({ runtime }: { runtime: Runtime }) {
               <tbody>
                 {ROUTES.map((r) => (
                   <tr>
-                    <td>{r.method.toUpperCase()}</td>
-                    <td>
+                    <td data-label="Method">{r.method.toUpperCase()}</td>
+                    <td data-label="Path">
                       <code>{r.path}</code>
                     </td>
-                    <td>{AUTH_LABEL[r.auth]}</td>
-                    <td>{r.summary}</td>
+                    <td data-label="Access">{AUTH_LABEL[r.auth]}</td>
+                    <td data-label="What it does">{r.summary}</td>
                   </tr>
                 ))}
                 <tr>
-                  <td>POST</td>
-                  <td>
+                  <td data-label="Method">POST</td>
+                  <td data-label="Path">
                     <code>/fn/:name</code>
                   </td>
-                  <td>{AUTH_LABEL.bearer}</td>
-                  <td>Runs one function (below) with the JSON body as input: 200 {'{ ok: true, result }'}, 400 invalid_input, 404 unknown_function.</td>
+                  <td data-label="Access">{AUTH_LABEL.bearer}</td>
+                  <td data-label="What it does">Runs one function (below) with the JSON body as input: 200 {'{ ok: true, result }'}, 400 invalid_input, 404 unknown_function.</td>
                 </tr>
               </tbody>
             </table>
@@ -77,10 +77,10 @@ function DocsPage({ runtime }: { runtime: Runtime }) {
             </h3>
             <p>{fn.description}</p>
             <h4>Input schema</h4>
-            <pre data-testid={`input-${fn.name}`}>{JSON.stringify(fn.input, null, 2)}</pre>
+            <pre data-testid={`input-${fn.name}`}>{JSON.stringify(stripDialect(fn.input), null, 2)}</pre>
             <details>
               <summary>Output schema</summary>
-              <pre>{JSON.stringify(fn.output, null, 2)}</pre>
+              <pre>{JSON.stringify(stripDialect(fn.output), null, 2)}</pre>
             </details>
           </section>
         ))}

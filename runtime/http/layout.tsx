@@ -42,6 +42,13 @@ ul.tasks { margin:0; padding-left:1.2rem; } ul.tasks li.done { color:var(--muted
 #refresh-state { font-size:.85rem; color:var(--muted); }
 #action-message:not(:empty) { margin:0 1rem; padding:.5rem .75rem; border-radius:.35rem; background:#ddf4ff; border:1px solid #54aeff; }
 a { color:#0969da; }
+/* Narrow screens: each table row becomes a small labelled block instead of a sideways scroll. */
+@media (max-width: 40rem) {
+  table.stack thead { position:absolute; left:-9999px; }
+  table.stack tr { display:block; padding:.35rem 0; border-bottom:1px solid var(--line); }
+  table.stack th, table.stack td { display:flex; gap:.5rem; border:0; padding:.1rem .25rem; overflow-wrap:anywhere; }
+  table.stack td[data-label]::before { content:attr(data-label); color:var(--muted); flex:none; width:6.5rem; }
+}
 `;
 
 export function Layout(props: { title: string; head?: Child; nav?: Child; children?: Child }) {

@@ -56,7 +56,7 @@ export function jsonSchemaOf(schema: z.ZodType, io: 'input' | 'output' = 'output
   return stripDialect(z.toJSONSchema(schema, { io, unrepresentable: 'any' }) as JsonSchema);
 }
 
-function stripDialect(schema: JsonSchema): JsonSchema {
+export function stripDialect(schema: JsonSchema): JsonSchema {
   const { $schema: _dialect, ...rest } = schema;
   return rest;
 }

@@ -120,6 +120,10 @@ describe('dashboard in Chromium', () => {
     // Nothing wider than the phone: wide tables scroll inside their own box.
     expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(375);
     await shot(page, 'mobile-no-js');
+    await page.goto(`${collector.url}/docs`);
+    expect(await page.locator('h3').allInnerTexts()).toContain('POST /fn/storage-probe');
+    expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(375);
+    await shot(page, 'docs-mobile');
     await context.close();
   });
 
