@@ -45,6 +45,8 @@ export const configSchema = z
         bucket: z.string().min(3),
         region: z.string().min(1),
         requestTimeoutMs: z.number().int().positive(),
+        /** MinIO console base URL (e.g. http://nas:9001) for the dashboard's raw/ and audit/ links. */
+        consoleUrl: z.url({ protocol: /^https?$/ }).optional(),
       }),
       probe: z.strictObject({
         everySeconds: seconds,
@@ -122,6 +124,7 @@ export const ENV_OVERRIDES: ReadonlyArray<{ env: string; path: string[]; parse: 
   { env: 'BTC_TS_S3_ENDPOINT', path: ['storage', 's3', 'endpoint'], parse: asString },
   { env: 'BTC_TS_S3_BUCKET', path: ['storage', 's3', 'bucket'], parse: asString },
   { env: 'BTC_TS_S3_REGION', path: ['storage', 's3', 'region'], parse: asString },
+  { env: 'BTC_TS_S3_CONSOLE_URL', path: ['storage', 's3', 'consoleUrl'], parse: asString },
   { env: 'BTC_TS_PROBE_SECONDS', path: ['storage', 'probe', 'everySeconds'], parse: asNumber },
   { env: 'BTC_TS_LEASE_SECONDS', path: ['lease', 'leaseSeconds'], parse: asNumber },
   { env: 'BTC_TS_HEARTBEAT_SECONDS', path: ['lease', 'heartbeatSeconds'], parse: asNumber },

@@ -5,6 +5,7 @@ import { serve } from '@hono/node-server';
 import { loadConfig, pathsOf } from '../config.ts';
 import { createRuntime, type Runtime } from '../context.ts';
 import { createApp } from '../http/app.ts';
+import { mountUi } from '../http/ui.ts';
 import { createLogger } from '../logger.ts';
 import { runPreflight } from '../preflight.ts';
 import { startScheduler } from '../scheduler.ts';
@@ -57,7 +58,7 @@ export async function startRuntime(flags: Flags): Promise<StartedRuntime> {
     base: { host: loaded.config.host, pid: process.pid },
   });
   const runtime = await createRuntime(loaded, { log });
-  const app = createApp(runtime);
+  const app = createApp(runtime, { extend: mountUi });
   const { host, port } = loaded.config.http;
   const server = serve({ fetch: app.fetch, hostname: host, port });
   const boundPort = await new Promise<number>((resolve, reject) => {
