@@ -31,7 +31,7 @@ export function newFillsOf(state: StrategyState, fills: Fill[]): Fill[] {
 /** Realised slippage in pips: positive when the fill was worse than expected for its side. */
 export function slippagePips(fill: Fill, pipSize: number): number {
   const worse = fill.side === 'buy' ? fill.price - fill.expected_price : fill.expected_price - fill.price;
-  return worse / pipSize;
+  return tidy(worse / pipSize);
 }
 
 /**
@@ -72,11 +72,16 @@ export function foldFills(state: StrategyState, fills: Fill[], model: Model, at:
 export function paramsOf(state: Pick<StrategyState, 'ev_profile' | 'slippage'>): Record<string, number> {
   const params: Record<string, number> = {};
   for (const [name, bucket] of Object.entries(state.ev_profile)) {
-    params[`ev.${name}.win_rate`] = bucket.posterior_win_rate;
-    params[`ev.${name}.expected_pips`] = bucket.expected_pips;
+    params[`ev.${name}.win_rate`] = tidy(bucket.posterior_win_rate);
+    params[`ev.${name}.expected_pips`] = tidy(bucket.expected_pips);
   }
-  for (const [symbol, slip] of Object.entries(state.slippage)) params[`slippage.${symbol}.ewma_pips`] = slip.ewma_pips;
+  for (const [symbol, slip] of Object.entries(state.slippage)) params[`slippage.${symbol}.ewma_pips`] = tidy(slip.ewma_pips);
   return params;
+}
+
+/** 12 significant digits: drops binary floating-point noise (100.02 − 100 = 0.0199999…) so diffs show real changes only. */
+function tidy(x: number): number {
+  return Number(x.toPrecision(12));
 }
 
 function blankBucket(): EvBucket {
