@@ -50,16 +50,25 @@ export const stateSchema = z.strictObject({
 });
 export type StrategyState = z.infer<typeof stateSchema>;
 
+/** A number field of a fill: "missing" and "not a number" say which it was. */
+const fillNumber = () =>
+  z
+    .number({ error: (issue) => (issue.input === undefined ? 'missing' : `not a number (${JSON.stringify(issue.input)})`) })
+    .refine(Number.isFinite, 'must be a finite number');
+const positive = () => fillNumber().refine((n) => n > 0, 'must be > 0');
+
 /** One fill of evidence: a line of runs/<strategy>/<symbol>/<mode>/*.jsonl. */
 export const fillSchema = z.object({
   /** Epoch ms, or an ISO-8601 string. */
-  ts: z.union([finite, z.iso.datetime({ offset: true }).transform((s) => Date.parse(s))]),
-  side: z.enum(['buy', 'sell']),
-  qty: finite.refine((n) => n > 0, 'must be > 0'),
-  price: finite.refine((n) => n > 0, 'must be > 0'),
-  expected_price: finite.refine((n) => n > 0, 'must be > 0'),
-  pnl_pips: finite,
-  gate_bucket: z.string().min(1),
+  ts: z.union([fillNumber(), z.iso.datetime({ offset: true }).transform((s) => Date.parse(s))], {
+    error: (issue) => (issue.input === undefined ? 'missing' : 'not epoch ms or an ISO-8601 time'),
+  }),
+  side: z.enum(['buy', 'sell'], { error: (issue) => (issue.input === undefined ? 'missing' : 'must be buy or sell') }),
+  qty: positive(),
+  price: positive(),
+  expected_price: positive(),
+  pnl_pips: fillNumber(),
+  gate_bucket: z.string({ error: (issue) => (issue.input === undefined ? 'missing' : 'not a string') }).min(1, 'must not be empty'),
 });
 export type Fill = z.output<typeof fillSchema>;
 
