@@ -80,7 +80,7 @@ export function paramsOf(state: Pick<StrategyState, 'ev_profile' | 'slippage'>):
 }
 
 /** 12 significant digits: drops binary floating-point noise (100.02 − 100 = 0.0199999…) so diffs show real changes only. */
-function tidy(x: number): number {
+export function tidy(x: number): number {
   return Number(x.toPrecision(12));
 }
 

@@ -1,6 +1,7 @@
 // runtime/state/guards.ts
 // Risk guards of a state update: param diff, 5 % historical VaR, liquidity usage, anomalies and the decision.
 
+import { tidy } from './estimate.ts';
 import type { Anomaly, DecisionStatus, Fill, ParamChange, RiskSummary, StateDiff } from './model.ts';
 
 /** How many changed params `diff.updated` lists (seed: top 20). */
@@ -24,7 +25,7 @@ export function diffParams(before: Record<string, number>, after: Record<string,
     const from = before[param];
     if (from === undefined) added.push({ param, to });
     else if (from === to) unchanged++;
-    else all.push({ param, from, to, delta: to - from, rel_change: from === 0 ? null : (to - from) / Math.abs(from) });
+    else all.push({ param, from, to, delta: tidy(to - from), rel_change: from === 0 ? null : tidy((to - from) / Math.abs(from)) });
   }
   for (const [param, from] of Object.entries(before)) if (!(param in after)) removed.push({ param, from });
   all.sort((a, b) => magnitude(b) - magnitude(a) || a.param.localeCompare(b.param));
