@@ -27,7 +27,9 @@ export default defineFunction({
     changed: z.boolean(),
   }),
   async run(input, ctx) {
-    const { flag: previous, etag } = await readOverride(ctx.store);
+    // The primary only, like state-update: a flag set in the cache would not stop the other PC.
+    const store = ctx.store.primary;
+    const { flag: previous, etag } = await readOverride(store);
     if (input.action === 'status') return { action: input.action, key: OVERRIDE_KEY, dry_run: input.dry_run, previous, current: previous, changed: false };
     const status = input.action === 'enable' ? 'enabled' : 'disabled';
     const current: OverrideFlag = {
@@ -37,7 +39,7 @@ export default defineFunction({
       actor: ctx.config.actor,
     };
     if (!input.dry_run) {
-      await writeOverride(ctx.store, current, etag);
+      await writeOverride(store, current, etag);
       await ctx.audit.record('state.override.change', { from: previous.status, to: status, reason: current.reason, key: OVERRIDE_KEY });
     }
     return { action: input.action, key: OVERRIDE_KEY, dry_run: input.dry_run, previous, current, changed: previous.status !== status };

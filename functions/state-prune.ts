@@ -17,8 +17,10 @@ export default defineFunction({
     removed_total: z.number().int(),
   }),
   async run(input, ctx) {
+    // The archive lives on the primary (state-update writes it there).
+    const store = ctx.store.primary;
     const byPrefix = new Map<string, string[]>();
-    for (const key of await listKeys(ctx.store, 'state_archive/')) {
+    for (const key of await listKeys(store, 'state_archive/')) {
       const slash = key.lastIndexOf('/');
       // Only state_archive/<strategy>/<symbol>/<mode>/<ts>_diff.json; the override flag and strays stay.
       if (key.split('/').length !== 5 || !ARCHIVE_NAME.test(key.slice(slash + 1))) continue;
@@ -31,7 +33,7 @@ export default defineFunction({
     });
     const removed = groups.flatMap((g) => g.removed);
     if (!input.dry_run && removed.length) {
-      for (const key of removed) await ctx.store.delete(key);
+      for (const key of removed) await store.delete(key);
       await ctx.audit.record('state.archive.prune', { keep: input.keep, removed: removed.length, prefixes: groups.filter((g) => g.removed.length).map((g) => g.prefix) });
     }
     return { keep: input.keep, dry_run: input.dry_run, groups, removed_total: removed.length };

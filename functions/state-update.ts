@@ -77,10 +77,14 @@ export default defineFunction({
     }),
   }),
   async run(input, ctx) {
-    const plan = await planUpdate({ store: ctx.store, config: ctx.config, now: ctx.clock.now() }, input);
+    // Like the lease, state.json is kept consistent by conditional writes on the one source of
+    // truth: against the cache a run would plan from an empty state and fork it. So this duty
+    // talks to the primary only, and fails (Unavailable) while the primary is down.
+    const store = ctx.store.primary;
+    const plan = await planUpdate({ store, config: ctx.config, now: ctx.clock.now() }, input);
     return commitUpdate(
       {
-        store: ctx.store,
+        store,
         audit: ctx.audit,
         host: ctx.host,
         logsDir: ctx.paths.logsDir,

@@ -7,7 +7,9 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { isBtcError } from '../runtime/errors.ts';
 import { historicalVar } from '../runtime/state/guards.ts';
 import { archivedDiffSchema, OVERRIDE_KEY, stateSchema } from '../runtime/state/model.ts';
+import { createS3Store } from '../runtime/store/s3.ts';
 import { listKeys, type ObjectStore } from '../runtime/store/types.ts';
+import { freePort } from './helpers/minio.ts';
 import { fill, makeRuntime, putFills, series, STRATEGY, T0, type TestRuntime } from './helpers/state-fixtures.ts';
 
 const STATE_KEY = 'state/day_orb/BTC-USDT/conservative/state.json';
@@ -195,6 +197,24 @@ describe('state update', () => {
     expect((await errorOf(t.update())).message).toMatch(/b\.jsonl line 1: gate_bucket:/);
     await store.put('runs/day_orb/BTC-USDT/conservative/b.jsonl', '{"ts": 1,');
     expect((await errorOf(t.update())).message).toMatch(/b\.jsonl line 1: not valid JSON/);
+  });
+
+  it('an unreadable override flag counts as disabled', async () => {
+    const t = await runtime();
+    await t.runtime.store.put(OVERRIDE_KEY, '{"status": "paused"}');
+    await putFills(t.runtime.store, 'a.jsonl', series(T0, 4));
+    const r = await t.update();
+    expect(r.decision.reasons).toContain('override_disabled');
+    expect(r.override.reason).toMatch(/unreadable state_archive\/auto_adjust_override\.json/);
+  });
+
+  it('with the primary down the update fails (Unavailable) and writes nothing to the cache', async () => {
+    const closed = await freePort(); // nothing listens there: connection refused, like a NAS that is off
+    const primary = createS3Store({ endpoint: `http://127.0.0.1:${closed}`, bucket: 'btc-ts', accessKeyId: 'k', secretAccessKey: 'secret-k', requestTimeoutMs: 500, maxAttempts: 1 });
+    const t = await runtime({ primary });
+    const err = await errorOf(t.update());
+    expect(err.code).toBe('Unavailable');
+    expect(await listKeys(t.runtime.store.secondary, 'state')).toEqual([]);
   });
 
   it('no new fills → preview (no_new_fills); without --simulate-live → preview (simulate_live_off)', async () => {
