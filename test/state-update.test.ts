@@ -5,6 +5,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { isBtcError } from '../runtime/errors.ts';
+import { createApp } from '../runtime/http/app.ts';
 import { historicalVar } from '../runtime/state/guards.ts';
 import { archivedDiffSchema, OVERRIDE_KEY, stateSchema } from '../runtime/state/model.ts';
 import { createS3Store } from '../runtime/store/s3.ts';
@@ -260,6 +261,26 @@ describe('state update', () => {
     expect(await store.head(OVERRIDE_KEY)).not.toBeNull();
     expect(await listKeys(store, 'state_archive/other/')).toHaveLength(1);
     expect(t.runtime.audit.recentEvents().find((e) => e.event === 'state.archive.prune')?.payload).toMatchObject({ keep: 2, removed: 2 });
+  });
+});
+
+describe('state functions over HTTP', () => {
+  it('POST /fn/state-update answers the decision; a refused state is 409, a bad fill 400', async () => {
+    const t = await runtime();
+    const app = createApp(t.runtime);
+    const post = (name: string, body: unknown) => app.request(`/fn/${name}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    await putFills(t.runtime.store, 'a.jsonl', series(T0, 4));
+    const ok = await post('state-update', { simulate_live: true, var_cap: 100 });
+    expect(ok.status).toBe(200);
+    expect(((await ok.json()) as any).result.decision.status).toBe('applied');
+    expect((await post('state-update', { simulate_live: 'yes' })).status).toBe(400);
+
+    await t.runtime.store.put(STATE_KEY, JSON.stringify({ version: 1, config_fingerprint: 'f'.repeat(64) }));
+    const refused = await post('state-update', { simulate_live: true });
+    expect(refused.status).toBe(409);
+    expect(((await refused.json()) as any).message).toMatch(/config_fingerprint mismatch/);
+    await t.runtime.store.put('runs/day_orb/BTC-USDT/conservative/z.jsonl', 'nope\n');
+    expect((await post('state-update', { simulate_live: true, reset: true })).status).toBe(400);
   });
 });
 
