@@ -149,16 +149,17 @@ describe('state update alerts', () => {
     expect(csvOf(t)).toEqual([]);
   });
 
-  it('dry run → only a status=preview line, nothing sent (auto and force)', async () => {
+  it('dry run (and a run without --simulate-live) → only a status=preview line, nothing sent', async () => {
     const t = await withAnomaly();
     const auto = await t.update({ ...ANOMALOUS, dry_run: true, alert_webhook: [`${base}/ok/x`] });
     const force = await t.update({ dry_run: true, alert_mode: 'force', alert_webhook: [`${base}/ok/x`] });
-    expect([auto.alert.status, force.alert.status]).toEqual(['preview', 'preview']);
+    const reportOnly = await t.update({ ...ANOMALOUS, simulate_live: false, alert_webhook: [`${base}/ok/x`] });
+    expect([auto.alert.status, force.alert.status, reportOnly.alert.status]).toEqual(['preview', 'preview', 'preview']);
     expect(auto.rollback_triggered).toBe(true);
     expect(received).toEqual([]);
     expect(csvOf(t)).toEqual([]);
     const lines = logOf(t).trim().split('\n');
-    expect(lines).toHaveLength(2);
+    expect(lines).toHaveLength(3);
     for (const line of lines) expect(line).toMatch(/ status=preview targets=1$/);
   });
 

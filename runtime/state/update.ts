@@ -190,7 +190,8 @@ export async function commitUpdate(deps: CommitDeps, plan: UpdatePlan): Promise<
     {
       mode: request.alert_mode,
       urls: request.alert_webhook?.length ? request.alert_webhook : deps.configuredWebhooks,
-      dryRun: request.dry_run,
+      // A run without --simulate-live only reports, so its alert is a preview like a dry run's.
+      dryRun: request.dry_run || !request.simulate_live,
       timeoutMs: request.alert_timeout_ms,
       retryDelayMs: request.alert_retry_delay_ms,
       logsDir: deps.logsDir,
