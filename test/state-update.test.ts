@@ -230,6 +230,17 @@ describe('state update', () => {
     expect(r.risk).toMatchObject({ var: null, liquidity_usage: 0 });
   });
 
+  it('guard defaults come from the strategy config; a flag overrides them', async () => {
+    const t = await runtime({ strategies: { day_orb: { ...STRATEGY, guards: { varCap: 20, liquidityCap: 100 } } } });
+    await putFills(t.runtime.store, 'a.jsonl', series(T0, 10, 10, 50));
+    const byConfig = await t.update({ dry_run: true });
+    expect(byConfig.risk).toMatchObject({ var_cap: 20, liquidity_cap: 100 });
+    expect(byConfig.decision.reasons).toEqual(['dry_run', 'anomaly:var_cap_exceeded']);
+    const byFlag = await t.update({ dry_run: true, var_cap: 60 });
+    expect(byFlag.risk.var_cap).toBe(60);
+    expect(byFlag.anomalies).toEqual([]);
+  });
+
   it('unknown strategy and missing defaults are clear input errors', async () => {
     const t = await runtime({ strategies: { a: { model: STRATEGY.model }, b: { model: STRATEGY.model } } });
     expect((await errorOf(t.update())).message).toMatch(/several strategies are configured \(a, b\): name one with --strategy/);
