@@ -6,8 +6,9 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { isBtcError } from '../runtime/errors.ts';
 import { createApp } from '../runtime/http/app.ts';
+import { loadConfig } from '../runtime/config.ts';
 import { historicalVar } from '../runtime/state/guards.ts';
-import { archivedDiffSchema, OVERRIDE_KEY, stateSchema } from '../runtime/state/model.ts';
+import { archivedDiffSchema, configFingerprint, OVERRIDE_KEY, stateSchema } from '../runtime/state/model.ts';
 import { createS3Store } from '../runtime/store/s3.ts';
 import { listKeys, type ObjectStore } from '../runtime/store/types.ts';
 import { freePort } from './helpers/minio.ts';
@@ -292,6 +293,16 @@ describe('state functions over HTTP', () => {
     expect(((await refused.json()) as any).message).toMatch(/config_fingerprint mismatch/);
     await t.runtime.store.put('runs/day_orb/BTC-USDT/conservative/z.jsonl', 'nope\n');
     expect((await post('state-update', { simulate_live: true, reset: true })).status).toBe(400);
+  });
+});
+
+describe('strategies config', () => {
+  it('a bad strategy entry is a config error naming the key; the fingerprint ignores key order', () => {
+    const bad = { strategies: { day_orb: { model: { ...STRATEGY.model, slippageAlpha: 2 }, colour: 'red' } } };
+    expect(() => loadConfig({ env: {}, overrides: bad })).toThrow(/strategies\.day_orb\.model\.slippageAlpha: .*strategies\.day_orb\.colour: unknown key/s);
+    const reordered = { model: { slippageAlpha: 0.2, evPrior: { losses: 1, wins: 1 }, pipSize: 0.01 } };
+    expect(configFingerprint(reordered)).toBe(configFingerprint(STRATEGY));
+    expect(configFingerprint({ model: { ...STRATEGY.model, pipSize: 0.1 } })).not.toBe(configFingerprint(STRATEGY));
   });
 });
 
