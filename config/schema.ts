@@ -22,6 +22,35 @@ export const streamSchema = z.strictObject({
 });
 export type StreamConfig = z.infer<typeof streamSchema>;
 
+/**
+ * One strategy of the state-update duty (seed 003). Only `model` is fingerprinted: it defines
+ * what a state.json means, so changing it makes every old state of the strategy unloadable.
+ * `symbol`, `mode` and `guards` only pick defaults for a run and may change freely.
+ */
+export const strategySchema = z.strictObject({
+  model: z.strictObject({
+    /** Price units per pip: realised slippage (price − expected_price) is divided by it. */
+    pipSize: z.number().positive(),
+    /** Beta prior of the win rate per gate bucket, as pseudo-counts. */
+    evPrior: z.strictObject({ wins: z.number().nonnegative(), losses: z.number().nonnegative() }),
+    /** EWMA weight of the newest slippage sample, 0 < α ≤ 1. */
+    slippageAlpha: z.number().gt(0).max(1),
+  }),
+  /** Default `--symbol` (ccxt notation or key form, e.g. BTC/USDT or BTC-USDT). */
+  symbol: z.string().min(1).optional(),
+  /** Default `--mode` (a label such as conservative). */
+  mode: z.string().min(1).optional(),
+  /** Defaults for `--max-delta`, `--var-cap`, `--liquidity-cap`; a guard with no value is off. */
+  guards: z
+    .strictObject({
+      maxDelta: z.number().positive().optional(),
+      varCap: z.number().optional(),
+      liquidityCap: z.number().nonnegative().optional(),
+    })
+    .optional(),
+});
+export type StrategyConfig = z.infer<typeof strategySchema>;
+
 export const configSchema = z
   .strictObject({
     /** This PC's name (status, audit, lease holder). */
@@ -71,6 +100,8 @@ export const configSchema = z
     alerts: z.strictObject({
       webhookUrls: z.array(z.url()),
     }),
+    /** Strategies whose state the state-update duty keeps, by name (letters, digits, . _ -). */
+    strategies: z.record(z.string().regex(/^[A-Za-z0-9._-]+$/, 'letters, digits, . _ - only'), strategySchema).optional(),
   })
   .superRefine((c, ctx) => {
     if (c.lease.leaseSeconds <= 2 * c.lease.heartbeatSeconds) {

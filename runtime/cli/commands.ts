@@ -5,7 +5,8 @@ import { configDiffCommand } from './config-diff.ts';
 import { invokeCommand } from './invoke.ts';
 import type { Command } from './main.ts';
 import { startCommand } from './start.ts';
+import { stateCommands } from './state.ts';
 import { statusCommand } from './status.ts';
 import { whatifCommand } from './whatif.ts';
 
-export const commands: Command[] = [startCommand, invokeCommand, whatifCommand, statusCommand, configDiffCommand];
+export const commands: Command[] = [startCommand, invokeCommand, whatifCommand, statusCommand, configDiffCommand, ...stateCommands];
