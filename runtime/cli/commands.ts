@@ -2,10 +2,15 @@
 // The table of CLI commands; each command lives in its own file next to this one.
 
 import { configDiffCommand } from './config-diff.ts';
+import { handoffLoadCommand, handoffMakeCommand } from './handoff.ts';
 import { invokeCommand } from './invoke.ts';
 import type { Command } from './main.ts';
+import { rpListCommand, rpMakeCommand, rpRestoreCommand } from './rp.ts';
 import { startCommand } from './start.ts';
 import { statusCommand } from './status.ts';
 import { whatifCommand } from './whatif.ts';
 
 export const commands: Command[] = [startCommand, invokeCommand, whatifCommand, statusCommand, configDiffCommand];
+
+// Handoff and restore points (issue 7).
+commands.push(handoffMakeCommand, handoffLoadCommand, rpMakeCommand, rpListCommand, rpRestoreCommand);
