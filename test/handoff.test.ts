@@ -211,10 +211,15 @@ describe('handoff bundle', () => {
     expect(shipped?.payload.sha256).toBe(storedSha);
   });
 
-  it('a second bundle in the same minute gets its own key instead of replacing the audited one', async () => {
-    const again = (await runtime.invoker.invoke('handoff', { session: 'sess-1' }, 'cli')) as HandoffResult;
+  it('a second bundle in the same minute gets its own key; { rp, label } cuts a restore point recorded in the bundle', async () => {
+    const again = (await runtime.invoker.invoke('handoff', { session: 'sess-1', rp: true, label: 'pre-merge' }, 'cli')) as HandoffResult;
     expect(again.json.key).not.toBe(result.json.key);
     expect((await runtime.store.primary.get(result.json.key)).body.equals(result.bytes)).toBe(true);
+    expect(again.json.restore_point).toMatch(/^rp\/\d{8}-\d{4}-pre-merge$/);
+    expect(await git.listTags({ fs, dir: repo.dir })).toEqual([again.json.restore_point]);
+    const second = await JSZip.loadAsync(again.bytes);
+    expect(parseYaml(await second.file('env_manifest.yaml')!.async('string')).restore_point).toBe(again.json.restore_point);
+    expect(parseYaml(await second.file('git.yaml')!.async('string')).restore_points).toEqual([again.json.restore_point]);
   });
 
   describe('runtime handoff load', () => {
