@@ -29,6 +29,8 @@ export interface GitSummary {
   tags: string[];
   restorePoints: string[];
   commits: CommitInfo[];
+  /** Every file git would show (tracked or untracked-not-ignored) present in the working tree. */
+  files: string[];
 }
 
 /**
@@ -83,11 +85,17 @@ export async function headOid(repo: GitRepo): Promise<string | null> {
   }
 }
 
+type StatusRow = [string, number, number, number];
+
+/** One pass over the working tree: the walk that costs, so callers share its result. */
+async function statusRows(repo: GitRepo, cache: object = {}): Promise<StatusRow[]> {
+  return (await git.statusMatrix({ ...repo, cache })) as StatusRow[];
+}
+
 /** Working-tree changes (tracked and untracked, ignored files excluded), like `git status --porcelain`. */
-export async function changedFiles(repo: GitRepo): Promise<Array<{ path: string; change: ChangeKind }>> {
-  const matrix = await git.statusMatrix({ ...repo });
+export async function changedFiles(repo: GitRepo, rows?: StatusRow[]): Promise<Array<{ path: string; change: ChangeKind }>> {
   const changes: Array<{ path: string; change: ChangeKind }> = [];
-  for (const [file, head, workdir, stage] of matrix) {
+  for (const [file, head, workdir, stage] of rows ?? (await statusRows(repo))) {
     if (head === 1 && workdir === 1 && stage === 1) continue;
     const change: ChangeKind = head === 0 ? (stage === 0 ? 'untracked' : 'added') : workdir === 0 ? 'deleted' : 'modified';
     changes.push({ path: file, change });
@@ -95,15 +103,9 @@ export async function changedFiles(repo: GitRepo): Promise<Array<{ path: string;
   return changes;
 }
 
-/** Every file git would show: tracked or untracked-but-not-ignored, present in the working tree. */
-export async function workingFiles(repo: GitRepo): Promise<string[]> {
-  const matrix = await git.statusMatrix({ ...repo });
-  return matrix.filter(([, , workdir]) => workdir !== 0).map(([file]) => file);
-}
-
-export async function recentCommits(repo: GitRepo, depth: number, ref = 'HEAD'): Promise<CommitInfo[]> {
+export async function recentCommits(repo: GitRepo, depth: number, ref = 'HEAD', cache: object = {}): Promise<CommitInfo[]> {
   try {
-    const log = await git.log({ ...repo, ref, depth });
+    const log = await git.log({ ...repo, ref, depth, cache });
     return log.map(toCommitInfo);
   } catch {
     return [];
@@ -121,13 +123,16 @@ export async function commitsSince(repo: GitRepo, since: string, limit = 1000): 
 }
 
 export async function gitSummary(repo: GitRepo, commitCount = 20): Promise<GitSummary> {
-  const [branch, head, changes, tags, commits] = await Promise.all([
+  // One shared cache: isomorphic-git then parses each pack and tree once for all the calls.
+  const cache = {};
+  const [branch, head, rows, tags, commits] = await Promise.all([
     git.currentBranch({ ...repo, fullname: false }).then((b) => b ?? null),
     headOid(repo),
-    changedFiles(repo),
+    statusRows(repo, cache),
     git.listTags({ ...repo }),
-    recentCommits(repo, commitCount),
+    recentCommits(repo, commitCount, 'HEAD', cache),
   ]);
+  const changes = await changedFiles(repo, rows);
   return {
     branch,
     head,
@@ -136,6 +141,7 @@ export async function gitSummary(repo: GitRepo, commitCount = 20): Promise<GitSu
     tags: tags.filter((t) => !t.startsWith('rp/')),
     restorePoints: tags.filter((t) => t.startsWith('rp/')),
     commits,
+    files: rows.filter(([, , workdir]) => workdir !== 0).map(([file]) => file),
   };
 }
 

@@ -58,7 +58,7 @@ export async function buildBundle(src: BundleSources): Promise<Bundle> {
   const addText = (entry: string, text: string) => entries.set(entry, Buffer.from(masker.text(text), 'utf8'));
   const addYaml = (entry: string, doc: unknown) => addText(entry, stringify(doc, { lineWidth: 0 }));
 
-  const listed = await listRepoFiles(src.repoDir, src.repo, src.settings.exclude);
+  const listed = await listRepoFiles(src.repoDir, git?.files ?? null, src.settings.exclude);
   const described = [];
   for (const file of listed) {
     const body = await fsp.readFile(path.join(src.repoDir, file.path));

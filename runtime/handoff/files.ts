@@ -5,7 +5,6 @@ import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { AppConfig } from '../../config/schema.ts';
-import { workingFiles, type GitRepo } from '../git/repo.ts';
 
 /**
  * Never in a bundle, whatever the config says: environment files, keys and credentials,
@@ -73,11 +72,11 @@ export function excluder(patterns: readonly string[]): (relPath: string) => bool
 
 /**
  * The repository's files, sorted, minus exclusions: git's view (tracked + untracked, ignored
- * left out) when it is a checkout, else a directory walk.
+ * left out, from GitSummary.files) when it is a checkout, else a directory walk.
  */
-export async function listRepoFiles(repoDir: string, repo: GitRepo | null, exclude: readonly string[]): Promise<RepoFile[]> {
+export async function listRepoFiles(repoDir: string, gitFiles: readonly string[] | null, exclude: readonly string[]): Promise<RepoFile[]> {
   const isExcluded = excluder(exclude);
-  const candidates = repo ? await workingFiles(repo) : await walk(repoDir);
+  const candidates = gitFiles ?? (await walk(repoDir));
   const files: RepoFile[] = [];
   for (const rel of candidates) {
     if (isExcluded(rel)) continue;

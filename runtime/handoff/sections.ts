@@ -102,11 +102,20 @@ export function contextMap(options: { handover: Handover; mode: string; git: Git
 
 let cachedNpmVersion: string | null | undefined;
 
-/** npm's version: from npm's user agent when run through npm, else `npm --version` once. */
+/**
+ * npm's version: from npm's user agent when run through npm, else the npm installed next to this
+ * node, else `npm --version` once (a second or two, so it is the last resort).
+ */
 function npmVersion(): string | null {
   if (cachedNpmVersion !== undefined) return cachedNpmVersion;
   const agent = /npm\/(\S+)/.exec(process.env.npm_config_user_agent ?? '');
   if (agent) return (cachedNpmVersion = agent[1]!);
+  try {
+    const manifest = path.join(path.dirname(process.execPath), '..', 'lib', 'node_modules', 'npm', 'package.json');
+    return (cachedNpmVersion = (JSON.parse(readFileSync(manifest, 'utf8')) as { version: string }).version);
+  } catch {
+    // not a standard layout (nvm-windows, distro packages): ask npm itself
+  }
   const run = spawnSync('npm', ['--version'], { encoding: 'utf8', timeout: 10_000 });
   cachedNpmVersion = run.status === 0 ? run.stdout.trim() : null;
   return cachedNpmVersion;
