@@ -241,7 +241,7 @@ describe('handoff bundle', () => {
       expect(run.stdout).toContain('1. wire the dashboard');
       expect(run.stdout).toContain('since the bundle: 1 commit(s)');
       expect(run.stdout).toContain('second commit after the handoff');
-    });
+    }, 180_000);
 
     it('exits 2 on a truncated zip, a zip-slip entry, a foreign zip, an altered entry and a wrong sha256', async () => {
       const truncated = writeZip('truncated.zip', result.bytes.subarray(0, Math.floor(result.bytes.length / 2)));
@@ -270,6 +270,6 @@ describe('handoff bundle', () => {
         expect(run.stderr).toMatch(cases[i]![1]);
         expect(run.stderr.trim().split('\n')).toHaveLength(1);
       });
-    });
+    }, 240_000); // six CLI processes on a shared 2-core machine
   });
 });

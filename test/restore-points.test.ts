@@ -76,13 +76,16 @@ describe('restore points', () => {
     const tag = JSON.parse(made.stdout).tag as string;
     expect(tag).toMatch(/^rp\/\d{8}-\d{4}-cli-point$/);
 
-    const listed = await runCli(['rp', 'list', '--dir', repo.dir]);
+    const [listed, badLabel, unknown] = await Promise.all([
+      runCli(['rp', 'list', '--dir', repo.dir]),
+      runCli(['rp', 'make', 'bad label', '--dir', repo.dir]),
+      runCli(['rp', 'restore', 'rp/19990101-0000-nope', '--dir', repo.dir]),
+    ]);
     expect(listed.code).toBe(0);
     expect(listed.stdout).toContain(tag);
     expect(listed.stdout).toContain(first.slice(0, 7));
-
-    expect((await runCli(['rp', 'make', 'bad label', '--dir', repo.dir])).code).toBe(2);
-    const unknown = await runCli(['rp', 'restore', 'rp/19990101-0000-nope', '--dir', repo.dir]);
+    expect(badLabel.code).toBe(2);
+    expect(badLabel.stderr).toMatch(/bad restore point label/);
     expect(unknown.code).toBe(2);
     expect(unknown.stderr).toMatch(/no restore point/);
 
@@ -97,5 +100,5 @@ describe('restore points', () => {
     expect(restored.code).toBe(0);
     expect(restored.stdout).toContain(`on branch restore/${tag}`);
     expect(await git.resolveRef({ fs, dir: repo.dir, ref: 'HEAD' })).toBe(first);
-  });
+  }, 240_000); // eight CLI processes on a shared 2-core machine
 });

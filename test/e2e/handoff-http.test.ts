@@ -80,7 +80,7 @@ describe('runtime start: modes and the handoff over HTTP', () => {
     expect(load.code).toBe(0);
     expect(load.stdout).toMatch(/mode\s+PROD/);
     expect(load.stdout).toContain('next tasks:');
-  });
+  }, 180_000);
 
   it('answers JSON { key, bytes, sha256, files } without the Accept header, and 401 without the token', async () => {
     const res = await fetch(`${rt.url}/fn/handoff`, { method: 'POST', headers: { 'content-type': 'application/json', ...auth }, body: '{}', signal: AbortSignal.timeout(60_000) });
