@@ -2,7 +2,7 @@
 // The handoff bundle against a temporary git repo and the real MinIO: contents, exclusions, no secrets, audit hash, load.
 
 import { createHash } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import fs from 'node:fs';
@@ -233,14 +233,43 @@ describe('handoff bundle', () => {
     it('round-trips a bundle: phase, mode, next tasks and the commits made since', async () => {
       const file = writeZip('bundle.zip', result.bytes);
       await repo.commitAll('second commit after the handoff');
-      const run = await runCli(['handoff', 'load', file, '--sha256', result.json.sha256], cliEnv());
-      expect(run.stderr).toBe('');
-      expect(run.code).toBe(0);
-      expect(run.stdout).toContain('integration of the collector');
-      expect(run.stdout).toMatch(/mode\s+DEBUG/);
-      expect(run.stdout).toContain('1. wire the dashboard');
-      expect(run.stdout).toContain('since the bundle: 1 commit(s)');
-      expect(run.stdout).toContain('second commit after the handoff');
+      const s3Env = {
+        BTC_TS_S3_ENDPOINT: minio.endpoint,
+        BTC_TS_S3_BUCKET: bucket,
+        BTC_TS_S3_ACCESS_KEY: minio.accessKey,
+        BTC_TS_S3_SECRET_KEY: minio.secretKey,
+      };
+      const [fromFile, fromKey] = await Promise.all([
+        runCli(['handoff', 'load', file, '--sha256', result.json.sha256], cliEnv()),
+        runCli(['handoff', 'load', result.json.key, '--json'], { ...cliEnv(), ...s3Env }),
+      ]);
+      expect(fromFile.stderr).toBe('');
+      expect(fromFile.code).toBe(0);
+      expect(fromFile.stdout).toContain('integration of the collector');
+      expect(fromFile.stdout).toMatch(/mode\s+DEBUG/);
+      expect(fromFile.stdout).toContain('1. wire the dashboard');
+      expect(fromFile.stdout).toContain('since the bundle: 1 commit(s)');
+      expect(fromFile.stdout).toContain('second commit after the handoff');
+      // By key: read from the bucket (MinIO), same bundle.
+      expect(fromKey.code).toBe(0);
+      const loaded = JSON.parse(fromKey.stdout);
+      expect(loaded).toMatchObject({ ok: true, sha256: result.json.sha256, context: { next_tasks: ['wire the dashboard', 'run the playbook'] } });
+      expect(loaded.since.commits.map((c: { message: string }) => c.message)).toEqual(['second commit after the handoff']);
+    }, 180_000);
+
+    it('runtime handoff make (in-process) stores a bundle, writes --out and prints its summary', async () => {
+      const outDir = mkdtempSync(path.join(os.tmpdir(), 'btc-ts-handoff-out-'));
+      try {
+        const run = await runCli(['handoff', 'make', '--local', '--out', outDir], { ...cliEnv(), BTC_TS_API_TOKEN: API_TOKEN });
+        expect(run.code).toBe(0);
+        const summary = JSON.parse(run.stdout) as { key: string; sha256: string; bytes: number };
+        const written = readFileSync(path.join(outDir, path.basename(summary.key)));
+        expect(createHash('sha256').update(written).digest('hex')).toBe(summary.sha256);
+        expect(written.length).toBe(summary.bytes);
+        expect(written.includes(Buffer.from(API_TOKEN))).toBe(false);
+      } finally {
+        rmSync(outDir, { recursive: true, force: true });
+      }
     }, 180_000);
 
     it('exits 2 on a truncated zip, a zip-slip entry, a foreign zip, an altered entry and a wrong sha256', async () => {
