@@ -50,7 +50,9 @@ export default defineFunction({
     })
     .strict(),
   // The result carries bytes; z.custom keeps the very object (zod would copy a plain object and drop toJSON).
-  output: z.custom<HandoffResult>(isHandoffResult, 'handoff must return the zip and its summary'),
+  output: z
+    .custom<HandoffResult>(isHandoffResult, 'handoff must return the zip and its summary')
+    .meta({ description: 'The zip itself with Accept: application/zip; else JSON { key, bytes, sha256, files, restore_point, session }.' }),
   async run(input, ctx) {
     const repoDir = repoDirOf(ctx.config);
     const repo = await openRepo(repoDir);
