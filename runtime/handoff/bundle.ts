@@ -77,7 +77,7 @@ export async function buildBundle(src: BundleSources): Promise<Bundle> {
   addYaml(ENTRY.contextMap, contextMap({ handover, mode: src.identity.mode, git }));
   addYaml(ENTRY.git, gitDocument(git));
   addText(ENTRY.handover, handoverText || '# Handover\n\n(no handover file found)\n');
-  for (const sample of await rawSamples(src.store, src.streams, src.settings.sampleLines, masker)) addText(sample.name, sample.text);
+  for (const sample of await rawSamples(src.store, src.streams, src.settings.sampleLines, masker, src.nowMs)) addText(sample.name, sample.text);
   for (const sample of await logSample(src.logsDir, src.settings.logLines, masker)) addText(sample.name, sample.text);
 
   const sums = [...entries.entries()].sort(([a], [b]) => (a < b ? -1 : 1)).map(([entry, body]) => `${sha256Hex(body)}  ${entry}`);

@@ -26,9 +26,10 @@ export function parseHandover(text: string): Handover {
   let section: Section | null = null;
   for (const raw of text.split(/\r?\n/)) {
     const line = raw.trimEnd();
-    const phase = /^\s*\**phase\**\s*:\s*(.+)$/i.exec(line);
+    // `Phase: x`, `**Phase:** x` and `**Phase: x**` all name the phase.
+    const phase = /^\s*\**phase\s*:\s*\**\s*(.+?)\s*\**\s*$/i.exec(line);
     if (phase && handover.phase === null) {
-      handover.phase = phase[1]!.replace(/\*+$/, '').trim();
+      handover.phase = phase[1]!;
       continue;
     }
     const heading = /^#{1,6}\s+(.+)$/.exec(line);
