@@ -2,7 +2,7 @@
 // A real `runtime start`: DEBUG until preflight passes then PROD (audited); POST /fn/handoff with Accept: application/zip answers a valid bundle.
 
 import { createHash } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readBundle } from '../../runtime/handoff/read.ts';
@@ -52,10 +52,13 @@ describe('runtime start: modes and the handoff over HTTP', () => {
   });
 
   it('starts in DEBUG and goes PROD once preflight passes, audited as runtime.mode.change', async () => {
-    await waitFor('PROD', async () => ((await rt.get<{ mode: string }>('/health')).mode === 'PROD' ? true : undefined));
+    // Preflight retries every 15 s; on a loaded machine a probe may time out once, so allow a few rounds.
+    await waitFor('PROD', async () => ((await rt.get<{ mode: string }>('/health')).mode === 'PROD' ? true : undefined), 90_000).catch((err: Error) => {
+      throw new Error(`${err.message}; preflight lines:\n${rt.output().split('\n').filter((l) => l.includes('preflight')).join('\n')}`);
+    });
     const change = await waitFor('the shipped mode change', async () => shippedAudit(rt.dataDir).find((e) => e.event === 'runtime.mode.change'));
     expect(change.payload).toEqual({ from: 'DEBUG', to: 'PROD', reason: 'preflight passed' });
-  });
+  }, 180_000);
 
   it('answers the zip itself on Accept: application/zip; it is a valid bundle, stored and audited with its sha256', async () => {
     const res = await fetch(`${rt.url}/fn/handoff`, { method: 'POST', headers: { accept: 'application/zip', ...auth }, signal: AbortSignal.timeout(60_000) });
@@ -89,7 +92,7 @@ describe('runtime start: modes and the handoff over HTTP', () => {
     expect(load.stdout).toContain('next tasks:');
   }, 180_000);
 
-  it('answers JSON { key, bytes, sha256, files } without the Accept header, and 401 without the token', async () => {
+  it('answers JSON without the Accept header, serves `runtime handoff make`, and 401 without the token', async () => {
     const res = await fetch(`${rt.url}/fn/handoff`, { method: 'POST', headers: { 'content-type': 'application/json', ...auth }, body: '{}', signal: AbortSignal.timeout(60_000) });
     const body = (await res.json()) as { ok: boolean; result: Record<string, unknown> };
     expect(res.status).toBe(200);
@@ -98,9 +101,25 @@ describe('runtime start: modes and the handoff over HTTP', () => {
     expect(body.result.restore_point).toBeNull();
     expect(body.result).not.toHaveProperty('contentType');
 
+    // `runtime handoff make` on this PC goes through the running runtime (one in-flight run per PC).
+    const outDir = path.join(rt.dataDir, 'out');
+    mkdirSync(outDir);
+    const made = await runCli(['handoff', 'make', '--out', outDir], {
+      BTC_TS_HOST: rt.host,
+      BTC_TS_PORT: String(rt.port),
+      BTC_TS_API_TOKEN: API_TOKEN,
+      BTC_TS_DATA_DIR: path.join(rt.dataDir, 'cli'),
+      BTC_TS_LOGS_DIR: path.join(rt.dataDir, 'cli', 'logs'),
+    });
+    expect(made.code).toBe(0);
+    const summary = JSON.parse(made.stdout) as { key: string; sha256: string; via?: string };
+    expect(summary.via).toBe(rt.url);
+    const written = readFileSync(path.join(outDir, path.basename(summary.key)));
+    expect((await readBundle(written, summary.sha256)).manifest.host).toBe(rt.host);
+
     const denied = await fetch(`${rt.url}/fn/handoff`, { method: 'POST', headers: { accept: 'application/zip' } });
     expect(denied.status).toBe(401);
-  });
+  }, 180_000);
 });
 
 describe('runtime start with an unreachable primary', () => {
