@@ -8,6 +8,7 @@ import { Cron } from 'croner';
 import { afterAll, describe, expect, it } from 'vitest';
 import handoffSchedule from '../schedules/handoff.ts';
 import { isoDate } from '../runtime/clock.ts';
+import { bundleName } from '../runtime/handoff/bundle.ts';
 import { excluder, globToRegExp, headerLines, listRepoFiles } from '../runtime/handoff/files.ts';
 import { parseHandover } from '../runtime/handoff/handover.ts';
 import { rawSamples } from '../runtime/handoff/samples.ts';
@@ -67,6 +68,12 @@ describe('raw samples', () => {
     await store.put(`${prefix}dt=${isoDate(now)}/000002-000000000050.jsonl`, '{"seq":50,"k":"hush-hush-value"}\n{"seq":51}\n{"seq":52}\n');
     const samples = await rawSamples(store, [{ exchange: 'emu', topic: 'ticker', symbols: ['ETH/USDT', 'BTC/USDT'] }], 2, createMasker({ BTC_TS_API_TOKEN: 'hush-hush-value' }), now);
     expect(samples).toEqual([{ name: 'samples/raw/emu/ticker/ETH-USDT.jsonl', text: '{"seq":50,"k":"***"}\n{"seq":51}\n' }]);
+  });
+});
+
+describe('bundle name', () => {
+  it('is Handoff_YYYYMMDD_HHMM.zip in UTC', () => {
+    expect(bundleName(Date.UTC(2026, 0, 2, 9, 5, 59))).toBe('Handoff_20260102_0905.zip');
   });
 });
 

@@ -2,6 +2,7 @@
 // Restore points: annotated tags rp/<YYYYMMDD-HHMM>-<label>; restore checks one out on a new branch, never destroying commits.
 
 import git from 'isomorphic-git';
+import { utcStamp } from '../clock.ts';
 import { BtcError } from '../errors.ts';
 import { changedFiles, headOid, type GitRepo } from './repo.ts';
 
@@ -27,8 +28,8 @@ export function restorePointName(nowMs: number, label: string): string {
   if (!LABEL_PATTERN.test(label) || label.includes('..') || label.endsWith('.lock')) {
     throw new BtcError('InvalidInput', `bad restore point label "${label}": use letters, digits, . _ - (max 48, no spaces)`);
   }
-  const iso = new Date(nowMs).toISOString(); // 2026-01-01T09:30:00.000Z
-  return `${RP_PREFIX}${iso.slice(0, 10).replaceAll('-', '')}-${iso.slice(11, 13)}${iso.slice(14, 16)}-${label}`;
+  const { date, time } = utcStamp(nowMs);
+  return `${RP_PREFIX}${date}-${time}-${label}`;
 }
 
 export async function makeRestorePoint(

@@ -7,6 +7,7 @@ import path from 'node:path';
 import JSZip from 'jszip';
 import { stringify } from 'yaml';
 import type { AppConfig, StreamConfig } from '../../config/schema.ts';
+import { utcStamp } from '../clock.ts';
 import { BtcError } from '../errors.ts';
 import { gitSummary, type GitRepo } from '../git/repo.ts';
 import type { Masker } from '../secrets.ts';
@@ -43,8 +44,8 @@ export interface Bundle {
 
 /** `Handoff_20260101_0930.zip` (UTC). */
 export function bundleName(nowMs: number): string {
-  const iso = new Date(nowMs).toISOString();
-  return `Handoff_${iso.slice(0, 10).replaceAll('-', '')}_${iso.slice(11, 13)}${iso.slice(14, 16)}.zip`;
+  const { date, time } = utcStamp(nowMs);
+  return `Handoff_${date}_${time}.zip`;
 }
 
 export async function buildBundle(src: BundleSources): Promise<Bundle> {
