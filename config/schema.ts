@@ -102,6 +102,24 @@ export const configSchema = z
     }),
     /** Strategies whose state the state-update duty keeps, by name (letters, digits, . _ -). */
     strategies: z.record(z.string().regex(/^[A-Za-z0-9._-]+$/, 'letters, digits, . _ - only'), strategySchema).optional(),
+    handoff: z.strictObject({
+      /** Repository the bundle describes; default: this installation's own directory. */
+      repoDir: z.string().optional(),
+      /** The handover file inside repoDir (done / remaining / next tasks). */
+      handoverFile: z.string().min(1),
+      /** Globs left out of the bundle on top of the fixed exclusions (.env*, keys, node_modules, data). */
+      exclude: z.array(z.string()),
+      /** Source files larger than this are listed but not copied into the bundle. */
+      maxFileBytes: z.number().int().positive(),
+      sampleLines: z.number().int().min(0).max(1000),
+      logLines: z.number().int().min(0).max(10_000),
+    }),
+    preflight: z.strictObject({
+      /** Wall clock vs the primary's clock: above this the clock check fails (leases never depend on it; partitions do). */
+      maxClockSkewSeconds: z.number().positive(),
+      /** Above this the clock check passes with a warning. */
+      warnClockSkewSeconds: z.number().positive(),
+    }),
   })
   .superRefine((c, ctx) => {
     if (c.lease.leaseSeconds <= 2 * c.lease.heartbeatSeconds) {
@@ -130,6 +148,15 @@ export function defaultConfig(): AppConfig {
     lease: { leaseSeconds: 30, heartbeatSeconds: 5 },
     collector: { tickSeconds: 5, streams: [] },
     alerts: { webhookUrls: [] },
+    handoff: {
+      handoverFile: 'docs/handover.md',
+      // Seed ch. 27: the development rules and design documents live with the project, not in bundles.
+      exclude: ['docs/rules/**', 'docs/design/**', 'SPEC.md', 'CONTRACT.md', 'STYLE.md', 'PREAMBLE.md'],
+      maxFileBytes: 512 * 1024,
+      sampleLines: 5,
+      logLines: 50,
+    },
+    preflight: { maxClockSkewSeconds: 900, warnClockSkewSeconds: 5 },
   };
 }
 
@@ -163,6 +190,8 @@ export const ENV_OVERRIDES: ReadonlyArray<{ env: string; path: string[]; parse: 
   { env: 'BTC_TS_TICK_SECONDS', path: ['collector', 'tickSeconds'], parse: asNumber },
   { env: 'BTC_TS_EXCHANGE_URL', path: ['collector', 'exchangeUrl'], parse: asString },
   { env: 'SIGNAL_WEBHOOK_URLS', path: ['alerts', 'webhookUrls'], parse: asList },
+  { env: 'BTC_TS_REPO_DIR', path: ['handoff', 'repoDir'], parse: asString },
+  { env: 'BTC_TS_MAX_CLOCK_SKEW_SECONDS', path: ['preflight', 'maxClockSkewSeconds'], parse: asNumber },
 ];
 
 /** Secrets come only from the environment; they never enter the config object. */
