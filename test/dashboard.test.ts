@@ -225,7 +225,7 @@ describe('Retry sync and Make handoff', () => {
     expect(res.headers.get('content-type')).toBe('application/zip');
     expect(res.headers.get('content-disposition')).toContain('Handoff_20260101_0000.zip');
     expect(Buffer.from(await res.arrayBuffer()).toString()).toBe('PK-test');
-    const missing = await ui();
+    const missing = await ui({ withoutFunctions: ['handoff'] });
     const none = await missing.app.request('/ui/handoff', { method: 'POST' });
     expect(none.status).toBe(404);
     expect(await none.json()).toMatchObject({ error: 'unknown_function', message: expect.stringContaining('handoff function is not installed') });

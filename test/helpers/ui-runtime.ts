@@ -25,7 +25,7 @@ export interface UiRuntime {
 }
 
 export async function createUiRuntime(
-  options: { host?: string; env?: Record<string, string>; extraFunctions?: AnyFunction[]; repoHandover?: string } = {},
+  options: { host?: string; env?: Record<string, string>; extraFunctions?: AnyFunction[]; withoutFunctions?: string[]; repoHandover?: string } = {},
 ): Promise<UiRuntime> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'btc-ts-ui-'));
   const primary = createFsStore({ root: path.join(dir, 'nas') });
@@ -35,7 +35,9 @@ export async function createUiRuntime(
   });
   const functions = await loadFunctions();
   for (const fn of options.extraFunctions ?? []) functions.set(fn.name, fn);
-  const runtime = await createRuntime(loaded, { log: silentLogger(), primary, secondary, functions });
+  for (const name of options.withoutFunctions ?? []) functions.delete(name);
+  // The page is tested without its scheduler, so no schedule has to resolve.
+  const runtime = await createRuntime(loaded, { log: silentLogger(), primary, secondary, functions, schedules: [] });
   const app = createApp(runtime, {
     extend: (a, rt, guard) => mountUi(a, rt, guard, { repoHandover: options.repoHandover ?? path.join(dir, 'no-handover.md') }),
   });
