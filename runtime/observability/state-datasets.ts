@@ -98,7 +98,7 @@ export async function readStateObjects(store: ObjectStore): Promise<{ parsed: Pa
   return { parsed: parsed.filter((p): p is Parsed => p !== null), skipped: skipped.sort((a, b) => (a.key < b.key ? -1 : 1)) };
 }
 
-/** Rows of one dataset: every archived diff or state that names at least one of its params, in key order. */
+/** Rows of one dataset: every archived diff or state that names at least one of its params. */
 export function stateDatasetRows(name: StateDatasetName, parsed: Parsed[]): StateRow[] {
   const pattern = PARAM_PATTERNS[name];
   const rows: StateRow[] = [];
@@ -106,7 +106,9 @@ export function stateDatasetRows(name: StateDatasetName, parsed: Parsed[]): Stat
     const params = Object.fromEntries(Object.entries(p.params).filter(([param]) => pattern.test(param)));
     if (Object.keys(params).length > 0) rows.push({ ...p.base, params });
   }
-  return rows.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  // Per (strategy, symbol, mode): the archived decisions in time order, then the current state.
+  const order = (r: StateRow) => [r.strategy, r.symbol, r.mode, r.source, r.key].join('\u0000');
+  return rows.sort((a, b) => (order(a) < order(b) ? -1 : order(a) > order(b) ? 1 : 0));
 }
 
 function describeIssues(error: z.ZodError): string {
