@@ -141,7 +141,17 @@ describe('dashboard export', () => {
     const third = await runDashboardExport(rt.context(), { ...opts, datasets: ['latency'] });
     expect(third.datasets[0]!.stats).toMatchObject({ buckets_recomputed: 1 });
     const latency3 = await getJson(world.store, 'dashboard/latency.json');
-    expect(latency3.rows).toEqual(latency.rows.map((r: any) => r));
+    expect(latency3.rows).toEqual(latency.rows);
+
+    // An index that does not describe the stored dataset (garbage, or another exporter's bytes) means a full recompute, same rows.
+    await world.store.put('dashboard/index/latency.json', '{"version":2,"garbage":');
+    clock.advance(H);
+    const fourth = await runDashboardExport(rt.context(), { ...opts, datasets: ['latency'] });
+    expect(fourth.datasets[0]!.stats).toMatchObject({ full: true, objects_read: 4 });
+    expect((await getJson(world.store, 'dashboard/latency.json')).rows).toEqual(latency.rows);
+    const index = await getJson(world.store, 'dashboard/index/latency.json');
+    expect(index.dataset_sha256).toBe(sha256Hex((await world.store.get('dashboard/latency.json')).body));
+    expect(Object.keys(index.streams).sort()).toEqual(['raw/emu/ticker/BTC-USDT/', 'raw/emu/trades/BTC-USDT/']);
   });
 });
 

@@ -9,7 +9,7 @@ import { BtcError } from '../errors.ts';
 import type { ObjectStore } from '../store/types.ts';
 import { appendAutomationEntry } from './automation-log.ts';
 import { pruneHistory, type PruneResult } from './history.ts';
-import { indexSchema, recomputeDataset, INDEX_VERSION, type DatasetIndex } from './incremental.ts';
+import { indexSchema, packIndex, recomputeDataset, unpackIndex, type DatasetIndex, type IndexEntries } from './incremental.ts';
 import { DATASETS, datasetKey, defaultJobId, historyKey, indexKey, JOB_ID_PATTERN, type DatasetName } from './keys.ts';
 import { commitManifest, readJson, sha256Hex, updateHeartbeat } from './manifest.ts';
 import { latencyDataset, turnoverDataset, type BucketedDataset } from './raw-datasets.ts';
@@ -65,7 +65,7 @@ interface Built {
   body: Buffer;
   rows: number;
   stats: Record<string, unknown>;
-  index?: DatasetIndex['objects'];
+  index?: IndexEntries;
 }
 
 const RAW_DATASETS: Partial<Record<DatasetName, BucketedDataset<any, any>>> = { latency: latencyDataset, turnover: turnoverDataset };
@@ -141,7 +141,7 @@ export async function runDashboardExport(ctx: FnContext, options: ExportOptions)
     // The index names the dataset bytes it describes; written after them, so a crash in between only costs a full recompute.
     for (const b of built) {
       if (!b.index) continue;
-      const index: DatasetIndex = { version: INDEX_VERSION, dataset: b.name, dataset_sha256: sha256Hex(b.body), objects: b.index };
+      const index = packIndex({ dataset: b.name, dataset_sha256: sha256Hex(b.body), objects: b.index });
       await store.put(indexKey(b.name), JSON.stringify(index), { contentType: 'application/json' });
     }
     const manifestBody = JSON.stringify(manifest, null, 2) + '\n';
@@ -169,12 +169,16 @@ export async function runDashboardExport(ctx: FnContext, options: ExportOptions)
     pruned = await pruneHistory(store, { now: ctx.clock.now(), weeks: options.historyWeeks, jobId, host: ctx.host });
     if (pruned.objects > 0) await ctx.audit.record('dashboard.history.prune', { job_id: jobId, jobs: pruned.jobs, objects: pruned.objects, bytes: pruned.bytes, log_key: pruned.log_key });
   } catch (err) {
+    errorCode ??= 'history_prune_failed';
     failed('history', err);
   }
 
   const okNames = built.filter((b) => manifest !== null).map((b) => b.name);
   const datasetErrors = errors.filter((e) => (DATASETS as readonly string[]).includes(e.dataset));
-  await updateHeartbeat(store, { jobId, host: ctx.host, at: ctx.clock.now(), ok: okNames, failed: datasetErrors, errorCode }).catch((err) => failed('heartbeat', err));
+  await updateHeartbeat(store, { jobId, host: ctx.host, at: ctx.clock.now(), ok: okNames, failed: datasetErrors, errorCode }).catch((err) => {
+    errorCode ??= 'heartbeat_failed';
+    failed('heartbeat', err);
+  });
 
   const status = errors.length ? 'error' : 'ok';
   const elapsed = Math.round(performance.now() - t0);
@@ -223,8 +227,9 @@ export async function runDashboardExport(ctx: FnContext, options: ExportOptions)
 
 /** The previous rows and index, only when the index describes exactly the stored dataset bytes. */
 async function loadPrevious(store: ObjectStore, name: DatasetName): Promise<{ rows: any[]; index: DatasetIndex } | null> {
-  const { doc: index } = await readJson(store, indexKey(name), indexSchema);
-  if (!index) return null;
+  const { doc: stored } = await readJson(store, indexKey(name), indexSchema);
+  if (!stored) return null;
+  const index = unpackIndex(stored);
   const dataset = await store.getOrNull(datasetKey(name));
   if (!dataset || sha256Hex(dataset.body) !== index.dataset_sha256) return null;
   try {

@@ -7,17 +7,51 @@ import type { ObjectStore } from '../store/types.ts';
 import type { BucketedDataset } from './raw-datasets.ts';
 import { mapLimit, parseRawKey, parseRawLines, READ_CONCURRENCY, type RawObject } from './raw-objects.ts';
 
-export const INDEX_VERSION = 1;
+export const INDEX_VERSION = 2;
 
-/** `objects[key] = [etag, ...buckets]`: compact, because it has one entry per raw object. */
+/** In memory: raw object key → [etag, ...buckets]. */
+export type IndexEntries = Record<string, string[]>;
+
+/**
+ * Stored compactly, because it has one entry per raw object: keys grouped by stream prefix and bucket
+ * names replaced by their position in `buckets` — `streams[prefix][rest] = [etag, bucketNo…]`.
+ */
 export const indexSchema = z.object({
   version: z.literal(INDEX_VERSION),
   dataset: z.string(),
   /** sha256 of the dataset object this index describes; any other object means: recompute everything. */
   dataset_sha256: z.string().nullable(),
-  objects: z.record(z.string(), z.array(z.string()).min(1)),
+  buckets: z.array(z.string()),
+  streams: z.record(z.string(), z.record(z.string(), z.tuple([z.string()], z.number().int().nonnegative()))),
 });
-export type DatasetIndex = z.infer<typeof indexSchema>;
+export type StoredIndex = z.infer<typeof indexSchema>;
+export interface DatasetIndex {
+  dataset: string;
+  dataset_sha256: string | null;
+  objects: IndexEntries;
+}
+
+const STREAM_PREFIX = /^(raw\/[^/]+\/[^/]+\/[^/]+\/)(.+)$/;
+
+export function packIndex(index: DatasetIndex): StoredIndex {
+  const bucketNo = new Map<string, number>();
+  const streams: StoredIndex['streams'] = {};
+  for (const [key, [etag, ...buckets]] of Object.entries(index.objects)) {
+    const [, prefix, rest] = STREAM_PREFIX.exec(key) ?? [];
+    if (!prefix || !rest) continue;
+    const nos = buckets.map((b) => bucketNo.get(b) ?? bucketNo.set(b, bucketNo.size).get(b)!);
+    (streams[prefix] ??= {})[rest] = [etag!, ...nos];
+  }
+  return { version: INDEX_VERSION, dataset: index.dataset, dataset_sha256: index.dataset_sha256, buckets: [...bucketNo.keys()], streams };
+}
+
+export function unpackIndex(stored: StoredIndex): DatasetIndex {
+  const objects: IndexEntries = {};
+  for (const [prefix, files] of Object.entries(stored.streams)) {
+    for (const [rest, [etag, ...nos]] of Object.entries(files)) objects[prefix + rest] = [etag, ...nos.map((n) => stored.buckets[n] ?? '')];
+  }
+  return { dataset: stored.dataset, dataset_sha256: stored.dataset_sha256, objects };
+}
 
 export interface RecomputeStats {
   /** No usable previous index/dataset: every bucket was computed. */
@@ -30,7 +64,7 @@ export interface RecomputeStats {
 
 export interface RecomputeResult<Row> {
   rows: Row[];
-  objects: DatasetIndex['objects'];
+  objects: IndexEntries;
   stats: RecomputeStats;
 }
 
@@ -59,7 +93,7 @@ export async function recomputeDataset<S, Row>(
   }
 
   const stats: RecomputeStats = { full: previous === null, objects: relevant.length, objects_read: 0, buckets_recomputed: 0, skipped_lines: 0 };
-  const index: DatasetIndex['objects'] = {};
+  const index: IndexEntries = {};
   const recomputed = new Set<string>();
   const newRows: Row[] = [];
   const read = async (o: RawObject) => {
