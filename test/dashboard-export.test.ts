@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { manualClock } from '../runtime/clock.ts';
 import { createApp } from '../runtime/http/app.ts';
 import { runDashboardExport, type ExportSummary } from '../runtime/observability/export.ts';
-import { sha256Hex } from '../runtime/observability/manifest.ts';
+import { commitManifest, sha256Hex } from '../runtime/observability/manifest.ts';
 import { listKeys } from '../runtime/store/types.ts';
 import { dashboardWorld, getJson, putRaw, type DashboardWorld } from './helpers/dashboard.ts';
 
@@ -175,6 +175,25 @@ describe('dashboard export races, pruning, upload and metrics', () => {
     for (const d of manifest.datasets) expect(sha256Hex((await world.store.get(d.key)).body)).toBe(d.checksum_sha256);
     const historySeqs = await Promise.all(results.map(async (r) => (await getJson(world.store, `dashboard/history/${r.job_id}/manifest.json`)).sequence));
     expect(historySeqs.sort()).toEqual([1, 2, 3]);
+  });
+
+  it('a commit that loses the race re-reads, rewrites its datasets and takes the next number', async () => {
+    const entry = (name: 'latency' | 'turnover', body: string) => ({ name, key: `race/${name}.json`, rows: 0, bytes: body.length, checksum_sha256: sha256Hex(body), generated_at: 'x', job_id: 'x' });
+    const meta = (jobId: string) => ({ jobId, host: 'h', now: () => Date.now() });
+    const before = (await getJson(world.store, 'dashboard/manifest.json').catch(() => ({ sequence: 0 }))).sequence as number;
+    let aWrites = 0;
+    const a = await commitManifest(world.store, [entry('latency', 'A')], meta('job-a'), async () => {
+      aWrites++;
+      await world.store.put('race/latency.json', 'A');
+      // B commits completely between A's read and A's swap, once.
+      if (aWrites === 1) await commitManifest(world.store, [entry('latency', 'B')], meta('job-b'), async () => void (await world.store.put('race/latency.json', 'B')));
+    });
+    expect(aWrites).toBe(2);
+    expect(a.sequence).toBe(before + 2);
+    const manifest = await getJson(world.store, 'dashboard/manifest.json');
+    expect(manifest).toMatchObject({ sequence: before + 2, job_id: 'job-a' });
+    expect((await world.store.get('race/latency.json')).body.toString()).toBe('A');
+    expect(manifest.datasets.find((d: any) => d.name === 'latency').checksum_sha256).toBe(sha256Hex('A'));
   });
 
   it('prunes a 9-week-old history entry, keeps a 7-week-old one, and logs every removed key', async () => {
