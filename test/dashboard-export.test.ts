@@ -8,7 +8,9 @@ import { manualClock } from '../runtime/clock.ts';
 import { createApp } from '../runtime/http/app.ts';
 import { runDashboardExport, type ExportSummary } from '../runtime/observability/export.ts';
 import { commitManifest, sha256Hex } from '../runtime/observability/manifest.ts';
+import { createS3Store } from '../runtime/store/s3.ts';
 import { listKeys } from '../runtime/store/types.ts';
+import { freePort } from './helpers/minio.ts';
 import { dashboardWorld, getJson, putRaw, type DashboardWorld } from './helpers/dashboard.ts';
 
 const D1 = Date.UTC(2026, 0, 1); // 2026-01-01T00:00Z
@@ -243,6 +245,14 @@ describe('dashboard export races, pruning, upload and metrics', () => {
     expect(rt.audit.recentEvents()[0]).toMatchObject({ event: 'dashboard.export.failed', payload: { error_code: 'upload_failed' } });
     // Re-using a job id is refused: its history must not be overwritten.
     await expect(runDashboardExport(rt.context(), { ...opts, jobId: 'upload-fails' })).rejects.toThrow(/already exported/);
+  });
+
+  it('an unreachable primary fails the run with a clear error, audited as dashboard.export.failed', async () => {
+    const rt = await world.runtime('no-nas');
+    const dead = createS3Store({ endpoint: `http://127.0.0.1:${await freePort()}`, bucket: world.bucket, accessKeyId: 'x', secretAccessKey: 'yyyyyyyy', maxAttempts: 1 });
+    const ctx = { ...rt.context(), store: Object.assign(Object.create(rt.store), { primary: dead }) };
+    await expect(runDashboardExport(ctx, opts)).rejects.toMatchObject({ code: 'Unavailable' });
+    expect(rt.audit.recentEvents()[0]).toMatchObject({ event: 'dashboard.export.failed', payload: { error_code: 'primary_unavailable' } });
   });
 
   it('GET /metrics shows the export, per-stream records and last-ok age, and the sync backlog', async () => {

@@ -5,7 +5,7 @@
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import type { FnContext } from '../define.ts';
-import { BtcError } from '../errors.ts';
+import { BtcError, isBtcError } from '../errors.ts';
 import type { ObjectStore } from '../store/types.ts';
 import { appendAutomationEntry } from './automation-log.ts';
 import { pruneHistory, type PruneResult } from './history.ts';
@@ -70,7 +70,21 @@ interface Built {
 
 const RAW_DATASETS: Partial<Record<DatasetName, BucketedDataset<any, any>>> = { latency: latencyDataset, turnover: turnoverDataset };
 
+/** One export. Failures of parts are in the summary; a primary that cannot be reached at all throws (audited). */
 export async function runDashboardExport(ctx: FnContext, options: ExportOptions): Promise<ExportSummary> {
+  try {
+    return await exportOnce(ctx, options);
+  } catch (err) {
+    if (!isBtcError(err, 'InvalidInput')) {
+      const code = isBtcError(err, 'Unavailable') ? 'primary_unavailable' : 'internal';
+      await ctx.audit.record('dashboard.export.failed', { job_id: options.jobId ?? null, error_code: code, errors: [{ dataset: 'export', message: err instanceof Error ? err.message : String(err) }] });
+      ctx.metrics?.recordDashboardExport({ ok: false, sequence: null, atMs: ctx.clock.now(), rows: {} });
+    }
+    throw err;
+  }
+}
+
+async function exportOnce(ctx: FnContext, options: ExportOptions): Promise<ExportSummary> {
   const store = ctx.store.primary;
   const startedMs = ctx.clock.now();
   const t0 = performance.now();
@@ -162,8 +176,9 @@ export async function runDashboardExport(ctx: FnContext, options: ExportOptions)
       }
     }
   } catch (err) {
-    errorCode = 'manifest_failed';
-    failed('manifest', err);
+    // Before the commit nothing was published; after it, only the index/history/local copies are missing.
+    errorCode = manifest ? 'artefacts_failed' : 'manifest_failed';
+    failed(manifest ? 'artefacts' : 'manifest', err);
   }
   try {
     pruned = await pruneHistory(store, { now: ctx.clock.now(), weeks: options.historyWeeks, jobId, host: ctx.host });
@@ -173,8 +188,9 @@ export async function runDashboardExport(ctx: FnContext, options: ExportOptions)
     failed('history', err);
   }
 
-  const okNames = built.filter((b) => manifest !== null).map((b) => b.name);
-  const datasetErrors = errors.filter((e) => (DATASETS as readonly string[]).includes(e.dataset));
+  const okNames = manifest ? built.map((b) => b.name) : [];
+  const uncommitted = manifest ? [] : built.map((b) => ({ dataset: b.name, message: 'computed but not committed: manifest write failed' }));
+  const datasetErrors = [...errors.filter((e) => (DATASETS as readonly string[]).includes(e.dataset)), ...uncommitted];
   await updateHeartbeat(store, { jobId, host: ctx.host, at: ctx.clock.now(), ok: okNames, failed: datasetErrors, errorCode }).catch((err) => {
     errorCode ??= 'heartbeat_failed';
     failed('heartbeat', err);
