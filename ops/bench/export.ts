@@ -1,6 +1,7 @@
 // ops/bench/export.ts
 // Benchmark: 7 days of demo-rate raw data (4 streams, 1 record/s) → full dashboard export (time, RSS), then
-// one more hour of data → incremental re-run. `npm run bench -- export [--store minio|fs] [--days 7] [--segment-seconds 60]`.
+// one more hour of data → incremental re-run.
+// `npm run bench -- export [--store minio|fs] [--days 7] [--segment-seconds 60] [--start-hour 12]`.
 
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
@@ -25,7 +26,7 @@ const STREAMS: StreamId[] = [
   { exchange: 'emu', topic: 'orderbook', symbol: 'BTC/USDT' },
   { exchange: 'emu', topic: 'ticker', symbol: 'ETH/USDT' },
 ];
-const START = Date.UTC(2026, 0, 1);
+const DAY0 = Date.UTC(2026, 0, 1);
 const HOUR = 3_600_000;
 const WRITE_CONCURRENCY = 16;
 
@@ -55,7 +56,7 @@ async function generate(store: ObjectStore, fromMs: number, toMs: number, segmen
   let bytes = 0;
   await mapLimit(jobs, WRITE_CONCURRENCY, async ({ stream, start }) => {
     const rand = rng(start ^ stream.topic.length ^ stream.symbol.length);
-    const firstSeq = (start - START) / 1000;
+    const firstSeq = (start - DAY0) / 1000;
     const lines: string[] = [];
     for (let i = 0; i < segmentMs / 1000; i++) {
       const ts = start + i * 1000;
@@ -89,7 +90,13 @@ async function measured<T>(fn: () => Promise<T>): Promise<{ result: T; ms: numbe
 const statsOf = (s: ExportSummary) => Object.fromEntries(s.datasets.map((d) => [d.name, { rows: d.rows, bytes: d.bytes, ...(d.stats ?? {}) }]));
 
 export default async function bench(args: string[]): Promise<object> {
-  const { values } = parseArgs({ args, options: { store: { type: 'string', default: 'minio' }, days: { type: 'string', default: '7' }, 'segment-seconds': { type: 'string', default: '60' } }, allowPositionals: true });
+  const { values } = parseArgs({ args, options: {
+      store: { type: 'string', default: 'minio' },
+      days: { type: 'string', default: '7' },
+      'segment-seconds': { type: 'string', default: '60' },
+      // Collection starting mid-day puts the extra hour mid-day too: turnover then re-reads the day so far.
+      'start-hour': { type: 'string', default: '12' },
+    }, allowPositionals: true });
   const days = Number(values.days);
   const segmentMs = Number(values['segment-seconds']) * 1000;
   const dir = mkdtempSync(path.join(os.tmpdir(), 'btc-ts-bench-export-'));
@@ -97,13 +104,14 @@ export default async function bench(args: string[]): Promise<object> {
   const primary = minio
     ? createS3Store({ endpoint: minio.endpoint, bucket: minio.bucket, accessKeyId: minio.accessKey, secretAccessKey: minio.secretKey })
     : createFsStore({ root: path.join(dir, 'nas') });
-  const end = START + days * 24 * HOUR;
+  const start = DAY0 + Number(values['start-hour']) * HOUR;
+  const end = start + days * 24 * HOUR;
   const clock = manualClock(end + HOUR);
   const loaded = loadConfig({ env: { BTC_TS_HOST: 'bench', BTC_TS_DATA_DIR: dir, BTC_TS_LOGS_DIR: path.join(dir, 'logs'), BTC_TS_MODE: 'PROD' } });
   const runtime = await createRuntime(loaded, { log: silentLogger(), primary, secondary: createFsStore({ root: path.join(dir, 'cache') }), clock });
   try {
     const g0 = performance.now();
-    const generated = await generate(primary, START, end, segmentMs);
+    const generated = await generate(primary, start, end, segmentMs);
     const generateMs = Math.round(performance.now() - g0);
     const full = await measured(() => runDashboardExport(runtime.context(), { historyWeeks: 8 }));
     const more = await generate(primary, end, end + HOUR, segmentMs);
@@ -112,7 +120,7 @@ export default async function bench(args: string[]): Promise<object> {
     const indexBytes = (await primary.head('dashboard/index/latency.json'))?.size ?? null;
     return {
       store: minio ? 'minio (S3Store, loopback)' : 'fs (FsStore)',
-      data: { days, streams: STREAMS.length, record_every_s: 1, segment_seconds: segmentMs / 1000, ...generated, mb: Math.round(generated.bytes / 2 ** 20), generate_ms: generateMs },
+      data: { days, start: new Date(start).toISOString(), streams: STREAMS.length, record_every_s: 1, segment_seconds: segmentMs / 1000, ...generated, mb: Math.round(generated.bytes / 2 ** 20), generate_ms: generateMs },
       full_export: { status: full.result.status, ms: full.ms, peak_rss_mb: full.peak_rss_mb, rss_before_mb: full.rss_before_mb, datasets: statsOf(full.result) },
       incremental_after_one_hour: { added_objects: more.objects, status: incremental.result.status, ms: incremental.ms, peak_rss_mb: incremental.peak_rss_mb, datasets: statsOf(incremental.result) },
       latency_index_bytes: indexBytes,
