@@ -120,6 +120,16 @@ export const configSchema = z
       /** Above this the clock check passes with a warning. */
       warnClockSkewSeconds: z.number().positive(),
     }),
+    dashboard: z.strictObject({
+      /** Period of the scheduled dashboard export (seed: every 6 h). */
+      everySeconds: seconds,
+      /** History under dashboard/history/<job_id>/ older than this is pruned (every removal logged). */
+      historyWeeks: z.number().int().positive().max(520),
+      /** `sh -c` command run after each successful scheduled export; may hold credentials, never logged. */
+      uploadCommand: z.string().min(1).optional(),
+      /** The upload command is killed after this long (and counts as upload_failed). */
+      uploadTimeoutSeconds: seconds,
+    }),
   })
   .superRefine((c, ctx) => {
     if (c.lease.leaseSeconds <= 2 * c.lease.heartbeatSeconds) {
@@ -157,6 +167,7 @@ export function defaultConfig(): AppConfig {
       logLines: 50,
     },
     preflight: { maxClockSkewSeconds: 900, warnClockSkewSeconds: 5 },
+    dashboard: { everySeconds: 6 * 3600, historyWeeks: 8, uploadTimeoutSeconds: 600 },
   };
 }
 
@@ -189,6 +200,8 @@ export const ENV_OVERRIDES: ReadonlyArray<{ env: string; path: string[]; parse: 
   { env: 'BTC_TS_PREFERRED_LEADER', path: ['lease', 'preferredLeader'], parse: asString },
   { env: 'BTC_TS_TICK_SECONDS', path: ['collector', 'tickSeconds'], parse: asNumber },
   { env: 'BTC_TS_EXCHANGE_URL', path: ['collector', 'exchangeUrl'], parse: asString },
+  { env: 'BTC_TS_DASHBOARD_EVERY_SECONDS', path: ['dashboard', 'everySeconds'], parse: asNumber },
+  { env: 'BTC_TS_DASHBOARD_UPLOAD_CMD', path: ['dashboard', 'uploadCommand'], parse: asString },
   { env: 'SIGNAL_WEBHOOK_URLS', path: ['alerts', 'webhookUrls'], parse: asList },
   { env: 'BTC_TS_REPO_DIR', path: ['handoff', 'repoDir'], parse: asString },
   { env: 'BTC_TS_MAX_CLOCK_SKEW_SECONDS', path: ['preflight', 'maxClockSkewSeconds'], parse: asNumber },

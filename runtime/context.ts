@@ -90,7 +90,7 @@ export async function createRuntime(loaded: LoadedConfig, options: CreateRuntime
     downAfterBadProbes: config.storage.probe.downAfterBadProbes,
   });
 
-  const metrics = new Metrics({ defaults: options.log === undefined });
+  const metrics = new Metrics({ defaults: options.log === undefined, now: () => clock.now() });
   const audit = new AuditLog({ walDir: paths.walDir, host, actor: config.actor, site: config.site, clock, masker, log });
   await audit.open();
   const streams = new RawStreams({ walDir: paths.walDir, clock });
@@ -123,6 +123,7 @@ export async function createRuntime(loaded: LoadedConfig, options: CreateRuntime
     log.warn(change, `storage switched to ${change.to}`);
   });
   metrics.primaryUp.set(1);
+  metrics.useStreamStatus(() => status.current().streams);
 
   const functions = options.functions ?? (await loadFunctions());
   const schedules = options.schedules ?? (await loadSchedules(functions));
@@ -143,6 +144,7 @@ export async function createRuntime(loaded: LoadedConfig, options: CreateRuntime
     masker,
     local,
     signal: shutdownController.signal,
+    metrics,
     invoke: (name, input) => invoker.invoke(name, input, 'internal'),
   });
   invoker = new Invoker({

@@ -7,6 +7,7 @@ import type { AuditLog } from './audit.ts';
 import type { Clock } from './clock.ts';
 import type { RuntimePaths } from './context.ts';
 import type { Logger } from './logger.ts';
+import type { Metrics } from './metrics.ts';
 import type { Masker } from './secrets.ts';
 import type { HostStatus } from './status.ts';
 import type { StorageRouter } from './store/router.ts';
@@ -54,6 +55,8 @@ export interface FnContext {
   local: Map<string, unknown>;
   /** Aborted when the runtime shuts down. */
   signal: AbortSignal;
+  /** Prometheus recorders (recordStream, setSyncBacklog, …); absent only in hand-built test contexts. */
+  metrics?: Metrics;
   /** Runs another function through the invoker (same one-in-flight rule). */
   invoke(name: string, input?: unknown): Promise<unknown>;
 }

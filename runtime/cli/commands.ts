@@ -2,6 +2,7 @@
 // The table of CLI commands; each command lives in its own file next to this one.
 
 import { configDiffCommand } from './config-diff.ts';
+import { dashboardExportCommand, dashboardVerifyCommand } from './dashboard.ts';
 import { handoffLoadCommand, handoffMakeCommand } from './handoff.ts';
 import { invokeCommand } from './invoke.ts';
 import type { Command } from './main.ts';
@@ -23,4 +24,6 @@ export const commands: Command[] = [
   rpListCommand,
   rpRestoreCommand,
   ...stateCommands,
+  dashboardExportCommand,
+  dashboardVerifyCommand,
 ];
