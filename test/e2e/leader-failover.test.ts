@@ -132,14 +132,17 @@ describe('leader lease with two runtimes (lease 3 s, heartbeat 0.5 s, clocks ±1
     const overlap = await waitFor('the overlap audit', async () => auditLines(a, 'collector.leader.overlap').at(-1), 5_000);
     expect(overlap).toMatchObject({ epoch: held, other_host: 'pc-b', other_epoch: held + 1 });
     expect(Date.parse(overlap.to as string)).toBeGreaterThan(Date.parse(overlap.from as string));
-    expect(auditLines(a, 'collector.leader.release').at(-1)!.reason).toMatch(/^lost: taken by pc-b/);
+    const release = await waitFor('the release audit', async () => auditLines(a, 'collector.leader.release').at(-1), 5_000);
+    expect(release.reason).toMatch(/^lost: taken by pc-b/);
     // Healed, the preferred host asks for the lease back and gets it.
     await waitFor('pc-a to hold after the partition', async () => (await healthOf(a))?.leader.self, 15_000);
     expect((await healthOf(b))!.leader.self).toBe(false);
   }, 60_000);
 
   it('SIGTERM: the holder releases on the way out, the standby takes over at its next beat, not after a lease', async () => {
-    const held = (await healthOf(a))!.leader.epoch;
+    const holder = (await healthOf(a))!.leader;
+    expect(holder.self).toBe(true);
+    const held = holder.epoch;
     const stoppedAt = performance.now();
     await a.stop();
     const taken = await waitFor('pc-b to take the released lease', async () => {
