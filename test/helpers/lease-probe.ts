@@ -35,7 +35,8 @@ export async function waitFor<T>(what: string, probe: () => Promise<T | null | u
 
 export interface AuditLine {
   audit: string;
-  time?: number;
+  /** pino's ISO timestamp of the line (the process's real clock, not the skewed one). */
+  time?: string;
   [key: string]: unknown;
 }
 
