@@ -4,7 +4,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, inject, it } from 'vitest';
 import { manualClock } from '../runtime/clock.ts';
 import { loadConfig } from '../runtime/config.ts';
 import { createRuntime, type Runtime } from '../runtime/context.ts';
@@ -12,6 +12,9 @@ import { isBtcError } from '../runtime/errors.ts';
 import { LEASE_KEY, leaseDocSchema, requireLease } from '../runtime/lease.ts';
 import { silentLogger } from '../runtime/logger.ts';
 import { createFsStore } from '../runtime/store/fs.ts';
+import { createS3Store } from '../runtime/store/s3.ts';
+import { freshBucket } from './helpers/lease-probe.ts';
+import { startTcpProxy } from './helpers/tcp-proxy.ts';
 import type { ObjectStore } from '../runtime/store/types.ts';
 
 const LEASE_S = 3;
@@ -155,6 +158,49 @@ describe('leader-heartbeat (in-process, FsStore primary)', () => {
     const results = await Promise.all(all.map((r) => r.beat()));
     expect(results.filter((r) => r.action === 'acquired')).toHaveLength(1);
     expect(all.filter((r) => r.runtime.lease.holder)).toHaveLength(1);
+  });
+
+  it('a renew that timed out but landed is recognised as our own: resynced, not lost', async () => {
+    const primary = createFsStore({ root: tempDir() });
+    const a = await runtimeOn(primary, 'pc-a');
+    await a.beat();
+    // Simulate the late landing: the lease changes under us with our own host, pid and epoch.
+    const doc = await leaseDoc(primary);
+    await primary.put(LEASE_KEY, JSON.stringify({ ...doc, heartbeat_ms: doc.heartbeat_ms + 1 }));
+    expect((await a.beat()).action).toBe('resynced');
+    expect((await a.beat()).action).toBe('renewed');
+    expect(events(a.runtime, 'collector.leader.release')).toHaveLength(0);
+  });
+
+  it('partition through a real TCP proxy to MinIO: degraded holder keeps the role, steps down on reconnect, audits the overlap', async () => {
+    const minio = inject('minio');
+    const bucket = await freshBucket(minio, 'lease-unit');
+    const target = new URL(minio.endpoint);
+    const proxy = await startTcpProxy({ host: target.hostname, port: Number(target.port) });
+    try {
+      const s3 = (endpoint: string) => createS3Store({ endpoint, bucket, accessKeyId: minio.accessKey, secretAccessKey: minio.secretKey, maxAttempts: 1 });
+      const a = await runtimeOn(s3(proxy.url), 'pc-a');
+      const b = await runtimeOn(s3(minio.endpoint), 'pc-b');
+      expect((await a.beat()).action).toBe('acquired');
+      const lastRenewWall = a.clock.now();
+      await b.beat();
+      proxy.cut();
+      a.clock.advance(500);
+      expect(await a.beat()).toMatchObject({ action: 'degraded', holder: true, degraded: true });
+      expect(a.runtime.lease).toMatchObject({ holder: true, degraded: true });
+      b.clock.advance(LEASE_S * 1000);
+      expect(await b.beat()).toMatchObject({ action: 'acquired', epoch: 2 });
+      proxy.restore();
+      a.clock.advance(LEASE_S * 1000);
+      expect(await a.beat()).toMatchObject({ action: 'stepped_down', holder: false, leader: 'pc-b', epoch: 2, degraded: false });
+      const overlap = events(a.runtime, 'collector.leader.overlap')[0]!.payload;
+      expect(overlap).toMatchObject({ host: 'pc-a', epoch: 1, other_host: 'pc-b', other_epoch: 2 });
+      expect(Date.parse(overlap.from as string)).toBe(lastRenewWall + LEASE_S * 1000);
+      expect(Date.parse(overlap.to as string)).toBe(a.clock.now());
+      expect(events(a.runtime, 'collector.leader.degraded')).toHaveLength(1);
+    } finally {
+      await proxy.close();
+    }
   });
 
   it('refuses a config whose lease is not more than two heartbeats, naming both keys', () => {

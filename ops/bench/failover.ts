@@ -11,7 +11,7 @@ import { LEASE_KEY } from '../../runtime/lease.ts';
 import { silentLogger } from '../../runtime/logger.ts';
 import { createS3Store } from '../../runtime/store/s3.ts';
 import type { ObjectStore } from '../../runtime/store/types.ts';
-import { auditLines, freshBucket, healthOf, leaseEnv, waitFor } from '../../test/helpers/lease-probe.ts';
+import { auditLines, freshBucket, healthOf, leaseEnv, waitFor, waitForHolder } from '../../test/helpers/lease-probe.ts';
 import { startMinio, type MinioServer } from '../../test/helpers/minio.ts';
 import { spawnRuntime, type RuntimeProcess } from '../../test/helpers/runtime-process.ts';
 
@@ -70,10 +70,7 @@ async function killLoop(minio: MinioServer, kills: number): Promise<KillRun[]> {
       const killedAtWall = Date.now();
       const killedAt = performance.now();
       await holder.kill9();
-      const taken = await waitFor('the standby to hold', async () => {
-        const h = await healthOf(standby);
-        return h?.leader.self && h;
-      }, 30_000, 20);
+      const taken = await waitForHolder(standby, 30_000, 20);
       const toHealthMs = performance.now() - killedAt;
       const acquire = await waitFor('the acquire audit line', async () => auditLines(standby, 'collector.leader.acquire')[acquiresBefore], 5_000);
       runs.push({

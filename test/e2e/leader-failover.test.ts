@@ -4,7 +4,7 @@
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { LEASE_KEY, leaseDocSchema } from '../../runtime/lease.ts';
 import { createS3Store } from '../../runtime/store/s3.ts';
-import { auditLines, freshBucket, healthOf, leaseEnv, sleep, waitFor, type LeaderHealth } from '../helpers/lease-probe.ts';
+import { auditLines, freshBucket, healthOf, leaseEnv, sleep, waitFor, waitForHolder, type LeaderHealth } from '../helpers/lease-probe.ts';
 import { spawnRuntime, type RuntimeProcess } from '../helpers/runtime-process.ts';
 import { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy.ts';
 
@@ -75,7 +75,7 @@ describe('leader lease with two runtimes (lease 3 s, heartbeat 0.5 s, clocks ±1
     epochBeforeKill = (await healthOf(b))!.leader.epoch;
     const killedAt = performance.now();
     await a.kill9();
-    const taken = await waitFor('pc-b to take over', async () => ((await healthOf(b))?.leader.self ? await healthOf(b) : null), 15_000, 25);
+    const taken = await waitForHolder(b, 15_000);
     const elapsed = performance.now() - killedAt;
     console.log(`[leader e2e] kill -9 → pc-b holds after ${Math.round(elapsed)} ms (bound ${FAILOVER_BOUND_MS} ms)`);
     expect(taken.leader.epoch).toBe(epochBeforeKill + 1);
@@ -116,10 +116,7 @@ describe('leader lease with two runtimes (lease 3 s, heartbeat 0.5 s, clocks ±1
       const h = await healthOf(a);
       return h?.leader.self && h.leader.degraded;
     }, 10_000);
-    const taken = await waitFor('pc-b to take over', async () => {
-      const h = await healthOf(b);
-      return h?.leader.self && h;
-    }, 15_000, 25);
+    const taken = await waitForHolder(b, 15_000);
     const elapsed = performance.now() - cutAt;
     console.log(`[leader e2e] partition → pc-b holds after ${Math.round(elapsed)} ms`);
     expect(taken.leader.epoch).toBe(held + 1);
@@ -145,10 +142,7 @@ describe('leader lease with two runtimes (lease 3 s, heartbeat 0.5 s, clocks ±1
     const held = holder.epoch;
     const stoppedAt = performance.now();
     await a.stop();
-    const taken = await waitFor('pc-b to take the released lease', async () => {
-      const h = await healthOf(b);
-      return h?.leader.self && h;
-    }, 10_000, 25);
+    const taken = await waitForHolder(b, 10_000);
     const elapsed = performance.now() - stoppedAt;
     console.log(`[leader e2e] SIGTERM → pc-b holds after ${Math.round(elapsed)} ms`);
     expect(taken.leader.epoch).toBe(held + 1);

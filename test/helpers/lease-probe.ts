@@ -33,6 +33,14 @@ export async function waitFor<T>(what: string, probe: () => Promise<T | null | u
   }
 }
 
+/** Waits until `rt` says it holds the lease; its /health at that moment. */
+export function waitForHolder(rt: RuntimeProcess, timeoutMs: number, everyMs = 25): Promise<LeaderHealth> {
+  return waitFor(`${rt.host} to hold the lease`, async () => {
+    const h = await healthOf(rt);
+    return h?.leader.self && h;
+  }, timeoutMs, everyMs);
+}
+
 export interface AuditLine {
   audit: string;
   /** pino's ISO timestamp of the line (the process's real clock, not the skewed one). */
