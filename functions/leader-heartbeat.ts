@@ -5,14 +5,18 @@ import { z } from 'zod';
 import { defineFunction, type FnContext } from '../runtime/define.ts';
 import { isBtcError } from '../runtime/errors.ts';
 import {
+  flushBeforeRelease,
   iso,
   isOwnLease,
   leaderMemory,
   leaseTimings,
   newLeaseDoc,
+  observe,
+  publishLeaderStatus,
   readLease,
   setLeaseView,
   writeLease,
+  writeReleased,
   type LeaderMemory,
   type LeaseDoc,
   type ObservedLease,
@@ -88,7 +92,7 @@ async function holderBeat(ctx: FnContext, mem: LeaderMemory): Promise<Output> {
     await ctx.audit.record('collector.leader.recovered', { host: ctx.host, epoch: doc.epoch, degraded_since: iso(held.degradedSinceWall) });
     held.degradedSinceWall = null;
     setLeaseView(ctx.lease, { degraded: false });
-    publishStatus(ctx, mem, doc);
+    publishLeaderStatus(ctx, mem, doc);
   }
   held.renewsSinceAudit++;
   if (sentMono - held.lastRenewAuditMono >= RENEW_AUDIT_EVERY_MS) {
@@ -107,7 +111,7 @@ async function degrade(ctx: FnContext, mem: LeaderMemory, why: string): Promise<
     setLeaseView(ctx.lease, { degraded: true });
     ctx.log.warn({ epoch: held.doc.epoch, err: ctx.masker.text(why) }, 'lease renew failed: primary unreachable; keeping the lease, degraded');
     await ctx.audit.record('collector.leader.degraded', { host: ctx.host, epoch: held.doc.epoch, reason: ctx.masker.text(why) });
-    publishStatus(ctx, mem, held.doc);
+    publishLeaderStatus(ctx, mem, held.doc);
   }
   return result(ctx, 'degraded', ctx.masker.text(why));
 }
@@ -158,7 +162,7 @@ async function stepDown(ctx: FnContext, mem: LeaderMemory, current: ObservedLeas
   const reason = current ? `lost: taken by ${other?.host ?? 'an unreadable lease'} at epoch ${other?.epoch ?? '?'}` : 'lost: lease object deleted';
   await ctx.audit.record('collector.leader.release', { host: ctx.host, epoch: held.doc.epoch, reason });
   ctx.log.warn({ epoch: held.doc.epoch, reason }, 'stepped down from the collector lease');
-  publishStatus(ctx, mem, other);
+  publishLeaderStatus(ctx, mem, other);
   return result(ctx, 'stepped_down', reason);
 }
 
@@ -167,11 +171,11 @@ async function handOver(ctx: FnContext, mem: LeaderMemory, current: ObservedLeas
   const held = mem.held!;
   mem.held = null;
   setLeaseView(ctx.lease, { holder: false, since: null, degraded: false, leaderHost: null });
-  await flush(ctx);
+  await flushBeforeRelease(ctx);
   const reason = `handover to ${doc.handover_to}`;
   const released = await writeReleased(ctx, mem, current, held.doc.epoch);
   await ctx.audit.record('collector.leader.release', { host: ctx.host, epoch: held.doc.epoch, reason: released ? reason : `${reason} (release not written; lease goes stale)` });
-  publishStatus(ctx, mem, doc);
+  publishLeaderStatus(ctx, mem, doc);
   return result(ctx, 'released', reason);
 }
 
@@ -181,7 +185,7 @@ async function releaseLease(ctx: FnContext, mem: LeaderMemory, why: string): Pro
   if (!held) return result(ctx, 'none', 'not the holder');
   mem.held = null;
   setLeaseView(ctx.lease, { holder: false, since: null, degraded: false, leaderHost: null });
-  await flush(ctx);
+  await flushBeforeRelease(ctx);
   let released = await writeReleased(ctx, mem, { etag: held.etag, doc: held.doc }, held.doc.epoch);
   if (!released) {
     // Our ETag may be behind our own late write or a handover request: retry once on what is there.
@@ -191,31 +195,8 @@ async function releaseLease(ctx: FnContext, mem: LeaderMemory, why: string): Pro
     }
   }
   await ctx.audit.record('collector.leader.release', { host: ctx.host, epoch: held.doc.epoch, reason: released ? why : `${why} (release not written; lease goes stale)` });
-  publishStatus(ctx, mem, null);
+  publishLeaderStatus(ctx, mem, null);
   return result(ctx, released ? 'released' : 'stepped_down', why);
-}
-
-async function writeReleased(ctx: FnContext, mem: LeaderMemory, current: ObservedLease, epoch: number): Promise<boolean> {
-  const doc: LeaseDoc = { ...(current.doc ?? newLeaseDoc(ctx, epoch)), heartbeat_ms: ctx.clock.now(), released: true };
-  try {
-    const etag = await writeLease(ctx, doc, { ifMatch: current.etag });
-    observe(ctx, mem, { etag, doc });
-    return true;
-  } catch (err) {
-    ctx.log.warn({ epoch, err: ctx.masker.text(String((err as Error).message ?? err)) }, 'writing the released lease failed');
-    return false;
-  }
-}
-
-/** What the old holder collected under its epoch goes up before the next holder starts. */
-async function flush(ctx: FnContext): Promise<void> {
-  try {
-    await ctx.streams.ship(ctx.store);
-    await ctx.audit.ship(ctx.store);
-  } catch (err) {
-    // The records stay durable in the local segments under our epoch; sync carries them later.
-    ctx.log.warn({ err: ctx.masker.text(String(err)) }, 'flush before release failed; segments stay in the cache');
-  }
 }
 
 // ── follower ──────────────────────────────────────────────────────────────────────────────────
@@ -236,7 +217,7 @@ async function followerBeat(ctx: FnContext, mem: LeaderMemory): Promise<Output> 
   }
   const observed = observe(ctx, mem, current);
   setLeaseView(ctx.lease, { leaderHost: doc && !doc.released ? doc.host : null, epoch: doc?.epoch ?? ctx.lease.epoch });
-  publishStatus(ctx, mem, doc);
+  publishLeaderStatus(ctx, mem, doc);
 
   // A lease we released ourselves is left to the others; we take it back only once it is stale.
   const releasedBySelf = doc?.host === ctx.host && doc.pid === process.pid;
@@ -307,7 +288,7 @@ async function acquire(ctx: FnContext, mem: LeaderMemory, current: ObservedLease
     previous_host: previous?.host ?? null,
     previous_epoch: previous?.epoch ?? null,
   });
-  publishStatus(ctx, mem, doc);
+  publishLeaderStatus(ctx, mem, doc);
   return result(ctx, 'acquired', reason);
 }
 
@@ -326,33 +307,6 @@ async function requestHandover(ctx: FnContext, mem: LeaderMemory, current: Obser
 }
 
 // ── shared ────────────────────────────────────────────────────────────────────────────────────
-
-/** Staleness clock: starts when this host first sees an ETag, on its own monotonic clock. */
-function observe(ctx: FnContext, mem: LeaderMemory, current: ObservedLease): NonNullable<LeaderMemory['observed']> {
-  if (current.doc) mem.maxEpochSeen = Math.max(mem.maxEpochSeen, current.doc.epoch);
-  if (!mem.observed || mem.observed.etag !== current.etag) {
-    mem.observed = { etag: current.etag, firstSeenMono: ctx.clock.monotonicMs(), staleReported: false };
-  }
-  return mem.observed;
-}
-
-/** Writes `leader: { host, since, active, epoch, degraded }` into this host's status when it changed. */
-function publishStatus(ctx: FnContext, mem: LeaderMemory, doc: LeaseDoc | null): void {
-  const view = ctx.lease;
-  const leader = {
-    host: view.leaderHost,
-    // The holder's own acquire time; for a follower the holder's started_at as it wrote it (informational).
-    since: view.holder ? iso(view.since) : view.leaderHost && doc && !doc.released ? doc.started_at : null,
-    active: view.holder,
-    epoch: view.epoch,
-    degraded: view.degraded,
-  };
-  const fingerprint = JSON.stringify(leader);
-  if (mem.lastStatus === fingerprint) return;
-  mem.lastStatus = fingerprint;
-  // Not awaited: a status write (maybe into the cache) must never delay the lease.
-  ctx.status.update((s) => void (s.leader = leader)).catch(() => undefined);
-}
 
 function result(ctx: FnContext, action: Action, detail?: string): Output {
   const v = ctx.lease;

@@ -134,6 +134,57 @@ export function iso(ms: number | null): string | null {
   return ms === null ? null : new Date(ms).toISOString();
 }
 
+/** Writes the lease back with `released: true` (ifMatch); false when that did not go through. */
+export async function writeReleased(ctx: FnContext, mem: LeaderMemory, current: ObservedLease, epoch: number): Promise<boolean> {
+  const doc: LeaseDoc = { ...(current.doc ?? newLeaseDoc(ctx, epoch)), heartbeat_ms: ctx.clock.now(), released: true };
+  try {
+    const etag = await writeLease(ctx, doc, { ifMatch: current.etag });
+    observe(ctx, mem, { etag, doc });
+    return true;
+  } catch (err) {
+    ctx.log.warn({ epoch, err: ctx.masker.text(String((err as Error).message ?? err)) }, 'writing the released lease failed');
+    return false;
+  }
+}
+
+/** What the old holder collected under its epoch goes up before the next holder starts. */
+export async function flushBeforeRelease(ctx: FnContext): Promise<void> {
+  try {
+    await ctx.streams.ship(ctx.store);
+    await ctx.audit.ship(ctx.store);
+  } catch (err) {
+    // The records stay durable in the local segments under our epoch; sync carries them later.
+    ctx.log.warn({ err: ctx.masker.text(String(err)) }, 'flush before release failed; segments stay in the cache');
+  }
+}
+
+/** Staleness clock: starts when this host first sees an ETag, on its own monotonic clock. */
+export function observe(ctx: FnContext, mem: LeaderMemory, current: ObservedLease): NonNullable<LeaderMemory['observed']> {
+  if (current.doc) mem.maxEpochSeen = Math.max(mem.maxEpochSeen, current.doc.epoch);
+  if (!mem.observed || mem.observed.etag !== current.etag) {
+    mem.observed = { etag: current.etag, firstSeenMono: ctx.clock.monotonicMs(), staleReported: false };
+  }
+  return mem.observed;
+}
+
+/** Writes `leader: { host, since, active, epoch, degraded }` into this host's status when it changed. */
+export function publishLeaderStatus(ctx: FnContext, mem: LeaderMemory, doc: LeaseDoc | null): void {
+  const view = ctx.lease;
+  const leader = {
+    host: view.leaderHost,
+    // The holder's own acquire time; for a follower the holder's started_at as it wrote it (informational).
+    since: view.holder ? iso(view.since) : view.leaderHost && doc && !doc.released ? doc.started_at : null,
+    active: view.holder,
+    epoch: view.epoch,
+    degraded: view.degraded,
+  };
+  const fingerprint = JSON.stringify(leader);
+  if (mem.lastStatus === fingerprint) return;
+  mem.lastStatus = fingerprint;
+  // Not awaited: a status write (maybe into the cache) must never delay the lease.
+  ctx.status.update((s) => void (s.leader = leader)).catch(() => undefined);
+}
+
 function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
