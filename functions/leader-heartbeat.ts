@@ -80,9 +80,10 @@ async function holderBeat(ctx: FnContext, mem: LeaderMemory): Promise<Output> {
   try {
     held.etag = await writeLease(ctx, doc, { ifMatch: held.etag });
   } catch (err) {
-    if (isBtcError(err, 'Unavailable')) return degrade(ctx, mem, err.message);
     if (isBtcError(err, 'PreconditionFailed') || isBtcError(err, 'NotFound')) return renewRefused(ctx, mem);
-    throw err;
+    // Unreachable, timed out, or refused for another reason (credentials): we cannot tell whether
+    // anyone else could take it, so keep the role, marked degraded, with the reason in the audit.
+    return degrade(ctx, mem, err instanceof Error ? err.message : String(err));
   }
   held.doc = doc;
   held.lastWriteOkMono = sentMono;
