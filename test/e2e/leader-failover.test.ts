@@ -3,8 +3,9 @@
 
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { LEASE_KEY, leaseDocSchema } from '../../runtime/lease.ts';
+import { readAllStatus } from '../../runtime/status.ts';
 import { createS3Store } from '../../runtime/store/s3.ts';
-import { auditLines, freshBucket, healthOf, leaseEnv, sleep, waitFor, waitForHolder, type LeaderHealth } from '../helpers/lease-probe.ts';
+import { freshBucket, healthOf, leaseEnv, sleep, waitFor, waitForAudit, waitForHolder, type LeaderHealth } from '../helpers/lease-probe.ts';
 import { spawnRuntime, type RuntimeProcess } from '../helpers/runtime-process.ts';
 import { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy.ts';
 
@@ -68,6 +69,12 @@ describe('leader lease with two runtimes (lease 3 s, heartbeat 0.5 s, clocks ±1
     }
     expect(bad).toEqual([]);
     expect(polls).toBeGreaterThan(300);
+    // What `runtime status` shows, read from the NAS: the same single leader from both hosts.
+    const { hosts } = await readAllStatus(store());
+    const leaderOf = (host: string) => hosts.find((h) => h.host === host)?.leader;
+    expect(leaderOf('pc-a')).toMatchObject({ host: 'pc-a', active: true, epoch: lease.epoch });
+    expect(leaderOf('pc-b')).toMatchObject({ host: 'pc-a', active: false, epoch: lease.epoch });
+    expect(Number.isNaN(Date.parse(leaderOf('pc-a')!.since!))).toBe(false);
   }, 90_000);
 
   let epochBeforeKill = 0;
@@ -82,7 +89,7 @@ describe('leader lease with two runtimes (lease 3 s, heartbeat 0.5 s, clocks ±1
     expect(elapsed).toBeLessThan(FAILOVER_BOUND_MS + SLACK_MS);
     // Not before the dead holder's lease could have run out on pc-b's own clock.
     expect(elapsed).toBeGreaterThan((LEASE_S - HEARTBEAT_S) * 1000 - 200);
-    expect(auditLines(b, 'collector.leader.stale_detected').at(-1)).toMatchObject({ epoch: epochBeforeKill });
+    await waitForAudit(b, 'collector.leader.stale_detected', { host: 'pc-a', epoch: epochBeforeKill });
   }, 30_000);
 
   it('3: the preferred host restarts and gets the lease back through a handover, never two holders', async () => {
@@ -104,8 +111,8 @@ describe('leader lease with two runtimes (lease 3 s, heartbeat 0.5 s, clocks ±1
     );
     expect(both, seen.join('\n')).toBe(0);
     expect((await healthOf(a))!.leader.epoch).toBe(epochBeforeKill + 2);
-    expect(auditLines(b, 'collector.leader.release').at(-1)).toMatchObject({ epoch: epochBeforeKill + 1, reason: 'handover to pc-a' });
-    expect(auditLines(a, 'collector.leader.acquire').at(-1)).toMatchObject({ epoch: epochBeforeKill + 2, reason: 'handover' });
+    await waitForAudit(b, 'collector.leader.release', { epoch: epochBeforeKill + 1, reason: 'handover to pc-a' });
+    await waitForAudit(a, 'collector.leader.acquire', { epoch: epochBeforeKill + 2, reason: 'handover', previous_host: 'pc-b' });
   }, 40_000);
 
   it('5: partition: the cut-off holder goes degraded, the other takes over after the lease, the old one steps down and audits the overlap', async () => {
@@ -126,11 +133,9 @@ describe('leader lease with two runtimes (lease 3 s, heartbeat 0.5 s, clocks ±1
 
     proxy.restore();
     await waitFor('pc-a to step down', async () => (await healthOf(a))?.leader.self === false, 15_000);
-    const overlap = await waitFor('the overlap audit', async () => auditLines(a, 'collector.leader.overlap').at(-1), 5_000);
-    expect(overlap).toMatchObject({ epoch: held, other_host: 'pc-b', other_epoch: held + 1 });
+    const overlap = await waitForAudit(a, 'collector.leader.overlap', { epoch: held, other_host: 'pc-b', other_epoch: held + 1 });
     expect(Date.parse(overlap.to as string)).toBeGreaterThan(Date.parse(overlap.from as string));
-    const release = await waitFor('the release audit', async () => auditLines(a, 'collector.leader.release').at(-1), 5_000);
-    expect(release.reason).toMatch(/^lost: taken by pc-b/);
+    await waitForAudit(a, 'collector.leader.release', { epoch: held, reason: /^lost: taken by pc-b/ });
     // Healed, the preferred host asks for the lease back and gets it.
     await waitFor('pc-a to hold after the partition', async () => (await healthOf(a))?.leader.self, 15_000);
     expect((await healthOf(b))!.leader.self).toBe(false);
@@ -147,7 +152,7 @@ describe('leader lease with two runtimes (lease 3 s, heartbeat 0.5 s, clocks ±1
     console.log(`[leader e2e] SIGTERM → pc-b holds after ${Math.round(elapsed)} ms`);
     expect(taken.leader.epoch).toBe(held + 1);
     expect(elapsed).toBeLessThan(LEASE_S * 1000); // a wait-it-out failover could not be this fast
-    expect(auditLines(a, 'collector.leader.release').at(-1)).toMatchObject({ epoch: held, reason: 'shutdown' });
-    expect(auditLines(b, 'collector.leader.acquire').at(-1)).toMatchObject({ epoch: held + 1, reason: 'released' });
+    await waitForAudit(a, 'collector.leader.release', { epoch: held, reason: 'shutdown' });
+    await waitForAudit(b, 'collector.leader.acquire', { epoch: held + 1, reason: 'released', previous_host: 'pc-a' });
   }, 30_000);
 });

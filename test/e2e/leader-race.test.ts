@@ -43,7 +43,9 @@ describe('three runtimes racing for the lease (lease 3 s, heartbeat 0.5 s)', () 
           expect(holders, `round ${round} poll ${poll}`).toHaveLength(1);
           await sleep(100);
         }
-        const acquires = runtimes.flatMap((r) => auditLines(r, 'collector.leader.acquire').map(() => r.host));
+        const acquiresNow = () => runtimes.flatMap((r) => auditLines(r, 'collector.leader.acquire').map(() => r.host));
+        await waitFor(`round ${round}: the winner's acquire line`, async () => acquiresNow().length > 0, 5_000);
+        const acquires = acquiresNow();
         expect(acquires, `round ${round}: acquire events`).toHaveLength(1);
         winners.push(acquires[0]!);
       } finally {

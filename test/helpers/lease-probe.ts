@@ -63,6 +63,16 @@ export function auditLines(rt: RuntimeProcess, event?: string): AuditLine[] {
   return lines;
 }
 
+/**
+ * Waits for an audit line of `event` whose fields equal `expected` (a RegExp tests a string field):
+ * pino writes asynchronously, so a line may show up a moment after /health already tells.
+ */
+export function waitForAudit(rt: RuntimeProcess, event: string, expected: Record<string, unknown>, timeoutMs = 5_000): Promise<AuditLine> {
+  const matches = (line: AuditLine) =>
+    Object.entries(expected).every(([k, v]) => (v instanceof RegExp ? typeof line[k] === 'string' && v.test(line[k] as string) : line[k] === v));
+  return waitFor(`${rt.host}: audit ${event} ${JSON.stringify(expected)}`, async () => auditLines(rt, event).find(matches), timeoutMs);
+}
+
 /** A bucket of its own on a shared MinIO, so the fixed lease key never meets another test's. */
 export async function freshBucket(minio: { endpoint: string; accessKey: string; secretKey: string }, prefix: string): Promise<string> {
   const bucket = `${prefix}-${randomBytes(4).toString('hex')}`;
