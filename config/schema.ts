@@ -136,7 +136,9 @@ export const configSchema = z
       ctx.addIssue({
         code: 'custom',
         path: ['lease', 'leaseSeconds'],
-        message: `must be more than 2 × heartbeatSeconds (${c.lease.heartbeatSeconds}), or one missed heartbeat loses the lease`,
+        message:
+          `leaseSeconds (${c.lease.leaseSeconds}) must be more than 2 × lease.heartbeatSeconds (${c.lease.heartbeatSeconds}); ` +
+          'raise BTC_TS_LEASE_SECONDS or lower BTC_TS_HEARTBEAT_SECONDS, or one late heartbeat hands the lease to the other PC',
       });
     }
   });

@@ -21,6 +21,9 @@ import type { ObjectStore } from './store/types.ts';
 
 export type RuntimePaths = ReturnType<typeof pathsOf>;
 
+/** How long shutdown waits for in-flight function runs before running the shutdown hooks anyway. */
+const SHUTDOWN_SETTLE_MS = 5_000;
+
 export interface Runtime {
   loaded: LoadedConfig;
   host: string;
@@ -178,6 +181,13 @@ export async function createRuntime(loaded: LoadedConfig, options: CreateRuntime
     context,
     async shutdown() {
       shutdownController.abort();
+      // Let in-flight runs end (they see the aborted signal), then the functions' own shutdown
+      // hooks, e.g. leader-heartbeat releasing the lease so the standby need not wait it out.
+      await invoker.settle(SHUTDOWN_SETTLE_MS);
+      for (const fn of functions.values()) {
+        if (!fn.onShutdown) continue;
+        await fn.onShutdown(context()).catch((err) => log.warn({ fn: fn.name, err: masker.text(String(err)) }, 'shutdown hook failed'));
+      }
       await audit.ship(store).catch((err) => log.warn({ err: String(err) }, 'audit ship on shutdown failed'));
       log.flush?.();
     },

@@ -67,6 +67,11 @@ export interface FunctionDef<I extends z.ZodType = z.ZodType, O extends z.ZodTyp
   input: I;
   output: O;
   run(input: z.output<I>, ctx: FnContext): Promise<z.input<O>>;
+  /**
+   * Called once on graceful shutdown (SIGTERM/SIGINT), after in-flight runs settled and before the
+   * audit is shipped: give up what others wait for (the leader lease), flush what must not wait.
+   */
+  onShutdown?(ctx: FnContext): Promise<void>;
 }
 
 /** Identity with types: a duty is one file with `export default defineFunction({...})`. */

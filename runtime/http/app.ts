@@ -39,7 +39,7 @@ export function createApp(runtime: Runtime, options: AppOptions = {}): Hono {
     c.json({
       mode: runtime.mode.get(),
       host: runtime.host,
-      leader: { host: runtime.lease.leaderHost, epoch: runtime.lease.epoch, self: runtime.lease.holder },
+      leader: { host: runtime.lease.leaderHost, epoch: runtime.lease.epoch, self: runtime.lease.holder, degraded: runtime.lease.degraded },
       storage: { primary: runtime.store.state().primary, secondary: runtime.store.state().secondary },
     }),
   );
