@@ -22,6 +22,35 @@ export const streamSchema = z.strictObject({
 });
 export type StreamConfig = z.infer<typeof streamSchema>;
 
+/**
+ * One strategy of the state-update duty (seed 003). Only `model` is fingerprinted: it defines
+ * what a state.json means, so changing it makes every old state of the strategy unloadable.
+ * `symbol`, `mode` and `guards` only pick defaults for a run and may change freely.
+ */
+export const strategySchema = z.strictObject({
+  model: z.strictObject({
+    /** Price units per pip: realised slippage (price − expected_price) is divided by it. */
+    pipSize: z.number().positive(),
+    /** Beta prior of the win rate per gate bucket, as pseudo-counts. */
+    evPrior: z.strictObject({ wins: z.number().nonnegative(), losses: z.number().nonnegative() }),
+    /** EWMA weight of the newest slippage sample, 0 < α ≤ 1. */
+    slippageAlpha: z.number().gt(0).max(1),
+  }),
+  /** Default `--symbol` (ccxt notation or key form, e.g. BTC/USDT or BTC-USDT). */
+  symbol: z.string().min(1).optional(),
+  /** Default `--mode` (a label such as conservative). */
+  mode: z.string().min(1).optional(),
+  /** Defaults for `--max-delta`, `--var-cap`, `--liquidity-cap`; a guard with no value is off. */
+  guards: z
+    .strictObject({
+      maxDelta: z.number().positive().optional(),
+      varCap: z.number().optional(),
+      liquidityCap: z.number().nonnegative().optional(),
+    })
+    .optional(),
+});
+export type StrategyConfig = z.infer<typeof strategySchema>;
+
 export const configSchema = z
   .strictObject({
     /** This PC's name (status, audit, lease holder). */
@@ -45,6 +74,8 @@ export const configSchema = z
         bucket: z.string().min(3),
         region: z.string().min(1),
         requestTimeoutMs: z.number().int().positive(),
+        /** MinIO console base URL (e.g. http://nas:9001) for the dashboard's raw/ and audit/ links. */
+        consoleUrl: z.url({ protocol: /^https?$/ }).optional(),
       }),
       probe: z.strictObject({
         everySeconds: seconds,
@@ -79,13 +110,45 @@ export const configSchema = z
     alerts: z.strictObject({
       webhookUrls: z.array(z.url()),
     }),
+    /** Strategies whose state the state-update duty keeps, by name (letters, digits, . _ -). */
+    strategies: z.record(z.string().regex(/^[A-Za-z0-9._-]+$/, 'letters, digits, . _ - only'), strategySchema).optional(),
+    handoff: z.strictObject({
+      /** Repository the bundle describes; default: this installation's own directory. */
+      repoDir: z.string().optional(),
+      /** The handover file inside repoDir (done / remaining / next tasks). */
+      handoverFile: z.string().min(1),
+      /** Globs left out of the bundle on top of the fixed exclusions (.env*, keys, node_modules, data). */
+      exclude: z.array(z.string()),
+      /** Source files larger than this are listed but not copied into the bundle. */
+      maxFileBytes: z.number().int().positive(),
+      sampleLines: z.number().int().min(0).max(1000),
+      logLines: z.number().int().min(0).max(10_000),
+    }),
+    preflight: z.strictObject({
+      /** Wall clock vs the primary's clock: above this the clock check fails (leases never depend on it; partitions do). */
+      maxClockSkewSeconds: z.number().positive(),
+      /** Above this the clock check passes with a warning. */
+      warnClockSkewSeconds: z.number().positive(),
+    }),
+    dashboard: z.strictObject({
+      /** Period of the scheduled dashboard export (seed: every 6 h). */
+      everySeconds: seconds,
+      /** History under dashboard/history/<job_id>/ older than this is pruned (every removal logged). */
+      historyWeeks: z.number().int().positive().max(520),
+      /** `sh -c` command run after each successful scheduled export; may hold credentials, never logged. */
+      uploadCommand: z.string().min(1).optional(),
+      /** The upload command is killed after this long (and counts as upload_failed). */
+      uploadTimeoutSeconds: seconds,
+    }),
   })
   .superRefine((c, ctx) => {
     if (c.lease.leaseSeconds <= 2 * c.lease.heartbeatSeconds) {
       ctx.addIssue({
         code: 'custom',
         path: ['lease', 'leaseSeconds'],
-        message: `must be more than 2 × heartbeatSeconds (${c.lease.heartbeatSeconds}), or one missed heartbeat loses the lease`,
+        message:
+          `leaseSeconds (${c.lease.leaseSeconds}) must be more than 2 × lease.heartbeatSeconds (${c.lease.heartbeatSeconds}); ` +
+          'raise BTC_TS_LEASE_SECONDS or lower BTC_TS_HEARTBEAT_SECONDS, or one late heartbeat hands the lease to the other PC',
       });
     }
   });
@@ -107,6 +170,16 @@ export function defaultConfig(): AppConfig {
     lease: { leaseSeconds: 30, heartbeatSeconds: 5 },
     collector: { tickSeconds: 5, streams: [], streamTimeoutMs: 4_000, perExchangeConcurrency: 4, tradesPageLimit: 1000, maxPagesPerTick: 20, diagAfterFailures: 3 },
     alerts: { webhookUrls: [] },
+    handoff: {
+      handoverFile: 'docs/handover.md',
+      // Seed ch. 27: the development rules and design documents live with the project, not in bundles.
+      exclude: ['docs/rules/**', 'docs/design/**', 'SPEC.md', 'CONTRACT.md', 'STYLE.md', 'PREAMBLE.md'],
+      maxFileBytes: 512 * 1024,
+      sampleLines: 5,
+      logLines: 50,
+    },
+    preflight: { maxClockSkewSeconds: 900, warnClockSkewSeconds: 5 },
+    dashboard: { everySeconds: 6 * 3600, historyWeeks: 8, uploadTimeoutSeconds: 600 },
   };
 }
 
@@ -132,13 +205,18 @@ export const ENV_OVERRIDES: ReadonlyArray<{ env: string; path: string[]; parse: 
   { env: 'BTC_TS_S3_ENDPOINT', path: ['storage', 's3', 'endpoint'], parse: asString },
   { env: 'BTC_TS_S3_BUCKET', path: ['storage', 's3', 'bucket'], parse: asString },
   { env: 'BTC_TS_S3_REGION', path: ['storage', 's3', 'region'], parse: asString },
+  { env: 'BTC_TS_S3_CONSOLE_URL', path: ['storage', 's3', 'consoleUrl'], parse: asString },
   { env: 'BTC_TS_PROBE_SECONDS', path: ['storage', 'probe', 'everySeconds'], parse: asNumber },
   { env: 'BTC_TS_LEASE_SECONDS', path: ['lease', 'leaseSeconds'], parse: asNumber },
   { env: 'BTC_TS_HEARTBEAT_SECONDS', path: ['lease', 'heartbeatSeconds'], parse: asNumber },
   { env: 'BTC_TS_PREFERRED_LEADER', path: ['lease', 'preferredLeader'], parse: asString },
   { env: 'BTC_TS_TICK_SECONDS', path: ['collector', 'tickSeconds'], parse: asNumber },
   { env: 'BTC_TS_EXCHANGE_URL', path: ['collector', 'exchangeUrl'], parse: asString },
+  { env: 'BTC_TS_DASHBOARD_EVERY_SECONDS', path: ['dashboard', 'everySeconds'], parse: asNumber },
+  { env: 'BTC_TS_DASHBOARD_UPLOAD_CMD', path: ['dashboard', 'uploadCommand'], parse: asString },
   { env: 'SIGNAL_WEBHOOK_URLS', path: ['alerts', 'webhookUrls'], parse: asList },
+  { env: 'BTC_TS_REPO_DIR', path: ['handoff', 'repoDir'], parse: asString },
+  { env: 'BTC_TS_MAX_CLOCK_SKEW_SECONDS', path: ['preflight', 'maxClockSkewSeconds'], parse: asNumber },
 ];
 
 /** Secrets come only from the environment; they never enter the config object. */

@@ -39,3 +39,9 @@ export function manualClock(startMs = Date.UTC(2026, 0, 1)): Clock & { advance(m
 export function isoDate(ms: number): string {
   return new Date(ms).toISOString().slice(0, 10);
 }
+
+/** `{ date: "20260102", time: "0905" }` in UTC: the stamp in bundle names and restore point tags. */
+export function utcStamp(ms: number): { date: string; time: string } {
+  const iso = new Date(ms).toISOString();
+  return { date: iso.slice(0, 10).replaceAll('-', ''), time: iso.slice(11, 13) + iso.slice(14, 16) };
+}

@@ -21,6 +21,9 @@ import type { ObjectStore } from './store/types.ts';
 
 export type RuntimePaths = ReturnType<typeof pathsOf>;
 
+/** How long shutdown waits for in-flight function runs before running the shutdown hooks anyway. */
+const SHUTDOWN_SETTLE_MS = 5_000;
+
 export interface Runtime {
   loaded: LoadedConfig;
   host: string;
@@ -50,6 +53,8 @@ export interface CreateRuntimeOptions {
   primary?: ObjectStore;
   secondary?: ObjectStore;
   functions?: Map<string, AnyFunction>;
+  /** Replace the schedules (tests that bring their own functions). */
+  schedules?: ScheduleDef[];
   /** Pretty console logs (DEBUG on a TTY). */
   pretty?: boolean;
   /** Where console logs go: stderr (CLI commands) or stdout (the server). */
@@ -88,7 +93,7 @@ export async function createRuntime(loaded: LoadedConfig, options: CreateRuntime
     downAfterBadProbes: config.storage.probe.downAfterBadProbes,
   });
 
-  const metrics = new Metrics({ defaults: options.log === undefined });
+  const metrics = new Metrics({ defaults: options.log === undefined, now: () => clock.now() });
   const audit = new AuditLog({ walDir: paths.walDir, host, actor: config.actor, site: config.site, clock, masker, log });
   await audit.open();
   const streams = new RawStreams({ walDir: paths.walDir, clock });
@@ -121,9 +126,10 @@ export async function createRuntime(loaded: LoadedConfig, options: CreateRuntime
     log.warn(change, `storage switched to ${change.to}`);
   });
   metrics.primaryUp.set(1);
+  metrics.useStreamStatus(() => status.current().streams);
 
   const functions = options.functions ?? (await loadFunctions());
-  const schedules = await loadSchedules(functions);
+  const schedules = options.schedules ?? (await loadSchedules(functions));
 
   let invoker: Invoker;
   const context = (): FnContext => ({
@@ -141,6 +147,7 @@ export async function createRuntime(loaded: LoadedConfig, options: CreateRuntime
     masker,
     local,
     signal: shutdownController.signal,
+    metrics,
     invoke: (name, input) => invoker.invoke(name, input, 'internal'),
   });
   invoker = new Invoker({
@@ -174,6 +181,13 @@ export async function createRuntime(loaded: LoadedConfig, options: CreateRuntime
     context,
     async shutdown() {
       shutdownController.abort();
+      // Let in-flight runs end (they see the aborted signal), then the functions' own shutdown
+      // hooks, e.g. leader-heartbeat releasing the lease so the standby need not wait it out.
+      await invoker.settle(SHUTDOWN_SETTLE_MS);
+      for (const fn of functions.values()) {
+        if (!fn.onShutdown) continue;
+        await fn.onShutdown(context()).catch((err) => log.warn({ fn: fn.name, err: masker.text(String(err)) }, 'shutdown hook failed'));
+      }
       await audit.ship(store).catch((err) => log.warn({ err: String(err) }, 'audit ship on shutdown failed'));
       log.flush?.();
     },

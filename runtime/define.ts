@@ -7,6 +7,7 @@ import type { AuditLog } from './audit.ts';
 import type { Clock } from './clock.ts';
 import type { RuntimePaths } from './context.ts';
 import type { Logger } from './logger.ts';
+import type { Metrics } from './metrics.ts';
 import type { Masker } from './secrets.ts';
 import type { HostStatus } from './status.ts';
 import type { StorageRouter } from './store/router.ts';
@@ -54,6 +55,8 @@ export interface FnContext {
   local: Map<string, unknown>;
   /** Aborted when the runtime shuts down. */
   signal: AbortSignal;
+  /** Prometheus recorders (recordStream, setSyncBacklog, …); absent only in hand-built test contexts. */
+  metrics?: Metrics;
   /** Runs another function through the invoker (same one-in-flight rule). */
   invoke(name: string, input?: unknown): Promise<unknown>;
 }
@@ -64,6 +67,11 @@ export interface FunctionDef<I extends z.ZodType = z.ZodType, O extends z.ZodTyp
   input: I;
   output: O;
   run(input: z.output<I>, ctx: FnContext): Promise<z.input<O>>;
+  /**
+   * Called once on graceful shutdown (SIGTERM/SIGINT), after in-flight runs settled and before the
+   * audit is shipped: give up what others wait for (the leader lease), flush what must not wait.
+   */
+  onShutdown?(ctx: FnContext): Promise<void>;
 }
 
 /** Identity with types: a duty is one file with `export default defineFunction({...})`. */

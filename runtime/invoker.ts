@@ -33,6 +33,15 @@ export class Invoker {
     return this.running.has(name);
   }
 
+  /** Resolves when every in-flight run has finished (or failed), or after `timeoutMs`, whichever comes first. */
+  async settle(timeoutMs: number): Promise<void> {
+    const inFlight = [...this.running.values()].map((r) => r.promise.catch(() => undefined));
+    if (inFlight.length === 0) return;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([Promise.all(inFlight), new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs)))]);
+    clearTimeout(timer);
+  }
+
   /**
    * Runs `name` with `rawInput`. A call while the same function runs with the same input joins
    * that run (one in flight, like nitro's running-task map); with different input it is Busy.

@@ -1,7 +1,15 @@
 // runtime/metrics.ts
-// Prometheus metrics (prom-client): process defaults, per-function runs, storage and lease gauges.
+// Prometheus metrics (prom-client): process defaults, per-function runs, storage and lease gauges,
+// sync backlog, per-stream records / last-ok age, dashboard export (recorders other duties call).
 
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+const STREAM_LABELS = ['exchange', 'topic', 'symbol'] as const;
+export interface StreamLabels {
+  exchange: string;
+  topic: string;
+  symbol: string;
+}
 
 export class Metrics {
   readonly registry = new Registry();
@@ -19,8 +27,70 @@ export class Metrics {
   readonly leaseEpoch = new Gauge({ name: 'btc_ts_lease_epoch', help: 'Epoch of the collector lease as last seen', registers: [this.registry] });
   readonly mode = new Gauge({ name: 'btc_ts_mode', help: 'Current mode (1 for the active one)', labelNames: ['mode'], registers: [this.registry] });
 
-  constructor(options: { defaults?: boolean } = {}) {
+  readonly syncBacklogObjects = new Gauge({ name: 'btc_ts_sync_backlog_objects', help: 'Objects in the local cache waiting for sync to the primary', registers: [this.registry] });
+  readonly syncBacklogBytes = new Gauge({ name: 'btc_ts_sync_backlog_bytes', help: 'Bytes in the local cache waiting for sync to the primary', registers: [this.registry] });
+  readonly streamRecords = new Counter({ name: 'btc_ts_stream_records_total', help: 'Raw records appended per stream', labelNames: [...STREAM_LABELS], registers: [this.registry] });
+  readonly streamLastOkAge = new Gauge({
+    name: 'btc_ts_stream_last_ok_age_seconds',
+    help: 'Seconds since the stream last fetched successfully',
+    labelNames: [...STREAM_LABELS],
+    registers: [this.registry],
+    collect: () => this.collectStreamAges(),
+  });
+  readonly dashboardExports = new Counter({ name: 'btc_ts_dashboard_exports_total', help: 'Dashboard exports by result', labelNames: ['result'], registers: [this.registry] });
+  readonly dashboardSequence = new Gauge({ name: 'btc_ts_dashboard_manifest_sequence', help: 'Sequence of the last manifest this runtime committed', registers: [this.registry] });
+  readonly dashboardLastSuccess = new Gauge({ name: 'btc_ts_dashboard_last_success_timestamp_seconds', help: 'Unix time of the last successful export by this runtime', registers: [this.registry] });
+  readonly dashboardRows = new Gauge({ name: 'btc_ts_dashboard_dataset_rows', help: 'Rows of each dataset in the last export', labelNames: ['dataset'], registers: [this.registry] });
+
+  private readonly streamLastOk = new Map<string, { labels: StreamLabels; atMs: number }>();
+  private streamStatusRows: (() => Array<StreamLabels & { last_ok_ms: number | null }>) | undefined;
+  private readonly now: () => number;
+
+  constructor(options: { defaults?: boolean; now?: () => number } = {}) {
+    this.now = options.now ?? Date.now;
     if (options.defaults !== false) collectDefaultMetrics({ register: this.registry, prefix: 'btc_ts_' });
+  }
+
+  /** Called by the collector per fetch: records appended and, when the fetch succeeded, when. */
+  recordStream(stream: StreamLabels, update: { records?: number; okAtMs?: number }): void {
+    const labels = { exchange: stream.exchange, topic: stream.topic, symbol: stream.symbol };
+    if (update.records) this.streamRecords.inc(labels, update.records);
+    if (update.okAtMs !== undefined) {
+      const key = `${labels.exchange}|${labels.topic}|${labels.symbol}`;
+      const prev = this.streamLastOk.get(key)?.atMs ?? -Infinity;
+      this.streamLastOk.set(key, { labels, atMs: Math.max(prev, update.okAtMs) });
+    }
+  }
+
+  /** Also read last-ok times from the status rows (collect-tick writes last_ok_ms there anyway). */
+  useStreamStatus(rows: () => Array<StreamLabels & { last_ok_ms: number | null }>): void {
+    this.streamStatusRows = rows;
+  }
+
+  /** Called by sync (or anything that measures the cache): what still waits for the primary. */
+  setSyncBacklog(objects: number, bytes: number): void {
+    this.syncBacklogObjects.set(objects);
+    this.syncBacklogBytes.set(bytes);
+  }
+
+  recordDashboardExport(run: { ok: boolean; sequence: number | null; atMs: number; rows: Record<string, number> }): void {
+    this.dashboardExports.inc({ result: run.ok ? 'ok' : 'error' });
+    if (run.sequence !== null) this.dashboardSequence.set(run.sequence);
+    if (run.ok) this.dashboardLastSuccess.set(run.atMs / 1000);
+    for (const [dataset, rows] of Object.entries(run.rows)) this.dashboardRows.set({ dataset }, rows);
+  }
+
+  private collectStreamAges(): void {
+    const latest = new Map(this.streamLastOk);
+    for (const row of this.streamStatusRows?.() ?? []) {
+      if (row.last_ok_ms === null) continue;
+      const key = `${row.exchange}|${row.topic}|${row.symbol}`;
+      if ((latest.get(key)?.atMs ?? -Infinity) < row.last_ok_ms) {
+        latest.set(key, { labels: { exchange: row.exchange, topic: row.topic, symbol: row.symbol }, atMs: row.last_ok_ms });
+      }
+    }
+    const now = this.now();
+    for (const { labels, atMs } of latest.values()) this.streamLastOkAge.set(labels, Math.max(0, (now - atMs) / 1000));
   }
 
   observeRun(fn: string, source: string, result: 'ok' | 'error', ms: number): void {

@@ -11,6 +11,8 @@ export interface CheckResult {
   check: string;
   ok: boolean;
   detail: string;
+  /** Passed, but worth a look (shown as WARN; does not change the exit code). */
+  warn?: boolean;
 }
 
 export const MIN_NODE_MAJOR = 20;
@@ -18,9 +20,10 @@ export const MIN_NODE_MAJOR = 20;
 export async function runPreflight(runtime: Runtime): Promise<CheckResult[]> {
   const { loaded, paths, store } = runtime;
   const results: CheckResult[] = [];
-  const check = async (name: string, fn: () => Promise<string>) => {
+  const check = async (name: string, fn: () => Promise<string | { detail: string; warn: boolean }>) => {
     try {
-      results.push({ check: name, ok: true, detail: await fn() });
+      const outcome = await fn();
+      results.push(typeof outcome === 'string' ? { check: name, ok: true, detail: outcome } : { check: name, ok: true, ...outcome });
     } catch (err) {
       results.push({ check: name, ok: false, detail: runtime.masker.text(err instanceof Error ? err.message : String(err)) });
     }
@@ -49,10 +52,52 @@ export async function runPreflight(runtime: Runtime): Promise<CheckResult[]> {
     }
     return store.primary.describe;
   });
+  await check('clock sanity', () => clockSanity(runtime));
   // Imported here: ccxt is heavy and most commands that load this file never check streams.
   await check('collector streams', async () => (await import('./collector/plan.ts')).streamsPreflight(runtime));
   await check('schedules resolvable', async () => `${runtime.schedules.length} schedules → ${[...new Set(runtime.schedules.map((s) => s.fn))].join(', ')}`);
   return results;
+}
+
+/** S3 reports LastModified in whole seconds. */
+const STORE_TIME_GRANULARITY_MS = 1000;
+
+/**
+ * Wall clock vs the primary's clock, read from the LastModified of a probe object written now.
+ * Leases never depend on it (they use the monotonic clock), but keys, dt= partitions and audit
+ * times do, so a large skew fails and a small one warns.
+ */
+async function clockSanity(runtime: Runtime): Promise<{ detail: string; warn: boolean }> {
+  const { store, clock, host } = runtime;
+  const { maxClockSkewSeconds, warnClockSkewSeconds } = runtime.loaded.config.preflight;
+  const key = `health/clock-${host}`;
+  const before = clock.now();
+  await store.primary.put(key, String(before));
+  const after = clock.now();
+  const info = await store.primary.head(key);
+  await store.primary.delete(key).catch(() => undefined);
+  if (!info || !Number.isFinite(info.lastModified) || info.lastModified <= 0) {
+    return { detail: `${store.primary.describe} reports no modification time; not checked`, warn: true };
+  }
+  const skewMs = clockSkewMs(info.lastModified, before, after);
+  const seconds = Math.abs(skewMs) / 1000;
+  const detail =
+    skewMs === 0
+      ? `agrees with ${store.primary.describe} (to its 1 s resolution)`
+      : `this clock is ${seconds.toFixed(1)}s ${skewMs > 0 ? 'behind' : 'ahead of'} ${store.primary.describe}`;
+  if (seconds > maxClockSkewSeconds) throw new Error(`${detail} (limit ${maxClockSkewSeconds}s): fix the time sync (NTP) on this PC or the NAS`);
+  return { detail, warn: seconds > warnClockSkewSeconds };
+}
+
+/**
+ * How far the store's time lies outside the window [before − granularity, after] of this
+ * clock: positive when the store is ahead (this clock behind), 0 when consistent.
+ */
+export function clockSkewMs(storeTimeMs: number, before: number, after: number): number {
+  const lower = before - STORE_TIME_GRANULARITY_MS;
+  if (storeTimeMs < lower) return storeTimeMs - lower;
+  if (storeTimeMs > after) return storeTimeMs - after;
+  return 0;
 }
 
 async function writable(dir: string): Promise<string> {

@@ -20,6 +20,8 @@ export const streamStatusSchema = z.object({
   retries: z.number(),
   last_ok_ms: z.number().nullable(),
   notes: z.array(z.string()),
+  /** Records collected since 00:00 UTC (the dashboard shows it when the collector reports it). */
+  records_today: z.number().optional(),
 });
 export type StreamStatus = z.infer<typeof streamStatusSchema>;
 

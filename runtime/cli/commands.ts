@@ -2,12 +2,32 @@
 // The table of CLI commands; each command lives in its own file next to this one.
 
 import { configDiffCommand } from './config-diff.ts';
+import { dashboardExportCommand, dashboardVerifyCommand } from './dashboard.ts';
 import { diagApiCommand } from './diag.ts';
 import { emulatorCommand } from './emulator.ts';
+import { handoffLoadCommand, handoffMakeCommand } from './handoff.ts';
 import { invokeCommand } from './invoke.ts';
 import type { Command } from './main.ts';
+import { rpListCommand, rpMakeCommand, rpRestoreCommand } from './rp.ts';
 import { startCommand } from './start.ts';
+import { stateCommands } from './state.ts';
 import { statusCommand } from './status.ts';
 import { whatifCommand } from './whatif.ts';
 
-export const commands: Command[] = [startCommand, invokeCommand, whatifCommand, statusCommand, configDiffCommand, diagApiCommand, emulatorCommand];
+export const commands: Command[] = [
+  startCommand,
+  invokeCommand,
+  whatifCommand,
+  statusCommand,
+  configDiffCommand,
+  handoffMakeCommand,
+  handoffLoadCommand,
+  rpMakeCommand,
+  rpListCommand,
+  rpRestoreCommand,
+  ...stateCommands,
+  dashboardExportCommand,
+  dashboardVerifyCommand,
+  diagApiCommand,
+  emulatorCommand,
+];

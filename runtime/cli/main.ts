@@ -34,6 +34,13 @@ export async function main(argv: string[]): Promise<number> {
       return words.every((w, i) => argv[i] === w);
     });
   if (!command) {
+    // `runtime rp` or `runtime handoff --help`: name the sub-commands of that group.
+    const group = commands.filter((c) => c.name.split(' ')[0] === argv[0] && c.name.includes(' '));
+    if (group.length) {
+      const asked = argv.includes('--help') || argv.includes('-h');
+      (asked ? console.log : console.error)(`runtime ${argv[0]}: name a sub-command:\n${group.map((c) => `  ${c.usage}`).join('\n')}`);
+      return asked ? 0 : 2;
+    }
     console.error(`runtime: unknown command "${argv.join(' ')}". Run \`runtime --help\`.`);
     return 2;
   }

@@ -6,6 +6,7 @@ import { assumeLeaseWithoutHeartbeat, startDemo } from '../collector/demo.ts';
 import { loadConfig, pathsOf } from '../config.ts';
 import { createRuntime, type Runtime } from '../context.ts';
 import { createApp } from '../http/app.ts';
+import { mountUi } from '../http/ui.ts';
 import { createLogger } from '../logger.ts';
 import { runPreflight } from '../preflight.ts';
 import { startScheduler } from '../scheduler.ts';
@@ -75,7 +76,7 @@ export async function startRuntime(flags: Flags): Promise<StartedRuntime> {
     log.info({ emulator: demo.emulator.url }, `demo: exchange emulator on ${demo.emulator.url}, streams for ticker, trades, orderbook, ohlcv`);
     if (assumeLeaseWithoutHeartbeat(runtime)) log.info('demo: no leader-heartbeat duty; this runtime collects as holder of epoch 1');
   }
-  const app = createApp(runtime);
+  const app = createApp(runtime, { extend: mountUi });
   const { host, port } = loaded.config.http;
   const server = serve({ fetch: app.fetch, hostname: host, port });
   const boundPort = await new Promise<number>((resolve, reject) => {

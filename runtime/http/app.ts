@@ -39,7 +39,7 @@ export function createApp(runtime: Runtime, options: AppOptions = {}): Hono {
     c.json({
       mode: runtime.mode.get(),
       host: runtime.host,
-      leader: { host: runtime.lease.leaderHost, epoch: runtime.lease.epoch, self: runtime.lease.holder },
+      leader: { host: runtime.lease.leaderHost, epoch: runtime.lease.epoch, self: runtime.lease.holder, degraded: runtime.lease.degraded },
       storage: { primary: runtime.store.state().primary, secondary: runtime.store.state().secondary },
     }),
   );
@@ -84,7 +84,7 @@ export interface BinaryResult {
   json: unknown;
 }
 
-function isBinaryResult(v: unknown): v is BinaryResult {
+export function isBinaryResult(v: unknown): v is BinaryResult {
   return typeof v === 'object' && v !== null && Buffer.isBuffer((v as BinaryResult).bytes) && typeof (v as BinaryResult).contentType === 'string';
 }
 
@@ -100,7 +100,7 @@ async function readJsonBody(req: Request): Promise<unknown> {
   }
 }
 
-function bearerMatches(header: string | undefined, token: string): boolean {
+export function bearerMatches(header: string | undefined, token: string): boolean {
   const match = /^Bearer\s+(.+)$/i.exec(header ?? '');
   if (!match) return false;
   const given = Buffer.from(match[1]!.trim());

@@ -55,6 +55,7 @@ export class StorageRouter implements ObjectStore {
   private syncPending = false;
   private lastProbe?: ProbeResult & { at: number };
   private readonly listeners: SwitchListener[] = [];
+  private probeInFlight: Promise<ProbeResult> | undefined;
 
   constructor(options: StorageRouterOptions) {
     this.options = options;
@@ -84,8 +85,17 @@ export class StorageRouter implements ObjectStore {
     this.syncPending = pending;
   }
 
-  /** Cheap probe of the primary: put + get + delete of `health/probe-<host>` within the timeout. */
-  async probePrimary(now = Date.now()): Promise<ProbeResult> {
+  /**
+   * Cheap probe of the primary: put + get + delete of `health/probe-<host>` within the timeout.
+   * Concurrent callers (preflight and the scheduled probe) share one probe, so they never race
+   * on the same key and read back each other's bytes.
+   */
+  probePrimary(now = Date.now()): Promise<ProbeResult> {
+    this.probeInFlight ??= this.runProbe(now).finally(() => (this.probeInFlight = undefined));
+    return this.probeInFlight;
+  }
+
+  private async runProbe(now: number): Promise<ProbeResult> {
     const started = performance.now();
     const key = `health/probe-${this.options.host}`;
     const body = `${this.options.host} ${now}`;
@@ -180,7 +190,11 @@ export class StorageRouter implements ObjectStore {
     const wantPrimary = to === 'primary';
     if (this.usingPrimary === wantPrimary) return null;
     this.usingPrimary = wantPrimary;
-    if (!wantPrimary) this.goodProbes = 0;
+    // Everything written from now on lands in the cache, so sync will have work to do.
+    if (!wantPrimary) {
+      this.goodProbes = 0;
+      this.syncPending = true;
+    }
     const change: StorageSwitch = { from: wantPrimary ? 'secondary' : 'primary', to, reason };
     for (const listener of this.listeners) listener(change);
     return change;

@@ -1,0 +1,126 @@
+// functions/handoff.ts
+// Produces the handoff bundle (seed ch. 27), stores it under handoff/, audits it; answers the zip itself on Accept: application/zip.
+
+import { randomUUID } from 'node:crypto';
+import { z } from 'zod';
+import { defineFunction, type FnContext } from '../runtime/define.ts';
+import { BtcError, isBtcError } from '../runtime/errors.ts';
+import { openRepo } from '../runtime/git/repo.ts';
+import { makeRestorePoint } from '../runtime/git/restore-points.ts';
+import { buildBundle, type Bundle } from '../runtime/handoff/bundle.ts';
+import { repoDirOf } from '../runtime/handoff/files.ts';
+import type { BinaryResult } from '../runtime/http/app.ts';
+
+export const ZIP_CONTENT_TYPE = 'application/zip';
+/** Bundles cut in the same minute get _2, _3, … rather than replacing an audited one. */
+const MAX_SAME_MINUTE = 20;
+
+export const handoffSummary = z.object({
+  key: z.string(),
+  bytes: z.number().int().nonnegative(),
+  sha256: z.string().regex(/^[0-9a-f]{64}$/),
+  files: z.array(z.string()),
+  restore_point: z.string().nullable(),
+  session: z.string(),
+});
+export type HandoffSummary = z.infer<typeof handoffSummary>;
+
+/** The zip plus its JSON summary; JSON.stringify (CLI, logs) shows only the summary. */
+export interface HandoffResult extends BinaryResult {
+  json: HandoffSummary;
+}
+
+function isHandoffResult(v: unknown): v is HandoffResult {
+  const r = v as HandoffResult;
+  return typeof v === 'object' && v !== null && Buffer.isBuffer(r.bytes) && r.contentType === ZIP_CONTENT_TYPE && handoffSummary.safeParse(r.json).success;
+}
+
+export default defineFunction({
+  name: 'handoff',
+  description:
+    'Make Handoff_YYYYMMDD_HHMM.zip (repo structure, env manifest, context map, handover, git, masked samples), store it under handoff/ and audit handover.bundle.create. With Accept: application/zip the HTTP answer is the zip.',
+  input: z
+    .object({
+      /** Cut a restore point (rp tag) before bundling. */
+      rp: z.boolean().optional(),
+      /** Label of that restore point (default "handoff"). */
+      label: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,47}$/, 'letters, digits, . _ - (max 48)').optional(),
+      /** Session recorded in the audit event (default: this runtime process's session). */
+      session: z.string().min(1).max(100).optional(),
+    })
+    .strict(),
+  // The result carries bytes; z.custom keeps the very object (zod would copy a plain object and drop toJSON).
+  output: z
+    .custom<HandoffResult>(isHandoffResult, 'handoff must return the zip and its summary')
+    .meta({ description: 'The zip itself with Accept: application/zip; else JSON { key, bytes, sha256, files, restore_point, session }.' }),
+  async run(input, ctx) {
+    const repoDir = repoDirOf(ctx.config);
+    const repo = await openRepo(repoDir);
+    const session = input.session ?? sessionOf(ctx);
+    const nowMs = ctx.clock.now();
+    let restorePoint: string | null = null;
+    if (input.rp || input.label) {
+      if (!repo) throw new BtcError('InvalidInput', `${repoDir} is not a git repository: no restore point possible`);
+      const rp = await makeRestorePoint(repo, {
+        label: input.label ?? 'handoff',
+        nowMs,
+        tagger: { name: ctx.config.actor, email: `${ctx.config.actor}@${ctx.host}` },
+        message: `handoff restore point (session ${session})`,
+      });
+      restorePoint = rp.tag;
+    }
+    const bundle = await buildBundle({
+      repoDir,
+      repo,
+      settings: ctx.config.handoff,
+      nowMs,
+      identity: { host: ctx.host, actor: ctx.config.actor, site: ctx.config.site, mode: ctx.mode.get(), session },
+      masker: ctx.masker,
+      store: ctx.store,
+      streams: ctx.config.collector.streams,
+      logsDir: ctx.paths.logsDir,
+      restorePoint,
+    });
+    const key = await storeBundle(ctx, bundle);
+    await ctx.audit.record('handover.bundle.create', {
+      actor: ctx.config.actor,
+      site: ctx.config.site,
+      session,
+      key,
+      bytes: bundle.bytes.length,
+      sha256: bundle.sha256,
+      files: bundle.files.length,
+      restore_point: restorePoint,
+      stored_in: ctx.store.state().secondary === 'used' ? 'cache' : 'primary',
+    });
+    ctx.log.info({ key, bytes: bundle.bytes.length, sha256: bundle.sha256 }, 'handoff bundle created');
+    const json: HandoffSummary = { key, bytes: bundle.bytes.length, sha256: bundle.sha256, files: bundle.files, restore_point: restorePoint, session };
+    return { contentType: ZIP_CONTENT_TYPE, filename: key.slice('handoff/'.length), bytes: bundle.bytes, json, toJSON: () => json } as HandoffResult;
+  },
+});
+
+/** Create-only put under handoff/; the router writes to the cache while the primary is down. */
+async function storeBundle(ctx: FnContext, bundle: Bundle): Promise<string> {
+  const base = `handoff/${bundle.name.replace(/\.zip$/, '')}`;
+  for (let n = 1; n <= MAX_SAME_MINUTE; n++) {
+    const key = n === 1 ? `${base}.zip` : `${base}_${n}.zip`;
+    try {
+      await ctx.store.put(key, bundle.bytes, { ifNoneMatch: '*', contentType: ZIP_CONTENT_TYPE });
+      return key;
+    } catch (err) {
+      if (!isBtcError(err, 'PreconditionFailed')) throw err;
+    }
+  }
+  throw new BtcError('Conflict', `${MAX_SAME_MINUTE} bundles already exist for ${base}; try again next minute`);
+}
+
+/** One session id per runtime process unless the caller names one. */
+function sessionOf(ctx: FnContext): string {
+  const key = 'handoff:session';
+  let session = ctx.local.get(key) as string | undefined;
+  if (!session) {
+    session = `${ctx.host}-${new Date(ctx.clock.now()).toISOString().slice(0, 16).replace(/[-:]/g, '')}-${randomUUID().slice(0, 8)}`;
+    ctx.local.set(key, session);
+  }
+  return session;
+}

@@ -1,0 +1,315 @@
+// functions/leader-heartbeat.ts
+// The collector lease: acquire, renew, step down, take over a stale lease, hand over to the preferred leader, release.
+
+import { z } from 'zod';
+import { defineFunction, type FnContext } from '../runtime/define.ts';
+import { isBtcError } from '../runtime/errors.ts';
+import {
+  flushBeforeRelease,
+  iso,
+  isOwnLease,
+  leaderMemory,
+  leaseTimings,
+  newLeaseDoc,
+  observe,
+  publishLeaderStatus,
+  readLease,
+  setLeaseView,
+  writeLease,
+  writeReleased,
+  type LeaderMemory,
+  type LeaseDoc,
+  type ObservedLease,
+} from '../runtime/lease.ts';
+
+/** Renews are audited at most this often (a heartbeat every few seconds would drown the trail). */
+const RENEW_AUDIT_EVERY_MS = 60_000;
+
+const ACTIONS = [
+  'acquired',
+  'renewed',
+  'resynced',
+  'degraded',
+  'stepped_down',
+  'released',
+  'following',
+  'handover_requested',
+  'lost_race',
+  'unreachable',
+  'none',
+] as const;
+type Action = (typeof ACTIONS)[number];
+
+const output = z.object({
+  action: z.enum(ACTIONS),
+  holder: z.boolean(),
+  leader: z.string().nullable(),
+  epoch: z.number(),
+  degraded: z.boolean(),
+  detail: z.string().optional(),
+});
+type Output = z.infer<typeof output>;
+
+export default defineFunction({
+  name: 'leader-heartbeat',
+  description:
+    'One beat of the collector lease (locks/collector.leader on the primary): renew when holding, else watch it and take it when absent, released or stale by this host\'s own monotonic clock. `{"action":"release"}` gives it up.',
+  input: z.object({ action: z.enum(['heartbeat', 'release']).default('heartbeat') }).strict(),
+  output,
+  async run(input, ctx) {
+    const mem = leaderMemory(ctx);
+    if (input.action === 'release') return releaseLease(ctx, mem, 'requested');
+    return mem.held ? holderBeat(ctx, mem) : followerBeat(ctx, mem);
+  },
+  /** Graceful shutdown (SIGTERM): give the lease up so the standby takes it at its next beat, not after a lease. */
+  async onShutdown(ctx) {
+    const mem = leaderMemory(ctx);
+    if (mem.held) await releaseLease(ctx, mem, 'shutdown');
+  },
+});
+
+// ── holder ────────────────────────────────────────────────────────────────────────────────────
+
+async function holderBeat(ctx: FnContext, mem: LeaderMemory): Promise<Output> {
+  const held = mem.held!;
+  // A handover request we adopted with our own late write: honour it instead of renewing over it.
+  if (held.doc.handover_to && held.doc.handover_to !== ctx.host) return handOver(ctx, mem, { etag: held.etag, doc: held.doc }, held.doc);
+  const doc: LeaseDoc = { ...held.doc, heartbeat_ms: ctx.clock.now() };
+  const sentMono = ctx.clock.monotonicMs();
+  const sentWall = ctx.clock.now();
+  try {
+    held.etag = await writeLease(ctx, doc, { ifMatch: held.etag });
+  } catch (err) {
+    if (isBtcError(err, 'PreconditionFailed') || isBtcError(err, 'NotFound')) return renewRefused(ctx, mem);
+    // Unreachable, timed out, or refused for another reason (credentials): we cannot tell whether
+    // anyone else could take it, so keep the role, marked degraded, with the reason in the audit.
+    return degrade(ctx, mem, err instanceof Error ? err.message : String(err));
+  }
+  held.doc = doc;
+  held.lastWriteOkMono = sentMono;
+  held.lastWriteOkWall = sentWall;
+  if (held.degradedSinceWall !== null) {
+    // The renew went through on the old ETag: nobody took the lease while we were cut off.
+    await ctx.audit.record('collector.leader.recovered', { host: ctx.host, epoch: doc.epoch, degraded_since: iso(held.degradedSinceWall) });
+    held.degradedSinceWall = null;
+    setLeaseView(ctx.lease, { degraded: false });
+    publishLeaderStatus(ctx, mem, doc);
+  }
+  held.renewsSinceAudit++;
+  if (sentMono - held.lastRenewAuditMono >= RENEW_AUDIT_EVERY_MS) {
+    await ctx.audit.record('collector.leader.renew', { host: ctx.host, epoch: doc.epoch, reason: 'periodic', renews: held.renewsSinceAudit });
+    held.lastRenewAuditMono = sentMono;
+    held.renewsSinceAudit = 0;
+  }
+  return result(ctx, 'renewed');
+}
+
+/** The primary is unreachable: keep collecting into the cache (nobody can take the lease through a NAS that is down). */
+async function degrade(ctx: FnContext, mem: LeaderMemory, why: string): Promise<Output> {
+  const held = mem.held!;
+  if (held.degradedSinceWall === null) {
+    held.degradedSinceWall = ctx.clock.now();
+    setLeaseView(ctx.lease, { degraded: true });
+    ctx.log.warn({ epoch: held.doc.epoch, err: ctx.masker.text(why) }, 'lease renew failed: primary unreachable; keeping the lease, degraded');
+    await ctx.audit.record('collector.leader.degraded', { host: ctx.host, epoch: held.doc.epoch, reason: ctx.masker.text(why) });
+    publishLeaderStatus(ctx, mem, held.doc);
+  }
+  return result(ctx, 'degraded', ctx.masker.text(why));
+}
+
+/** A renew got 412: a handover request, our own late write, or the lease is gone. */
+async function renewRefused(ctx: FnContext, mem: LeaderMemory): Promise<Output> {
+  const held = mem.held!;
+  let current: ObservedLease | null;
+  try {
+    current = await readLease(ctx);
+  } catch (err) {
+    if (isBtcError(err, 'Unavailable')) return degrade(ctx, mem, err.message);
+    throw err;
+  }
+  if (current && isOwnLease(ctx, current.doc, held.doc.epoch) && !current.doc.released) {
+    if (current.doc.handover_to && current.doc.handover_to !== ctx.host) return handOver(ctx, mem, current, current.doc);
+    // A renew that timed out here landed later: the lease is still ours, continue from its ETag.
+    held.etag = current.etag;
+    held.doc = current.doc;
+    return result(ctx, 'resynced');
+  }
+  return stepDown(ctx, mem, current);
+}
+
+/** Lost the lease (412 on renew): stop collecting at once; audit the window in which two may have collected. */
+async function stepDown(ctx: FnContext, mem: LeaderMemory, current: ObservedLease | null): Promise<Output> {
+  const held = mem.held!;
+  mem.held = null;
+  const other = current?.doc ?? null;
+  setLeaseView(ctx.lease, { holder: false, since: null, degraded: false, leaderHost: other && !other.released ? other.host : null, epoch: other?.epoch ?? held.doc.epoch });
+  if (current) observe(ctx, mem, current);
+  const { leaseMs } = leaseTimings(ctx);
+  const now = ctx.clock.now();
+  // Past our own lease (cut off, or stalled) another host may have been collecting since
+  // lastWriteOk + lease: that bound is on our own clock, so it needs no agreement between PCs.
+  if (held.degradedSinceWall !== null || ctx.clock.monotonicMs() - held.lastWriteOkMono >= leaseMs) {
+    await ctx.audit.record('collector.leader.overlap', {
+      host: ctx.host,
+      epoch: held.doc.epoch,
+      other_host: other?.host ?? null,
+      other_epoch: other?.epoch ?? null,
+      from: iso(held.lastWriteOkWall + leaseMs),
+      to: iso(now),
+      degraded_since: iso(held.degradedSinceWall),
+      other_started_at: other?.started_at ?? null,
+    });
+  }
+  const reason = current ? `lost: taken by ${other?.host ?? 'an unreadable lease'} at epoch ${other?.epoch ?? '?'}` : 'lost: lease object deleted';
+  await ctx.audit.record('collector.leader.release', { host: ctx.host, epoch: held.doc.epoch, reason });
+  ctx.log.warn({ epoch: held.doc.epoch, reason }, 'stepped down from the collector lease');
+  publishLeaderStatus(ctx, mem, other);
+  return result(ctx, 'stepped_down', reason);
+}
+
+/** The preferred leader asked for the lease: stop collecting, flush, then write `released`. */
+async function handOver(ctx: FnContext, mem: LeaderMemory, current: ObservedLease, doc: LeaseDoc): Promise<Output> {
+  const held = mem.held!;
+  mem.held = null;
+  setLeaseView(ctx.lease, { holder: false, since: null, degraded: false, leaderHost: null });
+  await flushBeforeRelease(ctx);
+  const reason = `handover to ${doc.handover_to}`;
+  const released = await writeReleased(ctx, mem, current, held.doc.epoch);
+  await ctx.audit.record('collector.leader.release', { host: ctx.host, epoch: held.doc.epoch, reason: released ? reason : `${reason} (release not written; lease goes stale)` });
+  publishLeaderStatus(ctx, mem, doc);
+  return result(ctx, 'released', reason);
+}
+
+/** Gives the lease up on purpose (shutdown, an operator): never leaves it for others to wait out. */
+async function releaseLease(ctx: FnContext, mem: LeaderMemory, why: string): Promise<Output> {
+  const held = mem.held;
+  if (!held) return result(ctx, 'none', 'not the holder');
+  mem.held = null;
+  setLeaseView(ctx.lease, { holder: false, since: null, degraded: false, leaderHost: null });
+  await flushBeforeRelease(ctx);
+  let released = await writeReleased(ctx, mem, { etag: held.etag, doc: held.doc }, held.doc.epoch);
+  if (!released) {
+    // Our ETag may be behind our own late write or a handover request: retry once on what is there.
+    const current = await readLease(ctx).catch(() => null);
+    if (current && isOwnLease(ctx, current.doc, held.doc.epoch) && !current.doc.released) {
+      released = await writeReleased(ctx, mem, current, held.doc.epoch);
+    }
+  }
+  await ctx.audit.record('collector.leader.release', { host: ctx.host, epoch: held.doc.epoch, reason: released ? why : `${why} (release not written; lease goes stale)` });
+  publishLeaderStatus(ctx, mem, null);
+  return result(ctx, released ? 'released' : 'stepped_down', why);
+}
+
+// ── follower ──────────────────────────────────────────────────────────────────────────────────
+
+async function followerBeat(ctx: FnContext, mem: LeaderMemory): Promise<Output> {
+  let current: ObservedLease | null;
+  try {
+    current = await readLease(ctx);
+  } catch (err) {
+    if (isBtcError(err, 'Unavailable')) return result(ctx, 'unreachable', ctx.masker.text(err.message));
+    throw err;
+  }
+  if (!current) return acquire(ctx, mem, null, 'absent');
+  const doc = current.doc;
+  if (doc && doc.host === ctx.host && doc.pid === process.pid && !doc.released) {
+    // An acquire of ours that timed out but landed: the lease names this very process.
+    return acquire(ctx, mem, current, 'own write landed late', doc);
+  }
+  const observed = observe(ctx, mem, current);
+  setLeaseView(ctx.lease, { leaderHost: doc && !doc.released ? doc.host : null, epoch: doc?.epoch ?? ctx.lease.epoch });
+  publishLeaderStatus(ctx, mem, doc);
+
+  // A lease we released ourselves is left to the others; we take it back only once it is stale.
+  const releasedBySelf = doc?.host === ctx.host && doc.pid === process.pid;
+  if (doc?.released && !releasedBySelf && (!doc.handover_to || doc.handover_to === ctx.host)) {
+    return acquire(ctx, mem, current, doc.handover_to ? 'handover' : 'released');
+  }
+  const { leaseMs } = leaseTimings(ctx);
+  const unchangedMs = ctx.clock.monotonicMs() - observed.firstSeenMono;
+  if (unchangedMs >= leaseMs) {
+    if (!observed.staleReported) {
+      observed.staleReported = true;
+      await ctx.audit.record('collector.leader.stale_detected', {
+        host: doc?.host ?? null,
+        epoch: doc?.epoch ?? null,
+        reason: doc?.released ? `released for ${doc.handover_to} but not taken` : 'no renew within the lease',
+        unchanged_ms: Math.round(unchangedMs),
+        lease_ms: leaseMs,
+      });
+    }
+    return acquire(ctx, mem, current, 'stale');
+  }
+  const preferred = ctx.config.lease.preferredLeader;
+  if (preferred === ctx.host && doc && !doc.released && doc.host !== ctx.host && doc.handover_to === undefined) {
+    return requestHandover(ctx, mem, current, doc);
+  }
+  return result(ctx, 'following');
+}
+
+/** Takes the lease: create-only when absent, else `ifMatch` on the ETag we observed, always `epoch + 1`. */
+async function acquire(ctx: FnContext, mem: LeaderMemory, current: ObservedLease | null, reason: string, ownDoc?: LeaseDoc): Promise<Output> {
+  const previous = current?.doc ?? null;
+  const sentMono = ctx.clock.monotonicMs();
+  const sentWall = ctx.clock.now();
+  let doc: LeaseDoc;
+  let etag: string;
+  if (ownDoc && current) {
+    doc = ownDoc;
+    etag = current.etag;
+  } else {
+    doc = newLeaseDoc(ctx, Math.max(previous?.epoch ?? 0, mem.maxEpochSeen) + 1);
+    try {
+      etag = await writeLease(ctx, doc, current ? { ifMatch: current.etag } : { ifNoneMatch: '*' });
+    } catch (err) {
+      if (isBtcError(err, 'PreconditionFailed') || isBtcError(err, 'NotFound')) {
+        mem.observed = null; // someone else won; watch what they wrote from the next beat
+        return result(ctx, 'lost_race', reason);
+      }
+      if (isBtcError(err, 'Unavailable')) return result(ctx, 'unreachable', ctx.masker.text(err.message));
+      throw err;
+    }
+  }
+  mem.held = {
+    etag,
+    doc,
+    lastWriteOkMono: sentMono,
+    lastWriteOkWall: sentWall,
+    lastRenewAuditMono: sentMono,
+    renewsSinceAudit: 0,
+    degradedSinceWall: null,
+  };
+  mem.observed = null;
+  mem.maxEpochSeen = Math.max(mem.maxEpochSeen, doc.epoch);
+  setLeaseView(ctx.lease, { holder: true, epoch: doc.epoch, leaderHost: ctx.host, since: sentWall, degraded: false });
+  await ctx.audit.record('collector.leader.acquire', {
+    host: ctx.host,
+    epoch: doc.epoch,
+    reason,
+    previous_host: previous?.host ?? null,
+    previous_epoch: previous?.epoch ?? null,
+  });
+  publishLeaderStatus(ctx, mem, doc);
+  return result(ctx, 'acquired', reason);
+}
+
+/** Preferred leader back: ask the holder (ifMatch) to release on its next beat. */
+async function requestHandover(ctx: FnContext, mem: LeaderMemory, current: ObservedLease, doc: LeaseDoc): Promise<Output> {
+  try {
+    const etag = await writeLease(ctx, { ...doc, handover_to: ctx.host }, { ifMatch: current.etag });
+    mem.observed = { etag, firstSeenMono: ctx.clock.monotonicMs(), staleReported: false };
+  } catch (err) {
+    if (isBtcError(err, 'PreconditionFailed') || isBtcError(err, 'NotFound')) return result(ctx, 'following', 'handover request raced a renew; retry next beat');
+    if (isBtcError(err, 'Unavailable')) return result(ctx, 'unreachable', ctx.masker.text(err.message));
+    throw err;
+  }
+  await ctx.audit.record('collector.leader.handover_request', { host: doc.host, epoch: doc.epoch, to: ctx.host });
+  return result(ctx, 'handover_requested', `asked ${doc.host} to hand over`);
+}
+
+// ── shared ────────────────────────────────────────────────────────────────────────────────────
+
+function result(ctx: FnContext, action: Action, detail?: string): Output {
+  const v = ctx.lease;
+  return { action, holder: v.holder, leader: v.leaderHost, epoch: v.epoch, degraded: v.degraded, ...(detail ? { detail } : {}) };
+}

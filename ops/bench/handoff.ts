@@ -1,0 +1,106 @@
+// ops/bench/handoff.ts
+// `npm run bench -- handoff`: time and peak RSS of a handoff bundle vs `git archive --format=zip HEAD`, on this repo and a 5,000-file one.
+
+import { execFile, execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const WORKER = path.join(ROOT, 'ops/bench/handoff-worker.ts');
+/** GNU time prints "<elapsed s> <max RSS KB>" on the last stderr line. */
+const TIME_FORMAT = '%e %M';
+
+interface Measure {
+  wall_ms: number;
+  max_rss_mb: number;
+  zip_bytes: number;
+  /** handoff only: time inside the process, without tsx start-up. */
+  bundle_ms?: number;
+  entries?: number;
+}
+
+export default async function bench(args: string[]): Promise<object> {
+  const runs = Number(args.find((a) => a.startsWith('--runs='))?.slice(7) ?? 3);
+  const fileCount = Number(args.find((a) => a.startsWith('--files='))?.slice(8) ?? 5000);
+  const generated = generateRepo(fileCount);
+  try {
+    const repos = { this_repository: ROOT, [`generated_${fileCount}_files`]: generated };
+    const report: Record<string, object> = {};
+    for (const [name, dir] of Object.entries(repos)) {
+      report[name] = {
+        files_in_head: Number(execFileSync('git', ['-C', dir, 'ls-files'], { encoding: 'utf8', maxBuffer: 64 << 20 }).split('\n').filter(Boolean).length),
+        handoff: summarise(await repeat(runs, () => measureHandoff(dir))),
+        git_archive_zip: summarise(await repeat(runs, () => measureGitArchive(dir))),
+      };
+    }
+    return { runs, node: process.versions.node, cpus: os.cpus().length, note: 'median of runs; RSS = peak resident set of the process (GNU time %M)', ...report };
+  } finally {
+    rmSync(generated, { recursive: true, force: true });
+  }
+}
+
+/** A repository of `count` small TypeScript files in 50 folders, committed (made with the git binary: fast, and git archive needs it anyway). */
+function generateRepo(count: number): string {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'btc-ts-bench-repo-'));
+  for (let i = 0; i < count; i++) {
+    const folder = `src/mod${String(i % 50).padStart(2, '0')}`;
+    mkdirSync(path.join(dir, folder), { recursive: true });
+    const rel = `${folder}/file${String(i).padStart(5, '0')}.ts`;
+    const body = `// ${rel}\n// Generated module ${i} for the handoff benchmark.\n` + `export const value${i} = ${i};\n`.repeat(40);
+    writeFileSync(path.join(dir, rel), body);
+  }
+  writeFileSync(path.join(dir, 'package.json'), '{ "name": "generated" }\n');
+  const git = (...a: string[]) => execFileSync('git', ['-C', dir, '-c', 'user.name=bench', '-c', 'user.email=bench@localhost', ...a], { stdio: 'ignore' });
+  git('init', '-q', '-b', 'main');
+  git('add', '-A');
+  git('commit', '-q', '-m', 'generated');
+  return dir;
+}
+
+async function measureHandoff(repoDir: string): Promise<Measure> {
+  const { stdout, elapsedMs, maxRssKb } = await timed(process.execPath, [path.join(ROOT, 'bin/tsnode.mjs'), WORKER, repoDir]);
+  const inner = JSON.parse(stdout.trim().split('\n').pop()!) as { ms: number; bytes: number; files: number };
+  return { wall_ms: elapsedMs, max_rss_mb: maxRssKb / 1024, zip_bytes: inner.bytes, bundle_ms: inner.ms, entries: inner.files };
+}
+
+async function measureGitArchive(repoDir: string): Promise<Measure> {
+  const out = path.join(os.tmpdir(), `btc-ts-bench-archive-${process.pid}.zip`);
+  try {
+    const { elapsedMs, maxRssKb } = await timed('git', ['-C', repoDir, 'archive', '--format=zip', '-o', out, 'HEAD']);
+    return { wall_ms: elapsedMs, max_rss_mb: maxRssKb / 1024, zip_bytes: statSync(out).size };
+  } finally {
+    rmSync(out, { force: true });
+  }
+}
+
+function timed(cmd: string, args: string[]): Promise<{ stdout: string; elapsedMs: number; maxRssKb: number }> {
+  return new Promise((resolve, reject) => {
+    execFile('/usr/bin/time', ['-f', TIME_FORMAT, cmd, ...args], { maxBuffer: 64 << 20, cwd: ROOT }, (err, stdout, stderr) => {
+      if (err) return reject(new Error(`${cmd} failed: ${stderr.slice(-2000)}`));
+      const [elapsed, rss] = stderr.trim().split('\n').pop()!.split(' ').map(Number);
+      resolve({ stdout, elapsedMs: Math.round(elapsed! * 1000), maxRssKb: rss! });
+    });
+  });
+}
+
+async function repeat<T>(n: number, fn: () => Promise<T>): Promise<T[]> {
+  const out: T[] = [];
+  for (let i = 0; i < n; i++) out.push(await fn());
+  return out;
+}
+
+function summarise(measures: Measure[]) {
+  const median = (pick: (m: Measure) => number | undefined) => {
+    const values = measures.map(pick).filter((v): v is number => v !== undefined).sort((a, b) => a - b);
+    return values.length ? values[Math.floor(values.length / 2)]! : undefined;
+  };
+  return {
+    wall_ms: median((m) => m.wall_ms),
+    bundle_ms: median((m) => m.bundle_ms),
+    max_rss_mb: Number(median((m) => m.max_rss_mb)!.toFixed(1)),
+    zip_bytes: median((m) => m.zip_bytes),
+    entries: median((m) => m.entries),
+  };
+}

@@ -1,0 +1,91 @@
+// runtime/cli/dashboard.ts
+// `runtime dashboard export` and `runtime dashboard verify`: the seed's export CLI and nightly chain check.
+
+import { writeFileSync } from 'node:fs';
+import { BtcError } from '../errors.ts';
+import { runDashboardExport } from '../observability/export.ts';
+import { DATASETS, isDatasetName, type DatasetName } from '../observability/keys.ts';
+import { verifyChain } from '../observability/verify.ts';
+import { configHelp, configOption, loadRuntime } from './load.ts';
+import type { Command } from './main.ts';
+import { printJson } from './output.ts';
+
+export const dashboardExportCommand: Command = {
+  name: 'dashboard export',
+  summary: 'export the dashboard datasets, manifest, heartbeat and history',
+  usage: 'runtime dashboard export [--dataset D]… [--job-id ID] [--upload-command CMD] [--json-out F] [--config F]',
+  options: {
+    ...configOption,
+    dataset: { type: 'string', multiple: true },
+    'job-id': { type: 'string' },
+    'upload-command': { type: 'string' },
+    'json-out': { type: 'string' },
+  },
+  optionHelp: {
+    ...configHelp,
+    dataset: `limit to ${DATASETS.join(' | ')} (repeatable; default all)`,
+    'job-id': 'job id (default <UTC time>-<host>); names dashboard/history/<job_id>/',
+    'upload-command': 'sh command run after a successful export (default: dashboard.uploadCommand)',
+    'json-out': 'also write the summary JSON to this file',
+  },
+  async run(flags) {
+    const datasets = (flags.dataset as string[] | undefined) ?? [];
+    const bad = datasets.filter((d) => !isDatasetName(d));
+    if (bad.length) throw new BtcError('InvalidInput', `unknown dataset ${bad.join(', ')} (expected ${DATASETS.join(', ')})`);
+    const runtime = await loadRuntime(flags);
+    try {
+      const { dashboard } = runtime.loaded.config;
+      const summary = await runDashboardExport(runtime.context(), {
+        datasets: datasets as DatasetName[],
+        jobId: flags['job-id'] as string | undefined,
+        uploadCommand: (flags['upload-command'] as string | undefined) ?? dashboard.uploadCommand ?? null,
+        uploadTimeoutMs: dashboard.uploadTimeoutSeconds * 1000,
+        historyWeeks: dashboard.historyWeeks,
+      });
+      printJson(summary);
+      if (flags['json-out']) writeFileSync(flags['json-out'] as string, JSON.stringify(summary, null, 2) + '\n');
+      return summary.status === 'ok' ? 0 : 1;
+    } finally {
+      await runtime.shutdown();
+    }
+  },
+};
+
+export const dashboardVerifyCommand: Command = {
+  name: 'dashboard verify',
+  summary: 'nightly check: automation log, heartbeat age, dataset checksums, secrets',
+  usage: 'runtime dashboard verify [--max-heartbeat-age-h 6] [--expected-dataset D]… [--secret NAME]… [--config F]',
+  options: {
+    ...configOption,
+    'max-heartbeat-age-h': { type: 'string' },
+    'expected-dataset': { type: 'string', multiple: true },
+    secret: { type: 'string', multiple: true },
+  },
+  optionHelp: {
+    ...configHelp,
+    'max-heartbeat-age-h': 'fail when the heartbeat or a dataset success is older (hours, default 6)',
+    'expected-dataset': 'dataset that must be present and ok (repeatable; default all four)',
+    secret: 'environment variable that must be set (repeatable; only names are reported)',
+  },
+  async run(flags) {
+    const hours = flags['max-heartbeat-age-h'] === undefined ? 6 : Number(flags['max-heartbeat-age-h']);
+    if (!Number.isFinite(hours) || hours <= 0) throw new BtcError('InvalidInput', '--max-heartbeat-age-h must be a positive number of hours');
+    const expected = (flags['expected-dataset'] as string[] | undefined) ?? [...DATASETS];
+    const bad = expected.filter((d) => !isDatasetName(d));
+    if (bad.length) throw new BtcError('InvalidInput', `unknown dataset ${bad.join(', ')} (expected ${DATASETS.join(', ')})`);
+    const runtime = await loadRuntime(flags);
+    try {
+      const report = await verifyChain(runtime.store.primary, {
+        now: runtime.clock.now(),
+        maxHeartbeatAgeMs: hours * 3_600_000,
+        expectedDatasets: expected,
+        secrets: (flags.secret as string[] | undefined) ?? [],
+        env: process.env,
+      });
+      printJson(report);
+      return report.status === 'ok' ? 0 : 1;
+    } finally {
+      await runtime.shutdown();
+    }
+  },
+};

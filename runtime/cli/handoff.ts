@@ -1,0 +1,148 @@
+// runtime/cli/handoff.ts
+// `runtime handoff make` (through the running runtime when one answers) and `runtime handoff load <zip|key>`.
+
+import { existsSync } from 'node:fs';
+import { readFile, stat, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { HandoffResult, HandoffSummary } from '../../functions/handoff.ts';
+import { loadConfig } from '../config.ts';
+import { BtcError } from '../errors.ts';
+import { commitsSince, openRepo } from '../git/repo.ts';
+import { sha256Hex } from '../handoff/bundle.ts';
+import { repoDirOf } from '../handoff/files.ts';
+import { readBundle, type LoadedBundle } from '../handoff/read.ts';
+import { configHelp, configOption, loadRuntime } from './load.ts';
+import type { Command, Flags } from './main.ts';
+import { color, printJson } from './output.ts';
+
+export const handoffMakeCommand: Command = {
+  name: 'handoff make',
+  summary: 'make a handoff bundle, store it under handoff/ (and --out a local copy)',
+  usage: 'runtime handoff make [--rp] [--label L] [--out FILE|DIR] [--local] [--config F]',
+  options: { ...configOption, rp: { type: 'boolean' }, label: { type: 'string' }, out: { type: 'string' }, local: { type: 'boolean' } },
+  optionHelp: {
+    ...configHelp,
+    rp: 'cut a restore point (rp tag) first',
+    label: 'label of that restore point (implies --rp)',
+    out: 'also write the zip here (a file, or a directory to keep its name)',
+    local: 'run in this process even when a runtime is listening',
+  },
+  async run(flags) {
+    const input = { ...(flags.rp ? { rp: true } : {}), ...(typeof flags.label === 'string' ? { label: flags.label } : {}) };
+    const made = (!flags.local && (await viaRunningRuntime(flags, input))) || (await inProcess(flags, input));
+    if (typeof flags.out === 'string') {
+      const isDir = existsSync(flags.out) && (await stat(flags.out)).isDirectory();
+      const target = isDir ? path.join(flags.out, path.basename(made.summary.key)) : flags.out;
+      await writeFile(target, made.bytes);
+      console.error(`wrote ${target}`);
+    }
+    printJson(made.summary);
+    return 0;
+  },
+};
+
+export const handoffLoadCommand: Command = {
+  name: 'handoff load',
+  summary: 'validate a bundle and print where to continue',
+  usage: 'runtime handoff load <zip|key> [--sha256 HEX] [--json] [--config F]',
+  positionals: ['zip|key'],
+  options: { ...configOption, sha256: { type: 'string' }, json: { type: 'boolean' } },
+  optionHelp: { ...configHelp, sha256: 'expected sha256 of the zip (from the audit event)', json: 'print the result as JSON' },
+  async run(flags, [source]) {
+    if (!source) throw new BtcError('InvalidInput', 'name a bundle: runtime handoff load <zip file | handoff/… key>');
+    const bytes = await readSource(flags, source);
+    const bundle = await readBundle(bytes, flags.sha256 as string | undefined);
+    const since = await changesSince(flags, bundle.manifest.commit);
+    if (flags.json) printJson({ ok: true, source, ...bundle, handover: undefined, since });
+    else printBundle(source, bundle, since);
+    return 0;
+  },
+};
+
+interface Made {
+  summary: HandoffSummary | (Pick<HandoffSummary, 'key' | 'bytes' | 'sha256'> & { via: string });
+  bytes: Buffer;
+}
+
+/** One in-flight handoff per PC: ask the runtime on this PC first (the same rule as `runtime invoke`). */
+async function viaRunningRuntime(flags: Flags, input: object): Promise<Made | null> {
+  const { config, secrets } = loadConfig({ file: flags.config as string | undefined });
+  const base = `http://${config.http.host === '0.0.0.0' ? '127.0.0.1' : config.http.host}:${config.http.port}`;
+  try {
+    const health = await fetch(`${base}/health`, { signal: AbortSignal.timeout(500) });
+    if (!health.ok || ((await health.json()) as { host?: string }).host !== config.host) return null;
+  } catch {
+    return null;
+  }
+  const headers: Record<string, string> = { 'content-type': 'application/json', accept: 'application/zip' };
+  if (secrets.BTC_TS_API_TOKEN) headers.authorization = `Bearer ${secrets.BTC_TS_API_TOKEN}`;
+  const res = await fetch(`${base}/fn/handoff`, { method: 'POST', headers, body: JSON.stringify(input) });
+  if (!res.ok || !res.headers.get('content-type')?.includes('application/zip')) {
+    const body = (await res.json().catch(() => ({}))) as { message?: string; error?: string };
+    throw new BtcError(res.status === 400 ? 'InvalidInput' : 'Internal', `runtime at ${base}: ${body.message ?? body.error ?? res.status}`);
+  }
+  const bytes = Buffer.from(await res.arrayBuffer());
+  const filename = /filename="([^"]+)"/.exec(res.headers.get('content-disposition') ?? '')?.[1] ?? 'unknown.zip';
+  return { bytes, summary: { key: `handoff/${filename}`, bytes: bytes.length, sha256: sha256Hex(bytes), via: base } };
+}
+
+async function inProcess(flags: Flags, input: object): Promise<Made> {
+  const runtime = await loadRuntime(flags);
+  try {
+    const result = (await runtime.invoker.invoke('handoff', input, 'cli')) as HandoffResult;
+    return { bytes: result.bytes, summary: result.json };
+  } finally {
+    await runtime.shutdown();
+  }
+}
+
+/** A file on disk, else a key in the store (`handoff/Handoff_….zip` or just the file name). */
+async function readSource(flags: Flags, source: string): Promise<Buffer> {
+  if (existsSync(source)) return readFile(source);
+  const looksLikeKey = /^(handoff\/)?Handoff_[0-9_]+\.zip$/.test(source);
+  if (!looksLikeKey) throw new BtcError('InvalidInput', `${source}: no such file, and not a handoff/Handoff_….zip key`);
+  const key = source.startsWith('handoff/') ? source : `handoff/${source}`;
+  const runtime = await loadRuntime(flags);
+  try {
+    const object = await runtime.store.getOrNull(key);
+    if (!object) throw new BtcError('InvalidInput', `no bundle ${key} in ${runtime.store.primary.describe} or the cache`);
+    return object.body;
+  } finally {
+    await runtime.shutdown();
+  }
+}
+
+type Since = { repo: string; known: boolean; commits: Array<{ oid: string; message: string }> } | null;
+
+/** Commits on this repository's HEAD after the bundle's commit: what changed since the handoff. */
+async function changesSince(flags: Flags, commit: string | null): Promise<Since> {
+  if (!commit) return null;
+  const repoDir = repoDirOf(loadConfig({ file: flags.config as string | undefined }).config);
+  const repo = await openRepo(repoDir);
+  if (!repo) return null;
+  const { known, commits } = await commitsSince(repo, commit);
+  return { repo: repoDir, known, commits: commits.map((c) => ({ oid: c.oid, message: c.message })) };
+}
+
+function printBundle(source: string, bundle: LoadedBundle, since: Since): void {
+  const { manifest, context } = bundle;
+  const line = (label: string, value: string) => console.log(`${label.padEnd(14)} ${value}`);
+  line('bundle', `${manifest.bundle.name} (${bundle.bytes} bytes, ${bundle.files.length} files) ${color.green('valid')}`);
+  line('sha256', bundle.sha256);
+  line('made', `${manifest.bundle.created_at} by ${manifest.actor}@${manifest.host} (site ${manifest.site}, session ${manifest.session})`);
+  line('phase', context.phase ?? '(not set in handover.md)');
+  line('mode', context.mode);
+  line('branch', `${manifest.branch ?? '(detached)'} @ ${manifest.commit?.slice(0, 7) ?? '(none)'}${manifest.dirty ? ' (dirty)' : ''}`);
+  if (manifest.restore_point) line('restore point', manifest.restore_point);
+  console.log('\nnext tasks:');
+  for (const [i, task] of context.next_tasks.entries()) console.log(`  ${i + 1}. ${task}`);
+  if (context.next_tasks.length === 0) console.log('  (none listed)');
+  if (context.open_tasks.length) console.log(`\nopen tasks: ${context.open_tasks.length} (see handover.md in the bundle)`);
+  if (context.files_in_progress.length) console.log(`files in progress: ${context.files_in_progress.map((f) => f.path).join(', ')}`);
+  if (!since) console.log(color.dim(`\n(no git repository here to compare with ${source})`));
+  else if (!since.known) console.log(color.yellow(`\nthe bundle's commit ${manifest.commit?.slice(0, 7)} is not in ${since.repo}'s history`));
+  else {
+    console.log(`\nsince the bundle: ${since.commits.length} commit(s) on HEAD`);
+    for (const c of since.commits) console.log(`  ${c.oid.slice(0, 7)} ${c.message}`);
+  }
+}

@@ -1,0 +1,127 @@
+// runtime/handoff/files.ts
+// Which repository files a handoff bundle may carry: fixed exclusions, the configurable list, header comment lines.
+
+import { promises as fsp } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { AppConfig } from '../../config/schema.ts';
+
+/**
+ * Never in a bundle, whatever the config says: environment files, keys and credentials,
+ * dependencies, runtime data and logs, git internals.
+ */
+export const ALWAYS_EXCLUDED = [
+  '.env*',
+  '*.pem',
+  '*.key',
+  '*.p12',
+  '*.pfx',
+  'id_rsa*',
+  'id_ed25519*',
+  '*.keystore',
+  '.npmrc',
+  '.git/**',
+  'node_modules/**',
+  'data/**',
+  'logs/**',
+  'test-artifacts/**',
+  '*.log',
+  'Handoff_*.zip',
+];
+
+const STAT_BATCH = 64;
+
+/** Directories never walked when the repository is not a git checkout. */
+const SKIPPED_DIRS = new Set(['.git', 'node_modules', 'data', 'logs']);
+
+/** This installation's own directory: the default repository a handoff describes. */
+export const INSTALL_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+
+export function repoDirOf(config: AppConfig): string {
+  return path.resolve(config.handoff.repoDir ?? INSTALL_DIR);
+}
+
+export interface RepoFile {
+  path: string;
+  bytes: number;
+}
+
+/**
+ * A glob (`*` within a segment, `**` across segments, `?` one character) as a RegExp. A pattern
+ * without a slash matches the file name anywhere, like .gitignore.
+ */
+export function globToRegExp(glob: string): RegExp {
+  const anchored = glob.includes('/') ? glob.replace(/^\//, '') : `**/${glob}`;
+  let out = '';
+  for (let i = 0; i < anchored.length; i++) {
+    const ch = anchored[i]!;
+    if (ch === '*' && anchored[i + 1] === '*') {
+      const slash = anchored[i + 2] === '/';
+      out += slash ? '(?:.*/)?' : '.*';
+      i += slash ? 2 : 1;
+    } else if (ch === '*') out += '[^/]*';
+    else if (ch === '?') out += '[^/]';
+    else out += ch.replace(/[.+^${}()|[\]\\]/g, '\\$&');
+  }
+  // A directory pattern (`docs/rules`) also covers what is inside it.
+  return new RegExp(`^${out}(?:/.*)?$`);
+}
+
+export function excluder(patterns: readonly string[]): (relPath: string) => boolean {
+  const compiled = [...ALWAYS_EXCLUDED, ...patterns].map(globToRegExp);
+  return (relPath) => compiled.some((re) => re.test(relPath));
+}
+
+/**
+ * The repository's files, sorted, minus exclusions: git's view (tracked + untracked, ignored
+ * left out, from GitSummary.files) when it is a checkout, else a directory walk.
+ */
+export async function listRepoFiles(repoDir: string, gitFiles: readonly string[] | null, exclude: readonly string[]): Promise<RepoFile[]> {
+  const isExcluded = excluder(exclude);
+  const candidates = gitFiles ?? (await walk(repoDir));
+  const kept = candidates.filter((rel) => !isExcluded(rel));
+  const files: RepoFile[] = [];
+  // Stat in batches: thousands of sequential awaits cost more than the stats themselves.
+  for (let i = 0; i < kept.length; i += STAT_BATCH) {
+    const batch = kept.slice(i, i + STAT_BATCH);
+    const stats = await Promise.all(batch.map((rel) => fsp.lstat(path.join(repoDir, rel)).catch(() => null)));
+    stats.forEach((stat, j) => {
+      if (stat?.isFile()) files.push({ path: batch[j]!, bytes: stat.size }); // symlinks and vanished files are not followed
+    });
+  }
+  return files.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+}
+
+async function walk(root: string, rel = ''): Promise<string[]> {
+  const entries = await fsp.readdir(path.join(root, rel), { withFileTypes: true });
+  const out: string[] = [];
+  for (const entry of entries) {
+    const child = rel ? `${rel}/${entry.name}` : entry.name;
+    if (entry.isDirectory()) {
+      if (!SKIPPED_DIRS.has(entry.name)) out.push(...(await walk(root, child)));
+    } else if (entry.isFile()) out.push(child);
+  }
+  return out;
+}
+
+const COMMENT_LINE = /^\s*(\/\/|#(?!!)|\/\*|\*|<!--|--|;)/;
+
+/**
+ * The file's first two header comment lines (path + purpose, by the project's convention); a
+ * shebang is skipped. Empty when the file does not open with comments.
+ */
+export function headerLines(head: string): string[] {
+  const lines = head.split(/\r?\n/);
+  if (lines[0]?.startsWith('#!')) lines.shift();
+  const header: string[] = [];
+  for (const line of lines.slice(0, 2)) {
+    if (!COMMENT_LINE.test(line)) break;
+    header.push(line.trim());
+  }
+  return header;
+}
+
+/** Binary content (NUL in the first 8 KB) is listed but never copied. */
+export function looksBinary(bytes: Buffer): boolean {
+  return bytes.subarray(0, 8192).includes(0);
+}

@@ -1,0 +1,129 @@
+// runtime/http/dashboard-cards.tsx
+// The dashboard's top cards: runtime and mode, leader, storage, sync with the Retry sync button.
+
+import type { DashboardModel } from './dashboard-data.ts';
+import { age, bytes, clock, iso } from './format.ts';
+
+export function ModeBadge({ mode, testid }: { mode: string; testid?: string }) {
+  return (
+    <span class={`badge mode-${mode}`} data-testid={testid}>
+      {mode === 'PROD' ? '● ' : mode === 'DIAG' ? '▲ ' : '◆ '}
+      {mode}
+    </span>
+  );
+}
+
+/** A state label: the word carries the meaning, the colour only repeats it. */
+export function State(props: { tone: 'ok' | 'bad' | 'idle' | 'warn'; text: string; testid?: string }) {
+  return (
+    <span class={`badge ${props.tone}`} data-testid={props.testid}>
+      {props.text}
+    </span>
+  );
+}
+
+export function RuntimeCard({ model }: { model: DashboardModel }) {
+  return (
+    <section class="card" aria-labelledby="h-runtime">
+      <h2 id="h-runtime">Runtime</h2>
+      <dl>
+        <dt>Mode</dt>
+        <dd>
+          <ModeBadge mode={model.mode} testid="mode-badge" />
+        </dd>
+        <dt>Host</dt>
+        <dd data-testid="self-host">{model.host}</dd>
+        <dt>Hosts seen</dt>
+        <dd>{model.hosts.length}</dd>
+      </dl>
+    </section>
+  );
+}
+
+export function LeaderCard({ model }: { model: DashboardModel }) {
+  const { leader } = model;
+  return (
+    <section class="card" aria-labelledby="h-leader">
+      <h2 id="h-leader">Leader</h2>
+      <dl>
+        <dt>Host</dt>
+        <dd data-testid="leader-host">{leader.host ?? 'none (lease not held)'}</dd>
+        <dt>Epoch</dt>
+        <dd data-testid="leader-epoch">{leader.epoch}</dd>
+        <dt>Since</dt>
+        <dd>{leader.since === null ? '—' : `${iso(leader.since)} (${age(model.now - leader.since)})`}</dd>
+        <dt>This runtime</dt>
+        <dd data-testid="leader-self">
+          {leader.self ? <State tone="ok" text="is the leader" /> : <State tone="idle" text="standby" />}
+          {leader.degraded ? <State tone="warn" text="degraded: collecting into the cache" /> : null}
+        </dd>
+      </dl>
+    </section>
+  );
+}
+
+export function StorageCard({ model }: { model: DashboardModel }) {
+  const { storage } = model;
+  return (
+    <section class="card" aria-labelledby="h-storage">
+      <h2 id="h-storage">Storage</h2>
+      <dl>
+        <dt>Primary</dt>
+        <dd>
+          <State tone={storage.primary === 'up' ? 'ok' : 'bad'} text={`primary ${storage.primary}`} testid="primary-state" />{' '}
+          <code>{storage.primaryDescribe}</code>
+        </dd>
+        <dt>Secondary</dt>
+        <dd>
+          <State tone={storage.secondary === 'used' ? 'warn' : 'idle'} text={storage.secondary === 'used' ? 'cache in use' : 'cache idle'} testid="secondary-state" />{' '}
+          <code>{storage.secondaryDescribe}</code>
+        </dd>
+        <dt>Last probe</dt>
+        <dd>
+          {storage.lastProbe
+            ? `${storage.lastProbe.ok ? 'ok' : `failed: ${storage.lastProbe.error ?? 'unknown'}`} · ${age(model.now - storage.lastProbe.at)}`
+            : 'not yet'}
+        </dd>
+      </dl>
+    </section>
+  );
+}
+
+export function SyncCard({ model }: { model: DashboardModel }) {
+  const { sync } = model;
+  const backlog = 'error' in sync.backlog ? sync.backlog.error : `${sync.backlog.capped ? '≥ ' : ''}${sync.backlog.objects} objects, ${bytes(sync.backlog.bytes)}`;
+  return (
+    <section class="card" id="sync" aria-labelledby="h-sync">
+      <h2 id="h-sync">Sync</h2>
+      <dl>
+        <dt>State</dt>
+        <dd>
+          {sync.running ? (
+            <State tone="warn" text="sync running" testid="sync-state" />
+          ) : sync.pending ? (
+            <State tone="warn" text="sync pending" testid="sync-state" />
+          ) : (
+            <State tone="ok" text="nothing pending" testid="sync-state" />
+          )}
+        </dd>
+        <dt>Backlog</dt>
+        <dd data-testid="backlog">{backlog}</dd>
+        <dt>Last sync</dt>
+        <dd data-testid="last-sync">
+          {sync.last ? `${sync.last.ok ? 'ok' : 'failed'} at ${sync.last.at} · ${sync.last.items} items, ${bytes(sync.last.bytes)}` : 'none recorded'}
+        </dd>
+        <dt>Last retry</dt>
+        <dd data-testid="retry-outcome">
+          {sync.retry ? `${clock(sync.retry.at)} UTC — ${sync.retry.running ? 'running' : sync.retry.ok ? 'ok' : 'failed'}: ${sync.retry.message}` : '—'}
+        </dd>
+      </dl>
+      <form method="post" action="/ui/sync/retry" data-fetch="sync" style="margin-top:.6rem">
+        <button type="submit" data-testid="retry-sync">
+          Retry sync
+        </button>
+        {sync.available ? null : <p class="muted">The sync function is not installed on this runtime yet; the button says so.</p>}
+      </form>
+    </section>
+  );
+}
+

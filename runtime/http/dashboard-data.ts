@@ -1,0 +1,214 @@
+// runtime/http/dashboard-data.ts
+// Gathers what the dashboard shows: live state of this runtime, every host's status, backlog, audit, ToDo.
+
+import type { Runtime } from '../context.ts';
+import type { AuditEvent } from '../audit.ts';
+import { isoDate } from '../clock.ts';
+import { readAllStatus, type HostStatus, type StreamStatus } from '../status.ts';
+import { listAll, type ObjectStore } from '../store/types.ts';
+import { NextTasksSource, type NextTasks } from './handover-tasks.ts';
+
+/** A store read slower than this is shown as unavailable instead of holding the page. */
+const READ_DEADLINE_MS = 3_000;
+/** Counting stops here so a huge backlog cannot make every refresh slow. */
+const BACKLOG_COUNT_CAP = 10_000;
+const AUDIT_ROWS = 50;
+/** Audit segments of other hosts read per refresh (newest first); segments are immutable, so cached. */
+const OTHER_HOST_SEGMENTS = 2;
+const SEGMENT_CACHE_LIMIT = 64;
+/** Where the last Retry sync outcome lives in runtime.local. */
+export const SYNC_RETRY_KEY = 'dashboard.syncRetry';
+
+export interface SyncRetryOutcome {
+  at: number;
+  ok: boolean;
+  running: boolean;
+  message: string;
+}
+
+export interface Backlog {
+  objects: number;
+  bytes: number;
+  /** More objects than BACKLOG_COUNT_CAP: the figures are a lower bound. */
+  capped: boolean;
+}
+
+export interface HostRow extends HostStatus {
+  self: boolean;
+}
+
+export interface DashboardModel {
+  now: number;
+  host: string;
+  mode: string;
+  leader: { host: string | null; epoch: number; since: number | null; self: boolean; degraded: boolean };
+  storage: { primary: 'up' | 'down'; secondary: 'used' | 'idle'; primaryDescribe: string; secondaryDescribe: string; lastProbe?: { ok: boolean; at: number; error?: string } };
+  sync: {
+    pending: boolean;
+    backlog: Backlog | { error: string };
+    last: HostStatus['sync']['last'];
+    available: boolean;
+    running: boolean;
+    retry: SyncRetryOutcome | null;
+  };
+  hosts: HostRow[];
+  hostErrors: string[];
+  streams: Array<StreamStatus & { host: string }>;
+  audit: AuditEvent[];
+  auditNote?: string;
+  nextTasks: NextTasks;
+  console: { raw: string; audit: string } | { hint: string } | null;
+  handoffAvailable: boolean;
+}
+
+/** One per runtime: holds the caches that keep refreshes cheap. */
+export class DashboardData {
+  private readonly runtime: Runtime;
+  private readonly nextTasks: NextTasksSource;
+  private readonly segmentCache = new Map<string, AuditEvent[]>();
+  /** Other hosts as last read from the primary, shown (marked) while the primary is down. */
+  private lastOthers: { rows: HostRow[]; at: number } | null = null;
+
+  constructor(runtime: Runtime, options: { repoHandover?: string } = {}) {
+    this.runtime = runtime;
+    this.nextTasks = new NextTasksSource(runtime.store, options.repoHandover);
+  }
+
+  async model(): Promise<DashboardModel> {
+    const rt = this.runtime;
+    const now = rt.clock.now();
+    const state = rt.store.state();
+    const [hosts, backlog, otherAudit, nextTasks] = await Promise.all([
+      deadline(readAllStatus(rt.store), null),
+      deadline(countObjects(rt.store.secondary), null),
+      deadline(this.otherHostsAudit(now), null),
+      deadline(this.nextTasks.load(), { source: null, tasks: [], note: 'handover not readable in time (storage slow?)' }),
+    ]);
+    const selfStatus: HostRow = {
+      ...rt.status.current(),
+      self: true,
+      mode: rt.mode.get(),
+      leader: {
+        host: rt.lease.leaderHost,
+        since: rt.lease.since === null ? null : new Date(rt.lease.since).toISOString(),
+        active: rt.lease.holder,
+        epoch: rt.lease.epoch,
+      },
+      storage: { ...rt.status.current().storage, primary: state.primary, secondary: state.secondary },
+    };
+    const hostErrors = hosts ? hosts.errors.map((e) => `${e.key}: ${e.error}`) : ['status of other hosts not readable in time (primary slow?)'];
+    let others = (hosts?.hosts ?? []).filter((h) => h.host !== rt.host).map((h) => ({ ...h, self: false }));
+    // With the primary down the router reads the local cache, which only knows this host.
+    if (state.primary === 'up' && hosts) this.lastOthers = { rows: others, at: now };
+    else if (this.lastOthers && this.lastOthers.rows.length > 0) {
+      others = this.lastOthers.rows;
+      hostErrors.push(`primary down: other hosts as last seen at ${new Date(this.lastOthers.at).toISOString()}`);
+    }
+    const rows: HostRow[] = [selfStatus, ...others].sort((a, b) => a.host.localeCompare(b.host));
+    const retry = (rt.local.get(SYNC_RETRY_KEY) as SyncRetryOutcome | undefined) ?? null;
+    return {
+      now,
+      host: rt.host,
+      mode: rt.mode.get(),
+      leader: { host: rt.lease.leaderHost, epoch: rt.lease.epoch, since: rt.lease.since, self: rt.lease.holder, degraded: rt.lease.degraded },
+      storage: {
+        primary: state.primary,
+        secondary: state.secondary,
+        primaryDescribe: rt.store.primary.describe,
+        secondaryDescribe: rt.store.secondary.describe,
+        lastProbe: state.lastProbe && { ok: state.lastProbe.ok, at: state.lastProbe.at, error: state.lastProbe.error && rt.masker.text(state.lastProbe.error) },
+      },
+      sync: {
+        pending: state.syncPending || selfStatus.sync.pending,
+        backlog: backlog ?? { error: 'local cache not readable in time' },
+        last: selfStatus.sync.last,
+        available: rt.invoker.has('sync'),
+        running: rt.invoker.isRunning('sync'),
+        retry,
+      },
+      hosts: rows,
+      hostErrors,
+      streams: rows.flatMap((h) => h.streams.map((s) => ({ ...s, host: h.host }))),
+      audit: mergeAudit(rt.audit.recentEvents(AUDIT_ROWS), otherAudit ?? []),
+      auditNote: otherAudit === null ? 'events of other hosts not readable in time' : undefined,
+      nextTasks,
+      console: consoleLinks(rt),
+      handoffAvailable: rt.invoker.has('handoff'),
+    };
+  }
+
+  /** Today's audit events of the other hosts from audit/dt=<today>/ (their newest segments only). */
+  private async otherHostsAudit(now: number): Promise<AuditEvent[]> {
+    const newestByHost = new Map<string, string[]>();
+    for await (const info of listAll(this.runtime.store, `audit/dt=${isoDate(now)}/`)) {
+      const match = /\/([^/]+)-(\d{12})\.jsonl$/.exec(info.key);
+      if (!match || match[1] === this.runtime.host) continue;
+      const keys = newestByHost.get(match[1]!) ?? [];
+      keys.push(info.key);
+      newestByHost.set(match[1]!, keys.slice(-OTHER_HOST_SEGMENTS));
+    }
+    const events: AuditEvent[] = [];
+    for (const keys of newestByHost.values()) {
+      for (const key of keys) events.push(...(await this.readSegment(key)));
+    }
+    return events;
+  }
+
+  private async readSegment(key: string): Promise<AuditEvent[]> {
+    const cached = this.segmentCache.get(key);
+    if (cached) return cached;
+    const got = await this.runtime.store.getOrNull(key);
+    const events: AuditEvent[] = [];
+    for (const line of got?.body.toString('utf8').split('\n') ?? []) {
+      try {
+        const e = JSON.parse(line) as AuditEvent;
+        if (typeof e.ts === 'number' && typeof e.event === 'string') events.push(e);
+      } catch {
+        // a torn or foreign line: skip it, the rest is still worth showing
+      }
+    }
+    if (this.segmentCache.size >= SEGMENT_CACHE_LIMIT) this.segmentCache.delete(this.segmentCache.keys().next().value!);
+    this.segmentCache.set(key, events);
+    return events;
+  }
+}
+
+/** Objects (and bytes) in the local cache bucket: what the primary still lacks. Probe keys are not backlog. */
+export async function countObjects(store: ObjectStore): Promise<Backlog> {
+  let objects = 0;
+  let bytes = 0;
+  for await (const info of listAll(store, '')) {
+    if (info.key.startsWith('health/')) continue;
+    objects++;
+    bytes += info.size;
+    if (objects >= BACKLOG_COUNT_CAP) return { objects, bytes, capped: true };
+  }
+  return { objects, bytes, capped: false };
+}
+
+function mergeAudit(own: AuditEvent[], others: AuditEvent[]): AuditEvent[] {
+  return [...own, ...others].sort((a, b) => b.ts - a.ts).slice(0, AUDIT_ROWS);
+}
+
+/** MinIO console links for raw/ and audit/ (the console's browser takes the prefix base64-encoded). */
+function consoleLinks(rt: Runtime): DashboardModel['console'] {
+  const s3 = rt.loaded.config.storage.s3;
+  if (!s3.endpoint) return null;
+  if (!s3.consoleUrl) return { hint: 'set storage.s3.consoleUrl (or BTC_TS_S3_CONSOLE_URL) to link the MinIO console here' };
+  const base = `${s3.consoleUrl.replace(/\/+$/, '')}/browser/${encodeURIComponent(s3.bucket)}/`;
+  const prefixLink = (prefix: string) => base + encodeURIComponent(Buffer.from(prefix).toString('base64'));
+  return { raw: prefixLink('raw/'), audit: prefixLink('audit/') };
+}
+
+/** The value, or `fallback` when it takes longer than READ_DEADLINE_MS or fails. */
+async function deadline<T, F>(promise: Promise<T>, fallback: F): Promise<T | F> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<F>((resolve) => {
+    timer = setTimeout(() => resolve(fallback), READ_DEADLINE_MS);
+  });
+  try {
+    return await Promise.race([promise.catch(() => fallback), late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

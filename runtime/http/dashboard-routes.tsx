@@ -1,0 +1,108 @@
+// runtime/http/dashboard-routes.tsx
+// Routes of the dashboard: GET /, GET /ui/partials/main, POST /ui/sync/retry, POST /ui/handoff.
+
+import type { Context, Hono } from 'hono';
+import type { ContentfulStatusCode } from 'hono/utils/http-status';
+import type { Runtime } from '../context.ts';
+import { BtcError, httpStatusOf, toBtcError } from '../errors.ts';
+import { isBinaryResult } from './app.ts';
+import { SYNC_RETRY_KEY, type DashboardData, type SyncRetryOutcome } from './dashboard-data.ts';
+import { DashboardMain, DashboardPage } from './dashboard-view.tsx';
+import { shorten } from './format.ts';
+import { Layout } from './layout.tsx';
+import type { UiAuth } from './ui-auth.ts';
+
+/** The button answers within this; a longer sync keeps running and the page shows its result. */
+const RETRY_ANSWER_WITHIN_MS = 2_000;
+const RESULT_CHARS = 240;
+
+export function mountDashboard(app: Hono, runtime: Runtime, auth: UiAuth, data: DashboardData): void {
+  app.get('/', auth.signIn, auth.guard, async (c) => {
+    c.header('cache-control', 'no-store');
+    return c.html(<DashboardPage model={await data.model()} />);
+  });
+
+  app.get('/ui/partials/main', auth.guard, async (c) => {
+    c.header('cache-control', 'no-store');
+    return c.html(<DashboardMain model={await data.model()} />);
+  });
+
+  app.post('/ui/sync/retry', auth.guard, async (c) => {
+    const { outcome, status } = await retrySync(runtime);
+    // The form without JS gets the page back (the outcome is on the Sync card); fetch gets JSON.
+    if (!wantsJson(c)) return c.redirect('/#sync', 303);
+    return c.json({ ok: outcome.ok || outcome.running, running: outcome.running, message: outcome.message }, status);
+  });
+
+  app.post('/ui/handoff', auth.guard, async (c) => {
+    if (!runtime.invoker.has('handoff')) {
+      throw new BtcError('UnknownFunction', 'the handoff function is not installed on this runtime yet (functions/handoff.ts)');
+    }
+    const result = await runtime.invoker.invoke('handoff', {}, 'http');
+    if (!isBinaryResult(result)) return c.json({ ok: true, result });
+    c.header('content-type', result.contentType);
+    c.header('content-disposition', `attachment; filename="${result.filename ?? 'handoff.zip'}"`);
+    return c.body(new Uint8Array(result.bytes));
+  });
+}
+
+/** The sign-in form shown to a browser without a session when BTC_TS_API_TOKEN is set. */
+export function signInPage(c: Context, wrongToken: boolean) {
+  return c.html(
+    <Layout title="btc-ts · sign in">
+      <main>
+        <section class="card">
+          <h2>This runtime needs its API token</h2>
+          {wrongToken ? (
+            <p role="alert" class="badge bad">
+              Wrong token.
+            </p>
+          ) : null}
+          <p>Enter BTC_TS_API_TOKEN once; the browser keeps a session cookie (7 days).</p>
+          <form method="get" action={c.req.path}>
+            <label for="token">API token </label>
+            <input id="token" name="token" type="password" autocomplete="current-password" required />{' '}
+            <button type="submit">Sign in</button>
+          </form>
+        </section>
+      </main>
+    </Layout>,
+    401,
+  );
+}
+
+/**
+ * Runs the sync function once (the same one-in-flight run as cron and the API) and records the
+ * outcome for the Sync card. A sync that takes longer than a moment keeps running in the background.
+ */
+async function retrySync(runtime: Runtime): Promise<{ outcome: SyncRetryOutcome; status: ContentfulStatusCode }> {
+  const remember = (outcome: SyncRetryOutcome) => {
+    runtime.local.set(SYNC_RETRY_KEY, outcome);
+    return outcome;
+  };
+  const at = runtime.clock.now();
+  if (!runtime.invoker.has('sync')) {
+    const outcome = remember({ at, ok: false, running: false, message: 'sync is not installed on this runtime yet (functions/sync.ts): nothing was retried' });
+    return { outcome, status: 404 };
+  }
+  await runtime.audit.record('ui.sync.retry', { host: runtime.host });
+  let status: ContentfulStatusCode = 202;
+  remember({ at, ok: true, running: true, message: 'sync started' });
+  const run = runtime.invoker.invoke('sync', {}, 'http').then(
+    (result) => {
+      status = 200;
+      remember({ at, ok: true, running: false, message: shorten(runtime.masker.text(JSON.stringify(result) ?? 'done'), RESULT_CHARS) });
+    },
+    (err) => {
+      const e = toBtcError(err);
+      status = httpStatusOf[e.code] as ContentfulStatusCode;
+      remember({ at, ok: false, running: false, message: e.code === 'Internal' ? 'internal error; see the runtime log' : runtime.masker.text(e.message) });
+    },
+  );
+  await Promise.race([run, new Promise((resolve) => setTimeout(resolve, RETRY_ANSWER_WITHIN_MS).unref())]);
+  return { outcome: runtime.local.get(SYNC_RETRY_KEY) as SyncRetryOutcome, status };
+}
+
+function wantsJson(c: Context): boolean {
+  return (c.req.header('accept') ?? '').includes('application/json');
+}

@@ -1,0 +1,213 @@
+// runtime/http/dashboard-sections.tsx
+// The dashboard's lower sections: hosts, stream cards, next tasks, object links, handoff, recent audit events.
+
+import type { DashboardModel, HostRow } from './dashboard-data.ts';
+import { ModeBadge, State } from './dashboard-cards.tsx';
+import { age, iso, shorten } from './format.ts';
+
+const PAYLOAD_CHARS = 160;
+
+export function HostsSection({ model }: { model: DashboardModel }) {
+  return (
+    <section class="card wide" aria-labelledby="h-hosts">
+      <h2 id="h-hosts">Hosts</h2>
+      <div class="table-wrap">
+        <table class="stack" data-testid="hosts">
+          <thead>
+            <tr>
+              <th scope="col">Host</th>
+              <th scope="col">Mode</th>
+              <th scope="col">Leader</th>
+              <th scope="col">Primary</th>
+              <th scope="col">Cache</th>
+              <th scope="col">Sync</th>
+              <th scope="col">Streams ok</th>
+              <th scope="col">Updated</th>
+            </tr>
+          </thead>
+          <tbody>
+            {model.hosts.map((h) => (
+              <HostRowView host={h} />
+            ))}
+          </tbody>
+        </table>
+      </div>
+      {model.hostErrors.map((e) => (
+        <p class="muted">{e}</p>
+      ))}
+    </section>
+  );
+}
+
+function HostRowView({ host }: { host: HostRow }) {
+  return (
+    <tr data-host={host.host}>
+      <th scope="row">
+        {host.host}
+        {host.self ? ' (this runtime)' : ''}
+      </th>
+      <td data-label="Mode">
+        <ModeBadge mode={host.mode} />
+      </td>
+      <td data-label="Leader">
+        {host.leader.active ? 'leader' : `standby${host.leader.host ? ` (leader ${host.leader.host})` : ''}`}
+        {host.leader.epoch !== undefined ? ` · epoch ${host.leader.epoch}` : ''}
+      </td>
+      <td data-label="Primary">
+        <State tone={host.storage.primary === 'up' ? 'ok' : 'bad'} text={host.storage.primary} />
+      </td>
+      <td data-label="Cache">{host.storage.secondary}</td>
+      <td data-label="Sync">{host.sync.pending ? 'pending' : 'idle'}</td>
+      <td data-label="Streams ok">
+        {host.streams.filter((s) => s.ok).length}/{host.streams.length}
+      </td>
+      <td data-label="Updated">{host.updated_at}</td>
+    </tr>
+  );
+}
+
+export function StreamsSection({ model }: { model: DashboardModel }) {
+  return (
+    <section class="wide" aria-labelledby="h-streams">
+      <h2 id="h-streams">Streams</h2>
+      {model.streams.length === 0 ? (
+        <p class="muted card">No stream has reported yet (the collector writes one row per stream into its status).</p>
+      ) : (
+        <div class="grid">
+          {model.streams.map((s) => (
+            <article class="card" data-testid="stream-card" data-ok={String(s.ok)}>
+              <h3>
+                {s.exchange} · {s.topic} · {s.symbol}
+              </h3>
+              <p>
+                <State tone={s.ok ? 'ok' : 'bad'} text={s.ok ? 'ok' : 'failing'} />
+              </p>
+              <dl>
+                <dt>Cause</dt>
+                <dd>{s.cause ?? '—'}</dd>
+                <dt>Retries</dt>
+                <dd>{s.retries}</dd>
+                <dt>Last ok</dt>
+                <dd>{s.last_ok_ms === null ? 'never' : age(model.now - s.last_ok_ms)}</dd>
+                <dt>Records today</dt>
+                <dd>{s.records_today ?? '—'}</dd>
+                <dt>Host</dt>
+                <dd>{s.host}</dd>
+                {s.notes.length ? (
+                  <>
+                    <dt>Notes</dt>
+                    <dd>{s.notes.join('; ')}</dd>
+                  </>
+                ) : null}
+              </dl>
+            </article>
+          ))}
+        </div>
+      )}
+    </section>
+  );
+}
+
+export function NextTasksCard({ model }: { model: DashboardModel }) {
+  const { nextTasks } = model;
+  return (
+    <section class="card" aria-labelledby="h-todo">
+      <h2 id="h-todo">Next tasks (ToDo)</h2>
+      {nextTasks.tasks.length ? (
+        <ul class="tasks" data-testid="next-tasks">
+          {nextTasks.tasks.map((t) => (
+            <li class={t.done ? 'done' : ''}>
+              {t.done ? '(done) ' : ''}
+              {t.text}
+            </li>
+          ))}
+        </ul>
+      ) : (
+        <p class="muted">No next tasks found.</p>
+      )}
+      <p class="muted">
+        {nextTasks.source ? `From ${nextTasks.source}` : ''}
+        {nextTasks.note ? ` (${nextTasks.note})` : ''}
+      </p>
+    </section>
+  );
+}
+
+export function ObjectsCard({ model }: { model: DashboardModel }) {
+  const links = model.console;
+  return (
+    <section class="card" aria-labelledby="h-objects">
+      <h2 id="h-objects">Objects</h2>
+      {links === null ? (
+        <p class="muted">
+          The primary is the embedded directory <code>{model.storage.primaryDescribe}</code>: browse <code>raw/</code> and <code>audit/</code> there.
+        </p>
+      ) : 'hint' in links ? (
+        <p class="muted">{links.hint}</p>
+      ) : (
+        <ul>
+          <li>
+            <a href={links.raw} target="_blank" rel="noopener">
+              raw/ in the MinIO console
+            </a>
+          </li>
+          <li>
+            <a href={links.audit} target="_blank" rel="noopener">
+              audit/ in the MinIO console
+            </a>
+          </li>
+        </ul>
+      )}
+    </section>
+  );
+}
+
+export function HandoffCard({ model }: { model: DashboardModel }) {
+  return (
+    <section class="card" aria-labelledby="h-handoff">
+      <h2 id="h-handoff">Handoff</h2>
+      <form method="post" action="/ui/handoff">
+        <button type="submit" class="secondary" data-testid="make-handoff">
+          Make handoff (download zip)
+        </button>
+      </form>
+      {model.handoffAvailable ? null : <p class="muted">The handoff function is not installed on this runtime yet.</p>}
+    </section>
+  );
+}
+
+export function AuditSection({ model }: { model: DashboardModel }) {
+  return (
+    <section class="card wide" aria-labelledby="h-audit">
+      <h2 id="h-audit">Recent audit events</h2>
+      {model.auditNote ? <p class="muted">{model.auditNote}</p> : null}
+      <div class="table-wrap">
+        <table class="stack" data-testid="audit">
+          <thead>
+            <tr>
+              <th scope="col">Time (UTC)</th>
+              <th scope="col">Host</th>
+              <th scope="col">Event</th>
+              <th scope="col">Payload</th>
+            </tr>
+          </thead>
+          <tbody>
+            {model.audit.map((e) => (
+              <tr>
+                <td data-label="Time (UTC)">{iso(e.ts)}</td>
+                <td data-label="Host">{e.host}</td>
+                <td data-label="Event">
+                  <code>{e.event}</code>
+                </td>
+                <td data-label="Payload">
+                  <code>{shorten(JSON.stringify(e.payload), PAYLOAD_CHARS)}</code>
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </div>
+    </section>
+  );
+}
+

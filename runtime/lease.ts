@@ -1,0 +1,196 @@
+// runtime/lease.ts
+// The collector lease object (locks/collector.leader): its shape, conditional reads/writes on the primary, fencing helpers.
+
+import { z } from 'zod';
+import type { FnContext, LeaseView } from './define.ts';
+import { BtcError } from './errors.ts';
+
+export const LEASE_KEY = 'locks/collector.leader';
+
+/** CONTRACT.md: `{ host, pid, started_at, heartbeat_ms, epoch, lease_seconds, released?, handover_to? }`. */
+export const leaseDocSchema = z.looseObject({
+  host: z.string().min(1),
+  pid: z.number().int(),
+  /** Holder's wall clock when it took this epoch (informational: never compared across hosts). */
+  started_at: z.string(),
+  /** Holder's wall clock at its last renew (informational only; staleness is judged by ETag age). */
+  heartbeat_ms: z.number(),
+  epoch: z.number().int().nonnegative(),
+  lease_seconds: z.number().positive(),
+  released: z.boolean().optional(),
+  handover_to: z.string().optional(),
+});
+export type LeaseDoc = z.infer<typeof leaseDocSchema>;
+
+/** The lease as read: its ETag always, its document when it parses (null = corrupt, still takeable when stale). */
+export interface ObservedLease {
+  etag: string;
+  doc: LeaseDoc | null;
+}
+
+/**
+ * What one runtime remembers between heartbeats (kept in `ctx.local`, never in the store: a
+ * candidate's observation of the ETag is only meaningful on its own monotonic clock).
+ */
+export interface LeaderMemory {
+  held: null | {
+    etag: string;
+    doc: LeaseDoc;
+    /** Monotonic / wall time when the last successful renew (or the acquire) was sent. */
+    lastWriteOkMono: number;
+    lastWriteOkWall: number;
+    lastRenewAuditMono: number;
+    renewsSinceAudit: number;
+    /** Wall time the primary first failed us while holding (degraded), else null. */
+    degradedSinceWall: number | null;
+  };
+  observed: null | { etag: string; firstSeenMono: number; staleReported: boolean };
+  /** Highest epoch ever seen, so a lease recreated after a (forbidden) delete still moves forward. */
+  maxEpochSeen: number;
+  /** The leader block last written to status, to write it only on change. */
+  lastStatus?: string;
+}
+
+const MEMORY_KEY = 'leader-heartbeat';
+
+export function leaderMemory(ctx: FnContext): LeaderMemory {
+  let mem = ctx.local.get(MEMORY_KEY) as LeaderMemory | undefined;
+  if (!mem) {
+    mem = { held: null, observed: null, maxEpochSeen: 0 };
+    ctx.local.set(MEMORY_KEY, mem);
+  }
+  return mem;
+}
+
+/** Timings from the config, in ms. */
+export function leaseTimings(ctx: FnContext) {
+  const leaseMs = ctx.config.lease.leaseSeconds * 1000;
+  return {
+    leaseMs,
+    heartbeatMs: ctx.config.lease.heartbeatSeconds * 1000,
+    /** A lease call slower than this counts as unreachable: a renew that late is useless anyway. */
+    opTimeoutMs: Math.max(1000, Math.round(leaseMs / 3)),
+  };
+}
+
+/** The lease always lives on the primary (never the cache: a lease only one PC can see fences nothing). */
+export async function readLease(ctx: FnContext): Promise<ObservedLease | null> {
+  const got = await withTimeout(ctx.store.primary.getOrNull(LEASE_KEY), leaseTimings(ctx).opTimeoutMs);
+  if (!got) return null;
+  let doc: LeaseDoc | null = null;
+  try {
+    doc = leaseDocSchema.parse(JSON.parse(got.body.toString('utf8')));
+  } catch (err) {
+    ctx.log.warn({ key: LEASE_KEY, err: String(err).slice(0, 200) }, 'lease object unreadable; treated as held by an unknown host');
+  }
+  return { etag: got.etag, doc };
+}
+
+/** Conditional write of the lease on the primary; PreconditionFailed / NotFound mean someone else changed it. */
+export async function writeLease(ctx: FnContext, doc: LeaseDoc, condition: { ifMatch: string } | { ifNoneMatch: '*' }): Promise<string> {
+  const put = await withTimeout(
+    ctx.store.primary.put(LEASE_KEY, JSON.stringify(doc), { contentType: 'application/json', ...condition }),
+    leaseTimings(ctx).opTimeoutMs,
+  );
+  return put.etag;
+}
+
+/** A fresh lease document for this host at `epoch`. */
+export function newLeaseDoc(ctx: FnContext, epoch: number): LeaseDoc {
+  const now = ctx.clock.now();
+  return {
+    host: ctx.host,
+    pid: process.pid,
+    started_at: new Date(now).toISOString(),
+    heartbeat_ms: now,
+    epoch,
+    lease_seconds: ctx.config.lease.leaseSeconds,
+  };
+}
+
+/** The lease document was written by this very process for the epoch it holds. */
+export function isOwnLease(ctx: FnContext, doc: LeaseDoc | null, epoch: number): doc is LeaseDoc {
+  return !!doc && doc.host === ctx.host && doc.pid === process.pid && doc.epoch === epoch;
+}
+
+/** Updates the shared LeaseView in place (every duty and /health read the same object). */
+export function setLeaseView(view: LeaseView, next: Partial<LeaseView>): void {
+  Object.assign(view, next);
+}
+
+/**
+ * The fencing token for a write that only the holder may do: the current epoch, or a
+ * PreconditionFailed when this runtime does not hold the lease. Duties stamp it on every record
+ * and segment key, so an overlap between two holders is always visible afterwards.
+ */
+export function requireLease(lease: LeaseView): number {
+  if (!lease.holder) {
+    throw new BtcError('PreconditionFailed', `not the lease holder (leader: ${lease.leaderHost ?? 'none'}, epoch ${lease.epoch})`);
+  }
+  return lease.epoch;
+}
+
+export function iso(ms: number | null): string | null {
+  return ms === null ? null : new Date(ms).toISOString();
+}
+
+/** Writes the lease back with `released: true` (ifMatch); false when that did not go through. */
+export async function writeReleased(ctx: FnContext, mem: LeaderMemory, current: ObservedLease, epoch: number): Promise<boolean> {
+  const doc: LeaseDoc = { ...(current.doc ?? newLeaseDoc(ctx, epoch)), heartbeat_ms: ctx.clock.now(), released: true };
+  try {
+    const etag = await writeLease(ctx, doc, { ifMatch: current.etag });
+    observe(ctx, mem, { etag, doc });
+    return true;
+  } catch (err) {
+    ctx.log.warn({ epoch, err: ctx.masker.text(String((err as Error).message ?? err)) }, 'writing the released lease failed');
+    return false;
+  }
+}
+
+/** What the old holder collected under its epoch goes up before the next holder starts. */
+export async function flushBeforeRelease(ctx: FnContext): Promise<void> {
+  try {
+    await ctx.streams.ship(ctx.store);
+    await ctx.audit.ship(ctx.store);
+  } catch (err) {
+    // The records stay durable in the local segments under our epoch; sync carries them later.
+    ctx.log.warn({ err: ctx.masker.text(String(err)) }, 'flush before release failed; segments stay in the cache');
+  }
+}
+
+/** Staleness clock: starts when this host first sees an ETag, on its own monotonic clock. */
+export function observe(ctx: FnContext, mem: LeaderMemory, current: ObservedLease): NonNullable<LeaderMemory['observed']> {
+  if (current.doc) mem.maxEpochSeen = Math.max(mem.maxEpochSeen, current.doc.epoch);
+  if (!mem.observed || mem.observed.etag !== current.etag) {
+    mem.observed = { etag: current.etag, firstSeenMono: ctx.clock.monotonicMs(), staleReported: false };
+  }
+  return mem.observed;
+}
+
+/** Writes `leader: { host, since, active, epoch, degraded }` into this host's status when it changed. */
+export function publishLeaderStatus(ctx: FnContext, mem: LeaderMemory, doc: LeaseDoc | null): void {
+  const view = ctx.lease;
+  const leader = {
+    host: view.leaderHost,
+    // The holder's own acquire time; for a follower the holder's started_at as it wrote it (informational).
+    since: view.holder ? iso(view.since) : view.leaderHost && doc && !doc.released ? doc.started_at : null,
+    active: view.holder,
+    epoch: view.epoch,
+    degraded: view.degraded,
+  };
+  const fingerprint = JSON.stringify(leader);
+  if (mem.lastStatus === fingerprint) return;
+  mem.lastStatus = fingerprint;
+  // Not awaited: a status write (maybe into the cache) must never delay the lease.
+  ctx.status.update((s) => void (s.leader = leader)).catch(() => undefined);
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new BtcError('Unavailable', `lease call timed out after ${ms} ms`)), ms);
+  });
+  // The losing call may still land later; the holder recognises its own write by host, pid and epoch.
+  promise.catch(() => undefined);
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}

@@ -1,0 +1,119 @@
+// runtime/observability/manifest.ts
+// The manifest's strictly increasing sequence (compare-and-swap on dashboard/manifest.json) and the heartbeat.
+
+import { createHash } from 'node:crypto';
+import type { z } from 'zod';
+import { BtcError, isBtcError } from '../errors.ts';
+import type { ObjectStore } from '../store/types.ts';
+import { HEARTBEAT_KEY, MANIFEST_KEY, type DatasetName } from './keys.ts';
+import { heartbeatSchema, manifestSchema, type DatasetError, type Heartbeat, type Manifest, type ManifestDataset } from './schemas.ts';
+
+/** Racing exporters retry the swap; each lost race means another export committed, so this is plenty. */
+const MAX_SWAP_ATTEMPTS = 20;
+
+export const sha256Hex = (body: Buffer | string) => createHash('sha256').update(body).digest('hex');
+
+/** Reads a JSON document; absent → null; unparseable or off-schema → `invalid` (the caller decides). */
+export async function readJson<S extends z.ZodType>(store: ObjectStore, key: string, schema: S): Promise<{ doc: z.output<S> | null; etag: string | null; invalid?: string }> {
+  const got = await store.getOrNull(key);
+  if (!got) return { doc: null, etag: null };
+  try {
+    const parsed = schema.safeParse(JSON.parse(got.body.toString('utf8')));
+    if (parsed.success) return { doc: parsed.data, etag: got.etag };
+    return { doc: null, etag: got.etag, invalid: parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ') };
+  } catch {
+    return { doc: null, etag: got.etag, invalid: 'not valid JSON' };
+  }
+}
+
+/**
+ * Read-modify-write of one JSON object with a conditional put (If-Match on the etag read, or
+ * If-None-Match when absent); a lost race re-reads and re-applies. `beforeWrite` runs on every
+ * attempt after the read (the export rewrites its datasets there, see commitManifest).
+ */
+export async function swapJson<S extends z.ZodType, T>(
+  store: ObjectStore,
+  key: string,
+  schema: S,
+  build: (current: z.output<S> | null) => T,
+  beforeWrite?: () => Promise<void>,
+): Promise<T> {
+  for (let attempt = 0; attempt < MAX_SWAP_ATTEMPTS; attempt++) {
+    const current = await readJson(store, key, schema);
+    await beforeWrite?.();
+    const next = build(current.doc);
+    try {
+      const body = JSON.stringify(next, null, 2) + '\n';
+      await store.put(key, body, current.etag ? { ifMatch: current.etag, contentType: 'application/json' } : { ifNoneMatch: '*', contentType: 'application/json' });
+      return next;
+    } catch (err) {
+      // PreconditionFailed: someone else swapped first. NotFound: it was deleted under us. Both: retry.
+      if (!isBtcError(err, 'PreconditionFailed') && !isBtcError(err, 'NotFound')) throw err;
+      await new Promise((r) => setTimeout(r, Math.random() * 20 * (attempt + 1)));
+    }
+  }
+  throw new BtcError('Conflict', `${key}: gave up after ${MAX_SWAP_ATTEMPTS} lost races`);
+}
+
+/**
+ * Commits a manifest with sequence = current + 1. The datasets are (re)written after each read of the
+ * manifest and before the swap, so whichever exporter commits last also wrote last: at rest the
+ * manifest's checksums describe the stored objects, and no two commits share a sequence.
+ */
+export async function commitManifest(
+  store: ObjectStore,
+  fresh: ManifestDataset[],
+  meta: { jobId: string; host: string; now: () => number },
+  writeDatasets: () => Promise<void>,
+): Promise<Manifest> {
+  return swapJson(
+    store,
+    MANIFEST_KEY,
+    manifestSchema,
+    (current): Manifest => {
+      const names = new Set(fresh.map((d) => d.name));
+      // Datasets not exported this time (--dataset) stay as the previous manifest described them.
+      const carried = (current?.datasets ?? []).filter((d) => !names.has(d.name));
+      return {
+        version: 1,
+        sequence: (current?.sequence ?? 0) + 1,
+        generated_at: new Date(meta.now()).toISOString(),
+        job_id: meta.jobId,
+        host: meta.host,
+        datasets: [...carried, ...fresh].sort((a, b) => (a.name < b.name ? -1 : 1)),
+      };
+    },
+    writeDatasets,
+  );
+}
+
+export interface HeartbeatUpdate {
+  jobId: string;
+  host: string;
+  at: number;
+  ok: DatasetName[];
+  failed: DatasetError[];
+  /** Whole-run failure that is not one dataset's (upload_failed, manifest_failed). */
+  errorCode: string | null;
+}
+
+/** Per-dataset ok|error with last_success_at, and last_failure with the errors of the last failed run. */
+export function updateHeartbeat(store: ObjectStore, u: HeartbeatUpdate): Promise<Heartbeat> {
+  const at = new Date(u.at).toISOString();
+  return swapJson(store, HEARTBEAT_KEY, heartbeatSchema, (current): Heartbeat => {
+    const datasets = { ...(current?.datasets ?? {}) };
+    for (const name of u.ok) datasets[name] = { status: 'ok', last_success_at: at, last_error: null };
+    for (const e of u.failed) datasets[e.dataset] = { status: 'error', last_success_at: datasets[e.dataset]?.last_success_at ?? null, last_error: e.message };
+    const failed = u.failed.length > 0 || u.errorCode !== null;
+    return {
+      version: 1,
+      updated_at: at,
+      job_id: u.jobId,
+      host: u.host,
+      status: failed ? 'error' : 'ok',
+      last_success_at: failed ? (current?.last_success_at ?? null) : at,
+      datasets,
+      last_failure: failed ? { at, job_id: u.jobId, error_code: u.errorCode, errors: u.failed } : (current?.last_failure ?? null),
+    };
+  });
+}

@@ -1,0 +1,37 @@
+// runtime/observability/upload.ts
+// Runs the operator's upload command after a successful export; its failure is reported, never fatal to artefacts.
+
+import { spawn } from 'node:child_process';
+
+export interface UploadResult {
+  ok: boolean;
+  exit_code: number | null;
+  signal: string | null;
+  elapsed_ms: number;
+  /** Last part of stderr (masked by the caller) for the failure report. */
+  stderr_tail: string;
+}
+
+const STDERR_TAIL_BYTES = 1000;
+
+/**
+ * `sh -c <command>` in the local artefact directory, with BTC_TS_DASHBOARD_DIR / _MANIFEST / _JOB_ID
+ * in its environment. The command itself is never logged: it may carry credentials.
+ */
+export function runUploadCommand(command: string, o: { dir: string; manifestFile: string; jobId: string; timeoutMs: number }): Promise<UploadResult> {
+  const started = performance.now();
+  return new Promise((resolve) => {
+    let stderr = '';
+    const child = spawn('sh', ['-c', command], {
+      cwd: o.dir,
+      env: { ...process.env, BTC_TS_DASHBOARD_DIR: o.dir, BTC_TS_DASHBOARD_MANIFEST: o.manifestFile, BTC_TS_DASHBOARD_JOB_ID: o.jobId },
+      stdio: ['ignore', 'ignore', 'pipe'],
+      timeout: o.timeoutMs,
+    });
+    child.stderr.on('data', (d: Buffer) => (stderr = (stderr + d.toString('utf8')).slice(-STDERR_TAIL_BYTES)));
+    const done = (code: number | null, signal: string | null, extra = '') =>
+      resolve({ ok: code === 0, exit_code: code, signal, elapsed_ms: Math.round(performance.now() - started), stderr_tail: (stderr + extra).slice(-STDERR_TAIL_BYTES) });
+    child.once('error', (err) => done(null, null, `\n${err.message}`));
+    child.once('close', (code, signal) => done(code, signal));
+  });
+}

@@ -1,0 +1,149 @@
+// runtime/state/alerts.ts
+// The state_update_rollback alert: POST to each webhook (timeout, one retry), latency CSV, state_alerts.log lines.
+
+import { createHash } from 'node:crypto';
+import { existsSync, promises as fsp } from 'node:fs';
+import path from 'node:path';
+
+export const ALERT_SIGNAL_ID = 'state_update_rollback';
+export const ALERT_MODES = ['auto', 'disable', 'force'] as const;
+export type AlertMode = (typeof ALERT_MODES)[number];
+/** Relative to the logs dir (seed: ops/state_alert_latency.csv, state_alerts.log). */
+export const LATENCY_CSV = path.join('ops', 'state_alert_latency.csv');
+export const ALERTS_LOG = 'state_alerts.log';
+export const WEBHOOK_ENV_VAR = 'SIGNAL_WEBHOOK_URLS';
+const CSV_HEADER = 'ts,signal_id,strategy,symbol,mode,url,attempt,outcome,http_status,latency_ms,error\n';
+
+export interface AlertOptions {
+  mode: AlertMode;
+  /** Webhooks: --alert-webhook when given, else SIGNAL_WEBHOOK_URLS (config alerts.webhookUrls). */
+  urls: string[];
+  dryRun: boolean;
+  /** Per attempt. */
+  timeoutMs: number;
+  /** Pause before the one retry. */
+  retryDelayMs: number;
+  logsDir: string;
+  now: () => number;
+}
+
+export interface AlertContext {
+  strategy: string;
+  symbol: string;
+  mode: string;
+  anomalyTypes: string[];
+  /** The JSON body sent; `signal_id` is added. */
+  payload: Record<string, unknown>;
+}
+
+export interface SendResult {
+  /** The webhook with its path hidden (webhook URLs often embed a token) plus a short id. */
+  url: string;
+  ok: boolean;
+  attempts: number;
+  http_status: number | null;
+  /** Latency of the last attempt. */
+  latency_ms: number;
+  error?: string;
+}
+
+export type AlertStatus = 'not_triggered' | 'disabled' | 'preview' | 'fallback' | 'sent' | 'partial' | 'failed';
+
+export interface AlertReport {
+  mode: AlertMode;
+  /** The rollback trigger fired: anomalies under `auto`, always under `force`, never under `disable`. */
+  triggered: boolean;
+  status: AlertStatus;
+  targets: number;
+  results: SendResult[];
+}
+
+export function alertTriggered(mode: AlertMode, anomalies: number): boolean {
+  return mode === 'force' || (mode === 'auto' && anomalies > 0);
+}
+
+/** Sends (or, in a dry run or without webhooks, only logs) the rollback alert. */
+export async function dispatchAlert(options: AlertOptions, alert: AlertContext): Promise<AlertReport> {
+  const triggered = alertTriggered(options.mode, alert.anomalyTypes.length);
+  const report = (status: AlertStatus, results: SendResult[] = []): AlertReport => ({ mode: options.mode, triggered, status, targets: options.urls.length, results });
+  if (options.mode === 'disable') return report('disabled');
+  if (!triggered) return report('not_triggered');
+  const common = { signal_id: ALERT_SIGNAL_ID, strategy: alert.strategy, symbol: alert.symbol, mode: alert.mode, anomalies: alert.anomalyTypes.join(',') || '-' };
+  if (options.dryRun) {
+    await appendLogLine(options, { ...common, status: 'preview', targets: options.urls.length });
+    return report('preview');
+  }
+  if (options.urls.length === 0) {
+    await appendLogLine(options, { ...common, status: 'fallback', note: 'no_webhook_configured', env_var: WEBHOOK_ENV_VAR });
+    return report('fallback');
+  }
+  const body = JSON.stringify({ signal_id: ALERT_SIGNAL_ID, ...alert.payload });
+  const results = await Promise.all(options.urls.map((url) => sendWithRetry(options, alert, url, body)));
+  for (const r of results) {
+    await appendLogLine(options, { ...common, status: r.ok ? 'sent' : 'failed', url: r.url, attempts: r.attempts, http_status: r.http_status ?? '-', latency_ms: r.latency_ms, ...(r.error ? { error: r.error } : {}) });
+  }
+  const okCount = results.filter((r) => r.ok).length;
+  return report(okCount === results.length ? 'sent' : okCount === 0 ? 'failed' : 'partial', results);
+}
+
+async function sendWithRetry(options: AlertOptions, alert: AlertContext, url: string, body: string): Promise<SendResult> {
+  const shown = redactUrl(url);
+  let last: { ok: boolean; status: number | null; latency: number; error?: string } = { ok: false, status: null, latency: 0 };
+  const maxAttempts = 2; // the first try and one retry
+  let attempt = 0;
+  while (attempt < maxAttempts) {
+    attempt++;
+    if (attempt > 1) await new Promise((r) => setTimeout(r, options.retryDelayMs));
+    const started = performance.now();
+    try {
+      const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body, signal: AbortSignal.timeout(options.timeoutMs) });
+      await res.arrayBuffer().catch(() => undefined);
+      last = { ok: res.ok, status: res.status, latency: Math.round(performance.now() - started), ...(res.ok ? {} : { error: `HTTP ${res.status}` }) };
+    } catch (err) {
+      const timedOut = (err as Error).name === 'TimeoutError';
+      last = { ok: false, status: null, latency: Math.round(performance.now() - started), error: timedOut ? `timeout after ${options.timeoutMs} ms` : describeFetchError(err) };
+    }
+    await appendLatencyRow(options, alert, shown, attempt, last);
+    if (last.ok) break;
+  }
+  return { url: shown, ok: last.ok, attempts: attempt, http_status: last.status, latency_ms: last.latency, ...(last.error ? { error: last.error } : {}) };
+}
+
+/** `https://hooks.example.com/services/T0/B0/xyz` → `https://hooks.example.com/…#1a2b3c4d`: the token never reaches a log. */
+export function redactUrl(url: string): string {
+  const id = createHash('sha256').update(url).digest('hex').slice(0, 8);
+  try {
+    const u = new URL(url);
+    return `${u.protocol}//${u.host}${u.pathname === '/' && !u.search ? '' : '/…'}#${id}`;
+  } catch {
+    return `invalid-url#${id}`;
+  }
+}
+
+function describeFetchError(err: unknown): string {
+  const cause = (err as { cause?: { code?: string; message?: string } }).cause;
+  return cause?.code ?? cause?.message ?? (err instanceof Error ? err.message : String(err));
+}
+
+async function appendLatencyRow(options: AlertOptions, alert: AlertContext, url: string, attempt: number, r: { ok: boolean; status: number | null; latency: number; error?: string }): Promise<void> {
+  const file = path.join(options.logsDir, LATENCY_CSV);
+  await fsp.mkdir(path.dirname(file), { recursive: true });
+  const row = [new Date(options.now()).toISOString(), ALERT_SIGNAL_ID, alert.strategy, alert.symbol, alert.mode, url, attempt, r.ok ? 'ok' : 'error', r.status ?? '', r.latency, r.error ?? '']
+    .map(csvCell)
+    .join(',');
+  await fsp.appendFile(file, (existsSync(file) ? '' : CSV_HEADER) + row + '\n');
+}
+
+/** One `key=value` line per event in <logsDir>/state_alerts.log. */
+async function appendLogLine(options: AlertOptions, fields: Record<string, string | number>): Promise<void> {
+  await fsp.mkdir(options.logsDir, { recursive: true });
+  const text = Object.entries(fields)
+    .map(([k, v]) => `${k}=${String(v).replace(/\s+/g, '_')}`)
+    .join(' ');
+  await fsp.appendFile(path.join(options.logsDir, ALERTS_LOG), `${new Date(options.now()).toISOString()} ${text}\n`);
+}
+
+function csvCell(value: string | number): string {
+  const s = String(value);
+  return /[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+}

@@ -1,0 +1,55 @@
+// test/helpers/ui-runtime.ts
+// An in-process runtime with FsStore primary and cache in a temp dir, and its hono app with the UI mounted.
+
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { Hono } from 'hono';
+import { loadConfig } from '../../runtime/config.ts';
+import { createRuntime, type Runtime } from '../../runtime/context.ts';
+import type { AnyFunction } from '../../runtime/define.ts';
+import { createApp } from '../../runtime/http/app.ts';
+import { mountUi } from '../../runtime/http/ui.ts';
+import { silentLogger } from '../../runtime/logger.ts';
+import { loadFunctions } from '../../runtime/registry.ts';
+import { createFsStore } from '../../runtime/store/fs.ts';
+import type { ObjectStore } from '../../runtime/store/types.ts';
+
+export interface UiRuntime {
+  runtime: Runtime;
+  app: Hono;
+  primary: ObjectStore;
+  secondary: ObjectStore;
+  dir: string;
+  dispose(): Promise<void>;
+}
+
+export async function createUiRuntime(
+  options: { host?: string; env?: Record<string, string>; extraFunctions?: AnyFunction[]; withoutFunctions?: string[]; repoHandover?: string } = {},
+): Promise<UiRuntime> {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'btc-ts-ui-'));
+  const primary = createFsStore({ root: path.join(dir, 'nas') });
+  const secondary = createFsStore({ root: path.join(dir, 'cache') });
+  const loaded = loadConfig({
+    env: { BTC_TS_HOST: options.host ?? 'alpha', BTC_TS_DATA_DIR: dir, BTC_TS_LOGS_DIR: path.join(dir, 'logs'), ...options.env },
+  });
+  const functions = await loadFunctions();
+  for (const fn of options.extraFunctions ?? []) functions.set(fn.name, fn);
+  for (const name of options.withoutFunctions ?? []) functions.delete(name);
+  // The page is tested without its scheduler, so no schedule has to resolve.
+  const runtime = await createRuntime(loaded, { log: silentLogger(), primary, secondary, functions, schedules: [] });
+  const app = createApp(runtime, {
+    extend: (a, rt, guard) => mountUi(a, rt, guard, { repoHandover: options.repoHandover ?? path.join(dir, 'no-handover.md') }),
+  });
+  return {
+    runtime,
+    app,
+    primary,
+    secondary,
+    dir,
+    async dispose() {
+      await runtime.shutdown();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}

@@ -1,0 +1,66 @@
+// test/scheduler.test.ts
+// Schedules: a missing function refuses start; a slow run is never overlapped; a failing run never stops the job.
+
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { defineFunction, type AnyFunction } from '../runtime/define.ts';
+import { BtcError } from '../runtime/errors.ts';
+import { loadSchedules } from '../runtime/registry.ts';
+import { startScheduler } from '../runtime/scheduler.ts';
+import { testRuntime } from './helpers/runtime-inproc.ts';
+
+describe('schedules', () => {
+  it('refuses schedules that name a missing function', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'btc-ts-sched-'));
+    writeFileSync(path.join(dir, 'ghost.ts'), "export default { fn: 'no-such-fn', everySeconds: 1 };\n");
+    const err = await loadSchedules(new Map(), dir).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(BtcError);
+    expect((err as BtcError).message).toMatch(/ghost → no-such-fn/);
+  });
+
+  it('the shipped schedules all resolve', async () => {
+    const rt = await testRuntime();
+    expect(rt.schedules.map((s) => s.fn)).toContain('storage-probe');
+    await rt.dispose();
+  });
+
+  it('skips a tick while the previous run is in flight and keeps going after failures', async () => {
+    let concurrent = 0;
+    let maxConcurrent = 0;
+    let runs = 0;
+    const slow = defineFunction({
+      name: 'slow-job',
+      description: 'runs 250 ms, fails every other time',
+      input: z.object({}),
+      output: z.object({}),
+      run: async () => {
+        concurrent++;
+        maxConcurrent = Math.max(maxConcurrent, concurrent);
+        await new Promise((r) => setTimeout(r, 250));
+        concurrent--;
+        runs++;
+        if (runs % 2 === 0) throw new Error('planned failure');
+        return {};
+      },
+    }) as AnyFunction;
+    const rt = await testRuntime({}, { functions: new Map([['slow-job', slow]]), schedules: [] });
+    const scheduler = startScheduler({
+      schedules: [{ name: 'slow', fn: 'slow-job', everySeconds: 0.1 }],
+      invoker: rt.invoker,
+      config: rt.loaded.config,
+      context: rt.context,
+      log: rt.log,
+    });
+    await new Promise((r) => setTimeout(r, 1600));
+    scheduler.stop();
+    await new Promise((r) => setTimeout(r, 300));
+    expect(maxConcurrent).toBe(1);
+    // ~1.6 s / 250 ms per run, ticks every 100 ms: about 5–6 runs, never the 16 ticks.
+    expect(runs).toBeGreaterThanOrEqual(4);
+    expect(runs).toBeLessThanOrEqual(7);
+    await rt.dispose();
+  });
+});

@@ -1,0 +1,36 @@
+// test/secrets.test.ts
+// Secret values never reach the log file or the audit trail, wherever they hide in a message.
+
+import { mkdtempSync, readFileSync, readdirSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { expect, it } from 'vitest';
+import { AuditLog } from '../runtime/audit.ts';
+import { manualClock } from '../runtime/clock.ts';
+import { createLogger, LOG_FILE } from '../runtime/logger.ts';
+import { createMasker } from '../runtime/secrets.ts';
+
+const SECRET = 'minio-secret-key-0123456789';
+const TOKEN = 'api-token-abcdefghij';
+
+it('masks secret values in logs and audit events', async () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'btc-ts-secrets-'));
+  const masker = createMasker({ BTC_TS_S3_SECRET_KEY: SECRET, BTC_TS_API_TOKEN: TOKEN });
+  const log = createLogger({ logsDir: dir, masker, level: 'info', consoleFd: 2 });
+  log.info({ url: `http://user:${SECRET}@nas:9000`, nested: { header: `Bearer ${TOKEN}` } }, `connecting with ${SECRET}`);
+  log.error(new Error(`S3 said: bad signature for ${SECRET}`), 'failed');
+  await new Promise<void>((resolve) => log.flush(() => resolve()));
+  await new Promise((r) => setTimeout(r, 100));
+  const text = readFileSync(path.join(dir, LOG_FILE), 'utf8');
+  expect(text).toContain('connecting with ***');
+  expect(text).not.toContain(SECRET);
+  expect(text).not.toContain(TOKEN);
+
+  const audit = new AuditLog({ walDir: path.join(dir, 'wal'), host: 'h', actor: 'a', site: 's', clock: manualClock(), masker, log });
+  await audit.record('test.event', { reason: `token ${TOKEN} rejected`, deep: [{ s: SECRET }] });
+  const walFiles = readdirSync(path.join(dir, 'wal', 'audit'));
+  const walText = walFiles.filter((f) => f.endsWith('.jsonl')).map((f) => readFileSync(path.join(dir, 'wal', 'audit', f), 'utf8')).join('');
+  expect(walText).toContain('token *** rejected');
+  expect(walText).not.toContain(SECRET);
+  expect(walText).not.toContain(TOKEN);
+});
