@@ -47,7 +47,7 @@ describe('config', () => {
 
   it('refuses a lease not longer than two heartbeats', () => {
     expect(errorOf(() => loadConfig({ file: file('e3.yaml', ''), env: { BTC_TS_LEASE_SECONDS: '10', BTC_TS_HEARTBEAT_SECONDS: '5' } }))).toMatch(
-      /lease\.leaseSeconds: must be more than 2 × heartbeatSeconds/,
+      /lease\.leaseSeconds: leaseSeconds \(10\) must be more than 2 × lease\.heartbeatSeconds \(5\)/,
     );
   });
 

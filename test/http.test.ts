@@ -61,7 +61,7 @@ describe('HTTP API without a token', () => {
     expect(await res.json()).toEqual({
       mode: 'DEBUG',
       host: 'unit',
-      leader: { host: null, epoch: 0, self: false },
+      leader: { host: null, epoch: 0, self: false, degraded: false },
       storage: { primary: 'up', secondary: 'idle' },
     });
   });
