@@ -83,7 +83,7 @@ describe('collector failover (two runtimes, kill -9 of the holder)', () => {
         if (h?.leader.self && (await store().getOrNull(CURSOR))) return { rt, epoch: h.leader.epoch };
       }
       return null;
-    }, 40_000);
+    }, 60_000); // preflight, lease and first tick on a loaded 2-core machine
     const standby = holder.rt === a ? b : a;
     await sleep(6_000); // collect for a while
 
