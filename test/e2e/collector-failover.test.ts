@@ -65,7 +65,10 @@ describe('collector failover (two runtimes, kill -9 of the holder)', () => {
       BTC_TS_TICK_SECONDS: '1',
       BTC_TS_PREFERRED_LEADER: 'pc-a',
     };
-    [a, b] = await Promise.all([spawnRuntime({ host: 'pc-a', env }), spawnRuntime({ host: 'pc-b', env })]);
+    // One after the other: two cold starts at once on a loaded 2-core machine can miss the
+    // helper's ready timeout, and a started one is then still disposed in afterAll.
+    a = await spawnRuntime({ host: 'pc-a', env });
+    b = await spawnRuntime({ host: 'pc-b', env });
   }, 90_000);
 
   afterAll(async () => {
