@@ -96,6 +96,16 @@ export const configSchema = z
       /** Replaces every ccxt API host (the emulator, a proxy). */
       exchangeUrl: z.url().optional(),
       streams: z.array(streamSchema),
+      /** A stream's fetch is abandoned after this long (its own timeout; others go on). */
+      streamTimeoutMs: z.number().int().positive().max(600_000),
+      /** Streams of one exchange fetched at the same time (ccxt's rate limiter still paces them). */
+      perExchangeConcurrency: z.number().int().positive().max(64),
+      /** Trades asked for per page when paging history (Binance allows up to 1000). */
+      tradesPageLimit: z.number().int().positive().max(5000),
+      /** Pages of trade history fetched per stream per tick when catching up. */
+      maxPagesPerTick: z.number().int().positive().max(1000),
+      /** Consecutive failed fetches of one stream that switch the mode to DIAG. */
+      diagAfterFailures: z.number().int().positive().max(1000),
     }),
     alerts: z.strictObject({
       webhookUrls: z.array(z.url()),
@@ -158,7 +168,7 @@ export function defaultConfig(): AppConfig {
       probe: { everySeconds: 5, timeoutMs: 2_000, upAfterGoodProbes: 3, downAfterBadProbes: 1 },
     },
     lease: { leaseSeconds: 30, heartbeatSeconds: 5 },
-    collector: { tickSeconds: 5, streams: [] },
+    collector: { tickSeconds: 5, streams: [], streamTimeoutMs: 4_000, perExchangeConcurrency: 4, tradesPageLimit: 1000, maxPagesPerTick: 20, diagAfterFailures: 3 },
     alerts: { webhookUrls: [] },
     handoff: {
       handoverFile: 'docs/handover.md',

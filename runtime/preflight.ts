@@ -53,6 +53,8 @@ export async function runPreflight(runtime: Runtime): Promise<CheckResult[]> {
     return store.primary.describe;
   });
   await check('clock sanity', () => clockSanity(runtime));
+  // Imported here: ccxt is heavy and most commands that load this file never check streams.
+  await check('collector streams', async () => (await import('./collector/plan.ts')).streamsPreflight(runtime));
   await check('schedules resolvable', async () => `${runtime.schedules.length} schedules → ${[...new Set(runtime.schedules.map((s) => s.fn))].join(', ')}`);
   return results;
 }

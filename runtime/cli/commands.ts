@@ -3,6 +3,8 @@
 
 import { configDiffCommand } from './config-diff.ts';
 import { dashboardExportCommand, dashboardVerifyCommand } from './dashboard.ts';
+import { diagApiCommand } from './diag.ts';
+import { emulatorCommand } from './emulator.ts';
 import { handoffLoadCommand, handoffMakeCommand } from './handoff.ts';
 import { invokeCommand } from './invoke.ts';
 import type { Command } from './main.ts';
@@ -26,4 +28,6 @@ export const commands: Command[] = [
   ...stateCommands,
   dashboardExportCommand,
   dashboardVerifyCommand,
+  diagApiCommand,
+  emulatorCommand,
 ];

@@ -2,6 +2,7 @@
 // `runtime start`: the HTTP server and the scheduler; DEBUG until preflight passes, then PROD.
 
 import { serve } from '@hono/node-server';
+import { assumeLeaseWithoutHeartbeat, startDemo } from '../collector/demo.ts';
 import { loadConfig, pathsOf } from '../config.ts';
 import { createRuntime, type Runtime } from '../context.ts';
 import { createApp } from '../http/app.ts';
@@ -48,6 +49,8 @@ export async function startRuntime(flags: Flags): Promise<StartedRuntime> {
   const overrides: Record<string, unknown> = { http: {} as Record<string, unknown> };
   if (flags.host) (overrides.http as Record<string, unknown>).host = flags.host;
   if (flags.port !== undefined) (overrides.http as Record<string, unknown>).port = Number(flags.port);
+  const demo = flags.demo ? await startDemo() : null;
+  if (demo) Object.assign(overrides, demo.overrides);
   const loaded = loadConfig({ file: flags.config as string | undefined, overrides });
   const masker = createMasker(loaded.secrets);
   const log = createLogger({
@@ -58,6 +61,21 @@ export async function startRuntime(flags: Flags): Promise<StartedRuntime> {
     base: { host: loaded.config.host, pid: process.pid },
   });
   const runtime = await createRuntime(loaded, { log });
+  // Bad streams (unknown exchange, symbol, topic) stop the start with a clear error, not the first tick.
+  const { assertStreamsValid, checkStreams, exchangePoolOf } = await import('../collector/plan.ts');
+  const streamCheck = await checkStreams(loaded.config, exchangePoolOf(runtime.local, loaded.config), { loadMarkets: true });
+  try {
+    assertStreamsValid(streamCheck);
+  } catch (err) {
+    await runtime.shutdown();
+    await demo?.emulator.stop();
+    throw err;
+  }
+  for (const u of streamCheck.unverified) log.warn(u, `exchange ${u.exchange} unreachable at start; its symbols are checked when its markets load`);
+  if (demo) {
+    log.info({ emulator: demo.emulator.url }, `demo: exchange emulator on ${demo.emulator.url}, streams for ticker, trades, orderbook, ohlcv`);
+    if (assumeLeaseWithoutHeartbeat(runtime)) log.info('demo: no leader-heartbeat duty; this runtime collects as holder of epoch 1');
+  }
   const app = createApp(runtime, { extend: mountUi });
   const { host, port } = loaded.config.http;
   const server = serve({ fetch: app.fetch, hostname: host, port });
@@ -87,6 +105,7 @@ export async function startRuntime(flags: Flags): Promise<StartedRuntime> {
     scheduler.stop();
     await new Promise<void>((resolve) => server.close(() => resolve()));
     await runtime.shutdown();
+    await demo?.emulator.stop();
     log.info('stopped');
   };
   return Object.assign(runtime, { url, stop });

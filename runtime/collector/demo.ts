@@ -1,0 +1,44 @@
+// runtime/collector/demo.ts
+// `runtime start --demo`: the bundled emulator in-process, demo streams for all four topics, embedded default storage.
+
+import type { Runtime } from '../context.ts';
+import { startEmulator, type Emulator } from '../emulator/server.ts';
+
+export const DEMO_SYMBOLS = ['BTC/USDT', 'ETH/USDT'];
+/** Short tick so the dashboard fills within seconds. */
+export const DEMO_TICK_SECONDS = 2;
+export const DEMO_HEARTBEAT_SECONDS = 1;
+export const DEMO_LEASE_SECONDS = 5;
+
+/** Starts the emulator and returns the config overrides that point the collector at it. */
+export async function startDemo(): Promise<{ emulator: Emulator; overrides: Record<string, unknown> }> {
+  const emulator = await startEmulator({ port: 0 });
+  const overrides = {
+    // The embedded default: FsStore primary under <dataDir>/nas, whatever BTC_TS_S3_* says.
+    storage: { s3: { endpoint: undefined } },
+    // One runtime on one PC: beat often so the lease is taken within a second of preflight passing,
+    // and a lease left by a killed demo goes stale in seconds, not half a minute.
+    lease: { heartbeatSeconds: DEMO_HEARTBEAT_SECONDS, leaseSeconds: DEMO_LEASE_SECONDS },
+    collector: {
+      exchangeUrl: emulator.url,
+      tickSeconds: DEMO_TICK_SECONDS,
+      streams: [
+        { exchange: 'binance', topic: 'ticker', symbols: DEMO_SYMBOLS },
+        { exchange: 'binance', topic: 'trades', symbols: DEMO_SYMBOLS },
+        { exchange: 'binance', topic: 'orderbook', symbols: DEMO_SYMBOLS, depth: 10 },
+        { exchange: 'binance', topic: 'ohlcv', symbols: DEMO_SYMBOLS, timeframe: '1m' },
+      ],
+    },
+  };
+  return { emulator, overrides };
+}
+
+/**
+ * Until a leader-heartbeat duty exists, a demo runtime is the only collector there is: it holds
+ * epoch 1. When leader-heartbeat is present the lease decides, as on any other runtime.
+ */
+export function assumeLeaseWithoutHeartbeat(runtime: Runtime): boolean {
+  if (runtime.functions.has('leader-heartbeat')) return false;
+  Object.assign(runtime.lease, { holder: true, epoch: 1, leaderHost: runtime.host, since: runtime.clock.now(), degraded: false });
+  return true;
+}

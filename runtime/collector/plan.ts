@@ -1,0 +1,122 @@
+// runtime/collector/plan.ts
+// Turns collector.streams into one task per (exchange, topic, symbol) and checks them against ccxt.
+
+import type { AppConfig, StreamConfig } from '../../config/schema.ts';
+import { BtcError } from '../errors.ts';
+import { ExchangePool, knownExchangeIds } from './exchanges.ts';
+import { DEFAULT_DEPTH, DEFAULT_TIMEFRAME, type StreamTask } from './topics.ts';
+
+/** The ccxt capability each topic needs. */
+const TOPIC_CAPABILITY: Record<StreamConfig['topic'], string> = {
+  ticker: 'fetchTicker',
+  trades: 'fetchTrades',
+  orderbook: 'fetchOrderBook',
+  ohlcv: 'fetchOHLCV',
+};
+
+export function planTasks(config: AppConfig): StreamTask[] {
+  const tickMs = config.collector.tickSeconds * 1000;
+  return config.collector.streams.flatMap((s) =>
+    s.symbols.map((symbol) => ({
+      exchange: s.exchange,
+      topic: s.topic,
+      symbol,
+      everyMs: s.every !== undefined ? s.every * 1000 : tickMs,
+      depth: s.depth ?? DEFAULT_DEPTH,
+      timeframe: s.timeframe ?? DEFAULT_TIMEFRAME,
+    })),
+  );
+}
+
+export interface StreamCheck {
+  /** Config errors: unknown exchange, unsupported topic or timeframe, unknown symbol. */
+  errors: string[];
+  /** Exchanges whose markets could not be loaded, so their symbols are not verified yet. */
+  unverified: Array<{ exchange: string; reason: string }>;
+}
+
+/**
+ * Checks every stream against ccxt. Exchange ids, topics and timeframes are checked offline; symbols
+ * need the exchange's markets, loaded once through the pool (an unreachable exchange is reported, not
+ * an error: the symbols are checked again when its markets load).
+ */
+/** How long start and whatif wait for markets before calling the symbols unverified (the load goes on). */
+const MARKETS_WAIT_MS = 10_000;
+
+export async function checkStreams(config: AppConfig, pool: ExchangePool, options: { loadMarkets: boolean; waitMs?: number }): Promise<StreamCheck> {
+  const errors: string[] = [];
+  const unverified: StreamCheck['unverified'] = [];
+  const known = new Set(knownExchangeIds());
+  const byExchange = new Map<string, Array<{ stream: StreamConfig; index: number }>>();
+  config.collector.streams.forEach((stream, index) => {
+    const at = `collector.streams[${index}]`;
+    if (!known.has(stream.exchange)) {
+      const near = [...known].filter((id) => id.startsWith(stream.exchange.slice(0, 3))).slice(0, 5);
+      errors.push(`${at}: unknown exchange "${stream.exchange}"${near.length ? ` (did you mean ${near.join(', ')}?)` : ''}`);
+      return;
+    }
+    const exchange = pool.instance(stream.exchange);
+    const capability = TOPIC_CAPABILITY[stream.topic];
+    if (!exchange.has[capability]) errors.push(`${at}: exchange ${stream.exchange} does not support topic ${stream.topic} (ccxt has no ${capability})`);
+    if (stream.topic === 'ohlcv') {
+      const timeframe = stream.timeframe ?? DEFAULT_TIMEFRAME;
+      if (exchange.timeframes && !(timeframe in exchange.timeframes)) {
+        errors.push(`${at}: exchange ${stream.exchange} has no timeframe ${timeframe} (has ${Object.keys(exchange.timeframes).join(', ')})`);
+      }
+    }
+    const list = byExchange.get(stream.exchange) ?? [];
+    list.push({ stream, index });
+    byExchange.set(stream.exchange, list);
+  });
+  if (!options.loadMarkets) return { errors, unverified };
+  await Promise.all(
+    [...byExchange.entries()].map(async ([id, streams]) => {
+      try {
+        let timer: NodeJS.Timeout | undefined;
+        const waitMs = options.waitMs ?? MARKETS_WAIT_MS;
+        const exchange = await Promise.race([
+          pool.ready(id),
+          new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`markets not loaded within ${waitMs} ms`)), waitMs))),
+        ]).finally(() => clearTimeout(timer));
+        for (const { stream, index } of streams) {
+          for (const symbol of stream.symbols) {
+            const market = exchange.markets?.[symbol];
+            if (!market) errors.push(`collector.streams[${index}]: exchange ${id} has no symbol ${symbol}`);
+            else if (market.spot === false) errors.push(`collector.streams[${index}]: ${symbol} on ${id} is not a spot market`);
+          }
+        }
+      } catch (err) {
+        unverified.push({ exchange: id, reason: (err instanceof Error ? err.message : String(err)).slice(0, 200) });
+      }
+    }),
+  );
+  return { errors, unverified };
+}
+
+/** Throws a clear InvalidInput naming every bad stream. */
+export function assertStreamsValid(check: StreamCheck): void {
+  if (check.errors.length) throw new BtcError('InvalidInput', `config error: ${check.errors.join('; ')}`);
+}
+
+const POOL_KEY = 'collector:exchange-pool';
+
+/** The runtime's one exchange pool (process-local: ccxt instances are not state to keep in a store). */
+export function exchangePoolOf(local: Map<string, unknown>, config: AppConfig): ExchangePool {
+  let pool = local.get(POOL_KEY) as ExchangePool | undefined;
+  if (!pool) {
+    pool = new ExchangePool({ exchangeUrl: config.collector.exchangeUrl, timeoutMs: config.collector.streamTimeoutMs });
+    local.set(POOL_KEY, pool);
+  }
+  return pool;
+}
+
+/** The whatif line for the streams: fails on config errors; an unreachable exchange is named but passes. */
+export async function streamsPreflight(runtime: { loaded: { config: AppConfig }; local: Map<string, unknown> }): Promise<string> {
+  const { config } = runtime.loaded;
+  if (!config.collector.streams.length) return 'no streams configured';
+  const check = await checkStreams(config, exchangePoolOf(runtime.local, config), { loadMarkets: true });
+  assertStreamsValid(check);
+  const tasks = planTasks(config).length;
+  const unverified = check.unverified.map((u) => `${u.exchange} unreachable, symbols unverified (${u.reason.slice(0, 80)})`);
+  return [`${tasks} stream(s) valid`, ...unverified].join('; ');
+}

@@ -1,0 +1,254 @@
+// runtime/collector/tick.ts
+// One collection tick: due streams fetched concurrently (per-exchange limit, per-stream timeout), appended, shipped.
+
+import type { FnContext } from '../define.ts';
+import type { StreamStatus } from '../status.ts';
+import type { StreamId } from '../streams.ts';
+import { symbolKey } from '../streams.ts';
+import { cursorKey, emptyCursor, loadCursor, reconcileWithRaw, saveCursor, type Cursor } from './cursors.ts';
+import { backoffMs, classify, StreamTimeout, type ClassifiedFailure, type FailureClass } from './errors.ts';
+import { exchangePoolOf, planTasks } from './plan.ts';
+import { fetchOhlcv, fetchOrderBook, fetchTicker, type FetchContext, type StreamFetch, type StreamTask } from './topics.ts';
+import { fetchTradesStream } from './trades.ts';
+import { updateCollectorMode } from './mode.ts';
+
+/** What the collector remembers about one stream inside this process (the cursor itself lives in the store). */
+export interface StreamState {
+  failures: number;
+  cause: FailureClass | null;
+  lastError: string | null;
+  retryAtMonotonicMs: number;
+  nextDueMonotonicMs: number;
+  lastOkMs: number | null;
+  /** A fetch that outlived its timeout and has not settled; the stream waits for it. */
+  inFlight: boolean;
+  cursor: Cursor | null;
+  /** Epoch the cursor was loaded (and reconciled) for. */
+  cursorEpoch: number | null;
+  cursorDirty: boolean;
+  notes: string[];
+  /** Notes that stay until replaced (unfillable gaps). */
+  stickyNotes: string[];
+}
+
+export interface TickSummary {
+  skipped?: 'not_holder' | 'debug_mode' | 'no_streams';
+  streams: number;
+  ran: number;
+  ok: number;
+  failed: number;
+  records: number;
+  shipped: number;
+  mode: string;
+}
+
+const STATE_KEY = 'collector:streams';
+const STICKY_NOTES = 5;
+const FETCHERS: Record<StreamTask['topic'], (fc: FetchContext) => Promise<StreamFetch>> = {
+  ticker: fetchTicker,
+  orderbook: fetchOrderBook,
+  ohlcv: fetchOhlcv,
+  trades: fetchTradesStream,
+};
+
+/** Only the stream's identity: RawStreams copies every field of it into each record. */
+export const streamIdOf = (t: StreamId): StreamId => ({ exchange: t.exchange, topic: t.topic, symbol: t.symbol });
+
+export const streamName = (t: StreamId) => `${t.exchange}/${t.topic}/${symbolKey(t.symbol)}`;
+
+export function streamStates(local: Map<string, unknown>): Map<string, StreamState> {
+  let states = local.get(STATE_KEY) as Map<string, StreamState> | undefined;
+  if (!states) local.set(STATE_KEY, (states = new Map()));
+  return states;
+}
+
+export async function collectTick(ctx: FnContext): Promise<TickSummary> {
+  const mode = ctx.mode.get();
+  const base = { streams: 0, ran: 0, ok: 0, failed: 0, records: 0, shipped: 0, mode };
+  if (!ctx.lease.holder) return { ...base, skipped: 'not_holder' };
+  if (mode === 'DEBUG') return { ...base, skipped: 'debug_mode' };
+  const tasks = planTasks(ctx.config);
+  if (!tasks.length) return { ...base, skipped: 'no_streams' };
+
+  const { config, clock } = ctx;
+  const epoch = ctx.lease.epoch;
+  const pool = exchangePoolOf(ctx.local, config);
+  const states = streamStates(ctx.local);
+  const timeoutMs = config.collector.streamTimeoutMs;
+  const tickMs = config.collector.tickSeconds * 1000;
+  const summary: TickSummary = { ...base, streams: tasks.length };
+  const latest: Array<{ key: string; body: string }> = [];
+  const limiters = new Map<string, Semaphore>();
+
+  const runOne = async (task: StreamTask) => {
+    const name = streamName(task);
+    const state = stateFor(states, name);
+    const now = clock.monotonicMs();
+    if (state.inFlight || now < state.retryAtMonotonicMs || now < state.nextDueMonotonicMs || pool.pausedFor(task.exchange, now) > 0) return;
+    summary.ran++;
+    state.nextDueMonotonicMs = now + task.everyMs - Math.min(250, task.everyMs / 4);
+    const limiter = limiters.get(task.exchange) ?? new Semaphore(config.collector.perExchangeConcurrency);
+    limiters.set(task.exchange, limiter);
+    await limiter.acquire();
+    const started = clock.monotonicMs();
+    let settled = false;
+    const work = (async () => {
+      await ensureCursor(ctx, task, state, epoch);
+      const exchange = await pool.ready(task.exchange);
+      return FETCHERS[task.topic]({
+        exchange,
+        task,
+        now: () => clock.now(),
+        cursor: state.cursor!,
+        deadlineMonotonicMs: started + timeoutMs / 2,
+        monotonicMs: () => clock.monotonicMs(),
+        pageLimit: config.collector.tradesPageLimit,
+        maxPages: config.collector.maxPagesPerTick,
+      });
+    })().finally(() => {
+      settled = true;
+      state.inFlight = false;
+    });
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      const result = await Promise.race([
+        work,
+        new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new StreamTimeout(timeoutMs)), timeoutMs))),
+      ]);
+      // The lease may have moved while we fetched: a fenced-out holder writes nothing.
+      if (!ctx.lease.holder || ctx.lease.epoch !== epoch) return;
+      const written = await ctx.streams.append(streamIdOf(task), epoch, result.items);
+      summary.records += written.length;
+      if (result.cursor) {
+        state.cursor = result.cursor;
+        state.cursorDirty = true;
+      }
+      for (const e of result.events) await ctx.audit.record(e.event, { ...e.payload, topic: task.topic, epoch });
+      if (result.latestCsv !== null) latest.push({ key: latestKey(task), body: result.latestCsv });
+      const sticky = result.notes.filter((n) => n.startsWith('unfillable'));
+      state.stickyNotes = [...state.stickyNotes, ...sticky].slice(-STICKY_NOTES);
+      state.notes = result.notes.filter((n) => !n.startsWith('unfillable'));
+      state.failures = 0;
+      state.cause = null;
+      state.lastError = null;
+      state.lastOkMs = clock.now();
+      state.retryAtMonotonicMs = 0;
+      summary.ok++;
+    } catch (err) {
+      const failure = classify(err);
+      recordFailure(state, failure, clock.monotonicMs(), Math.max(tickMs * 6, 5_000));
+      if (failure.cls === 'rate_limit') pool.pause(task.exchange, clock.monotonicMs() + (failure.retryAfterMs ?? tickMs));
+      if (!settled) state.inFlight = true;
+      summary.failed++;
+      ctx.log.warn({ stream: name, cause: failure.cls, retries: state.failures, err: ctx.masker.text(failure.message) }, 'collector stream failed');
+    } finally {
+      clearTimeout(timer);
+      limiter.release();
+    }
+  };
+
+  await Promise.all(tasks.map((t) => runOne(t).catch((err) => ctx.log.error({ err: String(err) }, 'collector stream crashed'))));
+
+  // Segments first, then cursors: a cursor never points past data that is not in the store yet.
+  try {
+    summary.shipped = (await ctx.streams.ship(ctx.store)).length;
+  } catch (err) {
+    ctx.log.warn({ err: ctx.masker.text(String(err)) }, 'shipping raw segments failed; they stay in the local log for the next tick');
+  }
+  await Promise.all([
+    ...tasks.map(async (task) => {
+      const state = states.get(streamName(task));
+      if (!state?.cursorDirty || !state.cursor) return;
+      state.cursor = { ...state.cursor, epoch, host: ctx.host, updated_at: new Date(clock.now()).toISOString() };
+      await saveCursor(ctx.store, task, state.cursor).then(
+        () => void (state.cursorDirty = false),
+        (err) => ctx.log.warn({ key: cursorKey(task), err: String(err) }, 'cursor write failed; retried next tick'),
+      );
+    }),
+    ...latest.map(({ key, body }) =>
+      ctx.store.put(key, body, { contentType: 'text/csv' }).catch((err) => ctx.log.warn({ key, err: String(err) }, 'latest CSV write failed')),
+    ),
+  ]);
+
+  const rows = tasks.map((task) => statusRow(task, stateFor(states, streamName(task)), clock.monotonicMs()));
+  await ctx.status.update((doc) => void (doc.streams = rows)).catch(() => undefined);
+  summary.mode = await updateCollectorMode(ctx, tasks.map((t) => ({ name: streamName(t), state: stateFor(states, streamName(t)) })));
+  return summary;
+}
+
+/** Loads the stream's cursor from the store once per epoch and reconciles it with the newest raw segments. */
+async function ensureCursor(ctx: FnContext, task: StreamTask, state: StreamState, epoch: number): Promise<void> {
+  if (state.cursor && state.cursorEpoch === epoch) return;
+  if (task.topic !== 'trades' && task.topic !== 'ohlcv') {
+    state.cursor = emptyCursor(epoch, ctx.host);
+    state.cursorEpoch = epoch;
+    return;
+  }
+  // Ship whatever this epoch's local log still holds first, so the reconcile below sees it.
+  await ctx.streams.append(streamIdOf(task), epoch, []);
+  await ctx.streams.ship(ctx.store);
+  const stored = (await loadCursor(ctx.store, task)) ?? emptyCursor(epoch, ctx.host);
+  // Within this process the in-memory cursor is newest; the store's matters when none is held yet.
+  const base = state.cursor && (state.cursor.last_id ?? -1) >= (stored.last_id ?? -1) && (state.cursor.last_ts ?? -1) >= (stored.last_ts ?? -1) ? state.cursor : stored;
+  state.cursor = await reconcileWithRaw(ctx.store, task, base);
+  state.cursorDirty = state.cursor.last_id !== stored.last_id || state.cursor.last_ts !== stored.last_ts;
+  state.cursorEpoch = epoch;
+}
+
+function recordFailure(state: StreamState, failure: ClassifiedFailure, nowMonotonic: number, capMs: number): void {
+  state.failures++;
+  state.cause = failure.cls;
+  state.lastError = failure.message;
+  state.retryAtMonotonicMs = nowMonotonic + backoffMs(state.failures, failure, capMs);
+}
+
+function statusRow(task: StreamTask, state: StreamState, nowMonotonic: number): StreamStatus {
+  const notes = [...state.stickyNotes, ...state.notes];
+  if (state.lastError) notes.push(`${state.cause}: ${state.lastError}`);
+  if (state.retryAtMonotonicMs > nowMonotonic) notes.push(`next attempt in ${Math.round(state.retryAtMonotonicMs - nowMonotonic)} ms`);
+  return {
+    exchange: task.exchange,
+    topic: task.topic,
+    symbol: task.symbol,
+    ok: state.failures === 0 && state.lastOkMs !== null,
+    cause: state.cause,
+    retries: state.failures,
+    last_ok_ms: state.lastOkMs,
+    notes,
+  };
+}
+
+function stateFor(states: Map<string, StreamState>, name: string): StreamState {
+  let state = states.get(name);
+  if (!state) {
+    state = {
+      failures: 0, cause: null, lastError: null, retryAtMonotonicMs: 0, nextDueMonotonicMs: 0, lastOkMs: null, inFlight: false,
+      cursor: null, cursorEpoch: null, cursorDirty: false, notes: [], stickyNotes: [],
+    };
+    states.set(name, state);
+  }
+  return state;
+}
+
+export const latestKey = (t: StreamId) => `latest/${t.exchange}/${t.topic}/${symbolKey(t.symbol)}.csv`;
+
+/** A counting semaphore: at most `size` holders at once. */
+class Semaphore {
+  private free: number;
+  private readonly waiting: Array<() => void> = [];
+  constructor(size: number) {
+    this.free = size;
+  }
+  async acquire(): Promise<void> {
+    if (this.free > 0) {
+      this.free--;
+      return;
+    }
+    await new Promise<void>((resolve) => this.waiting.push(resolve));
+  }
+  release(): void {
+    const next = this.waiting.shift();
+    if (next) next();
+    else this.free++;
+  }
+}

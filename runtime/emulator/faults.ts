@@ -1,0 +1,135 @@
+// runtime/emulator/faults.ts
+// The emulator's fault switches (set through its admin endpoint): 429 + Retry-After, 5xx, stalls, bad JSON, dropped trades.
+
+import { z } from 'zod';
+
+const ratio = z.number().min(0).max(1).default(1);
+
+export const faultsSchema = z.strictObject({
+  /** Answer 429 with a Retry-After header (seconds). */
+  rateLimit: z.strictObject({ retryAfterSeconds: z.number().int().min(0).max(3600).default(1), ratio }).optional(),
+  /** Answer a 5xx status. */
+  serverError: z.strictObject({ status: z.number().int().min(500).max(599).default(503), ratio }).optional(),
+  /** Hold the answer back this long before sending it. */
+  slow: z.strictObject({ delayMs: z.number().int().min(0).max(600_000), ratio }).optional(),
+  /** Answer 200 with a body that is not JSON. */
+  malformed: z.strictObject({ ratio }).optional(),
+  /**
+   * Leave trades out of aggTrades/trades answers. Not permanent: a dropped id is served on the next
+   * request that covers it (like a live feed that skipped it while history has it). Permanent: never served.
+   */
+  dropTrades: z.strictObject({ ratio: z.number().min(0).max(1), permanent: z.boolean().default(false) }).optional(),
+  /** Endpoints the faults apply to (`aggTrades`, `depth`, `klines`, `ticker/24hr`, …); all but exchangeInfo when absent. */
+  endpoints: z.array(z.string()).optional(),
+});
+export type Faults = z.infer<typeof faultsSchema>;
+
+export type FaultDecision =
+  | { kind: 'none' }
+  | { kind: 'rateLimit'; retryAfterSeconds: number }
+  | { kind: 'serverError'; status: number }
+  | { kind: 'malformed' };
+
+/** Counts of what was injected, for the admin endpoint and tests. */
+export interface FaultCounters {
+  rateLimit: number;
+  serverError: number;
+  slow: number;
+  malformed: number;
+  droppedTrades: number;
+  lostTrades: number;
+}
+
+const MAX_REMEMBERED_DROPS = 1_000_000;
+
+export class FaultSwitches {
+  private faults: Faults = {};
+  private counter = 0;
+  readonly counters: FaultCounters = { rateLimit: 0, serverError: 0, slow: 0, malformed: 0, droppedTrades: 0, lostTrades: 0 };
+  /** Ids left out once (served again next time). */
+  private readonly droppedOnce = new Set<string>();
+  /** Ids never served: the emulator's record of trades that are truly lost. */
+  readonly lost = new Map<string, number[]>();
+  private readonly highestServed = new Map<string, number>();
+  private readonly chance: (counter: number) => number;
+
+  constructor(chance: (counter: number) => number) {
+    this.chance = chance;
+  }
+
+  get(): Faults {
+    return structuredClone(this.faults);
+  }
+
+  set(faults: Faults): void {
+    this.faults = faultsSchema.parse(faults);
+  }
+
+  clear(): void {
+    this.faults = {};
+  }
+
+  private applies(endpoint: string): boolean {
+    if (this.faults.endpoints) return this.faults.endpoints.includes(endpoint);
+    return endpoint !== 'exchangeInfo';
+  }
+
+  private roll(r: number): boolean {
+    return r >= 1 || this.chance(this.counter++) < r;
+  }
+
+  /** Delay to apply before answering (0 = none). */
+  delayFor(endpoint: string): number {
+    const slow = this.faults.slow;
+    if (!slow || !this.applies(endpoint) || !this.roll(slow.ratio)) return 0;
+    this.counters.slow++;
+    return slow.delayMs;
+  }
+
+  /** The failure to answer with, if any; checked in order 429, 5xx, malformed. */
+  decide(endpoint: string): FaultDecision {
+    if (!this.applies(endpoint)) return { kind: 'none' };
+    const { rateLimit, serverError, malformed } = this.faults;
+    if (rateLimit && this.roll(rateLimit.ratio)) {
+      this.counters.rateLimit++;
+      return { kind: 'rateLimit', retryAfterSeconds: rateLimit.retryAfterSeconds };
+    }
+    if (serverError && this.roll(serverError.ratio)) {
+      this.counters.serverError++;
+      return { kind: 'serverError', status: serverError.status };
+    }
+    if (malformed && this.roll(malformed.ratio)) {
+      this.counters.malformed++;
+      return { kind: 'malformed' };
+    }
+    return { kind: 'none' };
+  }
+
+  /** Filters trade ids about to be served: drops some once, loses some for good. */
+  keepTrade(marketId: string, id: number, endpoint: string): boolean {
+    const kept = this.decideTrade(marketId, id, endpoint);
+    if (kept && id > (this.highestServed.get(marketId) ?? 0)) this.highestServed.set(marketId, id);
+    return kept;
+  }
+
+  private decideTrade(marketId: string, id: number, endpoint: string): boolean {
+    const key = `${marketId}:${id}`;
+    const lostIds = this.lost.get(marketId);
+    if (lostIds?.includes(id)) return false;
+    const drop = this.faults.dropTrades;
+    if (!drop || drop.ratio === 0 || !this.applies(endpoint)) return true;
+    if (this.droppedOnce.has(key)) return true;
+    if (!this.roll(drop.ratio)) return true;
+    // Only an id never served before can be lost for good; otherwise a client may already hold it.
+    if (drop.permanent && id > (this.highestServed.get(marketId) ?? 0)) {
+      if (!lostIds) this.lost.set(marketId, [id]);
+      else lostIds.push(id);
+      this.counters.lostTrades++;
+      return false;
+    }
+    if (this.droppedOnce.size >= MAX_REMEMBERED_DROPS) this.droppedOnce.clear();
+    this.droppedOnce.add(key);
+    this.counters.droppedTrades++;
+    return false;
+  }
+}
