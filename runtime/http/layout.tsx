@@ -17,7 +17,7 @@ main { padding:1rem; max-width:75rem; margin:0 auto; }
 h2 { font-size:1.05rem; margin:0 0 .5rem; }
 h3 { font-size:.95rem; margin:0 0 .35rem; }
 .grid { display:grid; gap:1rem; grid-template-columns:repeat(auto-fill, minmax(min(100%, 17rem), 1fr)); margin-bottom:1rem; }
-section.card, article.card { background:var(--card); border:1px solid var(--line); border-radius:.5rem; padding:.85rem 1rem; min-width:0; }
+section.card, article.card { background:var(--card); border:1px solid var(--line); border-radius:.5rem; padding:.85rem 1rem; min-width:0; overflow-wrap:break-word; }
 section.wide { margin-bottom:1rem; }
 dl { display:grid; grid-template-columns:max-content 1fr; gap:.2rem .75rem; margin:0; }
 dt { color:var(--muted); } dd { margin:0; overflow-wrap:anywhere; }
@@ -33,6 +33,7 @@ dt { color:var(--muted); } dd { margin:0; overflow-wrap:anywhere; }
 .table-wrap { overflow-x:auto; }
 table { border-collapse:collapse; width:100%; font-size:.88rem; }
 th, td { text-align:left; padding:.3rem .5rem; border-bottom:1px solid var(--line); vertical-align:top; }
+td code { overflow-wrap:anywhere; }
 td code, pre { font-family:ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; font-size:.82rem; }
 pre { background:var(--bg); border:1px solid var(--line); border-radius:.35rem; padding:.5rem; overflow-x:auto; max-height:24rem; }
 button { font:inherit; padding:.35rem .8rem; border-radius:.35rem; border:1px solid #1f6feb; background:#1f6feb; color:#fff; cursor:pointer; }
@@ -47,6 +48,9 @@ a { color:#0969da; }
   table.stack thead { position:absolute; left:-9999px; }
   table.stack tr { display:block; padding:.35rem 0; border-bottom:1px solid var(--line); }
   table.stack th, table.stack td { display:flex; gap:.5rem; border:0; padding:.1rem .25rem; overflow-wrap:anywhere; }
+  /* A flex item will not shrink below its content unless told: long JSON and URLs must wrap. */
+  table.stack td > * { min-width:0; }
+  .badge { white-space:normal; max-width:100%; }
   table.stack td[data-label]::before { content:attr(data-label); color:var(--muted); flex:none; width:6.5rem; }
 }
 `;
