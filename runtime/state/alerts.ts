@@ -2,7 +2,7 @@
 // The state_update_rollback alert: POST to each webhook (timeout, one retry), latency CSV, state_alerts.log lines.
 
 import { createHash } from 'node:crypto';
-import { existsSync, promises as fsp } from 'node:fs';
+import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 
 export const ALERT_SIGNAL_ID = 'state_update_rollback';
@@ -131,7 +131,11 @@ async function appendLatencyRow(options: AlertOptions, alert: AlertContext, url:
   const row = [new Date(options.now()).toISOString(), ALERT_SIGNAL_ID, alert.strategy, alert.symbol, alert.mode, url, attempt, r.ok ? 'ok' : 'error', r.status ?? '', r.latency, r.error ?? '']
     .map(csvCell)
     .join(',');
-  await fsp.appendFile(file, (existsSync(file) ? '' : CSV_HEADER) + row + '\n');
+  // Webhooks are sent in parallel: only the writer that creates the file (O_EXCL) writes the header.
+  await fsp.writeFile(file, CSV_HEADER, { flag: 'wx' }).catch((err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EEXIST') throw err;
+  });
+  await fsp.appendFile(file, row + '\n');
 }
 
 /** One `key=value` line per event in <logsDir>/state_alerts.log. */
