@@ -38,7 +38,7 @@ const READ_PARALLEL = 16;
 export async function inspectStreams(options: HealthOptions): Promise<StreamHealth[]> {
   const streams = new Set<string>();
   for (const s of options.streams) for (const symbol of s.symbols) streams.add(`${s.exchange}/${s.topic}/${symbolKey(symbol)}`);
-  for await (const info of listAll(options.cache, 'raw/')) {
+  for await (const info of listAll(options.cache, 'raw/', 1000, { etags: false })) {
     const ref = parseRawKey(info.key);
     if (ref) streams.add(ref.stream);
   }
@@ -59,7 +59,7 @@ async function inspectStream(stream: string, options: HealthOptions): Promise<St
   let pending = 0;
   for (const [store, isCache] of [[options.primary, false], [options.cache, true]] as const) {
     for (const date of dates) {
-      for await (const info of listAll(store, `raw/${stream}/dt=${date}/`)) {
+      for await (const info of listAll(store, `raw/${stream}/dt=${date}/`, 1000, { etags: false })) {
         const ref = parseRawKey(info.key);
         if (!ref) continue;
         if (isCache) pending++;

@@ -35,7 +35,7 @@ export async function planSync(cache: ObjectStore): Promise<SyncPlan> {
   const atomic: ObjectInfo[] = [];
   const unrecognized: string[] = [];
   let bytes = 0;
-  for await (const info of listAll(cache, '')) {
+  for await (const info of listAll(cache, '', 1000, { etags: false })) {
     if (NOT_SYNCED_PREFIXES.some((p) => info.key.startsWith(p))) continue;
     bytes += info.size;
     if (info.key.startsWith('raw/')) {
@@ -71,7 +71,7 @@ export function neighbourDates(segments: SegmentRef[]): string[] {
 
 /** True as soon as one object in the cache still needs copying (stops at the first). */
 export async function hasPendingInCache(cache: ObjectStore): Promise<boolean> {
-  for await (const info of listAll(cache, '')) {
+  for await (const info of listAll(cache, '', 1000, { etags: false })) {
     if (!NOT_SYNCED_PREFIXES.some((p) => info.key.startsWith(p))) return true;
   }
   return false;
