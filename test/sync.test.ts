@@ -176,3 +176,64 @@ describe('sync', () => {
     expect(readdirSync(path.join(rt.paths.cacheDir)).filter((n) => !n.startsWith('.'))).toEqual([]);
   });
 });
+
+describe('sync pieces', () => {
+  it('backoff doubles up to its cap, retries only Unavailable, and stops at max attempts', async () => {
+    const { backoffDelay, withBackoff } = await import('../runtime/sync/backoff.ts');
+    const { BtcError } = await import('../runtime/errors.ts');
+    const delays = [1, 2, 3, 4, 5, 6, 7].map((a) => backoffDelay(a, { baseDelayMs: 100, maxDelayMs: 1_000 }, () => 0.999_999));
+    expect(delays).toEqual([100, 200, 400, 800, 1_000, 1_000, 1_000]);
+    expect(backoffDelay(3, { baseDelayMs: 100, maxDelayMs: 1_000 }, () => 0)).toBe(200); // jitter: half at least
+    let calls = 0;
+    const unavailable = withBackoff(async () => {
+      calls++;
+      throw new BtcError('Unavailable', 'down');
+    }, { maxAttempts: 3, baseDelayMs: 1, maxDelayMs: 2 });
+    await expect(unavailable).rejects.toMatchObject({ code: 'Unavailable' });
+    expect(calls).toBe(3);
+    calls = 0;
+    await expect(withBackoff(async () => {
+      calls++;
+      throw new BtcError('Conflict', 'no');
+    }, { maxAttempts: 3, baseDelayMs: 1, maxDelayMs: 2 })).rejects.toMatchObject({ code: 'Conflict' });
+    expect(calls).toBe(1);
+  });
+
+  it('lists a directory store without etags when asked: same keys and sizes', async () => {
+    const { createFsStore } = await import('../runtime/store/fs.ts');
+    const { listAll } = await import('../runtime/store/types.ts');
+    const store = createFsStore({ root: mkdtempSync(path.join(os.tmpdir(), 'btc-ts-list-')) });
+    for (let i = 0; i < 70; i++) await store.put(`a/${String(i).padStart(3, '0')}`, 'x'.repeat(i));
+    const full: Array<[string, number, string]> = [];
+    for await (const o of listAll(store, 'a/', 25)) full.push([o.key, o.size, o.etag]);
+    const cheap: Array<[string, number, string]> = [];
+    for await (const o of listAll(store, 'a/', 25, { etags: false })) cheap.push([o.key, o.size, o.etag]);
+    expect(cheap.map(([k, s]) => [k, s])).toEqual(full.map(([k, s]) => [k, s]));
+    expect(full).toHaveLength(70);
+    expect(full.every(([, , e]) => /^[0-9a-f]{32}$/.test(e))).toBe(true);
+    expect(cheap.every(([, , e]) => e === '')).toBe(true);
+  });
+
+  it('an unreachable S3 endpoint is Unavailable, quickly', async () => {
+    const { createS3Store } = await import('../runtime/store/s3.ts');
+    const { freePort } = await import('./helpers/minio.ts');
+    const store = createS3Store({ endpoint: `http://127.0.0.1:${await freePort()}`, bucket: 'nowhere', accessKeyId: 'a', secretAccessKey: 'b', maxAttempts: 2 });
+    const started = Date.now();
+    await expect(store.put('raw/x', 'y', { ifNoneMatch: '*' })).rejects.toMatchObject({ code: 'Unavailable' });
+    expect(Date.now() - started).toBeLessThan(5_000);
+  });
+
+  it('runtime sync and health refuse bad usage with exit 2 and a one-line reason', async () => {
+    const run = (args: string[]) =>
+      promisify(execFile)(process.execPath, [path.join(ROOT, 'bin/runtime.mjs'), ...args], { cwd: ROOT, env: { ...process.env, BTC_TS_DATA_DIR: mkdtempSync(path.join(os.tmpdir(), 'btc-ts-usage-')) } }).then(
+        () => ({ code: 0, stderr: '' }),
+        (err: { code: number; stderr: string }) => ({ code: err.code, stderr: err.stderr }),
+      );
+    const badConcurrency = await run(['sync', '--concurrency', 'lots']);
+    expect(badConcurrency.code).toBe(2);
+    expect(badConcurrency.stderr).toContain('--concurrency must be an integer');
+    const noDryRun = await run(['health']);
+    expect(noDryRun.code).toBe(2);
+    expect(noDryRun.stderr).toContain('display only');
+  });
+});

@@ -6,19 +6,14 @@ import { cpSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { pathToFileURL } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { bootstrapBucket } from '../../infra/minio/bootstrap.ts';
-import { AuditLog } from '../../runtime/audit.ts';
-import { systemClock } from '../../runtime/clock.ts';
-import { silentLogger } from '../../runtime/logger.ts';
-import { createMasker } from '../../runtime/secrets.ts';
-import { createFsStore } from '../../runtime/store/fs.ts';
 import { createS3Store } from '../../runtime/store/s3.ts';
 import { listAll, type ObjectStore } from '../../runtime/store/types.ts';
-import { runSync } from '../../runtime/sync/engine.ts';
 import { startMinio } from '../../test/helpers/minio.ts';
 import { segmentBody, writeIntoDir } from '../../test/helpers/sync-fixtures.ts';
 
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const SMALL_STREAMS = 20;
 const LARGE_STREAMS = 2;
 /** Bytes of one JSON record in the generated segments (with its padding). */
@@ -30,7 +25,7 @@ export default async function syncBench(args: string[]): Promise<object> {
     options: {
       small: { type: 'string', default: '20000' },
       large: { type: 'string', default: '200' },
-      concurrency: { type: 'string', default: '32' },
+      concurrency: { type: 'string', default: '24' },
       'skip-rclone': { type: 'boolean', default: false },
     },
   });
@@ -46,24 +41,28 @@ export default async function syncBench(args: string[]): Promise<object> {
 
     const s3 = { endpoint: minio.endpoint, accessKeyId: minio.accessKey, secretAccessKey: minio.secretKey };
     const primary = createS3Store({ ...s3, bucket: 'bench-ours' });
-    const audit = new AuditLog({ walDir: path.join(work, 'wal'), host: 'bench', actor: 'bench', site: 'bench', clock: systemClock(), masker: createMasker({}), log: silentLogger() });
-    await audit.open();
-    const rssBefore = process.resourceUsage().maxRSS;
-    const started = performance.now();
-    const summary = await runSync(
-      { primary, cache: createFsStore({ root: cacheDir }), audit, log: silentLogger() },
-      { dryRun: false, concurrency: Number(values.concurrency), retry: { maxAttempts: 5, baseDelayMs: 200, maxDelayMs: 5_000 }, chunkItems: 1_000, timeGapMs: 10_000 },
-    );
-    const oursSeconds = (performance.now() - started) / 1000;
+    // Our side runs exactly as an operator would: `runtime sync` as its own process on this data dir.
+    const env = {
+      BTC_TS_HOST: 'bench',
+      BTC_TS_DATA_DIR: work,
+      BTC_TS_LOGS_DIR: path.join(work, 'logs'),
+      BTC_TS_S3_ENDPOINT: minio.endpoint,
+      BTC_TS_S3_BUCKET: 'bench-ours',
+      BTC_TS_S3_ACCESS_KEY: minio.accessKey,
+      BTC_TS_S3_SECRET_KEY: minio.secretKey,
+    };
+    const run = await timedProcess(process.execPath, [path.join(ROOT, 'bin/runtime.mjs'), 'sync', '--concurrency', String(values.concurrency)], { ...process.env, ...env });
+    const summary = JSON.parse(run.stdout) as { ok: boolean; uploaded: number; issues: unknown[]; elapsed_ms: number };
     const ours = {
-      ...rates(generated, oursSeconds),
+      ...rates(generated, run.seconds),
+      sync_elapsed_s: +(summary.elapsed_ms / 1000).toFixed(2),
       ok: summary.ok,
       uploaded: summary.uploaded,
       issues: summary.issues.length,
       in_bucket: await countObjects(primary),
-      peak_rss_mb: Math.round(process.resourceUsage().maxRSS / 1024),
-      rss_before_mb: Math.round(rssBefore / 1024),
+      peak_rss_mb: run.peakRssMb,
     };
+    const oursSeconds = run.seconds;
 
     const result: Record<string, unknown> = {
       objects: generated.objects,
@@ -77,7 +76,7 @@ export default async function syncBench(args: string[]): Promise<object> {
         const bucket = `bench-${name.replace(/_/g, '-')}`;
         await bootstrapBucket({ endpoint: minio.endpoint, bucket, accessKey: minio.accessKey, secretKey: minio.secretKey });
         const run = await rcloneCopy(rcloneSource, bucket, minio, transfers);
-        result[name] = { ...rates(generated, run.seconds), exit_code: run.code, in_bucket: await countObjects(createS3Store({ ...s3, bucket })), peak_rss_mb: run.peakRssMb };
+        result[name] = { ...rates(generated, run.seconds), in_bucket: await countObjects(createS3Store({ ...s3, bucket })), peak_rss_mb: run.peakRssMb };
       }
       const secs = (name: string) => (result[name] as { seconds: number }).seconds;
       result.ratio = {
@@ -124,10 +123,16 @@ async function rcloneCopy(source: string, bucket: string, minio: { endpoint: str
     RCLONE_CONFIG_BENCH_SECRET_ACCESS_KEY: minio.secretKey,
     RCLONE_CONFIG_BENCH_REGION: 'us-east-1',
   };
-  const args = ['copy', source, `bench:${bucket}`, ...(transfers ? ['--transfers', String(transfers)] : [])];
-  const rcloneStarted = performance.now();
-  const child = spawn('rclone', args, { env, stdio: ['ignore', 'ignore', 'pipe'] });
+  return timedProcess('rclone', ['copy', source, `bench:${bucket}`, ...(transfers ? ['--transfers', String(transfers)] : [])], env);
+}
+
+/** Runs a command to completion: wall seconds, stdout, and peak RSS (VmHWM polled from /proc). */
+async function timedProcess(command: string, args: string[], env: NodeJS.ProcessEnv) {
+  const started = performance.now();
+  const child = spawn(command, args, { env, cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
   let stderr = '';
+  child.stdout.on('data', (d) => (stdout += d));
   child.stderr.on('data', (d) => (stderr = (stderr + d).slice(-2000)));
   let peakKb = 0;
   const poll = setInterval(() => {
@@ -135,13 +140,13 @@ async function rcloneCopy(source: string, bucket: string, minio: { endpoint: str
       const hwm = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'));
       if (hwm) peakKb = Math.max(peakKb, Number(hwm[1]));
     } catch {
-      // exited between ticks
+      // exited between polls
     }
   }, 50);
   const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
   clearInterval(poll);
-  if (code !== 0) throw new Error(`rclone ${args.join(' ')} exited ${code}: ${stderr}`);
-  return { seconds: (performance.now() - rcloneStarted) / 1000, code, peakRssMb: Math.round(peakKb / 1024) };
+  if (code !== 0) throw new Error(`${command} ${args.join(' ')} exited ${code}: ${stderr}`);
+  return { seconds: (performance.now() - started) / 1000, code, stdout, peakRssMb: Math.round(peakKb / 1024) };
 }
 
 function rates(generated: { objects: number; bytes: number }, seconds: number) {
