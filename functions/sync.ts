@@ -55,7 +55,10 @@ export default defineFunction({
       },
     );
     if (input.dry_run) return { ...summary, pending: ctx.store.state().syncPending };
-    const pending = !summary.ok && summary.reason !== undefined ? true : (await pendingInCache(ctx.store.secondary)) > 0;
+    // Still pending when the run stopped early, when something is left, or when the NAS went down
+    // again meanwhile (new writes are landing in the cache).
+    const pending =
+      summary.reason !== undefined || (await pendingInCache(ctx.store.secondary)) > 0 || ctx.store.state().primary === 'down';
     ctx.store.setSyncPending(pending);
     await ctx.status
       .update((doc) => {

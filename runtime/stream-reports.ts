@@ -19,6 +19,11 @@ export async function auditStreamReport(audit: AuditLog, log: Logger, report: St
     await audit.record('collector.segment.torn', { ...stream, torn_bytes: tornBytes, torn_preview: tornPreview, good_records: goodRecords, next_seq: nextSeq });
     return;
   }
+  if (report.kind === 'unreadable') {
+    log.error({ ...stream, err: report.error }, 'raw segment log cannot be read; left in place for the operator');
+    await audit.record('collector.segment.unreadable', { ...stream, error: report.error });
+    return;
+  }
   const { key, localEtag, remoteEtag, keptAt } = report.outcome;
   log.error({ ...stream, key, keptAt }, 'segment key already holds different bytes: conflict, not overwritten');
   await audit.record('collector.sync.failed', { reason: 'conflict', stage: 'ship', key, local_etag: localEtag, remote_etag: remoteEtag, kept_at: keptAt, ...stream });

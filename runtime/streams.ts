@@ -43,6 +43,7 @@ export function rawSegmentKey(id: StreamId, epoch: number, firstSeq: number, fir
 /** What a stream's log reports on its own: a torn line cut on open, a conflicting segment kept aside. */
 export type StreamReport =
   | { kind: 'torn'; stream: StreamId; epoch: number; report: RecoveryReport }
+  | { kind: 'unreadable'; stream: StreamId; epoch: number; error: string }
   | { kind: 'conflict'; stream: StreamId; epoch: number; outcome: Extract<ShipOutcome, { result: 'conflict' }> };
 
 export interface RawStreamsOptions {
@@ -61,6 +62,8 @@ const STREAM_META_FILE = 'stream.json';
  */
 export class RawStreams {
   private readonly logs = new Map<string, SegmentLog<RawRecord>>();
+  /** The StreamId of each log name (the SYMBOL in a name cannot be turned back into a ccxt symbol). */
+  private readonly ids = new Map<string, StreamId>();
   private readonly options: RawStreamsOptions;
   private recovered: Promise<void> | undefined;
 
@@ -101,8 +104,6 @@ export class RawStreams {
     return this.recovered;
   }
 
-  private readonly ids = new Map<string, StreamId>();
-
   private async openLeftovers(): Promise<void> {
     const root = path.join(this.options.walDir, 'raw');
     for (const metaFile of await findFiles(root, STREAM_META_FILE, 4)) {
@@ -111,7 +112,9 @@ export class RawStreams {
         .then((t) => JSON.parse(t) as StreamId & { epoch: number })
         .catch(() => null);
       if (!meta || typeof meta.epoch !== 'number') continue;
-      await this.logFor({ exchange: meta.exchange, topic: meta.topic, symbol: meta.symbol }, meta.epoch);
+      const id = { exchange: meta.exchange, topic: meta.topic, symbol: meta.symbol };
+      // One damaged log must not keep every other stream from shipping: report it and go on.
+      await this.logFor(id, meta.epoch).catch((err) => this.report({ kind: 'unreadable', stream: id, epoch: meta.epoch, error: String(err instanceof Error ? err.message : err) }));
     }
   }
 
@@ -138,7 +141,10 @@ export class RawStreams {
       });
       this.logs.set(name, log);
       this.ids.set(name, { exchange: id.exchange, topic: id.topic, symbol: id.symbol });
-      const recovery = await log.open();
+      const recovery = await log.open().catch((err: unknown) => {
+        this.logs.delete(name); // the next append tries again (and fails loudly) instead of using a broken log
+        throw err;
+      });
       await fsp.writeFile(path.join(dir, STREAM_META_FILE), JSON.stringify({ ...this.ids.get(name), epoch }));
       if (recovery.tornBytes > 0) await this.report({ kind: 'torn', stream: this.ids.get(name)!, epoch, report: recovery });
     }

@@ -237,3 +237,27 @@ describe('sync pieces', () => {
     expect(noDryRun.stderr).toContain('display only');
   });
 });
+
+describe('damaged WAL', () => {
+  it('a log with an unreadable record before its end is reported and left alone; other streams still ship', async () => {
+    const target = await freshBucket(inject('minio'), 'damaged');
+    const dataDir = mkdtempSync(path.join(os.tmpdir(), 'btc-ts-damaged-'));
+    const first = await open(target, dataDir);
+    const t0 = Date.now();
+    const ETH = { ...BTC, symbol: 'ETH/USDT' };
+    await first.streams.append(BTC, 1, [0, 1, 2].map((i) => ({ ts: t0 + i, data: i })));
+    await first.streams.append(ETH, 1, [0, 1].map((i) => ({ ts: t0 + i, data: i })));
+    const damaged = path.join(dataDir, 'wal', 'raw', 'binance', 'trades', 'BTC-USDT', '000001', 'open.jsonl');
+    const { readFileSync, writeFileSync } = await import('node:fs');
+    const lines = readFileSync(damaged, 'utf8').split('\n');
+    lines[1] = '#### not json ####';
+    writeFileSync(damaged, lines.join('\n'));
+
+    const second = await open(target, dataDir);
+    const outcomes = await second.streams.ship(second.store);
+    expect(outcomes.map((o) => o.key)).toEqual([expect.stringContaining('/ETH-USDT/')]);
+    const report = second.audit.recentEvents().find((e) => e.event === 'collector.segment.unreadable');
+    expect(report?.payload).toMatchObject({ symbol: 'BTC/USDT', epoch: 1 });
+    expect(readFileSync(damaged, 'utf8')).toContain('#### not json ####'); // nothing guessed, nothing dropped
+  });
+});
