@@ -54,6 +54,7 @@ export class StorageRouter implements ObjectStore {
   private badProbes = 0;
   private syncPending = false;
   private lastProbe?: ProbeResult & { at: number };
+  private probing: Promise<ProbeResult> | undefined;
   private readonly listeners: SwitchListener[] = [];
 
   constructor(options: StorageRouterOptions) {
@@ -84,8 +85,17 @@ export class StorageRouter implements ObjectStore {
     this.syncPending = pending;
   }
 
-  /** Cheap probe of the primary: put + get + delete of `health/probe-<host>` within the timeout. */
-  async probePrimary(now = Date.now()): Promise<ProbeResult> {
+  /**
+   * Cheap probe of the primary: put + get + delete of `health/probe-<host>` within the timeout.
+   * Callers at the same moment (preflight and the scheduled probe at start-up) share one probe:
+   * two probes on the one key would read each other's bytes and report a healthy NAS as down.
+   */
+  probePrimary(now = Date.now()): Promise<ProbeResult> {
+    this.probing ??= this.probeOnce(now).finally(() => (this.probing = undefined));
+    return this.probing;
+  }
+
+  private async probeOnce(now: number): Promise<ProbeResult> {
     const started = performance.now();
     const key = `health/probe-${this.options.host}`;
     const body = `${this.options.host} ${now}`;
