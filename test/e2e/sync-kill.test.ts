@@ -16,7 +16,7 @@ const ROOT = path.resolve(import.meta.dirname, '../..');
 const SEGMENTS = 2_000;
 const RECORDS_PER_SEGMENT = 5;
 
-it('a sync killed with SIGKILL mid-way is finished by the next run without duplicates', { timeout: 120_000 }, async () => {
+it('a sync killed with SIGKILL mid-way is finished by the next run without duplicates', { timeout: 180_000 }, async () => {
   const target = await freshBucket(inject('minio'), 'kill');
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'btc-ts-kill-'));
   const cacheDir = path.join(dataDir, 'cache');
