@@ -157,14 +157,26 @@ export async function runSync(deps: SyncDeps, options: SyncOptions): Promise<Syn
       }
     }
     const ordered = [...merged.values()].sort((a, b) => a.epoch - b.epoch || a.firstSeq - b.firstSeq);
+    // Reads run ahead of the in-order checks (a window as wide as the pool), so a slow disk read
+    // never leaves the uploads waiting; at most that many bodies are held at once.
+    const reads = new Map<string, Promise<Buffer | null>>();
+    let readAhead = 0;
+    const readUpTo = (end: number) => {
+      for (; readAhead < Math.min(end, ordered.length); readAhead++) {
+        const key = ordered[readAhead]!.key;
+        if (inCache.has(key)) reads.set(key, cache.getOrNull(key).then((got) => got?.body ?? null, () => null));
+      }
+    };
     let prev: { ref: SegmentRef; summary: SegmentSummary | null | undefined } | null = null;
-    for (const ref of ordered) {
+    for (const [index, ref] of ordered.entries()) {
       if (pool.hasFailed || options.signal?.aborted) return;
+      readUpTo(index + 1 + options.concurrency);
       const cachedHere = inCache.has(ref.key);
       let body: Buffer | null = null;
       let current: SegmentSummary | null | undefined;
       if (cachedHere) {
-        body = (await cache.getOrNull(ref.key))?.body ?? null;
+        body = (await reads.get(ref.key)) ?? (await cache.getOrNull(ref.key))?.body ?? null;
+        reads.delete(ref.key);
         if (!body) continue; // taken by a concurrent sync
         current = summarizeOrReport(ref, body);
       }
