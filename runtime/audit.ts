@@ -51,6 +51,7 @@ export class AuditLog {
     const report = await this.segments.open();
     if (report.tornBytes > 0) {
       this.options.log.warn({ tornBytes: report.tornBytes }, 'audit segment had a torn last line; cut on start');
+      await this.record('audit.segment.torn', { torn_bytes: report.tornBytes, good_records: report.goodRecords, next_seq: report.nextSeq });
     }
   }
 

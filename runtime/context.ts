@@ -14,6 +14,8 @@ import { loadFunctions, loadSchedules, type ScheduleDef } from './registry.ts';
 import { createMasker, type Masker } from './secrets.ts';
 import { StatusWriter } from './status.ts';
 import { RawStreams } from './streams.ts';
+import { auditStreamReport, statusFollowsRouter } from './stream-reports.ts';
+import { hasPendingInCache } from './sync/plan.ts';
 import { createFsStore } from './store/fs.ts';
 import { StorageRouter } from './store/router.ts';
 import { createS3Store } from './store/s3.ts';
@@ -96,7 +98,7 @@ export async function createRuntime(loaded: LoadedConfig, options: CreateRuntime
   const metrics = new Metrics({ defaults: options.log === undefined, now: () => clock.now() });
   const audit = new AuditLog({ walDir: paths.walDir, host, actor: config.actor, site: config.site, clock, masker, log });
   await audit.open();
-  const streams = new RawStreams({ walDir: paths.walDir, clock });
+  const streams = new RawStreams({ walDir: paths.walDir, clock, onReport: (report) => auditStreamReport(audit, log, report) });
 
   let mode: Mode = config.mode ?? 'DEBUG';
   const status = new StatusWriter({ host, mode, secondaryPath: paths.cacheDir, clock, masker, log });
@@ -125,6 +127,11 @@ export async function createRuntime(loaded: LoadedConfig, options: CreateRuntime
     void audit.record('collector.storage.switch', { ...change, primary: store.primary.describe, secondary: store.secondary.describe });
     log.warn(change, `storage switched to ${change.to}`);
   });
+  statusFollowsRouter(store, status, log);
+  // A backlog left by an earlier run (primary down, or a sync killed half-way) is pending from the start.
+  void hasPendingInCache(secondary)
+    .then((pending) => pending && store.setSyncPending(true))
+    .catch((err) => log.warn({ err: String(err) }, 'could not check the cache for a sync backlog'));
   metrics.primaryUp.set(1);
   metrics.useStreamStatus(() => status.current().streams);
 

@@ -28,15 +28,24 @@ export interface SealedSegment {
 export interface RecoveryReport {
   /** Bytes of a torn last line cut on open (a crash mid-append); 0 when the file was whole. */
   tornBytes: number;
+  /** The start of what was cut (at most TORN_PREVIEW_CHARS), so an operator can see what it was. */
+  tornPreview: string;
+  /** Whole records kept in the open segment. */
+  goodRecords: number;
   /** Next seq to assign. */
   nextSeq: number;
 }
 
-export type ShipOutcome = { key: string; result: 'uploaded' | 'already_present' } | { key: string; result: 'conflict' };
+export type ShipOutcome =
+  | { key: string; result: 'uploaded' | 'already_present'; bytes: number }
+  | { key: string; result: 'conflict'; bytes: number; localEtag: string; remoteEtag: string; keptAt?: string };
 
 const OPEN_FILE = 'open.jsonl';
 const STATE_FILE = 'state.json';
 const SEALED_DIR = 'sealed';
+/** Segments whose key already holds other bytes in the store: kept here for the operator, never retried. */
+const CONFLICTS_DIR = 'conflicts';
+const TORN_PREVIEW_CHARS = 120;
 
 /**
  * One append-only stream. Records get a gap-free `seq`; appends are fsynced before they are
@@ -50,6 +59,7 @@ export class SegmentLog<T extends { ts: number }> {
   private openCount = 0;
   private openBytes = 0;
   private queue: Promise<unknown> = Promise.resolve();
+  private shipping: Promise<unknown> = Promise.resolve();
   private opened: Promise<RecoveryReport> | undefined;
 
   constructor(options: SegmentLogOptions) {
@@ -125,13 +135,27 @@ export class SegmentLog<T extends { ts: number }> {
    * local file is kept — never an overwrite.
    */
   async ship(store: ObjectStore): Promise<ShipOutcome[]> {
+    // One ship at a time per log: a tick and a sync flushing together must not race on one file.
+    const run = this.shipping.then(() => this.shipSealed(store));
+    this.shipping = run.catch(() => undefined);
+    return run;
+  }
+
+  private async shipSealed(store: ObjectStore): Promise<ShipOutcome[]> {
     await this.seal();
     const outcomes: ShipOutcome[] = [];
     for (const { key, file } of await this.sealed()) {
       const body = await fsp.readFile(file);
       const outcome = await putOnce(store, key, body);
-      outcomes.push(outcome);
-      if (outcome.result !== 'conflict') await fsp.rm(file, { force: true });
+      if (outcome.result === 'conflict') {
+        const keptAt = path.join(this.dir, CONFLICTS_DIR, path.basename(file));
+        await fsp.mkdir(path.dirname(keptAt), { recursive: true });
+        await fsp.rename(file, keptAt);
+        outcomes.push({ ...outcome, keptAt });
+      } else {
+        outcomes.push(outcome);
+        await fsp.rm(file, { force: true });
+      }
     }
     return outcomes;
   }
@@ -145,23 +169,27 @@ export class SegmentLog<T extends { ts: number }> {
     this.nextSeq = state?.nextSeq ?? this.options.firstSeq ?? 0;
     const openPath = path.join(this.dir, OPEN_FILE);
     const content = await fsp.readFile(openPath).catch(() => null);
-    let tornBytes = 0;
+    const report: RecoveryReport = { tornBytes: 0, tornPreview: '', goodRecords: 0, nextSeq: this.nextSeq };
     if (content && content.length > 0) {
-      const lastNewline = content.lastIndexOf(0x0a);
-      const whole = content.subarray(0, lastNewline + 1);
-      tornBytes = content.length - whole.length;
-      if (tornBytes > 0) await fsp.truncate(openPath, whole.length);
-      const lines = whole.toString('utf8').split('\n').filter(Boolean);
+      const { keep, lines } = wholeRecords(content);
+      report.tornBytes = content.length - keep;
+      report.tornPreview = content.subarray(keep, keep + TORN_PREVIEW_CHARS * 4).toString('utf8').slice(0, TORN_PREVIEW_CHARS);
+      if (report.tornBytes > 0) {
+        await fsp.truncate(openPath, keep);
+        await syncFile(openPath);
+      }
       if (lines.length > 0) {
-        const first = JSON.parse(lines[0]!) as { seq: number; ts: number };
-        const last = JSON.parse(lines[lines.length - 1]!) as { seq: number };
+        const first = lines[0]!;
+        const last = lines[lines.length - 1]!;
         this.openFirst = { seq: first.seq, ts: first.ts };
         this.openCount = lines.length;
-        this.openBytes = whole.length;
+        this.openBytes = keep;
         this.nextSeq = Math.max(this.nextSeq, last.seq + 1);
       }
+      report.goodRecords = lines.length;
     }
-    return { tornBytes, nextSeq: this.nextSeq };
+    report.nextSeq = this.nextSeq;
+    return report;
   }
 
   private serial<R>(fn: () => Promise<R>): Promise<R> {
@@ -171,16 +199,74 @@ export class SegmentLog<T extends { ts: number }> {
   }
 }
 
-/** Uploads bytes under a key exactly once: create-only, and on a lost race compare the bytes. */
+/**
+ * Uploads bytes under a key exactly once: create-only, verified by hash, and on a lost race the
+ * bytes already there are compared (same → already_present, different → conflict, never overwritten).
+ */
 export async function putOnce(store: ObjectStore, key: string, body: Buffer): Promise<ShipOutcome> {
+  const localEtag = etagOf(body);
   try {
-    await store.put(key, body, { ifNoneMatch: '*' });
-    return { key, result: 'uploaded' };
+    const put = await store.put(key, body, { ifNoneMatch: '*' });
+    await verifyStored(store, key, body, localEtag, put.etag);
+    return { key, result: 'uploaded', bytes: body.length };
   } catch (err) {
     if (!isBtcError(err, 'PreconditionFailed')) throw err;
     const existing = await store.get(key);
-    if (existing.etag === etagOf(body) || existing.body.equals(body)) return { key, result: 'already_present' };
-    return { key, result: 'conflict' };
+    if (existing.etag === localEtag || existing.body.equals(body)) return { key, result: 'already_present', bytes: body.length };
+    return { key, result: 'conflict', bytes: body.length, localEtag, remoteEtag: existing.etag };
+  }
+}
+
+/**
+ * The store's ETag of a single PUT is the MD5 of what it received; when it is not an MD5 (SSE,
+ * other stores) the object is read back and compared byte for byte.
+ */
+async function verifyStored(store: ObjectStore, key: string, body: Buffer, localEtag: string, remoteEtag: string): Promise<void> {
+  if (remoteEtag === localEtag) return;
+  if (/^[0-9a-f]{32}$/.test(remoteEtag)) {
+    throw new BtcError('Unavailable', `upload of ${key} stored different bytes (etag ${remoteEtag} ≠ ${localEtag})`, { details: { key } });
+  }
+  const back = await store.get(key);
+  if (!back.body.equals(body)) throw new BtcError('Unavailable', `upload of ${key} reads back different bytes`, { details: { key } });
+}
+
+/**
+ * The whole, parseable records at the start of a segment file. A crash mid-append leaves a last
+ * line without its newline (or, on some file systems, a newline-terminated line of zeros); both
+ * are cut, and nothing before them.
+ */
+function wholeRecords(content: Buffer): { keep: number; lines: Array<{ seq: number; ts: number }> } {
+  let keep = content.lastIndexOf(0x0a) + 1;
+  const text = content.subarray(0, keep).toString('utf8');
+  const raw = text.split('\n');
+  raw.pop(); // after the final newline
+  const lines: Array<{ seq: number; ts: number }> = [];
+  for (const line of raw) lines.push(parseRecord(line) ?? { seq: NaN, ts: NaN });
+  while (lines.length > 0 && Number.isNaN(lines[lines.length - 1]!.seq)) {
+    lines.pop();
+    keep -= Buffer.byteLength(raw[lines.length]!) + 1;
+  }
+  if (lines.some((l) => Number.isNaN(l.seq))) {
+    throw new BtcError('Internal', 'segment has an unreadable record before its last line; refusing to guess (fix by hand)');
+  }
+  return { keep, lines };
+}
+
+function parseRecord(line: string): { seq: number; ts: number } | null {
+  try {
+    const record = JSON.parse(line) as { seq?: unknown; ts?: unknown };
+    return typeof record.seq === 'number' && typeof record.ts === 'number' ? { seq: record.seq, ts: record.ts } : null;
+  } catch {
+    return null;
+  }
+}
+
+async function syncFile(file: string): Promise<void> {
+  const handle = await fsp.open(file, 'r+');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
   }
 }
 

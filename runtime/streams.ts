@@ -1,9 +1,10 @@
 // runtime/streams.ts
 // Raw market-data streams: one durable segment log per (exchange, topic, symbol, epoch), shipped as raw/… keys.
 
+import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { isoDate, type Clock } from './clock.ts';
-import { SegmentLog, type ShipOutcome } from './segments.ts';
+import { SegmentLog, type RecoveryReport, type ShipOutcome } from './segments.ts';
 import type { ObjectStore } from './store/types.ts';
 
 export interface StreamId {
@@ -39,14 +40,32 @@ export function rawSegmentKey(id: StreamId, epoch: number, firstSeq: number, fir
   return `${streamPrefix(id)}dt=${isoDate(firstTs)}/${String(epoch).padStart(6, '0')}-${String(firstSeq).padStart(12, '0')}.jsonl`;
 }
 
+/** What a stream's log reports on its own: a torn line cut on open, a conflicting segment kept aside. */
+export type StreamReport =
+  | { kind: 'torn'; stream: StreamId; epoch: number; report: RecoveryReport }
+  | { kind: 'unreadable'; stream: StreamId; epoch: number; error: string }
+  | { kind: 'conflict'; stream: StreamId; epoch: number; outcome: Extract<ShipOutcome, { result: 'conflict' }> };
+
 export interface RawStreamsOptions {
   walDir: string;
   clock: Clock;
+  /** Told about torn lines and conflicts (the runtime audits them); never throws back into a tick. */
+  onReport?: (report: StreamReport) => Promise<void> | void;
 }
 
+/** Written once per log directory so a restart can find every stream and epoch it left behind. */
+const STREAM_META_FILE = 'stream.json';
+
+/**
+ * The WAL of the market-data streams. It belongs to the process that collects (`runtime start`):
+ * short-lived CLI commands never open it, so two processes never append to one log.
+ */
 export class RawStreams {
   private readonly logs = new Map<string, SegmentLog<RawRecord>>();
+  /** The StreamId of each log name (the SYMBOL in a name cannot be turned back into a ccxt symbol). */
+  private readonly ids = new Map<string, StreamId>();
   private readonly options: RawStreamsOptions;
+  private recovered: Promise<void> | undefined;
 
   constructor(options: RawStreamsOptions) {
     this.options = options;
@@ -60,24 +79,89 @@ export class RawStreams {
     return log.append(records.map(({ seq: _seq, ...r }) => r as RawRecord));
   }
 
-  /** Seals and uploads every stream's closed segments. */
+  /**
+   * Seals and uploads every stream's closed segments, including those of earlier epochs and
+   * earlier runs found in the WAL. A conflicting segment is reported and kept aside.
+   */
   async ship(store: ObjectStore): Promise<ShipOutcome[]> {
+    await this.recoverAll();
     const outcomes: ShipOutcome[] = [];
-    for (const log of this.logs.values()) outcomes.push(...(await log.ship(store)));
+    for (const [name, log] of this.logs) {
+      const shipped = await log.ship(store);
+      outcomes.push(...shipped);
+      for (const outcome of shipped) {
+        if (outcome.result !== 'conflict') continue;
+        const { stream, epoch } = this.parseName(name);
+        await this.report({ kind: 'conflict', stream, epoch, outcome });
+      }
+    }
     return outcomes;
+  }
+
+  /** Opens every log left in the WAL (cutting and reporting torn lines); once per process. */
+  recoverAll(): Promise<void> {
+    this.recovered ??= this.openLeftovers();
+    return this.recovered;
+  }
+
+  private async openLeftovers(): Promise<void> {
+    const root = path.join(this.options.walDir, 'raw');
+    for (const metaFile of await findFiles(root, STREAM_META_FILE, 4)) {
+      const meta = await fsp
+        .readFile(metaFile, 'utf8')
+        .then((t) => JSON.parse(t) as StreamId & { epoch: number })
+        .catch(() => null);
+      if (!meta || typeof meta.epoch !== 'number') continue;
+      const id = { exchange: meta.exchange, topic: meta.topic, symbol: meta.symbol };
+      // One damaged log must not keep every other stream from shipping: report it and go on.
+      await this.logFor(id, meta.epoch).catch((err) => this.report({ kind: 'unreadable', stream: id, epoch: meta.epoch, error: String(err instanceof Error ? err.message : err) }));
+    }
+  }
+
+  private parseName(name: string): { stream: StreamId; epoch: number } {
+    return { stream: this.ids.get(name)!, epoch: Number(name.split('/').pop()) };
+  }
+
+  private async report(report: StreamReport): Promise<void> {
+    try {
+      await this.options.onReport?.(report);
+    } catch {
+      // Reporting must never stop collection; the runtime's hook logs its own failures.
+    }
   }
 
   private async logFor(id: StreamId, epoch: number): Promise<SegmentLog<RawRecord>> {
     const name = `${id.exchange}/${id.topic}/${symbolKey(id.symbol)}/${String(epoch).padStart(6, '0')}`;
     let log = this.logs.get(name);
     if (!log) {
+      const dir = path.join(this.options.walDir, 'raw', ...name.split('/'));
       log = new SegmentLog<RawRecord>({
-        dir: path.join(this.options.walDir, 'raw', ...name.split('/')),
+        dir,
         keyFor: (first, firstSeq) => rawSegmentKey(id, epoch, firstSeq, first.ts),
       });
-      await log.open();
       this.logs.set(name, log);
+      this.ids.set(name, { exchange: id.exchange, topic: id.topic, symbol: id.symbol });
+      const recovery = await log.open().catch((err: unknown) => {
+        this.logs.delete(name); // the next append tries again (and fails loudly) instead of using a broken log
+        throw err;
+      });
+      await fsp.writeFile(path.join(dir, STREAM_META_FILE), JSON.stringify({ ...this.ids.get(name), epoch }));
+      if (recovery.tornBytes > 0) await this.report({ kind: 'torn', stream: this.ids.get(name)!, epoch, report: recovery });
     }
     return log;
   }
+}
+
+/** Files named `name` exactly `depth` directories below `root`. */
+async function findFiles(root: string, name: string, depth: number): Promise<string[]> {
+  if (depth === 0) {
+    const file = path.join(root, name);
+    return (await fsp.stat(file).then((s) => s.isFile()).catch(() => false)) ? [file] : [];
+  }
+  const entries = await fsp.readdir(root, { withFileTypes: true }).catch(() => []);
+  const found: string[] = [];
+  for (const e of entries.filter((e) => e.isDirectory()).sort((a, b) => (a.name < b.name ? -1 : 1))) {
+    found.push(...(await findFiles(path.join(root, e.name), name, depth - 1)));
+  }
+  return found;
 }

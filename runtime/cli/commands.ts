@@ -6,12 +6,14 @@ import { dashboardExportCommand, dashboardVerifyCommand } from './dashboard.ts';
 import { diagApiCommand } from './diag.ts';
 import { emulatorCommand } from './emulator.ts';
 import { handoffLoadCommand, handoffMakeCommand } from './handoff.ts';
+import { healthCommand } from './health.ts';
 import { invokeCommand } from './invoke.ts';
 import type { Command } from './main.ts';
 import { rpListCommand, rpMakeCommand, rpRestoreCommand } from './rp.ts';
 import { startCommand } from './start.ts';
 import { stateCommands } from './state.ts';
 import { statusCommand } from './status.ts';
+import { syncCommand } from './sync.ts';
 import { whatifCommand } from './whatif.ts';
 
 export const commands: Command[] = [
@@ -19,6 +21,8 @@ export const commands: Command[] = [
   invokeCommand,
   whatifCommand,
   statusCommand,
+  syncCommand,
+  healthCommand,
   configDiffCommand,
   handoffMakeCommand,
   handoffLoadCommand,

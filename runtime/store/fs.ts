@@ -21,6 +21,8 @@ const INTERNAL_DIR = '.btc-store';
 const DEFAULT_STALE_LOCK_MS = 10_000;
 const DEFAULT_LOCK_WAIT_MS = 5_000;
 const MAX_PAGE = 1000;
+/** Files described in parallel while listing (bounded so a huge directory does not open thousands at once). */
+const LIST_READ_BATCH = 32;
 
 export function createFsStore(options: FsStoreOptions): ObjectStore {
   return new FsStore(options);
@@ -116,7 +118,7 @@ class FsStore implements ObjectStore {
   async delete(key: string): Promise<void> {
     const file = this.pathOf(key);
     await this.ensureDirs();
-    await this.withKeyLock(key, () => fsp.rm(file, { force: true }));
+    await this.withKeyLock(key, () => removeIfPresent(file));
     await this.pruneEmptyDirs(path.dirname(file));
   }
 
@@ -128,7 +130,7 @@ class FsStore implements ObjectStore {
     const slash = prefix.lastIndexOf('/');
     const baseKey = slash >= 0 ? prefix.slice(0, slash + 1) : '';
     if (baseKey) validateKey(baseKey.slice(0, -1));
-    for await (const info of this.walk(baseKey, prefix, startAfter)) {
+    for await (const info of this.walk(baseKey, prefix, startAfter, options.etags !== false)) {
       if (objects.length === limit) {
         return { objects, nextStartAfter: objects[objects.length - 1]!.key };
       }
@@ -138,7 +140,7 @@ class FsStore implements ObjectStore {
   }
 
   /** Yields objects under `dirKey` whose key starts with `prefix` and is > startAfter, sorted. */
-  private async *walk(dirKey: string, prefix: string, startAfter: string): AsyncGenerator<ObjectInfo> {
+  private async *walk(dirKey: string, prefix: string, startAfter: string, withEtags: boolean): AsyncGenerator<ObjectInfo> {
     const dir = dirKey ? path.join(this.root, ...dirKey.slice(0, -1).split('/')) : this.root;
     let entries;
     try {
@@ -152,22 +154,45 @@ class FsStore implements ObjectStore {
       .filter((e) => !(dirKey === '' && e.name === INTERNAL_DIR))
       .map((e) => ({ entry: e, sortKey: dirKey + e.name + (e.isDirectory() ? '/' : '') }))
       .sort((a, b) => (a.sortKey < b.sortKey ? -1 : a.sortKey > b.sortKey ? 1 : 0));
+    // Files are read (or stat'ed) a batch at a time in parallel, then yielded in order.
+    // describeFile never rejects (a batch abandoned at a page's end must not leave a stray rejection).
+    let batch: Array<Promise<ObjectInfo | BtcError | null>> = [];
+    const settle = async function* (pending: typeof batch) {
+      for (const info of await Promise.all(pending)) {
+        if (info instanceof BtcError) throw info;
+        if (info) yield info;
+      }
+    };
+    const describeFile = async (file: string, key: string): Promise<ObjectInfo | BtcError | null> => {
+      try {
+        if (!withEtags) {
+          const stat = await fsp.stat(file);
+          return { key, etag: '', size: stat.size, lastModified: stat.mtimeMs };
+        }
+        const [body, stat] = await Promise.all([fsp.readFile(file), fsp.stat(file)]);
+        return { key, etag: etagOf(body), size: body.length, lastModified: stat.mtimeMs };
+      } catch (err) {
+        if (isMissing(err)) return null; // deleted while listing: skip
+        return unavailable(err, key);
+      }
+    };
     for (const { entry, sortKey } of named) {
       if (entry.isDirectory()) {
         const couldMatch = sortKey.startsWith(prefix) || prefix.startsWith(sortKey);
         const entirelyBefore = sortKey < startAfter && !startAfter.startsWith(sortKey);
-        if (couldMatch && !entirelyBefore) yield* this.walk(sortKey, prefix, startAfter);
+        if (!couldMatch || entirelyBefore) continue;
+        yield* settle(batch);
+        batch = [];
+        yield* this.walk(sortKey, prefix, startAfter, withEtags);
       } else if (entry.isFile() && sortKey.startsWith(prefix) && sortKey > startAfter) {
-        const file = path.join(dir, entry.name);
-        try {
-          const body = await fsp.readFile(file);
-          const stat = await fsp.stat(file);
-          yield { key: sortKey, etag: etagOf(body), size: body.length, lastModified: stat.mtimeMs };
-        } catch (err) {
-          if (!isMissing(err)) throw unavailable(err, sortKey); // deleted while listing: skip
+        batch.push(describeFile(path.join(dir, entry.name), sortKey));
+        if (batch.length >= LIST_READ_BATCH) {
+          yield* settle(batch);
+          batch = [];
         }
       }
     }
+    yield* settle(batch);
   }
 
   private pathOf(key: string): string {
@@ -202,9 +227,7 @@ class FsStore implements ObjectStore {
     const deadline = Date.now() + this.lockWaitMs;
     for (let attempt = 0; ; attempt++) {
       try {
-        const handle = await fsp.open(lock, fsc.O_CREAT | fsc.O_EXCL | fsc.O_WRONLY);
-        await handle.writeFile(token);
-        await handle.close();
+        await fsp.writeFile(lock, token, { flag: fsc.O_CREAT | fsc.O_EXCL | fsc.O_WRONLY });
         break;
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
@@ -216,7 +239,7 @@ class FsStore implements ObjectStore {
     try {
       return await body();
     } finally {
-      await fsp.rm(lock, { force: true });
+      await removeIfPresent(lock);
     }
   }
 
@@ -269,6 +292,15 @@ export function etagOf(body: Buffer): string {
 
 function stripQuotes(etag: string): string {
   return etag.replace(/^"|"$/g, '');
+}
+
+/** unlink without rm's extra lstat; absent is fine. */
+async function removeIfPresent(file: string): Promise<void> {
+  try {
+    await fsp.unlink(file);
+  } catch (err) {
+    if (!isMissing(err)) throw err;
+  }
 }
 
 function isMissing(err: unknown): boolean {

@@ -8,12 +8,12 @@ import {
   GetObjectCommand,
   HeadObjectCommand,
   ListObjectsV2Command,
-  PutObjectCommand,
   S3Client,
   S3ServiceException,
 } from '@aws-sdk/client-s3';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { BtcError } from '../errors.ts';
+import { createSignedPut, type SignedPut } from './s3-put.ts';
 import type { GetResult, ListOptions, ListPage, ObjectInfo, ObjectStore, PutOptions, PutResult } from './types.ts';
 
 export interface S3StoreOptions {
@@ -72,10 +72,22 @@ class S3Store implements ObjectStore {
   readonly describe: string;
   private readonly client: S3Client;
   private readonly bucket: string;
+  /** PutObject without the SDK's middleware stack: segment upload is the hottest call there is. */
+  private readonly signedPut: SignedPut;
 
   constructor(options: S3StoreOptions) {
     this.client = createS3Client(options);
     this.bucket = options.bucket;
+    this.signedPut = createSignedPut({
+      endpoint: options.endpoint,
+      bucket: options.bucket,
+      region: options.region ?? 'us-east-1',
+      accessKeyId: options.accessKeyId,
+      secretAccessKey: options.secretAccessKey,
+      requestTimeoutMs: options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS,
+      maxAttempts: options.maxAttempts ?? DEFAULT_MAX_ATTEMPTS,
+      maxSockets: options.maxSockets ?? DEFAULT_MAX_SOCKETS,
+    });
     this.describe = `s3://${options.bucket}@${new URL(options.endpoint).host}`;
   }
 
@@ -121,21 +133,7 @@ class S3Store implements ObjectStore {
   }
 
   async put(key: string, body: Buffer | string, options: PutOptions = {}): Promise<PutResult> {
-    try {
-      const res = await this.client.send(
-        new PutObjectCommand({
-          Bucket: this.bucket,
-          Key: key,
-          Body: typeof body === 'string' ? Buffer.from(body) : body,
-          ContentType: options.contentType ?? contentTypeOf(key),
-          IfNoneMatch: options.ifNoneMatch,
-          IfMatch: options.ifMatch === undefined ? undefined : quote(options.ifMatch),
-        }),
-      );
-      return { key, etag: stripQuotes(res.ETag ?? '') };
-    } catch (err) {
-      throw mapError(err, key);
-    }
+    return this.signedPut(key, typeof body === 'string' ? Buffer.from(body) : body, { ...options, contentType: options.contentType ?? contentTypeOf(key) });
   }
 
   async delete(key: string): Promise<void> {
@@ -195,10 +193,6 @@ function mapError(err: unknown, key: string): BtcError {
 
 function stripQuotes(etag: string): string {
   return etag.replace(/^"|"$/g, '');
-}
-
-function quote(etag: string): string {
-  return etag.startsWith('"') ? etag : `"${etag}"`;
 }
 
 function contentTypeOf(key: string): string {

@@ -32,6 +32,11 @@ export interface ListOptions {
   startAfter?: string;
   /** Page size; adapters cap it at 1000. */
   limit?: number;
+  /**
+   * false: the caller needs keys and sizes only, so `etag` may be '' (a directory store then stats
+   * files instead of reading and hashing each one). Default true.
+   */
+  etags?: boolean;
 }
 
 export interface ListPage {
@@ -56,10 +61,10 @@ export interface ObjectStore {
 }
 
 /** Every object under a prefix, lexicographic, following pages. */
-export async function* listAll(store: ObjectStore, prefix: string, pageSize = 1000): AsyncGenerator<ObjectInfo> {
+export async function* listAll(store: ObjectStore, prefix: string, pageSize = 1000, options: Pick<ListOptions, 'etags'> = {}): AsyncGenerator<ObjectInfo> {
   let startAfter: string | undefined;
   for (;;) {
-    const page = await store.listPage(prefix, { startAfter, limit: pageSize });
+    const page = await store.listPage(prefix, { startAfter, limit: pageSize, ...options });
     yield* page.objects;
     if (!page.nextStartAfter) return;
     startAfter = page.nextStartAfter;

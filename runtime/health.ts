@@ -1,0 +1,129 @@
+// runtime/health.ts
+// Per-stream health for the restart playbook: latest CSV vs last raw record, last record age, gap inventory. Reads only.
+
+import { symbolKey } from './streams.ts';
+import type { StreamConfig } from '../config/schema.ts';
+import { listAll, type ObjectStore } from './store/types.ts';
+import { checkPair, compareRefs, parseRawKey, summarizeSegment, type ContinuityIssue, type SegmentRef, type SegmentSummary } from './sync/continuity.ts';
+
+export interface HealthOptions {
+  /** The primary (the truth) and the local cache (what is still waiting for sync). */
+  primary: ObjectStore;
+  cache: ObjectStore;
+  streams: StreamConfig[];
+  now: number;
+  /** Date partitions inspected, counting back from today. */
+  days: number;
+  /** A last record older than this is stale (ms). */
+  maxAgeMs: number;
+  /** Latest CSV and last raw record may differ by this much (ms): raw is shipped once per tick. */
+  toleranceMs: number;
+  timeGapMs: number;
+}
+
+export interface StreamHealth {
+  stream: string;
+  segments: number;
+  pending_in_cache: number;
+  last: { epoch: number; seq: number; ts: number; ingest_ts: number; age_ms: number } | null;
+  age_ok: boolean;
+  latest_csv: { ts: number | null; delta_ms: number | null; ok: boolean } | null;
+  issues: ContinuityIssue[];
+  ok: boolean;
+}
+
+const TS_COLUMNS = ['ts', 'timestamp', 'time', 'datetime'];
+const READ_PARALLEL = 16;
+
+export async function inspectStreams(options: HealthOptions): Promise<StreamHealth[]> {
+  const streams = new Set<string>();
+  for (const s of options.streams) for (const symbol of s.symbols) streams.add(`${s.exchange}/${s.topic}/${symbolKey(symbol)}`);
+  for await (const info of listAll(options.cache, 'raw/', 1000, { etags: false })) {
+    const ref = parseRawKey(info.key);
+    if (ref) streams.add(ref.stream);
+  }
+  if (options.streams.length === 0) {
+    for await (const info of listAll(options.primary, 'raw/')) {
+      const ref = parseRawKey(info.key);
+      if (ref) streams.add(ref.stream);
+    }
+  }
+  const result: StreamHealth[] = [];
+  for (const stream of [...streams].sort()) result.push(await inspectStream(stream, options));
+  return result;
+}
+
+async function inspectStream(stream: string, options: HealthOptions): Promise<StreamHealth> {
+  const dates = Array.from({ length: options.days }, (_, i) => new Date(options.now - (options.days - 1 - i) * 86_400_000).toISOString().slice(0, 10));
+  const refs = new Map<string, { ref: SegmentRef; store: ObjectStore }>();
+  let pending = 0;
+  for (const [store, isCache] of [[options.primary, false], [options.cache, true]] as const) {
+    for (const date of dates) {
+      for await (const info of listAll(store, `raw/${stream}/dt=${date}/`, 1000, { etags: false })) {
+        const ref = parseRawKey(info.key);
+        if (!ref) continue;
+        if (isCache) pending++;
+        if (!refs.has(ref.key)) refs.set(ref.key, { ref, store });
+      }
+    }
+  }
+  const ordered = [...refs.values()].sort((a, b) => compareRefs(a.ref, b.ref));
+  const issues: ContinuityIssue[] = [];
+  const summaries = await mapLimited(ordered, READ_PARALLEL, async ({ ref, store }) => {
+    const got = await store.getOrNull(ref.key);
+    if (!got) return null;
+    try {
+      return summarizeSegment(ref, got.body);
+    } catch (err) {
+      issues.push({ kind: 'bad_segment', stream, key: ref.key, reason: (err as Error).message });
+      return null;
+    }
+  });
+  const whole = summaries.filter((s): s is SegmentSummary => s !== null);
+  for (let i = 1; i < whole.length; i++) {
+    const issue = checkPair(whole[i - 1]!, whole[i]!, options);
+    if (issue) issues.push(issue);
+  }
+  const newest = whole.reduce<SegmentSummary | null>((best, s) => (!best || s.lastIngestTs > best.lastIngestTs ? s : best), null);
+  const last = newest ? { epoch: newest.epoch, seq: newest.lastSeq, ts: newest.lastTs, ingest_ts: newest.lastIngestTs, age_ms: options.now - newest.lastIngestTs } : null;
+  const ageOk = last !== null && last.age_ms <= options.maxAgeMs;
+  const latest = await latestCsv(options, stream, newest);
+  return { stream, segments: whole.length, pending_in_cache: pending, last, age_ok: ageOk, latest_csv: latest, issues, ok: ageOk && issues.length === 0 && (latest?.ok ?? true) };
+}
+
+async function latestCsv(options: HealthOptions, stream: string, newest: SegmentSummary | null): Promise<StreamHealth['latest_csv']> {
+  const key = `latest/${stream}.csv`;
+  const got = (await options.primary.getOrNull(key)) ?? (await options.cache.getOrNull(key));
+  if (!got) return null;
+  const ts = csvLatestTs(got.body.toString('utf8'));
+  const delta = ts !== null && newest ? newest.lastTs - ts : null;
+  return { ts, delta_ms: delta, ok: delta !== null && Math.abs(delta) <= options.toleranceMs };
+}
+
+/** The newest timestamp in a CSV with a header row (column ts, timestamp, time or datetime; ms or ISO). */
+export function csvLatestTs(text: string): number | null {
+  const [header, ...rows] = text.split(/\r?\n/).filter((l) => l.trim() !== '');
+  if (!header) return null;
+  const column = header.split(',').findIndex((h) => TS_COLUMNS.includes(h.trim().replace(/^"|"$/g, '').toLowerCase()));
+  if (column < 0) return null;
+  let best: number | null = null;
+  for (const row of rows) {
+    const cell = row.split(',')[column]?.trim().replace(/^"|"$/g, '') ?? '';
+    const value = /^\d+(\.\d+)?$/.test(cell) ? Number(cell) : Date.parse(cell);
+    if (Number.isFinite(value) && (best === null || value > best)) best = value;
+  }
+  return best;
+}
+
+async function mapLimited<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const out = new Array<R>(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i]!);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return out;
+}
