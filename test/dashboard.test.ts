@@ -164,8 +164,8 @@ describe('Retry sync and Make handoff', () => {
   const post = (u: UiRuntime, url: string, headers: Record<string, string> = {}) =>
     u.app.request(url, { method: 'POST', headers: { accept: 'application/json', ...headers } });
 
-  it('says clearly when the sync function does not exist yet', async () => {
-    const u = await ui();
+  it('says clearly when the sync function does not exist', async () => {
+    const u = await ui({ withoutFunctions: ['sync'] });
     const res = await post(u, '/ui/sync/retry');
     expect(res.status).toBe(404);
     expect(await res.json()).toMatchObject({ ok: false, message: expect.stringContaining('sync is not installed') });
@@ -236,7 +236,8 @@ describe('with BTC_TS_API_TOKEN set', () => {
   const tokenEnv = { BTC_TS_API_TOKEN: TOKEN };
 
   it('the buttons need the bearer token or the session cookie', async () => {
-    const u = await ui({ env: tokenEnv });
+    // Without a sync function, 404 proves the request got past the guard without running anything.
+    const u = await ui({ env: tokenEnv, withoutFunctions: ['sync'] });
     const denied = await u.app.request('/ui/sync/retry', { method: 'POST', headers: { accept: 'application/json' } });
     expect(denied.status).toBe(401);
     expect(await denied.json()).toMatchObject({ ok: false, error: 'unauthorized' });
@@ -244,7 +245,7 @@ describe('with BTC_TS_API_TOKEN set', () => {
     expect((await u.app.request('/ui/sync/retry', { method: 'POST', headers: { authorization: 'Bearer wrong' } })).status).toBe(401);
 
     const bearer = await u.app.request('/ui/sync/retry', { method: 'POST', headers: { accept: 'application/json', authorization: `Bearer ${TOKEN}` } });
-    expect(bearer.status).toBe(404); // past the guard: the sync function is simply not there yet
+    expect(bearer.status).toBe(404); // past the guard
 
     const signIn = await u.app.request(`/?token=${TOKEN}`);
     expect(signIn.status).toBe(303);

@@ -1,7 +1,7 @@
 // test/segments.test.ts
 // Segment log basics: durable appends with gap-free seq, torn last line cut, idempotent and conflict-safe ship.
 
-import { appendFileSync, mkdtempSync, readFileSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, readFileSync, readdirSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -52,11 +52,15 @@ describe('SegmentLog', () => {
     const a = new SegmentLog<Rec>({ dir: path.join(dir, 'wal'), keyFor });
     const [rec] = await a.append([{ ts: 1, v: 'a' }]);
     await store.put('seg/000000000000.jsonl', JSON.stringify(rec) + '\n');
-    expect(await a.ship(store)).toEqual([{ key: 'seg/000000000000.jsonl', result: 'already_present' }]);
+    expect(await a.ship(store)).toMatchObject([{ key: 'seg/000000000000.jsonl', result: 'already_present' }]);
     await a.append([{ ts: 2, v: 'b' }]);
     await store.put('seg/000000000001.jsonl', 'different bytes\n');
-    expect(await a.ship(store)).toEqual([{ key: 'seg/000000000001.jsonl', result: 'conflict' }]);
+    expect(await a.ship(store)).toMatchObject([{ key: 'seg/000000000001.jsonl', result: 'conflict' }]);
     expect((await store.get('seg/000000000001.jsonl')).body.toString()).toBe('different bytes\n');
-    expect(await a.sealed()).toHaveLength(1);
+    // Our copy is kept aside (not retried every tick, never lost).
+    expect(await a.sealed()).toHaveLength(0);
+    const kept = readdirSync(path.join(dir, 'wal', 'conflicts'));
+    expect(kept.map((f) => decodeURIComponent(f))).toEqual(['seg/000000000001.jsonl']);
+    expect(readFileSync(path.join(dir, 'wal', 'conflicts', kept[0]!), 'utf8')).toContain('"v":"b"');
   });
 });
