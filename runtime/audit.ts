@@ -44,6 +44,8 @@ export class AuditLog {
     this.segments = new SegmentLog<AuditEvent>({
       dir: path.join(options.walDir, 'audit'),
       keyFor: (first, firstSeq) => auditKey(options.host, first.ts, firstSeq),
+      // The server and CLI commands of one PC write the same audit trail: one seq, no key clashes.
+      shared: true,
     });
   }
 

@@ -14,6 +14,13 @@ export interface SegmentLogOptions {
   keyFor(first: { seq: number; ts: number }, firstSeq: number): string;
   /** Seq of the first record ever written to this log. */
   firstSeq?: number;
+  /**
+   * Several processes of one host write this log (the audit trail: the server and short-lived
+   * CLI commands). Every append, seal and ship then runs under an inter-process lock and re-reads
+   * the log from disk first, so they share one gap-free seq and never produce two segments with
+   * one key. Costs a few file operations per call: meant for low-rate logs.
+   */
+  shared?: boolean;
 }
 
 export interface SealedSegment {
@@ -46,6 +53,9 @@ const SEALED_DIR = 'sealed';
 /** Segments whose key already holds other bytes in the store: kept here for the operator, never retried. */
 const CONFLICTS_DIR = 'conflicts';
 const TORN_PREVIEW_CHARS = 120;
+const LOCK_FILE = 'writer.lock';
+/** A lock older than this was left by a crashed process (appends hold it for milliseconds). */
+const STALE_LOCK_MS = 10_000;
 
 /**
  * One append-only stream. Records get a gap-free `seq`; appends are fsynced before they are
@@ -75,8 +85,7 @@ export class SegmentLog<T extends { ts: number }> {
 
   /** Appends records durably; resolves with the records as written (seq assigned) after fsync. */
   append(records: T[]): Promise<Array<T & { seq: number }>> {
-    return this.serial(async () => {
-      await this.open();
+    return this.exclusive(async () => {
       if (records.length === 0) return [];
       const stamped = records.map((r) => ({ ...r, seq: this.nextSeq++ }));
       const text = stamped.map((r) => JSON.stringify(r)).join('\n') + '\n';
@@ -96,28 +105,29 @@ export class SegmentLog<T extends { ts: number }> {
 
   /** Closes the open segment (if any records) into sealed/, ready to ship. */
   seal(): Promise<SealedSegment | null> {
-    return this.serial(async () => {
-      await this.open();
-      if (!this.openFirst || this.openCount === 0) return null;
-      const key = this.options.keyFor(this.openFirst, this.openFirst.seq);
-      const file = path.join(this.dir, SEALED_DIR, encodeURIComponent(key));
-      await fsp.mkdir(path.dirname(file), { recursive: true });
-      // Persist the next seq first, so a crash after the rename still continues the sequence.
-      await writeFileDurable(path.join(this.dir, STATE_FILE), JSON.stringify({ nextSeq: this.nextSeq }));
-      await fsp.rename(path.join(this.dir, OPEN_FILE), file);
-      const sealed: SealedSegment = {
-        key,
-        file,
-        firstSeq: this.openFirst.seq,
-        lastSeq: this.nextSeq - 1,
-        records: this.openCount,
-        bytes: this.openBytes,
-      };
-      this.openFirst = null;
-      this.openCount = 0;
-      this.openBytes = 0;
-      return sealed;
-    });
+    return this.exclusive(() => this.sealNow());
+  }
+
+  private async sealNow(): Promise<SealedSegment | null> {
+    if (!this.openFirst || this.openCount === 0) return null;
+    const key = this.options.keyFor(this.openFirst, this.openFirst.seq);
+    const file = path.join(this.dir, SEALED_DIR, encodeURIComponent(key));
+    await fsp.mkdir(path.dirname(file), { recursive: true });
+    // Persist the next seq first, so a crash after the rename still continues the sequence.
+    await writeFileDurable(path.join(this.dir, STATE_FILE), JSON.stringify({ nextSeq: this.nextSeq }));
+    await fsp.rename(path.join(this.dir, OPEN_FILE), file);
+    const sealed: SealedSegment = {
+      key,
+      file,
+      firstSeq: this.openFirst.seq,
+      lastSeq: this.nextSeq - 1,
+      records: this.openCount,
+      bytes: this.openBytes,
+    };
+    this.openFirst = null;
+    this.openCount = 0;
+    this.openBytes = 0;
+    return sealed;
   }
 
   /** Sealed segments waiting to be shipped, oldest first. */
@@ -142,7 +152,12 @@ export class SegmentLog<T extends { ts: number }> {
   }
 
   private async shipSealed(store: ObjectStore): Promise<ShipOutcome[]> {
-    await this.seal();
+    if (this.options.shared) return this.exclusive(() => this.uploadSealed(store, () => this.sealNow()));
+    return this.uploadSealed(store, () => this.seal());
+  }
+
+  private async uploadSealed(store: ObjectStore, sealFirst: () => Promise<unknown>): Promise<ShipOutcome[]> {
+    await sealFirst();
     const outcomes: ShipOutcome[] = [];
     for (const { key, file } of await this.sealed()) {
       const body = await fsp.readFile(file);
@@ -196,6 +211,25 @@ export class SegmentLog<T extends { ts: number }> {
     const run = this.queue.then(fn, fn);
     this.queue = run.catch(() => undefined);
     return run;
+  }
+
+  /** Serialised in this process; for a shared log also locked across processes and re-read from disk. */
+  private exclusive<R>(fn: () => Promise<R>): Promise<R> {
+    return this.serial(async () => {
+      await this.open();
+      if (!this.options.shared) return fn();
+      const release = await lockDir(path.join(this.dir, LOCK_FILE));
+      try {
+        // Another process may have appended or sealed since we last looked.
+        this.openFirst = null;
+        this.openCount = 0;
+        this.openBytes = 0;
+        await this.recover();
+        return await fn();
+      } finally {
+        await release();
+      }
+    });
   }
 }
 
@@ -286,5 +320,40 @@ export function assertNoConflicts(outcomes: ShipOutcome[]): void {
   const conflicts = outcomes.filter((o) => o.result === 'conflict');
   if (conflicts.length) {
     throw new BtcError('Conflict', `segment key exists with different bytes: ${conflicts.map((c) => c.key).join(', ')}`);
+  }
+}
+
+/**
+ * Takes an O_EXCL lock file (holding our pid) and returns its release. A lock whose owner is gone
+ * or that is older than STALE_LOCK_MS was left by a crash and is taken over.
+ */
+async function lockDir(lock: string): Promise<() => Promise<void>> {
+  const token = `${process.pid}:${Math.random().toString(36).slice(2)}`;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await fsp.writeFile(lock, token, { flag: 'wx' });
+      return async () => {
+        if ((await fsp.readFile(lock, 'utf8').catch(() => '')) === token) await fsp.rm(lock, { force: true });
+      };
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
+    const [held, stat] = await Promise.all([fsp.readFile(lock, 'utf8').catch(() => ''), fsp.stat(lock).catch(() => null)]);
+    const owner = Number(held.split(':')[0]);
+    const ownerGone = Number.isInteger(owner) && owner > 0 && !processAlive(owner);
+    if (held && (ownerGone || (stat && Date.now() - stat.mtimeMs > STALE_LOCK_MS))) {
+      if ((await fsp.readFile(lock, 'utf8').catch(() => '')) === held) await fsp.rm(lock, { force: true });
+      continue;
+    }
+    await new Promise((r) => setTimeout(r, Math.min(2 + attempt, 25)));
+  }
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }

@@ -64,3 +64,24 @@ describe('SegmentLog', () => {
     expect(readFileSync(path.join(dir, 'wal', 'conflicts', kept[0]!), 'utf8')).toContain('"v":"b"');
   });
 });
+
+describe('the audit trail shared by the server and CLI commands of one PC', () => {
+  it('two processes writing one audit WAL get one gap-free seq and never clash on a key', async () => {
+    const { execFile } = await import('node:child_process');
+    const { promisify } = await import('node:util');
+    const { dir } = fresh();
+    const run = (name: string) =>
+      promisify(execFile)(process.execPath, ['bin/tsnode.mjs', 'test/helpers/audit-writer-worker.ts', dir, name, '40'], { timeout: 60_000 });
+    const outputs = await Promise.all([run('server'), run('cli')]);
+    const results = outputs.flatMap((o) => JSON.parse(o.stdout) as string[]);
+    expect(results).not.toContain('conflict');
+    const bucket = createFsStore({ root: path.join(dir, 'bucket') });
+    const events: Array<{ seq: number; actor: string }> = [];
+    for (const key of await listKeys(bucket, 'audit/')) {
+      for (const line of (await bucket.get(key)).body.toString().trim().split('\n')) events.push(JSON.parse(line));
+    }
+    expect(events).toHaveLength(80);
+    expect(events.map((e) => e.seq).sort((a, b) => a - b)).toEqual(Array.from({ length: 80 }, (_, i) => i));
+    expect(events.filter((e) => e.actor === 'cli')).toHaveLength(40);
+  });
+});
