@@ -48,7 +48,8 @@ function cli(...args: string[]): Promise<CliResult> {
   });
 }
 
-describe('runtime state CLI', () => {
+// Each case spawns several `runtime` processes; under the full suite's load one start can take seconds.
+describe('runtime state CLI', { timeout: 180_000 }, () => {
   it('update applies (exit 0), writes --json-out; a guard block exits 1; bad input exits 2', async () => {
     writeConfig(0.2);
     writeFills('a.jsonl', series(T0, 10).map((f) => JSON.stringify(f)));
