@@ -4,6 +4,7 @@
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { BtcError, isBtcError } from './errors.ts';
+import { acquireFileLock } from './file-lock.ts';
 import { etagOf } from './store/fs.ts';
 import type { ObjectStore } from './store/types.ts';
 
@@ -218,7 +219,7 @@ export class SegmentLog<T extends { ts: number }> {
     return this.serial(async () => {
       await this.open();
       if (!this.options.shared) return fn();
-      const release = await lockDir(path.join(this.dir, LOCK_FILE));
+      const release = await acquireFileLock(path.join(this.dir, LOCK_FILE), { staleMs: STALE_LOCK_MS });
       try {
         // Another process may have appended or sealed since we last looked.
         this.openFirst = null;
@@ -320,40 +321,5 @@ export function assertNoConflicts(outcomes: ShipOutcome[]): void {
   const conflicts = outcomes.filter((o) => o.result === 'conflict');
   if (conflicts.length) {
     throw new BtcError('Conflict', `segment key exists with different bytes: ${conflicts.map((c) => c.key).join(', ')}`);
-  }
-}
-
-/**
- * Takes an O_EXCL lock file (holding our pid) and returns its release. A lock whose owner is gone
- * or that is older than STALE_LOCK_MS was left by a crash and is taken over.
- */
-async function lockDir(lock: string): Promise<() => Promise<void>> {
-  const token = `${process.pid}:${Math.random().toString(36).slice(2)}`;
-  for (let attempt = 0; ; attempt++) {
-    try {
-      await fsp.writeFile(lock, token, { flag: 'wx' });
-      return async () => {
-        if ((await fsp.readFile(lock, 'utf8').catch(() => '')) === token) await fsp.rm(lock, { force: true });
-      };
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-    }
-    const [held, stat] = await Promise.all([fsp.readFile(lock, 'utf8').catch(() => ''), fsp.stat(lock).catch(() => null)]);
-    const owner = Number(held.split(':')[0]);
-    const ownerGone = Number.isInteger(owner) && owner > 0 && !processAlive(owner);
-    if (held && (ownerGone || (stat && Date.now() - stat.mtimeMs > STALE_LOCK_MS))) {
-      if ((await fsp.readFile(lock, 'utf8').catch(() => '')) === held) await fsp.rm(lock, { force: true });
-      continue;
-    }
-    await new Promise((r) => setTimeout(r, Math.min(2 + attempt, 25)));
-  }
-}
-
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }

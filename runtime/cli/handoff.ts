@@ -11,7 +11,7 @@ import { commitsSince, openRepo } from '../git/repo.ts';
 import { sha256Hex } from '../handoff/bundle.ts';
 import { repoDirOf } from '../handoff/files.ts';
 import { readBundle, type LoadedBundle } from '../handoff/read.ts';
-import { configHelp, configOption, loadRuntime } from './load.ts';
+import { configHelp, configOption, loadRuntime, runningRuntime } from './load.ts';
 import type { Command, Flags } from './main.ts';
 import { color, printJson } from './output.ts';
 
@@ -66,16 +66,10 @@ interface Made {
 
 /** One in-flight handoff per PC: ask the runtime on this PC first (the same rule as `runtime invoke`). */
 async function viaRunningRuntime(flags: Flags, input: object): Promise<Made | null> {
-  const { config, secrets } = loadConfig({ file: flags.config as string | undefined });
-  const base = `http://${config.http.host === '0.0.0.0' ? '127.0.0.1' : config.http.host}:${config.http.port}`;
-  try {
-    const health = await fetch(`${base}/health`, { signal: AbortSignal.timeout(500) });
-    if (!health.ok || ((await health.json()) as { host?: string }).host !== config.host) return null;
-  } catch {
-    return null;
-  }
-  const headers: Record<string, string> = { 'content-type': 'application/json', accept: 'application/zip' };
-  if (secrets.BTC_TS_API_TOKEN) headers.authorization = `Bearer ${secrets.BTC_TS_API_TOKEN}`;
+  const running = await runningRuntime(flags.config as string | undefined);
+  if (!running) return null;
+  const { base } = running;
+  const headers = { ...running.headers, accept: 'application/zip' };
   const res = await fetch(`${base}/fn/handoff`, { method: 'POST', headers, body: JSON.stringify(input) });
   if (!res.ok || !res.headers.get('content-type')?.includes('application/zip')) {
     const body = (await res.json().catch(() => ({}))) as { message?: string; error?: string };

@@ -1,9 +1,8 @@
 // runtime/cli/invoke.ts
 // `runtime invoke <fn>`: runs one function once — through the running runtime when one answers, else in-process.
 
-import { loadConfig } from '../config.ts';
 import { BtcError } from '../errors.ts';
-import { configHelp, configOption, loadRuntime } from './load.ts';
+import { configHelp, configOption, loadRuntime, runningRuntime } from './load.ts';
 import type { Command } from './main.ts';
 import { printJson } from './output.ts';
 
@@ -51,18 +50,9 @@ export const invokeCommand: Command = {
 };
 
 async function viaRunningRuntime(configFile: string | undefined, name: string, input: unknown): Promise<number | null> {
-  const { config, secrets } = loadConfig({ file: configFile });
-  const base = `http://${config.http.host === '0.0.0.0' ? '127.0.0.1' : config.http.host}:${config.http.port}`;
-  try {
-    const health = await fetch(`${base}/health`, { signal: AbortSignal.timeout(500) });
-    const body = (await health.json()) as { host?: string };
-    if (!health.ok || body.host !== config.host) return null;
-  } catch {
-    return null;
-  }
-  const headers: Record<string, string> = { 'content-type': 'application/json' };
-  if (secrets.BTC_TS_API_TOKEN) headers.authorization = `Bearer ${secrets.BTC_TS_API_TOKEN}`;
-  const res = await fetch(`${base}/fn/${encodeURIComponent(name)}`, { method: 'POST', headers, body: JSON.stringify(input) });
+  const running = await runningRuntime(configFile);
+  if (!running) return null;
+  const res = await fetch(`${running.base}/fn/${encodeURIComponent(name)}`, { method: 'POST', headers: running.headers, body: JSON.stringify(input) });
   const body = (await res.json()) as { ok: boolean; result?: unknown };
   printJson(body.ok ? body.result : body);
   if (res.ok) return 0;

@@ -24,3 +24,21 @@ export async function loadRuntime(flags: Flags, overrides?: Record<string, unkno
   });
   return createRuntime(loaded, { log });
 }
+
+/**
+ * The runtime listening on this PC for this config (same host name), or null. Commands that run
+ * a duty go through it when it is there, so each function has one run in flight per PC.
+ */
+export async function runningRuntime(configFile?: string): Promise<{ base: string; headers: Record<string, string> } | null> {
+  const { config, secrets } = loadConfig({ file: configFile });
+  const base = `http://${config.http.host === '0.0.0.0' ? '127.0.0.1' : config.http.host}:${config.http.port}`;
+  try {
+    const health = await fetch(`${base}/health`, { signal: AbortSignal.timeout(500) });
+    if (!health.ok || ((await health.json()) as { host?: string }).host !== config.host) return null;
+  } catch {
+    return null;
+  }
+  const headers: Record<string, string> = { 'content-type': 'application/json' };
+  if (secrets.BTC_TS_API_TOKEN) headers.authorization = `Bearer ${secrets.BTC_TS_API_TOKEN}`;
+  return { base, headers };
+}

@@ -2,9 +2,10 @@
 // FsStore: a directory that behaves like a bucket (the embedded default primary and the local cache).
 
 import { createHash, randomBytes } from 'node:crypto';
-import { promises as fsp, constants as fsc } from 'node:fs';
+import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { BtcError } from '../errors.ts';
+import { acquireFileLock } from '../file-lock.ts';
 import type { GetResult, ListOptions, ListPage, ObjectInfo, ObjectStore, PutOptions, PutResult } from './types.ts';
 
 export interface FsStoreOptions {
@@ -221,40 +222,14 @@ class FsStore implements ObjectStore {
   }
 
   /** Serialises writers of one key across processes with an O_EXCL lock file. */
+  /** Serialises writers of one key across processes with an O_EXCL lock file. */
   private async withKeyLock<T>(key: string, body: () => Promise<T>): Promise<T> {
     const lock = path.join(this.lockDir, createHash('sha1').update(key).digest('hex'));
-    const token = `${process.pid}:${randomBytes(6).toString('hex')}`;
-    const deadline = Date.now() + this.lockWaitMs;
-    for (let attempt = 0; ; attempt++) {
-      try {
-        await fsp.writeFile(lock, token, { flag: fsc.O_CREAT | fsc.O_EXCL | fsc.O_WRONLY });
-        break;
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-        await this.breakLockIfAbandoned(lock);
-        if (Date.now() > deadline) throw new BtcError('Unavailable', `lock on ${key} not released`);
-        await sleep(Math.min(1 + attempt, 20) * Math.random());
-      }
-    }
+    const release = await acquireFileLock(lock, { staleMs: this.staleLockMs, waitMs: this.lockWaitMs, what: key });
     try {
       return await body();
     } finally {
-      await removeIfPresent(lock);
-    }
-  }
-
-  /** A lock whose owner process is gone, or that is older than staleLockMs, was left by a crash. */
-  private async breakLockIfAbandoned(lock: string): Promise<void> {
-    try {
-      const [content, stat] = await Promise.all([fsp.readFile(lock, 'utf8'), fsp.stat(lock)]);
-      const pid = Number(content.split(':')[0]);
-      const ownerGone = Number.isInteger(pid) && pid > 0 && !processAlive(pid);
-      if (ownerGone || Date.now() - stat.mtimeMs > this.staleLockMs) {
-        // Re-check the token just before removal so we never remove a fresh lock by mistake.
-        if ((await fsp.readFile(lock, 'utf8')) === content) await fsp.rm(lock, { force: true });
-      }
-    } catch (err) {
-      if (!isMissing(err)) throw err;
+      await release();
     }
   }
 
@@ -312,15 +287,6 @@ function unavailable(err: unknown, key: string): BtcError {
   return new BtcError('Unavailable', `filesystem error ${code} at ${key}`, { cause: err, details: { key } });
 }
 
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 async function fsyncDir(dir: string): Promise<void> {
   try {
     const handle = await fsp.open(dir, 'r');
@@ -334,6 +300,3 @@ async function fsyncDir(dir: string): Promise<void> {
   }
 }
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
