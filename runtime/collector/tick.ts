@@ -119,6 +119,7 @@ export async function collectTick(ctx: FnContext): Promise<TickSummary> {
       if (!ctx.lease.holder || ctx.lease.epoch !== epoch) return;
       const written = await ctx.streams.append(streamIdOf(task), epoch, result.items);
       summary.records += written.length;
+      ctx.metrics?.recordStream(streamIdOf(task), { records: written.length, okAtMs: ctx.clock.now() });
       if (result.cursor) {
         state.cursor = result.cursor;
         state.cursorDirty = true;

@@ -8,6 +8,7 @@ import type { Runtime } from '../context.ts';
 import { BtcError } from '../errors.ts';
 import { describeFunctions } from '../registry.ts';
 import { readAllStatus } from '../status.ts';
+import { measureBacklog } from '../store/backlog.ts';
 import { errorResponse } from './errors.ts';
 
 export interface AppOptions {
@@ -52,6 +53,9 @@ export function createApp(runtime: Runtime, options: AppOptions = {}): Hono {
   app.get('/metrics', async (c) => {
     runtime.metrics.leaseHolder.set(runtime.lease.holder ? 1 : 0);
     runtime.metrics.leaseEpoch.set(runtime.lease.epoch);
+    // Measured at scrape time, like the streams' last-ok age: the gauge is never stale.
+    const backlog = await measureBacklog(runtime.store.secondary).catch(() => null);
+    if (backlog) runtime.metrics.setSyncBacklog(backlog.objects, backlog.bytes);
     c.header('content-type', runtime.metrics.registry.contentType);
     return c.body(await runtime.metrics.registry.metrics());
   });

@@ -5,13 +5,15 @@ import type { Runtime } from '../context.ts';
 import type { AuditEvent } from '../audit.ts';
 import { isoDate } from '../clock.ts';
 import { readAllStatus, type HostStatus, type StreamStatus } from '../status.ts';
+import { measureBacklog, type Backlog } from '../store/backlog.ts';
+
+export type { Backlog };
 import { listAll, type ObjectStore } from '../store/types.ts';
 import { NextTasksSource, type NextTasks } from './handover-tasks.ts';
 
 /** A store read slower than this is shown as unavailable instead of holding the page. */
 const READ_DEADLINE_MS = 3_000;
-/** Counting stops here so a huge backlog cannot make every refresh slow. */
-const BACKLOG_COUNT_CAP = 10_000;
+/** Audit events shown on the page. */
 const AUDIT_ROWS = 50;
 /** Audit segments of other hosts read per refresh (newest first); segments are immutable, so cached. */
 const OTHER_HOST_SEGMENTS = 2;
@@ -24,13 +26,6 @@ export interface SyncRetryOutcome {
   ok: boolean;
   running: boolean;
   message: string;
-}
-
-export interface Backlog {
-  objects: number;
-  bytes: number;
-  /** More objects than BACKLOG_COUNT_CAP: the figures are a lower bound. */
-  capped: boolean;
 }
 
 export interface HostRow extends HostStatus {
@@ -80,7 +75,7 @@ export class DashboardData {
     const state = rt.store.state();
     const [hosts, backlog, otherAudit, nextTasks] = await Promise.all([
       deadline(readAllStatus(rt.store), null),
-      deadline(countObjects(rt.store.secondary), null),
+      deadline(measureBacklog(rt.store.secondary), null),
       deadline(this.otherHostsAudit(now), null),
       deadline(this.nextTasks.load(), { source: null, tasks: [], note: 'handover not readable in time (storage slow?)' }),
     ]);
@@ -174,18 +169,6 @@ export class DashboardData {
 }
 
 /** Objects (and bytes) in the local cache bucket: what the primary still lacks. Probe keys are not backlog. */
-export async function countObjects(store: ObjectStore): Promise<Backlog> {
-  let objects = 0;
-  let bytes = 0;
-  for await (const info of listAll(store, '')) {
-    if (info.key.startsWith('health/')) continue;
-    objects++;
-    bytes += info.size;
-    if (objects >= BACKLOG_COUNT_CAP) return { objects, bytes, capped: true };
-  }
-  return { objects, bytes, capped: false };
-}
-
 function mergeAudit(own: AuditEvent[], others: AuditEvent[]): AuditEvent[] {
   return [...own, ...others].sort((a, b) => b.ts - a.ts).slice(0, AUDIT_ROWS);
 }

@@ -53,5 +53,21 @@ describe('npm start -- --demo', () => {
       const found = dirs.filter(existsSync).flatMap((d) => readdirSync(d, { recursive: true }) as string[]).filter((f) => f.endsWith('.jsonl'));
       if (topic !== 'ohlcv') expect(found.length, topic).toBeGreaterThan(0);
     }
+
+    // The Prometheus series move: records per stream grow, last-ok age stays small, holder and backlog are reported.
+    const tradesRecords = async () => {
+      const text = await (await fetch(`${demo!.url}/metrics`)).text();
+      const match = /btc_ts_stream_records_total\{exchange="binance",topic="trades",symbol="BTC\/USDT"\} (\d+)/.exec(text);
+      return { text, records: Number(match?.[1] ?? 0) };
+    };
+    const first = await tradesRecords();
+    await new Promise((r) => setTimeout(r, 4_500));
+    const second = await tradesRecords();
+    expect(second.records).toBeGreaterThan(first.records);
+    expect(second.text).toMatch(/btc_ts_lease_holder 1/);
+    expect(second.text).toMatch(/btc_ts_sync_backlog_objects \d+/);
+    expect(second.text).toMatch(/btc_ts_function_runs_total\{fn="collect-tick",source="cron",result="ok"\} \d+/);
+    const age = /btc_ts_stream_last_ok_age_seconds\{exchange="binance",topic="ticker",symbol="BTC\/USDT"\} ([\d.]+)/.exec(second.text);
+    expect(Number(age?.[1])).toBeLessThan(10);
   });
 });
