@@ -1,7 +1,7 @@
 // ops/bench/sync.ts
 // Benchmark: a cache backlog (20,000 × ~2 KB + 200 × ~1 MB segments) synced to an empty MinIO bucket, against rclone copy of the same files.
 
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -79,6 +79,7 @@ export default async function syncBench(args: string[]): Promise<object> {
     };
     await oursRun('ours', 'bench-ours', work);
     if (!values['skip-rclone']) {
+      ensureRclone();
       for (const [name, transfers] of [['rclone_default', undefined], ['rclone_transfers_16', 16]] as const) {
         const bucket = `bench-${name.replace(/_/g, '-')}`;
         await bootstrapBucket({ endpoint: minio.endpoint, bucket, accessKey: minio.accessKey, secretKey: minio.secretKey });
@@ -210,4 +211,15 @@ async function countObjects(store: ObjectStore): Promise<number> {
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
   console.log(JSON.stringify(await syncBench(process.argv.slice(2)), null, 2));
+}
+
+/** rclone is the peer: install it from Debian's packages when missing (root), else say how. */
+function ensureRclone(): void {
+  const has = () => spawnSync('rclone', ['version'], { stdio: 'ignore' }).status === 0;
+  if (has()) return;
+  if (process.getuid?.() === 0) {
+    console.error('bench sync: rclone missing; installing it with apt-get (Debian package rclone)…');
+    spawnSync('sh', ['-c', 'apt-get update -qq && apt-get install -y -qq rclone'], { stdio: 'inherit' });
+  }
+  if (!has()) throw new Error('rclone is not installed: apt-get install rclone, or run with --skip-rclone');
 }
