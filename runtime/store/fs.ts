@@ -222,7 +222,6 @@ class FsStore implements ObjectStore {
   }
 
   /** Serialises writers of one key across processes with an O_EXCL lock file. */
-  /** Serialises writers of one key across processes with an O_EXCL lock file. */
   private async withKeyLock<T>(key: string, body: () => Promise<T>): Promise<T> {
     const lock = path.join(this.lockDir, createHash('sha1').update(key).digest('hex'));
     const release = await acquireFileLock(lock, { staleMs: this.staleLockMs, waitMs: this.lockWaitMs, what: key });
