@@ -8,7 +8,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const WORKER = path.join(ROOT, 'ops/bench/handoff-worker.ts');
+const WORKER = path.join(ROOT, 'ops/bench/_handoff-worker.ts');
 /** GNU time prints "<elapsed s> <max RSS KB>" on the last stderr line. */
 const TIME_FORMAT = '%e %M';
 

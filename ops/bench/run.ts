@@ -7,7 +7,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const available = readdirSync(HERE)
-  .filter((f) => f.endsWith('.ts') && f !== 'run.ts' && !f.startsWith('_'))
+  .filter((f) => f.endsWith('.ts') && f !== 'run.ts' && !f.startsWith('_')) // _name.ts: a helper, not a benchmark
   .map((f) => f.replace(/\.ts$/, ''))
   .sort();
 

@@ -1,4 +1,4 @@
-// ops/bench/handoff-worker.ts
+// ops/bench/_handoff-worker.ts
 // One measured handoff in a fresh process (so peak RSS is the bundle's alone): prints { ms, bytes, files, maxRssKb }.
 
 import { mkdtempSync, rmSync } from 'node:fs';
