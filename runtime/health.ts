@@ -3,6 +3,7 @@
 
 import { symbolKey } from './streams.ts';
 import type { StreamConfig } from '../config/schema.ts';
+import { mapLimit } from './observability/raw-objects.ts';
 import { listAll, type ObjectStore } from './store/types.ts';
 import { checkPair, compareRefs, parseRawKey, summarizeSegment, type ContinuityIssue, type SegmentRef, type SegmentSummary } from './sync/continuity.ts';
 
@@ -69,7 +70,7 @@ async function inspectStream(stream: string, options: HealthOptions): Promise<St
   }
   const ordered = [...refs.values()].sort((a, b) => compareRefs(a.ref, b.ref));
   const issues: ContinuityIssue[] = [];
-  const summaries = await mapLimited(ordered, READ_PARALLEL, async ({ ref, store }) => {
+  const summaries = await mapLimit(ordered, READ_PARALLEL, async ({ ref, store }) => {
     const got = await store.getOrNull(ref.key);
     if (!got) return null;
     try {
@@ -113,17 +114,4 @@ export function csvLatestTs(text: string): number | null {
     if (Number.isFinite(value) && (best === null || value > best)) best = value;
   }
   return best;
-}
-
-async function mapLimited<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const out = new Array<R>(items.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i]!);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return out;
 }

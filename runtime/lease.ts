@@ -3,7 +3,7 @@
 
 import { z } from 'zod';
 import type { FnContext, LeaseView } from './define.ts';
-import { BtcError } from './errors.ts';
+import { BtcError, withTimeout } from './errors.ts';
 
 export const LEASE_KEY = 'locks/collector.leader';
 
@@ -75,7 +75,7 @@ export function leaseTimings(ctx: FnContext) {
 
 /** The lease always lives on the primary (never the cache: a lease only one PC can see fences nothing). */
 export async function readLease(ctx: FnContext): Promise<ObservedLease | null> {
-  const got = await withTimeout(ctx.store.primary.getOrNull(LEASE_KEY), leaseTimings(ctx).opTimeoutMs);
+  const got = await withTimeout(ctx.store.primary.getOrNull(LEASE_KEY), leaseTimings(ctx).opTimeoutMs, 'lease call');
   if (!got) return null;
   let doc: LeaseDoc | null = null;
   try {
@@ -91,6 +91,7 @@ export async function writeLease(ctx: FnContext, doc: LeaseDoc, condition: { ifM
   const put = await withTimeout(
     ctx.store.primary.put(LEASE_KEY, JSON.stringify(doc), { contentType: 'application/json', ...condition }),
     leaseTimings(ctx).opTimeoutMs,
+    'lease call',
   );
   return put.etag;
 }
@@ -185,12 +186,3 @@ export function publishLeaderStatus(ctx: FnContext, mem: LeaderMemory, doc: Leas
   ctx.status.update((s) => void (s.leader = leader)).catch(() => undefined);
 }
 
-function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new BtcError('Unavailable', `lease call timed out after ${ms} ms`)), ms);
-  });
-  // The losing call may still land later; the holder recognises its own write by host, pid and epoch.
-  promise.catch(() => undefined);
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}

@@ -153,8 +153,16 @@ export class SegmentLog<T extends { ts: number }> {
   }
 
   private async shipSealed(store: ObjectStore): Promise<ShipOutcome[]> {
-    if (this.options.shared) return this.exclusive(() => this.uploadSealed(store, () => this.sealNow()));
-    return this.uploadSealed(store, () => this.seal());
+    if (!this.options.shared) return this.uploadSealed(store, () => this.seal());
+    // Shipping runs after every function run: only take the cross-process lock when there is work.
+    // A record appended just after this look is shipped by the next run.
+    if (!(await this.hasUnshipped())) return [];
+    return this.exclusive(() => this.uploadSealed(store, () => this.sealNow()));
+  }
+
+  private async hasUnshipped(): Promise<boolean> {
+    const open = await fsp.stat(path.join(this.dir, OPEN_FILE)).catch(() => null);
+    return (open?.size ?? 0) > 0 || (await this.sealed()).length > 0;
   }
 
   private async uploadSealed(store: ObjectStore, sealFirst: () => Promise<unknown>): Promise<ShipOutcome[]> {

@@ -46,6 +46,31 @@ export type StreamReport =
   | { kind: 'unreadable'; stream: StreamId; epoch: number; error: string }
   | { kind: 'conflict'; stream: StreamId; epoch: number; outcome: Extract<ShipOutcome, { result: 'conflict' }> };
 
+/** What a raw segment key says: the inverse of rawSegmentKey. */
+export interface RawSegmentKey {
+  key: string;
+  /** `<exchange>/<topic>/<SYMBOL>`: the stream, as in keys. */
+  stream: string;
+  exchange: string;
+  topic: string;
+  /** SYMBOL as in the key (`BTC-USDT`). */
+  symbol: string;
+  date: string;
+  epoch: number;
+  firstSeq: number;
+}
+
+// Padding is a minimum: an epoch past 999999 or a seq past 12 digits still parses.
+const RAW_SEGMENT_KEY = /^raw\/([^/]+)\/([^/]+)\/([^/]+)\/dt=(\d{4}-\d{2}-\d{2})\/(\d{6,})-(\d{12,})\.jsonl$/;
+
+/** The parts of a raw segment key; null for any other key. */
+export function parseRawSegmentKey(key: string): RawSegmentKey | null {
+  const m = RAW_SEGMENT_KEY.exec(key);
+  if (!m) return null;
+  const [, exchange, topic, symbol, date, epoch, firstSeq] = m as unknown as string[];
+  return { key, stream: `${exchange}/${topic}/${symbol}`, exchange: exchange!, topic: topic!, symbol: symbol!, date: date!, epoch: Number(epoch), firstSeq: Number(firstSeq) };
+}
+
 export interface RawStreamsOptions {
   walDir: string;
   clock: Clock;

@@ -8,7 +8,7 @@ import type { HandoffResult, HandoffSummary } from '../../functions/handoff.ts';
 import { loadConfig } from '../config.ts';
 import { BtcError } from '../errors.ts';
 import { commitsSince, openRepo } from '../git/repo.ts';
-import { sha256Hex } from '../handoff/bundle.ts';
+import { sha256Hex } from '../hash.ts';
 import { repoDirOf } from '../handoff/files.ts';
 import { readBundle, type LoadedBundle } from '../handoff/read.ts';
 import { configHelp, configOption, loadRuntime, runningRuntime } from './load.ts';

@@ -1,9 +1,9 @@
 // runtime/handoff/bundle.ts
 // Builds the Handoff_YYYYMMDD_HHMM.zip with jszip and proves no secret value is anywhere in it.
 
-import { createHash } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
+import { sha256Hex } from '../hash.ts';
 import JSZip from 'jszip';
 import { stringify } from 'yaml';
 import type { AppConfig, StreamConfig } from '../../config/schema.ts';
@@ -112,6 +112,3 @@ export async function assertNoSecrets(bytes: Buffer, secrets: readonly string[])
   }
 }
 
-export function sha256Hex(body: Buffer): string {
-  return createHash('sha256').update(body).digest('hex');
-}

@@ -4,7 +4,7 @@
 import JSZip from 'jszip';
 import { parse as parseYaml } from 'yaml';
 import { BtcError } from '../errors.ts';
-import { sha256Hex } from './bundle.ts';
+import { sha256Hex } from '../hash.ts';
 import { BUNDLE_FORMAT, ENTRY } from './sections.ts';
 
 export interface LoadedBundle {

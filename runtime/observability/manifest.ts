@@ -1,7 +1,7 @@
 // runtime/observability/manifest.ts
 // The manifest's strictly increasing sequence (compare-and-swap on dashboard/manifest.json) and the heartbeat.
 
-import { createHash } from 'node:crypto';
+import { sha256Hex } from '../hash.ts';
 import type { z } from 'zod';
 import { BtcError, isBtcError } from '../errors.ts';
 import type { ObjectStore } from '../store/types.ts';
@@ -11,7 +11,6 @@ import { heartbeatSchema, manifestSchema, type DatasetError, type Heartbeat, typ
 /** Racing exporters retry the swap; each lost race means another export committed, so this is plenty. */
 const MAX_SWAP_ATTEMPTS = 20;
 
-export const sha256Hex = (body: Buffer | string) => createHash('sha256').update(body).digest('hex');
 
 /** Reads a JSON document; absent → null; unparseable or off-schema → `invalid` (the caller decides). */
 export async function readJson<S extends z.ZodType>(store: ObjectStore, key: string, schema: S): Promise<{ doc: z.output<S> | null; etag: string | null; invalid?: string }> {

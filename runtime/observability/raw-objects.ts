@@ -2,9 +2,9 @@
 // Reads the raw/ stream objects for the export: key parsing, defensive JSONL parsing, bounded-parallel GETs.
 
 import { listAll, type ObjectInfo, type ObjectStore } from '../store/types.ts';
+import { parseRawSegmentKey } from '../streams.ts';
 
 export const RAW_PREFIX = 'raw/';
-const RAW_KEY = /^raw\/([^/]+)\/([^/]+)\/([^/]+)\/dt=(\d{4}-\d{2}-\d{2})\/(\d{6})-(\d{12})\.jsonl$/;
 /** Parallel GETs per export: enough to hide MinIO latency, few enough for a small NAS. */
 export const READ_CONCURRENCY = 16;
 
@@ -25,9 +25,9 @@ export interface RawLine {
 }
 
 export function parseRawKey(info: ObjectInfo): RawObject | null {
-  const m = RAW_KEY.exec(info.key);
-  if (!m) return null;
-  return { ...info, exchange: m[1]!, topic: m[2]!, symbolKey: m[3]!, stream: `${m[1]}/${m[2]}/${m[3]}` };
+  const parts = parseRawSegmentKey(info.key);
+  if (!parts) return null;
+  return { ...info, exchange: parts.exchange, topic: parts.topic, symbolKey: parts.symbol, stream: parts.stream };
 }
 
 /** Every raw stream object in the store, in key order; keys that do not follow the layout are returned apart. */

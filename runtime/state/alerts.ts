@@ -1,7 +1,7 @@
 // runtime/state/alerts.ts
 // The state_update_rollback alert: POST to each webhook (timeout, one retry), latency CSV, state_alerts.log lines.
 
-import { createHash } from 'node:crypto';
+import { sha256Hex } from '../hash.ts';
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 
@@ -111,7 +111,7 @@ async function sendWithRetry(options: AlertOptions, alert: AlertContext, url: st
 
 /** `https://hooks.example.com/services/T0/B0/xyz` → `https://hooks.example.com/…#1a2b3c4d`: the token never reaches a log. */
 export function redactUrl(url: string): string {
-  const id = createHash('sha256').update(url).digest('hex').slice(0, 8);
+  const id = sha256Hex(url).slice(0, 8);
   try {
     const u = new URL(url);
     return `${u.protocol}//${u.host}${u.pathname === '/' && !u.search ? '' : '/…'}#${id}`;

@@ -1,7 +1,7 @@
 // runtime/state/model.ts
 // The state-update data model: state.json, fills, override flag and archived diffs (zod), their keys, the fingerprint.
 
-import { createHash } from 'node:crypto';
+import { sha256Hex } from '../hash.ts';
 import { z } from 'zod';
 import type { StrategyConfig } from '../../config/schema.ts';
 import { symbolKey } from '../streams.ts';
@@ -10,7 +10,7 @@ import { symbolKey } from '../streams.ts';
 export const STATE_VERSION = 1;
 
 const finite = z.number().refine(Number.isFinite, 'must be a finite number');
-const sha256Hex = z.string().regex(/^[0-9a-f]{64}$/, 'must be a sha256 hex digest');
+const sha256Digest = z.string().regex(/^[0-9a-f]{64}$/, 'must be a sha256 hex digest');
 
 export const evBucketSchema = z.strictObject({
   wins: z.number().int().nonnegative(),
@@ -39,7 +39,7 @@ export const stateSchema = z.strictObject({
   symbol: z.string().min(1),
   mode: z.string().min(1),
   /** sha256 of the canonical JSON of the strategy's `model` config that produced this state. */
-  config_fingerprint: sha256Hex,
+  config_fingerprint: sha256Digest,
   updated_at: z.string(),
   /** The newest fill folded in: later runs only use fills with a larger ts. */
   evidence: z.strictObject({ last_fill_ts: finite.nullable(), fills_used: z.number().int().nonnegative() }),
@@ -179,5 +179,5 @@ export function canonicalJson(value: unknown): string {
 
 /** config_fingerprint: sha256 of the canonical JSON of the strategy's `model` block. */
 export function configFingerprint(strategy: StrategyConfig): string {
-  return createHash('sha256').update(canonicalJson(strategy.model)).digest('hex');
+  return sha256Hex(canonicalJson(strategy.model));
 }

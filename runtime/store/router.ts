@@ -1,7 +1,7 @@
 // runtime/store/router.ts
 // StorageRouter: writes go to the primary while it is up and to the local cache while it is down.
 
-import { BtcError, isBtcError } from '../errors.ts';
+import { BtcError, isBtcError, withTimeout } from '../errors.ts';
 import type { GetResult, ListOptions, ListPage, ObjectInfo, ObjectStore, PutOptions, PutResult } from './types.ts';
 
 export interface StorageRouterOptions {
@@ -108,6 +108,7 @@ export class StorageRouter implements ObjectStore {
           await this.primary.delete(key);
         })(),
         this.options.probeTimeoutMs,
+        'probe',
       );
       return { ok: true, latencyMs: Math.round(performance.now() - started) };
     } catch (err) {
@@ -206,10 +207,3 @@ function describeError(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
-function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new BtcError('Unavailable', `timed out after ${ms} ms`)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}

@@ -2,19 +2,10 @@
 // Reads raw segment keys and bodies into seq/time ranges and finds seq gaps inside an epoch and time gaps/overlaps across epochs.
 
 import { BtcError } from '../errors.ts';
+import { parseRawSegmentKey, type RawSegmentKey } from '../streams.ts';
 
-/** What a raw segment key says: raw/<exchange>/<topic>/<SYMBOL>/dt=<date>/<epoch:6>-<firstSeq:12>.jsonl */
-export interface SegmentRef {
-  key: string;
-  /** `<exchange>/<topic>/<SYMBOL>`: the stream, as in keys. */
-  stream: string;
-  exchange: string;
-  topic: string;
-  symbol: string;
-  date: string;
-  epoch: number;
-  firstSeq: number;
-}
+/** What a raw segment key says (built by rawSegmentKey, parsed by parseRawSegmentKey in runtime/streams.ts). */
+export type SegmentRef = RawSegmentKey;
 
 /** A segment's ranges, read from its body. */
 export interface SegmentSummary extends SegmentRef {
@@ -32,14 +23,7 @@ export type ContinuityIssue =
   | { kind: 'time_overlap'; stream: string; from_epoch: number; to_epoch: number; from_ts: number; to_ts: number; overlap_ms: number }
   | { kind: 'bad_segment'; stream: string; key: string; reason: string };
 
-const RAW_KEY = /^raw\/([^/]+)\/([^/]+)\/([^/]+)\/dt=(\d{4}-\d{2}-\d{2})\/(\d{6,})-(\d{12,})\.jsonl$/;
-
-export function parseRawKey(key: string): SegmentRef | null {
-  const m = RAW_KEY.exec(key);
-  if (!m) return null;
-  const [, exchange, topic, symbol, date, epoch, firstSeq] = m as unknown as string[];
-  return { key, stream: `${exchange}/${topic}/${symbol}`, exchange: exchange!, topic: topic!, symbol: symbol!, date: date!, epoch: Number(epoch), firstSeq: Number(firstSeq) };
-}
+export { parseRawSegmentKey as parseRawKey };
 
 /** The order sync and health walk a stream in: (exchange, topic, symbol, epoch, seq). */
 export function compareRefs(a: SegmentRef, b: SegmentRef): number {
