@@ -1,5 +1,5 @@
 // runtime/file-lock.ts
-// An inter-process lock on one machine: an O_EXCL lock file holding the owner's pid, taken over when the owner died.
+// An inter-process lock on one machine: a symlink whose target names the owner's pid, taken over when the owner died.
 
 import { randomBytes } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
@@ -14,13 +14,19 @@ export interface FileLockOptions {
   what?: string;
 }
 
-/** Takes the lock file (creating it with O_EXCL) and resolves with its release. */
+/**
+ * Takes the lock and resolves with its release.
+ *
+ * The lock is a symlink created with symlink(2): one syscall that either fails with EEXIST or
+ * leaves a lock that already names its owner. A lock file written with open(O_EXCL) + write can
+ * be left empty by a kill -9 between the two calls, and an empty lock names nobody to check.
+ */
 export async function acquireFileLock(lock: string, options: FileLockOptions): Promise<() => Promise<void>> {
   const token = `${process.pid}:${randomBytes(6).toString('hex')}`;
   const deadline = options.waitMs === undefined ? Infinity : Date.now() + options.waitMs;
   for (let attempt = 0; ; attempt++) {
     try {
-      await fsp.writeFile(lock, token, { flag: 'wx' });
+      await fsp.symlink(token, lock);
       // A plain unlink: the lock could only have passed to someone else had we held it past staleMs,
       // and critical sections last milliseconds. Reading it back first doubled the cost of every write.
       return () => fsp.rm(lock, { force: true });
@@ -35,14 +41,27 @@ export async function acquireFileLock(lock: string, options: FileLockOptions): P
 
 /** A lock whose owner process is gone, or that is older than staleMs, was left by a crash. */
 async function breakIfAbandoned(lock: string, staleMs: number): Promise<void> {
-  const [held, stat] = await Promise.all([fsp.readFile(lock, 'utf8').catch(() => ''), fsp.stat(lock).catch(() => null)]);
-  if (!held || !stat) return;
+  const [held, stat] = await Promise.all([readOwner(lock), fsp.lstat(lock).catch(() => null)]);
+  if (held === null || !stat) return; // released meanwhile
   const owner = Number(held.split(':')[0]);
   const ownerGone = Number.isInteger(owner) && owner > 0 && !processAlive(owner);
   if (ownerGone || Date.now() - stat.mtimeMs > staleMs) {
     // Re-read just before removal so a fresh lock taken meanwhile is never removed by mistake.
-    if ((await fsp.readFile(lock, 'utf8').catch(() => '')) === held) await fsp.rm(lock, { force: true });
+    if ((await readOwner(lock)) === held) await fsp.rm(lock, { force: true });
   }
+}
+
+/** The owner token of a lock, '' for a lock that names nobody (a legacy regular file), null when absent. */
+async function readOwner(lock: string): Promise<string | null> {
+  try {
+    return await fsp.readlink(lock);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return null;
+    if (code !== 'EINVAL') throw err;
+  }
+  // A regular file: a lock written by an older version (its content is the token, possibly torn empty).
+  return fsp.readFile(lock, 'utf8').catch(() => null);
 }
 
 export function processAlive(pid: number): boolean {

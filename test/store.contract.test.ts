@@ -137,6 +137,19 @@ describe('FsStore specifics', () => {
     }
   });
 
+  it('a put into a folder that a delete is pruning at that moment still lands', async () => {
+    // Sync deletes shipped segments from the cache while the collector may write the next one into
+    // the same dt= folder; the delete's prune of the momentarily empty folder must not fail the put.
+    const store = makeFs();
+    for (let round = 0; round < 200; round++) {
+      await store.put(`p/dt=1/${round}-a`, 'a');
+      const results = await Promise.all([codeOf(store.delete(`p/dt=1/${round}-a`)), codeOf(store.put(`p/dt=1/${round}-b`, 'b', { ifNoneMatch: '*' }))]);
+      expect(results, `round ${round}`).toEqual(['ok', 'ok']);
+      expect((await store.get(`p/dt=1/${round}-b`)).body.toString()).toBe('b');
+      await store.delete(`p/dt=1/${round}-b`);
+    }
+  });
+
   it('conditional puts are atomic across two processes on one directory', async () => {
     const root = mkdtempSync(path.join(os.tmpdir(), 'btc-ts-fs-xproc-'));
     tmpRoots.push(root);

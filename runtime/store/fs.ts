@@ -79,12 +79,11 @@ class FsStore implements ObjectStore {
     await this.ensureDirs();
     const tmp = await this.writeTemp(bytes);
     try {
-      await fsp.mkdir(path.dirname(file), { recursive: true });
       if (options.ifNoneMatch === '*') {
         // link() fails with EEXIST when the key exists: an atomic create-if-absent, even across processes.
         await this.withKeyLock(key, async () => {
           try {
-            await fsp.link(tmp, file);
+            await intoDir(file, () => fsp.link(tmp, file));
           } catch (err) {
             if ((err as NodeJS.ErrnoException).code === 'EEXIST') {
               throw new BtcError('PreconditionFailed', `object exists at ${key}`, { details: { key } });
@@ -103,7 +102,7 @@ class FsStore implements ObjectStore {
               throw new BtcError('PreconditionFailed', `etag mismatch at ${key}`, { details: { key } });
             }
           }
-          await fsp.rename(tmp, file);
+          await intoDir(file, () => fsp.rename(tmp, file));
         });
       }
       await fsyncDir(path.dirname(file));
@@ -241,6 +240,22 @@ class FsStore implements ObjectStore {
         return; // not empty, or already gone
       }
       current = path.dirname(current);
+    }
+  }
+}
+
+/**
+ * Makes `file`'s folder and runs a link or rename into it. A delete (in this or another process)
+ * may prune that folder, or a parent, while it is empty for a moment: then mkdir or the move meets
+ * ENOENT, and both are simply done again.
+ */
+async function intoDir(file: string, move: () => Promise<void>): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await fsp.mkdir(path.dirname(file), { recursive: true });
+      return await move();
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || attempt === 10) throw err;
     }
   }
 }

@@ -44,7 +44,12 @@ it('a sync killed with SIGKILL mid-way is finished by the next run without dupli
   expect(leftInCache).toBeGreaterThan(0);
   expect(leftInCache).toBeLessThan(SEGMENTS);
 
-  const rerun = await promisify(execFile)(process.execPath, [path.join(ROOT, 'bin/runtime.mjs'), 'sync'], { cwd: ROOT, env, maxBuffer: 16 << 20 });
+  // On a non-zero exit the summary and the error are kept, so a failure says what the re-run met.
+  const rerun = await promisify(execFile)(process.execPath, [path.join(ROOT, 'bin/runtime.mjs'), 'sync'], { cwd: ROOT, env, maxBuffer: 16 << 20 }).catch(
+    (err: { code?: number; stdout?: string; stderr?: string }) => {
+      throw new Error(`re-run exited ${err.code}\nstdout: ${err.stdout}\nstderr: ${err.stderr}`);
+    },
+  );
   const summary = JSON.parse(rerun.stdout) as { ok: boolean; issues: unknown[]; uploaded: number; already_present: number; pending: boolean };
   expect(summary).toMatchObject({ ok: true, issues: [], pending: false });
   expect(summary.uploaded + summary.already_present).toBe(leftInCache);
