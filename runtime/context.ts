@@ -196,6 +196,7 @@ export async function createRuntime(loaded: LoadedConfig, options: CreateRuntime
         await fn.onShutdown(context()).catch((err) => log.warn({ fn: fn.name, err: masker.text(String(err)) }, 'shutdown hook failed'));
       }
       await audit.ship(store).catch((err) => log.warn({ err: String(err) }, 'audit ship on shutdown failed'));
+      await store.flush().catch((err) => log.warn({ err: String(err) }, 'store flush on shutdown failed'));
       log.flush?.();
     },
   };

@@ -249,7 +249,7 @@ export class SegmentLog<T extends { ts: number }> {
 export async function putOnce(store: ObjectStore, key: string, body: Buffer): Promise<ShipOutcome> {
   const localEtag = etagOf(body);
   try {
-    const put = await store.put(key, body, { ifNoneMatch: '*' });
+    const put = await store.put(key, body, { ifNoneMatch: '*', md5: localEtag });
     await verifyStored(store, key, body, localEtag, put.etag);
     return { key, result: 'uploaded', bytes: body.length };
   } catch (err) {

@@ -6,7 +6,7 @@ import { mkdtempSync, utimesSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { acquireFileLock } from '../runtime/file-lock.ts';
+import { acquireFileLock, ownerFiles } from '../runtime/file-lock.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
 
@@ -43,6 +43,8 @@ describe('file lock', () => {
     const release = await acquireFileLock(lock, { staleMs: 60_000, waitMs: 5_000 });
     expect(Date.now() - started).toBeLessThan(2_000);
     await release();
+    // The dead owner's file went with its lock: only this process's owner file is left.
+    expect(ownerFiles(path.dirname(lock))).toEqual([expect.stringContaining(`-${process.pid}-`)]);
   });
 
   it('a lock that names no owner (an empty legacy lock file) is taken over once older than staleMs', async () => {

@@ -49,6 +49,16 @@ describe.each(adapters)('%s contract', (_name, make) => {
     ns = `t/${task.id}-${Date.now()}/`;
   });
 
+  it('a put with the MD5 of other bytes is refused with InvalidInput and stores nothing', async () => {
+    const body = Buffer.from('the real bytes');
+    const right = (await import('node:crypto')).createHash('md5').update(body).digest('hex');
+    const wrong = (await import('node:crypto')).createHash('md5').update('other bytes').digest('hex');
+    expect(await codeOf(store.put(`${ns}md5`, body, { md5: wrong, ifNoneMatch: '*' }))).toBe('InvalidInput');
+    expect(await store.head(`${ns}md5`)).toBeNull();
+    expect((await store.put(`${ns}md5`, body, { md5: right, ifNoneMatch: '*' })).etag).toBe(right);
+    expect((await store.get(`${ns}md5`)).body.equals(body)).toBe(true);
+  });
+
   it('round-trips bytes, reports etag and size, head and getOrNull agree', async () => {
     const body = Buffer.from('héllo\n\u0000binary');
     const put = await store.put(`${ns}a/b.bin`, body);

@@ -1,6 +1,8 @@
 // infra/minio/bootstrap.ts
 // Idempotent bucket set-up with the minio SDK: bucket, versioning, lifecycle for churny prefixes.
 
+import http from 'node:http';
+import https from 'node:https';
 import { Client } from 'minio';
 
 export interface BootstrapOptions {
@@ -27,6 +29,9 @@ export async function bootstrapBucket(options: BootstrapOptions): Promise<{ crea
     secretKey: options.secretKey,
     region: options.region ?? 'us-east-1',
     pathStyle: true,
+    // Its own short-lived connections: the SDK's default is Node's global keep-alive agent, whose
+    // idle sockets the server closes; one reused at that moment failed a later bootstrap in the same process.
+    transportAgent: url.protocol === 'https:' ? new https.Agent({ keepAlive: false }) : new http.Agent({ keepAlive: false }),
   });
   const exists = await client.bucketExists(options.bucket);
   if (!exists) await client.makeBucket(options.bucket, options.region ?? 'us-east-1');

@@ -3,6 +3,7 @@
 
 import { createHash, randomBytes } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
+import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { BtcError } from '../errors.ts';
 import { acquireFileLock } from '../file-lock.ts';
@@ -22,6 +23,8 @@ const INTERNAL_DIR = '.btc-store';
 const DEFAULT_STALE_LOCK_MS = 10_000;
 const DEFAULT_LOCK_WAIT_MS = 5_000;
 const MAX_PAGE = 1000;
+/** Emptied folders are pruned this long after the delete that emptied them (ms). */
+const PRUNE_DELAY_MS = 200;
 /** Files described in parallel while listing (bounded so a huge directory does not open thousands at once). */
 const LIST_READ_BATCH = 32;
 
@@ -37,6 +40,7 @@ class FsStore implements ObjectStore {
   private readonly staleLockMs: number;
   private readonly lockWaitMs: number;
   private ready: Promise<void> | undefined;
+  private readonly prunes: PruneQueue;
 
   constructor(options: FsStoreOptions) {
     this.root = path.resolve(options.root);
@@ -45,6 +49,7 @@ class FsStore implements ObjectStore {
     this.staleLockMs = options.staleLockMs ?? DEFAULT_STALE_LOCK_MS;
     this.lockWaitMs = options.lockWaitMs ?? DEFAULT_LOCK_WAIT_MS;
     this.describe = `fs:${this.root}`;
+    this.prunes = new PruneQueue(this.root);
   }
 
   async get(key: string): Promise<GetResult> {
@@ -55,15 +60,24 @@ class FsStore implements ObjectStore {
 
   async getOrNull(key: string): Promise<GetResult | null> {
     const file = this.pathOf(key);
-    let body: Buffer;
-    let stat;
+    let handle: FileHandle;
     try {
-      [body, stat] = await Promise.all([fsp.readFile(file), fsp.stat(file)]);
+      handle = await fsp.open(file, 'r');
     } catch (err) {
       if (isMissing(err)) return null;
       throw unavailable(err, key);
     }
-    return { key, body, etag: etagOf(body), size: body.length, lastModified: stat.mtimeMs };
+    // One open file answers both the bytes and the mtime: an object replaced meanwhile (rename) is
+    // still read whole and consistent, from the inode that was opened.
+    try {
+      const stat = await handle.stat();
+      const body = await readWhole(handle, stat.size);
+      return withLazyEtag({ key, body, size: body.length, lastModified: stat.mtimeMs });
+    } catch (err) {
+      throw unavailable(err, key);
+    } finally {
+      await handle.close();
+    }
   }
 
   async head(key: string): Promise<ObjectInfo | null> {
@@ -76,6 +90,9 @@ class FsStore implements ObjectStore {
   async put(key: string, body: Buffer | string, options: PutOptions = {}): Promise<PutResult> {
     const file = this.pathOf(key);
     const bytes = typeof body === 'string' ? Buffer.from(body) : body;
+    if (options.md5 !== undefined && options.md5 !== etagOf(bytes)) {
+      throw new BtcError('InvalidInput', `body does not match its MD5 at ${key}`, { details: { key } });
+    }
     await this.ensureDirs();
     const tmp = await this.writeTemp(bytes);
     try {
@@ -119,7 +136,12 @@ class FsStore implements ObjectStore {
     const file = this.pathOf(key);
     await this.ensureDirs();
     await this.withKeyLock(key, () => removeIfPresent(file));
-    await this.pruneEmptyDirs(path.dirname(file));
+    this.prunes.schedule(path.dirname(file));
+  }
+
+  /** Removes the folders that deletes left empty (they are pruned in batches, shortly after). */
+  flush(): Promise<void> {
+    return this.prunes.flush();
   }
 
   async listPage(prefix: string, options: ListOptions = {}): Promise<ListPage> {
@@ -231,17 +253,63 @@ class FsStore implements ObjectStore {
     }
   }
 
-  private async pruneEmptyDirs(dir: string): Promise<void> {
-    let current = dir;
-    while (current.startsWith(this.root + path.sep)) {
+}
+
+/**
+ * Folders emptied by deletes, removed in batches: a backlog of thousands of segments in one dt=
+ * folder would otherwise try (and fail) an rmdir after every single delete.
+ */
+class PruneQueue {
+  private readonly dirs = new Set<string>();
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<void> = Promise.resolve();
+
+  constructor(private readonly root: string) {}
+
+  schedule(dir: string): void {
+    this.dirs.add(dir);
+    this.timer ??= setTimeout(() => void this.flush(), PRUNE_DELAY_MS).unref();
+  }
+
+  /** Prunes every scheduled folder now (and waits for a batch already under way). */
+  flush(): Promise<void> {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    const dirs = [...this.dirs].sort().reverse(); // deepest first
+    this.dirs.clear();
+    this.running = this.running.then(async () => {
+      for (const dir of dirs) await this.pruneUp(dir);
+    });
+    return this.running;
+  }
+
+  private async pruneUp(dir: string): Promise<void> {
+    for (let current = dir; current.startsWith(this.root + path.sep); current = path.dirname(current)) {
       try {
         await fsp.rmdir(current);
       } catch {
         return; // not empty, or already gone
       }
-      current = path.dirname(current);
     }
   }
+}
+
+/** Reads a file of known size in one call (a file that shrank meanwhile is read up to its end). */
+async function readWhole(handle: FileHandle, size: number): Promise<Buffer> {
+  const body = Buffer.allocUnsafe(size);
+  let filled = 0;
+  while (filled < size) {
+    const { bytesRead } = await handle.read(body, filled, size - filled, filled);
+    if (bytesRead === 0) break;
+    filled += bytesRead;
+  }
+  return filled === size ? body : body.subarray(0, filled);
+}
+
+/** A get result whose ETag (an MD5 of the body) is only computed when someone reads it. */
+function withLazyEtag(info: Omit<GetResult, 'etag'>): GetResult {
+  let etag: string | undefined;
+  return Object.defineProperty(info, 'etag', { enumerable: true, get: () => (etag ??= etagOf(info.body)) }) as GetResult;
 }
 
 /**

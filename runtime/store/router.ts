@@ -175,6 +175,10 @@ export class StorageRouter implements ObjectStore {
     return this.read((s) => s.listPage(prefix, options));
   }
 
+  async flush(): Promise<void> {
+    await Promise.all([this.primary.flush?.(), this.secondary.flush?.()]);
+  }
+
   private async read<R>(op: (store: ObjectStore) => Promise<R>): Promise<R> {
     if (this.usingPrimary) {
       try {

@@ -60,7 +60,7 @@ export function createSignedPut(options: SignedPutOptions): SignedPut {
       const payloadHash = 'UNSIGNED-PAYLOAD';
       const uri = `${basePath}/${encodeSegment(options.bucket)}/${key.split('/').map(encodeSegment).join('/')}`;
       const headers: Record<string, string> = {
-        'content-md5': createHash('md5').update(body).digest('base64'),
+        'content-md5': put.md5 ? Buffer.from(put.md5, 'hex').toString('base64') : createHash('md5').update(body).digest('base64'),
         'content-type': put.contentType,
         host: url.host,
         'x-amz-content-sha256': payloadHash,
@@ -133,6 +133,7 @@ function errorOf(status: number, xml: string, key: string): Error {
   if (status === 412 || code === 'PreconditionFailed' || code === 'ConditionalRequestConflict') {
     return new BtcError('PreconditionFailed', `precondition failed at ${key}`, { details });
   }
+  if (code === 'BadDigest' || code === 'InvalidDigest') return new BtcError('InvalidInput', `body does not match its MD5 at ${key}`, { details });
   if (status === 404 && code === 'NoSuchBucket') return new BtcError('Unavailable', `bucket missing (${key})`, { details });
   if (status === 404) return new BtcError('NotFound', `no object at ${key}`, { details });
   if (status >= 500 || status === 429 || status === 408) return new RetryableError(`store unreachable (S3 ${status}) at ${key}`);

@@ -20,6 +20,11 @@ export interface PutOptions {
   /** Replace only when the current ETag equals this one; absent key → NotFound. */
   ifMatch?: string;
   contentType?: string;
+  /**
+   * The body's MD5 (hex) when the caller has it already: S3 sends it as Content-MD5 instead of
+   * hashing the body again. A wrong value makes the server refuse the put; it never stores bytes.
+   */
+  md5?: string;
 }
 
 export interface PutResult {
@@ -58,6 +63,8 @@ export interface ObjectStore {
   delete(key: string): Promise<void>;
   /** One page of keys under `prefix`, lexicographic. */
   listPage(prefix: string, options?: ListOptions): Promise<ListPage>;
+  /** Finishes deferred housekeeping (FsStore: removes folders that deletes left empty). */
+  flush?(): Promise<void>;
 }
 
 /** Every object under a prefix, lexicographic, following pages. */

@@ -132,6 +132,7 @@ export async function runSync(deps: SyncDeps, options: SyncOptions): Promise<Syn
     summary.error = err instanceof Error ? err.message : String(err);
   }
 
+  await cache.flush?.(); // the emptied dt= folders go now, not a moment after the summary
   summary.elapsed_ms = elapsed();
   if (summary.conflicts.length) summary.ok = false;
   if (summary.issues.length) {
