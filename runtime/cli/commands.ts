@@ -1,37 +1,40 @@
 // runtime/cli/commands.ts
-// The table of CLI commands; each command lives in its own file next to this one.
+// The command table, by first word: a command's module (and what it imports) is loaded only when that command runs.
 
-import { configDiffCommand } from './config-diff.ts';
-import { dashboardExportCommand, dashboardVerifyCommand } from './dashboard.ts';
-import { diagApiCommand } from './diag.ts';
-import { emulatorCommand } from './emulator.ts';
-import { handoffLoadCommand, handoffMakeCommand } from './handoff.ts';
-import { healthCommand } from './health.ts';
-import { invokeCommand } from './invoke.ts';
 import type { Command } from './main.ts';
-import { rpListCommand, rpMakeCommand, rpRestoreCommand } from './rp.ts';
-import { startCommand } from './start.ts';
-import { stateCommands } from './state.ts';
-import { statusCommand } from './status.ts';
-import { syncCommand } from './sync.ts';
-import { whatifCommand } from './whatif.ts';
 
-export const commands: Command[] = [
-  startCommand,
-  invokeCommand,
-  whatifCommand,
-  statusCommand,
-  syncCommand,
-  healthCommand,
-  configDiffCommand,
-  handoffMakeCommand,
-  handoffLoadCommand,
-  rpMakeCommand,
-  rpListCommand,
-  rpRestoreCommand,
-  ...stateCommands,
-  dashboardExportCommand,
-  dashboardVerifyCommand,
-  diagApiCommand,
-  emulatorCommand,
-];
+/** In the order `runtime --help` lists them. */
+const groups: Record<string, () => Promise<Command[]>> = {
+  start: async () => [(await import('./start.ts')).startCommand],
+  invoke: async () => [(await import('./invoke.ts')).invokeCommand],
+  whatif: async () => [(await import('./whatif.ts')).whatifCommand],
+  status: async () => [(await import('./status.ts')).statusCommand],
+  sync: async () => [(await import('./sync.ts')).syncCommand],
+  health: async () => [(await import('./health.ts')).healthCommand],
+  config: async () => [(await import('./config-diff.ts')).configDiffCommand],
+  handoff: async () => {
+    const m = await import('./handoff.ts');
+    return [m.handoffMakeCommand, m.handoffLoadCommand];
+  },
+  rp: async () => {
+    const m = await import('./rp.ts');
+    return [m.rpMakeCommand, m.rpListCommand, m.rpRestoreCommand];
+  },
+  state: async () => (await import('./state.ts')).stateCommands,
+  dashboard: async () => {
+    const m = await import('./dashboard.ts');
+    return [m.dashboardExportCommand, m.dashboardVerifyCommand];
+  },
+  diag: async () => [(await import('./diag.ts')).diagApiCommand],
+  emulator: async () => [(await import('./emulator.ts')).emulatorCommand],
+};
+
+/** The commands whose name starts with `word` (none for an unknown word). */
+export async function commandsStartingWith(word: string): Promise<Command[]> {
+  return Object.hasOwn(groups, word) ? groups[word]!() : [];
+}
+
+/** Every command (loads every module: for the full help only). */
+export async function allCommands(): Promise<Command[]> {
+  return (await Promise.all(Object.values(groups).map((load) => load()))).flat();
+}

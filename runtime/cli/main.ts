@@ -3,7 +3,7 @@
 
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { BtcError, isBtcError } from '../errors.ts';
-import { commands } from './commands.ts';
+import { allCommands, commandsStartingWith } from './commands.ts';
 
 export type Flags = Record<string, string | boolean | string[] | undefined>;
 
@@ -23,9 +23,10 @@ export interface Command {
 /** Exit codes: 0 ok, 1 a check or run failed, 2 bad usage or input. */
 export async function main(argv: string[]): Promise<number> {
   if (argv.length === 0 || argv[0] === '--help' || argv[0] === '-h' || argv[0] === 'help') {
-    printHelp();
+    printHelp(await allCommands());
     return argv.length === 0 ? 2 : 0;
   }
+  const commands = await commandsStartingWith(argv[0]!);
   // Longest match first: `config diff` before `config`.
   const command = [...commands]
     .sort((a, b) => b.name.split(' ').length - a.name.split(' ').length)
@@ -77,7 +78,7 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
-function printHelp(): void {
+function printHelp(commands: Command[]): void {
   const width = Math.max(...commands.map((c) => c.name.length));
   console.log(`btc-ts runtime — market-data collection for two PCs and a NAS
 
