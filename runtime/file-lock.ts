@@ -40,7 +40,7 @@ export async function acquireFileLock(lock: string, options: FileLockOptions): P
       return () => fsp.unlink(lock).catch(ignoreMissing);
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
-      if (code === 'ENOENT' && (await fsp.access(path.dirname(lock)).then(() => true, () => false))) {
+      if (code === 'ENOENT' && attempt < 3 && (await fsp.access(path.dirname(lock)).then(() => true, () => false))) {
         owners.delete(path.dirname(lock)); // our owner file was removed from under us: write it again
         continue;
       }

@@ -2,7 +2,7 @@
 // The inter-process lock: a crashed owner's lock is taken over at once, a live owner's lock is respected.
 
 import { spawn } from 'node:child_process';
-import { mkdtempSync, utimesSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -54,6 +54,17 @@ describe('file lock', () => {
     const old = (Date.now() - 120_000) / 1000;
     utimesSync(lock, old, old);
     const release = await acquireFileLock(lock, { staleMs: 60_000, waitMs: 2_000 });
+    await release();
+  });
+
+  it('an owner file removed from under a live process is written again on its next lock', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'btc-lock-'));
+    const lock = path.join(dir, 'l');
+    await (await acquireFileLock(lock, { staleMs: 60_000 }))();
+    for (const name of ownerFiles(dir)) rmSync(path.join(dir, name));
+    expect(ownerFiles(dir)).toEqual([]);
+    const release = await acquireFileLock(lock, { staleMs: 60_000, waitMs: 1_000 });
+    expect(ownerFiles(dir)).toHaveLength(1);
     await release();
   });
 
