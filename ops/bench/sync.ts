@@ -63,7 +63,7 @@ export default async function syncBench(args: string[]): Promise<object> {
         BTC_TS_S3_SECRET_KEY: minio.secretKey,
       };
       const minioBefore = cpuSecondsOf(minioPid);
-      const run = await timedProcess(process.execPath, [...(process.env.BENCH_CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir=' + process.env.BENCH_CPU_PROF] : []), path.join(ROOT, 'bin/runtime.mjs'), 'sync', '--concurrency', String(values.concurrency)], { ...process.env, ...env });
+      const run = await timedProcess(process.execPath, [...(process.env.BENCH_CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir=' + process.env.BENCH_CPU_PROF] : []), ...(process.env.BENCH_NODE_FLAGS?.split(' ').filter(Boolean) ?? []), path.join(ROOT, 'bin/runtime.mjs'), 'sync', '--concurrency', String(values.concurrency)], { ...process.env, ...env });
       const summary = JSON.parse(run.stdout) as { ok: boolean; uploaded: number; issues: unknown[]; elapsed_ms: number };
       result[name] = {
         ...rates(generated, run.seconds),
