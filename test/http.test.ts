@@ -114,8 +114,10 @@ describe('HTTP API without a token', () => {
     const ra = (await a.json()) as { result: { runs: number } };
     const rb = (await b.json()) as { result: { runs: number } };
     expect(ra.result.runs).toBe(rb.result.runs);
+    const started = (rt.local.get('slow.runs') as number) + 1;
     const first = post('slow', '{"ms":300}');
-    await new Promise((r) => setTimeout(r, 50));
+    // Wait until that run has really started (a fixed pause is too short on a loaded machine).
+    while (rt.local.get('slow.runs') !== started) await new Promise((r) => setTimeout(r, 5));
     const other = await post('slow', '{"ms":10}');
     expect(other.status).toBe(409);
     expect(await other.json()).toMatchObject({ error: 'busy' });

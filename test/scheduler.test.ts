@@ -58,8 +58,9 @@ describe('schedules', () => {
     scheduler.stop();
     await new Promise((r) => setTimeout(r, 300));
     expect(maxConcurrent).toBe(1);
-    // ~1.6 s / 250 ms per run, ticks every 100 ms: about 5–6 runs, never the 16 ticks.
-    expect(runs).toBeGreaterThanOrEqual(4);
+    // ~1.6 s / 250 ms per run, ticks every 100 ms: about 5–6 runs, never the 16 ticks; at least
+    // three (a loaded machine delays timers), so it went on after the planned failure of run 2.
+    expect(runs).toBeGreaterThanOrEqual(3);
     expect(runs).toBeLessThanOrEqual(7);
     await rt.dispose();
   });
