@@ -22,6 +22,8 @@ export interface ScheduleDef {
   cron?: string;
   /** … or a fixed period in seconds (sub-second allowed), possibly from the config. */
   everySeconds?: number | ((config: AppConfig) => number);
+  /** With everySeconds: the first run this long after start instead of at once (then every period). */
+  startDelaySeconds?: number | ((config: AppConfig) => number);
   input?: unknown;
   /** Skip the run unless this says yes (e.g. sync only when pending). */
   when?: (ctx: FnContext) => boolean;

@@ -51,7 +51,8 @@ export function startScheduler(options: SchedulerOptions): Scheduler {
       stoppers.push(() => job.stop());
     } else {
       const seconds = typeof schedule.everySeconds === 'function' ? schedule.everySeconds(config) : schedule.everySeconds!;
-      stoppers.push(every(seconds * 1000, () => runOnce(schedule), onError(schedule), () => onSkip(schedule)));
+      const delay = typeof schedule.startDelaySeconds === 'function' ? schedule.startDelaySeconds(config) : (schedule.startDelaySeconds ?? 0);
+      stoppers.push(every(seconds * 1000, delay * 1000, () => runOnce(schedule), onError(schedule), () => onSkip(schedule)));
     }
   }
   return {
@@ -66,14 +67,14 @@ export function startScheduler(options: SchedulerOptions): Scheduler {
 }
 
 /**
- * Fires `task` every `periodMs` on a fixed grid (no drift), first run at once. A tick that finds
- * the previous run still going is skipped and reported (croner's `protect` semantics).
+ * Fires `task` every `periodMs` on a fixed grid (no drift), the first run `delayMs` after start.
+ * A tick that finds the previous run still going is skipped and reported (croner's `protect` semantics).
  */
-function every(periodMs: number, task: () => Promise<void>, onError: (err: unknown) => void, onSkip: () => void): () => void {
+function every(periodMs: number, delayMs: number, task: () => Promise<void>, onError: (err: unknown) => void, onSkip: () => void): () => void {
   let running = false;
   let stopped = false;
   let timer: NodeJS.Timeout | undefined;
-  const origin = performance.now();
+  const origin = performance.now() + delayMs;
   let n = 0;
   const tick = () => {
     if (stopped) return;
@@ -87,7 +88,7 @@ function every(periodMs: number, task: () => Promise<void>, onError: (err: unkno
     n = Math.max(n + 1, Math.floor((performance.now() - origin) / periodMs) + 1);
     timer = setTimeout(tick, Math.max(0, origin + n * periodMs - performance.now()));
   };
-  timer = setTimeout(tick, 0);
+  timer = setTimeout(tick, delayMs);
   return () => {
     stopped = true;
     clearTimeout(timer);

@@ -27,6 +27,34 @@ describe('schedules', () => {
     await rt.dispose();
   });
 
+  it('a start delay holds the first run back, then the period applies', async () => {
+    const at: number[] = [];
+    const started = performance.now();
+    const mark = defineFunction({
+      name: 'mark',
+      description: 'records when it ran',
+      input: z.object({}),
+      output: z.object({}),
+      run: async () => {
+        at.push(performance.now() - started);
+        return {};
+      },
+    }) as AnyFunction;
+    const rt = await testRuntime({}, { functions: new Map([['mark', mark]]), schedules: [] });
+    const scheduler = startScheduler({
+      schedules: [{ name: 'delayed', fn: 'mark', everySeconds: 0.3, startDelaySeconds: 0.8 }],
+      invoker: rt.invoker,
+      config: rt.loaded.config,
+      context: rt.context,
+      log: rt.log,
+    });
+    await new Promise((r) => setTimeout(r, 1_500));
+    scheduler.stop();
+    expect(at.length).toBeGreaterThanOrEqual(2); // 0.8 s, 1.1 s, 1.4 s on an idle machine
+    expect(at[0]).toBeGreaterThanOrEqual(790);
+    await rt.dispose();
+  });
+
   it('skips a tick while the previous run is in flight and keeps going after failures', async () => {
     let concurrent = 0;
     let maxConcurrent = 0;
