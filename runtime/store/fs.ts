@@ -252,7 +252,6 @@ class FsStore implements ObjectStore {
       await release();
     }
   }
-
 }
 
 /**
