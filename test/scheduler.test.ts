@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { defineFunction, type AnyFunction } from '../runtime/define.ts';
 import { BtcError } from '../runtime/errors.ts';
-import { loadSchedules } from '../runtime/registry.ts';
+import { loadSchedules, type ScheduleDef } from '../runtime/registry.ts';
 import { startScheduler } from '../runtime/scheduler.ts';
 import { testRuntime } from './helpers/runtime-inproc.ts';
 
@@ -30,66 +30,58 @@ describe('schedules', () => {
   it('a start delay holds the first run back, then the period applies', async () => {
     const at: number[] = [];
     const started = performance.now();
-    const mark = defineFunction({
-      name: 'mark',
-      description: 'records when it ran',
-      input: z.object({}),
-      output: z.object({}),
-      run: async () => {
+    await runScheduled(
+      async () => {
         at.push(performance.now() - started);
-        return {};
       },
-    }) as AnyFunction;
-    const rt = await testRuntime({}, { functions: new Map([['mark', mark]]), schedules: [] });
-    const scheduler = startScheduler({
-      schedules: [{ name: 'delayed', fn: 'mark', everySeconds: 0.3, startDelaySeconds: 0.8 }],
-      invoker: rt.invoker,
-      config: rt.loaded.config,
-      context: rt.context,
-      log: rt.log,
-    });
-    await new Promise((r) => setTimeout(r, 1_500));
-    scheduler.stop();
+      { everySeconds: 0.3, startDelaySeconds: 0.8 },
+      1_500,
+    );
     expect(at.length).toBeGreaterThanOrEqual(2); // 0.8 s, 1.1 s, 1.4 s on an idle machine
     expect(at[0]).toBeGreaterThanOrEqual(790);
-    await rt.dispose();
   });
 
   it('skips a tick while the previous run is in flight and keeps going after failures', async () => {
     let concurrent = 0;
     let maxConcurrent = 0;
     let runs = 0;
-    const slow = defineFunction({
-      name: 'slow-job',
-      description: 'runs 250 ms, fails every other time',
-      input: z.object({}),
-      output: z.object({}),
-      run: async () => {
+    await runScheduled(
+      async () => {
         concurrent++;
         maxConcurrent = Math.max(maxConcurrent, concurrent);
         await new Promise((r) => setTimeout(r, 250));
         concurrent--;
         runs++;
         if (runs % 2 === 0) throw new Error('planned failure');
-        return {};
       },
-    }) as AnyFunction;
-    const rt = await testRuntime({}, { functions: new Map([['slow-job', slow]]), schedules: [] });
-    const scheduler = startScheduler({
-      schedules: [{ name: 'slow', fn: 'slow-job', everySeconds: 0.1 }],
-      invoker: rt.invoker,
-      config: rt.loaded.config,
-      context: rt.context,
-      log: rt.log,
-    });
-    await new Promise((r) => setTimeout(r, 1600));
-    scheduler.stop();
-    await new Promise((r) => setTimeout(r, 300));
+      { everySeconds: 0.1 },
+      1_600,
+      300,
+    );
     expect(maxConcurrent).toBe(1);
     // ~1.6 s / 250 ms per run, ticks every 100 ms: about 5–6 runs, never the 16 ticks; at least
     // three (a loaded machine delays timers), so it went on after the planned failure of run 2.
     expect(runs).toBeGreaterThanOrEqual(3);
     expect(runs).toBeLessThanOrEqual(7);
-    await rt.dispose();
   });
 });
+
+/** Schedules `body` as a function on a test runtime for `forMs`, stops, and lets a last run finish within `settleMs`. */
+async function runScheduled(body: () => Promise<void>, timing: Pick<ScheduleDef, 'everySeconds' | 'startDelaySeconds'>, forMs: number, settleMs = 0): Promise<void> {
+  const job = defineFunction({
+    name: 'job',
+    description: 'the scheduled body under test',
+    input: z.object({}),
+    output: z.object({}),
+    run: async () => {
+      await body();
+      return {};
+    },
+  }) as AnyFunction;
+  const rt = await testRuntime({}, { functions: new Map([['job', job]]), schedules: [] });
+  const scheduler = startScheduler({ schedules: [{ name: 'job', fn: 'job', ...timing }], invoker: rt.invoker, config: rt.loaded.config, context: rt.context, log: rt.log });
+  await new Promise((r) => setTimeout(r, forMs));
+  scheduler.stop();
+  await new Promise((r) => setTimeout(r, settleMs));
+  await rt.dispose();
+}

@@ -11,7 +11,7 @@ import { bootstrapBucket } from '../../infra/minio/bootstrap.ts';
 import { createS3Store } from '../../runtime/store/s3.ts';
 import { listAll, type ObjectStore } from '../../runtime/store/types.ts';
 import { startMinio } from '../../test/helpers/minio.ts';
-import { segmentBody, writeIntoDir } from '../../test/helpers/sync-fixtures.ts';
+import { runtimeEnv, segmentBody, writeIntoDir } from '../../test/helpers/sync-fixtures.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const SMALL_STREAMS = 20;
@@ -53,15 +53,7 @@ export default async function syncBench(args: string[]): Promise<object> {
     /** Our side runs exactly as an operator would: `runtime sync` as its own process on a data dir. */
     const oursRun = async (name: string, bucket: string, dataDir: string) => {
       await bootstrapBucket({ endpoint: minio.endpoint, bucket, accessKey: minio.accessKey, secretKey: minio.secretKey });
-      const env = {
-        BTC_TS_HOST: 'bench',
-        BTC_TS_DATA_DIR: dataDir,
-        BTC_TS_LOGS_DIR: path.join(dataDir, 'logs'),
-        BTC_TS_S3_ENDPOINT: minio.endpoint,
-        BTC_TS_S3_BUCKET: bucket,
-        BTC_TS_S3_ACCESS_KEY: minio.accessKey,
-        BTC_TS_S3_SECRET_KEY: minio.secretKey,
-      };
+      const env = runtimeEnv({ ...minio, bucket }, dataDir, { BTC_TS_HOST: 'bench' });
       const minioBefore = cpuSecondsOf(minioPid);
       const run = await timedProcess(process.execPath, [...(process.env.BENCH_CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir=' + process.env.BENCH_CPU_PROF] : []), ...(process.env.BENCH_NODE_FLAGS?.split(' ').filter(Boolean) ?? []), path.join(ROOT, 'bin/runtime.mjs'), 'sync', '--concurrency', String(values.concurrency)], { ...process.env, ...env });
       const summary = JSON.parse(run.stdout) as { ok: boolean; uploaded: number; issues: unknown[]; elapsed_ms: number };

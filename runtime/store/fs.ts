@@ -90,7 +90,8 @@ class FsStore implements ObjectStore {
   async put(key: string, body: Buffer | string, options: PutOptions = {}): Promise<PutResult> {
     const file = this.pathOf(key);
     const bytes = typeof body === 'string' ? Buffer.from(body) : body;
-    if (options.md5 !== undefined && options.md5 !== etagOf(bytes)) {
+    const etag = etagOf(bytes);
+    if (options.md5 !== undefined && options.md5 !== etag) {
       throw new BtcError('InvalidInput', `body does not match its MD5 at ${key}`, { details: { key } });
     }
     await this.ensureDirs();
@@ -123,7 +124,7 @@ class FsStore implements ObjectStore {
         });
       }
       await fsyncDir(path.dirname(file));
-      return { key, etag: etagOf(bytes) };
+      return { key, etag };
     } catch (err) {
       if (err instanceof BtcError) throw err;
       throw unavailable(err, key);
