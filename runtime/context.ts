@@ -11,7 +11,7 @@ import { Invoker } from './invoker.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { Metrics } from './metrics.ts';
 import { loadFunctions, loadSchedules, type ScheduleDef } from './registry.ts';
-import { createMasker, type Masker } from './secrets.ts';
+import { configSecretValues, createMasker, type Masker } from './secrets.ts';
 import { StatusWriter } from './status.ts';
 import { RawStreams } from './streams.ts';
 import { auditStreamReport, statusFollowsRouter } from './stream-reports.ts';
@@ -68,7 +68,7 @@ export async function createRuntime(loaded: LoadedConfig, options: CreateRuntime
   const host = config.host;
   const paths = pathsOf(config);
   const clock = options.clock ?? systemClock();
-  const masker = createMasker(secrets);
+  const masker = createMasker(secrets, configSecretValues(config));
   const log =
     options.log ??
     createLogger({ logsDir: paths.logsDir, masker, pretty: options.pretty, consoleFd: options.consoleFd, base: { host, pid: process.pid } });

@@ -1,34 +1,71 @@
 // runtime/secrets.ts
 // Masks secret values anywhere they might leak: logs, audit, status, errors, handoff bundles.
 
-import type { Secrets } from '../config/schema.ts';
+import type { AppConfig, Secrets } from '../config/schema.ts';
 
 export const MASK = '***';
 /** Values shorter than this are not masked by value (masking "a" would shred every text). */
 const MIN_MASKABLE_LENGTH = 4;
 
+/**
+ * Secrets recognised by their shape wherever they appear, even when nobody told the masker their
+ * value: credentials in a URL's user-info, bearer tokens, AWS access key ids, Slack / Discord
+ * webhook paths, and `name=value` pairs whose name says "secret". Each keeps its harmless prefix.
+ */
+export const SECRET_PATTERNS: readonly RegExp[] = [
+  // scheme://user:password@host — the password part.
+  /(?<=[a-z][a-z0-9+.-]*:\/\/[^\s/:@"'<>]*:)[^\s/@"'<>]+(?=@)/gi,
+  /(?<=\bBearer\s+)[A-Za-z0-9._~+/=-]{8,}/g,
+  /\b(?:AKIA|ASIA)[A-Z0-9]{16}\b/g,
+  /(?<=hooks\.slack\.com\/services\/)[A-Za-z0-9/_-]+/g,
+  /(?<=discord(?:app)?\.com\/api\/webhooks\/)[A-Za-z0-9/_-]+/g,
+  /(?<=\b[A-Za-z0-9_.-]*(?:token|secret|passw(?:or)?d|api[_-]?key|access[_-]?key)[A-Za-z0-9_.-]*\s*[=:]\s*["']?)(?![(*<])[^\s"'&;,\\]{4,}/gi,
+];
+
 export interface Masker {
-  /** Replaces every secret value in the text with ***. */
+  /** Replaces every secret value (and every secret-shaped string, see SECRET_PATTERNS) in the text with ***. */
   text(input: string): string;
   /** Deep copy of a JSON-able value with secret values masked in every string. */
   value<T>(input: T): T;
-  /** The secret values themselves, for scanning finished artefacts. */
+  /** The secret values themselves (and their JSON-escaped forms), for scanning finished artefacts. */
   readonly values: readonly string[];
 }
 
+/**
+ * Config values that are secrets by kind although they live in the config file or in a non-secret
+ * environment variable: webhook URLs (their path is the credential) and the dashboard upload
+ * command (it usually carries a password). Empty when the config has none.
+ */
+export function configSecretValues(config: Pick<AppConfig, 'alerts' | 'dashboard'> | undefined): string[] {
+  if (!config) return [];
+  return [...config.alerts.webhookUrls, ...(config.dashboard.uploadCommand ? [config.dashboard.uploadCommand] : [])];
+}
+
+/**
+ * `secrets`: the environment's secrets; `extra`: more values to hide (configSecretValues). A value
+ * is matched as it is and as it appears inside serialised JSON (quotes and backslashes escaped),
+ * so a secret holding `"` or `\` cannot slip past `value()` or a log line.
+ */
 export function createMasker(secrets: Secrets, extra: readonly string[] = []): Masker {
-  const values = [...Object.values(secrets), ...extra]
-    .filter((v): v is string => typeof v === 'string' && v.length >= MIN_MASKABLE_LENGTH)
-    .sort((a, b) => b.length - a.length);
+  const raw = [...Object.values(secrets), ...extra].filter((v): v is string => typeof v === 'string' && v.length >= MIN_MASKABLE_LENGTH);
+  const values = [...new Set(raw.flatMap((v) => [v, jsonEscaped(v), jsonEscaped(jsonEscaped(v))]))].sort((a, b) => b.length - a.length);
   const pattern = values.length ? new RegExp(values.map(escapeRegExp).join('|'), 'g') : null;
-  const text = (input: string) => (pattern ? input.replace(pattern, MASK) : input);
-  const value = <T>(input: T): T => (pattern ? (JSON.parse(text(JSON.stringify(input) ?? 'null')) as T) : input);
+  const text = (input: string) => {
+    let out = pattern ? input.replace(pattern, MASK) : input;
+    for (const p of SECRET_PATTERNS) out = out.replace(p, MASK);
+    return out;
+  };
+  const value = <T>(input: T): T => JSON.parse(text(JSON.stringify(input) ?? 'null')) as T;
   return { text, value, values };
 }
 
 /** Shows that a secret is set without showing it. */
 export function describeSecret(value: string | undefined): string {
   return value ? `${MASK} (set, ${value.length} chars)` : '(unset)';
+}
+
+function jsonEscaped(s: string): string {
+  return JSON.stringify(s).slice(1, -1);
 }
 
 function escapeRegExp(s: string): string {

@@ -4,7 +4,7 @@
 import { loadConfig } from '../config.ts';
 import { createRuntime, type Runtime } from '../context.ts';
 import { createLogger } from '../logger.ts';
-import { createMasker } from '../secrets.ts';
+import { configSecretValues, createMasker } from '../secrets.ts';
 import { pathsOf } from '../config.ts';
 import type { Flags } from './main.ts';
 
@@ -14,7 +14,7 @@ export const configHelp = { config: 'config file (default: $BTC_TS_CONFIG or con
 /** A runtime for a short-lived command: logs go to stderr at warn level unless BTC_TS_LOG_LEVEL says otherwise. */
 export async function loadRuntime(flags: Flags, overrides?: Record<string, unknown>): Promise<Runtime> {
   const loaded = loadConfig({ file: flags.config as string | undefined, overrides });
-  const masker = createMasker(loaded.secrets);
+  const masker = createMasker(loaded.secrets, configSecretValues(loaded.config));
   const log = createLogger({
     masker,
     logsDir: pathsOf(loaded.config).logsDir,

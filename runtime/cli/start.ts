@@ -10,7 +10,7 @@ import { mountUi } from '../http/ui.ts';
 import { createLogger } from '../logger.ts';
 import { runPreflight } from '../preflight.ts';
 import { startScheduler } from '../scheduler.ts';
-import { createMasker } from '../secrets.ts';
+import { configSecretValues, createMasker } from '../secrets.ts';
 import { configHelp, configOption } from './load.ts';
 import type { Command, Flags } from './main.ts';
 
@@ -52,7 +52,7 @@ export async function startRuntime(flags: Flags): Promise<StartedRuntime> {
   const demo = flags.demo ? await startDemo() : null;
   if (demo) Object.assign(overrides, demo.overrides);
   const loaded = loadConfig({ file: flags.config as string | undefined, overrides });
-  const masker = createMasker(loaded.secrets);
+  const masker = createMasker(loaded.secrets, configSecretValues(loaded.config));
   const log = createLogger({
     masker,
     logsDir: pathsOf(loaded.config).logsDir,
