@@ -65,6 +65,13 @@ export const configSchema = z
       host: z.string().min(1),
       port: z.number().int().min(0).max(65_535),
       bodyLimitBytes: z.number().int().positive(),
+      /**
+       * Host names (optionally `name:port`) this runtime answers to besides the loopback names and
+       * its bind address: the names a reverse proxy or the LAN uses. Any other Host is refused (DNS rebinding).
+       */
+      allowedHosts: z.array(z.string().min(1).regex(/^[A-Za-z0-9.-]+(:\d{1,5})?$|^\[[0-9A-Fa-f:.]+\](:\d{1,5})?$/, 'a host name or IP, optionally :port')),
+      /** Trust `X-Forwarded-Proto` from a TLS-terminating proxy in front (marks the session cookie Secure). */
+      trustProxy: z.boolean(),
     }),
     storage: z.strictObject({
       /** Directory of the embedded FsStore primary (used when no S3 endpoint is set); default <dataDir>/nas. */
@@ -162,7 +169,7 @@ export function defaultConfig(): AppConfig {
     actor: process.env.USER ?? 'operator',
     dataDir: 'data',
     logsDir: 'logs',
-    http: { host: '127.0.0.1', port: 8787, bodyLimitBytes: 1 << 20 },
+    http: { host: '127.0.0.1', port: 8787, bodyLimitBytes: 1 << 20, allowedHosts: [], trustProxy: false },
     storage: {
       s3: { bucket: 'btc-ts', region: 'us-east-1', requestTimeoutMs: 10_000 },
       probe: { everySeconds: 5, timeoutMs: 2_000, upAfterGoodProbes: 3, downAfterBadProbes: 1 },
@@ -201,6 +208,7 @@ export const ENV_OVERRIDES: ReadonlyArray<{ env: string; path: string[]; parse: 
   { env: 'BTC_TS_DATA_DIR', path: ['dataDir'], parse: asString },
   { env: 'BTC_TS_LOGS_DIR', path: ['logsDir'], parse: asString },
   { env: 'BTC_TS_PORT', path: ['http', 'port'], parse: asNumber },
+  { env: 'BTC_TS_ALLOWED_HOSTS', path: ['http', 'allowedHosts'], parse: asList },
   { env: 'BTC_TS_FS_PRIMARY_DIR', path: ['storage', 'fsPrimaryDir'], parse: asString },
   { env: 'BTC_TS_S3_ENDPOINT', path: ['storage', 's3', 'endpoint'], parse: asString },
   { env: 'BTC_TS_S3_BUCKET', path: ['storage', 's3', 'bucket'], parse: asString },
@@ -223,3 +231,5 @@ export const ENV_OVERRIDES: ReadonlyArray<{ env: string; path: string[]; parse: 
 export const SECRET_ENV = ['BTC_TS_S3_ACCESS_KEY', 'BTC_TS_S3_SECRET_KEY', 'BTC_TS_API_TOKEN'] as const;
 export type SecretName = (typeof SECRET_ENV)[number];
 export type Secrets = Partial<Record<SecretName, string>>;
+/** A shorter BTC_TS_API_TOKEN is refused at load: it could be guessed over the HTTP port. */
+export const MIN_API_TOKEN_LENGTH = 32;

@@ -3,7 +3,7 @@
 
 import { z } from 'zod';
 import { defineFunction } from '../runtime/define.ts';
-import { ALERT_MODES } from '../runtime/state/alerts.ts';
+import { ALERT_MODES, selectWebhooks } from '../runtime/state/alerts.ts';
 import { anomalySchema, DECISION_STATUSES, diffSchema, riskSchema } from '../runtime/state/model.ts';
 import { commitUpdate, planUpdate } from '../runtime/state/update.ts';
 
@@ -37,7 +37,8 @@ export default defineFunction({
       var_cap: z.number().optional(),
       liquidity_cap: z.number().nonnegative().optional(),
       alert_mode: z.enum(ALERT_MODES).default('auto'),
-      alert_webhook: z.array(z.url()).optional(),
+      /** Picks among the configured webhooks (SIGNAL_WEBHOOK_URLS); a URL that is not configured is refused. */
+      alert_webhook: z.array(z.url()).max(20).optional(),
       alert_timeout_ms: z.number().int().positive().max(60_000).default(DEFAULT_ALERT_TIMEOUT_MS),
       alert_retry_delay_ms: z.number().int().nonnegative().max(60_000).default(DEFAULT_ALERT_RETRY_DELAY_MS),
       /** Start from an empty state (after a config change): re-estimate from all fills, replacing the old state when applied. */
@@ -81,6 +82,8 @@ export default defineFunction({
     // truth: against the cache a run would plan from an empty state and fork it. So this duty
     // talks to the primary only, and fails (Unavailable) while the primary is down.
     const store = ctx.store.primary;
+    // Refused before anything is written: an unknown webhook is a bad request, not a failed alert.
+    selectWebhooks(input.alert_webhook, ctx.config.alerts.webhookUrls);
     const plan = await planUpdate({ store, config: ctx.config, now: ctx.clock.now() }, input);
     return commitUpdate(
       {

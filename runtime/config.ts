@@ -5,7 +5,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import type { z } from 'zod';
-import { configSchema, defaultConfig, ENV_OVERRIDES, SECRET_ENV, type AppConfig, type Secrets } from '../config/schema.ts';
+import { configSchema, defaultConfig, ENV_OVERRIDES, MIN_API_TOKEN_LENGTH, SECRET_ENV, type AppConfig, type Secrets } from '../config/schema.ts';
 import { BtcError } from './errors.ts';
 
 export const DEFAULT_CONFIG_PATH = 'config/app.yaml';
@@ -50,6 +50,13 @@ export function loadConfig(options: LoadOptions = {}): LoadedConfig {
     if (value) secrets[name] = value;
   }
   const config = parsed.data;
+  if (secrets.BTC_TS_API_TOKEN !== undefined && secrets.BTC_TS_API_TOKEN.length < MIN_API_TOKEN_LENGTH) {
+    throw new BtcError(
+      'InvalidInput',
+      `config error: BTC_TS_API_TOKEN is ${secrets.BTC_TS_API_TOKEN.length} characters; use at least ${MIN_API_TOKEN_LENGTH} ` +
+        `(for example: node -e "console.log(require('crypto').randomBytes(24).toString('base64url'))")`,
+    );
+  }
   if (config.storage.s3.endpoint && (!secrets.BTC_TS_S3_ACCESS_KEY || !secrets.BTC_TS_S3_SECRET_KEY)) {
     throw new BtcError(
       'InvalidInput',

@@ -9,6 +9,8 @@ export type ErrorCode =
   | 'InvalidInput' // bad body, bad CLI argument, bad config
   | 'InvalidKey' // object key rejected by the store
   | 'Unauthorized' // missing or wrong bearer token
+  | 'Forbidden' // a request from another site, or for a Host name that is not this runtime's
+  | 'UnsupportedMediaType' // a state-changing request whose body is not application/json
   | 'UnknownFunction' // no function of that name
   | 'PayloadTooLarge' // HTTP body over the limit
   | 'Busy' // the function is already running (one in-flight run per name)
@@ -22,6 +24,8 @@ export const httpStatusOf: Record<ErrorCode, number> = {
   InvalidInput: 400,
   InvalidKey: 400,
   Unauthorized: 401,
+  Forbidden: 403,
+  UnsupportedMediaType: 415,
   UnknownFunction: 404,
   PayloadTooLarge: 413,
   Busy: 409,

@@ -57,10 +57,17 @@ describe('config', () => {
   });
 
   it('keeps secrets out of the config and requires S3 credentials with an endpoint', () => {
-    const env = { BTC_TS_S3_ENDPOINT: 'http://127.0.0.1:9', BTC_TS_S3_ACCESS_KEY: 'AKIAEXAMPLE', BTC_TS_S3_SECRET_KEY: 'very-secret-value', BTC_TS_API_TOKEN: 'tok-123456' };
+    const env = { BTC_TS_S3_ENDPOINT: 'http://127.0.0.1:9', BTC_TS_S3_ACCESS_KEY: 'AKIAEXAMPLE', BTC_TS_S3_SECRET_KEY: 'very-secret-value', BTC_TS_API_TOKEN: 'tok-123456-abcdefghijklmnopqrstuvwxyz' };
     const loaded = loadConfig({ file: file('s3.yaml', ''), env });
     expect(JSON.stringify(loaded.config)).not.toMatch(/very-secret-value|AKIAEXAMPLE|tok-123456/);
     expect(loaded.secrets.BTC_TS_S3_SECRET_KEY).toBe('very-secret-value');
     expect(errorOf(() => loadConfig({ file: file('s3b.yaml', ''), env: { BTC_TS_S3_ENDPOINT: 'http://127.0.0.1:9' } }))).toMatch(/BTC_TS_S3_ACCESS_KEY/);
+  });
+
+  it('refuses an API token shorter than 32 characters, without echoing it', () => {
+    const message = errorOf(() => loadConfig({ file: file('tok.yaml', ''), env: { BTC_TS_API_TOKEN: 'short-token-123' } }));
+    expect(message).toMatch(/BTC_TS_API_TOKEN is 15 characters; use at least 32/);
+    expect(message).not.toContain('short-token-123');
+    expect(loadConfig({ file: file('tok2.yaml', ''), env: { BTC_TS_API_TOKEN: 'x'.repeat(32) } }).secrets.BTC_TS_API_TOKEN).toHaveLength(32);
   });
 });

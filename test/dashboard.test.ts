@@ -14,7 +14,7 @@ import { SESSION_COOKIE } from '../runtime/http/ui-auth.ts';
 import { statusKey, type HostStatus } from '../runtime/status.ts';
 import { createUiRuntime, type UiRuntime } from './helpers/ui-runtime.ts';
 
-const TOKEN = 'dashboard-test-token-0123456789';
+const TOKEN = 'dashboard-test-token-0123456789-abc';
 let current: UiRuntime[] = [];
 afterEach(async () => {
   await Promise.all(current.map((u) => u.dispose()));
@@ -247,21 +247,26 @@ describe('with BTC_TS_API_TOKEN set', () => {
     const bearer = await u.app.request('/ui/sync/retry', { method: 'POST', headers: { accept: 'application/json', authorization: `Bearer ${TOKEN}` } });
     expect(bearer.status).toBe(404); // past the guard
 
-    const signIn = await u.app.request(`/?token=${TOKEN}`);
+    const signIn = await u.app.request('/ui/session', {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ token: TOKEN, next: '/docs' }).toString(),
+    });
     expect(signIn.status).toBe(303);
-    expect(signIn.headers.get('location')).toBe('/');
+    expect(signIn.headers.get('location')).toBe('/docs');
     const setCookie = signIn.headers.get('set-cookie')!;
-    expect(setCookie).toMatch(new RegExp(`^${SESSION_COOKIE}=[0-9a-f]{64};`));
+    expect(setCookie).toMatch(new RegExp(`^${SESSION_COOKIE}=\\d+\\.[0-9a-f]{64};`));
     expect(setCookie).toContain('HttpOnly');
     expect(setCookie).toContain('SameSite=Strict');
+    expect(setCookie).not.toContain('Secure');
     expect(setCookie).not.toContain(TOKEN);
     const cookie = setCookie.split(';')[0]!;
 
     const withCookie = await u.app.request('/ui/sync/retry', { method: 'POST', headers: { accept: 'application/json', cookie, origin: 'http://localhost' } });
     expect(withCookie.status).toBe(404);
     const crossSite = await u.app.request('/ui/sync/retry', { method: 'POST', headers: { accept: 'application/json', cookie, origin: 'http://evil.example' } });
-    expect(crossSite.status).toBe(401);
-    expect((await u.app.request('/ui/sync/retry', { method: 'POST', headers: { cookie: `${SESSION_COOKIE}=${'0'.repeat(64)}` } })).status).toBe(401);
+    expect(crossSite.status).toBe(403);
+    expect((await u.app.request('/ui/sync/retry', { method: 'POST', headers: { cookie: `${SESSION_COOKIE}=1.${'0'.repeat(64)}` } })).status).toBe(401);
     expect((await html(u, '/', { cookie })).status).toBe(200);
   });
 
@@ -273,7 +278,9 @@ describe('with BTC_TS_API_TOKEN set', () => {
     expect(page).toContain('needs its API token');
     expect(page).toContain('name="token"');
     expect(page).not.toContain('data-host=');
-    const wrong = await html(u, '/?token=nope');
+    expect(page).toContain('action="/ui/session"');
+    expect(page).toContain('method="post"');
+    const wrong = await u.app.request('/ui/session', { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'token=nope&next=%2F' });
     expect(wrong.status).toBe(401);
     expect(await wrong.text()).toContain('Wrong token');
     expect((await u.app.request('/ui/partials/main')).status).toBe(401);

@@ -20,7 +20,7 @@ import { listKeys } from '../runtime/store/types.ts';
 import { createTempRepo, type TempRepo } from './helpers/git-repo.ts';
 import { runCli } from './helpers/run-cli.ts';
 
-const API_TOKEN = 'planted-api-token-5f1c9e7a';
+const API_TOKEN = 'planted-api-token-5f1c9e7a-0d1e2f3a4b';
 const DOTENV_ONLY_SECRET = 'dotenv-only-password-83be11';
 
 /** What the repository holds; `excluded` files must never enter the bundle. */

@@ -8,7 +8,7 @@ import { createApp } from '../runtime/http/app.ts';
 import { loadFunctions } from '../runtime/registry.ts';
 import { testRuntime, type TestRuntime } from './helpers/runtime-inproc.ts';
 
-const TOKEN = 'test-token-abcdef';
+const TOKEN = 'test-token-abcdef-0123456789abcdef';
 const SECRET = 'sk-live-this-must-never-leak';
 
 async function functionsWithExtras(): Promise<Map<string, AnyFunction>> {
@@ -146,7 +146,7 @@ describe('HTTP API with BTC_TS_API_TOKEN', () => {
 
   it('401 without or with a wrong bearer token, 200 with the right one; /health stays open', async () => {
     const call = (authorization?: string) =>
-      app.request('/fn/storage-probe', { method: 'POST', body: '{}', headers: authorization ? { authorization } : {} });
+      app.request('/fn/storage-probe', { method: 'POST', body: '{}', headers: { 'content-type': 'application/json', ...(authorization ? { authorization } : {}) } });
     expect((await call()).status).toBe(401);
     expect((await call('Bearer wrong-token-xxxxxx')).status).toBe(401);
     const denied = await call(`Basic ${TOKEN}`);

@@ -6,6 +6,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { listAll } from '../runtime/store/types.ts';
 import { makeRuntime, putFills, series, T0, type TestRuntime } from './helpers/state-fixtures.ts';
 
 interface Received {
@@ -51,11 +52,14 @@ afterEach(async () => {
 
 /** A runtime whose fills trip the VaR guard (losses of 50 pips against a cap of 20). */
 async function withAnomaly(env: Record<string, string> = {}): Promise<TestRuntime> {
-  const t = await makeRuntime({ env });
+  const t = await makeRuntime({ env: { SIGNAL_WEBHOOK_URLS: pickable(), ...env } });
   open.push(t);
   await putFills(t.runtime.store, 'a.jsonl', series(T0, 10, 10, 50));
   return t;
 }
+/** Every receiver path the tests pick with alert_webhook: a run may only pick configured webhooks. */
+const PICKABLE = ['/ok/T000/secret-token', '/flaky/1', '/down', '/slow', '/ok/flag', '/ok/x', '/ok/q', '/ok/f'];
+const pickable = () => PICKABLE.map((p) => `${base}${p}`).join(',');
 const ANOMALOUS = { var_cap: 20, alert_retry_delay_ms: 50 };
 const logOf = (t: TestRuntime) => (existsSync(path.join(t.logsDir, 'state_alerts.log')) ? readFileSync(path.join(t.logsDir, 'state_alerts.log'), 'utf8') : '');
 const csvOf = (t: TestRuntime) => {
@@ -128,8 +132,27 @@ describe('state update alerts', () => {
     expect(r.alert).toMatchObject({ status: 'sent', targets: 2 });
   });
 
+  it('an HTTP caller cannot name a webhook: an unconfigured alert_webhook is refused before anything is written or sent', async () => {
+    const t = await withAnomaly({ SIGNAL_WEBHOOK_URLS: `${base}/ok/configured` });
+    const keys = async () => {
+      const out: string[] = [];
+      for await (const o of listAll(t.runtime.store, 'state')) out.push(o.key);
+      return out;
+    };
+    const before = await keys();
+    const err = await t.update({ ...ANOMALOUS, alert_webhook: [`${base}/ok/attacker-chosen`] }).then(
+      () => null,
+      (e: unknown) => e as { code?: string; message?: string },
+    );
+    expect(err).toMatchObject({ code: 'InvalidInput', message: expect.stringMatching(/not configured webhooks/) });
+    expect(err!.message).not.toContain('attacker-chosen');
+    expect(received).toEqual([]);
+    expect(csvOf(t)).toEqual([]);
+    expect(await keys()).toEqual(before);
+  });
+
   it('no webhook configured → the fallback line, nothing sent, no latency rows', async () => {
-    const t = await withAnomaly();
+    const t = await withAnomaly({ SIGNAL_WEBHOOK_URLS: '' });
     const r = await t.update(ANOMALOUS);
     expect(r.alert).toMatchObject({ triggered: true, status: 'fallback', targets: 0, results: [] });
     expect(r.rollback_triggered).toBe(true);
@@ -139,7 +162,7 @@ describe('state update alerts', () => {
   });
 
   it('--alert-mode disable sends nothing and logs nothing, even on anomalies', async () => {
-    const t = await withAnomaly({ SIGNAL_WEBHOOK_URLS: `${base}/ok/env` });
+    const t = await withAnomaly({ SIGNAL_WEBHOOK_URLS: `${base}/ok/env,${base}/ok/flag` });
     const r = await t.update({ ...ANOMALOUS, alert_mode: 'disable', alert_webhook: [`${base}/ok/flag`] });
     expect(r.decision.status).toBe('blocked');
     expect(r.rollback_triggered).toBe(false);
@@ -164,7 +187,7 @@ describe('state update alerts', () => {
   });
 
   it('force sends without anomalies; auto without anomalies sends nothing', async () => {
-    const t = await makeRuntime();
+    const t = await makeRuntime({ env: { SIGNAL_WEBHOOK_URLS: pickable() } });
     open.push(t);
     await putFills(t.runtime.store, 'a.jsonl', series(T0, 10));
     const quiet = await t.update({ dry_run: false, simulate_live: false, alert_webhook: [`${base}/ok/q`] });

@@ -11,6 +11,9 @@ import { createLogger } from '../logger.ts';
 import { runPreflight } from '../preflight.ts';
 import { startScheduler } from '../scheduler.ts';
 import { configSecretValues, createMasker } from '../secrets.ts';
+import { BtcError } from '../errors.ts';
+import { INSECURE_NO_TOKEN_KEY } from '../http/dashboard-data.ts';
+import { isLoopbackHost } from '../http/security.ts';
 import { configHelp, configOption } from './load.ts';
 import type { Command, Flags } from './main.ts';
 
@@ -20,13 +23,14 @@ const PREFLIGHT_RETRY_MS = 15_000;
 export const startCommand: Command = {
   name: 'start',
   summary: 'HTTP server + scheduler on this PC',
-  usage: 'runtime start [--config F] [--host H] [--port P] [--demo]',
-  options: { ...configOption, host: { type: 'string' }, port: { type: 'string' }, demo: { type: 'boolean' } },
+  usage: 'runtime start [--config F] [--host H] [--port P] [--demo] [--insecure-no-token]',
+  options: { ...configOption, host: { type: 'string' }, port: { type: 'string' }, demo: { type: 'boolean' }, 'insecure-no-token': { type: 'boolean' } },
   optionHelp: {
     ...configHelp,
     host: 'bind address (default 127.0.0.1)',
     port: 'HTTP port (default 8787, or $BTC_TS_PORT)',
     demo: 'start the bundled exchange emulator and point the streams at it',
+    'insecure-no-token': 'allow a non-loopback --host without BTC_TS_API_TOKEN (anyone on the network can then run duties; shouted in the log and on the page)',
   },
   async run(flags) {
     const runtime = await startRuntime(flags);
@@ -51,7 +55,15 @@ export async function startRuntime(flags: Flags): Promise<StartedRuntime> {
   if (flags.port !== undefined) (overrides.http as Record<string, unknown>).port = Number(flags.port);
   const demo = flags.demo ? await startDemo() : null;
   if (demo) Object.assign(overrides, demo.overrides);
-  const loaded = loadConfig({ file: flags.config as string | undefined, overrides });
+  let loaded: ReturnType<typeof loadConfig>;
+  let insecureNoToken: boolean;
+  try {
+    loaded = loadConfig({ file: flags.config as string | undefined, overrides });
+    insecureNoToken = refuseOpenBindWithoutToken(loaded.config.http.host, loaded.secrets.BTC_TS_API_TOKEN, Boolean(flags['insecure-no-token']));
+  } catch (err) {
+    await demo?.emulator.stop();
+    throw err;
+  }
   const masker = createMasker(loaded.secrets, configSecretValues(loaded.config));
   const log = createLogger({
     masker,
@@ -61,6 +73,13 @@ export async function startRuntime(flags: Flags): Promise<StartedRuntime> {
     base: { host: loaded.config.host, pid: process.pid },
   });
   const runtime = await createRuntime(loaded, { log });
+  if (insecureNoToken) {
+    runtime.local.set(INSECURE_NO_TOKEN_KEY, true);
+    log.error(
+      { bind: loaded.config.http.host },
+      `INSECURE: listening on ${loaded.config.http.host} without BTC_TS_API_TOKEN (--insecure-no-token): anyone who reaches this port can run every duty and download the handoff bundle`,
+    );
+  }
   // Bad streams (unknown exchange, symbol, topic) stop the start with a clear error, not the first tick.
   const { assertStreamsValid, checkStreams, exchangePoolOf } = await import('../collector/plan.ts');
   const streamCheck = await checkStreams(loaded.config, exchangePoolOf(runtime.local, loaded.config), { loadMarkets: true });
@@ -109,4 +128,19 @@ export async function startRuntime(flags: Flags): Promise<StartedRuntime> {
     log.info('stopped');
   };
   return Object.assign(runtime, { url, stop });
+}
+
+/**
+ * A runtime reachable from the network must have a token: without one, any machine (or any web
+ * page a colleague opens) could run duties. Returns true when the operator overrode this.
+ * @throws BtcError InvalidInput (exit 2) for a non-loopback bind without a token or the override.
+ */
+export function refuseOpenBindWithoutToken(bindHost: string, token: string | undefined, insecureNoToken: boolean): boolean {
+  if (isLoopbackHost(bindHost) || token) return false;
+  if (insecureNoToken) return true;
+  throw new BtcError(
+    'InvalidInput',
+    `refusing to listen on ${bindHost} without BTC_TS_API_TOKEN: anyone who can reach this PC could run duties and download the handoff bundle. ` +
+      'Set BTC_TS_API_TOKEN (32+ characters), or bind 127.0.0.1, or pass --insecure-no-token to accept the risk.',
+  );
 }

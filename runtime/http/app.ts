@@ -10,6 +10,7 @@ import { describeFunctions } from '../registry.ts';
 import { readAllStatus } from '../status.ts';
 import { measureBacklog } from '../store/backlog.ts';
 import { errorResponse } from './errors.ts';
+import { hostGuard, jsonBodyOnly, sameOriginGuard, securityHeaders } from './security.ts';
 
 export interface AppOptions {
   /** Extra routes (the dashboard page, docs) mounted after the API. */
@@ -23,6 +24,11 @@ export function createApp(runtime: Runtime, options: AppOptions = {}): Hono {
 
   app.onError((err, c) => errorResponse(c, err, masker, log));
   app.notFound((c) => c.json({ ok: false, error: 'not_found', message: `no route ${c.req.method} ${c.req.path}` }, 404));
+  // Token or not: headers on every answer, the Host allow-list on every route (DNS rebinding),
+  // the same-origin rule on every state-changing one (CSRF). See docs/security.md.
+  app.use('*', securityHeaders());
+  app.use('*', hostGuard({ bindHost: runtime.loaded.config.http.host, allowedHosts: runtime.loaded.config.http.allowedHosts }));
+  app.use('*', sameOriginGuard);
 
   /** Bearer token check when BTC_TS_API_TOKEN is set (constant-time compare). */
   const guard: MiddlewareHandler = async (c, next) => {
@@ -62,7 +68,7 @@ export function createApp(runtime: Runtime, options: AppOptions = {}): Hono {
 
   app.get('/fn', guard, (c) => c.json({ functions: describeFunctions(runtime.functions) }));
 
-  app.post('/fn/:name', guard, limit, async (c) => {
+  app.post('/fn/:name', guard, jsonBodyOnly, limit, async (c) => {
     const name = c.req.param('name');
     if (!invoker.has(name)) throw new BtcError('UnknownFunction', `unknown function ${name}`);
     const input = await readJsonBody(c.req.raw);

@@ -117,7 +117,7 @@ export function SyncCard({ model }: { model: DashboardModel }) {
           {sync.retry ? `${clock(sync.retry.at)} UTC — ${sync.retry.running ? 'running' : sync.retry.ok ? 'ok' : 'failed'}: ${sync.retry.message}` : '—'}
         </dd>
       </dl>
-      <form method="post" action="/ui/sync/retry" data-fetch="sync" style="margin-top:.6rem">
+      <form method="post" action="/ui/sync/retry" data-fetch="sync" class="actions">
         <button type="submit" data-testid="retry-sync">
           Retry sync
         </button>

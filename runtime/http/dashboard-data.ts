@@ -54,7 +54,12 @@ export interface DashboardModel {
   nextTasks: NextTasks;
   console: { raw: string; audit: string } | { hint: string } | null;
   handoffAvailable: boolean;
+  /** Started with --insecure-no-token on a non-loopback address: the page says so in red. */
+  insecureNoToken: boolean;
 }
+
+/** runtime.local key set by `runtime start --insecure-no-token`. */
+export const INSECURE_NO_TOKEN_KEY = 'http.insecureNoToken';
 
 /** One per runtime: holds the caches that keep refreshes cheap. */
 export class DashboardData {
@@ -129,6 +134,7 @@ export class DashboardData {
       nextTasks,
       console: consoleLinks(rt),
       handoffAvailable: rt.invoker.has('handoff'),
+      insecureNoToken: rt.local.get(INSECURE_NO_TOKEN_KEY) === true,
     };
   }
 

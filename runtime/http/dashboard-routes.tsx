@@ -2,6 +2,7 @@
 // Routes of the dashboard: GET /, GET /ui/partials/main, POST /ui/sync/retry, POST /ui/handoff.
 
 import type { Context, Hono } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import type { Runtime } from '../context.ts';
 import { BtcError, httpStatusOf, toBtcError } from '../errors.ts';
@@ -10,14 +11,19 @@ import { SYNC_RETRY_KEY, type DashboardData, type SyncRetryOutcome } from './das
 import { DashboardMain, DashboardPage } from './dashboard-view.tsx';
 import { shorten } from './format.ts';
 import { Layout } from './layout.tsx';
-import type { UiAuth } from './ui-auth.ts';
+import { SIGN_IN_PATH, type UiAuth } from './ui-auth.ts';
 
 /** The button answers within this; a longer sync keeps running and the page shows its result. */
 const RETRY_ANSWER_WITHIN_MS = 2_000;
 const RESULT_CHARS = 240;
+/** The sign-in form holds a token and a path. */
+const SIGN_IN_BODY_BYTES = 4096;
 
 export function mountDashboard(app: Hono, runtime: Runtime, auth: UiAuth, data: DashboardData): void {
-  app.get('/', auth.signIn, auth.guard, async (c) => {
+  // The sign-in form posts here (never a token in a URL: it would stay in history and proxy logs).
+  app.post(SIGN_IN_PATH, bodyLimit({ maxSize: SIGN_IN_BODY_BYTES }), (c) => auth.signIn(c));
+
+  app.get('/', auth.guard, async (c) => {
     c.header('cache-control', 'no-store');
     return c.html(<DashboardPage model={await data.model()} />);
   });
@@ -47,7 +53,7 @@ export function mountDashboard(app: Hono, runtime: Runtime, auth: UiAuth, data: 
 }
 
 /** The sign-in form shown to a browser without a session when BTC_TS_API_TOKEN is set. */
-export function signInPage(c: Context, wrongToken: boolean) {
+export function signInPage(c: Context, wrongToken: boolean, next: string) {
   return c.html(
     <Layout title="btc-ts · sign in">
       <main>
@@ -59,7 +65,8 @@ export function signInPage(c: Context, wrongToken: boolean) {
             </p>
           ) : null}
           <p>Enter BTC_TS_API_TOKEN once; the browser keeps a session cookie (7 days).</p>
-          <form method="get" action={c.req.path}>
+          <form method="post" action={SIGN_IN_PATH}>
+            <input type="hidden" name="next" value={next} />
             <label for="token">API token </label>
             <input id="token" name="token" type="password" autocomplete="current-password" required />{' '}
             <button type="submit">Sign in</button>

@@ -31,6 +31,11 @@ export function DashboardPage(props: { model: DashboardModel }) {
         </nav>
       }
     >
+      {props.model.insecureNoToken ? (
+        <p class="insecure" role="alert" data-testid="insecure-banner">
+          INSECURE: this runtime listens on the network without BTC_TS_API_TOKEN (--insecure-no-token). Anyone who reaches it can run every duty.
+        </p>
+      ) : null}
       <div id="action-message" role="status" aria-live="polite"></div>
       <main id="main" data-refresh-seconds={String(REFRESH_SECONDS)}>
         <DashboardMain model={props.model} />

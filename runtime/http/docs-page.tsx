@@ -14,7 +14,7 @@ export function mountDocs(app: Hono, runtime: Runtime, auth: UiAuth): void {
   // Functions are loaded once at start, so the document is built once.
   const document = buildOpenApi(runtime.functions);
   app.get('/openapi.json', auth.guard, (c) => c.json(document));
-  app.get('/docs', auth.signIn, auth.guard, (c) => c.html(<DocsPage runtime={runtime} />));
+  app.get('/docs', auth.guard, (c) => c.html(<DocsPage runtime={runtime} />));
 }
 
 function DocsPage({ runtime }: { runtime: Runtime }) {
@@ -33,8 +33,9 @@ function DocsPage({ runtime }: { runtime: Runtime }) {
         <section class="card wide" aria-labelledby="h-routes">
           <h2 id="h-routes">Routes</h2>
           <p class="muted">
-            When BTC_TS_API_TOKEN is set, guarded routes need <code>Authorization: Bearer &lt;token&gt;</code>; a browser can instead visit{' '}
-            <code>/?token=&lt;token&gt;</code> once to get a session cookie for the dashboard routes.
+            When BTC_TS_API_TOKEN is set, guarded routes need <code>Authorization: Bearer &lt;token&gt;</code>; a browser signs in once on the page's form
+            (<code>POST /ui/session</code>) and gets a session cookie for the dashboard routes (7 days). State-changing requests
+            must come from this page's own origin, and <code>POST /fn/…</code> takes <code>Content-Type: application/json</code> only.
           </p>
           <div class="table-wrap">
             <table class="stack">

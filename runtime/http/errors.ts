@@ -14,6 +14,8 @@ const errorNames: Record<ErrorCode, string> = {
   InvalidInput: 'invalid_input',
   InvalidKey: 'invalid_key',
   Unauthorized: 'unauthorized',
+  Forbidden: 'forbidden',
+  UnsupportedMediaType: 'unsupported_media_type',
   UnknownFunction: 'unknown_function',
   PayloadTooLarge: 'payload_too_large',
   Busy: 'busy',

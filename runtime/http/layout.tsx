@@ -5,7 +5,7 @@ import type { Child } from 'hono/jsx';
 import { raw } from 'hono/html';
 
 /** Mode colours from SPEC: DEBUG yellow, PROD green, DIAG red; the text label is always there too. */
-const STYLE = `
+export const STYLE = `
 :root { color-scheme: light; --fg:#1b1f24; --muted:#57606a; --line:#d0d7de; --bg:#f6f8fa; --card:#fff;
   --ok:#1a7f37; --bad:#b42318; --warn:#f5c518; }
 * { box-sizing: border-box; }
@@ -39,6 +39,8 @@ pre { background:var(--bg); border:1px solid var(--line); border-radius:.35rem; 
 button { font:inherit; padding:.35rem .8rem; border-radius:.35rem; border:1px solid #1f6feb; background:#1f6feb; color:#fff; cursor:pointer; }
 button.secondary { background:#fff; color:#1f6feb; }
 form.inline { display:inline; }
+form.actions { margin-top:.6rem; }
+.insecure { margin:0; padding:.6rem 1rem; background:var(--bad); color:#fff; font-weight:600; }
 ul.tasks { margin:0; padding-left:1.2rem; } ul.tasks li.done { color:var(--muted); text-decoration:line-through; }
 #refresh-state { font-size:.85rem; color:var(--muted); }
 #action-message:not(:empty) { margin:0 1rem; padding:.5rem .75rem; border-radius:.35rem; background:#ddf4ff; border:1px solid #54aeff; }

@@ -65,7 +65,8 @@ const json = (schema: z.ZodType) => ({ 'application/json': jsonSchemaOf(schema) 
 const html = { 'text/html': { type: 'string' } };
 
 export const ROUTES: RouteDoc[] = [
-  { method: 'get', path: '/', summary: 'The dashboard page (server-rendered; /?token=… signs a browser in).', auth: 'ui', ok: html },
+  { method: 'get', path: '/', summary: 'The dashboard page (server-rendered; without a session it shows the sign-in form).', auth: 'ui', ok: html },
+  { method: 'post', path: '/ui/session', summary: 'Sign-in form (application/x-www-form-urlencoded: token, next): sets the session cookie and answers 303 to next.', auth: 'none', ok: html },
   { method: 'get', path: '/ui/partials/main', summary: 'The dashboard body alone, re-fetched by the page every few seconds.', auth: 'ui', ok: html },
   { method: 'post', path: '/ui/sync/retry', summary: 'The Retry sync button: runs the sync function once (JSON with Accept: application/json, else 303 to /).', auth: 'ui', ok: json(retryBody) },
   { method: 'post', path: '/ui/handoff', summary: 'The Make handoff button: runs the handoff function and answers the zip.', auth: 'ui', ok: { 'application/zip': { type: 'string', contentMediaType: 'application/zip' } } },
@@ -80,9 +81,11 @@ export const ROUTES: RouteDoc[] = [
 const ERROR_RESPONSES = {
   '400': 'invalid_input: the body does not match the input schema',
   '401': 'unauthorized: BTC_TS_API_TOKEN is set and the bearer token is missing or wrong',
+  '403': 'forbidden: the request came from another site (Origin / Sec-Fetch-Site) or names a Host that is not this runtime',
   '404': 'unknown_function',
   '409': 'busy: the function is already running with another input',
   '413': 'payload_too_large',
+  '415': 'unsupported_media_type: the body was not sent as Content-Type: application/json',
   '500': 'internal_error (no stack, no secrets)',
   '503': 'unavailable: a store or exchange is unreachable',
 };
@@ -126,7 +129,7 @@ export function buildOpenApi(functions: Map<string, AnyFunction>): Record<string
         summary: fn.description,
         tags: ['functions'],
         ...securityOf('bearer'),
-        requestBody: { required: false, description: 'The function input; an empty body means {}.', content: { 'application/json': { schema: stripDialect(fn.input as JsonSchema) } } },
+        requestBody: { required: false, description: 'The function input, sent as Content-Type: application/json (required, even for an empty body, which means {}).', content: { 'application/json': { schema: stripDialect(fn.input as JsonSchema) } } },
         responses: { '200': { description: 'the function result', content }, ...errorResponses(Object.keys(ERROR_RESPONSES)) },
       },
     };
@@ -149,7 +152,7 @@ export function buildOpenApi(functions: Map<string, AnyFunction>): Record<string
       schemas: { Error: jsonSchemaOf(errorBody) },
       securitySchemes: {
         bearer: { type: 'http', scheme: 'bearer', description: 'BTC_TS_API_TOKEN' },
-        session: { type: 'apiKey', in: 'cookie', name: SESSION_COOKIE, description: 'Set by visiting /?token=<BTC_TS_API_TOKEN> once.' },
+        session: { type: 'apiKey', in: 'cookie', name: SESSION_COOKIE, description: 'Set by signing in once with POST /ui/session (form field token).' },
       },
     },
   };

@@ -22,8 +22,11 @@ export const indexKey = (name: DatasetName) => `${DASHBOARD_PREFIX}index/${name}
 export const automationEntryKey = (sequence: number) => `${AUTOMATION_LOG_PREFIX}${String(sequence).padStart(12, '0')}.json`;
 export const AUTOMATION_ENTRY_PATTERN = /^dashboard\/automation_log\/(\d{12})\.json$/;
 
-/** Job ids become key segments: keep them to safe characters. */
-export const JOB_ID_PATTERN = /^[A-Za-z0-9._-]{1,100}$/;
+/**
+ * Job ids become key segments (and file names in the cache, on Windows too): letters, digits,
+ * `.`, `_`, `-`; starting with a letter or digit (never an option-like `-x`), no `..`, no trailing dot.
+ */
+export const JOB_ID_PATTERN = /^(?!.*\.\.)[A-Za-z0-9](?:[A-Za-z0-9._-]{0,98}[A-Za-z0-9_-])?$/;
 
 /** `20260101T050000Z-<host>`: sortable by time, unique per host and second. */
 export function defaultJobId(nowMs: number, host: string): string {

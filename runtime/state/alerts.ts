@@ -1,6 +1,7 @@
 // runtime/state/alerts.ts
 // The state_update_rollback alert: POST to each webhook (timeout, one retry), latency CSV, state_alerts.log lines.
 
+import { BtcError } from '../errors.ts';
 import { sha256Hex } from '../hash.ts';
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
@@ -14,9 +15,36 @@ export const ALERTS_LOG = 'state_alerts.log';
 export const WEBHOOK_ENV_VAR = 'SIGNAL_WEBHOOK_URLS';
 const CSV_HEADER = 'ts,signal_id,strategy,symbol,mode,url,attempt,outcome,http_status,latency_ms,error\n';
 
+/**
+ * The webhooks one run alerts: `requested` (--alert-webhook / `alert_webhook`) picks among the
+ * configured ones, else all of them. A caller cannot add a target: the runtime would POST wherever an
+ * HTTP caller says and report the status (SSRF with an oracle).
+ * @throws BtcError InvalidInput when a requested URL is not configured (the URL is not echoed).
+ */
+export function selectWebhooks(requested: readonly string[] | undefined, configured: readonly string[]): string[] {
+  if (!requested?.length) return [...configured];
+  const known = new Set(configured.map(normaliseUrl));
+  const unknown = requested.filter((u) => !known.has(normaliseUrl(u)));
+  if (unknown.length > 0) {
+    throw new BtcError(
+      'InvalidInput',
+      `alert_webhook: ${unknown.length} URL(s) are not configured webhooks; a run may only pick among ${WEBHOOK_ENV_VAR} / alerts.webhookUrls (${configured.length} configured)`,
+    );
+  }
+  return [...requested];
+}
+
+function normaliseUrl(url: string): string {
+  try {
+    return new URL(url).href;
+  } catch {
+    return url;
+  }
+}
+
 export interface AlertOptions {
   mode: AlertMode;
-  /** Webhooks: --alert-webhook when given, else SIGNAL_WEBHOOK_URLS (config alerts.webhookUrls). */
+  /** Webhooks (selectWebhooks): the configured ones --alert-webhook picked, else all of SIGNAL_WEBHOOK_URLS (alerts.webhookUrls). */
   urls: string[];
   dryRun: boolean;
   /** Per attempt. */

@@ -5,7 +5,7 @@ import type { AppConfig, StrategyConfig } from '../../config/schema.ts';
 import type { AuditLog } from '../audit.ts';
 import { BtcError } from '../errors.ts';
 import type { ObjectStore } from '../store/types.ts';
-import { dispatchAlert, type AlertMode, type AlertReport } from './alerts.ts';
+import { dispatchAlert, selectWebhooks, type AlertMode, type AlertReport } from './alerts.ts';
 import { emptyState, foldFills, newFillsOf } from './estimate.ts';
 import { loadEvidence } from './evidence.ts';
 import { anomaliesOf, decide, diffParams, riskOf, type Caps } from './guards.ts';
@@ -61,7 +61,8 @@ export function resolveTarget(config: AppConfig, request: Pick<UpdateRequest, 's
   }
   const name = request.strategy ?? (names.length === 1 ? names[0]! : undefined);
   if (!name) throw new BtcError('InvalidInput', `several strategies are configured (${names.join(', ')}): name one with --strategy`);
-  const strategy = strategies[name];
+  // Own keys only: `__proto__` or `constructor` must be an unknown strategy, not Object's members.
+  const strategy = Object.hasOwn(strategies, name) ? strategies[name] : undefined;
   if (!strategy) throw new BtcError('InvalidInput', `unknown strategy ${name}; configured: ${names.join(', ')}`);
   const symbol = request.symbol ?? strategy.symbol;
   const mode = request.mode ?? strategy.mode;
@@ -189,7 +190,7 @@ export async function commitUpdate(deps: CommitDeps, plan: UpdatePlan): Promise<
   const alert = await dispatchAlert(
     {
       mode: request.alert_mode,
-      urls: request.alert_webhook?.length ? request.alert_webhook : deps.configuredWebhooks,
+      urls: selectWebhooks(request.alert_webhook, deps.configuredWebhooks),
       // A run without --simulate-live only reports, so its alert is a preview like a dry run's.
       dryRun: request.dry_run || !request.simulate_live,
       timeoutMs: request.alert_timeout_ms,

@@ -153,7 +153,7 @@ describe('dashboard in Chromium', () => {
   });
 
   it('with an API token: sign in once, then the page and its buttons work from the cookie', async () => {
-    const token = 'browser-test-token-5f3a9c';
+    const token = 'browser-test-token-5f3a9c-0a1b2c3d4e5f';
     const guarded = await spawnRuntime({ host: 'pc-guarded', env: { ...runtimeEnv(), BTC_TS_API_TOKEN: token } });
     runtimes.push(guarded);
     const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });

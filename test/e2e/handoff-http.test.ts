@@ -10,7 +10,7 @@ import { freePort } from '../helpers/minio.ts';
 import { runCli } from '../helpers/run-cli.ts';
 import { spawnRuntime, type RuntimeProcess } from '../helpers/runtime-process.ts';
 
-const API_TOKEN = 'e2e-api-token-0b7d2c61';
+const API_TOKEN = 'e2e-api-token-0b7d2c61-9f8e7d6c5b4a';
 
 async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
@@ -61,7 +61,7 @@ describe('runtime start: modes and the handoff over HTTP', () => {
   }, 180_000);
 
   it('answers the zip itself on Accept: application/zip; it is a valid bundle, stored and audited with its sha256', async () => {
-    const res = await fetch(`${rt.url}/fn/handoff`, { method: 'POST', headers: { accept: 'application/zip', ...auth }, signal: AbortSignal.timeout(60_000) });
+    const res = await fetch(`${rt.url}/fn/handoff`, { method: 'POST', headers: { accept: 'application/zip', 'content-type': 'application/json', ...auth }, signal: AbortSignal.timeout(60_000) });
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toBe('application/zip');
     const filename = /filename="(Handoff_\d{8}_\d{4}(?:_\d+)?\.zip)"/.exec(res.headers.get('content-disposition') ?? '')?.[1];

@@ -5,6 +5,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { Hono } from 'hono';
+import type { Clock } from '../../runtime/clock.ts';
 import { loadConfig } from '../../runtime/config.ts';
 import { createRuntime, type Runtime } from '../../runtime/context.ts';
 import type { AnyFunction } from '../../runtime/define.ts';
@@ -25,7 +26,7 @@ export interface UiRuntime {
 }
 
 export async function createUiRuntime(
-  options: { host?: string; env?: Record<string, string>; extraFunctions?: AnyFunction[]; withoutFunctions?: string[]; repoHandover?: string } = {},
+  options: { host?: string; env?: Record<string, string>; extraFunctions?: AnyFunction[]; withoutFunctions?: string[]; repoHandover?: string; clock?: Clock } = {},
 ): Promise<UiRuntime> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'btc-ts-ui-'));
   const primary = createFsStore({ root: path.join(dir, 'nas') });
@@ -37,7 +38,7 @@ export async function createUiRuntime(
   for (const fn of options.extraFunctions ?? []) functions.set(fn.name, fn);
   for (const name of options.withoutFunctions ?? []) functions.delete(name);
   // The page is tested without its scheduler, so no schedule has to resolve.
-  const runtime = await createRuntime(loaded, { log: silentLogger(), primary, secondary, functions, schedules: [] });
+  const runtime = await createRuntime(loaded, { log: silentLogger(), primary, secondary, functions, schedules: [], clock: options.clock });
   const app = createApp(runtime, {
     extend: (a, rt, guard) => mountUi(a, rt, guard, { repoHandover: options.repoHandover ?? path.join(dir, 'no-handover.md') }),
   });
