@@ -37,6 +37,8 @@ export class Metrics {
     registers: [this.registry],
     collect: () => this.collectStreamAges(),
   });
+  /** Requests the HTTP face refused before any route ran: `host` (DNS rebinding), `cross_site`, `content_type`. */
+  readonly httpRefused = new Counter({ name: 'btc_ts_http_refused_total', help: 'HTTP requests refused by the Host, same-origin or content-type rule', labelNames: ['reason'], registers: [this.registry] });
   readonly dashboardExports = new Counter({ name: 'btc_ts_dashboard_exports_total', help: 'Dashboard exports by result', labelNames: ['result'], registers: [this.registry] });
   readonly dashboardSequence = new Gauge({ name: 'btc_ts_dashboard_manifest_sequence', help: 'Sequence of the last manifest this runtime committed', registers: [this.registry] });
   readonly dashboardLastSuccess = new Gauge({ name: 'btc_ts_dashboard_last_success_timestamp_seconds', help: 'Unix time of the last successful export by this runtime', registers: [this.registry] });

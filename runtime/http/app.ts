@@ -10,7 +10,7 @@ import { describeFunctions } from '../registry.ts';
 import { readAllStatus } from '../status.ts';
 import { measureBacklog } from '../store/backlog.ts';
 import { errorResponse } from './errors.ts';
-import { hostGuard, jsonBodyOnly, sameOriginGuard, securityHeaders } from './security.ts';
+import { hostGuard, jsonBodyOnly, sameOriginGuard, securityHeaders, type OnRefused } from './security.ts';
 
 export interface AppOptions {
   /** Extra routes (the dashboard page, docs) mounted after the API. */
@@ -26,9 +26,13 @@ export function createApp(runtime: Runtime, options: AppOptions = {}): Hono {
   app.notFound((c) => c.json({ ok: false, error: 'not_found', message: `no route ${c.req.method} ${c.req.path}` }, 404));
   // Token or not: headers on every answer, the Host allow-list on every route (DNS rebinding),
   // the same-origin rule on every state-changing one (CSRF). See docs/security.md.
+  const refused: OnRefused = (reason, c) => {
+    runtime.metrics.httpRefused.inc({ reason });
+    log.debug({ reason, method: c.req.method, path: c.req.path }, 'HTTP request refused');
+  };
   app.use('*', securityHeaders());
-  app.use('*', hostGuard({ bindHost: runtime.loaded.config.http.host, allowedHosts: runtime.loaded.config.http.allowedHosts }));
-  app.use('*', sameOriginGuard);
+  app.use('*', hostGuard({ bindHost: runtime.loaded.config.http.host, allowedHosts: runtime.loaded.config.http.allowedHosts }, refused));
+  app.use('*', sameOriginGuard(refused));
 
   /** Bearer token check when BTC_TS_API_TOKEN is set (constant-time compare). */
   const guard: MiddlewareHandler = async (c, next) => {
@@ -68,7 +72,7 @@ export function createApp(runtime: Runtime, options: AppOptions = {}): Hono {
 
   app.get('/fn', guard, (c) => c.json({ functions: describeFunctions(runtime.functions) }));
 
-  app.post('/fn/:name', guard, jsonBodyOnly, limit, async (c) => {
+  app.post('/fn/:name', guard, jsonBodyOnly(refused), limit, async (c) => {
     const name = c.req.param('name');
     if (!invoker.has(name)) throw new BtcError('UnknownFunction', `unknown function ${name}`);
     const input = await readJsonBody(c.req.raw);

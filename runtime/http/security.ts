@@ -26,6 +26,10 @@ export interface SiteGuardOptions {
   allowedHosts: readonly string[];
 }
 
+/** Why a request was refused before any route ran (the `reason` label of btc_ts_http_refused_total). */
+export type RefusalReason = 'host' | 'cross_site' | 'content_type';
+export type OnRefused = (reason: RefusalReason, c: Context) => void;
+
 /** True for an address that only this machine can reach: 127.0.0.0/8, ::1, localhost. */
 export function isLoopbackHost(host: string): boolean {
   const h = host.toLowerCase().replace(/^\[(.*)\]$/, '$1');
@@ -79,11 +83,12 @@ export function requestHost(c: Context): string {
 }
 
 /** Refuses, on every route, a request whose Host is not one of this runtime's names. */
-export function hostGuard(options: SiteGuardOptions): MiddlewareHandler {
+export function hostGuard(options: SiteGuardOptions, onRefused?: OnRefused): MiddlewareHandler {
   const allowed = createHostCheck(options);
   return async (c, next) => {
     const host = requestHost(c);
     if (!allowed(host, localPortOf(c))) {
+      onRefused?.('host', c);
       throw new BtcError(
         'Forbidden',
         `Host "${host.slice(0, 100)}" is not a name of this runtime; add it to http.allowedHosts (BTC_TS_ALLOWED_HOSTS) if you reach it through that name`,
@@ -98,14 +103,16 @@ export function hostGuard(options: SiteGuardOptions): MiddlewareHandler {
  * `Sec-Fetch-Site` other than same-origin / none, or an `Origin` (including `null`, a file://
  * page) whose host is not the request's Host. Clients that send neither (curl, the CLI) pass.
  */
-export const sameOriginGuard: MiddlewareHandler = async (c, next) => {
+export const sameOriginGuard = (onRefused?: OnRefused): MiddlewareHandler => async (c, next) => {
   if (!SAFE_METHODS.has(c.req.method)) {
     const site = c.req.header('sec-fetch-site');
     if (site !== undefined && site !== 'same-origin' && site !== 'none') {
+      onRefused?.('cross_site', c);
       throw new BtcError('Forbidden', `cross-site request refused (Sec-Fetch-Site: ${site.slice(0, 20)})`);
     }
     const origin = c.req.header('origin');
     if (origin !== undefined && originHost(origin) !== requestHost(c).toLowerCase()) {
+      onRefused?.('cross_site', c);
       throw new BtcError('Forbidden', `cross-origin request refused (Origin: ${origin.slice(0, 100)})`);
     }
   }
@@ -116,9 +123,10 @@ export const sameOriginGuard: MiddlewareHandler = async (c, next) => {
  * A duty's input must be sent as `Content-Type: application/json`: a browser cannot send that
  * cross-site without a CORS preflight, which this server never grants.
  */
-export const jsonBodyOnly: MiddlewareHandler = async (c, next) => {
+export const jsonBodyOnly = (onRefused?: OnRefused): MiddlewareHandler => async (c, next) => {
   const type = (c.req.header('content-type') ?? '').split(';')[0]!.trim().toLowerCase();
   if (type !== 'application/json') {
+    onRefused?.('content_type', c);
     throw new BtcError(
       'UnsupportedMediaType',
       `send the input as Content-Type: application/json (got ${type ? type.slice(0, 60) : 'none'}); with curl: -H 'content-type: application/json' -d '{}'`,
@@ -134,7 +142,7 @@ function hashSource(text: string): string {
 
 /**
  * Headers on every response: a CSP that allows only the page's own inline script and stylesheet
- * (by hash), no framing, no MIME sniffing, no referrer.
+ * (by hash), no framing, no MIME sniffing, no referrer to other sites.
  */
 export function securityHeaders(): MiddlewareHandler {
   return secureHeaders({
@@ -150,7 +158,8 @@ export function securityHeaders(): MiddlewareHandler {
     },
     xFrameOptions: 'DENY',
     xContentTypeOptions: 'nosniff',
-    referrerPolicy: 'no-referrer',
+    // Not no-referrer: under it a browser sends `Origin: null` on the page's own form posts, which the same-origin rule refuses.
+    referrerPolicy: 'same-origin',
     crossOriginResourcePolicy: 'same-origin',
     crossOriginOpenerPolicy: 'same-origin',
     // Plain HTTP on loopback: HSTS would only confuse a browser that later meets a TLS proxy.
