@@ -71,3 +71,15 @@ function jsonEscaped(s: string): string {
 function escapeRegExp(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
+
+/**
+ * `base` that also hides `extra` (values found while building one artefact, e.g. the secrets in a
+ * bundled config file). `values` is the union, so a final scan covers both.
+ */
+export function extendMasker(base: Masker, extra: readonly string[]): Masker {
+  if (extra.length === 0) return base;
+  const more = createMasker({}, extra);
+  const text = (input: string) => base.text(more.text(input));
+  const value = <T>(input: T): T => JSON.parse(text(JSON.stringify(input) ?? 'null')) as T;
+  return { text, value, values: [...new Set([...more.values, ...base.values])].sort((a, b) => b.length - a.length) };
+}
