@@ -2,13 +2,7 @@
 // Finds values that are secrets by kind in the config-like files a bundle copies (webhook URLs, upload commands, tokens, passwords).
 
 import { parseAllDocuments } from 'yaml';
-
-/**
- * A key that names a secret by kind: the config's webhook URLs and upload command (their values
- * carry credentials although no pattern says so) and anything named token / secret / password /
- * api key / access key / credential.
- */
-export const SECRET_KEY = /webhook|upload_?command|token|secret|passw(?:or)?d|passwd|pwd|api[_-]?key|access[_-]?key|private[_-]?key|credential/i;
+import { SECRET_KEY } from '../secrets.ts';
 
 /** Files read by key: YAML and JSON by structure, the others as `KEY=value` / `key: value` lines. */
 const STRUCTURED = /\.(ya?ml|json)$/i;
