@@ -58,7 +58,7 @@ export function configSecretValues(config: Pick<AppConfig, 'alerts' | 'dashboard
 export function commandSecretValues(command: string): string[] {
   const found: string[] = [];
   for (const p of SECRET_PATTERNS) for (const m of command.matchAll(new RegExp(p.source, p.flags))) found.push(m[0]);
-  const words = command.split(/[\s;&|]+/).map((w) => w.replace(/^(["'])(.*)\1$/, '$2')).filter(Boolean);
+  const words = command.split(/[\s;&|]+/).map(unquote).filter(Boolean);
   words.forEach((word, i) => {
     const assignment = /^([A-Za-z_][A-Za-z0-9_]*)=(.+)$/.exec(word);
     if (assignment && SECRET_KEY.test(assignment[1]!)) found.push(unquote(assignment[2]!));
@@ -96,7 +96,8 @@ export function describeSecret(value: string | undefined): string {
   return value ? `${MASK} (set, ${value.length} chars)` : '(unset)';
 }
 
-function unquote(s: string): string {
+/** `s` without one pair of surrounding quotes (shell and env-file values). */
+export function unquote(s: string): string {
   return s.replace(/^(["'])(.*)\1$/, '$2');
 }
 

@@ -2,7 +2,7 @@
 // Finds values that are secrets by kind in the config-like files a bundle copies (webhook URLs, upload commands, tokens, passwords).
 
 import { parseAllDocuments } from 'yaml';
-import { SECRET_KEY } from '../secrets.ts';
+import { SECRET_KEY, unquote } from '../secrets.ts';
 
 /** Files read by key: YAML and JSON by structure, the others as `KEY=value` / `key: value` lines. */
 const STRUCTURED = /\.(ya?ml|json)$/i;
@@ -42,9 +42,4 @@ function collect(node: unknown, underSecretKey: boolean, found: string[]): void 
   } else if (node && typeof node === 'object') {
     for (const [key, value] of Object.entries(node)) collect(value, underSecretKey || isSecretKey(key), found);
   }
-}
-
-function unquote(value: string): string {
-  const quoted = /^(["'])(.*)\1$/.exec(value);
-  return quoted ? quoted[2]! : value;
 }
