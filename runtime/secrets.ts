@@ -22,6 +22,12 @@ export const SECRET_PATTERNS: readonly RegExp[] = [
   /(?<=\b[A-Za-z0-9_.-]*(?:token|secret|passw(?:or)?d|api[_-]?key|access[_-]?key)[A-Za-z0-9_.-]*\s*[=:]\s*["']?)(?![(*<])[^\s"'&;,\\]{4,}/gi,
 ];
 
+/**
+ * A config key, env variable or command option that names a secret by kind: webhook URLs, upload
+ * commands, tokens, secrets, passwords (pass, pwd), api / access / private keys, credentials.
+ */
+export const SECRET_KEY = /webhook|upload_?command|token|secret|pass(?:w(?:or)?d|phrase)?(?![a-z])|pwd|api[_-]?key|access[_-]?key|private[_-]?key|credential/i;
+
 export interface Masker {
   /** Replaces every secret value (and every secret-shaped string, see SECRET_PATTERNS) in the text with ***. */
   text(input: string): string;
@@ -38,7 +44,33 @@ export interface Masker {
  */
 export function configSecretValues(config: Pick<AppConfig, 'alerts' | 'dashboard'> | undefined): string[] {
   if (!config) return [];
-  return [...config.alerts.webhookUrls, ...(config.dashboard.uploadCommand ? [config.dashboard.uploadCommand] : [])];
+  const command = config.dashboard.uploadCommand;
+  return [...config.alerts.webhookUrls, ...(command ? [command, ...commandSecretValues(command)] : [])];
+}
+
+/**
+ * The parts of a shell command that are secrets on their own, so that they stay masked when the
+ * command echoes them (an upload tool printing its password in an error): secret-shaped strings
+ * (SECRET_PATTERNS), `NAME=value` assignments and `--option value` / `--option=value` whose name
+ * is SECRET_KEY, and the password of `-u` / `--user user:password`. Short options other than -u
+ * are not guessed at (`-p` is a port or `mkdir -p` as often as a password).
+ */
+export function commandSecretValues(command: string): string[] {
+  const found: string[] = [];
+  for (const p of SECRET_PATTERNS) for (const m of command.matchAll(new RegExp(p.source, p.flags))) found.push(m[0]);
+  const words = command.split(/[\s;&|]+/).map(unquote).filter(Boolean);
+  words.forEach((word, i) => {
+    const assignment = /^([A-Za-z_][A-Za-z0-9_]*)=(.+)$/.exec(word);
+    if (assignment && SECRET_KEY.test(assignment[1]!)) found.push(unquote(assignment[2]!));
+    const option = /^(--?[A-Za-z][\w-]*)(?:=(.+))?$/.exec(word);
+    if (!option) return;
+    const value = option[2] ?? words[i + 1];
+    if (!value) return;
+    if (option[1] === '-u' || option[1] === '--user') {
+      if (value.includes(':')) found.push(value.slice(value.indexOf(':') + 1));
+    } else if (option[1]!.startsWith('--') && SECRET_KEY.test(option[1]!)) found.push(unquote(value));
+  });
+  return [...new Set(found.filter((v) => v.length >= MIN_MASKABLE_LENGTH && v !== MASK))];
 }
 
 /**
@@ -64,10 +96,27 @@ export function describeSecret(value: string | undefined): string {
   return value ? `${MASK} (set, ${value.length} chars)` : '(unset)';
 }
 
+/** `s` without one pair of surrounding quotes (shell and env-file values). */
+export function unquote(s: string): string {
+  return s.replace(/^(["'])(.*)\1$/, '$2');
+}
+
 function jsonEscaped(s: string): string {
   return JSON.stringify(s).slice(1, -1);
 }
 
 function escapeRegExp(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
+/**
+ * `base` that also hides `extra` (values found while building one artefact, e.g. the secrets in a
+ * bundled config file). `values` is the union, so a final scan covers both.
+ */
+export function extendMasker(base: Masker, extra: readonly string[]): Masker {
+  if (extra.length === 0) return base;
+  const more = createMasker({}, extra);
+  const text = (input: string) => base.text(more.text(input));
+  const value = <T>(input: T): T => JSON.parse(text(JSON.stringify(input) ?? 'null')) as T;
+  return { text, value, values: [...new Set([...more.values, ...base.values])].sort((a, b) => b.length - a.length) };
 }

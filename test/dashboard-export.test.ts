@@ -222,6 +222,19 @@ describe('dashboard export races, pruning, upload and metrics', () => {
     expect(rt.audit.recentEvents().find((e) => e.event === 'dashboard.history.prune')?.payload).toMatchObject({ jobs: ['job-9-weeks-old'], objects: 3 });
   });
 
+  it('the upload command\'s stderr reaches the caller masked: the command and every secret part of it', async () => {
+    const rt = await world.runtime('upload-secret');
+    const password = 'Hunt3r2-upl0ad-pw';
+    // As with --upload-command: the runtime's masker has never seen this command.
+    const uploadCommand = `UPLOAD_PASSWORD=${password} sh -c 'echo "rclone: login failed (pass $UPLOAD_PASSWORD)" >&2; echo "retry with token=$UPLOAD_PASSWORD" >&2; exit 4'`;
+    const failed: ExportSummary = await runDashboardExport(rt.context(), { ...opts, jobId: 'upload-secret', uploadCommand });
+    expect(failed).toMatchObject({ status: 'error', error_code: 'upload_failed', upload: { ran: true, ok: false, exit_code: 4 } });
+    const stderr = (failed.upload as { stderr_tail: string }).stderr_tail;
+    expect(stderr).toContain('rclone: login failed (pass ***)');
+    expect(JSON.stringify(failed)).not.toContain(password);
+    expect(JSON.stringify(rt.audit.recentEvents())).not.toContain(password);
+  });
+
   it('a failing upload command gives upload_failed, and every artefact stays', async () => {
     const rt = await world.runtime('upload');
     const ok = await runDashboardExport(rt.context(), { ...opts, jobId: 'upload-ok', uploadCommand: 'ls "$BTC_TS_DASHBOARD_DIR" > "$BTC_TS_DASHBOARD_DIR/../uploaded.txt" && test "$BTC_TS_DASHBOARD_JOB_ID" = upload-ok' });

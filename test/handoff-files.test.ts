@@ -34,11 +34,11 @@ describe('exclusions', () => {
     for (const p of ['src/env.ts', 'docs/keys.md', 'functions/handoff.ts', 'environment.md']) expect(isExcluded(p), p).toBe(false);
   });
 
-  it('walks a directory that is not a git checkout, minus the fixed exclusions', async () => {
-    const repo: TempRepo = await createTempRepo({ 'a.ts': '// a\n', '.env': 'X=1\n', 'node_modules/m/i.js': '', 'data/x': '', 'src/b.ts': '', 'logs/runtime.log': '' });
+  it('lists only the tracked files it is given that exist on disk, minus the fixed exclusions', async () => {
+    const repo: TempRepo = await createTempRepo({ 'a.ts': '// a\n', '.env': 'X=1\n', 'data/x': '', 'src/b.ts': '', 'stray.env.txt': 'TOKEN=1\n' });
     cleanups.push(() => repo.dispose());
-    rmSync(path.join(repo.dir, '.git'), { recursive: true, force: true });
-    expect((await listRepoFiles(repo.dir, null, [])).map((f) => f.path)).toEqual(['a.ts', 'src/b.ts']);
+    const tracked = ['a.ts', '.env', 'data/x', 'src/b.ts', 'gone.ts'];
+    expect((await listRepoFiles(repo.dir, tracked, [])).map((f) => f.path)).toEqual(['a.ts', 'src/b.ts']);
   });
 
   it('header lines: the first two comment lines, after a shebang; nothing when the file opens with code', () => {

@@ -8,7 +8,7 @@ import { expect, it } from 'vitest';
 import { AuditLog } from '../runtime/audit.ts';
 import { manualClock } from '../runtime/clock.ts';
 import { createLogger, LOG_FILE } from '../runtime/logger.ts';
-import { createMasker } from '../runtime/secrets.ts';
+import { commandSecretValues, configSecretValues, createMasker } from '../runtime/secrets.ts';
 
 const SECRET = 'minio-secret-key-0123456789';
 const TOKEN = 'api-token-abcdefghij';
@@ -37,4 +37,11 @@ it('masks secret values in logs and audit events', async () => {
   expect(walText).toContain('token *** rejected');
   expect(walText).not.toContain(SECRET);
   expect(walText).not.toContain(TOKEN);
+});
+
+it('finds the secret parts of an upload command: NAME=value, --secret-option value, -u user:password, secret-shaped strings', () => {
+  const command = "UPLOAD_PASSWORD=Hunt3r2-pw sh -c 'x'; rclone copy . nas: --ftp-pass 'ftp-s3cret' --sftp-key-file=/k/id --port 22 -u bob:b0b-pw && curl https://u:urlpw123@h/ -H 'Authorization: Bearer abcdefgh12345'; mkdir -p /srv/out";
+  expect(commandSecretValues(command).sort()).toEqual(['Hunt3r2-pw', 'abcdefgh12345', 'b0b-pw', 'ftp-s3cret', 'urlpw123'].sort());
+  const config = { alerts: { webhookUrls: [] }, dashboard: { uploadCommand: command } } as unknown as Parameters<typeof configSecretValues>[0];
+  expect(configSecretValues(config)).toEqual([command, ...commandSecretValues(command)]);
 });

@@ -13,7 +13,7 @@ import { repoDirOf } from '../handoff/files.ts';
 import { readBundle, type LoadedBundle } from '../handoff/read.ts';
 import { configHelp, configOption, loadRuntime, runningRuntime } from './load.ts';
 import type { Command, Flags } from './main.ts';
-import { color, printJson } from './output.ts';
+import { color, plain, printJson } from './output.ts';
 
 export const handoffMakeCommand: Command = {
   name: 'handoff make',
@@ -118,10 +118,12 @@ async function changesSince(flags: Flags, commit: string | null): Promise<Since>
   return { repo: repoDir, known, commits: commits.map((c) => ({ oid: c.oid, message: c.message })) };
 }
 
+/** Every field of the bundle is foreign text: printed through plain() so it cannot drive the terminal. */
 function printBundle(source: string, bundle: LoadedBundle, since: Since): void {
   const { manifest, context } = bundle;
-  const line = (label: string, value: string) => console.log(`${label.padEnd(14)} ${value}`);
-  line('bundle', `${manifest.bundle.name} (${bundle.bytes} bytes, ${bundle.files.length} files) ${color.green('valid')}`);
+  const say = (text: string) => console.log(plain(text));
+  const line = (label: string, value: string) => say(`${label.padEnd(14)} ${value}`);
+  console.log(`${'bundle'.padEnd(14)} ${plain(`${manifest.bundle.name} (${bundle.bytes} bytes, ${bundle.files.length} files)`)} ${color.green('valid')}`);
   line('sha256', bundle.sha256);
   line('made', `${manifest.bundle.created_at} by ${manifest.actor}@${manifest.host} (site ${manifest.site}, session ${manifest.session})`);
   line('phase', context.phase ?? '(not set in handover.md)');
@@ -129,14 +131,14 @@ function printBundle(source: string, bundle: LoadedBundle, since: Since): void {
   line('branch', `${manifest.branch ?? '(detached)'} @ ${manifest.commit?.slice(0, 7) ?? '(none)'}${manifest.dirty ? ' (dirty)' : ''}`);
   if (manifest.restore_point) line('restore point', manifest.restore_point);
   console.log('\nnext tasks:');
-  for (const [i, task] of context.next_tasks.entries()) console.log(`  ${i + 1}. ${task}`);
+  for (const [i, task] of context.next_tasks.entries()) say(`  ${i + 1}. ${task}`);
   if (context.next_tasks.length === 0) console.log('  (none listed)');
-  if (context.open_tasks.length) console.log(`\nopen tasks: ${context.open_tasks.length} (see handover.md in the bundle)`);
-  if (context.files_in_progress.length) console.log(`files in progress: ${context.files_in_progress.map((f) => f.path).join(', ')}`);
-  if (!since) console.log(color.dim(`\n(no git repository here to compare with ${source})`));
-  else if (!since.known) console.log(color.yellow(`\nthe bundle's commit ${manifest.commit?.slice(0, 7)} is not in ${since.repo}'s history`));
+  if (context.open_tasks.length) say(`\nopen tasks: ${context.open_tasks.length} (see handover.md in the bundle)`);
+  if (context.files_in_progress.length) say(`files in progress: ${context.files_in_progress.map((f) => f.path).join(', ')}`);
+  if (!since) console.log(color.dim(plain(`\n(no git repository here to compare with ${source})`)));
+  else if (!since.known) console.log(color.yellow(plain(`\nthe bundle's commit ${manifest.commit?.slice(0, 7)} is not in ${since.repo}'s history`)));
   else {
     console.log(`\nsince the bundle: ${since.commits.length} commit(s) on HEAD`);
-    for (const c of since.commits) console.log(`  ${c.oid.slice(0, 7)} ${c.message}`);
+    for (const c of since.commits) say(`  ${c.oid.slice(0, 7)} ${c.message}`);
   }
 }

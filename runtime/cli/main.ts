@@ -4,6 +4,7 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { BtcError, isBtcError } from '../errors.ts';
 import { allCommands, commandsStartingWith } from './commands.ts';
+import { plain } from './output.ts';
 
 export type Flags = Record<string, string | boolean | string[] | undefined>;
 
@@ -69,11 +70,12 @@ export async function main(argv: string[]): Promise<number> {
     return await command.run(flags, positionals);
   } catch (err) {
     if (isBtcError(err) && (err.code === 'InvalidInput' || err.code === 'InvalidKey' || err.code === 'UnknownFunction')) {
-      console.error(`runtime ${command.name}: ${err.message}`);
+      // Messages may quote foreign text (a zip entry name, a peer's field): no terminal control passes.
+      console.error(plain(`runtime ${command.name}: ${err.message}`));
       return 2;
     }
     const message = err instanceof BtcError || err instanceof Error ? err.message : String(err);
-    console.error(`runtime ${command.name}: ${message}`);
+    console.error(plain(`runtime ${command.name}: ${message}`));
     return 1;
   }
 }

@@ -1,5 +1,5 @@
 // runtime/cli/output.ts
-// Terminal output helpers: aligned tables, JSON printing, colour only on a TTY.
+// Terminal output helpers: aligned tables, JSON printing, colour only on a TTY, control sequences stripped from foreign text.
 
 const useColor = () => process.stdout.isTTY && !process.env.NO_COLOR;
 
@@ -19,8 +19,28 @@ export function printTable(header: string[], rows: string[][]): void {
   for (const r of rows) console.log(line(r));
 }
 
+/**
+ * Terminal control in text that came from elsewhere (a bundle, a peer's status, a zip entry name):
+ * ESC sequences — CSI (cursor movement, colours), OSC up to BEL or ST (window title, OSC 52
+ * clipboard, hyperlinks), DCS / SOS / PM / APC strings, two-byte ESC x, their 8-bit C1 forms (CSI
+ * 0x9b, OSC 0x9d) — then any other C0 / C1 control and DEL. Tab and newline stay.
+ */
+// eslint-disable-next-line no-control-regex
+const TERMINAL_CONTROL = /\x1b\[[0-?]*[ -/]*[@-~]?|\x1b\][^\x07\x1b\x9c]*(?:\x07|\x1b\\|\x9c)?|\x1b[PX^_][^\x1b\x9c]*(?:\x1b\\|\x9c)?|\x1b[ -~]?|\x9b[0-?]*[ -/]*[@-~]?|\x9d[^\x07\x1b\x9c]*(?:\x07|\x1b\\|\x9c)?|[\x00-\x08\x0b-\x1f\x7f-\x9f]/g;
+
+/** `text` safe to print: every terminal control sequence removed (see TERMINAL_CONTROL). */
+export function plain(text: string): string {
+  return text.replace(TERMINAL_CONTROL, '');
+}
+
+/**
+ * Pretty JSON. JSON.stringify escapes C0 controls (ESC included) but not DEL and the C1 range,
+ * which some terminals obey as 8-bit CSI / OSC; those are escaped too (still valid JSON).
+ */
 export function printJson(value: unknown): void {
-  process.stdout.write(JSON.stringify(value, null, 2) + '\n');
+  // eslint-disable-next-line no-control-regex
+  const text = JSON.stringify(value, null, 2).replace(/[\x7f-\x9f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  process.stdout.write(text + '\n');
 }
 
 function stripAnsi(s: string): string {

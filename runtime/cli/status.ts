@@ -4,7 +4,7 @@
 import { readAllStatus } from '../status.ts';
 import { configHelp, configOption, loadRuntime } from './load.ts';
 import type { Command } from './main.ts';
-import { color, printJson, printTable } from './output.ts';
+import { color, plain, printJson, printTable } from './output.ts';
 
 export const statusCommand: Command = {
   name: 'status',
@@ -23,18 +23,19 @@ export const statusCommand: Command = {
     else
       printTable(
         ['host', 'mode', 'leader', 'primary', 'secondary', 'sync', 'streams ok', 'updated'],
+        // Peers write these objects: every field is plain()ed before colour is added.
         hosts.map((h) => [
-          h.host,
-          h.mode,
-          h.leader.active ? color.green('this host') : (h.leader.host ?? '—'),
+          plain(String(h.host)),
+          plain(String(h.mode)),
+          h.leader.active ? color.green('this host') : plain(String(h.leader.host ?? '—')),
           h.storage.primary === 'up' ? color.green('up') : color.red('down'),
-          h.storage.secondary,
+          plain(String(h.storage.secondary)),
           h.sync.pending ? color.yellow('pending') : 'idle',
           `${h.streams.filter((s) => s.ok).length}/${h.streams.length}`,
-          h.updated_at,
+          plain(String(h.updated_at)),
         ]),
       );
-    for (const e of errors) console.error(color.red(`unreadable status ${e.key}: ${e.error}`));
+    for (const e of errors) console.error(color.red(plain(`unreadable status ${e.key}: ${e.error}`)));
     return errors.length ? 1 : 0;
   },
 };

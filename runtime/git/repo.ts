@@ -29,8 +29,11 @@ export interface GitSummary {
   tags: string[];
   restorePoints: string[];
   commits: CommitInfo[];
-  /** Every file git would show (tracked or untracked-not-ignored) present in the working tree. */
-  files: string[];
+  /**
+   * Tracked files (in git's index) present in the working tree: what a handoff bundle may copy.
+   * Untracked files are left out even when not ignored: a stray env file or key is untracked.
+   */
+  trackedFiles: string[];
 }
 
 /**
@@ -141,7 +144,8 @@ export async function gitSummary(repo: GitRepo, commitCount = 20): Promise<GitSu
     tags: tags.filter((t) => !t.startsWith('rp/')),
     restorePoints: tags.filter((t) => t.startsWith('rp/')),
     commits,
-    files: rows.filter(([, , workdir]) => workdir !== 0).map(([file]) => file),
+    // stage 0 = absent from the index (untracked, or `git rm --cached`); workdir 0 = deleted from disk.
+    trackedFiles: rows.filter(([, , workdir, stage]) => stage !== 0 && workdir !== 0).map(([file]) => file),
   };
 }
 

@@ -1,5 +1,5 @@
 // runtime/handoff/files.ts
-// Which repository files a handoff bundle may carry: fixed exclusions, the configurable list, header comment lines.
+// Which repository files a handoff bundle may carry: git-tracked only, minus fixed and configured exclusions; header lines.
 
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
@@ -30,9 +30,6 @@ export const ALWAYS_EXCLUDED = [
 ];
 
 const STAT_BATCH = 64;
-
-/** Directories never walked when the repository is not a git checkout. */
-const SKIPPED_DIRS = new Set(['.git', 'node_modules', 'data', 'logs']);
 
 /** This installation's own directory: the default repository a handoff describes. */
 export const INSTALL_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -73,13 +70,14 @@ export function excluder(patterns: readonly string[]): (relPath: string) => bool
 }
 
 /**
- * The repository's files, sorted, minus exclusions: git's view (tracked + untracked, ignored
- * left out, from GitSummary.files) when it is a checkout, else a directory walk.
+ * The tracked files (GitSummary.trackedFiles) that exist as regular files, sorted, minus
+ * exclusions. There is no fallback for a directory that is not a git checkout: without git's
+ * index nothing says which files are meant to be shared, and a directory walk is exactly how a
+ * stray env file or key ends up in a bundle (issue 22) — the bundle then says so instead.
  */
-export async function listRepoFiles(repoDir: string, gitFiles: readonly string[] | null, exclude: readonly string[]): Promise<RepoFile[]> {
+export async function listRepoFiles(repoDir: string, trackedFiles: readonly string[], exclude: readonly string[]): Promise<RepoFile[]> {
   const isExcluded = excluder(exclude);
-  const candidates = gitFiles ?? (await walk(repoDir));
-  const kept = candidates.filter((rel) => !isExcluded(rel));
+  const kept = trackedFiles.filter((rel) => !isExcluded(rel));
   const files: RepoFile[] = [];
   // Stat in batches: thousands of sequential awaits cost more than the stats themselves.
   for (let i = 0; i < kept.length; i += STAT_BATCH) {
@@ -90,18 +88,6 @@ export async function listRepoFiles(repoDir: string, gitFiles: readonly string[]
     });
   }
   return files.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
-}
-
-async function walk(root: string, rel = ''): Promise<string[]> {
-  const entries = await fsp.readdir(path.join(root, rel), { withFileTypes: true });
-  const out: string[] = [];
-  for (const entry of entries) {
-    const child = rel ? `${rel}/${entry.name}` : entry.name;
-    if (entry.isDirectory()) {
-      if (!SKIPPED_DIRS.has(entry.name)) out.push(...(await walk(root, child)));
-    } else if (entry.isFile()) out.push(child);
-  }
-  return out;
 }
 
 const COMMENT_LINE = /^\s*(\/\/|#(?!!)|\/\*|\*|<!--|--|;)/;

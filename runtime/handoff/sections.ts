@@ -59,13 +59,16 @@ export function envManifest(options: {
   };
 }
 
-export function repoStructure(files: ReadonlyArray<RepoFile & { header: string[]; included: boolean }>) {
+/** `note` says why the list is empty when the repository is not a git checkout. */
+export function repoStructure(files: ReadonlyArray<RepoFile & { header: string[]; included: boolean }>, note: string | null = null) {
   const directories = new Map<string, number>();
   for (const f of files) {
     const dir = path.posix.dirname(f.path);
     directories.set(dir, (directories.get(dir) ?? 0) + 1);
   }
   return {
+    ...(note ? { note } : {}),
+    source: note ? 'none' : 'git index (tracked files only)',
     file_count: files.length,
     total_bytes: files.reduce((sum, f) => sum + f.bytes, 0),
     directories: [...directories.entries()].sort(([a], [b]) => (a < b ? -1 : 1)).map(([dir, count]) => ({ path: dir, files: count })),

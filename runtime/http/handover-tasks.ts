@@ -1,10 +1,11 @@
 // runtime/http/handover-tasks.ts
 // The dashboard's ToDo card: next tasks from the latest handoff bundle's handover.md, else docs/handover.md.
 
+import { EventEmitter } from 'node:events';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import JSZip from 'jszip';
+import { openZip, type UnzipLimits } from '../handoff/unzip.ts';
 import { listAll, type ObjectStore } from '../store/types.ts';
 import { shorten } from './format.ts';
 
@@ -13,6 +14,12 @@ export const HANDOFF_PREFIX = 'handoff/';
 export const REPO_HANDOVER = path.join(ROOT, 'docs/handover.md');
 /** A bundle bigger than this is not downloaded just to show a ToDo list. */
 const MAX_BUNDLE_BYTES = 64 << 20;
+/** The card reads one small entry: handover.md over 1 MiB, or a bundle expanding past that, is refused. */
+const CARD_UNZIP_LIMITS: UnzipLimits = { maxEntries: 20_000, maxEntryBytes: 1 << 20, maxTotalBytes: 1 << 20, maxRatio: 100 };
+/** The next-tasks section sits near the top; text past this is not split or scanned. */
+const MAX_PARSED_CHARS = 256 * 1024;
+/** load() waits this long for a fresh read, then answers with the last result and lets the read finish. */
+const PROMPT_MS = 200;
 const MAX_TASKS = 30;
 const MAX_TASK_CHARS = 300;
 
@@ -40,7 +47,7 @@ const CHECKBOX = /^\[([ xX])\]\s*/;
  * level. Anything odd (no heading, prose, nested bullets) is tolerated: the card shows what it found.
  */
 export function parseNextTasks(markdown: string): NextTask[] | null {
-  const lines = markdown.replace(/\r\n?/g, '\n').split('\n');
+  const lines = markdown.slice(0, MAX_PARSED_CHARS).replace(/\r\n?/g, '\n').split('\n');
   let level = 0;
   const tasks: NextTask[] = [];
   for (const line of lines) {
@@ -64,18 +71,52 @@ export function parseNextTasks(markdown: string): NextTask[] | null {
   return level === 0 ? null : tasks;
 }
 
-/** Reads next tasks, remembering the last bundle read so a refresh does not download it again. */
-export class NextTasksSource {
-  private cached: { key: string; etag: string; result: NextTasks } | null = null;
+/**
+ * Reads next tasks off the request path: load() answers within PROMPT_MS with the freshest result
+ * it has (or a "loading" note) while one background refresh runs; a bundle's outcome is cached per
+ * key + ETag, so a page refresh neither downloads nor inflates it again. Emits 'refreshed' with
+ * the new NextTasks after each refresh.
+ */
+export class NextTasksSource extends EventEmitter<{ refreshed: [NextTasks] }> {
+  private cached: { key: string; etag: string; result: NextTasks | Error } | null = null;
+  private last: NextTasks | null = null;
+  private refreshing: Promise<NextTasks> | null = null;
   private readonly store: ObjectStore;
   private readonly repoHandover: string;
 
   constructor(store: ObjectStore, repoHandover = REPO_HANDOVER) {
+    super();
     this.store = store;
     this.repoHandover = repoHandover;
   }
 
   async load(): Promise<NextTasks> {
+    const refresh = this.refresh();
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<null>((resolve) => {
+      timer = setTimeout(() => resolve(null), PROMPT_MS);
+    });
+    try {
+      return (await Promise.race([refresh, late])) ?? this.last ?? { source: null, tasks: [], note: 'loading the handover tasks…' };
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** Starts a refresh unless one is running; resolves with its result, never rejects. */
+  refresh(): Promise<NextTasks> {
+    this.refreshing ??= this.read()
+      .catch((err: unknown): NextTasks => ({ source: null, tasks: [], note: `handover tasks unreadable: ${err instanceof Error ? err.message : String(err)}` }))
+      .then((result) => {
+        this.last = result;
+        this.refreshing = null;
+        this.emit('refreshed', result);
+        return result;
+      });
+    return this.refreshing;
+  }
+
+  private async read(): Promise<NextTasks> {
     let bundleNote: string | undefined;
     try {
       const fromBundle = await this.fromLatestBundle();
@@ -94,17 +135,23 @@ export class NextTasksSource {
       if (info.key.endsWith('.zip') && (!latest || info.key > latest.key)) latest = info;
     }
     if (!latest) return null;
-    if (this.cached && this.cached.key === latest.key && this.cached.etag === latest.etag) return this.cached.result;
+    if (!this.cached || this.cached.key !== latest.key || this.cached.etag !== latest.etag) {
+      // A refused bundle is remembered too: a zip bomb is inflated (up to the cap) once, not on every page view.
+      const result = await this.readBundle(latest).catch((err: unknown) => (err instanceof Error ? err : new Error(String(err))));
+      this.cached = { key: latest.key, etag: latest.etag, result };
+    }
+    if (this.cached.result instanceof Error) throw this.cached.result;
+    return this.cached.result;
+  }
+
+  private async readBundle(latest: { key: string; size: number }): Promise<NextTasks> {
     if (latest.size > MAX_BUNDLE_BYTES) return { source: latest.key, tasks: [], note: `bundle is ${latest.size} bytes; not opened` };
-    const zip = await JSZip.loadAsync((await this.store.get(latest.key)).body);
-    const entry = Object.values(zip.files)
+    const zip = openZip((await this.store.get(latest.key)).body, CARD_UNZIP_LIMITS, latest.key);
+    const entry = zip.entries
       .filter((f) => !f.dir && path.posix.basename(f.name) === 'handover.md')
       .sort((a, b) => a.name.length - b.name.length)[0];
-    const result: NextTasks = entry
-      ? withNote({ source: `${latest.key}!${entry.name}` }, parseNextTasks(await entry.async('string')))
-      : { source: latest.key, tasks: [], note: 'bundle has no handover.md' };
-    this.cached = { key: latest.key, etag: latest.etag, result };
-    return result;
+    if (!entry) return { source: latest.key, tasks: [], note: 'bundle has no handover.md' };
+    return withNote({ source: `${latest.key}!${entry.name}` }, parseNextTasks((await zip.read(entry.name)).toString('utf8')));
   }
 
   private async fromRepo(): Promise<NextTasks> {

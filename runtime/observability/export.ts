@@ -18,6 +18,7 @@ import { listRawObjects, type RawObject } from './raw-objects.ts';
 import type { DatasetError, Manifest, ManifestDataset } from './schemas.ts';
 import { readStateObjects, stateDatasetRows, type StateDatasetName } from './state-datasets.ts';
 import { runUploadCommand, type UploadResult } from './upload.ts';
+import { commandSecretValues, extendMasker } from '../secrets.ts';
 
 export const JOB_NAME = 'dashboard-export';
 export const AUTOMATION_LOCAL_FILE = 'automation_runs.log';
@@ -170,7 +171,9 @@ async function exportOnce(ctx: FnContext, options: ExportOptions): Promise<Expor
         jobId,
         timeoutMs: options.uploadTimeoutMs ?? 10 * 60_000,
       });
-      upload = { ran: true, ...result, stderr_tail: ctx.masker.text(result.stderr_tail) };
+      // The command may come from --upload-command (unknown to ctx.masker): it and its secret parts are masked too.
+      const masker = extendMasker(ctx.masker, [options.uploadCommand, ...commandSecretValues(options.uploadCommand)]);
+      upload = { ran: true, ...result, stderr_tail: masker.text(result.stderr_tail) };
       if (!result.ok) {
         errorCode = 'upload_failed';
         errors.push({ dataset: 'upload', message: `upload command failed (exit ${result.exit_code ?? result.signal ?? 'spawn error'}); artefacts kept in ${localDir} and under ${historyKey(jobId, '')}` });
