@@ -112,7 +112,7 @@ describe('a web page cannot drive the runtime', () => {
       expect(after.syncHttpRuns).toBe(before.syncHttpRuns);
       expect(after.handoffRuns).toBe(before.handoffRuns);
       // The flag the attack tried to flip was never written.
-      const auth = which === 'pc-token' ? { authorization: `Bearer ${TOKEN}` } : {};
+      const auth: Record<string, string> = which === 'pc-token' ? { authorization: `Bearer ${TOKEN}` } : {};
       const flag = await fetch(`${rt.url}/fn/state-override`, { method: 'POST', headers: { 'content-type': 'application/json', ...auth }, body: '{"action":"status"}' });
       expect(((await flag.json()) as { result: { current: { reason: string } } }).result.current.reason).not.toBe('pwned');
     }, 120_000);
