@@ -19,7 +19,8 @@ export const SECRET_PATTERNS: readonly RegExp[] = [
   /\b(?:AKIA|ASIA)[A-Z0-9]{16}\b/g,
   /(?<=hooks\.slack\.com\/services\/)[A-Za-z0-9/_-]+/g,
   /(?<=discord(?:app)?\.com\/api\/webhooks\/)[A-Za-z0-9/_-]+/g,
-  /(?<=\b[A-Za-z0-9_.-]*(?:token|secret|passw(?:or)?d|api[_-]?key|access[_-]?key)[A-Za-z0-9_.-]*\s*[=:]\s*["']?)(?![(*<])[^\s"'&;,\\]{4,}/gi,
+  // The name must end in the secret word (API_TOKEN=…, password: …), so `secrets.ts:42:7` in a stack stays readable.
+  /(?<=\b[A-Za-z0-9_-]*(?:token|secret|passw(?:or)?d|api[_-]?key|access[_-]?key|secret[_-]?key)\s*[=:]\s*["']?)(?![(*<])[^\s"'&;,\\]{4,}/gi,
 ];
 
 /**

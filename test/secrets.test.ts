@@ -45,3 +45,28 @@ it('finds the secret parts of an upload command: NAME=value, --secret-option val
   const config = { alerts: { webhookUrls: [] }, dashboard: { uploadCommand: command } } as unknown as Parameters<typeof configSecretValues>[0];
   expect(configSecretValues(config)).toEqual([command, ...commandSecretValues(command)]);
 });
+
+it('masks a secret holding " or \\ in its JSON-serialised form too (log lines, audit payloads, value())', async () => {
+  const tricky = 'pa"ss\\word-0123456789';
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'btc-ts-secrets-json-'));
+  const masker = createMasker({ BTC_TS_S3_SECRET_KEY: tricky });
+  expect(JSON.stringify(masker.value({ nested: { s: `x ${tricky} y` } }))).toBe('{"nested":{"s":"x *** y"}}');
+  const log = createLogger({ logsDir: dir, masker, level: 'info', consoleFd: 2 });
+  log.info({ field: tricky }, `message ${tricky}`);
+  const file = path.join(dir, LOG_FILE);
+  const read = () => (existsSync(file) ? readFileSync(file, 'utf8') : '');
+  for (let waited = 0; !read().includes('\n') && waited < 10_000; waited += 20) await new Promise((r) => setTimeout(r, 20));
+  const line = read();
+  expect(JSON.parse(line.split('\n')[0]!)).toMatchObject({ field: '***', msg: 'message ***' });
+  expect(line).not.toContain(JSON.stringify(tricky).slice(1, -1));
+  expect(line).not.toContain('0123456789');
+
+  const audit = new AuditLog({ walDir: path.join(dir, 'wal'), host: 'h', actor: 'a', site: 's', clock: manualClock(), masker, log });
+  await audit.record('test.event', { reason: tricky });
+  const walText = readdirSync(path.join(dir, 'wal', 'audit'))
+    .filter((f) => f.endsWith('.jsonl'))
+    .map((f) => readFileSync(path.join(dir, 'wal', 'audit', f), 'utf8'))
+    .join('');
+  expect(walText).toContain('"reason":"***"');
+  expect(walText).not.toContain('0123456789');
+});

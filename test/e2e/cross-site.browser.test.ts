@@ -9,6 +9,8 @@ import path from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CHROMIUM_ARGS, ensureChromium } from '../helpers/chromium.ts';
+import { freePort } from '../helpers/minio.ts';
+import { runCli } from '../helpers/run-cli.ts';
 import { spawnRuntime, type RuntimeProcess } from '../helpers/runtime-process.ts';
 
 const TOKEN = 'cross-site-test-token-0123456789abcdef';
@@ -178,4 +180,27 @@ describe('a web page cannot drive the runtime', () => {
       }
     }, 120_000);
   }
+
+  it('a network bind without a token is refused at start; --insecure-no-token starts, shouts in the log and on the page', async () => {
+    const dataDir = mkdtempSync(path.join(os.tmpdir(), 'btc-ts-bind-'));
+    try {
+      const port = String(await freePort());
+      const env = { BTC_TS_DATA_DIR: dataDir, BTC_TS_LOGS_DIR: path.join(dataDir, 'logs'), BTC_TS_PORT: port };
+      const refused = await runCli(['start', '--host', '0.0.0.0'], env);
+      expect(refused.code).toBe(2);
+      expect(refused.stderr).toMatch(/refusing to listen on 0\.0\.0\.0 without BTC_TS_API_TOKEN.*--insecure-no-token/);
+    } finally {
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+    const insecure = await spawnRuntime({ host: 'pc-insecure', args: ['--host', '0.0.0.0', '--insecure-no-token'] });
+    runtimes.push(insecure);
+    expect(insecure.output()).toMatch(/INSECURE: listening on 0\.0\.0\.0 without BTC_TS_API_TOKEN/);
+    const page = await browser.newPage();
+    try {
+      await page.goto(`${insecure.url}/`);
+      expect(await page.locator('[data-testid="insecure-banner"]').innerText()).toContain('without BTC_TS_API_TOKEN');
+    } finally {
+      await page.close();
+    }
+  }, 120_000);
 });
