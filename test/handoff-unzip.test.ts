@@ -53,17 +53,17 @@ describe('bounded unzip', () => {
     const error = await errorOf(readBundle(lyingBomb));
     const grown = process.memoryUsage().arrayBuffers - before;
     expect(error?.code).toBe('InvalidInput');
-    expect(error?.message).toMatch(/^bundle refused: entry "handover\.md" expands beyond [\d.]+ MiB \(compression ratio limit 100:1\)$/);
-    // Unbounded, this read held the 200 MB (and jszip a 400 MB string besides); the ratio cap stops it near 20 MB.
+    expect(error?.message).toBe('bundle refused: entry "handover.md" expands beyond its declared 2048 bytes (sizes are enforced on the real output)');
+    // Unbounded, this read held the 200 MB (and jszip a 400 MB string besides); the declared size stops it at one chunk.
     expect(grown).toBeLessThan(64 << 20);
   });
 
   it('counts the total across entries and refuses the entry that passes it', async () => {
-    const zip = openZip(await makeZip([{ name: 'a.txt', repeat: 800 }, { name: 'b.txt', repeat: 800 }]), { ...BUNDLE_LIMITS, maxEntryBytes: 1000, maxTotalBytes: 1500 });
+    const zip = await openZip(await makeZip([{ name: 'a.txt', repeat: 800 }, { name: 'b.txt', repeat: 800 }]), { ...BUNDLE_LIMITS, maxEntryBytes: 1000, maxTotalBytes: 1500 });
     expect((await zip.read('a.txt')).length).toBe(800);
     expect((await zip.read('a.txt')).length).toBe(800); // cached: counted once
     const error = await errorOf(zip.read('b.txt'));
-    expect(error?.message).toBe('zip refused: entry "b.txt" expands beyond 700 bytes (total limit 1500 bytes for the archive)');
+    expect(error?.message).toBe('zip refused: entry "b.txt" declares 800 bytes (total limit 1500 bytes for the archive)');
   });
 
   it('runtime handoff load exits 2 with one line naming the entry and the limit', async () => {
@@ -72,7 +72,7 @@ describe('bounded unzip', () => {
     const run = await runCli(['handoff', 'load', file], { BTC_TS_DATA_DIR: dir, BTC_TS_LOGS_DIR: path.join(dir, 'logs') });
     expect(run.code).toBe(2);
     expect(run.stderr.trim().split('\n')).toHaveLength(1);
-    expect(run.stderr).toMatch(/entry "handover\.md" expands beyond .* \(compression ratio limit 100:1\)/);
+    expect(run.stderr).toMatch(/entry "handover\.md" expands beyond its declared 2048 bytes/);
   }, 120_000);
 });
 
@@ -138,7 +138,7 @@ describe('ToDo card (NextTasksSource)', () => {
     const result = await source.refresh();
     expect(process.memoryUsage().arrayBuffers - before).toBeLessThan(16 << 20);
     expect(result.tasks).toEqual([{ text: 'from the repo', done: false }]);
-    expect(result.note).toMatch(/^latest handoff bundle unreadable: handoff\/Handoff_20260103_0000\.zip refused: entry "handover\.md" expands beyond 1 MiB \(per-entry limit 1 MiB\)/);
+    expect(result.note).toMatch(/^latest handoff bundle unreadable: handoff\/Handoff_20260103_0000\.zip refused: entry "handover\.md" expands beyond its declared 2048 bytes/);
     await source.refresh();
     expect(gated.gets()).toBe(1);
   });

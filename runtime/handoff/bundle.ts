@@ -113,7 +113,7 @@ export async function assertNoSecrets(bytes: Buffer, secrets: readonly string[],
   const shaped = (text: string) => patterns.some((p) => [...text.matchAll(new RegExp(p.source, p.flags))].some((m) => m[0] !== MASK));
   const leaks: string[] = [];
   if (needles.some((n) => bytes.includes(n))) leaks.push('(zip bytes)');
-  const zip = openZip(bytes, BUNDLE_LIMITS, 'bundle');
+  const zip = await openZip(bytes, BUNDLE_LIMITS, 'bundle');
   for (const entry of zip.entries) {
     if (hit(Buffer.from(entry.name)) || (!entry.dir && hit(await zip.read(entry.name)))) leaks.push(entry.name);
   }

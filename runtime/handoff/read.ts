@@ -49,7 +49,7 @@ export async function readBundle(bytes: Buffer, expectedSha256?: string): Promis
     throw new BtcError('InvalidInput', `sha256 mismatch: bundle is ${sha256}, expected ${expectedSha256}`);
   }
   // Bounded: a crafted zip is refused at the limit instead of expanding in memory (see unzip.ts).
-  const zip = openZip(bytes, BUNDLE_LIMITS, 'bundle');
+  const zip = await openZip(bytes, BUNDLE_LIMITS, 'bundle');
   for (const entry of zip.entries) {
     const reason = unsafeEntryName(entry.name);
     if (reason) throw new BtcError('InvalidInput', `unsafe entry "${entry.name}" refused (${reason})`);

@@ -1,11 +1,12 @@
 // runtime/handoff/unzip.ts
-// The one bounded zip reader: entry count, per-entry and total uncompressed size and ratio are capped while inflating.
+// The one bounded zip reader (yauzl): entry count, per-entry and total uncompressed size and ratio are capped before and while inflating.
 
-import { promisify } from 'node:util';
+import type { Readable } from 'node:stream';
 import zlib from 'node:zlib';
+import yauzl from 'yauzl';
 import { BtcError } from '../errors.ts';
 
-/** Caps on what one archive may expand to. Every field is checked against the real output, not the declared sizes. */
+/** Caps on what one archive may expand to. */
 export interface UnzipLimits {
   /** Entries (files and directories) in the central directory. */
   maxEntries: number;
@@ -28,10 +29,10 @@ export const BUNDLE_LIMITS: UnzipLimits = { maxEntries: 20_000, maxEntryBytes: 3
 export const RATIO_FLOOR_BYTES = 1 << 20;
 
 export interface ZipEntry {
-  /** The name as stored (UTF-8); directories end with `/`. Not sanitised: check it before writing anywhere. */
+  /** The name as stored (UTF-8, `/`-separated; absolute paths and `..` segments are refused at open); directories end with `/`. */
   name: string;
   dir: boolean;
-  /** Declared sizes from the central directory: a hint for early refusal, never trusted. */
+  /** Sizes from the central directory. The declared size is enforced on the real output (yauzl's validateEntrySizes). */
   compressedSize: number;
   declaredSize: number;
 }
@@ -42,62 +43,43 @@ export interface ZipReader {
   has(name: string): boolean;
   /**
    * The entry's bytes, inflated under the limits and CRC-checked; cached, so a second read costs
-   * nothing and counts once. Throws BtcError InvalidInput naming the entry and the limit.
+   * nothing and counts once. Rejects with BtcError InvalidInput naming the entry and the limit.
    */
   read(name: string): Promise<Buffer>;
 }
 
-const EOCD_SIGNATURE = 0x06054b50;
-const CENTRAL_SIGNATURE = 0x02014b50;
-const LOCAL_SIGNATURE = 0x04034b50;
-const EOCD_MIN = 22;
-const MAX_COMMENT = 0xffff;
-const METHOD_STORED = 0;
-const METHOD_DEFLATE = 8;
-const FLAG_ENCRYPTED = 0x1;
-const ZIP64_MARK = 0xffffffff;
-
-const inflateRaw = promisify(zlib.inflateRaw);
 const MiB = (n: number) => (n < 1 << 20 ? `${n} bytes` : `${Math.round((n / (1 << 20)) * 10) / 10} MiB`);
 
 /**
- * Parses the central directory of `bytes` (no decompression yet). Throws InvalidInput for a
- * truncated or corrupt archive, Zip64, encryption, an unknown method or too many entries.
+ * Reads the central directory of `bytes` (nothing is inflated yet). Every limit is checked on the
+ * declared sizes first — free, and early — and yauzl's stream fails as soon as an entry's real
+ * output passes its declared size, so a lying header cannot make the reader hold more than the cap.
+ * @throws BtcError InvalidInput for a truncated or corrupt archive, an unsafe name, encryption,
+ *   an unknown compression method, a repeated name or too many entries.
  */
-export function openZip(bytes: Buffer, limits: UnzipLimits = BUNDLE_LIMITS, what = 'zip'): ZipReader {
-  const corrupt = (why: string) => new BtcError('InvalidInput', `not a valid zip (truncated or corrupt): ${why}`);
-  const eocd = findEocd(bytes);
-  if (eocd < 0) throw corrupt('no end-of-central-directory record');
-  const count = bytes.readUInt16LE(eocd + 10);
-  const cdSize = bytes.readUInt32LE(eocd + 12);
-  const cdOffset = bytes.readUInt32LE(eocd + 16);
-  if (cdOffset === ZIP64_MARK || count === 0xffff) throw new BtcError('InvalidInput', `${what}: Zip64 archives are not supported`);
-  if (count > limits.maxEntries) throw new BtcError('InvalidInput', `${what} refused: ${count} entries (limit ${limits.maxEntries})`);
-  if (cdOffset + cdSize > eocd) throw corrupt('central directory outside the file');
-
-  const located = new Map<string, ZipEntry & { method: number; crc: number; localOffset: number }>();
-  let at = cdOffset;
-  for (let i = 0; i < count; i++) {
-    if (at + 46 > eocd || bytes.readUInt32LE(at) !== CENTRAL_SIGNATURE) throw corrupt(`bad central directory entry #${i + 1}`);
-    const flags = bytes.readUInt16LE(at + 8);
-    const method = bytes.readUInt16LE(at + 10);
-    const crc = bytes.readUInt32LE(at + 16);
-    const compressedSize = bytes.readUInt32LE(at + 20);
-    const declaredSize = bytes.readUInt32LE(at + 24);
-    const nameLength = bytes.readUInt16LE(at + 28);
-    const next = at + 46 + nameLength + bytes.readUInt16LE(at + 30) + bytes.readUInt16LE(at + 32);
-    const localOffset = bytes.readUInt32LE(at + 42);
-    if (next > eocd) throw corrupt(`central directory entry #${i + 1} runs past its end`);
-    const name = bytes.toString('utf8', at + 46, at + 46 + nameLength);
-    if (compressedSize === ZIP64_MARK || declaredSize === ZIP64_MARK || localOffset === ZIP64_MARK) {
-      throw new BtcError('InvalidInput', `${what}: entry "${name}" uses Zip64, not supported`);
-    }
-    if (flags & FLAG_ENCRYPTED) throw new BtcError('InvalidInput', `${what}: entry "${name}" is encrypted`);
-    if (method !== METHOD_STORED && method !== METHOD_DEFLATE) throw new BtcError('InvalidInput', `${what}: entry "${name}" uses compression method ${method}`);
-    if (located.has(name)) throw new BtcError('InvalidInput', `${what}: entry "${name}" appears twice`);
-    located.set(name, { name, dir: name.endsWith('/'), compressedSize, declaredSize, method, crc, localOffset });
-    at = next;
+export async function openZip(bytes: Buffer, limits: UnzipLimits = BUNDLE_LIMITS, what = 'zip'): Promise<ZipReader> {
+  const zip = await new Promise<yauzl.ZipFile>((resolve, reject) =>
+    yauzl.fromBuffer(bytes, { lazyEntries: true, validateEntrySizes: true, decodeStrings: true }, (err, z) => (err ? reject(corrupt(err)) : resolve(z))),
+  );
+  if (zip.entryCount > limits.maxEntries) {
+    zip.close();
+    throw new BtcError('InvalidInput', `${what} refused: ${zip.entryCount} entries (limit ${limits.maxEntries})`);
   }
+  const located = new Map<string, yauzl.Entry>();
+  await new Promise<void>((resolve, reject) => {
+    zip.on('entry', (entry: yauzl.Entry) => {
+      const name = entry.fileName;
+      const refuse = (why: string) => reject(new BtcError('InvalidInput', `${what}: entry "${name}" ${why}`));
+      if (entry.isEncrypted()) return refuse('is encrypted');
+      if (entry.compressionMethod !== 0 && entry.compressionMethod !== 8) return refuse(`uses compression method ${entry.compressionMethod}`);
+      if (located.has(name)) return refuse('appears twice');
+      located.set(name, entry);
+      zip.readEntry();
+    });
+    zip.once('end', () => resolve());
+    zip.once('error', (err: Error) => reject(corrupt(err)));
+    zip.readEntry();
+  });
 
   const cache = new Map<string, Promise<Buffer>>();
   let total = 0;
@@ -107,41 +89,22 @@ export function openZip(bytes: Buffer, limits: UnzipLimits = BUNDLE_LIMITS, what
     const entry = located.get(name);
     if (!entry) throw new BtcError('InvalidInput', `${what}: no entry "${name}"`);
     const refuse = (size: string, limit: string) => new BtcError('InvalidInput', `${what} refused: entry "${name}" ${size} (${limit})`);
-    // The declared size is a free early refusal; the real output is bounded below whatever it says.
-    if (entry.declaredSize > limits.maxEntryBytes) throw refuse(`declares ${MiB(entry.declaredSize)}`, `per-entry limit ${MiB(limits.maxEntryBytes)}`);
-    const l = entry.localOffset;
-    if (l + 30 > bytes.length || bytes.readUInt32LE(l) !== LOCAL_SIGNATURE) throw corrupt(`bad local header for "${name}"`);
-    const start = l + 30 + bytes.readUInt16LE(l + 26) + bytes.readUInt16LE(l + 28);
-    if (start + entry.compressedSize > bytes.length) throw corrupt(`entry "${name}" runs past the end of the file`);
-    const data = bytes.subarray(start, start + entry.compressedSize);
-
-    const ratioCap = Math.max(RATIO_FLOOR_BYTES, entry.compressedSize * limits.maxRatio);
+    const declared = entry.uncompressedSize;
     const caps = [
       { bytes: limits.maxEntryBytes, says: `per-entry limit ${MiB(limits.maxEntryBytes)}` },
       { bytes: limits.maxTotalBytes - total, says: `total limit ${MiB(limits.maxTotalBytes)} for the archive` },
-      { bytes: ratioCap, says: `compression ratio limit ${limits.maxRatio}:1` },
-    ].sort((a, b) => a.bytes - b.bytes);
-    const cap = caps[0]!;
-    let out: Buffer;
-    if (entry.method === METHOD_STORED) out = data;
-    else {
-      try {
-        // zlib stops at maxOutputLength and fails: memory never exceeds the cap, and the work runs on the thread pool.
-        out = await inflateRaw(data, { maxOutputLength: Math.max(1, cap.bytes) });
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') throw refuse(`expands beyond ${MiB(cap.bytes)}`, cap.says);
-        throw corrupt(`entry "${name}": ${(err as Error).message}`);
-      }
-    }
-    if (out.length > cap.bytes) throw refuse(`expands beyond ${MiB(cap.bytes)}`, cap.says);
-    if (out.length !== entry.declaredSize) throw corrupt(`entry "${name}" is ${out.length} bytes, declared ${entry.declaredSize}`);
-    if (zlib.crc32(out) !== entry.crc) throw corrupt(`entry "${name}" fails its CRC-32`);
+      { bytes: Math.max(RATIO_FLOOR_BYTES, entry.compressedSize * limits.maxRatio), says: `compression ratio limit ${limits.maxRatio}:1` },
+    ];
+    for (const cap of caps) if (declared > cap.bytes) throw refuse(`declares ${MiB(declared)}`, cap.says);
+    const out = await readStream(zip, entry, declared, () => refuse(`expands beyond its declared ${MiB(declared)}`, 'sizes are enforced on the real output'));
+    if (out.length !== declared) throw corrupt(new Error(`entry "${name}" is ${out.length} bytes, declared ${declared}`));
+    if (zlib.crc32(out) !== entry.crc32) throw corrupt(new Error(`entry "${name}" fails its CRC-32`));
     total += out.length;
     return out;
   };
 
   return {
-    entries: [...located.values()].map(({ name, dir, compressedSize, declaredSize }) => ({ name, dir, compressedSize, declaredSize })),
+    entries: [...located.values()].map((e) => ({ name: e.fileName, dir: e.fileName.endsWith('/'), compressedSize: e.compressedSize, declaredSize: e.uncompressedSize })),
     has: (name) => located.has(name),
     read(name) {
       let pending = cache.get(name);
@@ -155,11 +118,30 @@ export function openZip(bytes: Buffer, limits: UnzipLimits = BUNDLE_LIMITS, what
   };
 }
 
-/** The end-of-central-directory record: the last signature within the comment's reach from the end. */
-function findEocd(bytes: Buffer): number {
-  const lowest = Math.max(0, bytes.length - EOCD_MIN - MAX_COMMENT);
-  for (let i = bytes.length - EOCD_MIN; i >= lowest; i--) {
-    if (bytes.readUInt32LE(i) === EOCD_SIGNATURE && i + EOCD_MIN + bytes.readUInt16LE(i + 20) === bytes.length) return i;
-  }
-  return -1;
+/** The entry's bytes; a stream that yields more than `limit` is destroyed and rejects with `tooBig()`. */
+function readStream(zip: yauzl.ZipFile, entry: yauzl.Entry, limit: number, tooBig: () => BtcError): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    zip.openReadStream(entry, (err, stream: Readable | undefined) => {
+      if (err || !stream) return reject(corrupt(err ?? new Error('no stream')));
+      const chunks: Buffer[] = [];
+      let size = 0;
+      stream.on('data', (chunk: Buffer) => {
+        size += chunk.length;
+        // yauzl's validateEntrySizes fails too, but only after this chunk: count here as well.
+        if (size > limit) return stream.destroy(tooBig());
+        chunks.push(chunk);
+      });
+      stream.once('error', (e: Error) => reject(e instanceof BtcError ? e : /too many bytes/.test(e.message) ? tooBig() : corrupt(e)));
+      stream.once('end', () => resolve(Buffer.concat(chunks, size)));
+    });
+  });
+}
+
+/** yauzl's own name checks (absolute paths, `..` segments) become the same refusal read.ts gives. */
+const UNSAFE_NAME = /^(invalid relative path|absolute path): (.*)$/;
+
+function corrupt(err: Error): BtcError {
+  const unsafe = UNSAFE_NAME.exec(err.message);
+  if (unsafe) return new BtcError('InvalidInput', `unsafe entry "${unsafe[2]}" refused (${unsafe[1]})`);
+  return new BtcError('InvalidInput', `not a valid zip (truncated or corrupt): ${err.message}`);
 }

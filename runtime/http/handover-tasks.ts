@@ -146,7 +146,7 @@ export class NextTasksSource extends EventEmitter<{ refreshed: [NextTasks] }> {
 
   private async readBundle(latest: { key: string; size: number }): Promise<NextTasks> {
     if (latest.size > MAX_BUNDLE_BYTES) return { source: latest.key, tasks: [], note: `bundle is ${latest.size} bytes; not opened` };
-    const zip = openZip((await this.store.get(latest.key)).body, CARD_UNZIP_LIMITS, latest.key);
+    const zip = await openZip((await this.store.get(latest.key)).body, CARD_UNZIP_LIMITS, latest.key);
     const entry = zip.entries
       .filter((f) => !f.dir && path.posix.basename(f.name) === 'handover.md')
       .sort((a, b) => a.name.length - b.name.length)[0];
