@@ -6,7 +6,7 @@ import { LEASE_KEY, leaseDocSchema } from '../../runtime/lease.ts';
 import { readAllStatus } from '../../runtime/status.ts';
 import { createS3Store } from '../../runtime/store/s3.ts';
 import { freshBucket, healthOf, leaseEnv, sleep, waitFor, waitForAudit, waitForHolder, type LeaderHealth } from '../helpers/lease-probe.ts';
-import { spawnRuntime, type RuntimeProcess } from '../helpers/runtime-process.ts';
+import { spawnRuntime, spawnRuntimes, type RuntimeProcess } from '../helpers/runtime-process.ts';
 import { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy.ts';
 
 const LEASE_S = 3;
@@ -35,11 +35,11 @@ beforeAll(async () => {
   proxy = await startTcpProxy({ host: target.hostname, port: Number(target.port) });
   const timings = { leaseSeconds: LEASE_S, heartbeatSeconds: HEARTBEAT_S };
   const common = { BTC_TS_PREFERRED_LEADER: 'pc-a' };
-  [a, b] = await Promise.all([
-    spawnRuntime({ host: 'pc-a', env: leaseEnv(minio, proxy.url, bucket, timings, { ...common, BTC_TS_TEST_CLOCK_SKEW_MS: String(SKEW_MS) }) }),
-    spawnRuntime({ host: 'pc-b', env: leaseEnv(minio, minio.endpoint, bucket, timings, { ...common, BTC_TS_TEST_CLOCK_SKEW_MS: String(-SKEW_MS) }) }),
-  ]);
-}, 60_000);
+  [a, b] = (await spawnRuntimes([
+    { host: 'pc-a', env: leaseEnv(minio, proxy.url, bucket, timings, { ...common, BTC_TS_TEST_CLOCK_SKEW_MS: String(SKEW_MS) }) },
+    { host: 'pc-b', env: leaseEnv(minio, minio.endpoint, bucket, timings, { ...common, BTC_TS_TEST_CLOCK_SKEW_MS: String(-SKEW_MS) }) },
+  ])) as [RuntimeProcess, RuntimeProcess];
+}, 300_000);
 
 afterAll(async () => {
   await Promise.all([a?.dispose(), b?.dispose()]);

@@ -5,7 +5,7 @@ import { describe, expect, inject, it } from 'vitest';
 import { LEASE_KEY } from '../../runtime/lease.ts';
 import { createS3Store } from '../../runtime/store/s3.ts';
 import { auditLines, freshBucket, healthOf, leaseEnv, sleep, waitFor } from '../helpers/lease-probe.ts';
-import { spawnRuntime, type RuntimeProcess } from '../helpers/runtime-process.ts';
+import { spawnRuntimes, type RuntimeProcess } from '../helpers/runtime-process.ts';
 
 const ROUNDS = 20;
 /** Rounds run in two lanes at once, each on its own bucket: 60 process starts are the cost here. */
@@ -19,13 +19,11 @@ async function round(bucket: string, index: number, lease: 'absent' | 'released'
   if (lease === 'absent') await store.delete(LEASE_KEY);
   // One runtime per round runs 10 minutes ahead or behind (item 6): nothing may change.
   const skew = index % 4 < 2 ? SKEW_MS : -SKEW_MS;
-  const runtimes: RuntimeProcess[] = await Promise.all(
-    ['r1', 'r2', 'r3'].map((name, i) =>
-      spawnRuntime({
-        host: `${name}-round${index}`,
-        env: leaseEnv(minio, minio.endpoint, bucket, { leaseSeconds: 3, heartbeatSeconds: 0.5 }, i === index % 3 ? { BTC_TS_TEST_CLOCK_SKEW_MS: String(skew) } : {}),
-      }),
-    ),
+  const runtimes: RuntimeProcess[] = await spawnRuntimes(
+    ['r1', 'r2', 'r3'].map((name, i) => ({
+      host: `${name}-round${index}`,
+      env: leaseEnv(minio, minio.endpoint, bucket, { leaseSeconds: 3, heartbeatSeconds: 0.5 }, i === index % 3 ? { BTC_TS_TEST_CLOCK_SKEW_MS: String(skew) } : {}),
+    })),
   );
   try {
     await waitFor(`round ${index}: a holder`, async () => (await Promise.all(runtimes.map((r) => healthOf(r)))).some((h) => h?.leader.self), 20_000);

@@ -9,7 +9,12 @@ import { fileURLToPath } from 'node:url';
 import { freePort } from './minio.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const READY_TIMEOUT_MS = 20_000;
+/**
+ * A child that has not answered /health by then is stuck, not slow: readiness is the /health
+ * answer itself (or the child's exit), and this bound only keeps a hung start from hanging the
+ * suite. Six runtimes starting at once on two loaded cores took up to ~25 s here.
+ */
+const READY_TIMEOUT_MS = 120_000;
 
 export interface RuntimeProcess {
   host: string;
@@ -77,13 +82,21 @@ export async function spawnRuntime(options: SpawnRuntimeOptions): Promise<Runtim
       }
       await new Promise((r) => setTimeout(r, 100));
     }
-    throw new Error(`runtime ${options.host} not ready on ${url}:\n${output}`);
+    // Never leave a half-started child behind: the caller gets no handle to stop it.
+    child.kill('SIGKILL');
+    await waitExit(child);
+    throw new Error(`runtime ${options.host} not ready on ${url} after ${READY_TIMEOUT_MS} ms:\n${output}`);
   };
 
   const waitExit = (c: ChildProcess) =>
     c.exitCode !== null || c.signalCode !== null ? Promise.resolve() : new Promise<void>((r) => c.once('exit', () => r()));
 
-  await launch();
+  try {
+    await launch();
+  } catch (err) {
+    if (!options.dataDir) rmSync(dataDir, { recursive: true, force: true });
+    throw err;
+  }
   const proc: RuntimeProcess = {
     host: options.host,
     port,
@@ -123,4 +136,19 @@ export async function spawnRuntime(options: SpawnRuntimeOptions): Promise<Runtim
     },
   } as RuntimeProcess;
   return proc;
+}
+
+/**
+ * Starts several runtimes at once, all or none: when one fails to start, the ones that did are
+ * disposed before the error is thrown (a plain Promise.all would leave them running).
+ */
+export async function spawnRuntimes(options: SpawnRuntimeOptions[]): Promise<RuntimeProcess[]> {
+  const settled = await Promise.allSettled(options.map((o) => spawnRuntime(o)));
+  const started = settled.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
+  const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+  if (failed) {
+    await Promise.all(started.map((r) => r.dispose()));
+    throw failed.reason;
+  }
+  return started;
 }
