@@ -4,7 +4,7 @@
 import type { Runtime } from '../context.ts';
 import type { AuditEvent } from '../audit.ts';
 import { isoDate } from '../clock.ts';
-import { readAllStatus, type HostStatus, type StreamStatus } from '../status.ts';
+import { hostLiveness, readAllStatus, type HostLiveness, type HostStatus, type StreamStatus } from '../status.ts';
 import { measureBacklog, type Backlog } from '../store/backlog.ts';
 
 export type { Backlog };
@@ -30,6 +30,8 @@ export interface SyncRetryOutcome {
 
 export interface HostRow extends HostStatus {
   self: boolean;
+  /** running / stopped / stale and the age of updated_at; this runtime's own row is running by definition. */
+  liveness: HostLiveness;
 }
 
 export interface DashboardModel {
@@ -87,6 +89,7 @@ export class DashboardData {
     const selfStatus: HostRow = {
       ...rt.status.current(),
       self: true,
+      liveness: { state: 'running', ageMs: now - Date.parse(rt.status.current().updated_at) },
       mode: rt.mode.get(),
       leader: {
         host: rt.lease.leaderHost,
@@ -97,11 +100,12 @@ export class DashboardData {
       storage: { ...rt.status.current().storage, primary: state.primary, secondary: state.secondary },
     };
     const hostErrors = hosts ? hosts.errors.map((e) => `${e.key}: ${e.error}`) : ['status of other hosts not readable in time (primary slow?)'];
-    let others = (hosts?.hosts ?? []).filter((h) => h.host !== rt.host).map((h) => ({ ...h, self: false }));
+    let others: HostRow[] = (hosts?.hosts ?? []).filter((h) => h.host !== rt.host).map((h) => ({ ...h, self: false, liveness: hostLiveness(h, now) }));
     // With the primary down the router reads the local cache, which only knows this host.
     if (state.primary === 'up' && hosts) this.lastOthers = { rows: others, at: now };
     else if (this.lastOthers && this.lastOthers.rows.length > 0) {
-      others = this.lastOthers.rows;
+      // Re-judged against now: a row kept from before the outage ages like any other.
+      others = this.lastOthers.rows.map((h) => ({ ...h, liveness: hostLiveness(h, now) }));
       hostErrors.push(`primary down: other hosts as last seen at ${new Date(this.lastOthers.at).toISOString()}`);
     }
     const rows: HostRow[] = [selfStatus, ...others].sort((a, b) => a.host.localeCompare(b.host));
