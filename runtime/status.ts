@@ -30,7 +30,13 @@ export const hostStatusSchema = z.looseObject({
   mode: z.string(),
   updated_at: z.string(),
   leader: z.looseObject({ host: z.string().nullable(), since: z.string().nullable(), active: z.boolean(), epoch: z.number().optional() }),
-  storage: z.looseObject({ primary: z.enum(['up', 'down']), secondary: z.enum(['used', 'idle']), secondary_path: z.string() }),
+  storage: z.looseObject({
+    primary: z.enum(['up', 'down']),
+    secondary: z.enum(['used', 'idle']),
+    secondary_path: z.string(),
+    /** Why the primary is down: `network`, or the S3 error code of a refusal (`AccessDenied`, `SignatureDoesNotMatch`, …). */
+    cause: z.string().nullable().optional(),
+  }),
   sync: z.looseObject({
     pending: z.boolean(),
     last: z.object({ at: z.string(), items: z.number(), bytes: z.number(), ok: z.boolean() }).nullable(),

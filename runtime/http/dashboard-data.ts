@@ -5,6 +5,7 @@ import type { Runtime } from '../context.ts';
 import type { AuditEvent } from '../audit.ts';
 import { isoDate } from '../clock.ts';
 import { hostLiveness, readAllStatus, type HostLiveness, type HostStatus, type StreamStatus } from '../status.ts';
+import { PREFLIGHT_KEY, type CheckResult, type PreflightRecord } from '../preflight.ts';
 import { measureBacklog, type Backlog } from '../store/backlog.ts';
 
 export type { Backlog };
@@ -39,7 +40,15 @@ export interface DashboardModel {
   host: string;
   mode: string;
   leader: { host: string | null; epoch: number; since: number | null; self: boolean; degraded: boolean };
-  storage: { primary: 'up' | 'down'; secondary: 'used' | 'idle'; primaryDescribe: string; secondaryDescribe: string; lastProbe?: { ok: boolean; at: number; error?: string } };
+  storage: {
+    primary: 'up' | 'down';
+    secondary: 'used' | 'idle';
+    /** Why the primary is down: `network` or the S3 error code (AccessDenied, SignatureDoesNotMatch, …). */
+    cause: string | null;
+    primaryDescribe: string;
+    secondaryDescribe: string;
+    lastProbe?: { ok: boolean; at: number; error?: string };
+  };
   sync: {
     pending: boolean;
     backlog: Backlog | { error: string };
@@ -56,6 +65,8 @@ export interface DashboardModel {
   nextTasks: NextTasks;
   console: { raw: string; audit: string } | { hint: string } | null;
   handoffAvailable: boolean;
+  /** While DEBUG: the failing checks of the last preflight (why the runtime does not go PROD), with when it ran. */
+  preflightFailures: { at: number; failed: CheckResult[] } | null;
   /** Started with --insecure-no-token on a non-loopback address: the page says so in red. */
   insecureNoToken: boolean;
 }
@@ -97,7 +108,7 @@ export class DashboardData {
         active: rt.lease.holder,
         epoch: rt.lease.epoch,
       },
-      storage: { ...rt.status.current().storage, primary: state.primary, secondary: state.secondary },
+      storage: { ...rt.status.current().storage, primary: state.primary, secondary: state.secondary, cause: state.cause },
     };
     const hostErrors = hosts ? hosts.errors.map((e) => `${e.key}: ${e.error}`) : ['status of other hosts not readable in time (primary slow?)'];
     let others: HostRow[] = (hosts?.hosts ?? []).filter((h) => h.host !== rt.host).map((h) => ({ ...h, self: false, liveness: hostLiveness(h, now) }));
@@ -118,6 +129,7 @@ export class DashboardData {
       storage: {
         primary: state.primary,
         secondary: state.secondary,
+        cause: state.cause,
         primaryDescribe: rt.store.primary.describe,
         secondaryDescribe: rt.store.secondary.describe,
         lastProbe: state.lastProbe && { ok: state.lastProbe.ok, at: state.lastProbe.at, error: state.lastProbe.error && rt.masker.text(state.lastProbe.error) },
@@ -138,6 +150,7 @@ export class DashboardData {
       nextTasks,
       console: consoleLinks(rt),
       handoffAvailable: rt.invoker.has('handoff'),
+      preflightFailures: preflightFailures(rt),
       insecureNoToken: rt.local.get(INSECURE_NO_TOKEN_KEY) === true,
     };
   }
@@ -191,6 +204,14 @@ function consoleLinks(rt: Runtime): DashboardModel['console'] {
   const base = `${s3.consoleUrl.replace(/\/+$/, '')}/browser/${encodeURIComponent(s3.bucket)}/`;
   const prefixLink = (prefix: string) => base + encodeURIComponent(Buffer.from(prefix).toString('base64'));
   return { raw: prefixLink('raw/'), audit: prefixLink('audit/') };
+}
+
+/** The last preflight's failing checks while the runtime is in DEBUG; null in PROD/DIAG or before any preflight. */
+function preflightFailures(rt: Runtime): DashboardModel['preflightFailures'] {
+  const last = rt.local.get(PREFLIGHT_KEY) as PreflightRecord | undefined;
+  if (!last || rt.mode.get() !== 'DEBUG') return null;
+  const failed = last.results.filter((r) => !r.ok);
+  return failed.length ? { at: last.at, failed } : null;
 }
 
 /** The value, or `fallback` when it takes longer than READ_DEADLINE_MS or fails. */

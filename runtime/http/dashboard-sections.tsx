@@ -58,7 +58,7 @@ function HostRowView({ host }: { host: HostRow }) {
         {host.leader.epoch !== undefined ? ` · epoch ${host.leader.epoch}` : ''}
       </td>
       <td data-label="Primary">
-        <State tone={host.storage.primary === 'up' ? 'ok' : 'bad'} text={host.storage.primary} />
+        <State tone={host.storage.primary === 'up' ? 'ok' : 'bad'} text={host.storage.primary + (host.storage.primary === 'down' && host.storage.cause ? ` (${host.storage.cause})` : '')} />
       </td>
       <td data-label="Cache">{host.storage.secondary}</td>
       <td data-label="Sync">{host.sync.pending ? 'pending' : 'idle'}</td>
