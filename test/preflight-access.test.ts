@@ -79,7 +79,7 @@ describe('a refused S3 key pair', () => {
     await runPreflight(runtime);
     // What the scheduled storage-probe does: the refused probe takes writes to the cache.
     await runtime.invoker.invoke('storage-probe', {}, 'internal');
-    const app = createApp(runtime, { extend: (a, rt, guard) => mountUi(a, rt, guard, { repoHandover: path.join(runtime.paths.dataDir, 'none.md') }) });
+    const app = createApp(runtime, { extend: (a, rt, guard) => mountUi(a, rt, guard, { handoverFile: path.join(runtime.paths.dataDir, 'none.md') }) });
     const page = await (await app.request('/', { headers: { accept: 'text/html' } })).text();
     const card = /<div data-testid="preflight-failures">(.*?)<\/div>/s.exec(page)?.[1] ?? '';
     expect(card).toContain('stays DEBUG');

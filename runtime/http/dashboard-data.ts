@@ -1,7 +1,9 @@
 // runtime/http/dashboard-data.ts
 // Gathers what the dashboard shows: live state of this runtime, every host's status, backlog, audit, ToDo.
 
+import path from 'node:path';
 import type { Runtime } from '../context.ts';
+import { repoDirOf } from '../handoff/files.ts';
 import type { AuditEvent } from '../audit.ts';
 import { isoDate } from '../clock.ts';
 import { hostLiveness, readAllStatus, type HostLiveness, type HostStatus, type StreamStatus } from '../status.ts';
@@ -11,6 +13,7 @@ import { measureBacklog, type Backlog } from '../store/backlog.ts';
 export type { Backlog };
 import { listAll, type ObjectStore } from '../store/types.ts';
 import { NextTasksSource, type NextTasks } from './handover-tasks.ts';
+import { RecordsToday, streamKeyOf } from './records-today.ts';
 
 /** A store read slower than this is shown as unavailable instead of holding the page. */
 const READ_DEADLINE_MS = 3_000;
@@ -18,6 +21,12 @@ const READ_DEADLINE_MS = 3_000;
 const AUDIT_ROWS = 50;
 /** Audit segments of other hosts read per refresh (newest first); segments are immutable, so cached. */
 const OTHER_HOST_SEGMENTS = 2;
+/**
+ * This host's own segments read per refresh. CLI commands on this PC share the host name and the
+ * audit WAL but not the server's memory: their events only reach the page through the shipped
+ * segments. The server ships after every run, so more of its own segments are looked at.
+ */
+const OWN_HOST_SEGMENTS = 8;
 const SEGMENT_CACHE_LIMIT = 64;
 /** Where the last Retry sync outcome lives in runtime.local. */
 export const SYNC_RETRY_KEY = 'dashboard.syncRetry';
@@ -81,20 +90,24 @@ export class DashboardData {
   private readonly segmentCache = new Map<string, AuditEvent[]>();
   /** Other hosts as last read from the primary, shown (marked) while the primary is down. */
   private lastOthers: { rows: HostRow[]; at: number } | null = null;
+  private readonly recordsToday: RecordsToday;
 
-  constructor(runtime: Runtime, options: { repoHandover?: string } = {}) {
+  /** `handoverFile`: replaces the operator's handover file (tests); default handoff.handoverFile under handoff.repoDir. */
+  constructor(runtime: Runtime, options: { handoverFile?: string } = {}) {
     this.runtime = runtime;
-    this.nextTasks = new NextTasksSource(runtime.store, options.repoHandover);
+    const { handoverFile } = runtime.loaded.config.handoff;
+    this.nextTasks = new NextTasksSource(runtime.store, options.handoverFile ?? path.resolve(repoDirOf(runtime.loaded.config), handoverFile));
+    this.recordsToday = new RecordsToday(runtime.store);
   }
 
   async model(): Promise<DashboardModel> {
     const rt = this.runtime;
     const now = rt.clock.now();
     const state = rt.store.state();
-    const [hosts, backlog, otherAudit, nextTasks] = await Promise.all([
+    const [hosts, backlog, shipped, nextTasks] = await Promise.all([
       deadline(readAllStatus(rt.store), null),
       deadline(measureBacklog(rt.store.secondary), null),
-      deadline(this.otherHostsAudit(now), null),
+      deadline(this.shippedAudit(now), null),
       deadline(this.nextTasks.load(), { source: null, tasks: [], note: 'handover not readable in time (storage slow?)' }),
     ]);
     const selfStatus: HostRow = {
@@ -120,6 +133,9 @@ export class DashboardData {
       hostErrors.push(`primary down: other hosts as last seen at ${new Date(this.lastOthers.at).toISOString()}`);
     }
     const rows: HostRow[] = [selfStatus, ...others].sort((a, b) => a.host.localeCompare(b.host));
+    // The collector's rows do not carry records_today; today's raw segments in the store do.
+    const missing = rows.flatMap((h) => h.streams.filter((s) => s.records_today === undefined));
+    const counted = missing.length ? await deadline(this.recordsToday.counts(missing, now), null) : null;
     const retry = (rt.local.get(SYNC_RETRY_KEY) as SyncRetryOutcome | undefined) ?? null;
     return {
       now,
@@ -144,9 +160,11 @@ export class DashboardData {
       },
       hosts: rows,
       hostErrors,
-      streams: rows.flatMap((h) => h.streams.map((s) => ({ ...s, host: h.host }))),
-      audit: mergeAudit(rt.audit.recentEvents(AUDIT_ROWS), otherAudit ?? []),
-      auditNote: otherAudit === null ? 'events of other hosts not readable in time' : undefined,
+      streams: rows.flatMap((h) =>
+        h.streams.map((s) => ({ ...s, host: h.host, records_today: s.records_today ?? counted?.get(streamKeyOf(s)) })),
+      ),
+      audit: mergeAudit(rt.audit.recentEvents(AUDIT_ROWS), shipped ?? []),
+      auditNote: shipped === null ? 'shipped audit events (other hosts, CLI commands) not readable in time' : undefined,
       nextTasks,
       console: consoleLinks(rt),
       handoffAvailable: rt.invoker.has('handoff'),
@@ -155,15 +173,18 @@ export class DashboardData {
     };
   }
 
-  /** Today's audit events of the other hosts from audit/dt=<today>/ (their newest segments only). */
-  private async otherHostsAudit(now: number): Promise<AuditEvent[]> {
+  /**
+   * Today's shipped audit events from audit/dt=<today>/: the newest segments of every host,
+   * this one's included (its CLI commands' events are only there).
+   */
+  private async shippedAudit(now: number): Promise<AuditEvent[]> {
     const newestByHost = new Map<string, string[]>();
     for await (const info of listAll(this.runtime.store, `audit/dt=${isoDate(now)}/`)) {
       const match = /\/([^/]+)-(\d{12})\.jsonl$/.exec(info.key);
-      if (!match || match[1] === this.runtime.host) continue;
+      if (!match) continue;
       const keys = newestByHost.get(match[1]!) ?? [];
       keys.push(info.key);
-      newestByHost.set(match[1]!, keys.slice(-OTHER_HOST_SEGMENTS));
+      newestByHost.set(match[1]!, keys.slice(match[1] === this.runtime.host ? -OWN_HOST_SEGMENTS : -OTHER_HOST_SEGMENTS));
     }
     const events: AuditEvent[] = [];
     for (const keys of newestByHost.values()) {
@@ -191,18 +212,33 @@ export class DashboardData {
   }
 }
 
-/** Objects (and bytes) in the local cache bucket: what the primary still lacks. Probe keys are not backlog. */
-function mergeAudit(own: AuditEvent[], others: AuditEvent[]): AuditEvent[] {
-  return [...own, ...others].sort((a, b) => b.ts - a.ts).slice(0, AUDIT_ROWS);
+/**
+ * Newest first, at most AUDIT_ROWS. An event of this host is both in memory and, once shipped, in
+ * a segment: one host's seq is unique (server and CLI share it), so host + seq identifies it.
+ */
+function mergeAudit(own: AuditEvent[], shipped: AuditEvent[]): AuditEvent[] {
+  const seen = new Set<string>();
+  const merged: AuditEvent[] = [];
+  for (const e of [...own, ...shipped]) {
+    const seq = (e as { seq?: unknown }).seq;
+    const id = typeof seq === 'number' ? `${e.host}\n${seq}` : null;
+    if (id !== null && seen.has(id)) continue;
+    if (id !== null) seen.add(id);
+    merged.push(e);
+  }
+  return merged.sort((a, b) => b.ts - a.ts).slice(0, AUDIT_ROWS);
 }
 
-/** MinIO console links for raw/ and audit/ (the console's browser takes the prefix base64-encoded). */
+/**
+ * MinIO console links for raw/ and audit/. The pinned console's object browser takes the prefix
+ * as a plain path, `/browser/<bucket>/<prefix>/`; the older base64 form opens the bucket root.
+ */
 function consoleLinks(rt: Runtime): DashboardModel['console'] {
   const s3 = rt.loaded.config.storage.s3;
   if (!s3.endpoint) return null;
   if (!s3.consoleUrl) return { hint: 'set storage.s3.consoleUrl (or BTC_TS_S3_CONSOLE_URL) to link the MinIO console here' };
   const base = `${s3.consoleUrl.replace(/\/+$/, '')}/browser/${encodeURIComponent(s3.bucket)}/`;
-  const prefixLink = (prefix: string) => base + encodeURIComponent(Buffer.from(prefix).toString('base64'));
+  const prefixLink = (prefix: string) => base + prefix.split('/').map(encodeURIComponent).join('/');
   return { raw: prefixLink('raw/'), audit: prefixLink('audit/') };
 }
 
