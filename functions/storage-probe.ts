@@ -28,6 +28,7 @@ export default defineFunction({
     await ctx.status.update((doc) => {
       doc.storage.primary = state.primary;
       doc.storage.secondary = state.secondary;
+      doc.storage.cause = state.cause;
       doc.sync.pending = state.syncPending;
     });
     return {

@@ -61,6 +61,11 @@ export interface CreateRuntimeOptions {
   pretty?: boolean;
   /** Where console logs go: stderr (CLI commands) or stdout (the server). */
   consoleFd?: 1 | 2;
+  /**
+   * false for CLI commands: this host's status object (`collector/status/<host>.json`) is kept in
+   * memory only, so a command never overwrites the row of the runtime serving this host. Default true.
+   */
+  writeStatus?: boolean;
 }
 
 export async function createRuntime(loaded: LoadedConfig, options: CreateRuntimeOptions = {}): Promise<Runtime> {
@@ -101,7 +106,17 @@ export async function createRuntime(loaded: LoadedConfig, options: CreateRuntime
   const streams = new RawStreams({ walDir: paths.walDir, clock, onReport: (report) => auditStreamReport(audit, log, report) });
 
   let mode: Mode = config.mode ?? 'DEBUG';
-  const status = new StatusWriter({ host, mode, secondaryPath: paths.cacheDir, clock, masker, log });
+  const status = new StatusWriter({
+    host,
+    mode,
+    secondaryPath: paths.cacheDir,
+    clock,
+    masker,
+    log,
+    // storage-probe rewrites the status on every run, so its period is the status period.
+    periodSeconds: config.storage.probe.everySeconds,
+    persist: options.writeStatus ?? true,
+  });
   const lease: LeaseView = { holder: false, epoch: 0, leaderHost: null, since: null, degraded: false };
   const local = new Map<string, unknown>();
   const shutdownController = new AbortController();
@@ -195,6 +210,8 @@ export async function createRuntime(loaded: LoadedConfig, options: CreateRuntime
         if (!fn.onShutdown) continue;
         await fn.onShutdown(context()).catch((err) => log.warn({ fn: fn.name, err: masker.text(String(err)) }, 'shutdown hook failed'));
       }
+      // After the hooks (the lease release updates the leader row): `runtime status` and the page say "stopped", not PROD forever.
+      await status.markStopped(store).catch((err) => log.warn({ err: String(err) }, 'status write on shutdown failed'));
       await audit.ship(store).catch((err) => log.warn({ err: String(err) }, 'audit ship on shutdown failed'));
       await store.flush().catch((err) => log.warn({ err: String(err) }, 'store flush on shutdown failed'));
       log.flush?.();

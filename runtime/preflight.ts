@@ -13,14 +13,38 @@ export interface CheckResult {
   detail: string;
   /** Passed, but worth a look (shown as WARN; does not change the exit code). */
   warn?: boolean;
+  /**
+   * Not run because a check it needs failed (detail names it). Counted as ok with warn, so one
+   * cause is one failure: a refused key pair is not also "bucket missing" and "clock unknown".
+   */
+  skipped?: boolean;
+}
+
+/** The last preflight of this runtime: `{ at: ms, results }` in runtime.local (the page lists its failures while DEBUG). */
+export const PREFLIGHT_KEY = 'preflight.last';
+export interface PreflightRecord {
+  at: number;
+  results: CheckResult[];
 }
 
 export const MIN_NODE_MAJOR = 20;
+/** Checks that talk to the primary: skipped when "primary reachable" failed. */
+const NEEDS_PRIMARY = 'primary reachable';
 
+/**
+ * Runs every check in order (never throws; a failing check is a result with ok: false and a
+ * masked detail). Checks that need the primary are skipped when it failed. The results are also
+ * kept in runtime.local under PREFLIGHT_KEY, where the page reads why the runtime stays DEBUG.
+ */
 export async function runPreflight(runtime: Runtime): Promise<CheckResult[]> {
   const { loaded, paths, store } = runtime;
   const results: CheckResult[] = [];
-  const check = async (name: string, fn: () => Promise<string | { detail: string; warn: boolean }>) => {
+  const check = async (name: string, fn: () => Promise<string | { detail: string; warn: boolean }>, needs?: string) => {
+    const failedDependency = needs && results.find((r) => r.check === needs && !r.ok);
+    if (failedDependency) {
+      results.push({ check: name, ok: true, warn: true, skipped: true, detail: `skipped: needs "${needs}", which failed` });
+      return;
+    }
     try {
       const outcome = await fn();
       results.push(typeof outcome === 'string' ? { check: name, ok: true, detail: outcome } : { check: name, ok: true, ...outcome });
@@ -38,6 +62,7 @@ export async function runPreflight(runtime: Runtime): Promise<CheckResult[]> {
   await check('logs dir writable', () => writable(paths.logsDir));
   await check('primary reachable', async () => {
     const probe = await store.probePrimary(runtime.clock.now());
+    // The probe's error already says "access denied: check …" for a refused key pair.
     if (!probe.ok) throw new Error(`${store.primary.describe}: ${probe.error}`);
     return `${store.primary.describe} in ${probe.latencyMs} ms`;
   });
@@ -51,11 +76,12 @@ export async function runPreflight(runtime: Runtime): Promise<CheckResult[]> {
       throw err;
     }
     return store.primary.describe;
-  });
-  await check('clock sanity', () => clockSanity(runtime));
+  }, NEEDS_PRIMARY);
+  await check('clock sanity', () => clockSanity(runtime), NEEDS_PRIMARY);
   // Imported here: ccxt is heavy and most commands that load this file never check streams.
   await check('collector streams', async () => (await import('./collector/plan.ts')).streamsPreflight(runtime));
   await check('schedules resolvable', async () => `${runtime.schedules.length} schedules → ${[...new Set(runtime.schedules.map((s) => s.fn))].join(', ')}`);
+  runtime.local.set(PREFLIGHT_KEY, { at: runtime.clock.now(), results } satisfies PreflightRecord);
   return results;
 }
 

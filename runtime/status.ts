@@ -30,14 +30,45 @@ export const hostStatusSchema = z.looseObject({
   mode: z.string(),
   updated_at: z.string(),
   leader: z.looseObject({ host: z.string().nullable(), since: z.string().nullable(), active: z.boolean(), epoch: z.number().optional() }),
-  storage: z.looseObject({ primary: z.enum(['up', 'down']), secondary: z.enum(['used', 'idle']), secondary_path: z.string() }),
+  storage: z.looseObject({
+    primary: z.enum(['up', 'down']),
+    secondary: z.enum(['used', 'idle']),
+    secondary_path: z.string(),
+    /** Why the primary is down: `network`, or the S3 error code of a refusal (`AccessDenied`, `SignatureDoesNotMatch`, …). */
+    cause: z.string().nullable().optional(),
+  }),
   sync: z.looseObject({
     pending: z.boolean(),
     last: z.object({ at: z.string(), items: z.number(), bytes: z.number(), ok: z.boolean() }).nullable(),
   }),
   streams: z.array(streamStatusSchema),
+  /** How often (s) the host rewrites this object while it runs; readers judge staleness by it. */
+  period_s: z.number().positive().optional(),
+  /** Set by a clean shutdown: the host is not running (its rows are its last state, not live). */
+  stopped_at: z.string().optional(),
 });
 export type HostStatus = z.infer<typeof hostStatusSchema>;
+
+/** A host whose status is older than this many of its periods is "stale" (killed, hung or cut off). */
+export const STALE_AFTER_PERIODS = 3;
+/** Period assumed for objects written before `period_s` existed (the probe's default × 6). */
+const DEFAULT_PERIOD_S = 30;
+
+export interface HostLiveness {
+  /** `running`: updated recently; `stopped`: shut down cleanly; `stale`: not updated for > STALE_AFTER_PERIODS periods. */
+  state: 'running' | 'stopped' | 'stale';
+  /** now − updated_at in ms (negative when the writer's clock is ahead); null when updated_at does not parse. */
+  ageMs: number | null;
+}
+
+/** Whether a host's status is live, from its own `stopped_at`, `updated_at` and `period_s` against `now` (ms). */
+export function hostLiveness(status: Pick<HostStatus, 'updated_at' | 'period_s' | 'stopped_at'>, now: number): HostLiveness {
+  const updated = Date.parse(status.updated_at);
+  const ageMs = Number.isFinite(updated) ? now - updated : null;
+  if (status.stopped_at) return { state: 'stopped', ageMs };
+  const staleAfterMs = STALE_AFTER_PERIODS * (status.period_s ?? DEFAULT_PERIOD_S) * 1000;
+  return { state: ageMs === null || ageMs > staleAfterMs ? 'stale' : 'running', ageMs };
+}
 
 export interface StatusWriterOptions {
   host: string;
@@ -46,6 +77,13 @@ export interface StatusWriterOptions {
   clock: Clock;
   masker: Masker;
   log: Logger;
+  /** How often (s) the running host rewrites its status (the storage probe's period); written as `period_s`. */
+  periodSeconds: number;
+  /**
+   * false: keep the object in memory only. CLI commands build a runtime too, but the status
+   * object belongs to the runtime serving this host; a command must not overwrite its row.
+   */
+  persist: boolean;
 }
 
 export class StatusWriter {
@@ -63,6 +101,7 @@ export class StatusWriter {
       storage: { primary: 'up', secondary: 'idle', secondary_path: options.secondaryPath },
       sync: { pending: false, last: null },
       streams: [],
+      period_s: options.periodSeconds,
     };
   }
 
@@ -72,14 +111,22 @@ export class StatusWriter {
 
   /** Applies a change and writes the whole object atomically; writes are serialised in order. */
   update(store: ObjectStore, change: (doc: HostStatus) => void): Promise<void> {
+    // After a clean stop nothing may make the host look alive again (a late hook, a last probe).
+    if (this.doc.stopped_at) return Promise.resolve();
     change(this.doc);
     this.doc.updated_at = new Date(this.options.clock.now()).toISOString();
+    if (!this.options.persist) return Promise.resolve();
     const snapshot = this.options.masker.value(this.doc);
     const write = this.writing.then(() =>
       store.put(statusKey(this.options.host), JSON.stringify(snapshot, null, 2), { contentType: 'application/json' }).then(() => undefined),
     );
     this.writing = write.catch((err) => this.options.log.warn({ err: String(err) }, 'status write failed'));
     return write;
+  }
+
+  /** Writes `stopped_at` on a clean shutdown; later updates are ignored. Resolves once it is written. */
+  async markStopped(store: ObjectStore): Promise<void> {
+    await this.update(store, (doc) => void (doc.stopped_at = new Date(this.options.clock.now()).toISOString()));
   }
 }
 

@@ -40,6 +40,7 @@ export function statusFollowsRouter(store: StorageRouter, status: StatusWriter, 
       .update(store, (doc) => {
         doc.storage.primary = state.primary;
         doc.storage.secondary = state.secondary;
+        doc.storage.cause = state.cause;
         doc.sync.pending = state.syncPending || state.primary === 'down';
       })
       .catch((err) => log.warn({ err: String(err) }, 'status update after storage switch failed'));

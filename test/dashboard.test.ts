@@ -114,7 +114,7 @@ describe('dashboard page', () => {
     const u = await ui();
     const handover = path.join(u.dir, 'handover.md');
     writeFileSync(handover, '# Handover\n## Done\n- old thing\n## Next\n- [ ] wire the lease\n- [x] draw the page\n* check sync\nprose is ignored\n## Later\n- not this\n');
-    const withRepo = await ui({ repoHandover: handover });
+    const withRepo = await ui({ handoverFile: handover });
     let page = await (await html(withRepo, '/')).text();
     expect(page).toContain('wire the lease');
     expect(page).toContain('(done) draw the page');
@@ -192,7 +192,7 @@ describe('Retry sync and Make handoff', () => {
     const u = await ui({ extraFunctions: [sync] });
     let res = await post(u, '/ui/sync/retry');
     expect(res.status).toBe(200);
-    expect(await res.json()).toMatchObject({ ok: true, running: false, message: '{"uploaded":2}' });
+    expect(await res.json()).toMatchObject({ ok: true, running: false, message: 'synced 0 objects (0 B) in 0.0 s; 0 left' });
     expect(u.runtime.audit.recentEvents(5).map((e) => e.event)).toContain('ui.sync.retry');
 
     behaviour = 'fail';
@@ -206,7 +206,7 @@ describe('Retry sync and Make handoff', () => {
     expect(res.status).toBe(202);
     expect(await res.json()).toMatchObject({ ok: true, running: true });
     expect(await (await html(u, '/')).text()).toContain('sync running');
-    await expect.poll(async () => (await html(u, '/')).text(), { timeout: 5_000 }).toContain('ok: {&quot;uploaded&quot;:2}');
+    await expect.poll(async () => (await html(u, '/')).text(), { timeout: 5_000 }).toContain('ok: synced 0 objects (0 B) in 0.0 s; 0 left');
   });
 
   it('Make handoff downloads the zip the handoff function makes', async () => {

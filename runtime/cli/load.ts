@@ -22,7 +22,8 @@ export async function loadRuntime(flags: Flags, overrides?: Record<string, unkno
     consoleFd: 2,
     base: { host: loaded.config.host, pid: process.pid, cli: true },
   });
-  return createRuntime(loaded, { log });
+  // The status object belongs to the runtime serving this host: a command must not overwrite its row.
+  return createRuntime(loaded, { log, writeStatus: false });
 }
 
 /**

@@ -1,7 +1,8 @@
 // runtime/cli/status.ts
 // `runtime status`: the merged status of every host, read from the primary.
 
-import { readAllStatus } from '../status.ts';
+import { hostLiveness, readAllStatus } from '../status.ts';
+import { age } from '../http/format.ts';
 import { configHelp, configOption, loadRuntime } from './load.ts';
 import type { Command } from './main.ts';
 import { color, plain, printJson, printTable } from './output.ts';
@@ -15,27 +16,37 @@ export const statusCommand: Command = {
   async run(flags) {
     const runtime = await loadRuntime(flags);
     const { hosts, errors } = await readAllStatus(runtime.store);
+    const now = runtime.clock.now();
+    // A row is the host's last word: without its age and state a stopped host reads as live.
+    const rows = hosts.map((h) => ({ ...h, ...liveness(h, now) }));
     if (flags.json) {
-      printJson({ hosts, errors });
+      printJson({ hosts: rows, errors });
       return errors.length ? 1 : 0;
     }
     if (hosts.length === 0) console.log('no host has written a status yet');
     else
       printTable(
-        ['host', 'mode', 'leader', 'primary', 'secondary', 'sync', 'streams ok', 'updated'],
+        ['host', 'state', 'mode', 'leader', 'primary', 'secondary', 'sync', 'streams ok', 'updated'],
         // Peers write these objects: every field is plain()ed before colour is added.
-        hosts.map((h) => [
+        rows.map((h) => [
           plain(String(h.host)),
+          h.state === 'running' ? color.green('running') : h.state === 'stopped' ? color.yellow('stopped') : color.red('stale'),
           plain(String(h.mode)),
           h.leader.active ? color.green('this host') : plain(String(h.leader.host ?? '—')),
           h.storage.primary === 'up' ? color.green('up') : color.red('down'),
           plain(String(h.storage.secondary)),
           h.sync.pending ? color.yellow('pending') : 'idle',
           `${h.streams.filter((s) => s.ok).length}/${h.streams.length}`,
-          plain(String(h.updated_at)),
+          `${plain(String(h.updated_at))} (${h.age_s === null ? 'unknown age' : age(h.age_s * 1000)})`,
         ]),
       );
     for (const e of errors) console.error(color.red(plain(`unreadable status ${e.key}: ${e.error}`)));
     return errors.length ? 1 : 0;
   },
 };
+
+/** `state` (running / stopped / stale) and `age_s` (seconds since updated_at, null when unparseable) of one host. */
+function liveness(h: Parameters<typeof hostLiveness>[0], now: number): { state: 'running' | 'stopped' | 'stale'; age_s: number | null } {
+  const { state, ageMs } = hostLiveness(h, now);
+  return { state, age_s: ageMs === null ? null : Math.round(ageMs / 1000) };
+}

@@ -36,6 +36,20 @@ export function RuntimeCard({ model }: { model: DashboardModel }) {
         <dt>Hosts seen</dt>
         <dd>{model.hosts.length}</dd>
       </dl>
+      {model.preflightFailures ? (
+        <div data-testid="preflight-failures">
+          <p>
+            <State tone="warn" text="stays DEBUG" /> preflight failed ({clock(model.preflightFailures.at)} UTC, retried until it passes):
+          </p>
+          <ul>
+            {model.preflightFailures.failed.map((r) => (
+              <li>
+                <strong>{r.check}</strong>: {r.detail}
+              </li>
+            ))}
+          </ul>
+        </div>
+      ) : null}
     </section>
   );
 }
@@ -70,7 +84,7 @@ export function StorageCard({ model }: { model: DashboardModel }) {
       <dl>
         <dt>Primary</dt>
         <dd>
-          <State tone={storage.primary === 'up' ? 'ok' : 'bad'} text={`primary ${storage.primary}`} testid="primary-state" />{' '}
+          <State tone={storage.primary === 'up' ? 'ok' : 'bad'} text={`primary ${storage.primary}${storage.cause ? ` (${storage.cause})` : ''}`} testid="primary-state" />{' '}
           <code>{storage.primaryDescribe}</code>
         </dd>
         <dt>Secondary</dt>

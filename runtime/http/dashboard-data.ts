@@ -1,15 +1,19 @@
 // runtime/http/dashboard-data.ts
 // Gathers what the dashboard shows: live state of this runtime, every host's status, backlog, audit, ToDo.
 
+import path from 'node:path';
 import type { Runtime } from '../context.ts';
+import { repoDirOf } from '../handoff/files.ts';
 import type { AuditEvent } from '../audit.ts';
 import { isoDate } from '../clock.ts';
-import { readAllStatus, type HostStatus, type StreamStatus } from '../status.ts';
+import { hostLiveness, readAllStatus, type HostLiveness, type HostStatus, type StreamStatus } from '../status.ts';
+import { PREFLIGHT_KEY, type CheckResult, type PreflightRecord } from '../preflight.ts';
 import { measureBacklog, type Backlog } from '../store/backlog.ts';
 
 export type { Backlog };
 import { listAll, type ObjectStore } from '../store/types.ts';
 import { NextTasksSource, type NextTasks } from './handover-tasks.ts';
+import { RecordsToday, streamKeyOf } from './records-today.ts';
 
 /** A store read slower than this is shown as unavailable instead of holding the page. */
 const READ_DEADLINE_MS = 3_000;
@@ -17,6 +21,12 @@ const READ_DEADLINE_MS = 3_000;
 const AUDIT_ROWS = 50;
 /** Audit segments of other hosts read per refresh (newest first); segments are immutable, so cached. */
 const OTHER_HOST_SEGMENTS = 2;
+/**
+ * This host's own segments read per refresh. CLI commands on this PC share the host name and the
+ * audit WAL but not the server's memory: their events only reach the page through the shipped
+ * segments. The server ships after every run, so more of its own segments are looked at.
+ */
+const OWN_HOST_SEGMENTS = 8;
 const SEGMENT_CACHE_LIMIT = 64;
 /** Where the last Retry sync outcome lives in runtime.local. */
 export const SYNC_RETRY_KEY = 'dashboard.syncRetry';
@@ -30,6 +40,8 @@ export interface SyncRetryOutcome {
 
 export interface HostRow extends HostStatus {
   self: boolean;
+  /** running / stopped / stale and the age of updated_at; this runtime's own row is running by definition. */
+  liveness: HostLiveness;
 }
 
 export interface DashboardModel {
@@ -37,7 +49,15 @@ export interface DashboardModel {
   host: string;
   mode: string;
   leader: { host: string | null; epoch: number; since: number | null; self: boolean; degraded: boolean };
-  storage: { primary: 'up' | 'down'; secondary: 'used' | 'idle'; primaryDescribe: string; secondaryDescribe: string; lastProbe?: { ok: boolean; at: number; error?: string } };
+  storage: {
+    primary: 'up' | 'down';
+    secondary: 'used' | 'idle';
+    /** Why the primary is down: `network` or the S3 error code (AccessDenied, SignatureDoesNotMatch, …). */
+    cause: string | null;
+    primaryDescribe: string;
+    secondaryDescribe: string;
+    lastProbe?: { ok: boolean; at: number; error?: string };
+  };
   sync: {
     pending: boolean;
     backlog: Backlog | { error: string };
@@ -54,6 +74,8 @@ export interface DashboardModel {
   nextTasks: NextTasks;
   console: { raw: string; audit: string } | { hint: string } | null;
   handoffAvailable: boolean;
+  /** While DEBUG: the failing checks of the last preflight (why the runtime does not go PROD), with when it ran. */
+  preflightFailures: { at: number; failed: CheckResult[] } | null;
   /** Started with --insecure-no-token on a non-loopback address: the page says so in red. */
   insecureNoToken: boolean;
 }
@@ -68,25 +90,30 @@ export class DashboardData {
   private readonly segmentCache = new Map<string, AuditEvent[]>();
   /** Other hosts as last read from the primary, shown (marked) while the primary is down. */
   private lastOthers: { rows: HostRow[]; at: number } | null = null;
+  private readonly recordsToday: RecordsToday;
 
-  constructor(runtime: Runtime, options: { repoHandover?: string } = {}) {
+  /** `handoverFile`: replaces the operator's handover file (tests); default handoff.handoverFile under handoff.repoDir. */
+  constructor(runtime: Runtime, options: { handoverFile?: string } = {}) {
     this.runtime = runtime;
-    this.nextTasks = new NextTasksSource(runtime.store, options.repoHandover);
+    const { handoverFile } = runtime.loaded.config.handoff;
+    this.nextTasks = new NextTasksSource(runtime.store, options.handoverFile ?? path.resolve(repoDirOf(runtime.loaded.config), handoverFile));
+    this.recordsToday = new RecordsToday(runtime.store);
   }
 
   async model(): Promise<DashboardModel> {
     const rt = this.runtime;
     const now = rt.clock.now();
     const state = rt.store.state();
-    const [hosts, backlog, otherAudit, nextTasks] = await Promise.all([
+    const [hosts, backlog, shipped, nextTasks] = await Promise.all([
       deadline(readAllStatus(rt.store), null),
       deadline(measureBacklog(rt.store.secondary), null),
-      deadline(this.otherHostsAudit(now), null),
+      deadline(this.shippedAudit(now), null),
       deadline(this.nextTasks.load(), { source: null, tasks: [], note: 'handover not readable in time (storage slow?)' }),
     ]);
     const selfStatus: HostRow = {
       ...rt.status.current(),
       self: true,
+      liveness: { state: 'running', ageMs: now - Date.parse(rt.status.current().updated_at) },
       mode: rt.mode.get(),
       leader: {
         host: rt.lease.leaderHost,
@@ -94,17 +121,21 @@ export class DashboardData {
         active: rt.lease.holder,
         epoch: rt.lease.epoch,
       },
-      storage: { ...rt.status.current().storage, primary: state.primary, secondary: state.secondary },
+      storage: { ...rt.status.current().storage, primary: state.primary, secondary: state.secondary, cause: state.cause },
     };
     const hostErrors = hosts ? hosts.errors.map((e) => `${e.key}: ${e.error}`) : ['status of other hosts not readable in time (primary slow?)'];
-    let others = (hosts?.hosts ?? []).filter((h) => h.host !== rt.host).map((h) => ({ ...h, self: false }));
+    let others: HostRow[] = (hosts?.hosts ?? []).filter((h) => h.host !== rt.host).map((h) => ({ ...h, self: false, liveness: hostLiveness(h, now) }));
     // With the primary down the router reads the local cache, which only knows this host.
     if (state.primary === 'up' && hosts) this.lastOthers = { rows: others, at: now };
     else if (this.lastOthers && this.lastOthers.rows.length > 0) {
-      others = this.lastOthers.rows;
+      // Re-judged against now: a row kept from before the outage ages like any other.
+      others = this.lastOthers.rows.map((h) => ({ ...h, liveness: hostLiveness(h, now) }));
       hostErrors.push(`primary down: other hosts as last seen at ${new Date(this.lastOthers.at).toISOString()}`);
     }
     const rows: HostRow[] = [selfStatus, ...others].sort((a, b) => a.host.localeCompare(b.host));
+    // The collector's rows do not carry records_today; today's raw segments in the store do.
+    const missing = rows.flatMap((h) => h.streams.filter((s) => s.records_today === undefined));
+    const counted = missing.length ? await deadline(this.recordsToday.counts(missing, now), null) : null;
     const retry = (rt.local.get(SYNC_RETRY_KEY) as SyncRetryOutcome | undefined) ?? null;
     return {
       now,
@@ -114,6 +145,7 @@ export class DashboardData {
       storage: {
         primary: state.primary,
         secondary: state.secondary,
+        cause: state.cause,
         primaryDescribe: rt.store.primary.describe,
         secondaryDescribe: rt.store.secondary.describe,
         lastProbe: state.lastProbe && { ok: state.lastProbe.ok, at: state.lastProbe.at, error: state.lastProbe.error && rt.masker.text(state.lastProbe.error) },
@@ -128,25 +160,31 @@ export class DashboardData {
       },
       hosts: rows,
       hostErrors,
-      streams: rows.flatMap((h) => h.streams.map((s) => ({ ...s, host: h.host }))),
-      audit: mergeAudit(rt.audit.recentEvents(AUDIT_ROWS), otherAudit ?? []),
-      auditNote: otherAudit === null ? 'events of other hosts not readable in time' : undefined,
+      streams: rows.flatMap((h) =>
+        h.streams.map((s) => ({ ...s, host: h.host, records_today: s.records_today ?? counted?.get(streamKeyOf(s)) })),
+      ),
+      audit: mergeAudit(rt.audit.recentEvents(AUDIT_ROWS), shipped ?? []),
+      auditNote: shipped === null ? 'shipped audit events (other hosts, CLI commands) not readable in time' : undefined,
       nextTasks,
       console: consoleLinks(rt),
       handoffAvailable: rt.invoker.has('handoff'),
+      preflightFailures: preflightFailures(rt),
       insecureNoToken: rt.local.get(INSECURE_NO_TOKEN_KEY) === true,
     };
   }
 
-  /** Today's audit events of the other hosts from audit/dt=<today>/ (their newest segments only). */
-  private async otherHostsAudit(now: number): Promise<AuditEvent[]> {
+  /**
+   * Today's shipped audit events from audit/dt=<today>/: the newest segments of every host,
+   * this one's included (its CLI commands' events are only there).
+   */
+  private async shippedAudit(now: number): Promise<AuditEvent[]> {
     const newestByHost = new Map<string, string[]>();
     for await (const info of listAll(this.runtime.store, `audit/dt=${isoDate(now)}/`)) {
       const match = /\/([^/]+)-(\d{12})\.jsonl$/.exec(info.key);
-      if (!match || match[1] === this.runtime.host) continue;
+      if (!match) continue;
       const keys = newestByHost.get(match[1]!) ?? [];
       keys.push(info.key);
-      newestByHost.set(match[1]!, keys.slice(-OTHER_HOST_SEGMENTS));
+      newestByHost.set(match[1]!, keys.slice(match[1] === this.runtime.host ? -OWN_HOST_SEGMENTS : -OTHER_HOST_SEGMENTS));
     }
     const events: AuditEvent[] = [];
     for (const keys of newestByHost.values()) {
@@ -174,19 +212,42 @@ export class DashboardData {
   }
 }
 
-/** Objects (and bytes) in the local cache bucket: what the primary still lacks. Probe keys are not backlog. */
-function mergeAudit(own: AuditEvent[], others: AuditEvent[]): AuditEvent[] {
-  return [...own, ...others].sort((a, b) => b.ts - a.ts).slice(0, AUDIT_ROWS);
+/**
+ * Newest first, at most AUDIT_ROWS. An event of this host is both in memory and, once shipped, in
+ * a segment: one host's seq is unique (server and CLI share it), so host + seq identifies it.
+ */
+function mergeAudit(own: AuditEvent[], shipped: AuditEvent[]): AuditEvent[] {
+  const seen = new Set<string>();
+  const merged: AuditEvent[] = [];
+  for (const e of [...own, ...shipped]) {
+    const seq = (e as { seq?: unknown }).seq;
+    const id = typeof seq === 'number' ? `${e.host}\n${seq}` : null;
+    if (id !== null && seen.has(id)) continue;
+    if (id !== null) seen.add(id);
+    merged.push(e);
+  }
+  return merged.sort((a, b) => b.ts - a.ts).slice(0, AUDIT_ROWS);
 }
 
-/** MinIO console links for raw/ and audit/ (the console's browser takes the prefix base64-encoded). */
+/**
+ * MinIO console links for raw/ and audit/. The pinned console's object browser takes the prefix
+ * as a plain path, `/browser/<bucket>/<prefix>/`; the older base64 form opens the bucket root.
+ */
 function consoleLinks(rt: Runtime): DashboardModel['console'] {
   const s3 = rt.loaded.config.storage.s3;
   if (!s3.endpoint) return null;
   if (!s3.consoleUrl) return { hint: 'set storage.s3.consoleUrl (or BTC_TS_S3_CONSOLE_URL) to link the MinIO console here' };
   const base = `${s3.consoleUrl.replace(/\/+$/, '')}/browser/${encodeURIComponent(s3.bucket)}/`;
-  const prefixLink = (prefix: string) => base + encodeURIComponent(Buffer.from(prefix).toString('base64'));
+  const prefixLink = (prefix: string) => base + prefix.split('/').map(encodeURIComponent).join('/');
   return { raw: prefixLink('raw/'), audit: prefixLink('audit/') };
+}
+
+/** The last preflight's failing checks while the runtime is in DEBUG; null in PROD/DIAG or before any preflight. */
+function preflightFailures(rt: Runtime): DashboardModel['preflightFailures'] {
+  const last = rt.local.get(PREFLIGHT_KEY) as PreflightRecord | undefined;
+  if (!last || rt.mode.get() !== 'DEBUG') return null;
+  const failed = last.results.filter((r) => !r.ok);
+  return failed.length ? { at: last.at, failed } : null;
 }
 
 /** The value, or `fallback` when it takes longer than READ_DEADLINE_MS or fails. */

@@ -9,13 +9,13 @@ import { BtcError, httpStatusOf, toBtcError } from '../errors.ts';
 import { isBinaryResult } from './app.ts';
 import { SYNC_RETRY_KEY, type DashboardData, type SyncRetryOutcome } from './dashboard-data.ts';
 import { DashboardMain, DashboardPage } from './dashboard-view.tsx';
-import { shorten } from './format.ts';
+import { measureBacklog, type Backlog } from '../store/backlog.ts';
+import { bytes } from './format.ts';
 import { Layout } from './layout.tsx';
 import { SIGN_IN_PATH, type UiAuth } from './ui-auth.ts';
 
 /** The button answers within this; a longer sync keeps running and the page shows its result. */
 const RETRY_ANSWER_WITHIN_MS = 2_000;
-const RESULT_CHARS = 240;
 /** The sign-in form holds a token and a path. */
 const SIGN_IN_BODY_BYTES = 4096;
 
@@ -96,9 +96,12 @@ async function retrySync(runtime: Runtime): Promise<{ outcome: SyncRetryOutcome;
   let status: ContentfulStatusCode = 202;
   remember({ at, ok: true, running: true, message: 'sync started' });
   const run = runtime.invoker.invoke('sync', {}, 'http').then(
-    (result) => {
+    async (result) => {
       status = 200;
-      remember({ at, ok: true, running: false, message: shorten(runtime.masker.text(JSON.stringify(result) ?? 'done'), RESULT_CHARS) });
+      // What is left is counted, not guessed from `pending`: the operator wants "0 left".
+      const left = await measureBacklog(runtime.store.secondary).catch(() => null);
+      const summary = result as SyncSummary;
+      remember({ at, ok: summary.ok !== false, running: false, message: runtime.masker.text(syncSentence(summary, left)) });
     },
     (err) => {
       const e = toBtcError(err);
@@ -108,6 +111,34 @@ async function retrySync(runtime: Runtime): Promise<{ outcome: SyncRetryOutcome;
   );
   await Promise.race([run, new Promise((resolve) => setTimeout(resolve, RETRY_ANSWER_WITHIN_MS).unref())]);
   return { outcome: runtime.local.get(SYNC_RETRY_KEY) as SyncRetryOutcome, status };
+}
+
+/** The fields of the sync function's result the sentence uses (see functions/sync.ts). */
+interface SyncSummary {
+  ok?: boolean;
+  reason?: string;
+  items?: number;
+  bytes?: number;
+  elapsed_ms?: number;
+  issues?: Array<{ kind: string; stream: string }>;
+}
+
+const SYNC_REASONS: Record<string, string> = {
+  primary_down: 'the primary (NAS) is still down; nothing was copied',
+};
+
+/**
+ * One sentence for the Sync card: "synced 12 objects (3.4 MiB) in 1.2 s; 0 left", or why it
+ * failed ("sync failed: the primary (NAS) is still down; …"). `left` is the backlog counted after the run.
+ */
+export function syncSentence(result: SyncSummary, left: Backlog | null): string {
+  const items = result.items ?? 0;
+  const done = `${items} object${items === 1 ? '' : 's'} (${bytes(result.bytes ?? 0)}) in ${((result.elapsed_ms ?? 0) / 1000).toFixed(1)} s`;
+  const remaining = left === null ? 'what is left could not be counted' : `${left.capped ? '≥ ' : ''}${left.objects} left`;
+  if (result.ok !== false) return `synced ${done}; ${remaining}`;
+  const why = result.reason ? (SYNC_REASONS[result.reason] ?? result.reason.replace(/_/g, ' ')) : 'see the runtime log';
+  const issues = result.issues?.length ? `; ${result.issues.length} issue(s), first: ${result.issues[0]!.kind} in ${result.issues[0]!.stream}` : '';
+  return `sync failed: ${why}${items ? `; copied ${done} before it stopped` : ''}${issues}; ${remaining}`;
 }
 
 function wantsJson(c: Context): boolean {

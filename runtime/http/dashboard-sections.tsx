@@ -16,6 +16,7 @@ export function HostsSection({ model }: { model: DashboardModel }) {
           <thead>
             <tr>
               <th scope="col">Host</th>
+              <th scope="col">State</th>
               <th scope="col">Mode</th>
               <th scope="col">Leader</th>
               <th scope="col">Primary</th>
@@ -46,6 +47,9 @@ function HostRowView({ host }: { host: HostRow }) {
         {host.host}
         {host.self ? ' (this runtime)' : ''}
       </th>
+      <td data-label="State" data-testid="host-state">
+        <State tone={host.liveness.state === 'running' ? 'ok' : host.liveness.state === 'stopped' ? 'idle' : 'bad'} text={host.liveness.state} />
+      </td>
       <td data-label="Mode">
         <ModeBadge mode={host.mode} />
       </td>
@@ -54,14 +58,17 @@ function HostRowView({ host }: { host: HostRow }) {
         {host.leader.epoch !== undefined ? ` · epoch ${host.leader.epoch}` : ''}
       </td>
       <td data-label="Primary">
-        <State tone={host.storage.primary === 'up' ? 'ok' : 'bad'} text={host.storage.primary} />
+        <State tone={host.storage.primary === 'up' ? 'ok' : 'bad'} text={host.storage.primary + (host.storage.primary === 'down' && host.storage.cause ? ` (${host.storage.cause})` : '')} />
       </td>
       <td data-label="Cache">{host.storage.secondary}</td>
       <td data-label="Sync">{host.sync.pending ? 'pending' : 'idle'}</td>
       <td data-label="Streams ok">
         {host.streams.filter((s) => s.ok).length}/{host.streams.length}
       </td>
-      <td data-label="Updated">{host.updated_at}</td>
+      <td data-label="Updated">
+        {host.updated_at}
+        {host.liveness.ageMs === null ? '' : ` (${age(host.liveness.ageMs)})`}
+      </td>
     </tr>
   );
 }

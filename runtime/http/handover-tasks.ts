@@ -1,17 +1,14 @@
 // runtime/http/handover-tasks.ts
-// The dashboard's ToDo card: next tasks from the latest handoff bundle's handover.md, else docs/handover.md.
+// The dashboard's ToDo card: next tasks from the latest handoff bundle's handover.md, else the operator's handover file.
 
 import { EventEmitter } from 'node:events';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { openZip, type UnzipLimits } from '../handoff/unzip.ts';
 import { listAll, type ObjectStore } from '../store/types.ts';
 import { shorten } from './format.ts';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const HANDOFF_PREFIX = 'handoff/';
-export const REPO_HANDOVER = path.join(ROOT, 'docs/handover.md');
 /** A bundle bigger than this is not downloaded just to show a ToDo list. */
 const MAX_BUNDLE_BYTES = 64 << 20;
 /** The card reads one small entry: handover.md over 1 MiB, or a bundle expanding past that, is refused. */
@@ -82,12 +79,16 @@ export class NextTasksSource extends EventEmitter<{ refreshed: [NextTasks] }> {
   private last: NextTasks | null = null;
   private refreshing: Promise<NextTasks> | null = null;
   private readonly store: ObjectStore;
-  private readonly repoHandover: string;
+  private readonly handoverFile: string;
 
-  constructor(store: ObjectStore, repoHandover = REPO_HANDOVER) {
+  /**
+   * `handoverFile`: the operator's handover (`handoff.handoverFile` under `handoff.repoDir`), read
+   * when no bundle is in the store. Never this project's own docs: operators must not see its roadmap as their ToDo.
+   */
+  constructor(store: ObjectStore, handoverFile: string) {
     super();
     this.store = store;
-    this.repoHandover = repoHandover;
+    this.handoverFile = handoverFile;
   }
 
   async load(): Promise<NextTasks> {
@@ -124,7 +125,7 @@ export class NextTasksSource extends EventEmitter<{ refreshed: [NextTasks] }> {
     } catch (err) {
       bundleNote = `latest handoff bundle unreadable: ${err instanceof Error ? err.message : String(err)}`;
     }
-    const fromRepo = await this.fromRepo();
+    const fromRepo = await this.fromHandoverFile();
     return bundleNote ? { ...fromRepo, note: [bundleNote, fromRepo.note].filter(Boolean).join('; ') } : fromRepo;
   }
 
@@ -154,12 +155,19 @@ export class NextTasksSource extends EventEmitter<{ refreshed: [NextTasks] }> {
     return withNote({ source: `${latest.key}!${entry.name}` }, parseNextTasks((await zip.read(entry.name)).toString('utf8')));
   }
 
-  private async fromRepo(): Promise<NextTasks> {
+  private async fromHandoverFile(): Promise<NextTasks> {
     try {
-      return withNote({ source: path.relative(ROOT, this.repoHandover) || this.repoHandover }, parseNextTasks(await readFile(this.repoHandover, 'utf8')));
+      return withNote({ source: this.handoverFile }, parseNextTasks(await readFile(this.handoverFile, 'utf8')));
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
-      return { source: null, tasks: [], note: code === 'ENOENT' ? 'no handoff bundle and no docs/handover.md yet' : `docs/handover.md unreadable: ${code ?? err}` };
+      return {
+        source: null,
+        tasks: [],
+        note:
+          code === 'ENOENT'
+            ? `no handoff bundle in the store and no handover file at ${this.handoverFile} (handoff.handoverFile under handoff.repoDir)`
+            : `${this.handoverFile} unreadable: ${code ?? err}`,
+      };
     }
   }
 }

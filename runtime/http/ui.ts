@@ -9,13 +9,13 @@ import { mountDocs } from './docs-page.tsx';
 import { createUiAuth } from './ui-auth.ts';
 
 export interface UiOptions {
-  /** docs/handover.md of another checkout (tests). */
-  repoHandover?: string;
+  /** Replaces the operator's handover file the ToDo card falls back to (tests). */
+  handoverFile?: string;
 }
 
 /** `createApp(runtime, { extend: mountUi })`. The API guard is not needed: the UI's own accepts the bearer too. */
 export function mountUi(app: Hono, runtime: Runtime, _apiGuard?: MiddlewareHandler, options: UiOptions = {}): void {
   const auth = createUiAuth(runtime, signInPage);
-  mountDashboard(app, runtime, auth, new DashboardData(runtime, { repoHandover: options.repoHandover }));
+  mountDashboard(app, runtime, auth, new DashboardData(runtime, { handoverFile: options.handoverFile }));
   mountDocs(app, runtime, auth);
 }

@@ -23,6 +23,8 @@ export interface ProbeResult {
   ok: boolean;
   latencyMs: number;
   error?: string;
+  /** Why it failed: `network` (unreachable, timed out, 5xx), or the S3 error code of a refusal (`AccessDenied`, `SignatureDoesNotMatch`, …). */
+  cause?: string;
 }
 
 export interface StorageSwitch {
@@ -37,6 +39,8 @@ export interface StorageState {
   secondaryPath: string;
   /** Something was written to the cache that the primary does not have yet. */
   syncPending: boolean;
+  /** While the primary is down: why (see ProbeResult.cause); null while it is up. */
+  cause: string | null;
   goodProbes: number;
   badProbes: number;
   lastProbe?: ProbeResult & { at: number };
@@ -53,6 +57,7 @@ export class StorageRouter implements ObjectStore {
   private goodProbes = 0;
   private badProbes = 0;
   private syncPending = false;
+  private downCause: string | null = null;
   private lastProbe?: ProbeResult & { at: number };
   private readonly listeners: SwitchListener[] = [];
   private probeInFlight: Promise<ProbeResult> | undefined;
@@ -70,6 +75,7 @@ export class StorageRouter implements ObjectStore {
       secondary: this.usingPrimary ? 'idle' : 'used',
       secondaryPath: this.secondary.describe,
       syncPending: this.syncPending,
+      cause: this.usingPrimary ? null : this.downCause,
       goodProbes: this.goodProbes,
       badProbes: this.badProbes,
       lastProbe: this.lastProbe,
@@ -112,7 +118,7 @@ export class StorageRouter implements ObjectStore {
       );
       return { ok: true, latencyMs: Math.round(performance.now() - started) };
     } catch (err) {
-      return { ok: false, latencyMs: Math.round(performance.now() - started), error: describeError(err) };
+      return { ok: false, latencyMs: Math.round(performance.now() - started), error: describeError(err), cause: storeErrorCause(err) };
     }
   }
 
@@ -131,6 +137,8 @@ export class StorageRouter implements ObjectStore {
     } else {
       this.badProbes++;
       this.goodProbes = 0;
+      // The newest failure is the one to fix (the NAS came back but now refuses the keys, …).
+      this.downCause = result.cause ?? null;
       if (this.usingPrimary && this.badProbes >= this.options.downAfterBadProbes) {
         return this.switchTo('secondary', `probe failed: ${result.error ?? 'unknown'}`);
       }
@@ -147,6 +155,7 @@ export class StorageRouter implements ObjectStore {
         return await this.primary.put(key, body, options);
       } catch (err) {
         if (!isBtcError(err, 'Unavailable')) throw err;
+        this.downCause = storeErrorCause(err);
         this.switchTo('secondary', `write failed: ${describeError(err)}`);
       }
     }
@@ -185,6 +194,7 @@ export class StorageRouter implements ObjectStore {
         return await op(this.primary);
       } catch (err) {
         if (!isBtcError(err, 'Unavailable')) throw err;
+        this.downCause = storeErrorCause(err);
         this.switchTo('secondary', `read failed: ${describeError(err)}`);
       }
     }
@@ -204,6 +214,17 @@ export class StorageRouter implements ObjectStore {
     for (const listener of this.listeners) listener(change);
     return change;
   }
+}
+
+/**
+ * The status cause of a failed store call: the S3 error code when the store answered with a
+ * refusal (AccessDenied, SignatureDoesNotMatch, NoSuchBucket, …), `network` when it did not
+ * answer in time or at all (or answered 5xx), `error` otherwise.
+ */
+export function storeErrorCause(err: unknown): string {
+  const s3 = isBtcError(err) ? (err.details as { s3?: unknown } | undefined)?.s3 : undefined;
+  if (typeof s3 === 'string' && s3 !== '' && !(isBtcError(err, 'Unavailable') && s3 !== 'NoSuchBucket')) return s3;
+  return isBtcError(err, 'Unavailable') ? 'network' : 'error';
 }
 
 function describeError(err: unknown): string {

@@ -137,7 +137,25 @@ function errorOf(status: number, xml: string, key: string): Error {
   if (status === 404 && code === 'NoSuchBucket') return new BtcError('Unavailable', `bucket missing (${key})`, { details });
   if (status === 404) return new BtcError('NotFound', `no object at ${key}`, { details });
   if (status >= 500 || status === 429 || status === 408) return new RetryableError(`store unreachable (S3 ${status}) at ${key}`);
-  return new BtcError('Internal', `S3 ${status} ${code ?? ''} at ${key}`, { details });
+  return refusalError(status, code, key);
+}
+
+/** S3 codes that mean "these credentials may not do this": the operator's fix is the key pair. */
+export const ACCESS_DENIED_CODES: ReadonlySet<string> = new Set(['AccessDenied', 'InvalidAccessKeyId', 'SignatureDoesNotMatch', 'InvalidToken', 'ExpiredToken']);
+export const ACCESS_DENIED_HINT = 'access denied: check BTC_TS_S3_ACCESS_KEY / BTC_TS_S3_SECRET_KEY';
+
+/**
+ * A non-network refusal by the store (4xx other than 404/408/409/412/429) as a BtcError whose
+ * `details.s3` is the S3 error code, the status cause the page and `runtime status` show. A 403
+ * (or one of ACCESS_DENIED_CODES) says which keys to check; HEAD answers 403 without a body, so
+ * its code is AccessDenied.
+ */
+export function refusalError(status: number | undefined, code: string | undefined, key: string, cause?: unknown): BtcError {
+  const denied = status === 403 || (code !== undefined && ACCESS_DENIED_CODES.has(code));
+  const s3 = denied && (code === undefined || !ACCESS_DENIED_CODES.has(code)) ? 'AccessDenied' : code;
+  const where = `S3 ${status ?? '?'} ${s3 ?? ''} at ${key}`.replace(/ {2}/, ' ');
+  const message = denied ? `${ACCESS_DENIED_HINT} (${where})` : where;
+  return new BtcError('Internal', message, { cause, details: { key, status, s3 } });
 }
 
 function hmac(key: string | Buffer, data: string): Buffer {

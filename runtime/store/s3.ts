@@ -13,7 +13,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { BtcError } from '../errors.ts';
-import { createSignedPut, type SignedPut } from './s3-put.ts';
+import { createSignedPut, refusalError, type SignedPut } from './s3-put.ts';
 import type { GetResult, ListOptions, ListPage, ObjectInfo, ObjectStore, PutOptions, PutResult } from './types.ts';
 
 export interface S3StoreOptions {
@@ -185,7 +185,7 @@ function mapError(err: unknown, key: string): BtcError {
     return new BtcError('Unavailable', `bucket missing (${key})`, { cause: err, details });
   }
   if (status !== undefined && status >= 400 && status < 500 && status !== 429 && status !== 408) {
-    return new BtcError('Internal', `S3 ${status} ${name ?? ''} at ${key}`, { cause: err, details });
+    return refusalError(status, name, key, err);
   }
   const why = status ? `S3 ${status}` : ((err as NodeJS.ErrnoException)?.code ?? name ?? 'network error');
   return new BtcError('Unavailable', `store unreachable (${why}) at ${key}`, { cause: err, details });

@@ -74,7 +74,7 @@ describe('dashboard in Chromium', () => {
     // The page must update in place: a full reload would drop this marker.
     await page.evaluate(() => ((window as unknown as { stillSamePage: boolean }).stillSamePage = true));
     await minio.stop();
-    await expect.poll(() => text(page, 'primary-state'), { timeout: SHOWS_WITHIN_MS }).toBe('primary down');
+    await expect.poll(() => text(page, 'primary-state'), { timeout: SHOWS_WITHIN_MS }).toBe('primary down (network)');
     expect(await text(page, 'secondary-state')).toBe('cache in use');
     // Status (and audit) now land in the local cache: the backlog is visible.
     await expect.poll(() => text(page, 'backlog'), { timeout: SHOWS_WITHIN_MS }).toMatch(/^[1-9]\d* objects/);

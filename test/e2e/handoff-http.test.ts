@@ -72,8 +72,10 @@ describe('runtime start: modes and the handoff over HTTP', () => {
     const bundle = await readBundle(bytes, sha256);
     expect(bundle.manifest).toMatchObject({ host: 'pc-handoff', mode: 'PROD' });
     expect(bundle.files).toContain('repo/functions/handoff.ts');
-    expect(bundle.files).toContain('repo/docs/handover.md');
-    expect(bundle.context.next_tasks.length).toBeGreaterThan(0);
+    // The project's own roadmap travels as a source file, never as the operator's handover.
+    expect(bundle.files).toContain('repo/docs/roadmap.md');
+    expect(bundle.files).not.toContain('repo/docs/handover.md');
+    expect(bundle.context.next_tasks).toEqual([]);
     expect(bytes.includes(Buffer.from(API_TOKEN))).toBe(false);
 
     const stored = STORE_ROOTS.map((r) => path.join(rt.dataDir, r, 'handoff', filename!)).find((f) => existsSync(f));

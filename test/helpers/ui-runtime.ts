@@ -26,7 +26,7 @@ export interface UiRuntime {
 }
 
 export async function createUiRuntime(
-  options: { host?: string; env?: Record<string, string>; extraFunctions?: AnyFunction[]; withoutFunctions?: string[]; repoHandover?: string; clock?: Clock } = {},
+  options: { host?: string; env?: Record<string, string>; extraFunctions?: AnyFunction[]; withoutFunctions?: string[]; /** The ToDo card's fallback file; null: the runtime's own handoff.handoverFile (default: a missing file in the temp dir). */ handoverFile?: string | null; clock?: Clock } = {},
 ): Promise<UiRuntime> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'btc-ts-ui-'));
   const primary = createFsStore({ root: path.join(dir, 'nas') });
@@ -40,7 +40,7 @@ export async function createUiRuntime(
   // The page is tested without its scheduler, so no schedule has to resolve.
   const runtime = await createRuntime(loaded, { log: silentLogger(), primary, secondary, functions, schedules: [], clock: options.clock });
   const app = createApp(runtime, {
-    extend: (a, rt, guard) => mountUi(a, rt, guard, { repoHandover: options.repoHandover ?? path.join(dir, 'no-handover.md') }),
+    extend: (a, rt, guard) => mountUi(a, rt, guard, { handoverFile: options.handoverFile === null ? undefined : (options.handoverFile ?? path.join(dir, 'no-handover.md')) }),
   });
   return {
     runtime,
