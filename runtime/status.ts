@@ -1,6 +1,7 @@
 // runtime/status.ts
 // This host's status object (collector/status/<host>.json): one in-memory copy, written atomically on change.
 
+import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import type { Mode } from '../config/schema.ts';
 import type { Clock } from './clock.ts';
@@ -39,6 +40,9 @@ export const hostStatusSchema = z.looseObject({
 });
 export type HostStatus = z.infer<typeof hostStatusSchema>;
 
+/** Marks this process's writes (`writer` in the object): another writer under the same host name is a duplicate host (runtime/host-guard.ts). */
+export const STATUS_WRITER = { id: randomBytes(6).toString('hex'), pid: process.pid };
+
 export interface StatusWriterOptions {
   host: string;
   mode: Mode;
@@ -63,6 +67,7 @@ export class StatusWriter {
       storage: { primary: 'up', secondary: 'idle', secondary_path: options.secondaryPath },
       sync: { pending: false, last: null },
       streams: [],
+      writer: { ...STATUS_WRITER },
     };
   }
 
