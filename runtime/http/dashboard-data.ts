@@ -49,6 +49,8 @@ export interface DashboardModel {
   hosts: HostRow[];
   hostErrors: string[];
   streams: Array<StreamStatus & { host: string }>;
+  /** Streams in this runtime's config (collector.streams): 0 means it collects nothing by design, not "not yet". */
+  configuredStreams: number;
   audit: AuditEvent[];
   auditNote?: string;
   nextTasks: NextTasks;
@@ -129,6 +131,7 @@ export class DashboardData {
       hosts: rows,
       hostErrors,
       streams: rows.flatMap((h) => h.streams.map((s) => ({ ...s, host: h.host }))),
+      configuredStreams: rt.loaded.config.collector.streams.length,
       audit: mergeAudit(rt.audit.recentEvents(AUDIT_ROWS), otherAudit ?? []),
       auditNote: otherAudit === null ? 'events of other hosts not readable in time' : undefined,
       nextTasks,
