@@ -1,11 +1,10 @@
 // runtime/config.ts
 // Loads the configuration: defaults ← config/app.yaml ← environment, validated by zod; secrets kept apart.
 
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { parse as parseYaml } from 'yaml';
-import type { z } from 'zod';
 import { configSchema, defaultConfig, ENV_OVERRIDES, MIN_API_TOKEN_LENGTH, SECRET_ENV, type AppConfig, type Secrets } from '../config/schema.ts';
+import { configError, readConfigFile } from './config-source.ts';
 import { BtcError } from './errors.ts';
 
 export const DEFAULT_CONFIG_PATH = 'config/app.yaml';
@@ -31,7 +30,8 @@ export function loadConfig(options: LoadOptions = {}): LoadedConfig {
   const env = options.env ?? process.env;
   const explicit = options.file ?? env.BTC_TS_CONFIG;
   const file = explicit ?? (existsSync(DEFAULT_CONFIG_PATH) ? DEFAULT_CONFIG_PATH : null);
-  const fileLayer = file ? readConfigFile(file) : {};
+  const fileSource = file ? readConfigFile(file) : null;
+  const fileLayer = fileSource?.data ?? {};
 
   const envLayer: Record<string, unknown> = {};
   for (const { env: name, path: keyPath, parse } of ENV_OVERRIDES) {
@@ -42,7 +42,9 @@ export function loadConfig(options: LoadOptions = {}): LoadedConfig {
   const defaults = defaultConfig();
   const merged = deepMerge(deepMerge(deepMerge(structuredClone(defaults), fileLayer), envLayer), options.overrides ?? {});
   const parsed = configSchema.safeParse(merged);
-  if (!parsed.success) throw configError(parsed.error, file, envLayer);
+  if (!parsed.success) {
+    throw configError(parsed.error, { file, fileSource, env: envLayer, overrides: options.overrides ?? {}, defaults: defaults as unknown as Record<string, unknown> });
+  }
 
   const secrets: Secrets = {};
   for (const name of SECRET_ENV) {
@@ -66,36 +68,6 @@ export function loadConfig(options: LoadOptions = {}): LoadedConfig {
   return { config, secrets, file, layers: { defaults, file: fileLayer, env: envLayer } };
 }
 
-function readConfigFile(file: string): Record<string, unknown> {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (err) {
-    throw new BtcError('InvalidInput', `config error: cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? err}`);
-  }
-  let doc: unknown;
-  try {
-    doc = parseYaml(text) ?? {};
-  } catch (err) {
-    throw new BtcError('InvalidInput', `config error: ${file} is not valid YAML: ${(err as Error).message.split('\n')[0]}`);
-  }
-  if (typeof doc !== 'object' || Array.isArray(doc)) {
-    throw new BtcError('InvalidInput', `config error: ${file} must be a mapping at the top level`);
-  }
-  return doc as Record<string, unknown>;
-}
-
-/** A config error names every bad key and where its value came from. */
-function configError(error: z.ZodError, file: string | null, envLayer: Record<string, unknown>): BtcError {
-  const lines = error.issues.map((issue) => {
-    const keys = issue.code === 'unrecognized_keys' ? issue.keys.map((k) => [...issue.path, k].join('.')) : [issue.path.join('.')];
-    const from = getPath(envLayer, issue.path.map(String)) !== undefined ? 'environment' : (file ?? 'defaults');
-    const what = issue.code === 'unrecognized_keys' ? 'unknown key' : issue.message;
-    return keys.map((k) => `${k || '(root)'}: ${what} (from ${from})`).join('; ');
-  });
-  return new BtcError('InvalidInput', `config error: ${lines.join('; ')}`, { details: error.issues });
-}
-
 function isPlainObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
@@ -116,15 +88,6 @@ function setPath(target: Record<string, unknown>, keyPath: string[], value: unkn
     node = node[key] as Record<string, unknown>;
   }
   node[keyPath[keyPath.length - 1]!] = value;
-}
-
-function getPath(source: unknown, keyPath: string[]): unknown {
-  let node = source;
-  for (const key of keyPath) {
-    if (!isPlainObject(node)) return undefined;
-    node = node[key];
-  }
-  return node;
 }
 
 /** Resolved absolute paths derived from the config. */

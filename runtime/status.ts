@@ -1,6 +1,7 @@
 // runtime/status.ts
 // This host's status object (collector/status/<host>.json): one in-memory copy, written atomically on change.
 
+import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import type { Mode } from '../config/schema.ts';
 import type { Clock } from './clock.ts';
@@ -69,6 +70,8 @@ export function hostLiveness(status: Pick<HostStatus, 'updated_at' | 'period_s' 
   const staleAfterMs = STALE_AFTER_PERIODS * (status.period_s ?? DEFAULT_PERIOD_S) * 1000;
   return { state: ageMs === null || ageMs > staleAfterMs ? 'stale' : 'running', ageMs };
 }
+/** Marks this process's writes (`writer` in the object): another writer under the same host name is a duplicate host (runtime/host-guard.ts). */
+export const STATUS_WRITER = { id: randomBytes(6).toString('hex'), pid: process.pid };
 
 export interface StatusWriterOptions {
   host: string;
@@ -102,6 +105,7 @@ export class StatusWriter {
       sync: { pending: false, last: null },
       streams: [],
       period_s: options.periodSeconds,
+      writer: { ...STATUS_WRITER },
     };
   }
 

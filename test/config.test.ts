@@ -37,11 +37,20 @@ describe('config', () => {
 
   it('names an unknown key in the file', () => {
     const f = file('unknown.yaml', 'storage:\n  probe:\n    everySecond: 5\n');
-    expect(errorOf(() => loadConfig({ file: f, env: {} }))).toMatch(/storage\.probe\.everySecond: unknown key \(from .*unknown\.yaml\)/);
+    expect(errorOf(() => loadConfig({ file: f, env: {} }))).toMatch(
+      /storage\.probe\.everySecond: unknown key \(did you mean storage\.probe\.everySeconds\?\) \(from .*unknown\.yaml:3:5\)/,
+    );
+  });
+
+  it('names the file and line of a top-level typo, never the (empty) environment', () => {
+    const f = file('typo.yaml', 'site: a\n\nleese:\n  leaseSeconds: 20\n');
+    const message = errorOf(() => loadConfig({ file: f, env: {} }));
+    expect(message).toMatch(/leese: unknown key \(did you mean lease\?\) \(from .*typo\.yaml:3:1\)/);
+    expect(message).not.toContain('environment');
   });
 
   it('names a bad value and says it came from the environment', () => {
-    expect(errorOf(() => loadConfig({ file: file('empty.yaml', ''), env: { BTC_TS_PORT: 'eighty' } }))).toMatch(/http\.port: .*\(from environment\)/);
+    expect(errorOf(() => loadConfig({ file: file('empty.yaml', ''), env: { BTC_TS_PORT: 'eighty' } }))).toMatch(/http\.port: .*\(from environment BTC_TS_PORT\)/);
     expect(errorOf(() => loadConfig({ file: file('empty2.yaml', ''), env: { BTC_TS_MODE: 'turbo' } }))).toMatch(/^config error: mode: /);
   });
 

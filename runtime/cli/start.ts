@@ -1,10 +1,12 @@
 // runtime/cli/start.ts
 // `runtime start`: the HTTP server and the scheduler; DEBUG until preflight passes, then PROD.
 
-import { serve } from '@hono/node-server';
+import { serve, type ServerType } from '@hono/node-server';
 import { assumeLeaseWithoutHeartbeat, startDemo } from '../collector/demo.ts';
 import { loadConfig, pathsOf } from '../config.ts';
 import { createRuntime, type Runtime } from '../context.ts';
+import { acquireDataDirLock } from '../data-dir-lock.ts';
+import { watchHostName } from '../host-guard.ts';
 import { createApp } from '../http/app.ts';
 import { mountUi } from '../http/ui.ts';
 import { createLogger } from '../logger.ts';
@@ -15,6 +17,7 @@ import { BtcError } from '../errors.ts';
 import { INSECURE_NO_TOKEN_KEY } from '../http/dashboard-data.ts';
 import { isLoopbackHost } from '../http/security.ts';
 import { configHelp, configOption } from './load.ts';
+import { waitForStopRequest } from './stop-requests.ts';
 import type { Command, Flags } from './main.ts';
 
 /** How often a runtime still in DEBUG re-runs its preflight. */
@@ -23,22 +26,27 @@ const PREFLIGHT_RETRY_MS = 15_000;
 export const startCommand: Command = {
   name: 'start',
   summary: 'HTTP server + scheduler on this PC',
-  usage: 'runtime start [--config F] [--host H] [--port P] [--demo] [--insecure-no-token]',
-  options: { ...configOption, host: { type: 'string' }, port: { type: 'string' }, demo: { type: 'boolean' }, 'insecure-no-token': { type: 'boolean' } },
+  usage: 'runtime start [--config F] [--host H] [--port P] [--demo] [--shutdown-file F] [--insecure-no-token]',
+  options: {
+    ...configOption,
+    host: { type: 'string' },
+    port: { type: 'string' },
+    demo: { type: 'boolean' },
+    'shutdown-file': { type: 'string' },
+    'insecure-no-token': { type: 'boolean' },
+  },
   optionHelp: {
     ...configHelp,
     host: 'bind address (default 127.0.0.1)',
     port: 'HTTP port (default 8787, or $BTC_TS_PORT)',
     demo: 'start the bundled exchange emulator and point the streams at it',
+    'shutdown-file': 'stop cleanly when this file appears (Windows service wrappers and schedulers that cannot send a signal)',
     'insecure-no-token': 'allow a non-loopback --host without BTC_TS_API_TOKEN (anyone on the network can then run duties; shouted in the log and on the page)',
   },
   async run(flags) {
     const runtime = await startRuntime(flags);
-    await new Promise<void>((resolve) => {
-      const stop = () => resolve();
-      process.once('SIGINT', stop);
-      process.once('SIGTERM', stop);
-    });
+    const reason = await waitForStopRequest({ shutdownFile: flags['shutdown-file'] as string | undefined, log: runtime.log });
+    runtime.log.info({ reason }, `stopping: ${reason}`);
     await runtime.stop();
     return 0;
   },
@@ -53,81 +61,123 @@ export async function startRuntime(flags: Flags): Promise<StartedRuntime> {
   const overrides: Record<string, unknown> = { http: {} as Record<string, unknown> };
   if (flags.host) (overrides.http as Record<string, unknown>).host = flags.host;
   if (flags.port !== undefined) (overrides.http as Record<string, unknown>).port = Number(flags.port);
-  const demo = flags.demo ? await startDemo() : null;
-  if (demo) Object.assign(overrides, demo.overrides);
-  let loaded: ReturnType<typeof loadConfig>;
-  let insecureNoToken: boolean;
+  // What is running so far, undone in reverse when the start fails half-way: a refused start leaves nothing behind.
+  const undo: Array<() => Promise<void>> = [];
+  const unwind = async () => {
+    for (const step of undo.reverse()) await step().catch(() => undefined);
+  };
   try {
-    loaded = loadConfig({ file: flags.config as string | undefined, overrides });
-    insecureNoToken = refuseOpenBindWithoutToken(loaded.config.http.host, loaded.secrets.BTC_TS_API_TOKEN, Boolean(flags['insecure-no-token']));
-  } catch (err) {
-    await demo?.emulator.stop();
-    throw err;
-  }
-  const masker = createMasker(loaded.secrets, configSecretValues(loaded.config));
-  const log = createLogger({
-    masker,
-    logsDir: pathsOf(loaded.config).logsDir,
-    pretty: process.stdout.isTTY && !process.env.BTC_TS_LOG_JSON,
-    consoleFd: 1,
-    base: { host: loaded.config.host, pid: process.pid },
-  });
-  const runtime = await createRuntime(loaded, { log });
-  if (insecureNoToken) {
-    runtime.local.set(INSECURE_NO_TOKEN_KEY, true);
-    log.error(
-      { bind: loaded.config.http.host },
-      `INSECURE: listening on ${loaded.config.http.host} without BTC_TS_API_TOKEN (--insecure-no-token): anyone who reaches this port can run every duty and download the handoff bundle`,
-    );
-  }
-  // Bad streams (unknown exchange, symbol, topic) stop the start with a clear error, not the first tick.
-  const { assertStreamsValid, checkStreams, exchangePoolOf } = await import('../collector/plan.ts');
-  const streamCheck = await checkStreams(loaded.config, exchangePoolOf(runtime.local, loaded.config), { loadMarkets: true });
-  try {
-    assertStreamsValid(streamCheck);
-  } catch (err) {
-    await runtime.shutdown();
-    await demo?.emulator.stop();
-    throw err;
-  }
-  for (const u of streamCheck.unverified) log.warn(u, `exchange ${u.exchange} unreachable at start; its symbols are checked when its markets load`);
-  if (demo) {
-    log.info({ emulator: demo.emulator.url }, `demo: exchange emulator on ${demo.emulator.url}, streams for ticker, trades, orderbook, ohlcv`);
-    if (assumeLeaseWithoutHeartbeat(runtime)) log.info('demo: no leader-heartbeat duty; this runtime collects as holder of epoch 1');
-  }
-  const app = createApp(runtime, { extend: mountUi });
-  const { host, port } = loaded.config.http;
-  const server = serve({ fetch: app.fetch, hostname: host, port });
-  const boundPort = await new Promise<number>((resolve, reject) => {
-    server.once('listening', () => resolve((server.address() as { port: number }).port));
-    server.once('error', reject);
-  });
-  const url = `http://${host}:${boundPort}`;
-  log.info({ url, primary: runtime.store.primary.describe, cache: runtime.store.secondary.describe, mode: runtime.mode.get() }, `btc-ts runtime ${runtime.host} listening on ${url}`);
-
-  const scheduler = startScheduler({ schedules: runtime.schedules, invoker: runtime.invoker, config: loaded.config, context: runtime.context, log });
-  let preflightTimer: NodeJS.Timeout | undefined;
-  const preflight = async () => {
-    const results = await runPreflight(runtime);
-    const failed = results.filter((r) => !r.ok);
-    if (failed.length === 0) {
-      await runtime.mode.set('PROD', 'preflight passed');
-      return;
+    const demo = flags.demo ? await startDemo() : null;
+    if (demo) {
+      Object.assign(overrides, demo.overrides);
+      undo.push(() => demo.emulator.stop());
     }
-    log.warn({ failed }, `preflight: ${failed.length} check(s) failed; staying in DEBUG (no collection writes)`);
-    preflightTimer = setTimeout(() => void preflight().catch(() => undefined), PREFLIGHT_RETRY_MS);
-  };
-  if (!loaded.config.mode) void preflight().catch((err) => log.warn({ err: String(err) }, 'preflight crashed'));
+    const loaded = loadConfig({ file: flags.config as string | undefined, overrides });
+    const insecureNoToken = refuseOpenBindWithoutToken(loaded.config.http.host, loaded.secrets.BTC_TS_API_TOKEN, Boolean(flags['insecure-no-token']));
+    const { host, port } = loaded.config.http;
+    // Before anything writes into the data dir (audit WAL, cache): one runtime per data directory.
+    const dataDirLock = await acquireDataDirLock(pathsOf(loaded.config).dataDir, { host: loaded.config.host, port });
+    undo.push(() => dataDirLock.release());
+    const masker = createMasker(loaded.secrets, configSecretValues(loaded.config));
+    const log = createLogger({
+      masker,
+      logsDir: pathsOf(loaded.config).logsDir,
+      pretty: process.stdout.isTTY && !process.env.BTC_TS_LOG_JSON,
+      consoleFd: 1,
+      base: { host: loaded.config.host, pid: process.pid },
+    });
+    const runtime = await createRuntime(loaded, { log });
+    undo.push(() => runtime.shutdown());
+    if (insecureNoToken) {
+      runtime.local.set(INSECURE_NO_TOKEN_KEY, true);
+      log.error(
+        { bind: host },
+        `INSECURE: listening on ${host} without BTC_TS_API_TOKEN (--insecure-no-token): anyone who reaches this port can run every duty and download the handoff bundle`,
+      );
+    }
+    // Bad streams (unknown exchange, symbol, topic) stop the start with a clear error, not the first tick.
+    const { assertStreamsValid, checkStreams, exchangePoolOf } = await import('../collector/plan.ts');
+    const streamCheck = await checkStreams(loaded.config, exchangePoolOf(runtime.local, loaded.config), { loadMarkets: true });
+    assertStreamsValid(streamCheck);
+    for (const u of streamCheck.unverified) log.warn(u, `exchange ${u.exchange} unreachable at start; its symbols are checked when its markets load`);
+    if (loaded.config.collector.streams.length === 0) log.warn({ streams: 0 }, NO_STREAMS_MESSAGE);
+    if (demo) {
+      log.info({ emulator: demo.emulator.url }, `demo: exchange emulator on ${demo.emulator.url}, streams for ticker, trades, orderbook, ohlcv`);
+      if (assumeLeaseWithoutHeartbeat(runtime)) log.info('demo: no leader-heartbeat duty; this runtime collects as holder of epoch 1');
+    }
+    const app = createApp(runtime, { extend: mountUi });
+    const { server, port: boundPort } = await listen(app.fetch, host, port);
+    undo.push(() => new Promise<void>((resolve) => server.close(() => resolve())));
+    const url = `http://${host}:${boundPort}`;
+    log.info({ url, primary: runtime.store.primary.describe, cache: runtime.store.secondary.describe, mode: runtime.mode.get() }, `btc-ts runtime ${runtime.host} listening on ${url}`);
 
-  const stop = async () => {
-    clearTimeout(preflightTimer);
-    scheduler.stop();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
-    await runtime.shutdown();
-    await demo?.emulator.stop();
-    log.info('stopped');
-  };
-  return Object.assign(runtime, { url, stop });
+    const scheduler = startScheduler({ schedules: runtime.schedules, invoker: runtime.invoker, config: loaded.config, context: runtime.context, log });
+    const hostGuard = watchHostName(runtime);
+    let preflightTimer: NodeJS.Timeout | undefined;
+    const preflight = async () => {
+      const results = await runPreflight(runtime);
+      const failed = results.filter((r) => !r.ok);
+      if (failed.length === 0) {
+        await runtime.mode.set('PROD', 'preflight passed');
+        return;
+      }
+      log.warn({ failed }, `preflight: ${failed.length} check(s) failed; staying in DEBUG (no collection writes)`);
+      preflightTimer = setTimeout(() => void preflight().catch(() => undefined), PREFLIGHT_RETRY_MS);
+    };
+    if (!loaded.config.mode) void preflight().catch((err) => log.warn({ err: String(err) }, 'preflight crashed'));
+
+    const stop = async () => {
+      clearTimeout(preflightTimer);
+      hostGuard.stop();
+      scheduler.stop();
+      await unwind();
+      log.info('stopped');
+    };
+    return Object.assign(runtime, { url, stop });
+  } catch (err) {
+    await unwind();
+    throw err;
+  }
+}
+
+/** The start-time warning and the page's Streams card say the same thing. */
+export const NO_STREAMS_MESSAGE =
+  'no stream is configured: this runtime collects nothing. Add streams under collector.streams in config/app.yaml (docs/collector.md), or try `npm start -- --demo`';
+
+/**
+ * Binds the HTTP server. A port that is taken, forbidden or an address this PC does not have is a
+ * usage error with what to do about it, not a raw errno.
+ * @throws BtcError InvalidInput (exit 2) for EADDRINUSE, EACCES, EADDRNOTAVAIL; the raw error otherwise.
+ */
+async function listen(fetch: Parameters<typeof serve>[0]['fetch'], host: string, port: number): Promise<{ server: ServerType; port: number }> {
+  const server = serve({ fetch, hostname: host, port });
+  try {
+    const bound = await new Promise<number>((resolve, reject) => {
+      server.once('listening', () => resolve((server.address() as { port: number }).port));
+      server.once('error', reject);
+    });
+    return { server, port: bound };
+  } catch (err) {
+    server.close();
+    const code = (err as NodeJS.ErrnoException).code;
+    const where = `${host}:${port}`;
+    const pickAnother = 'pick another with `runtime start --port P` (npm start -- --port P) or BTC_TS_PORT=P';
+    if (code === 'EADDRINUSE') {
+      throw new BtcError(
+        'InvalidInput',
+        `port ${port} on ${host} is already in use (EADDRINUSE): another program, maybe a runtime started earlier, is listening there. ` +
+          `Check with \`curl http://${hostForUrl(host)}:${port}/health\` (a btc-ts runtime answers with its host and mode); ${pickAnother}.`,
+      );
+    }
+    if (code === 'EACCES') throw new BtcError('InvalidInput', `not allowed to listen on ${where} (EACCES; ports below 1024 need privileges): ${pickAnother}.`);
+    if (code === 'EADDRNOTAVAIL') throw new BtcError('InvalidInput', `cannot listen on ${where}: this PC has no address ${host} (EADDRNOTAVAIL); check --host.`);
+    throw err;
+  }
+}
+
+function hostForUrl(host: string): string {
+  if (host === '0.0.0.0' || host === '::') return '127.0.0.1';
+  return host.includes(':') ? `[${host}]` : host;
 }
 
 /**

@@ -69,6 +69,8 @@ export interface DashboardModel {
   hosts: HostRow[];
   hostErrors: string[];
   streams: Array<StreamStatus & { host: string }>;
+  /** Streams in this runtime's config (collector.streams): 0 means it collects nothing by design, not "not yet". */
+  configuredStreams: number;
   audit: AuditEvent[];
   auditNote?: string;
   nextTasks: NextTasks;
@@ -163,6 +165,7 @@ export class DashboardData {
       streams: rows.flatMap((h) =>
         h.streams.map((s) => ({ ...s, host: h.host, records_today: s.records_today ?? counted?.get(streamKeyOf(s)) })),
       ),
+      configuredStreams: rt.loaded.config.collector.streams.length,
       audit: mergeAudit(rt.audit.recentEvents(AUDIT_ROWS), shipped ?? []),
       auditNote: shipped === null ? 'shipped audit events (other hosts, CLI commands) not readable in time' : undefined,
       nextTasks,

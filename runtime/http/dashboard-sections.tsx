@@ -77,7 +77,12 @@ export function StreamsSection({ model }: { model: DashboardModel }) {
   return (
     <section class="wide" aria-labelledby="h-streams">
       <h2 id="h-streams">Streams</h2>
-      {model.streams.length === 0 ? (
+      {model.streams.length === 0 && model.configuredStreams === 0 ? (
+        <p class="card" data-testid="no-streams-configured">
+          No stream is configured: this runtime collects nothing. Add streams under <code>collector.streams</code> in <code>config/app.yaml</code>{' '}
+          (docs/collector.md), or try <code>npm start -- --demo</code>.
+        </p>
+      ) : model.streams.length === 0 ? (
         <p class="muted card">No stream has reported yet (the collector writes one row per stream into its status).</p>
       ) : (
         <div class="grid">
