@@ -91,7 +91,7 @@ describe('CLI output of foreign fields', () => {
     writeFileSync(path.join(statusDir, 'peer.json'), JSON.stringify(peer));
     const [text, json] = await Promise.all([runCli(['status'], env()), runCli(['status', '--json'], env())]);
     expect(text.code).toBe(0);
-    expect(text.stdout).toMatch(/peer\s+PROD\s+leader\s/);
+    expect(text.stdout).toMatch(/peer\s+stale\s+PROD\s+leader\s/);
     expect(text.stdout).not.toMatch(CONTROL);
     expect(json.stdout).not.toMatch(CONTROL);
     expect(JSON.parse(json.stdout).hosts[0].host).toBe(`peer${EVIL}`);

@@ -22,6 +22,8 @@ export interface MinioServer {
   accessKey: string;
   secretKey: string;
   dataDir: string;
+  /** The MinIO console (object browser) when started with `console: true`, else null. */
+  consoleUrl: string | null;
   /** Env vars that point a runtime at this server. */
   env: Record<string, string>;
   /** Stops the process (SIGTERM, then SIGKILL); data stays for restart(). */
@@ -53,7 +55,8 @@ export async function freePort(): Promise<number> {
   });
 }
 
-export async function startMinio(options: { bucket?: string; port?: number; bootstrap?: boolean } = {}): Promise<MinioServer> {
+/** `console: true` serves MinIO's own console (object browser) on a free port too; off by default (it costs start-up time). */
+export async function startMinio(options: { bucket?: string; port?: number; bootstrap?: boolean; console?: boolean } = {}): Promise<MinioServer> {
   const binary = await ensureMinioBinary();
   const port = options.port ?? (await freePort());
   const consolePort = await freePort();
@@ -64,7 +67,7 @@ export async function startMinio(options: { bucket?: string; port?: number; boot
 
   const launch = async () => {
     child = spawn(binary, ['server', dataDir, '--address', `127.0.0.1:${port}`, '--console-address', `127.0.0.1:${consolePort}`, '--quiet'], {
-      env: { ...process.env, MINIO_ROOT_USER: MINIO_USER, MINIO_ROOT_PASSWORD: MINIO_PASSWORD, MINIO_BROWSER: 'off' },
+      env: { ...process.env, MINIO_ROOT_USER: MINIO_USER, MINIO_ROOT_PASSWORD: MINIO_PASSWORD, MINIO_BROWSER: options.console ? 'on' : 'off' },
       stdio: ['ignore', 'ignore', 'pipe'],
     });
     let stderr = '';
@@ -105,6 +108,7 @@ export async function startMinio(options: { bucket?: string; port?: number; boot
     accessKey: MINIO_USER,
     secretKey: MINIO_PASSWORD,
     dataDir,
+    consoleUrl: options.console ? `http://127.0.0.1:${consolePort}` : null,
     env: {
       BTC_TS_S3_ENDPOINT: endpoint,
       BTC_TS_S3_BUCKET: bucket,
