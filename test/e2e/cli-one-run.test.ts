@@ -5,6 +5,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTempRepo, type TempRepo } from '../helpers/git-repo.ts';
 import { runCli } from '../helpers/run-cli.ts';
 import { spawnRuntime, type RuntimeProcess } from '../helpers/runtime-process.ts';
 
@@ -28,16 +29,21 @@ describe('CLI commands through a running runtime: one call, one run', () => {
   let rt: RuntimeProcess;
   let cliDir: string;
   let cliEnv: Record<string, string>;
+  let repo: TempRepo;
 
   beforeAll(async () => {
-    rt = await spawnRuntime({ host: 'pc-one-run' });
+    // A repository of its own: handoff --rp cuts a tag, which must never land in this one.
+    repo = await createTempRepo({ 'docs/handover.md': '# Handover\n\n## Next tasks\n1. check the bundle\n', 'app.ts': '// app.ts\n// v1\n' });
+    await repo.commitAll('first commit');
+    rt = await spawnRuntime({ host: 'pc-one-run', env: { BTC_TS_REPO_DIR: repo.dir } });
     // The CLI gets a data dir of its own: an in-process run would write there, not in the runtime's.
     cliDir = mkdtempSync(path.join(os.tmpdir(), 'btc-ts-one-run-cli-'));
-    cliEnv = { BTC_TS_HOST: rt.host, BTC_TS_PORT: String(rt.port), BTC_TS_DATA_DIR: cliDir, BTC_TS_LOGS_DIR: path.join(cliDir, 'logs') };
+    cliEnv = { BTC_TS_REPO_DIR: repo.dir, BTC_TS_HOST: rt.host, BTC_TS_PORT: String(rt.port), BTC_TS_DATA_DIR: cliDir, BTC_TS_LOGS_DIR: path.join(cliDir, 'logs') };
   });
   afterAll(async () => {
     await rt?.dispose();
     if (cliDir) rmSync(cliDir, { recursive: true, force: true });
+    repo?.dispose();
   });
 
   it.each([
@@ -71,6 +77,17 @@ describe('CLI commands through a running runtime: one call, one run', () => {
     expect(JSON.parse(run.stdout)).toMatchObject({ via: rt.url, key: expect.stringMatching(/^handoff\/Handoff_/) });
     expect(await runsOf(rt, 'handoff', 'http')).toBe(before + 1);
     expect(existsSync(path.join(cliDir, 'nas', 'handoff'))).toBe(false);
+  }, 120_000);
+
+  it.each([
+    ['through the running runtime', []],
+    ['in this process (--local)', ['--local']],
+  ])('runtime handoff make --rp names the restore point it cut, %s', async (_, extra) => {
+    const run = await runCli(['handoff', 'make', '--rp', '--label', `one-run${extra.length}`, ...extra], cliEnv);
+    expect(run.code, run.stderr).toBe(0);
+    const summary = JSON.parse(run.stdout) as { restore_point: string | null };
+    expect(summary.restore_point).toMatch(new RegExp(`^rp/\\d{8}-\\d{4}-one-run${extra.length}$`));
+    expect(run.stderr).toContain(`restore point ${summary.restore_point} (runtime rp restore ${summary.restore_point} goes back to it)`);
   }, 120_000);
 
   // These run in the CLI's own process (they take flags the HTTP input does not): once, and not on the runtime as well.
