@@ -28,9 +28,12 @@ export interface StreamHealth {
   pending_in_cache: number;
   last: { epoch: number; seq: number; ts: number; ingest_ts: number; age_ms: number } | null;
   age_ok: boolean;
+  /** `ts`: the CSV's newest closed row (ms); `delta_ms`: last raw record's ts minus that. */
   latest_csv: { ts: number | null; delta_ms: number | null; ok: boolean } | null;
   issues: ContinuityIssue[];
   ok: boolean;
+  /** Why `ok` is false, one short phrase per failed check (empty when ok). */
+  reasons: string[];
 }
 
 const TS_COLUMNS = ['ts', 'timestamp', 'time', 'datetime'];
@@ -89,7 +92,24 @@ async function inspectStream(stream: string, options: HealthOptions): Promise<St
   const last = newest ? { epoch: newest.epoch, seq: newest.lastSeq, ts: newest.lastTs, ingest_ts: newest.lastIngestTs, age_ms: options.now - newest.lastIngestTs } : null;
   const ageOk = last !== null && last.age_ms <= options.maxAgeMs;
   const latest = await latestCsv(options, stream, newest);
-  return { stream, segments: whole.length, pending_in_cache: pending, last, age_ok: ageOk, latest_csv: latest, issues, ok: ageOk && issues.length === 0 && (latest?.ok ?? true) };
+  const reasons = failureReasons(options, last, latest, issues);
+  return { stream, segments: whole.length, pending_in_cache: pending, last, age_ok: ageOk, latest_csv: latest, issues, ok: reasons.length === 0, reasons };
+}
+
+function failureReasons(options: HealthOptions, last: StreamHealth['last'], latest: StreamHealth['latest_csv'], issues: ContinuityIssue[]): string[] {
+  const reasons: string[] = [];
+  const seconds = (ms: number) => `${Math.round(ms / 1000)} s`;
+  if (!last) reasons.push(`no raw record in the last ${options.days} day(s)`);
+  else if (last.age_ms > options.maxAgeMs) reasons.push(`stale: last record ${seconds(last.age_ms)} old (limit ${seconds(options.maxAgeMs)})`);
+  if (latest && !latest.ok) {
+    reasons.push(
+      latest.delta_ms === null
+        ? latest.ts === null ? 'latest CSV has no readable timestamp' : 'latest CSV but no raw record to compare'
+        : `latest CSV ${Math.abs(latest.delta_ms)} ms ${latest.delta_ms > 0 ? 'behind' : 'ahead of'} raw (limit ${options.toleranceMs} ms)`,
+    );
+  }
+  if (issues.length) reasons.push(`${issues.length} continuity issue(s): ${[...new Set(issues.map((i) => i.kind))].join(', ')}`);
+  return reasons;
 }
 
 async function latestCsv(options: HealthOptions, stream: string, newest: SegmentSummary | null): Promise<StreamHealth['latest_csv']> {
@@ -101,15 +121,23 @@ async function latestCsv(options: HealthOptions, stream: string, newest: Segment
   return { ts, delta_ms: delta, ok: delta !== null && Math.abs(delta) <= options.toleranceMs };
 }
 
-/** The newest timestamp in a CSV with a header row (column ts, timestamp, time or datetime; ms or ISO). */
+/**
+ * The newest timestamp in a CSV with a header row (column ts, timestamp, time or datetime; ms or
+ * ISO). Rows with `closed=false` are skipped: the forming candle of an ohlcv CSV is one period
+ * ahead of every stored (closed) candle, so like is compared with like.
+ */
 export function csvLatestTs(text: string): number | null {
   const [header, ...rows] = text.split(/\r?\n/).filter((l) => l.trim() !== '');
   if (!header) return null;
-  const column = header.split(',').findIndex((h) => TS_COLUMNS.includes(h.trim().replace(/^"|"$/g, '').toLowerCase()));
+  const names = header.split(',').map((h) => h.trim().replace(/^"|"$/g, '').toLowerCase());
+  const column = names.findIndex((h) => TS_COLUMNS.includes(h));
   if (column < 0) return null;
+  const closedColumn = names.indexOf('closed');
   let best: number | null = null;
   for (const row of rows) {
-    const cell = row.split(',')[column]?.trim().replace(/^"|"$/g, '') ?? '';
+    const cells = row.split(',');
+    if (closedColumn >= 0 && cells[closedColumn]?.trim() === 'false') continue;
+    const cell = cells[column]?.trim().replace(/^"|"$/g, '') ?? '';
     const value = /^\d+(\.\d+)?$/.test(cell) ? Number(cell) : Date.parse(cell);
     if (Number.isFinite(value) && (best === null || value > best)) best = value;
   }

@@ -63,6 +63,7 @@ describe('HTTP API without a token', () => {
       host: 'unit',
       leader: { host: null, epoch: 0, self: false, degraded: false },
       storage: { primary: 'up', secondary: 'idle' },
+      collector: { exchange_url: null, streams: [] },
     });
   });
 

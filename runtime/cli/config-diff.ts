@@ -22,25 +22,30 @@ export const configDiffCommand: Command = {
     const effective = flatten(loaded.config);
     const keys = [...new Set([...Object.keys(defaults), ...Object.keys(file), ...Object.keys(env), ...Object.keys(effective)])].sort();
     const show = (v: unknown) => (v === undefined ? '' : typeof v === 'string' ? v : JSON.stringify(v));
-    const rows = keys
-      .map((key) => ({
+    const rows = keys.map((key) => ({
         key,
         default: show(defaults[key]),
         file: show(file[key]),
         env: show(env[key]),
         effective: show(effective[key]),
         source: key in env ? 'env' : key in file ? 'file' : 'default',
-      }))
-      .filter((r) => flags.all || r.source !== 'default');
+      }));
+    // "At its default" means the effective value equals the default, wherever it came from: a file
+    // that repeats a default (the shipped app.yaml does) changes nothing worth showing.
+    const atDefault = (r: { default: string; effective: string }) => r.effective === r.default;
+    const hidden = flags.all ? 0 : rows.filter(atDefault).length;
+    const shown = flags.all ? rows : rows.filter((r) => !atDefault(r));
     const secrets = SECRET_ENV.map((name) => ({ key: `secret ${name}`, default: '', file: '', env: describeSecret(loaded.secrets[name]), effective: describeSecret(loaded.secrets[name]), source: loaded.secrets[name] ? 'env' : 'unset' }));
     if (flags.json) {
-      printJson({ file: loaded.file, rows: [...rows, ...secrets] });
+      printJson({ file: loaded.file, hidden_at_default: hidden, rows: [...shown, ...secrets] });
       return 0;
     }
-    console.log(`config file: ${loaded.file ?? '(none)'}${flags.all ? '' : '   (keys at their default hidden; --all shows them)'}`);
+    const note = flags.all ? '' : `   (${hidden} key(s) at their default value hidden; --all shows them)`;
+    console.log(`config file: ${loaded.file ?? '(none)'}${note}`);
+    if (!flags.all && shown.length === 0) console.log('every key is at its default value');
     printTable(
       ['key', 'default', 'file', 'env', 'effective', 'from'],
-      [...rows, ...secrets].map((r) => [r.key, color.dim(r.default), r.file, r.env, r.effective, r.source]),
+      [...shown, ...secrets].map((r) => [r.key, color.dim(r.default), r.file, r.env, r.effective, r.source]),
     );
     return 0;
   },

@@ -4,7 +4,7 @@
 import dns from 'node:dns/promises';
 import net from 'node:net';
 import type { ExchangePool } from '../collector/exchanges.ts';
-import { configHelp, configOption, loadRuntime } from './load.ts';
+import { configHelp, configOption, loadRuntimeForExchangeCheck, type ExchangeTarget } from './load.ts';
 import type { Command } from './main.ts';
 import { color, printJson, printTable } from './output.ts';
 
@@ -29,7 +29,7 @@ export const diagApiCommand: Command = {
     dns.setDefaultResultOrder?.('ipv4first');
     // ccxt is heavy to import; only this command of the short-lived ones needs it.
     const { exchangePoolOf } = await import('../collector/plan.ts');
-    const runtime = await loadRuntime(flags);
+    const { runtime, exchange } = await loadRuntimeForExchangeCheck(flags);
     const { config } = runtime.loaded;
     const pool = exchangePoolOf(runtime.local, config);
     const ids = [...new Set(config.collector.streams.map((s) => s.exchange))];
@@ -46,8 +46,9 @@ export const diagApiCommand: Command = {
     });
     await pool.close();
     const ok = probes.every((p) => p.ok);
-    if (flags.json) printJson({ ok, probes });
+    if (flags.json) printJson({ ok, exchange_url: exchange.url, exchange_source: exchange.source, probes });
     else {
+      console.log(exchangeLine(exchange));
       printTable(
         ['target', 'result', 'address', 'connect ms', 'api ms', 'detail'],
         probes.map((p) => [p.target, p.ok ? color.green('OK') : color.red('FAIL'), p.address, fmt(p.connect_ms), fmt(p.api_ms), p.detail]),
@@ -58,6 +59,11 @@ export const diagApiCommand: Command = {
     return ok ? 0 : 1;
   },
 };
+
+/** The line both `diag api` and `whatif` print first: which exchange URL was checked and why that one. */
+export function exchangeLine(exchange: ExchangeTarget): string {
+  return exchange.url ? `exchange URL checked: ${exchange.url} (from ${exchange.source})` : `exchange URL checked: none set, ${exchange.source}`;
+}
 
 const fmt = (ms: number | null) => (ms === null ? '-' : String(Math.round(ms)));
 

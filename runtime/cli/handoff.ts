@@ -36,6 +36,8 @@ export const handoffMakeCommand: Command = {
       await writeFile(target, made.bytes);
       console.error(`wrote ${target}`);
     }
+    // The tag is how one gets back to this state: say it, not only inside the zip.
+    if (made.summary.restore_point) console.error(`restore point ${made.summary.restore_point} (runtime rp restore ${made.summary.restore_point} goes back to it)`);
     printJson(made.summary);
     return 0;
   },
@@ -60,7 +62,7 @@ export const handoffLoadCommand: Command = {
 };
 
 interface Made {
-  summary: HandoffSummary | (Pick<HandoffSummary, 'key' | 'bytes' | 'sha256'> & { via: string });
+  summary: HandoffSummary | (Pick<HandoffSummary, 'key' | 'bytes' | 'sha256' | 'restore_point'> & { via: string });
   bytes: Buffer;
 }
 
@@ -77,7 +79,10 @@ async function viaRunningRuntime(flags: Flags, input: object): Promise<Made | nu
   }
   const bytes = Buffer.from(await res.arrayBuffer());
   const filename = /filename="([^"]+)"/.exec(res.headers.get('content-disposition') ?? '')?.[1] ?? 'unknown.zip';
-  return { bytes, summary: { key: `handoff/${filename}`, bytes: bytes.length, sha256: sha256Hex(bytes), via: base } };
+  const sha256 = sha256Hex(bytes);
+  // The zip answer carries no JSON; the restore point the runtime cut is in the bundle's manifest.
+  const { manifest } = await readBundle(bytes, sha256);
+  return { bytes, summary: { key: `handoff/${filename}`, bytes: bytes.length, sha256, restore_point: manifest.restore_point, via: base } };
 }
 
 async function inProcess(flags: Flags, input: object): Promise<Made> {

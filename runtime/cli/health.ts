@@ -41,8 +41,9 @@ export const healthCommand: Command = {
       else if (streams.length === 0) console.log('no streams configured or found');
       else {
         printTable(
-          ['stream', 'segments', 'cache', 'last epoch/seq', 'last record age', 'latest vs raw', 'gaps'],
+          ['', 'stream', 'segments', 'cache', 'last epoch/seq', 'last record age', 'latest vs raw', 'gaps', 'reason'],
           streams.map((s) => [
+            s.ok ? color.green('ok') : color.red('FAIL'),
             s.stream,
             String(s.segments),
             s.pending_in_cache ? color.yellow(String(s.pending_in_cache)) : '0',
@@ -50,9 +51,12 @@ export const healthCommand: Command = {
             s.last ? (s.age_ok ? color.green : color.red)(`${Math.round(s.last.age_ms / 1000)} s`) : color.red('no data'),
             s.latest_csv ? (s.latest_csv.ok ? color.green : color.red)(s.latest_csv.delta_ms === null ? 'no ts' : `Δ ${s.latest_csv.delta_ms} ms`) : color.dim('no csv'),
             s.issues.length ? color.red(String(s.issues.length)) : color.green('0'),
+            s.reasons.join('; '),
           ]),
         );
         for (const s of streams) for (const issue of s.issues) console.log(color.red(`  ${issue.kind}: ${describeIssue(issue)}`));
+        const failed = streams.filter((s) => !s.ok).length;
+        console.log(failed ? color.red(`${failed} of ${streams.length} stream(s) FAIL`) : color.green(`all ${streams.length} stream(s) ok`));
       }
       return streams.every((s) => s.ok) ? 0 : 1;
     } finally {

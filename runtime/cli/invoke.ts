@@ -29,8 +29,9 @@ export const invokeCommand: Command = {
     }
     // One in-flight run per function: prefer the running runtime on this PC, which owns the schedule.
     if (!flags.local) {
+      // null means "no runtime answered"; any number (0 included) is the remote run's exit code.
       const remote = await viaRunningRuntime(flags.config as string | undefined, name, input);
-      if (remote) return remote;
+      if (remote !== null) return remote;
     }
     const runtime = await loadRuntime(flags);
     try {
@@ -49,6 +50,7 @@ export const invokeCommand: Command = {
   },
 };
 
+/** The exit code of the run on the runtime listening on this PC (0 ok, 1 failed, 2 bad input), or null when none answers. */
 async function viaRunningRuntime(configFile: string | undefined, name: string, input: unknown): Promise<number | null> {
   const running = await runningRuntime(configFile);
   if (!running) return null;

@@ -30,16 +30,52 @@ export async function loadRuntime(flags: Flags, overrides?: Record<string, unkno
  * The runtime listening on this PC for this config (same host name), or null. Commands that run
  * a duty go through it when it is there, so each function has one run in flight per PC.
  */
-export async function runningRuntime(configFile?: string): Promise<{ base: string; headers: Record<string, string> } | null> {
+export async function runningRuntime(configFile?: string): Promise<{ base: string; headers: Record<string, string>; health: RuntimeHealth } | null> {
   const { config, secrets } = loadConfig({ file: configFile });
   const base = `http://${config.http.host === '0.0.0.0' ? '127.0.0.1' : config.http.host}:${config.http.port}`;
+  let health: RuntimeHealth;
   try {
-    const health = await fetch(`${base}/health`, { signal: AbortSignal.timeout(500) });
-    if (!health.ok || ((await health.json()) as { host?: string }).host !== config.host) return null;
+    const res = await fetch(`${base}/health`, { signal: AbortSignal.timeout(500) });
+    if (!res.ok) return null;
+    health = (await res.json()) as RuntimeHealth;
+    if (health.host !== config.host) return null;
   } catch {
     return null;
   }
   const headers: Record<string, string> = { 'content-type': 'application/json' };
   if (secrets.BTC_TS_API_TOKEN) headers.authorization = `Bearer ${secrets.BTC_TS_API_TOKEN}`;
-  return { base, headers };
+  return { base, headers, health };
+}
+
+/** The part of `GET /health` the CLI reads; `collector` is absent on runtimes older than it. */
+interface RuntimeHealth {
+  host?: string;
+  collector?: { exchange_url: string | null; streams: unknown[] };
+}
+
+/** Which exchange a check talks to, and why: for `diag api` and `whatif` to print. */
+export interface ExchangeTarget {
+  /** Base URL replacing ccxt's API hosts, or null for the exchanges' own hosts. */
+  url: string | null;
+  source: string;
+}
+
+/**
+ * Loads the runtime for a check of the exchanges. When this config names no exchange URL and a
+ * runtime on this PC collects through one (`runtime start --demo`: an emulator on a port only it
+ * knows), the check uses that runtime's URL and streams, so it checks what is really collected.
+ */
+export async function loadRuntimeForExchangeCheck(flags: Flags): Promise<{ runtime: Runtime; exchange: ExchangeTarget }> {
+  const { config } = loadConfig({ file: flags.config as string | undefined });
+  if (config.collector.exchangeUrl) {
+    const source = process.env.BTC_TS_EXCHANGE_URL ? 'BTC_TS_EXCHANGE_URL' : 'collector.exchangeUrl in the config';
+    return { runtime: await loadRuntime(flags), exchange: { url: config.collector.exchangeUrl, source } };
+  }
+  const running = await runningRuntime(flags.config as string | undefined);
+  const remote = running?.health.collector;
+  if (running && remote?.exchange_url) {
+    const overrides = { collector: { exchangeUrl: remote.exchange_url, streams: remote.streams } };
+    return { runtime: await loadRuntime(flags, overrides), exchange: { url: remote.exchange_url, source: `the runtime running at ${running.base}` } };
+  }
+  return { runtime: await loadRuntime(flags), exchange: { url: null, source: "each exchange's own API hosts" } };
 }

@@ -23,6 +23,7 @@ export interface Command {
 
 /** Exit codes: 0 ok, 1 a check or run failed, 2 bad usage or input. */
 export async function main(argv: string[]): Promise<number> {
+  exitQuietlyOnClosedPipe();
   if (argv.length === 0 || argv[0] === '--help' || argv[0] === '-h' || argv[0] === 'help') {
     printHelp(await allCommands());
     return argv.length === 0 ? 2 : 0;
@@ -103,4 +104,21 @@ function printCommandHelp(command: Command): void {
       console.log(`  ${flag.padEnd(28)} ${command.optionHelp?.[name] ?? ''}`.trimEnd());
     }
   }
+}
+
+/**
+ * `runtime … | head -1`: the reader closes the pipe and the next write fails with EPIPE, which
+ * Node raises as an unhandled 'error' with a stack trace. The reader has all it wanted, so stop
+ * quietly with the command's exit code when it has one, else 0. Other stream errors stay loud.
+ */
+function exitQuietlyOnClosedPipe(): void {
+  for (const stream of [process.stdout, process.stderr]) {
+    if (stream.listeners('error').includes(onStreamError)) continue;
+    stream.on('error', onStreamError);
+  }
+}
+
+function onStreamError(err: NodeJS.ErrnoException): void {
+  if (err.code === 'EPIPE') process.exit(typeof process.exitCode === 'number' ? process.exitCode : 0);
+  throw err;
 }

@@ -12,11 +12,13 @@ export interface ProgressState {
 const BAR_WIDTH = 28;
 const REDRAW_MS = 100;
 
-/** Returns an update function and a finish function; both do nothing when stderr is not a terminal. */
+/** Returns an update function and a finish function (which ends the line once); both do nothing when stderr is not a terminal. */
 export function progressBar(label: string, stream: NodeJS.WriteStream = process.stderr): { update(p: ProgressState): void; finish(): void } {
   if (!stream.isTTY) return { update: () => undefined, finish: () => undefined };
   let lastDraw = 0;
   let last: ProgressState | null = null;
+  // Ctrl-C ends the line early; the run's late progress and its own finish() must not draw again.
+  let finished = false;
   const draw = (p: ProgressState) => {
     const ratio = p.total > 0 ? Math.min(1, p.done / p.total) : 1;
     const filled = Math.round(ratio * BAR_WIDTH);
@@ -29,6 +31,7 @@ export function progressBar(label: string, stream: NodeJS.WriteStream = process.
   };
   return {
     update(p) {
+      if (finished) return;
       last = p;
       const now = Date.now();
       if (now - lastDraw >= REDRAW_MS || p.done === p.total) {
@@ -37,6 +40,8 @@ export function progressBar(label: string, stream: NodeJS.WriteStream = process.
       }
     },
     finish() {
+      if (finished) return;
+      finished = true;
       if (last) draw(last);
       stream.write('\n');
     },

@@ -2,7 +2,8 @@
 // `runtime whatif`: the preflight table; exit 0 only when every check passes.
 
 import { runPreflight } from '../preflight.ts';
-import { configHelp, configOption, loadRuntime } from './load.ts';
+import { exchangeLine } from './diag.ts';
+import { configHelp, configOption, loadRuntimeForExchangeCheck } from './load.ts';
 import type { Command } from './main.ts';
 import { color, printJson, printTable } from './output.ts';
 
@@ -13,11 +14,12 @@ export const whatifCommand: Command = {
   options: { ...configOption, json: { type: 'boolean' } },
   optionHelp: { ...configHelp, json: 'print the results as JSON' },
   async run(flags) {
-    const runtime = await loadRuntime(flags);
+    const { runtime, exchange } = await loadRuntimeForExchangeCheck(flags);
     const results = await runPreflight(runtime);
     const ok = results.every((r) => r.ok);
-    if (flags.json) printJson({ ok, checks: results });
+    if (flags.json) printJson({ ok, exchange_url: exchange.url, exchange_source: exchange.source, checks: results });
     else {
+      console.log(exchangeLine(exchange));
       printTable(
         ['check', 'result', 'detail'],
         results.map((r) => [r.check, r.ok ? (r.warn ? color.yellow('WARN') : color.green('PASS')) : color.red('FAIL'), r.detail]),

@@ -82,9 +82,12 @@ export async function fetchOrderBook({ exchange, task, now }: FetchContext): Pro
 }
 
 /** Closed candles are stored once each (the cursor holds the last one); the forming candle shows only in the CSV. */
-export async function fetchOhlcv({ exchange, task, cursor }: FetchContext): Promise<StreamFetch> {
+export async function fetchOhlcv({ exchange, task, cursor, now }: FetchContext): Promise<StreamFetch> {
   const stepMs = exchange.parseTimeframe(task.timeframe) * 1000;
-  const since = cursor.last_ts !== null ? cursor.last_ts + stepMs : undefined;
+  // Ask from the cursor, but never for fewer than the candles the latest CSV shows: asking only
+  // from the cursor returns just the forming candle, and the CSV would shrink to one row.
+  const formingStart = Math.floor(now() / stepMs) * stepMs;
+  const since = cursor.last_ts !== null ? Math.min(cursor.last_ts + stepMs, formingStart - (LATEST_CANDLES - 1) * stepMs) : undefined;
   const candles = await exchange.fetchOHLCV(task.symbol, task.timeframe, since, since === undefined ? LATEST_CANDLES + 1 : 1000);
   for (const c of candles) {
     if (!Array.isArray(c) || c.length < 6 || !c.slice(0, 5).every(finite)) throw new BadData(`ohlcv ${task.symbol}: bad candle ${JSON.stringify(c)}`);

@@ -52,6 +52,8 @@ export function createApp(runtime: Runtime, options: AppOptions = {}): Hono {
       host: runtime.host,
       leader: { host: runtime.lease.leaderHost, epoch: runtime.lease.epoch, self: runtime.lease.holder, degraded: runtime.lease.degraded },
       storage: { primary: runtime.store.state().primary, secondary: runtime.store.state().secondary },
+      // What this runtime collects from, so `runtime diag api` / `whatif` check the same (a --demo emulator's URL is known only here); origin only.
+      collector: { exchange_url: exchangeOrigin(runtime.loaded.config.collector.exchangeUrl), streams: runtime.loaded.config.collector.streams },
     }),
   );
 
@@ -120,4 +122,9 @@ export function bearerMatches(header: string | undefined, token: string): boolea
   const given = Buffer.from(match[1]!.trim());
   const expected = Buffer.from(token);
   return given.length === expected.length && timingSafeEqual(given, expected);
+}
+
+/** Scheme, host and port of the exchange URL: never credentials or a path a proxy URL may carry. */
+function exchangeOrigin(url: string | undefined): string | null {
+  return url ? new URL(url).origin : null;
 }

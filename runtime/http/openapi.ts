@@ -38,6 +38,8 @@ const healthBody = z.object({
   host: z.string(),
   leader: z.object({ host: z.string().nullable(), epoch: z.number(), self: z.boolean() }),
   storage: z.object({ primary: z.enum(['up', 'down']), secondary: z.enum(['used', 'idle']) }),
+  /** The exchange origin the collector uses (null: ccxt's own hosts) and its streams; read by `runtime diag api` / `whatif`. */
+  collector: z.object({ exchange_url: z.string().nullable(), streams: z.array(z.looseObject({ exchange: z.string(), topic: z.string() })) }),
 });
 const statusBody = z.object({
   hosts: z.array(hostStatusSchema),

@@ -50,7 +50,10 @@ export interface SyncSummary {
   elapsed_ms: number;
   uploaded: number;
   already_present: number;
-  atomic: { copied: number; same: number; primary_newer: number };
+  /** `would_copy` only in a dry run, where `copied` stays 0: a dry run copies nothing. */
+  atomic: { copied: number; same: number; primary_newer: number; would_copy?: number };
+  /** Dry run only: what a real run would upload (segments, audit segments, atomic objects). */
+  would_copy?: { items: number; bytes: number };
   conflicts: Array<{ key: string; local_etag: string; remote_etag: string }>;
   issues: ContinuityIssue[];
   unrecognized: string[];
@@ -114,6 +117,7 @@ export async function runSync(deps: SyncDeps, options: SyncOptions): Promise<Syn
       const body = await cache.getOrNull(info.key);
       if (!body) continue; // taken by a concurrent sync
       if (!options.dryRun) await pool.submit(() => upload(info.key, body.body));
+      else wouldCopy(body.body.length);
     }
     for (const info of plan.atomic) {
       if (pool.hasFailed || options.signal?.aborted) break;
@@ -139,7 +143,7 @@ export async function runSync(deps: SyncDeps, options: SyncOptions): Promise<Syn
     log.warn({ issues: summary.issues.length }, 'sync: continuity issues found');
     await audit.record('collector.sync.continuity', { count: summary.issues.length, issues: summary.issues.slice(0, ISSUES_IN_AUDIT) });
   }
-  const totals = { items: summary.items, bytes: summary.bytes, elapsed_ms: summary.elapsed_ms, uploaded: summary.uploaded, already_present: summary.already_present, atomic: summary.atomic, conflicts: summary.conflicts.length, issues: summary.issues.length, dry_run: options.dryRun };
+  const totals = { items: summary.items, bytes: summary.bytes, elapsed_ms: summary.elapsed_ms, uploaded: summary.uploaded, already_present: summary.already_present, atomic: summary.atomic, conflicts: summary.conflicts.length, issues: summary.issues.length, dry_run: options.dryRun, ...(summary.would_copy ? { would_copy: summary.would_copy } : {}) };
   if (summary.reason) await audit.record('collector.sync.failed', { reason: summary.reason, error: summary.error, ...totals });
   else await audit.record('collector.sync.complete', totals);
   return summary;
@@ -192,11 +196,16 @@ export async function runSync(deps: SyncDeps, options: SyncOptions): Promise<Syn
       if (cachedHere && body && !options.dryRun) {
         const bytes = body;
         await pool.submit(() => upload(ref.key, bytes));
-      }
+      } else if (cachedHere && body) wouldCopy(body.length);
       prev = { ref, summary: current };
     }
   }
 
+
+  function wouldCopy(bytes: number): void {
+    summary.would_copy!.items++;
+    summary.would_copy!.bytes += bytes;
+  }
 
   function summarizeOrReport(ref: SegmentRef, body: Buffer): SegmentSummary | null {
     try {
@@ -227,10 +236,13 @@ export async function runSync(deps: SyncDeps, options: SyncOptions): Promise<Syn
     const local = await cache.getOrNull(info.key);
     if (!local) return;
     const remote = await call(() => primary.head(info.key));
-    let outcome: keyof SyncSummary['atomic'];
+    let outcome: keyof Required<SyncSummary['atomic']>;
     if (remote && remote.etag === local.etag) outcome = 'same';
     else if (remote && remote.lastModified >= local.lastModified) outcome = 'primary_newer';
-    else if (options.dryRun) outcome = 'copied';
+    else if (options.dryRun) {
+      outcome = 'would_copy';
+      wouldCopy(local.body.length);
+    }
     else {
       try {
         const put = await call(() => primary.put(info.key, local.body, remote ? { ifMatch: remote.etag } : { ifNoneMatch: '*' }));
@@ -242,7 +254,7 @@ export async function runSync(deps: SyncDeps, options: SyncOptions): Promise<Syn
         outcome = 'primary_newer';
       }
     }
-    summary.atomic[outcome]++;
+    summary.atomic[outcome] = (summary.atomic[outcome] ?? 0) + 1;
     if (!options.dryRun) {
       // Delete only the version we looked at: a newer cache write (primary down again) stays.
       const now = await cache.head(info.key);
@@ -269,7 +281,8 @@ function emptySummary(plan: SyncPlan, dryRun: boolean): SyncSummary {
     elapsed_ms: 0,
     uploaded: 0,
     already_present: 0,
-    atomic: { copied: 0, same: 0, primary_newer: 0 },
+    atomic: dryRun ? { copied: 0, same: 0, primary_newer: 0, would_copy: 0 } : { copied: 0, same: 0, primary_newer: 0 },
+    ...(dryRun ? { would_copy: { items: 0, bytes: 0 } } : {}),
     conflicts: [],
     issues: [],
     unrecognized: plan.unrecognized,
