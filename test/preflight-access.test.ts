@@ -99,5 +99,6 @@ describe('a refused S3 key pair', () => {
     expect(checks.filter((c) => c.skipped).map((c) => c.check)).toEqual(['bucket present', 'clock sanity']);
     const table = await runCli(['whatif'], s3Env({ BTC_TS_S3_SECRET_KEY: WRONG_SECRET }));
     expect(table.stdout).toContain('1 check(s) failed');
+    expect(table.stdout).toMatch(/bucket present\s+SKIP\s+skipped: needs "primary reachable"/);
   });
 });

@@ -22,7 +22,7 @@ export const whatifCommand: Command = {
       console.log(exchangeLine(exchange));
       printTable(
         ['check', 'result', 'detail'],
-        results.map((r) => [r.check, r.ok ? (r.warn ? color.yellow('WARN') : color.green('PASS')) : color.red('FAIL'), r.detail]),
+        results.map((r) => [r.check, r.ok ? (r.skipped ? color.yellow('SKIP') : r.warn ? color.yellow('WARN') : color.green('PASS')) : color.red('FAIL'), r.detail]),
       );
       console.log(ok ? color.green('\nall checks passed') : color.red(`\n${results.filter((r) => !r.ok).length} check(s) failed`));
     }
