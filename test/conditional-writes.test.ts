@@ -5,6 +5,11 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, inject, it } from 'vitest';
+import { loadConfig } from '../runtime/config.ts';
+import { guardConditionalWrites } from '../runtime/conditional-writes.ts';
+import { createRuntime } from '../runtime/context.ts';
+import { createApp } from '../runtime/http/app.ts';
+import { silentLogger } from '../runtime/logger.ts';
 import { BEHAVIOUR, conditionalWritesKey, conditionalWritesSummary, probeConditionalWrites } from '../runtime/store/capabilities.ts';
 import { createFsStore } from '../runtime/store/fs.ts';
 import { createS3Store } from '../runtime/store/s3.ts';
@@ -12,6 +17,7 @@ import { listKeys } from '../runtime/store/types.ts';
 import { runCli } from './helpers/run-cli.ts';
 import { spawnRuntime, type RuntimeProcess } from './helpers/runtime-process.ts';
 import { startWeakS3, type WeakS3Server } from './helpers/s3rver.ts';
+import { startTcpProxy } from './helpers/tcp-proxy.ts';
 
 const PROBE_TIMEOUT_MS = 10_000;
 /** The three behaviours s3rver lacks, in the order the probe tries them. */
@@ -138,5 +144,34 @@ describe('a primary without conditional writes (real processes against s3rver)',
     expect(page).toContain('data-testid="conditional-writes"');
     expect(page).toContain(BEHAVIOUR.createOnly);
     expect(rt.output()).toContain('conditional writes');
+  });
+});
+
+describe('a primary that comes back without conditional writes while collecting', () => {
+  it('PROD holder: after the switch back it goes DEBUG, releases the lease and /health says why', { timeout: 60_000 }, async () => {
+    const server = await weakS3();
+    const proxy = await startTcpProxy({ host: '127.0.0.1', port: Number(new URL(server.endpoint).port) });
+    cleanups.push(() => proxy.close());
+    const env = { ...s3Env({ ...server, endpoint: proxy.url }, tmpDir()), BTC_TS_MODE: 'PROD' };
+    const runtime = await createRuntime(loadConfig({ env }), { log: silentLogger(), schedules: [] });
+    cleanups.push(() => runtime.shutdown());
+    let steppedDown = false;
+    guardConditionalWrites(runtime, { onSteppedDown: () => void (steppedDown = true) });
+    // Forced PROD skips preflight (the operator's choice); this store lets the acquire through.
+    expect(await runtime.invoker.invoke('leader-heartbeat', {})).toMatchObject({ action: 'acquired', holder: true });
+
+    proxy.cut();
+    await waitFor('the switch to the cache', async () => runtime.store.recordProbe(await runtime.store.probePrimary())?.to === 'secondary', 30_000);
+    proxy.restore();
+    await waitFor('the switch back to the primary', async () => runtime.store.recordProbe(await runtime.store.probePrimary())?.to === 'primary', 30_000);
+    await waitFor('the step-down', async () => steppedDown, 30_000);
+
+    expect(runtime.mode.get()).toBe('DEBUG');
+    expect(runtime.lease.holder).toBe(false);
+    const store = createS3Store({ endpoint: server.endpoint, bucket: server.bucket, accessKeyId: server.accessKey, secretAccessKey: server.secretKey });
+    const lease = JSON.parse((await store.get('locks/collector.leader')).body.toString()) as { released?: boolean };
+    expect(lease.released).toBe(true);
+    const health = (await (await createApp(runtime).request('/health')).json()) as { mode: string; storage: { conditional_writes: string } };
+    expect(health).toMatchObject({ mode: 'DEBUG', storage: { conditional_writes: `missing: ${S3RVER_MISSING.join(', ')}` } });
   });
 });
