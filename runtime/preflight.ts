@@ -6,6 +6,7 @@ import path from 'node:path';
 import type { Runtime } from './context.ts';
 import { nodeMajor } from './context.ts';
 import { isBtcError } from './errors.ts';
+import { CONDITIONAL_WRITES_CHECK, conditionalWritesPreflight } from './conditional-writes.ts';
 
 export interface CheckResult {
   check: string;
@@ -78,6 +79,8 @@ export async function runPreflight(runtime: Runtime): Promise<CheckResult[]> {
     return store.primary.describe;
   }, NEEDS_PRIMARY);
   await check('clock sanity', () => clockSanity(runtime), NEEDS_PRIMARY);
+  // The lease and create-only segments are only as safe as the primary's If-None-Match / If-Match.
+  await check(CONDITIONAL_WRITES_CHECK, () => conditionalWritesPreflight(runtime), NEEDS_PRIMARY);
   // Imported here: ccxt is heavy and most commands that load this file never check streams.
   await check('collector streams', async () => (await import('./collector/plan.ts')).streamsPreflight(runtime));
   await check('schedules resolvable', async () => `${runtime.schedules.length} schedules → ${[...new Set(runtime.schedules.map((s) => s.fn))].join(', ')}`);

@@ -8,6 +8,7 @@ export default defineSchedule({
   everySeconds: (config) => config.storage.probe.everySeconds,
   when: (ctx) => {
     const state = ctx.store.state();
-    return state.syncPending && state.primary === 'up';
+    // A primary without conditional writes is out of use for segments: the backlog waits in the cache, where create-only holds.
+    return state.syncPending && state.primary === 'up' && !state.conditionalWrites.startsWith('missing');
   },
 });

@@ -96,7 +96,7 @@ describe('a refused S3 key pair', () => {
     expect(run.code).toBe(1);
     const { checks } = JSON.parse(run.stdout) as { checks: Array<{ check: string; ok: boolean; detail: string; skipped?: boolean }> };
     expect(checks.filter((c) => !c.ok)).toEqual([expect.objectContaining({ check: 'primary reachable', detail: expect.stringContaining(ACCESS_DENIED_HINT) })]);
-    expect(checks.filter((c) => c.skipped).map((c) => c.check)).toEqual(['bucket present', 'clock sanity']);
+    expect(checks.filter((c) => c.skipped).map((c) => c.check)).toEqual(['bucket present', 'clock sanity', 'conditional writes']);
     const table = await runCli(['whatif'], s3Env({ BTC_TS_S3_SECRET_KEY: WRONG_SECRET }));
     expect(table.stdout).toContain('1 check(s) failed');
     expect(table.stdout).toMatch(/bucket present\s+SKIP\s+skipped: needs "primary reachable"/);

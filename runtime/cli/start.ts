@@ -11,6 +11,7 @@ import { createApp } from '../http/app.ts';
 import { mountUi } from '../http/ui.ts';
 import { createLogger } from '../logger.ts';
 import { runPreflight } from '../preflight.ts';
+import { guardConditionalWrites } from '../conditional-writes.ts';
 import { startScheduler } from '../scheduler.ts';
 import { configSecretValues, createMasker } from '../secrets.ts';
 import { BtcError } from '../errors.ts';
@@ -125,6 +126,15 @@ export async function startRuntime(flags: Flags): Promise<StartedRuntime> {
       preflightTimer = setTimeout(() => void preflight().catch(() => undefined), PREFLIGHT_RETRY_MS);
     };
     if (!loaded.config.mode) void preflight().catch((err) => log.warn({ err: String(err) }, 'preflight crashed'));
+    // A forced mode skips preflight; /health and the page still say whether the NAS enforces conditional writes.
+    else void runtime.store.checkConditionalWrites(runtime.clock.now()).catch(() => undefined);
+    // A primary back from an outage without conditional writes: DEBUG again until preflight passes.
+    guardConditionalWrites(runtime, {
+      onSteppedDown() {
+        clearTimeout(preflightTimer);
+        preflightTimer = setTimeout(() => void preflight().catch(() => undefined), PREFLIGHT_RETRY_MS);
+      },
+    });
 
     const stop = async () => {
       clearTimeout(preflightTimer);

@@ -98,9 +98,20 @@ export function StorageCard({ model }: { model: DashboardModel }) {
             ? `${storage.lastProbe.ok ? 'ok' : `failed: ${storage.lastProbe.error ?? 'unknown'}`} · ${age(model.now - storage.lastProbe.at)}`
             : 'not yet'}
         </dd>
+        <dt>Conditional writes</dt>
+        <dd>
+          <State tone={conditionalWritesTone(storage.conditionalWrites)} text={storage.conditionalWrites} testid="conditional-writes" />
+          {storage.conditionalWrites.startsWith('missing') ? ' — this NAS cannot fence the lease: no collection until it is upgraded (docs/storage.md)' : ''}
+        </dd>
       </dl>
     </section>
   );
+}
+
+/** `missing` is the reason the runtime stays DEBUG; `unknown` only means not probed (yet) or unreachable. */
+function conditionalWritesTone(summary: string): 'ok' | 'bad' | 'idle' {
+  if (summary === 'ok') return 'ok';
+  return summary.startsWith('missing') ? 'bad' : 'idle';
 }
 
 export function SyncCard({ model }: { model: DashboardModel }) {

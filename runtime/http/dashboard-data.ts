@@ -57,6 +57,8 @@ export interface DashboardModel {
     primaryDescribe: string;
     secondaryDescribe: string;
     lastProbe?: { ok: boolean; at: number; error?: string };
+    /** Whether the primary enforces If-None-Match / If-Match: `ok`, `missing: …`, `unknown: …` (capabilities.ts). */
+    conditionalWrites: string;
   };
   sync: {
     pending: boolean;
@@ -151,6 +153,7 @@ export class DashboardData {
         primaryDescribe: rt.store.primary.describe,
         secondaryDescribe: rt.store.secondary.describe,
         lastProbe: state.lastProbe && { ok: state.lastProbe.ok, at: state.lastProbe.at, error: state.lastProbe.error && rt.masker.text(state.lastProbe.error) },
+        conditionalWrites: rt.masker.text(state.conditionalWrites),
       },
       sync: {
         pending: state.syncPending || selfStatus.sync.pending,

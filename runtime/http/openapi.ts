@@ -37,7 +37,11 @@ const healthBody = z.object({
   mode: z.enum(MODES),
   host: z.string(),
   leader: z.object({ host: z.string().nullable(), epoch: z.number(), self: z.boolean() }),
-  storage: z.object({ primary: z.enum(['up', 'down']), secondary: z.enum(['used', 'idle']) }),
+  storage: z.object({
+    primary: z.enum(['up', 'down']),
+    secondary: z.enum(['used', 'idle']),
+    conditional_writes: z.string().describe('`ok`, `missing: <behaviour>, …` (the runtime stays DEBUG) or `unknown: <why>`: does the primary enforce If-None-Match / If-Match'),
+  }),
   /** The exchange origin the collector uses (null: ccxt's own hosts) and its streams; read by `runtime diag api` / `whatif`. */
   collector: z.object({ exchange_url: z.string().nullable(), streams: z.array(z.looseObject({ exchange: z.string(), topic: z.string() })) }),
 });

@@ -2,6 +2,7 @@
 // StorageRouter: writes go to the primary while it is up and to the local cache while it is down.
 
 import { BtcError, isBtcError, withTimeout } from '../errors.ts';
+import { conditionalWritesSummary, probeConditionalWrites, type ConditionalWritesReport } from './capabilities.ts';
 import type { GetResult, ListOptions, ListPage, ObjectInfo, ObjectStore, PutOptions, PutResult } from './types.ts';
 
 export interface StorageRouterOptions {
@@ -44,7 +45,12 @@ export interface StorageState {
   goodProbes: number;
   badProbes: number;
   lastProbe?: ProbeResult & { at: number };
+  /** Does the primary enforce create-only and compare-and-swap: `ok`, `missing: …` or `unknown: …` (capabilities.ts). */
+  conditionalWrites: string;
 }
+
+/** The conditional-write probe makes ~7 requests where the storage probe makes 3. */
+const CONDITIONAL_PROBE_TIMEOUT_FACTOR = 3;
 
 type SwitchListener = (change: StorageSwitch) => void;
 
@@ -61,6 +67,8 @@ export class StorageRouter implements ObjectStore {
   private lastProbe?: ProbeResult & { at: number };
   private readonly listeners: SwitchListener[] = [];
   private probeInFlight: Promise<ProbeResult> | undefined;
+  private conditionalWrites: ConditionalWritesReport | null = null;
+  private conditionalProbeInFlight: Promise<ConditionalWritesReport> | undefined;
 
   constructor(options: StorageRouterOptions) {
     this.options = options;
@@ -79,7 +87,25 @@ export class StorageRouter implements ObjectStore {
       goodProbes: this.goodProbes,
       badProbes: this.badProbes,
       lastProbe: this.lastProbe,
+      conditionalWrites: conditionalWritesSummary(this.conditionalWrites),
     };
+  }
+
+  /** The last conditional-write probe of the primary; null before the first. */
+  conditionalWritesReport(): ConditionalWritesReport | null {
+    return this.conditionalWrites;
+  }
+
+  /**
+   * Probes whether the primary enforces If-None-Match / If-Match (capabilities.ts) and keeps the
+   * result for state(). Concurrent callers (preflight, the check after a switch back) share one
+   * probe: two at once on `health/cas-<host>` would refuse each other's writes.
+   */
+  checkConditionalWrites(now = Date.now()): Promise<ConditionalWritesReport> {
+    this.conditionalProbeInFlight ??= probeConditionalWrites(this.primary, this.options.host, now, this.options.probeTimeoutMs * CONDITIONAL_PROBE_TIMEOUT_FACTOR)
+      .then((report) => (this.conditionalWrites = report))
+      .finally(() => (this.conditionalProbeInFlight = undefined));
+    return this.conditionalProbeInFlight;
   }
 
   onSwitch(listener: SwitchListener): void {
