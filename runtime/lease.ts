@@ -121,15 +121,6 @@ export function classifyRenewFailure(err: unknown): RenewFailure {
   return { kind: 'network', cause: 'network' };
 }
 
-/**
- * How far the wall clock ran ahead of the monotonic one since the previous beat (ms). The
- * monotonic clock stops while a PC is suspended, so after an hour asleep this is about an hour;
- * an NTP step shows up here too, as a small number (negative when the clock was set back).
- */
-export function wallJumpMs(ctx: FnContext, since: { lastBeatWall: number; lastBeatMono: number }): number {
-  return ctx.clock.now() - since.lastBeatWall - (ctx.clock.monotonicMs() - since.lastBeatMono);
-}
-
 /** The lease always lives on the primary (never the cache: a lease only one PC can see fences nothing). */
 export async function readLease(ctx: FnContext): Promise<ObservedLease | null> {
   const got = await withTimeout(ctx.store.primary.getOrNull(LEASE_KEY), leaseTimings(ctx).opTimeoutMs, 'lease call');
