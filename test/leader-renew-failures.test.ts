@@ -59,6 +59,22 @@ describe('lease renew failures (in-process, real MinIO)', () => {
     expect(events(a.runtime, 'collector.leader.overlap')).toHaveLength(0);
   });
 
+  it('412 on renew and the read that should say why is refused: collection stays stopped, the next beat reads again and steps down', async () => {
+    const { primary, spy, a } = await holderAndFollower();
+    const ours = await leaseDoc(primary.store);
+    await primary.store.put(LEASE_KEY, JSON.stringify({ ...ours, host: 'pc-x', pid: 1, epoch: 2 }));
+    spy.denyReadsWith(primary.wrongSecret());
+    a.clock.advance(500);
+    // The 412 proves the lease moved: no collecting on a guess while we cannot read who holds it.
+    expect(await a.beat()).toMatchObject({ action: 'paused', holder: false, degraded: true, epoch: 1 });
+    expect(events(a.runtime, 'collector.leader.degraded')[0]!.payload).toMatchObject({ epoch: 1, cause: 'SignatureDoesNotMatch' });
+    spy.denyReadsWith(null);
+    a.clock.advance(500);
+    expect(await a.beat()).toMatchObject({ action: 'stepped_down', holder: false, leader: 'pc-x', epoch: 2 });
+    expect(spy.take().filter((c) => c.holder)).toEqual([{ op: 'put', holder: true }]); // only the first renew went out while collecting
+    expect(events(a.runtime, 'collector.leader.resumed')).toHaveLength(0);
+  });
+
   it('a holder stalled for a whole lease stops collecting before its renew; the 412 then steps it down and audits the overlap', async () => {
     const { spy, a, b } = await holderAndFollower();
     const lastRenewWall = a.clock.now();

@@ -72,20 +72,22 @@ export interface LeaseCall {
 
 /**
  * Wraps a real store: every call on the lease key is logged with the watched runtime's `holder`
- * flag at the moment it was sent (to prove "stop collecting first"), and `denyPutsWith` sends
- * lease writes to another store — e.g. the same MinIO with a wrong secret, whose real answer is a 403.
+ * flag at the moment it was sent (to prove "stop collecting first"), and `denyPutsWith` /
+ * `denyReadsWith` send lease writes / reads to another store — e.g. the same MinIO with a wrong
+ * secret, whose real answer is a 403.
  */
 export function leaseCallSpy(inner: ObjectStore) {
   const calls: LeaseCall[] = [];
   let view: LeaseView | null = null;
   let putStore: ObjectStore = inner;
+  let getStore: ObjectStore = inner;
   const note = (op: LeaseCall['op'], key: string) => {
     if (key === LEASE_KEY) calls.push({ op, holder: view?.holder ?? false });
   };
   const store: ObjectStore = {
     describe: inner.describe,
-    get: (key) => (note('get', key), inner.get(key)),
-    getOrNull: (key) => (note('get', key), inner.getOrNull(key)),
+    get: (key) => (note('get', key), (key === LEASE_KEY ? getStore : inner).get(key)),
+    getOrNull: (key) => (note('get', key), (key === LEASE_KEY ? getStore : inner).getOrNull(key)),
     head: (key) => inner.head(key),
     put: (key, body, options) => (note('put', key), (key === LEASE_KEY ? putStore : inner).put(key, body, options)),
     delete: (key) => inner.delete(key),
@@ -100,6 +102,9 @@ export function leaseCallSpy(inner: ObjectStore) {
     },
     denyPutsWith(other: ObjectStore | null) {
       putStore = other ?? inner;
+    },
+    denyReadsWith(other: ObjectStore | null) {
+      getStore = other ?? inner;
     },
     /** The calls since the last `take()`. */
     take(): LeaseCall[] {
