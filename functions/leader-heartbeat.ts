@@ -5,6 +5,7 @@ import { z } from 'zod';
 import { defineFunction, type FnContext } from '../runtime/define.ts';
 import { isBtcError } from '../runtime/errors.ts';
 import {
+  classifyRenewFailure,
   flushBeforeRelease,
   iso,
   isOwnLease,
@@ -21,6 +22,7 @@ import {
   type LeaseDoc,
   type ObservedLease,
 } from '../runtime/lease.ts';
+import { pause, pauseIfLapsed, resume, suspendedRange } from '../runtime/lease-pause.ts';
 
 /** Renews are audited at most this often (a heartbeat every few seconds would drown the trail). */
 const RENEW_AUDIT_EVERY_MS = 60_000;
@@ -31,6 +33,7 @@ const ACTIONS = [
   'resynced',
   'degraded',
   'stepped_down',
+  'paused',
   'released',
   'following',
   'handover_requested',
@@ -72,6 +75,8 @@ export default defineFunction({
 
 async function holderBeat(ctx: FnContext, mem: LeaderMemory): Promise<Output> {
   const held = mem.held!;
+  // Synchronous, before the first await: a holder that slept or stalled stops collecting now.
+  pauseIfLapsed(ctx, mem);
   // A handover request we adopted with our own late write: honour it instead of renewing over it.
   if (held.doc.handover_to && held.doc.handover_to !== ctx.host) return handOver(ctx, mem, { etag: held.etag, doc: held.doc }, held.doc);
   const doc: LeaseDoc = { ...held.doc, heartbeat_ms: ctx.clock.now() };
@@ -80,18 +85,22 @@ async function holderBeat(ctx: FnContext, mem: LeaderMemory): Promise<Output> {
   try {
     held.etag = await writeLease(ctx, doc, { ifMatch: held.etag });
   } catch (err) {
-    if (isBtcError(err, 'PreconditionFailed') || isBtcError(err, 'NotFound')) return renewRefused(ctx, mem);
-    // Unreachable, timed out, or refused for another reason (credentials): we cannot tell whether
-    // anyone else could take it, so keep the role, marked degraded, with the reason in the audit.
-    return degrade(ctx, mem, err instanceof Error ? err.message : String(err));
+    const failure = classifyRenewFailure(err);
+    const why = errorText(ctx, err);
+    if (failure.kind === 'conflict') return renewRefused(ctx, mem);
+    if (failure.kind === 'refused') return renewDenied(ctx, mem, why, failure.cause);
+    // Unreachable or timed out: we cannot tell whether anyone else could take it, so keep the role.
+    return degrade(ctx, mem, why, failure.cause);
   }
   held.doc = doc;
   held.lastWriteOkMono = sentMono;
   held.lastWriteOkWall = sentWall;
+  // The renew went through on the old ETag: nobody took the lease while we slept or were cut off.
+  if (held.paused) await resume(ctx, mem);
   if (held.degradedSinceWall !== null) {
-    // The renew went through on the old ETag: nobody took the lease while we were cut off.
-    await ctx.audit.record('collector.leader.recovered', { host: ctx.host, epoch: doc.epoch, degraded_since: iso(held.degradedSinceWall) });
+    await ctx.audit.record('collector.leader.recovered', { host: ctx.host, epoch: doc.epoch, degraded_since: iso(held.degradedSinceWall), cause: held.degradedCause });
     held.degradedSinceWall = null;
+    held.degradedCause = null;
     setLeaseView(ctx.lease, { degraded: false });
     publishLeaderStatus(ctx, mem, doc);
   }
@@ -104,41 +113,76 @@ async function holderBeat(ctx: FnContext, mem: LeaderMemory): Promise<Output> {
   return result(ctx, 'renewed');
 }
 
-/** The primary is unreachable: keep collecting into the cache (nobody can take the lease through a NAS that is down). */
-async function degrade(ctx: FnContext, mem: LeaderMemory, why: string): Promise<Output> {
+/**
+ * The primary failed us while holding. Unreachable: keep collecting into the cache (nobody can take
+ * the lease through a NAS that is down). Audited once per cause (`network` or the S3 code).
+ */
+async function degrade(ctx: FnContext, mem: LeaderMemory, why: string, cause: string): Promise<Output> {
   const held = mem.held!;
-  if (held.degradedSinceWall === null) {
-    held.degradedSinceWall = ctx.clock.now();
+  if (held.degradedSinceWall === null || held.degradedCause !== cause) {
+    held.degradedSinceWall ??= ctx.clock.now();
+    held.degradedCause = cause;
     setLeaseView(ctx.lease, { degraded: true });
-    ctx.log.warn({ epoch: held.doc.epoch, err: ctx.masker.text(why) }, 'lease renew failed: primary unreachable; keeping the lease, degraded');
-    await ctx.audit.record('collector.leader.degraded', { host: ctx.host, epoch: held.doc.epoch, reason: ctx.masker.text(why) });
+    ctx.log.warn({ epoch: held.doc.epoch, cause, err: why }, `lease renew failed (${cause}); keeping the lease, degraded`);
+    await ctx.audit.record('collector.leader.degraded', { host: ctx.host, epoch: held.doc.epoch, reason: why, cause });
     publishLeaderStatus(ctx, mem, held.doc);
   }
-  return result(ctx, 'degraded', ctx.masker.text(why));
+  return result(ctx, held.paused ? 'paused' : 'degraded', why);
 }
 
-/** A renew got 412: a handover request, our own late write, or the lease is gone. */
-async function renewRefused(ctx: FnContext, mem: LeaderMemory): Promise<Output> {
+/**
+ * A renew refused by a primary that is up (4xx other than 412/404: AccessDenied, a skewed
+ * signature, …). Unlike a cut-off, the others may well reach the lease, so read it now: another
+ * host at a newer epoch means we lost it, and we step down at once instead of collecting on.
+ */
+async function renewDenied(ctx: FnContext, mem: LeaderMemory, why: string, cause: string): Promise<Output> {
   const held = mem.held!;
   let current: ObservedLease | null;
   try {
     current = await readLease(ctx);
+  } catch {
+    return degrade(ctx, mem, why, cause); // the read is refused too: we cannot tell, as when cut off
+  }
+  const doc = current?.doc ?? null;
+  if (current && doc && doc.epoch > held.doc.epoch) return stepDown(ctx, mem, current, cause);
+  if (current && isOwnLease(ctx, doc, held.doc.epoch) && current.etag !== held.etag) {
+    if (doc.handover_to && doc.handover_to !== ctx.host) return handOver(ctx, mem, current, doc);
+    held.etag = current.etag; // our own earlier renew landed late
+    held.doc = doc;
+  }
+  return degrade(ctx, mem, why, cause);
+}
+
+/**
+ * A renew got 412: someone wrote the lease after our last renew — a handover request, our own
+ * late write, or another holder. Stop collecting before anything else, then read to learn which.
+ */
+async function renewRefused(ctx: FnContext, mem: LeaderMemory): Promise<Output> {
+  const held = mem.held!;
+  if (!held.paused) pause(ctx, mem, 'conflict', null);
+  let current: ObservedLease | null;
+  try {
+    current = await readLease(ctx);
   } catch (err) {
-    if (isBtcError(err, 'Unavailable')) return degrade(ctx, mem, err.message);
-    throw err;
+    // Stay paused: the 412 is proof the lease moved; the next beat's renew (412 again) reads again.
+    return degrade(ctx, mem, errorText(ctx, err), classifyRenewFailure(err).cause);
   }
   if (current && isOwnLease(ctx, current.doc, held.doc.epoch) && !current.doc.released) {
     if (current.doc.handover_to && current.doc.handover_to !== ctx.host) return handOver(ctx, mem, current, current.doc);
     // A renew that timed out here landed later: the lease is still ours, continue from its ETag.
     held.etag = current.etag;
     held.doc = current.doc;
+    await resume(ctx, mem);
     return result(ctx, 'resynced');
   }
-  return stepDown(ctx, mem, current);
+  return stepDown(ctx, mem, current, 'PreconditionFailed');
 }
 
-/** Lost the lease (412 on renew): stop collecting at once; audit the window in which two may have collected. */
-async function stepDown(ctx: FnContext, mem: LeaderMemory, current: ObservedLease | null): Promise<Output> {
+/**
+ * We lost the lease: stop collecting at once; audit the window in which two may have collected.
+ * `cause` is what the renew got: `PreconditionFailed` (412) or the S3 code of a refusal.
+ */
+async function stepDown(ctx: FnContext, mem: LeaderMemory, current: ObservedLease | null, cause: string): Promise<Output> {
   const held = mem.held!;
   mem.held = null;
   const other = current?.doc ?? null;
@@ -146,9 +190,11 @@ async function stepDown(ctx: FnContext, mem: LeaderMemory, current: ObservedLeas
   if (current) observe(ctx, mem, current);
   const { leaseMs } = leaseTimings(ctx);
   const now = ctx.clock.now();
-  // Past our own lease (cut off, or stalled) another host may have been collecting since
+  // Past our own lease (cut off, stalled, or asleep) another host may have been collecting since
   // lastWriteOk + lease: that bound is on our own clock, so it needs no agreement between PCs.
-  if (held.degradedSinceWall !== null || ctx.clock.monotonicMs() - held.lastWriteOkMono >= leaseMs) {
+  // A suspended PC's monotonic clock says almost nothing passed, hence the wall-jump check too.
+  const suspended = held.paused?.suspended ?? null;
+  if (held.degradedSinceWall !== null || suspended || ctx.clock.monotonicMs() - held.lastWriteOkMono >= leaseMs) {
     await ctx.audit.record('collector.leader.overlap', {
       host: ctx.host,
       epoch: held.doc.epoch,
@@ -157,12 +203,14 @@ async function stepDown(ctx: FnContext, mem: LeaderMemory, current: ObservedLeas
       from: iso(held.lastWriteOkWall + leaseMs),
       to: iso(now),
       degraded_since: iso(held.degradedSinceWall),
+      ...(held.paused ? suspendedRange(held.paused) : {}),
       other_started_at: other?.started_at ?? null,
+      cause,
     });
   }
   const reason = current ? `lost: taken by ${other?.host ?? 'an unreadable lease'} at epoch ${other?.epoch ?? '?'}` : 'lost: lease object deleted';
-  await ctx.audit.record('collector.leader.release', { host: ctx.host, epoch: held.doc.epoch, reason });
-  ctx.log.warn({ epoch: held.doc.epoch, reason }, 'stepped down from the collector lease');
+  await ctx.audit.record('collector.leader.release', { host: ctx.host, epoch: held.doc.epoch, reason, cause });
+  ctx.log.warn({ epoch: held.doc.epoch, reason, cause }, 'stepped down from the collector lease');
   publishLeaderStatus(ctx, mem, other);
   return result(ctx, 'stepped_down', reason);
 }
@@ -278,6 +326,10 @@ async function acquire(ctx: FnContext, mem: LeaderMemory, current: ObservedLease
     lastRenewAuditMono: sentMono,
     renewsSinceAudit: 0,
     degradedSinceWall: null,
+    degradedCause: null,
+    lastBeatMono: sentMono,
+    lastBeatWall: sentWall,
+    paused: null,
   };
   mem.observed = null;
   mem.maxEpochSeen = Math.max(mem.maxEpochSeen, doc.epoch);
@@ -308,6 +360,10 @@ async function requestHandover(ctx: FnContext, mem: LeaderMemory, current: Obser
 }
 
 // ── shared ────────────────────────────────────────────────────────────────────────────────────
+
+function errorText(ctx: FnContext, err: unknown): string {
+  return ctx.masker.text(err instanceof Error ? err.message : String(err));
+}
 
 function result(ctx: FnContext, action: Action, detail?: string): Output {
   const v = ctx.lease;

@@ -19,8 +19,20 @@ export function systemClock(skewMs = Number(process.env.BTC_TS_TEST_CLOCK_SKEW_M
   };
 }
 
-/** A clock tests move by hand. */
-export function manualClock(startMs = Date.UTC(2026, 0, 1)): Clock & { advance(ms: number): void; set(ms: number): void } {
+/** A hand-moved clock for tests: `advance` moves both clocks, `advanceWall` / `set` the wall clock only. */
+export interface ManualClock extends Clock {
+  /** Time passes normally: wall and monotonic both move by `ms`. */
+  advance(ms: number): void;
+  /**
+   * Only the wall clock moves by `ms` (negative: back): a PC that slept (its monotonic clock
+   * stops while suspended) or an NTP step.
+   */
+  advanceWall(ms: number): void;
+  /** Sets the wall clock to `ms` (epoch ms); the monotonic clock stays. */
+  set(ms: number): void;
+}
+
+export function manualClock(startMs = Date.UTC(2026, 0, 1)): ManualClock {
   let wall = startMs;
   let mono = 0;
   return {
@@ -29,6 +41,9 @@ export function manualClock(startMs = Date.UTC(2026, 0, 1)): Clock & { advance(m
     advance(ms: number) {
       wall += ms;
       mono += ms;
+    },
+    advanceWall(ms: number) {
+      wall += ms;
     },
     set(ms: number) {
       wall = ms;

@@ -3,7 +3,7 @@
 
 import { z } from 'zod';
 import type { FnContext, LeaseView } from './define.ts';
-import { BtcError, withTimeout } from './errors.ts';
+import { BtcError, isBtcError, withTimeout } from './errors.ts';
 
 export const LEASE_KEY = 'locks/collector.leader';
 
@@ -43,12 +43,37 @@ export interface LeaderMemory {
     renewsSinceAudit: number;
     /** Wall time the primary first failed us while holding (degraded), else null. */
     degradedSinceWall: number | null;
+    /** Why we are degraded: `network`, or the S3 code of a refusal (`AccessDenied`, …); audited when it changes. */
+    degradedCause: string | null;
+    /** Monotonic / wall time of the previous holder beat, whatever its outcome: the base of the wall-jump check. */
+    lastBeatMono: number;
+    lastBeatWall: number;
+    /**
+     * Set while we hold the lease on paper but must not collect (the view says `holder: false`):
+     * after a suspend or a lapse of the lease on our own clock, until a renew succeeds; after a
+     * 412 whose read failed, until we learn who wrote the lease.
+     */
+    paused: null | PausedHolder;
   };
   observed: null | { etag: string; firstSeenMono: number; staleReported: boolean };
   /** Highest epoch ever seen, so a lease recreated after a (forbidden) delete still moves forward. */
   maxEpochSeen: number;
   /** The leader block last written to status, to write it only on change. */
   lastStatus?: string;
+}
+
+/** Why a holder stopped collecting before it knows whether it still holds the lease. */
+export interface PausedHolder {
+  /**
+   * `suspended`: the wall clock jumped ahead of the monotonic one by more than a lease (the PC
+   * slept); `lapsed`: a whole lease passed on our monotonic clock since the last good renew
+   * (a stalled process); `conflict`: a renew got 412 and we have not yet read who wrote the lease.
+   */
+  reason: 'suspended' | 'lapsed' | 'conflict';
+  /** Wall ms when we stopped collecting. */
+  sinceWall: number;
+  /** For `suspended`: wall ms of the last beat before the jump and of the first one after it. */
+  suspended: null | { fromWall: number; toWall: number };
 }
 
 const MEMORY_KEY = 'leader-heartbeat';
@@ -71,6 +96,29 @@ export function leaseTimings(ctx: FnContext) {
     /** A lease call slower than this counts as unreachable: a renew that late is useless anyway. */
     opTimeoutMs: Math.max(1000, Math.round(leaseMs / 3)),
   };
+}
+
+/**
+ * How a failed renew (or lease read) is handled: `conflict` = someone else wrote the lease (412,
+ * 409 ConditionalRequestConflict, or 404 on If-Match: it is gone); `refused` = the primary
+ * answered with a 4xx that is not about the network (AccessDenied, RequestTimeTooSkewed,
+ * NoSuchBucket, …: it is up, it said no); `network` = unreachable, 5xx after retries, 408/429,
+ * timed out — we cannot tell what the primary holds.
+ */
+export interface RenewFailure {
+  kind: 'conflict' | 'refused' | 'network';
+  /** What status, audit and logs name: `PreconditionFailed`, the S3 code of a refusal, or `network`. */
+  cause: string;
+}
+
+export function classifyRenewFailure(err: unknown): RenewFailure {
+  if (isBtcError(err, 'PreconditionFailed') || isBtcError(err, 'NotFound')) return { kind: 'conflict', cause: 'PreconditionFailed' };
+  const details = (isBtcError(err) ? err.details : undefined) as { status?: number; s3?: string } | undefined;
+  const status = details?.status;
+  if (status !== undefined && status >= 400 && status < 500 && status !== 408 && status !== 429) {
+    return { kind: 'refused', cause: details?.s3 ?? `S3 ${status}` };
+  }
+  return { kind: 'network', cause: 'network' };
 }
 
 /** The lease always lives on the primary (never the cache: a lease only one PC can see fences nothing). */
@@ -112,6 +160,11 @@ export function newLeaseDoc(ctx: FnContext, epoch: number): LeaseDoc {
 /** The lease document was written by this very process for the epoch it holds. */
 export function isOwnLease(ctx: FnContext, doc: LeaseDoc | null, epoch: number): doc is LeaseDoc {
   return !!doc && doc.host === ctx.host && doc.pid === process.pid && doc.epoch === epoch;
+}
+
+/** This runtime holds the lease object, collecting or paused: it must keep beating whatever its mode. */
+export function holdsLease(ctx: FnContext): boolean {
+  return ctx.lease.holder || leaderMemory(ctx).held !== null;
 }
 
 /** Updates the shared LeaseView in place (every duty and /health read the same object). */

@@ -1,65 +1,21 @@
 // test/leader-heartbeat.test.ts
 // The lease state machine in-process: two or three runtimes on one real FsStore primary, clocks moved by hand.
 
-import { mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { afterEach, describe, expect, inject, it } from 'vitest';
-import { manualClock } from '../runtime/clock.ts';
 import { loadConfig } from '../runtime/config.ts';
-import { createRuntime, type Runtime } from '../runtime/context.ts';
 import { isBtcError } from '../runtime/errors.ts';
-import { LEASE_KEY, leaseDocSchema, requireLease } from '../runtime/lease.ts';
-import { silentLogger } from '../runtime/logger.ts';
+import { LEASE_KEY, requireLease } from '../runtime/lease.ts';
 import { createFsStore } from '../runtime/store/fs.ts';
 import { createS3Store } from '../runtime/store/s3.ts';
+import { leaseDoc, leaseRuntimes, events } from './helpers/lease-inproc.ts';
 import { freshBucket } from './helpers/lease-probe.ts';
 import { startTcpProxy } from './helpers/tcp-proxy.ts';
-import type { ObjectStore } from '../runtime/store/types.ts';
 
 const LEASE_S = 3;
 const HEARTBEAT_S = 0.5;
-const dirs: string[] = [];
-const runtimes: Runtime[] = [];
+const { runtimeOn, tempDir, dispose } = leaseRuntimes({ leaseSeconds: LEASE_S, heartbeatSeconds: HEARTBEAT_S });
 
-afterEach(async () => {
-  await Promise.all(runtimes.splice(0).map((r) => r.shutdown().catch(() => undefined)));
-  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
-});
-
-function tempDir(): string {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'btc-ts-lease-'));
-  dirs.push(dir);
-  return dir;
-}
-
-/** One runtime on the shared primary with its own hand-moved clock (wall offset = simulated skew). */
-async function runtimeOn(primary: ObjectStore, host: string, options: { skewMs?: number; preferred?: string } = {}) {
-  const clock = manualClock(Date.UTC(2026, 0, 1) + (options.skewMs ?? 0));
-  const env: NodeJS.ProcessEnv = {
-    BTC_TS_HOST: host,
-    BTC_TS_DATA_DIR: tempDir(),
-    BTC_TS_LOGS_DIR: tempDir(),
-    BTC_TS_MODE: 'PROD',
-    BTC_TS_LEASE_SECONDS: String(LEASE_S),
-    BTC_TS_HEARTBEAT_SECONDS: String(HEARTBEAT_S),
-    ...(options.preferred ? { BTC_TS_PREFERRED_LEADER: options.preferred } : {}),
-  };
-  const runtime = await createRuntime(loadConfig({ env }), {
-    log: silentLogger(),
-    clock,
-    primary,
-  });
-  runtimes.push(runtime);
-  const beat = async () => (await runtime.invoker.invoke('leader-heartbeat', {})) as { action: string; holder: boolean; epoch: number; leader: string | null };
-  return { runtime, clock, beat };
-}
-
-async function leaseDoc(primary: ObjectStore) {
-  return leaseDocSchema.parse(JSON.parse((await primary.get(LEASE_KEY)).body.toString()));
-}
-
-const events = (r: Runtime, name: string) => r.audit.recentEvents(200).filter((e) => e.event === name);
+afterEach(dispose);
 
 describe('leader-heartbeat (in-process, FsStore primary)', () => {
   it('acquires an absent lease once, renews on its own ETag, and the other follows', async () => {
