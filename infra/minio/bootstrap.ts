@@ -20,13 +20,13 @@ export interface BootstrapOptions {
 }
 
 /**
- * Prefixes rewritten every few seconds (lease every heartbeat, probe every probe, status every
- * probe): excluded from versioning, so each keeps one version instead of tens of thousands (MinIO
+ * Prefixes rewritten every few seconds (lease every heartbeat, probe and status every probe, the
+ * latest CSVs every tick; all of them rebuilt by the next write, none the truth): excluded from versioning, so each keeps one version instead of tens of thousands (MinIO
  * refuses a PUT past `MINIO_API_OBJECT_MAX_VERSIONS`, 10,000 by default, with 400
  * MaxVersionsExceeded). MinIO allows at most 10 excluded prefixes, each ending in `/`
  * (internal/bucket/versioning/versioning.go); AWS S3 ignores the element.
  */
-export const CHURNY_PREFIXES = ['locks/', 'collector/status/', 'health/'] as const;
+export const CHURNY_PREFIXES = ['locks/', 'collector/status/', 'health/', 'latest/'] as const;
 const NONCURRENT_DAYS = 1;
 
 /** Creates the bucket when missing, turns versioning on and sets the lifecycle rules. Safe to repeat. */
