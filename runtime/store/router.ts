@@ -2,6 +2,7 @@
 // StorageRouter: writes go to the primary while it is up and to the local cache while it is down.
 
 import { BtcError, isBtcError, withTimeout } from '../errors.ts';
+import { THROTTLE_CODES } from './s3-put.ts';
 import type { GetResult, ListOptions, ListPage, ObjectInfo, ObjectStore, PutOptions, PutResult } from './types.ts';
 
 export interface StorageRouterOptions {
@@ -232,10 +233,7 @@ export function storeErrorCause(err: unknown): string {
   return isBtcError(err, 'Unavailable') ? 'network' : 'error';
 }
 
-/** S3 answers that mean "busy, come back later" (MinIO: 503 SlowDown / SlowDownWrite / SlowDownRead). */
-const THROTTLE_CODES: ReadonlySet<string> = new Set(['SlowDown', 'SlowDownWrite', 'SlowDownRead', 'TooManyRequests', 'RequestLimitExceeded', 'Throttling']);
-
-/** The store answered, but asked us to slow down (see THROTTLE_CODES): up, not down. */
+/** The store answered, but asked us to slow down (s3-put.ts THROTTLE_CODES): up, not down. */
 export function isThrottled(err: unknown): boolean {
   const s3 = s3CodeOf(err);
   return s3 !== undefined && THROTTLE_CODES.has(s3);
