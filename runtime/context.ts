@@ -8,6 +8,7 @@ import { systemClock, type Clock } from './clock.ts';
 import { pathsOf, type LoadedConfig } from './config.ts';
 import type { AnyFunction, FnContext, LeaseView, ModeControl } from './define.ts';
 import { Invoker } from './invoker.ts';
+import { LEASE_KEY } from './lease.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { Metrics } from './metrics.ts';
 import { loadFunctions, loadSchedules, type ScheduleDef } from './registry.ts';
@@ -22,6 +23,9 @@ import { createS3Store } from './store/s3.ts';
 import type { ObjectStore } from './store/types.ts';
 
 export type RuntimePaths = ReturnType<typeof pathsOf>;
+
+/** `locks/`: the folder of the lease key. */
+const LEASE_PREFIX = LEASE_KEY.slice(0, LEASE_KEY.indexOf('/') + 1);
 
 /** How long shutdown waits for in-flight function runs before running the shutdown hooks anyway. */
 const SHUTDOWN_SETTLE_MS = 5_000;
@@ -88,6 +92,8 @@ export async function createRuntime(loaded: LoadedConfig, options: CreateRuntime
           accessKeyId: secrets.BTC_TS_S3_ACCESS_KEY!,
           secretAccessKey: secrets.BTC_TS_S3_SECRET_KEY!,
           requestTimeoutMs: config.storage.s3.requestTimeoutMs,
+          // The lease gets connections of its own: a renew must never wait behind 24 sync uploads.
+          ownPoolPrefixes: [LEASE_PREFIX],
         })
       : createFsStore({ root: paths.fsPrimaryDir }));
   const secondary = options.secondary ?? createFsStore({ root: paths.cacheDir });

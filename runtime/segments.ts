@@ -6,7 +6,7 @@ import path from 'node:path';
 import { BtcError, isBtcError } from './errors.ts';
 import { acquireFileLock } from './file-lock.ts';
 import { etagOf } from './store/fs.ts';
-import type { ObjectStore } from './store/types.ts';
+import type { ObjectStore, PutOptions } from './store/types.ts';
 
 export interface SegmentLogOptions {
   /** Local directory of this log (one per stream). */
@@ -246,10 +246,10 @@ export class SegmentLog<T extends { ts: number }> {
  * Uploads bytes under a key exactly once: create-only, verified by hash, and on a lost race the
  * bytes already there are compared (same → already_present, different → conflict, never overwritten).
  */
-export async function putOnce(store: ObjectStore, key: string, body: Buffer): Promise<ShipOutcome> {
+export async function putOnce(store: ObjectStore, key: string, body: Buffer, options: Pick<PutOptions, 'onThrottle'> = {}): Promise<ShipOutcome> {
   const localEtag = etagOf(body);
   try {
-    const put = await store.put(key, body, { ifNoneMatch: '*', md5: localEtag });
+    const put = await store.put(key, body, { ifNoneMatch: '*', md5: localEtag, ...options });
     await verifyStored(store, key, body, localEtag, put.etag);
     return { key, result: 'uploaded', bytes: body.length };
   } catch (err) {

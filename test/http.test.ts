@@ -62,7 +62,7 @@ describe('HTTP API without a token', () => {
       mode: 'DEBUG',
       host: 'unit',
       leader: { host: null, epoch: 0, self: false, degraded: false },
-      storage: { primary: 'up', secondary: 'idle', conditional_writes: 'unknown: not probed yet' },
+      storage: { primary: 'up', secondary: 'idle', cause: null, conditional_writes: 'unknown: not probed yet' },
       collector: { exchange_url: null, streams: [] },
     });
   });

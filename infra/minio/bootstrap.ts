@@ -1,5 +1,5 @@
 // infra/minio/bootstrap.ts
-// Idempotent bucket set-up with the minio SDK: bucket, versioning, lifecycle for churny prefixes.
+// Idempotent bucket set-up with the minio SDK: bucket, versioning (churny prefixes excluded), lifecycle for churny prefixes.
 
 import http from 'node:http';
 import https from 'node:https';
@@ -12,10 +12,21 @@ export interface BootstrapOptions {
   accessKey: string;
   secretKey: string;
   region?: string;
+  /**
+   * false: version the churny prefixes too (the set-up before issue 13; tests use it to show
+   * MaxVersionsExceeded). Default true.
+   */
+  excludeChurny?: boolean;
 }
 
-/** Prefixes rewritten every few seconds: their old versions are noise after a day. */
-export const CHURNY_PREFIXES = ['locks/', 'collector/status/', 'health/'] as const;
+/**
+ * Prefixes rewritten every few seconds (lease every heartbeat, probe and status every probe, the
+ * latest CSVs every tick; all of them rebuilt by the next write, none the truth): excluded from versioning, so each keeps one version instead of tens of thousands (MinIO
+ * refuses a PUT past `MINIO_API_OBJECT_MAX_VERSIONS`, 10,000 by default, with 400
+ * MaxVersionsExceeded). MinIO allows at most 10 excluded prefixes, each ending in `/`
+ * (internal/bucket/versioning/versioning.go); AWS S3 ignores the element.
+ */
+export const CHURNY_PREFIXES = ['locks/', 'collector/status/', 'health/', 'latest/'] as const;
 const NONCURRENT_DAYS = 1;
 
 /** Creates the bucket when missing, turns versioning on and sets the lifecycle rules. Safe to repeat. */
@@ -35,8 +46,11 @@ export async function bootstrapBucket(options: BootstrapOptions): Promise<{ crea
   });
   const exists = await client.bucketExists(options.bucket);
   if (!exists) await client.makeBucket(options.bucket, options.region ?? 'us-east-1');
-  // The NAS is the only truth: an accidental overwrite or delete must be recoverable.
-  await client.setBucketVersioning(options.bucket, { Status: 'Enabled' });
+  // The NAS is the only truth: an accidental overwrite or delete of raw/, audit/, state/ or
+  // handoff/ must be recoverable; the churny prefixes keep one version (see CHURNY_PREFIXES).
+  const excluded = options.excludeChurny === false ? [] : CHURNY_PREFIXES.map((Prefix) => ({ Prefix }));
+  await client.setBucketVersioning(options.bucket, { Status: 'Enabled', ...(excluded.length ? { ExcludedPrefixes: excluded } : {}) });
+  // Kept for buckets versioned before the exclusions and for servers that ignore them.
   await client.setBucketLifecycle(options.bucket, {
     Rule: CHURNY_PREFIXES.map((prefix) => ({
       ID: `expire-noncurrent-${prefix.replace(/\/$/, '').replace(/\//g, '-')}`,
@@ -64,7 +78,7 @@ if (isMain) {
     secretKey: env.BTC_TS_S3_SECRET_KEY!,
     region: env.BTC_TS_S3_REGION,
   }).then(
-    (r) => console.log(`bootstrap: bucket ${bucket} ${r.created ? 'created' : 'already present'}; versioning on; lifecycle set for ${CHURNY_PREFIXES.join(' ')}`),
+    (r) => console.log(`bootstrap: bucket ${bucket} ${r.created ? 'created' : 'already present'}; versioning on except ${CHURNY_PREFIXES.join(' ')}; lifecycle set for them`),
     (err) => {
       console.error(`bootstrap: ${err instanceof Error ? err.message : String(err)}`);
       process.exit(1);

@@ -51,8 +51,14 @@ export function createApp(runtime: Runtime, options: AppOptions = {}): Hono {
       mode: runtime.mode.get(),
       host: runtime.host,
       leader: { host: runtime.lease.leaderHost, epoch: runtime.lease.epoch, self: runtime.lease.holder, degraded: runtime.lease.degraded },
+      // cause: why writes go to the cache (`network`, or the S3 code of a refusal such as MaxVersionsExceeded); null while up.
       // conditional_writes: `ok`, `missing: <behaviour>, …` or `unknown: …` (runtime/store/capabilities.ts): why a runtime stays DEBUG on a weak NAS.
-      storage: { primary: runtime.store.state().primary, secondary: runtime.store.state().secondary, conditional_writes: runtime.store.state().conditionalWrites },
+      storage: {
+        primary: runtime.store.state().primary,
+        secondary: runtime.store.state().secondary,
+        cause: runtime.store.state().cause,
+        conditional_writes: runtime.store.state().conditionalWrites,
+      },
       // What this runtime collects from, so `runtime diag api` / `whatif` check the same (a --demo emulator's URL is known only here); origin only.
       collector: { exchange_url: exchangeOrigin(runtime.loaded.config.collector.exchangeUrl), streams: runtime.loaded.config.collector.streams },
     }),

@@ -40,6 +40,7 @@ const healthBody = z.object({
   storage: z.object({
     primary: z.enum(['up', 'down']),
     secondary: z.enum(['used', 'idle']),
+    cause: z.string().nullable().describe('why writes go to the cache: `network`, or the S3 error code of a refusal (`MaxVersionsExceeded`, `AccessDenied`, …); null while the primary is up'),
     conditional_writes: z.string().describe('`ok`, `missing: <behaviour>, …` (the runtime stays DEBUG) or `unknown: <why>`: does the primary enforce If-None-Match / If-Match'),
   }),
   /** The exchange origin the collector uses (null: ccxt's own hosts) and its streams; read by `runtime diag api` / `whatif`. */

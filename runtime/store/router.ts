@@ -3,6 +3,7 @@
 
 import { BtcError, isBtcError, withTimeout } from '../errors.ts';
 import { conditionalWritesSummary, probeConditionalWrites, type ConditionalWritesReport } from './capabilities.ts';
+import { THROTTLE_CODES } from './s3-put.ts';
 import type { GetResult, ListOptions, ListPage, ObjectInfo, ObjectStore, PutOptions, PutResult } from './types.ts';
 
 export interface StorageRouterOptions {
@@ -32,6 +33,8 @@ export interface StorageSwitch {
   from: 'primary' | 'secondary';
   to: 'primary' | 'secondary';
   reason: string;
+  /** To the cache: why (`network`, or the S3 code of a refusal: `MaxVersionsExceeded`, `AccessDenied`, …); null back to the primary. */
+  cause: string | null;
 }
 
 export interface StorageState {
@@ -173,14 +176,17 @@ export class StorageRouter implements ObjectStore {
   }
 
   // ── ObjectStore: reads and writes follow the current target; a write that finds the primary
-  //    unreachable fails over at once instead of losing the data.
+  //    unreachable, or that it refuses (AccessDenied, MaxVersionsExceeded, RequestTimeTooSkewed, …),
+  //    fails over at once instead of losing the data, with the refusal's S3 code as the cause.
+  //    A throttled write (503 SlowDown after the store's own retries) does not: the NAS is up
+  //    and busy, and the caller's data is still on disk for its next try.
 
   async put(key: string, body: Buffer | string, options?: PutOptions): Promise<PutResult> {
     if (this.usingPrimary) {
       try {
         return await this.primary.put(key, body, options);
       } catch (err) {
-        if (!isBtcError(err, 'Unavailable')) throw err;
+        if (!(isBtcError(err, 'Unavailable') || isRefusal(err)) || isThrottled(err)) throw err;
         this.downCause = storeErrorCause(err);
         this.switchTo('secondary', `write failed: ${describeError(err)}`);
       }
@@ -219,7 +225,7 @@ export class StorageRouter implements ObjectStore {
       try {
         return await op(this.primary);
       } catch (err) {
-        if (!isBtcError(err, 'Unavailable')) throw err;
+        if (!isBtcError(err, 'Unavailable') || isThrottled(err)) throw err;
         this.downCause = storeErrorCause(err);
         this.switchTo('secondary', `read failed: ${describeError(err)}`);
       }
@@ -236,7 +242,7 @@ export class StorageRouter implements ObjectStore {
       this.goodProbes = 0;
       this.syncPending = true;
     }
-    const change: StorageSwitch = { from: wantPrimary ? 'secondary' : 'primary', to, reason };
+    const change: StorageSwitch = { from: wantPrimary ? 'secondary' : 'primary', to, reason, cause: wantPrimary ? null : (this.downCause ?? 'network') };
     for (const listener of this.listeners) listener(change);
     return change;
   }
@@ -248,9 +254,25 @@ export class StorageRouter implements ObjectStore {
  * answer in time or at all (or answered 5xx), `error` otherwise.
  */
 export function storeErrorCause(err: unknown): string {
-  const s3 = isBtcError(err) ? (err.details as { s3?: unknown } | undefined)?.s3 : undefined;
-  if (typeof s3 === 'string' && s3 !== '' && !(isBtcError(err, 'Unavailable') && s3 !== 'NoSuchBucket')) return s3;
+  const s3 = s3CodeOf(err);
+  if (s3 !== undefined && !(isBtcError(err, 'Unavailable') && s3 !== 'NoSuchBucket' && !isThrottled(err))) return s3;
   return isBtcError(err, 'Unavailable') ? 'network' : 'error';
+}
+
+/** The store answered, but asked us to slow down (s3-put.ts THROTTLE_CODES): up, not down. */
+export function isThrottled(err: unknown): boolean {
+  const s3 = s3CodeOf(err);
+  return s3 !== undefined && THROTTLE_CODES.has(s3);
+}
+
+/** A non-network 4xx refusal by the store (s3-put.ts refusalError): an answer with an S3 code, not a lost race. */
+function isRefusal(err: unknown): boolean {
+  return isBtcError(err, 'Internal') && s3CodeOf(err) !== undefined;
+}
+
+function s3CodeOf(err: unknown): string | undefined {
+  const s3 = isBtcError(err) ? (err.details as { s3?: unknown } | undefined)?.s3 : undefined;
+  return typeof s3 === 'string' && s3 !== '' ? s3 : undefined;
 }
 
 function describeError(err: unknown): string {

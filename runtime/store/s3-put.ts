@@ -25,12 +25,21 @@ export type SignedPut = (key: string, body: Buffer, options: PutOptions & { cont
 
 const RETRY_BASE_MS = 100;
 const RETRY_CAP_MS = 2_000;
+/**
+ * A Retry-After longer than this is waited only this long: MinIO sends a fixed `Retry-After: 60`
+ * with every 503 and 429 (cmd/api-response.go writeErrorResponse), a hint rather than a measurement,
+ * and a put that slept a minute would outlive every caller's deadline.
+ */
+const RETRY_AFTER_CAP_MS = 5_000;
 
 /**
  * PUT with a signed `Content-MD5` (the server refuses bytes that do not match, so a completed
  * upload is verified end to end, and nobody on the way can swap the body); conditional headers map to the same
  * BtcError codes as the SDK path: 412 / 409 ConditionalRequestConflict → PreconditionFailed,
- * 404 → NotFound, network / 5xx after retries → Unavailable.
+ * 404 → NotFound, network / 5xx after retries → Unavailable. A throttled answer (503 SlowDown,
+ * 429) is retried after its `Retry-After` (seconds, or an HTTP date) when that is longer than the
+ * backoff; each one is told to `put.onThrottle(retryAfterMs)`, and the last one's code and wait
+ * travel in the Unavailable error's details (`s3: 'SlowDown'`, `retryAfterMs`).
  */
 export function createSignedPut(options: SignedPutOptions): SignedPut {
   const url = new URL(options.endpoint);
@@ -98,7 +107,12 @@ export function createSignedPut(options: SignedPutOptions): SignedPut {
               resolve({ key, etag: String(res.headers.etag ?? '').replace(/^"|"$/g, '') });
               return;
             }
-            reject(errorOf(status, Buffer.concat(chunks).toString('utf8'), key));
+            const err = errorOf(status, Buffer.concat(chunks).toString('utf8'), key);
+            if (err instanceof RetryableError && isThrottleAnswer(status, err.s3)) {
+              err.retryAfterMs = retryAfterMs(res.headers['retry-after']);
+              put.onThrottle?.(err.retryAfterMs ?? 0);
+            }
+            reject(err);
           });
         },
       );
@@ -113,8 +127,11 @@ export function createSignedPut(options: SignedPutOptions): SignedPut {
         return await once(key, body, put);
       } catch (err) {
         if (!(err instanceof RetryableError)) throw err;
-        if (attempt >= options.maxAttempts) throw new BtcError('Unavailable', err.message, { cause: err.cause, details: { key } });
-        const delay = Math.min(RETRY_CAP_MS, RETRY_BASE_MS * 2 ** (attempt - 1)) * Math.random();
+        if (attempt >= options.maxAttempts) {
+          throw new BtcError('Unavailable', err.message, { cause: err.cause, details: { key, ...(err.s3 ? { s3: err.s3 } : {}), ...(err.retryAfterMs !== undefined ? { retryAfterMs: err.retryAfterMs } : {}) } });
+        }
+        const backoff = Math.min(RETRY_CAP_MS, RETRY_BASE_MS * 2 ** (attempt - 1)) * Math.random();
+        const delay = Math.max(backoff, err.retryAfterMs ?? 0);
         await new Promise((r) => setTimeout(r, delay));
       }
     }
@@ -122,9 +139,30 @@ export function createSignedPut(options: SignedPutOptions): SignedPut {
 }
 
 class RetryableError extends Error {
-  constructor(message: string, cause?: unknown) {
+  /** The server's Retry-After (ms) on a throttled answer. */
+  retryAfterMs?: number;
+  constructor(message: string, cause?: unknown, readonly s3?: string) {
     super(message, { cause });
   }
+}
+
+/** S3 codes that mean "busy, slow down" (MinIO: 503 SlowDown / SlowDownWrite / SlowDownRead, 429 TooManyRequests; AWS: 503 SlowDown). */
+export const THROTTLE_CODES: ReadonlySet<string> = new Set(['SlowDown', 'SlowDownWrite', 'SlowDownRead', 'TooManyRequests', 'RequestLimitExceeded', 'Throttling']);
+
+/** A throttle, not an outage: only these honour Retry-After (a 503 from a MinIO still starting is retried on the usual backoff). */
+function isThrottleAnswer(status: number, code: string | undefined): boolean {
+  return status === 429 || (code !== undefined && THROTTLE_CODES.has(code));
+}
+
+/**
+ * `Retry-After` in ms (RFC 9110 §10.2.3: delay-seconds or an HTTP date), capped at
+ * RETRY_AFTER_CAP_MS; undefined when absent or unreadable.
+ */
+export function retryAfterMs(header: string | string[] | undefined, now = Date.now()): number | undefined {
+  const value = Array.isArray(header) ? header[0] : header;
+  if (!value) return undefined;
+  const ms = /^\s*\d+\s*$/.test(value) ? Number(value) * 1000 : Date.parse(value) - now;
+  return Number.isFinite(ms) ? Math.min(RETRY_AFTER_CAP_MS, Math.max(0, ms)) : undefined;
 }
 
 function errorOf(status: number, xml: string, key: string): Error {
@@ -136,7 +174,7 @@ function errorOf(status: number, xml: string, key: string): Error {
   if (code === 'BadDigest' || code === 'InvalidDigest') return new BtcError('InvalidInput', `body does not match its MD5 at ${key}`, { details });
   if (status === 404 && code === 'NoSuchBucket') return new BtcError('Unavailable', `bucket missing (${key})`, { details });
   if (status === 404) return new BtcError('NotFound', `no object at ${key}`, { details });
-  if (status >= 500 || status === 429 || status === 408) return new RetryableError(`store unreachable (S3 ${status}) at ${key}`);
+  if (status >= 500 || status === 429 || status === 408) return new RetryableError(`store unreachable (S3 ${status}${code ? ` ${code}` : ''}) at ${key}`, undefined, code ?? (status === 429 ? 'TooManyRequests' : undefined));
   return refusalError(status, code, key);
 }
 

@@ -35,6 +35,11 @@ export interface S3StoreOptions {
   maxAttempts?: number;
   /** Keep-alive sockets per host. */
   maxSockets?: number;
+  /**
+   * Keys under these prefixes get a connection pool of their own (own agents, SDK client and lean
+   * PUT, PRIORITY_SOCKETS sockets): the lease (`locks/`) is never queued behind bulk uploads.
+   */
+  ownPoolPrefixes?: string[];
 }
 
 const DEFAULT_REQUEST_TIMEOUT_MS = 10_000;
@@ -42,6 +47,8 @@ const DEFAULT_CONNECT_TIMEOUT_MS = 3_000;
 const DEFAULT_MAX_ATTEMPTS = 3;
 const DEFAULT_MAX_SOCKETS = 64;
 const MAX_PAGE = 1000;
+/** Sockets of an own pool: the lease needs one at a time (a renew, maybe a read after a 412). */
+const PRIORITY_SOCKETS = 4;
 
 export function createS3Store(options: S3StoreOptions): ObjectStore {
   return new S3Store(options);
@@ -68,32 +75,37 @@ export function createS3Client(options: S3StoreOptions): S3Client {
   });
 }
 
+/** One set of connections to the endpoint: an SDK client and a lean PUT, each with its own agent. */
+interface Pool {
+  client: S3Client;
+  /** PutObject without the SDK's middleware stack: segment upload is the hottest call there is. */
+  signedPut: SignedPut;
+}
+
 class S3Store implements ObjectStore {
   readonly describe: string;
   private readonly client: S3Client;
   private readonly bucket: string;
-  /** PutObject without the SDK's middleware stack: segment upload is the hottest call there is. */
-  private readonly signedPut: SignedPut;
+  private readonly bulk: Pool;
+  private readonly own: Array<{ prefix: string; pool: Pool }>;
 
   constructor(options: S3StoreOptions) {
-    this.client = createS3Client(options);
+    this.bulk = createPool(options);
+    this.client = this.bulk.client;
+    this.own = (options.ownPoolPrefixes ?? []).map((prefix) => ({ prefix, pool: createPool({ ...options, maxSockets: PRIORITY_SOCKETS }) }));
     this.bucket = options.bucket;
-    this.signedPut = createSignedPut({
-      endpoint: options.endpoint,
-      bucket: options.bucket,
-      region: options.region ?? 'us-east-1',
-      accessKeyId: options.accessKeyId,
-      secretAccessKey: options.secretAccessKey,
-      requestTimeoutMs: options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS,
-      maxAttempts: options.maxAttempts ?? DEFAULT_MAX_ATTEMPTS,
-      maxSockets: options.maxSockets ?? DEFAULT_MAX_SOCKETS,
-    });
     this.describe = `s3://${options.bucket}@${new URL(options.endpoint).host}`;
+  }
+
+  /** The pool a key's calls use: its own for the ownPoolPrefixes, else the bulk one. */
+  private poolOf(key: string): Pool {
+    for (const own of this.own) if (key.startsWith(own.prefix)) return own.pool;
+    return this.bulk;
   }
 
   async get(key: string): Promise<GetResult> {
     try {
-      const res = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }));
+      const res = await this.poolOf(key).client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }));
       const body = Buffer.from(await res.Body!.transformToByteArray());
       return {
         key,
@@ -118,7 +130,7 @@ class S3Store implements ObjectStore {
 
   async head(key: string): Promise<ObjectInfo | null> {
     try {
-      const res = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key }));
+      const res = await this.poolOf(key).client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key }));
       return {
         key,
         etag: stripQuotes(res.ETag ?? ''),
@@ -133,12 +145,12 @@ class S3Store implements ObjectStore {
   }
 
   async put(key: string, body: Buffer | string, options: PutOptions = {}): Promise<PutResult> {
-    return this.signedPut(key, typeof body === 'string' ? Buffer.from(body) : body, { ...options, contentType: options.contentType ?? contentTypeOf(key) });
+    return this.poolOf(key).signedPut(key, typeof body === 'string' ? Buffer.from(body) : body, { ...options, contentType: options.contentType ?? contentTypeOf(key) });
   }
 
   async delete(key: string): Promise<void> {
     try {
-      await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key }));
+      await this.poolOf(key).client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key }));
     } catch (err) {
       const mapped = mapError(err, key);
       if (mapped.code !== 'NotFound') throw mapped;
@@ -167,6 +179,22 @@ class S3Store implements ObjectStore {
       throw mapError(err, prefix);
     }
   }
+}
+
+function createPool(options: S3StoreOptions): Pool {
+  return {
+    client: createS3Client(options),
+    signedPut: createSignedPut({
+      endpoint: options.endpoint,
+      bucket: options.bucket,
+      region: options.region ?? 'us-east-1',
+      accessKeyId: options.accessKeyId,
+      secretAccessKey: options.secretAccessKey,
+      requestTimeoutMs: options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS,
+      maxAttempts: options.maxAttempts ?? DEFAULT_MAX_ATTEMPTS,
+      maxSockets: options.maxSockets ?? DEFAULT_MAX_SOCKETS,
+    }),
+  };
 }
 
 /** S3 errors → BtcError codes; 409 ConditionalRequestConflict (AWS) counts as a lost race like 412. */

@@ -25,6 +25,11 @@ export interface PutOptions {
    * hashing the body again. A wrong value makes the server refuse the put; it never stores bytes.
    */
   md5?: string;
+  /**
+   * Told of every throttled answer (503 SlowDown / 429) with its Retry-After in ms (0 when none
+   * was sent), before the store waits and retries: bulk callers lower their concurrency (sync).
+   */
+  onThrottle?: (retryAfterMs: number) => void;
 }
 
 export interface PutResult {

@@ -1,5 +1,5 @@
 // runtime/sync/backoff.ts
-// Retries of store calls with capped exponential backoff, and a bounded pool of uploads in flight.
+// Retries of store calls with capped exponential backoff, an AIMD concurrency limit for a throttling store, and a bounded pool of uploads in flight.
 
 import { isBtcError } from '../errors.ts';
 
@@ -28,15 +28,67 @@ export async function withBackoff<T>(op: () => Promise<T>, options: BackoffOptio
       return await op();
     } catch (err) {
       if (!isBtcError(err, 'Unavailable') || attempt >= options.maxAttempts || options.signal?.aborted) throw err;
-      const delay = backoffDelay(attempt, options);
+      // A throttled answer's Retry-After (s3-put.ts, already capped) is the least we wait.
+      const retryAfter = (err.details as { retryAfterMs?: unknown } | undefined)?.retryAfterMs;
+      const delay = Math.max(backoffDelay(attempt, options), typeof retryAfter === 'number' ? retryAfter : 0);
       options.onRetry?.(attempt, delay, err);
       await new Promise((resolve) => setTimeout(resolve, delay));
     }
   }
 }
 
+/** One burst of throttled answers (the requests in flight when the store got busy) is one signal, not many. */
+const THROTTLE_CUT_COOLDOWN_MS = 1_000;
+
 /**
- * At most `limit` tasks in flight. `submit` waits for a free slot, so the producer (which reads
+ * Concurrency for bulk uploads against a store that may answer 503 SlowDown (TCP's AIMD): halved
+ * on a throttled answer (at most once per cooldown, never below 1), one more after as many
+ * successes in a row as the current limit, never above `max`. New work also waits out the
+ * latest Retry-After.
+ */
+export class AdaptiveLimit {
+  current: number;
+  /** Lowest limit reached and throttled answers seen (for the summary and audit). */
+  lowest: number;
+  throttles = 0;
+  private successes = 0;
+  private lastCutAt = Number.NEGATIVE_INFINITY;
+  private resumeAt = 0;
+
+  constructor(readonly max: number, private readonly now: () => number = () => performance.now()) {
+    this.current = max;
+    this.lowest = max;
+  }
+
+  /** A throttled answer with its Retry-After (ms, 0 when none); true when this one lowered the limit. */
+  onThrottle(retryAfterMs: number): boolean {
+    this.throttles++;
+    const at = this.now();
+    this.resumeAt = Math.max(this.resumeAt, at + retryAfterMs);
+    this.successes = 0;
+    if (at - this.lastCutAt < Math.max(THROTTLE_CUT_COOLDOWN_MS, retryAfterMs)) return false;
+    this.lastCutAt = at;
+    this.current = Math.max(1, Math.floor(this.current / 2));
+    this.lowest = Math.min(this.lowest, this.current);
+    return true;
+  }
+
+  onSuccess(): void {
+    if (this.current >= this.max) return;
+    if (++this.successes >= this.current) {
+      this.current++;
+      this.successes = 0;
+    }
+  }
+
+  /** How long new work should still wait for the latest Retry-After (ms). */
+  pauseMs(): number {
+    return Math.max(0, this.resumeAt - this.now());
+  }
+}
+
+/**
+ * At most `limit` tasks in flight (a number, or an AdaptiveLimit read at every submit). `submit` waits for a free slot, so the producer (which reads
  * and checks segments in order) never runs far ahead; the first failure stops new submissions.
  */
 export class BoundedPool {
@@ -44,7 +96,7 @@ export class BoundedPool {
   private firstError: unknown;
   private failed = false;
 
-  constructor(private readonly limit: number) {}
+  constructor(private readonly limit: number | AdaptiveLimit) {}
 
   get error(): unknown {
     return this.firstError;
@@ -55,7 +107,16 @@ export class BoundedPool {
   }
 
   async submit(task: () => Promise<void>): Promise<void> {
-    while (this.inFlight.size >= this.limit) await Promise.race(this.inFlight);
+    const limit = this.limit;
+    if (typeof limit === 'number') {
+      while (this.inFlight.size >= limit) await Promise.race(this.inFlight);
+    } else {
+      for (let pause = limit.pauseMs(); ; pause = limit.pauseMs()) {
+        if (pause > 0) await new Promise((resolve) => setTimeout(resolve, pause));
+        else if (this.inFlight.size >= limit.current) await Promise.race(this.inFlight);
+        else break;
+      }
+    }
     if (this.failed) return;
     const run = task()
       .catch((err) => {

@@ -6,7 +6,7 @@ import type { Logger } from '../logger.ts';
 import { putOnce } from '../segments.ts';
 import { etagOf } from '../store/fs.ts';
 import type { ObjectInfo, ObjectStore } from '../store/types.ts';
-import { BoundedPool, withBackoff, type BackoffOptions } from './backoff.ts';
+import { AdaptiveLimit, BoundedPool, withBackoff, type BackoffOptions } from './backoff.ts';
 import { checkPair, parseRawKey, summarizeSegment, type ContinuityIssue, type SegmentRef, type SegmentSummary } from './continuity.ts';
 import { CONFLICTS_PREFIX, neighbourDates, planSync, type CachedSegment, type SyncPlan } from './plan.ts';
 
@@ -55,6 +55,8 @@ export interface SyncSummary {
   /** Dry run only: what a real run would upload (segments, audit segments, atomic objects). */
   would_copy?: { items: number; bytes: number };
   conflicts: Array<{ key: string; local_etag: string; remote_etag: string }>;
+  /** Only when the primary throttled (503 SlowDown / 429): answers seen and the lowest concurrency the run fell to. */
+  throttled?: { answers: number; lowest_concurrency: number };
   issues: ContinuityIssue[];
   unrecognized: string[];
 }
@@ -89,9 +91,15 @@ export async function runSync(deps: SyncDeps, options: SyncOptions): Promise<Syn
     }
   };
 
-  const pool = new BoundedPool(Math.max(1, options.concurrency));
+  // Fewer uploads in flight while the primary says SlowDown, back up slowly once it stops.
+  const limit = new AdaptiveLimit(Math.max(1, options.concurrency));
+  const onThrottle = (retryAfterMs: number) => {
+    if (limit.onThrottle(retryAfterMs)) log.warn({ concurrency: limit.current, retryAfterMs }, 'sync: primary is throttling (SlowDown); fewer uploads in flight');
+  };
+  const pool = new BoundedPool(limit);
   const upload = async (key: string, body: Buffer) => {
-    const outcome = await call(() => putOnce(primary, key, body));
+    const outcome = await call(() => putOnce(primary, key, body, { onThrottle }));
+    limit.onSuccess();
     if (outcome.result === 'conflict') {
       // Keep the local bytes where sync will not pick them up again, then make it loud.
       await cache.put(`${CONFLICTS_PREFIX}${key}`, body);
@@ -138,12 +146,13 @@ export async function runSync(deps: SyncDeps, options: SyncOptions): Promise<Syn
 
   await cache.flush?.(); // the emptied dt= folders go now, not a moment after the summary
   summary.elapsed_ms = elapsed();
+  if (limit.throttles > 0) summary.throttled = { answers: limit.throttles, lowest_concurrency: limit.lowest };
   if (summary.conflicts.length) summary.ok = false;
   if (summary.issues.length) {
     log.warn({ issues: summary.issues.length }, 'sync: continuity issues found');
     await audit.record('collector.sync.continuity', { count: summary.issues.length, issues: summary.issues.slice(0, ISSUES_IN_AUDIT) });
   }
-  const totals = { items: summary.items, bytes: summary.bytes, elapsed_ms: summary.elapsed_ms, uploaded: summary.uploaded, already_present: summary.already_present, atomic: summary.atomic, conflicts: summary.conflicts.length, issues: summary.issues.length, dry_run: options.dryRun, ...(summary.would_copy ? { would_copy: summary.would_copy } : {}) };
+  const totals = { items: summary.items, bytes: summary.bytes, elapsed_ms: summary.elapsed_ms, uploaded: summary.uploaded, already_present: summary.already_present, atomic: summary.atomic, conflicts: summary.conflicts.length, issues: summary.issues.length, dry_run: options.dryRun, ...(summary.would_copy ? { would_copy: summary.would_copy } : {}), ...(summary.throttled ? { throttled: summary.throttled } : {}) };
   if (summary.reason) await audit.record('collector.sync.failed', { reason: summary.reason, error: summary.error, ...totals });
   else await audit.record('collector.sync.complete', totals);
   return summary;
@@ -245,7 +254,7 @@ export async function runSync(deps: SyncDeps, options: SyncOptions): Promise<Syn
     }
     else {
       try {
-        const put = await call(() => primary.put(info.key, local.body, remote ? { ifMatch: remote.etag } : { ifNoneMatch: '*' }));
+        const put = await call(() => primary.put(info.key, local.body, { ...(remote ? { ifMatch: remote.etag } : { ifNoneMatch: '*' as const }), onThrottle }));
         if (put.etag && /^[0-9a-f]{32}$/.test(put.etag) && put.etag !== etagOf(local.body)) throw new Error(`copy of ${info.key} stored different bytes`);
         outcome = 'copied';
       } catch (err) {

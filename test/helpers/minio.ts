@@ -55,8 +55,20 @@ export async function freePort(): Promise<number> {
   });
 }
 
-/** `console: true` serves MinIO's own console (object browser) on a free port too; off by default (it costs start-up time). */
-export async function startMinio(options: { bucket?: string; port?: number; bootstrap?: boolean; console?: boolean } = {}): Promise<MinioServer> {
+export interface StartMinioOptions {
+  bucket?: string;
+  port?: number;
+  /** false: no bucket is created. Default true. */
+  bootstrap?: boolean;
+  /** false: bootstrap versions the churny prefixes too (locks/, health/, collector/status/). Default true. */
+  excludeChurny?: boolean;
+  /** Serves MinIO's own console (object browser) on a free port too; off by default (it costs start-up time). */
+  console?: boolean;
+  /** Extra server env, e.g. `{ MINIO_API_OBJECT_MAX_VERSIONS: '20' }` (a low per-object version limit). */
+  env?: Record<string, string>;
+}
+
+export async function startMinio(options: StartMinioOptions = {}): Promise<MinioServer> {
   const binary = await ensureMinioBinary();
   const port = options.port ?? (await freePort());
   const consolePort = await freePort();
@@ -67,7 +79,7 @@ export async function startMinio(options: { bucket?: string; port?: number; boot
 
   const launch = async () => {
     child = spawn(binary, ['server', dataDir, '--address', `127.0.0.1:${port}`, '--console-address', `127.0.0.1:${consolePort}`, '--quiet'], {
-      env: { ...process.env, MINIO_ROOT_USER: MINIO_USER, MINIO_ROOT_PASSWORD: MINIO_PASSWORD, MINIO_BROWSER: options.console ? 'on' : 'off' },
+      env: { ...process.env, ...options.env, MINIO_ROOT_USER: MINIO_USER, MINIO_ROOT_PASSWORD: MINIO_PASSWORD, MINIO_BROWSER: options.console ? 'on' : 'off' },
       stdio: ['ignore', 'ignore', 'pipe'],
     });
     let stderr = '';
@@ -99,7 +111,7 @@ export async function startMinio(options: { bucket?: string; port?: number; boot
 
   await launch();
   if (options.bootstrap !== false) {
-    await bootstrapBucket({ endpoint, bucket, accessKey: MINIO_USER, secretKey: MINIO_PASSWORD });
+    await bootstrapBucket({ endpoint, bucket, accessKey: MINIO_USER, secretKey: MINIO_PASSWORD, excludeChurny: options.excludeChurny });
   }
   return {
     endpoint,
