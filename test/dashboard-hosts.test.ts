@@ -2,6 +2,7 @@
 // The page's Hosts table in-process: each host's state (running / stopped / stale) and the age of its status.
 
 import { afterEach, describe, expect, it } from 'vitest';
+import { manualClock } from '../runtime/clock.ts';
 import { statusKey, type HostStatus } from '../runtime/status.ts';
 import { createUiRuntime, type UiRuntime } from './helpers/ui-runtime.ts';
 
@@ -34,9 +35,11 @@ function hostRow(page: string, host: string): string {
 
 describe('Hosts table: state and age', () => {
   it('says running / stopped / stale per host, with the age of updated_at', async () => {
-    const u = await createUiRuntime({ host: 'alpha' });
-    current.push(u);
+    // A clock that stands still: the ages on the page are exact however slow the machine is.
     const now = Date.now();
+    const clock = manualClock(now);
+    const u = await createUiRuntime({ host: 'alpha', clock });
+    current.push(u);
     await u.primary.put(statusKey('fresh'), JSON.stringify(hostStatus('fresh', now - 2_000)));
     await u.primary.put(statusKey('gone'), JSON.stringify(hostStatus('gone', now - 120_000, { stopped_at: new Date(now - 120_000).toISOString() })));
     // 3 periods of 5 s = 15 s; 20 s without a write is stale.

@@ -6,6 +6,8 @@ import { createRuntime, type Runtime } from '../context.ts';
 import { createLogger } from '../logger.ts';
 import { configSecretValues, createMasker } from '../secrets.ts';
 import { pathsOf } from '../config.ts';
+import { readDataDirLock } from '../data-dir-lock.ts';
+import { processAlive } from '../file-lock.ts';
 import type { Flags } from './main.ts';
 
 export const configOption = { config: { type: 'string' } } as const;
@@ -32,19 +34,26 @@ export async function loadRuntime(flags: Flags, overrides?: Record<string, unkno
  */
 export async function runningRuntime(configFile?: string): Promise<{ base: string; headers: Record<string, string>; health: RuntimeHealth } | null> {
   const { config, secrets } = loadConfig({ file: configFile });
-  const base = `http://${config.http.host === '0.0.0.0' ? '127.0.0.1' : config.http.host}:${config.http.port}`;
-  let health: RuntimeHealth;
-  try {
-    const res = await fetch(`${base}/health`, { signal: AbortSignal.timeout(500) });
-    if (!res.ok) return null;
-    health = (await res.json()) as RuntimeHealth;
-    if (health.host !== config.host) return null;
-  } catch {
-    return null;
+  const host = config.http.host === '0.0.0.0' || config.http.host === '::' ? '127.0.0.1' : config.http.host;
+  // A runtime started with `--port P` is found through the data directory's lock, which names its
+  // port; the configured port (BTC_TS_PORT, http.port) is tried next.
+  const holder = await readDataDirLock(pathsOf(config).dataDir);
+  const ports = [...new Set([...(holder && holder.host === config.host && holder.port > 0 && processAlive(holder.pid) ? [holder.port] : []), config.http.port])];
+  for (const port of ports) {
+    const base = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+    try {
+      const res = await fetch(`${base}/health`, { signal: AbortSignal.timeout(500) });
+      if (!res.ok) continue;
+      const health = (await res.json()) as RuntimeHealth;
+      if (health.host !== config.host) continue;
+      const headers: Record<string, string> = { 'content-type': 'application/json' };
+      if (secrets.BTC_TS_API_TOKEN) headers.authorization = `Bearer ${secrets.BTC_TS_API_TOKEN}`;
+      return { base, headers, health };
+    } catch {
+      // not this port
+    }
   }
-  const headers: Record<string, string> = { 'content-type': 'application/json' };
-  if (secrets.BTC_TS_API_TOKEN) headers.authorization = `Bearer ${secrets.BTC_TS_API_TOKEN}`;
-  return { base, headers, health };
+  return null;
 }
 
 /** The part of `GET /health` the CLI reads; `collector` is absent on runtimes older than it. */
