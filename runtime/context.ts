@@ -111,8 +111,8 @@ export async function createRuntime(loaded: LoadedConfig, options: CreateRuntime
 
   const clockSkew = new ClockSkewMonitor({
     serverClock: primary.serverClock,
-    // An injected clock is a test's own time, not this PC's: measure the process clock then.
-    pcNow: options.clock ? Date.now : () => clock.now(),
+    // A hand-moved test clock is not this PC's time: measure the process clock (plus any test shift) instead.
+    pcNow: () => Date.now() + (clock.wallShiftMs ?? 0),
     limitMs: config.preflight.maxClockSkewSeconds * 1000,
     storeName: primary.describe,
     audit,

@@ -81,8 +81,8 @@ export class ServerClock {
   }
 }
 
-/** "this PC's clock is 1200.0 s ahead of the store" for `skewMs` = this PC − server (ms). */
+/** "this clock is 1200.0s ahead of s3://…" for `skewMs` = this PC − server (ms); under a second is agreement (the `Date` header's resolution). */
 export function describeClockSkew(skewMs: number, store = 'the store'): string {
-  if (skewMs === 0) return `this PC's clock agrees with ${store}`;
-  return `this PC's clock is ${(Math.abs(skewMs) / 1000).toFixed(1)} s ${skewMs > 0 ? 'ahead of' : 'behind'} ${store}`;
+  if (Math.abs(skewMs) < DATE_HEADER_RESOLUTION_MS) return `agrees with ${store} (to its 1 s resolution)`;
+  return `this clock is ${(Math.abs(skewMs) / 1000).toFixed(1)}s ${skewMs > 0 ? 'ahead of' : 'behind'} ${store}`;
 }
