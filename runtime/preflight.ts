@@ -29,6 +29,8 @@ export interface PreflightRecord {
 }
 
 export const MIN_NODE_MAJOR = 20;
+/** The check `runtime start` does not wait for (see start.ts): its failure is shown, not a reason to stay DEBUG. */
+export const CLOCK_CHECK = 'clock sanity';
 /** Checks that talk to the primary: skipped when "primary reachable" failed. */
 const NEEDS_PRIMARY = 'primary reachable';
 
@@ -78,7 +80,7 @@ export async function runPreflight(runtime: Runtime): Promise<CheckResult[]> {
     }
     return store.primary.describe;
   }, NEEDS_PRIMARY);
-  await check('clock sanity', () => clockSanity(runtime), NEEDS_PRIMARY);
+  await check(CLOCK_CHECK, () => clockSanity(runtime), NEEDS_PRIMARY);
   // Imported here: ccxt is heavy and most commands that load this file never check streams.
   await check('collector streams', async () => (await import('./collector/plan.ts')).streamsPreflight(runtime));
   await check('schedules resolvable', async () => `${runtime.schedules.length} schedules → ${[...new Set(runtime.schedules.map((s) => s.fn))].join(', ')}`);
