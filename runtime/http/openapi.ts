@@ -38,6 +38,8 @@ const healthBody = z.object({
   host: z.string(),
   leader: z.object({ host: z.string().nullable(), epoch: z.number(), self: z.boolean() }),
   storage: z.object({ primary: z.enum(['up', 'down']), secondary: z.enum(['used', 'idle']) }),
+  clock_skew_ms: z.number().nullable().describe("this PC's clock − the primary's (ms, + = ahead), from the S3 Date headers; null before it answered or on a local primary"),
+  clock_skew_over_limit: z.boolean().describe('|clock_skew_ms| is over preflight.maxClockSkewSeconds'),
   /** The exchange origin the collector uses (null: ccxt's own hosts) and its streams; read by `runtime diag api` / `whatif`. */
   collector: z.object({ exchange_url: z.string().nullable(), streams: z.array(z.looseObject({ exchange: z.string(), topic: z.string() })) }),
 });
