@@ -228,7 +228,7 @@ export const ENV_OVERRIDES: ReadonlyArray<{ env: string; path: string[]; parse: 
 ];
 
 /** Secrets come only from the environment; they never enter the config object. */
-export const SECRET_ENV = ['BTC_TS_S3_ACCESS_KEY', 'BTC_TS_S3_SECRET_KEY', 'BTC_TS_API_TOKEN'] as const;
+export const SECRET_ENV = ['BTC_TS_S3_ACCESS_KEY', 'BTC_TS_S3_SECRET_KEY', 'BTC_TS_S3_SESSION_TOKEN', 'BTC_TS_API_TOKEN'] as const;
 export type SecretName = (typeof SECRET_ENV)[number];
 export type Secrets = Partial<Record<SecretName, string>>;
 /** A shorter BTC_TS_API_TOKEN is refused at load: it could be guessed over the HTTP port. */

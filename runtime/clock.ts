@@ -6,6 +6,11 @@ export interface Clock {
   now(): number;
   /** Monotonic ms since an arbitrary origin: the only clock used to judge lease staleness. */
   monotonicMs(): number;
+  /**
+   * How far `now()` is shifted from the process's `Date.now()` (ms): set by systemClock (the test
+   * skew); absent for clocks that tests move by hand, whose time is not this PC's at all.
+   */
+  readonly wallShiftMs?: number;
 }
 
 /**
@@ -16,6 +21,7 @@ export function systemClock(skewMs = Number(process.env.BTC_TS_TEST_CLOCK_SKEW_M
   return {
     now: () => Date.now() + skewMs,
     monotonicMs: () => performance.now(),
+    wallShiftMs: skewMs,
   };
 }
 

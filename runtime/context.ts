@@ -4,6 +4,7 @@
 import os from 'node:os';
 import type { Mode } from '../config/schema.ts';
 import { AuditLog } from './audit.ts';
+import { ClockSkewMonitor } from './clock-skew.ts';
 import { systemClock, type Clock } from './clock.ts';
 import { pathsOf, type LoadedConfig } from './config.ts';
 import type { AnyFunction, FnContext, LeaseView, ModeControl } from './define.ts';
@@ -44,6 +45,8 @@ export interface Runtime {
   lease: LeaseView;
   mode: ModeControl;
   metrics: Metrics;
+  /** This PC's clock against the primary's (learnt from its answers). */
+  clockSkew: ClockSkewMonitor;
   functions: Map<string, AnyFunction>;
   schedules: ScheduleDef[];
   invoker: Invoker;
@@ -91,6 +94,7 @@ export async function createRuntime(loaded: LoadedConfig, options: CreateRuntime
           region: config.storage.s3.region,
           accessKeyId: secrets.BTC_TS_S3_ACCESS_KEY!,
           secretAccessKey: secrets.BTC_TS_S3_SECRET_KEY!,
+          sessionToken: secrets.BTC_TS_S3_SESSION_TOKEN,
           requestTimeoutMs: config.storage.s3.requestTimeoutMs,
           // The lease gets connections of its own: a renew must never wait behind 24 sync uploads.
           ownPoolPrefixes: [LEASE_PREFIX],
@@ -111,6 +115,17 @@ export async function createRuntime(loaded: LoadedConfig, options: CreateRuntime
   await audit.open();
   const streams = new RawStreams({ walDir: paths.walDir, clock, onReport: (report) => auditStreamReport(audit, log, report) });
 
+  const clockSkew = new ClockSkewMonitor({
+    serverClock: primary.serverClock,
+    // A hand-moved test clock is not this PC's time: measure the process clock (plus any test shift) instead.
+    pcNow: () => Date.now() + (clock.wallShiftMs ?? 0),
+    limitMs: config.preflight.maxClockSkewSeconds * 1000,
+    storeName: primary.describe,
+    audit,
+    log,
+    onCrossing: () => void status.update(store, () => undefined).catch(() => undefined),
+  });
+
   let mode: Mode = config.mode ?? 'DEBUG';
   const status = new StatusWriter({
     host,
@@ -122,6 +137,7 @@ export async function createRuntime(loaded: LoadedConfig, options: CreateRuntime
     // storage-probe rewrites the status on every run, so its period is the status period.
     periodSeconds: config.storage.probe.everySeconds,
     persist: options.writeStatus ?? true,
+    clockSkewMs: () => clockSkew.reading().skewMs,
   });
   const lease: LeaseView = { holder: false, epoch: 0, leaderHost: null, since: null, degraded: false };
   const local = new Map<string, unknown>();
@@ -202,6 +218,7 @@ export async function createRuntime(loaded: LoadedConfig, options: CreateRuntime
     lease,
     mode: modeControl,
     metrics,
+    clockSkew,
     functions,
     schedules,
     invoker,

@@ -7,6 +7,7 @@ import type { Runtime } from './context.ts';
 import { nodeMajor } from './context.ts';
 import { isBtcError } from './errors.ts';
 import { CONDITIONAL_WRITES_CHECK, conditionalWritesPreflight } from './conditional-writes.ts';
+import { describeClockSkew } from './store/server-clock.ts';
 
 export interface CheckResult {
   check: string;
@@ -29,6 +30,8 @@ export interface PreflightRecord {
 }
 
 export const MIN_NODE_MAJOR = 20;
+/** The check `runtime start` does not wait for (see start.ts): its failure is shown, not a reason to stay DEBUG. */
+export const CLOCK_CHECK = 'clock sanity';
 /** Checks that talk to the primary: skipped when "primary reachable" failed. */
 const NEEDS_PRIMARY = 'primary reachable';
 
@@ -78,7 +81,7 @@ export async function runPreflight(runtime: Runtime): Promise<CheckResult[]> {
     }
     return store.primary.describe;
   }, NEEDS_PRIMARY);
-  await check('clock sanity', () => clockSanity(runtime), NEEDS_PRIMARY);
+  await check(CLOCK_CHECK, () => clockSanity(runtime), NEEDS_PRIMARY);
   // The lease and create-only segments are only as safe as the primary's If-None-Match / If-Match.
   await check(CONDITIONAL_WRITES_CHECK, () => conditionalWritesPreflight(runtime), NEEDS_PRIMARY);
   // Imported here: ccxt is heavy and most commands that load this file never check streams.
@@ -92,9 +95,12 @@ export async function runPreflight(runtime: Runtime): Promise<CheckResult[]> {
 const STORE_TIME_GRANULARITY_MS = 1000;
 
 /**
- * Wall clock vs the primary's clock, read from the LastModified of a probe object written now.
- * Leases never depend on it (they use the monotonic clock), but keys, dt= partitions and audit
- * times do, so a large skew fails and a small one warns.
+ * Wall clock vs the primary's clock. On S3 the offset is the one the store learnt from the `Date`
+ * header of the probe write's answer (the same number `/health` shows as `clock_skew_ms`, and the
+ * one every request is signed with, so a PC far off still gets this far); on a store without one
+ * (FsStore) it is read from the LastModified of the probe object. Leases never depend on it (they
+ * use the monotonic clock), but keys, dt= partitions and audit times do, so a large skew fails
+ * (`preflight.maxClockSkewSeconds`) and a small one warns (`warnClockSkewSeconds`).
  */
 async function clockSanity(runtime: Runtime): Promise<{ detail: string; warn: boolean }> {
   const { store, clock, host } = runtime;
@@ -103,17 +109,21 @@ async function clockSanity(runtime: Runtime): Promise<{ detail: string; warn: bo
   const before = clock.now();
   await store.primary.put(key, String(before));
   const after = clock.now();
-  const info = await store.primary.head(key);
-  await store.primary.delete(key).catch(() => undefined);
-  if (!info || !Number.isFinite(info.lastModified) || info.lastModified <= 0) {
-    return { detail: `${store.primary.describe} reports no modification time; not checked`, warn: true };
+  let skewMs = runtime.clockSkew.reading().skewMs;
+  let source = 'Date header';
+  if (skewMs === null) {
+    const info = await store.primary.head(key);
+    if (!info || !Number.isFinite(info.lastModified) || info.lastModified <= 0) {
+      await store.primary.delete(key).catch(() => undefined);
+      return { detail: `${store.primary.describe} reports no modification time; not checked`, warn: true };
+    }
+    skewMs = -clockSkewMs(info.lastModified, before, after);
+    source = 'LastModified';
   }
-  const skewMs = clockSkewMs(info.lastModified, before, after);
+  await store.primary.delete(key).catch(() => undefined);
   const seconds = Math.abs(skewMs) / 1000;
-  const detail =
-    skewMs === 0
-      ? `agrees with ${store.primary.describe} (to its 1 s resolution)`
-      : `this clock is ${seconds.toFixed(1)}s ${skewMs > 0 ? 'behind' : 'ahead of'} ${store.primary.describe}`;
+  const text = describeClockSkew(skewMs, store.primary.describe);
+  const detail = seconds < 1 ? text : `${text} (clock_skew_ms ${skewMs > 0 ? '+' : ''}${skewMs}, from its ${source})`;
   if (seconds > maxClockSkewSeconds) throw new Error(`${detail} (limit ${maxClockSkewSeconds}s): fix the time sync (NTP) on this PC or the NAS`);
   return { detail, warn: seconds > warnClockSkewSeconds };
 }

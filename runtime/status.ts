@@ -47,6 +47,8 @@ export const hostStatusSchema = z.looseObject({
   period_s: z.number().positive().optional(),
   /** Set by a clean shutdown: the host is not running (its rows are its last state, not live). */
   stopped_at: z.string().optional(),
+  /** This PC's clock − the primary's (ms, positive: ahead), from the S3 `Date` headers; null before it answered or on a local primary. */
+  clock_skew_ms: z.number().nullable().optional(),
 });
 export type HostStatus = z.infer<typeof hostStatusSchema>;
 
@@ -87,6 +89,8 @@ export interface StatusWriterOptions {
    * object belongs to the runtime serving this host; a command must not overwrite its row.
    */
   persist: boolean;
+  /** The current clock skew against the primary (ms), stamped on every write as `clock_skew_ms`. */
+  clockSkewMs?: () => number | null;
 }
 
 export class StatusWriter {
@@ -118,6 +122,7 @@ export class StatusWriter {
     // After a clean stop nothing may make the host look alive again (a late hook, a last probe).
     if (this.doc.stopped_at) return Promise.resolve();
     change(this.doc);
+    if (this.options.clockSkewMs) this.doc.clock_skew_ms = this.options.clockSkewMs();
     this.doc.updated_at = new Date(this.options.clock.now()).toISOString();
     if (!this.options.persist) return Promise.resolve();
     const snapshot = this.options.masker.value(this.doc);

@@ -5,6 +5,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { createMasker } from '../runtime/secrets.ts';
 import { loadConfig } from '../runtime/config.ts';
 import { BtcError } from '../runtime/errors.ts';
 
@@ -66,10 +67,14 @@ describe('config', () => {
   });
 
   it('keeps secrets out of the config and requires S3 credentials with an endpoint', () => {
-    const env = { BTC_TS_S3_ENDPOINT: 'http://127.0.0.1:9', BTC_TS_S3_ACCESS_KEY: 'AKIAEXAMPLE', BTC_TS_S3_SECRET_KEY: 'very-secret-value', BTC_TS_API_TOKEN: 'tok-123456-abcdefghijklmnopqrstuvwxyz' };
+    const session = 'FwoGZXIvYXdzEXAMPLEsessiontoken0123456789';
+    const env = { BTC_TS_S3_ENDPOINT: 'http://127.0.0.1:9', BTC_TS_S3_ACCESS_KEY: 'AKIAEXAMPLE', BTC_TS_S3_SECRET_KEY: 'very-secret-value', BTC_TS_S3_SESSION_TOKEN: session, BTC_TS_API_TOKEN: 'tok-123456-abcdefghijklmnopqrstuvwxyz' };
     const loaded = loadConfig({ file: file('s3.yaml', ''), env });
-    expect(JSON.stringify(loaded.config)).not.toMatch(/very-secret-value|AKIAEXAMPLE|tok-123456/);
+    expect(JSON.stringify(loaded.config)).not.toMatch(/very-secret-value|AKIAEXAMPLE|tok-123456|FwoGZXIv/);
     expect(loaded.secrets.BTC_TS_S3_SECRET_KEY).toBe('very-secret-value');
+    // The session token of temporary credentials is a secret too: masked wherever it could appear.
+    expect(loaded.secrets.BTC_TS_S3_SESSION_TOKEN).toBe(session);
+    expect(createMasker(loaded.secrets).text(`x-amz-security-token: ${session}`)).not.toContain(session);
     expect(errorOf(() => loadConfig({ file: file('s3b.yaml', ''), env: { BTC_TS_S3_ENDPOINT: 'http://127.0.0.1:9' } }))).toMatch(/BTC_TS_S3_ACCESS_KEY/);
   });
 

@@ -63,6 +63,9 @@ describe('HTTP API without a token', () => {
       host: 'unit',
       leader: { host: null, epoch: 0, self: false, degraded: false },
       storage: { primary: 'up', secondary: 'idle', cause: null, conditional_writes: 'unknown: not probed yet' },
+      // A directory primary shares this PC's clock: nothing to measure.
+      clock_skew_ms: null,
+      clock_skew_over_limit: false,
       collector: { exchange_url: null, streams: [] },
     });
   });

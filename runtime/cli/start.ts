@@ -10,7 +10,7 @@ import { watchHostName } from '../host-guard.ts';
 import { createApp } from '../http/app.ts';
 import { mountUi } from '../http/ui.ts';
 import { createLogger } from '../logger.ts';
-import { runPreflight } from '../preflight.ts';
+import { CLOCK_CHECK, runPreflight } from '../preflight.ts';
 import { guardConditionalWrites } from '../conditional-writes.ts';
 import { startScheduler } from '../scheduler.ts';
 import { configSecretValues, createMasker } from '../secrets.ts';
@@ -117,7 +117,10 @@ export async function startRuntime(flags: Flags): Promise<StartedRuntime> {
     let preflightTimer: NodeJS.Timeout | undefined;
     const preflight = async () => {
       const results = await runPreflight(runtime);
-      const failed = results.filter((r) => !r.ok);
+      // A clock off the NAS's fails whatif (the operator must fix NTP) but does not hold a running
+      // runtime in DEBUG: every S3 request is signed with the NAS's time and the lease runs on the
+      // monotonic clock, so collecting is safe; /health, status and the page say the clock is off.
+      const failed = results.filter((r) => !r.ok && r.check !== CLOCK_CHECK);
       if (failed.length === 0) {
         await runtime.mode.set('PROD', 'preflight passed');
         return;

@@ -59,6 +59,9 @@ export function createApp(runtime: Runtime, options: AppOptions = {}): Hono {
         cause: runtime.store.state().cause,
         conditional_writes: runtime.store.state().conditionalWrites,
       },
+      // This PC − the NAS (ms, + = ahead), from the S3 Date headers; null before the NAS answered or on a local primary.
+      clock_skew_ms: runtime.clockSkew.reading().skewMs,
+      clock_skew_over_limit: runtime.clockSkew.reading().overLimit,
       // What this runtime collects from, so `runtime diag api` / `whatif` check the same (a --demo emulator's URL is known only here); origin only.
       collector: { exchange_url: exchangeOrigin(runtime.loaded.config.collector.exchangeUrl), streams: runtime.loaded.config.collector.streams },
     }),

@@ -3,6 +3,7 @@
 
 import type { DashboardModel } from './dashboard-data.ts';
 import { age, bytes, clock, iso } from './format.ts';
+import { describeClockSkew } from '../store/server-clock.ts';
 
 export function ModeBadge({ mode, testid }: { mode: string; testid?: string }) {
   return (
@@ -87,6 +88,17 @@ export function StorageCard({ model }: { model: DashboardModel }) {
           <State tone={storage.primary === 'up' ? 'ok' : 'bad'} text={`primary ${storage.primary}${storage.cause ? ` (${storage.cause})` : ''}`} testid="primary-state" />{' '}
           <code>{storage.primaryDescribe}</code>
         </dd>
+        <dt>Clock</dt>
+        <dd data-testid="clock-skew">
+          {storage.clockSkew.skewMs === null ? (
+            'not measured yet'
+          ) : (
+            <>
+              <State tone={storage.clockSkew.overLimit ? 'bad' : 'ok'} text={storage.clockSkew.overLimit ? 'this clock is off' : 'in sync'} />{' '}
+              {`clock_skew_ms ${signedMs(storage.clockSkew.skewMs)} (${describeClockSkew(storage.clockSkew.skewMs, 'the primary')}; limit ${storage.clockSkew.limitMs / 1000} s)`}
+            </>
+          )}
+        </dd>
         <dt>Secondary</dt>
         <dd>
           <State tone={storage.secondary === 'used' ? 'warn' : 'idle'} text={storage.secondary === 'used' ? 'cache in use' : 'cache idle'} testid="secondary-state" />{' '}
@@ -152,3 +164,7 @@ export function SyncCard({ model }: { model: DashboardModel }) {
   );
 }
 
+/** `+1200000` / `-350`: a clock skew in ms with its sign (+ = this PC ahead). */
+export function signedMs(ms: number): string {
+  return `${ms > 0 ? '+' : ''}${ms}`;
+}

@@ -5,6 +5,7 @@ import path from 'node:path';
 import type { Runtime } from '../context.ts';
 import { repoDirOf } from '../handoff/files.ts';
 import type { AuditEvent } from '../audit.ts';
+import type { ClockSkewReading } from '../clock-skew.ts';
 import { isoDate } from '../clock.ts';
 import { hostLiveness, readAllStatus, type HostLiveness, type HostStatus, type StreamStatus } from '../status.ts';
 import { PREFLIGHT_KEY, type CheckResult, type PreflightRecord } from '../preflight.ts';
@@ -59,6 +60,8 @@ export interface DashboardModel {
     lastProbe?: { ok: boolean; at: number; error?: string };
     /** Whether the primary enforces If-None-Match / If-Match: `ok`, `missing: …`, `unknown: …` (capabilities.ts). */
     conditionalWrites: string;
+    /** This PC − the primary (ms, + = ahead), from the S3 Date headers; skewMs null until measured. */
+    clockSkew: ClockSkewReading;
   };
   sync: {
     pending: boolean;
@@ -152,6 +155,7 @@ export class DashboardData {
         cause: state.cause,
         primaryDescribe: rt.store.primary.describe,
         secondaryDescribe: rt.store.secondary.describe,
+        clockSkew: rt.clockSkew.reading(),
         lastProbe: state.lastProbe && { ok: state.lastProbe.ok, at: state.lastProbe.at, error: state.lastProbe.error && rt.masker.text(state.lastProbe.error) },
         conditionalWrites: rt.masker.text(state.conditionalWrites),
       },

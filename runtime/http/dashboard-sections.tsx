@@ -2,7 +2,7 @@
 // The dashboard's lower sections: hosts, stream cards, next tasks, object links, handoff, recent audit events.
 
 import type { DashboardModel, HostRow } from './dashboard-data.ts';
-import { ModeBadge, State } from './dashboard-cards.tsx';
+import { ModeBadge, signedMs, State } from './dashboard-cards.tsx';
 import { age, iso, shorten } from './format.ts';
 
 const PAYLOAD_CHARS = 160;
@@ -24,6 +24,7 @@ export function HostsSection({ model }: { model: DashboardModel }) {
               <th scope="col">Sync</th>
               <th scope="col">Streams ok</th>
               <th scope="col">Updated</th>
+              <th scope="col">Clock</th>
             </tr>
           </thead>
           <tbody>
@@ -68,6 +69,9 @@ function HostRowView({ host }: { host: HostRow }) {
       <td data-label="Updated">
         {host.updated_at}
         {host.liveness.ageMs === null ? '' : ` (${age(host.liveness.ageMs)})`}
+      </td>
+      <td data-label="Clock" data-testid="host-clock-skew">
+        {host.clock_skew_ms === undefined || host.clock_skew_ms === null ? '—' : `clock_skew_ms ${signedMs(host.clock_skew_ms)}`}
       </td>
     </tr>
   );

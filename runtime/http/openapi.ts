@@ -43,6 +43,8 @@ const healthBody = z.object({
     cause: z.string().nullable().describe('why writes go to the cache: `network`, or the S3 error code of a refusal (`MaxVersionsExceeded`, `AccessDenied`, …); null while the primary is up'),
     conditional_writes: z.string().describe('`ok`, `missing: <behaviour>, …` (the runtime stays DEBUG) or `unknown: <why>`: does the primary enforce If-None-Match / If-Match'),
   }),
+  clock_skew_ms: z.number().nullable().describe("this PC's clock − the primary's (ms, + = ahead), from the S3 Date headers; null before it answered or on a local primary"),
+  clock_skew_over_limit: z.boolean().describe('|clock_skew_ms| is over preflight.maxClockSkewSeconds'),
   /** The exchange origin the collector uses (null: ccxt's own hosts) and its streams; read by `runtime diag api` / `whatif`. */
   collector: z.object({ exchange_url: z.string().nullable(), streams: z.array(z.looseObject({ exchange: z.string(), topic: z.string() })) }),
 });

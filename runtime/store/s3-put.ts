@@ -1,10 +1,12 @@
 // runtime/store/s3-put.ts
 // A lean SigV4-signed S3 PutObject over a keep-alive agent: the hot path of segment upload, ~10× less CPU than the SDK's middleware stack.
 
-import { createHash, createHmac } from 'node:crypto';
+import { createHash, createHmac, type BinaryLike, type Hash, type Hmac } from 'node:crypto';
 import http from 'node:http';
 import https from 'node:https';
+import { SignatureV4 } from '@smithy/signature-v4';
 import { BtcError } from '../errors.ts';
+import { describeClockSkew, ServerClock } from './server-clock.ts';
 import type { PutOptions, PutResult } from './types.ts';
 
 export interface SignedPutOptions {
@@ -13,12 +15,16 @@ export interface SignedPutOptions {
   region: string;
   accessKeyId: string;
   secretAccessKey: string;
+  /** Session token of temporary credentials (STS; `x-amz-security-token`), secret like the key. */
+  sessionToken?: string;
   /** Socket idle timeout per request (ms). */
   requestTimeoutMs: number;
   /** Attempts per put; only network errors, 5xx, 429 and 408 are retried, with jittered backoff. */
   maxAttempts: number;
   /** Keep-alive sockets to the endpoint. */
   maxSockets: number;
+  /** The offset to the server's clock, shared with the SDK client of the same store (a new one when absent). */
+  serverClock?: ServerClock;
 }
 
 export type SignedPut = (key: string, body: Buffer, options: PutOptions & { contentType: string }) => Promise<PutResult>;
@@ -31,6 +37,8 @@ const RETRY_CAP_MS = 2_000;
  * and a put that slept a minute would outlive every caller's deadline.
  */
 const RETRY_AFTER_CAP_MS = 5_000;
+/** S3's answer to a signature time more than 15 minutes from its own (AWS S3 API reference, "Error codes"). */
+export const CLOCK_SKEW_CODE = 'RequestTimeTooSkewed';
 
 /**
  * PUT with a signed `Content-MD5` (the server refuses bytes that do not match, so a completed
@@ -40,49 +48,45 @@ const RETRY_AFTER_CAP_MS = 5_000;
  * 429) is retried after its `Retry-After` (seconds, or an HTTP date) when that is longer than the
  * backoff; each one is told to `put.onThrottle(retryAfterMs)`, and the last one's code and wait
  * travel in the Unavailable error's details (`s3: 'SlowDown'`, `retryAfterMs`).
+ *
+ * Signed by `@smithy/signature-v4` (the SDK's own signer) at the server's time: every answer's
+ * `Date` header feeds `serverClock`, and a `403 RequestTimeTooSkewed` is retried once at the
+ * corrected time. A second skew refusal is a BtcError with `details.s3 = "RequestTimeTooSkewed"`.
  */
 export function createSignedPut(options: SignedPutOptions): SignedPut {
   const url = new URL(options.endpoint);
   const transport = url.protocol === 'https:' ? https : http;
   const agent = new transport.Agent({ keepAlive: true, maxSockets: options.maxSockets });
   const basePath = url.pathname.replace(/\/$/, '');
-  const signingKeys = new Map<string, Buffer>();
-  const signingKey = (date: string) => {
-    let k = signingKeys.get(date);
-    if (!k) {
-      k = ['aws4_request'].reduce(
-        (acc, part) => hmac(acc, part),
-        hmac(hmac(hmac(`AWS4${options.secretAccessKey}`, date), options.region), 's3'),
-      );
-      signingKeys.clear();
-      signingKeys.set(date, k);
-    }
-    return k;
-  };
+  const serverClock = options.serverClock ?? new ServerClock();
+  const signer = new SignatureV4({
+    service: 's3',
+    region: options.region,
+    credentials: { accessKeyId: options.accessKeyId, secretAccessKey: options.secretAccessKey, sessionToken: options.sessionToken },
+    sha256: NodeSha256,
+    // S3 wants the path encoded once (we encode each segment), not twice like other services.
+    uriEscapePath: false,
+    // The body's integrity rides on the signed Content-MD5 (the server rejects a mismatch), so the
+    // payload need not be hashed a second time with SHA-256 on both ends.
+    applyChecksum: false,
+  });
 
-  const once = (key: string, body: Buffer, put: PutOptions & { contentType: string }) =>
-    new Promise<PutResult>((resolve, reject) => {
-      const amzDate = new Date().toISOString().replace(/[-:]|\.\d{3}/g, '');
-      const date = amzDate.slice(0, 8);
-      // The body's integrity rides on the signed Content-MD5 (the server rejects a mismatch), so the
-      // payload need not be hashed a second time with SHA-256 on both ends.
-      const payloadHash = 'UNSIGNED-PAYLOAD';
-      const uri = `${basePath}/${encodeSegment(options.bucket)}/${key.split('/').map(encodeSegment).join('/')}`;
-      const headers: Record<string, string> = {
-        'content-md5': put.md5 ? Buffer.from(put.md5, 'hex').toString('base64') : createHash('md5').update(body).digest('base64'),
-        'content-type': put.contentType,
-        host: url.host,
-        'x-amz-content-sha256': payloadHash,
-        'x-amz-date': amzDate,
-      };
-      if (put.ifNoneMatch) headers['if-none-match'] = put.ifNoneMatch;
-      if (put.ifMatch !== undefined) headers['if-match'] = put.ifMatch.startsWith('"') ? put.ifMatch : `"${put.ifMatch}"`;
-      const names = Object.keys(headers).sort();
-      const signedHeaders = names.join(';');
-      const canonical = `PUT\n${uri}\n\n${names.map((n) => `${n}:${headers[n]}\n`).join('')}\n${signedHeaders}\n${payloadHash}`;
-      const scope = `${date}/${options.region}/s3/aws4_request`;
-      const toSign = `AWS4-HMAC-SHA256\n${amzDate}\n${scope}\n${createHash('sha256').update(canonical).digest('hex')}`;
-      const signature = createHmac('sha256', signingKey(date)).update(toSign).digest('hex');
+  const once = async (key: string, body: Buffer, put: PutOptions & { contentType: string }): Promise<PutResult> => {
+    const uri = `${basePath}/${encodeSegment(options.bucket)}/${key.split('/').map(encodeSegment).join('/')}`;
+    const headers: Record<string, string> = {
+      'content-md5': put.md5 ? Buffer.from(put.md5, 'hex').toString('base64') : createHash('md5').update(body).digest('base64'),
+      'content-type': put.contentType,
+      host: url.host,
+      'x-amz-content-sha256': 'UNSIGNED-PAYLOAD',
+    };
+    if (put.ifNoneMatch) headers['if-none-match'] = put.ifNoneMatch;
+    if (put.ifMatch !== undefined) headers['if-match'] = put.ifMatch.startsWith('"') ? put.ifMatch : `"${put.ifMatch}"`;
+    const signed = await signer.sign(
+      { method: 'PUT', protocol: url.protocol, hostname: url.hostname, port: url.port ? Number(url.port) : undefined, path: uri, query: {}, headers },
+      { signingDate: new Date(serverClock.now()) },
+    );
+    const sentAt = Date.now();
+    return new Promise<PutResult>((resolve, reject) => {
       const req = transport.request(
         {
           method: 'PUT',
@@ -91,13 +95,10 @@ export function createSignedPut(options: SignedPutOptions): SignedPut {
           path: uri,
           agent,
           timeout: options.requestTimeoutMs,
-          headers: {
-            ...headers,
-            'content-length': String(body.length),
-            authorization: `AWS4-HMAC-SHA256 Credential=${options.accessKeyId}/${scope}, SignedHeaders=${signedHeaders}, Signature=${signature}`,
-          },
+          headers: { ...signed.headers, 'content-length': String(body.length) },
         },
         (res) => {
+          serverClock.observeDateHeader(res.headers.date, sentAt, Date.now());
           const chunks: Buffer[] = [];
           res.on('data', (c: Buffer) => chunks.push(c));
           res.on('error', reject);
@@ -107,7 +108,7 @@ export function createSignedPut(options: SignedPutOptions): SignedPut {
               resolve({ key, etag: String(res.headers.etag ?? '').replace(/^"|"$/g, '') });
               return;
             }
-            const err = errorOf(status, Buffer.concat(chunks).toString('utf8'), key);
+            const err = errorOf(status, Buffer.concat(chunks).toString('utf8'), key, serverClock);
             if (err instanceof RetryableError && isThrottleAnswer(status, err.s3)) {
               err.retryAfterMs = retryAfterMs(res.headers['retry-after']);
               put.onThrottle?.(err.retryAfterMs ?? 0);
@@ -120,12 +121,20 @@ export function createSignedPut(options: SignedPutOptions): SignedPut {
       req.on('error', (err) => reject(new RetryableError(`store unreachable (${(err as NodeJS.ErrnoException).code ?? err.message}) at ${key}`, err)));
       req.end(body);
     });
+  };
 
   return async (key, body, put) => {
+    let skewRetried = false;
     for (let attempt = 1; ; attempt++) {
       try {
         return await once(key, body, put);
       } catch (err) {
+        // The refusal's Date header has corrected serverClock already: one more try at the right time.
+        if (isBtcErrorWithS3(err, CLOCK_SKEW_CODE) && !skewRetried) {
+          skewRetried = true;
+          attempt--;
+          continue;
+        }
         if (!(err instanceof RetryableError)) throw err;
         if (attempt >= options.maxAttempts) {
           throw new BtcError('Unavailable', err.message, { cause: err.cause, details: { key, ...(err.s3 ? { s3: err.s3 } : {}), ...(err.retryAfterMs !== undefined ? { retryAfterMs: err.retryAfterMs } : {}) } });
@@ -136,6 +145,32 @@ export function createSignedPut(options: SignedPutOptions): SignedPut {
       }
     }
   };
+}
+
+/** The `sha256` constructor SignatureV4 wants (hash, or HMAC when given a key), on node:crypto. */
+export class NodeSha256 {
+  private readonly hash: Hash | Hmac;
+  constructor(secret?: SourceData) {
+    this.hash = secret === undefined ? createHash('sha256') : createHmac('sha256', binary(secret));
+  }
+  update(data: SourceData): void {
+    this.hash.update(binary(data));
+  }
+  async digest(): Promise<Uint8Array> {
+    return this.hash.digest();
+  }
+}
+
+/** `@smithy/types` SourceData: what the signer hands its hash. */
+type SourceData = string | ArrayBuffer | ArrayBufferView;
+
+function binary(data: SourceData): BinaryLike {
+  if (typeof data === 'string') return data;
+  return data instanceof ArrayBuffer ? Buffer.from(data) : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+}
+
+function isBtcErrorWithS3(err: unknown, code: string): boolean {
+  return err instanceof BtcError && (err.details as { s3?: unknown } | undefined)?.s3 === code;
 }
 
 class RetryableError extends Error {
@@ -165,8 +200,9 @@ export function retryAfterMs(header: string | string[] | undefined, now = Date.n
   return Number.isFinite(ms) ? Math.min(RETRY_AFTER_CAP_MS, Math.max(0, ms)) : undefined;
 }
 
-function errorOf(status: number, xml: string, key: string): Error {
+function errorOf(status: number, xml: string, key: string, serverClock: ServerClock): Error {
   const code = /<Code>([^<]+)<\/Code>/.exec(xml)?.[1];
+  if (code === CLOCK_SKEW_CODE) return clockSkewError(status, key, -serverClock.offsetMs);
   const details = { key, status, s3: code };
   if (status === 412 || code === 'PreconditionFailed' || code === 'ConditionalRequestConflict') {
     return new BtcError('PreconditionFailed', `precondition failed at ${key}`, { details });
@@ -189,6 +225,8 @@ export const ACCESS_DENIED_HINT = 'access denied: check BTC_TS_S3_ACCESS_KEY / B
  * its code is AccessDenied.
  */
 export function refusalError(status: number | undefined, code: string | undefined, key: string, cause?: unknown): BtcError {
+  // S3 answers a skewed signature time with 403 too, but the fix is the clock, not the keys.
+  if (code === CLOCK_SKEW_CODE) return clockSkewError(status, key, undefined, cause);
   const denied = status === 403 || (code !== undefined && ACCESS_DENIED_CODES.has(code));
   const s3 = denied && (code === undefined || !ACCESS_DENIED_CODES.has(code)) ? 'AccessDenied' : code;
   const where = `S3 ${status ?? '?'} ${s3 ?? ''} at ${key}`.replace(/ {2}/, ' ');
@@ -196,8 +234,17 @@ export function refusalError(status: number | undefined, code: string | undefine
   return new BtcError('Internal', message, { cause, details: { key, status, s3 } });
 }
 
-function hmac(key: string | Buffer, data: string): Buffer {
-  return createHmac('sha256', key).update(data).digest();
+/**
+ * The refusal of a request whose signature time was more than 15 minutes off even after the
+ * correction (or before any answer gave one): cause `RequestTimeTooSkewed`, never "access denied"
+ * or "primary down". `skewMs` = this PC − server (positive: ahead), in the message when known.
+ */
+export function clockSkewError(status: number | undefined, key: string, skewMs?: number, cause?: unknown): BtcError {
+  const how = skewMs === undefined ? "this PC's clock is too far from the store's" : describeClockSkew(skewMs);
+  return new BtcError('Internal', `${how}: fix the time sync (NTP) on this PC or the NAS (S3 ${status ?? '?'} ${CLOCK_SKEW_CODE} at ${key})`, {
+    cause,
+    details: { key, status, s3: CLOCK_SKEW_CODE, clock_skew_ms: skewMs },
+  });
 }
 
 /** RFC 3986 encoding of one path segment, as SigV4 wants it (S3: encoded once). */

@@ -13,7 +13,8 @@ import {
 } from '@aws-sdk/client-s3';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { BtcError } from '../errors.ts';
-import { createSignedPut, refusalError, type SignedPut } from './s3-put.ts';
+import { clockSkewError, CLOCK_SKEW_CODE, createSignedPut, refusalError, type SignedPut } from './s3-put.ts';
+import { ServerClock } from './server-clock.ts';
 import type { GetResult, ListOptions, ListPage, ObjectInfo, ObjectStore, PutOptions, PutResult } from './types.ts';
 
 export interface S3StoreOptions {
@@ -27,6 +28,8 @@ export interface S3StoreOptions {
   accessKeyId: string;
   /** Secret access key (secret: never logged). */
   secretAccessKey: string;
+  /** Session token of temporary credentials (STS, `AWS_SESSION_TOKEN` style; secret: never logged). */
+  sessionToken?: string;
   /** Per-request socket timeout (ms); a NAS that stops answering fails fast. */
   requestTimeoutMs?: number;
   /** TCP connect timeout (ms). */
@@ -49,19 +52,24 @@ const DEFAULT_MAX_SOCKETS = 64;
 const MAX_PAGE = 1000;
 /** Sockets of an own pool: the lease needs one at a time (a renew, maybe a read after a 412). */
 const PRIORITY_SOCKETS = 4;
+/** A skew refusal that moved the offset by less than this taught nothing new: no retry. */
+const SKEW_RETRY_MIN_CHANGE_MS = 1000;
 
 export function createS3Store(options: S3StoreOptions): ObjectStore {
   return new S3Store(options);
 }
 
-/** The configured S3 client, shared so benchmarks can compare the adapter with the bare SDK. */
-export function createS3Client(options: S3StoreOptions): S3Client {
+/**
+ * The configured S3 client, shared so benchmarks can compare the adapter with the bare SDK. With
+ * `serverClock`, the client's clock-skew correction (`config.systemClockOffset`) is that object.
+ */
+export function createS3Client(options: S3StoreOptions, serverClock?: ServerClock): S3Client {
   const agentOptions = { keepAlive: true, maxSockets: options.maxSockets ?? DEFAULT_MAX_SOCKETS };
-  return new S3Client({
+  const client = new S3Client({
     endpoint: options.endpoint,
     region: options.region ?? 'us-east-1',
     forcePathStyle: true,
-    credentials: { accessKeyId: options.accessKeyId, secretAccessKey: options.secretAccessKey },
+    credentials: { accessKeyId: options.accessKeyId, secretAccessKey: options.secretAccessKey, sessionToken: options.sessionToken },
     maxAttempts: options.maxAttempts ?? DEFAULT_MAX_ATTEMPTS,
     retryMode: 'standard', // exponential backoff with full jitter; 4xx are never retried
     requestChecksumCalculation: 'WHEN_REQUIRED',
@@ -73,6 +81,8 @@ export function createS3Client(options: S3StoreOptions): S3Client {
       connectionTimeout: options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
     }),
   });
+  serverClock?.bindSdkConfig(client.config);
+  return client;
 }
 
 /** One set of connections to the endpoint: an SDK client and a lean PUT, each with its own agent. */
@@ -88,11 +98,13 @@ class S3Store implements ObjectStore {
   private readonly bucket: string;
   private readonly bulk: Pool;
   private readonly own: Array<{ prefix: string; pool: Pool }>;
+  /** One offset to the server's clock for every pool's SDK calls and lean PUTs. */
+  readonly serverClock = new ServerClock();
 
   constructor(options: S3StoreOptions) {
-    this.bulk = createPool(options);
+    this.bulk = createPool(options, this.serverClock);
     this.client = this.bulk.client;
-    this.own = (options.ownPoolPrefixes ?? []).map((prefix) => ({ prefix, pool: createPool({ ...options, maxSockets: PRIORITY_SOCKETS }) }));
+    this.own = (options.ownPoolPrefixes ?? []).map((prefix) => ({ prefix, pool: createPool({ ...options, maxSockets: PRIORITY_SOCKETS }, this.serverClock) }));
     this.bucket = options.bucket;
     this.describe = `s3://${options.bucket}@${new URL(options.endpoint).host}`;
   }
@@ -103,9 +115,25 @@ class S3Store implements ObjectStore {
     return this.bulk;
   }
 
+  /**
+   * One SDK call, once more when it was refused for clock skew and the refusal moved the shared
+   * offset by more than a second. The SDK retries a skew refusal itself only when the corrected
+   * offset is over 4 minutes (@aws-sdk/core AwsSdkSigV4Signer.errorHandler), i.e. when this PC is
+   * off; a stale estimate (the NAS's clock was stepped) would otherwise fail one call.
+   */
+  private async send<T>(call: () => Promise<T>): Promise<T> {
+    const before = this.serverClock.offsetMs;
+    try {
+      return await call();
+    } catch (err) {
+      if ((err as Error)?.name !== CLOCK_SKEW_CODE || Math.abs(this.serverClock.offsetMs - before) <= SKEW_RETRY_MIN_CHANGE_MS) throw err;
+      return call();
+    }
+  }
+
   async get(key: string): Promise<GetResult> {
     try {
-      const res = await this.poolOf(key).client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }));
+      const res = await this.send(() => this.poolOf(key).client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key })));
       const body = Buffer.from(await res.Body!.transformToByteArray());
       return {
         key,
@@ -115,7 +143,7 @@ class S3Store implements ObjectStore {
         lastModified: res.LastModified?.getTime() ?? 0,
       };
     } catch (err) {
-      throw mapError(err, key);
+      throw mapError(err, key, this.serverClock);
     }
   }
 
@@ -130,7 +158,7 @@ class S3Store implements ObjectStore {
 
   async head(key: string): Promise<ObjectInfo | null> {
     try {
-      const res = await this.poolOf(key).client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key }));
+      const res = await this.send(() => this.poolOf(key).client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key })));
       return {
         key,
         etag: stripQuotes(res.ETag ?? ''),
@@ -138,7 +166,7 @@ class S3Store implements ObjectStore {
         lastModified: res.LastModified?.getTime() ?? 0,
       };
     } catch (err) {
-      const mapped = mapError(err, key);
+      const mapped = mapError(err, key, this.serverClock);
       if (mapped.code === 'NotFound') return null;
       throw mapped;
     }
@@ -150,22 +178,24 @@ class S3Store implements ObjectStore {
 
   async delete(key: string): Promise<void> {
     try {
-      await this.poolOf(key).client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key }));
+      await this.send(() => this.poolOf(key).client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key })));
     } catch (err) {
-      const mapped = mapError(err, key);
+      const mapped = mapError(err, key, this.serverClock);
       if (mapped.code !== 'NotFound') throw mapped;
     }
   }
 
   async listPage(prefix: string, options: ListOptions = {}): Promise<ListPage> {
     try {
-      const res = await this.client.send(
-        new ListObjectsV2Command({
-          Bucket: this.bucket,
-          Prefix: prefix,
-          StartAfter: options.startAfter || undefined,
-          MaxKeys: Math.min(Math.max(options.limit ?? MAX_PAGE, 1), MAX_PAGE),
-        }),
+      const res = await this.send(() =>
+        this.client.send(
+          new ListObjectsV2Command({
+            Bucket: this.bucket,
+            Prefix: prefix,
+            StartAfter: options.startAfter || undefined,
+            MaxKeys: Math.min(Math.max(options.limit ?? MAX_PAGE, 1), MAX_PAGE),
+          }),
+        ),
       );
       const objects: ObjectInfo[] = (res.Contents ?? []).map((o) => ({
         key: o.Key!,
@@ -176,20 +206,22 @@ class S3Store implements ObjectStore {
       const last = objects[objects.length - 1];
       return res.IsTruncated && last ? { objects, nextStartAfter: last.key } : { objects };
     } catch (err) {
-      throw mapError(err, prefix);
+      throw mapError(err, prefix, this.serverClock);
     }
   }
 }
 
-function createPool(options: S3StoreOptions): Pool {
+function createPool(options: S3StoreOptions, serverClock: ServerClock): Pool {
   return {
-    client: createS3Client(options),
+    client: createS3Client(options, serverClock),
     signedPut: createSignedPut({
       endpoint: options.endpoint,
       bucket: options.bucket,
       region: options.region ?? 'us-east-1',
       accessKeyId: options.accessKeyId,
       secretAccessKey: options.secretAccessKey,
+      sessionToken: options.sessionToken,
+      serverClock,
       requestTimeoutMs: options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS,
       maxAttempts: options.maxAttempts ?? DEFAULT_MAX_ATTEMPTS,
       maxSockets: options.maxSockets ?? DEFAULT_MAX_SOCKETS,
@@ -197,11 +229,16 @@ function createPool(options: S3StoreOptions): Pool {
   };
 }
 
-/** S3 errors → BtcError codes; 409 ConditionalRequestConflict (AWS) counts as a lost race like 412. */
-function mapError(err: unknown, key: string): BtcError {
+/**
+ * S3 errors → BtcError codes; 409 ConditionalRequestConflict (AWS) counts as a lost race like 412.
+ * A RequestTimeTooSkewed reaching here is one the SDK could not correct (its retry at the
+ * corrected time was refused too, or retries are off): its cause is the clock.
+ */
+function mapError(err: unknown, key: string, serverClock: ServerClock): BtcError {
   if (err instanceof BtcError) return err;
   const status = (err as { $metadata?: { httpStatusCode?: number } })?.$metadata?.httpStatusCode;
   const name = err instanceof S3ServiceException ? err.name : (err as Error)?.name;
+  if (name === CLOCK_SKEW_CODE) return clockSkewError(status, key, -serverClock.offsetMs, err);
   const details = { key, status, s3: name };
   if (status === 412 || name === 'PreconditionFailed' || name === 'ConditionalRequestConflict') {
     return new BtcError('PreconditionFailed', `precondition failed at ${key}`, { cause: err, details });

@@ -1,6 +1,8 @@
 // runtime/store/types.ts
 // The object-store port: the small interface every adapter (S3, directory) implements.
 
+import type { ServerClock } from './server-clock.ts';
+
 export interface ObjectInfo {
   key: string;
   /** Quoted-free ETag string as the store reports it (compare only for equality). */
@@ -70,6 +72,8 @@ export interface ObjectStore {
   listPage(prefix: string, options?: ListOptions): Promise<ListPage>;
   /** Finishes deferred housekeeping (FsStore: removes folders that deletes left empty). */
   flush?(): Promise<void>;
+  /** S3 adapters: the offset to the server's clock, learnt from its answers; absent for a store on this PC's own clock. */
+  readonly serverClock?: ServerClock;
 }
 
 /** Every object under a prefix, lexicographic, following pages. */
