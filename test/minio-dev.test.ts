@@ -76,18 +76,24 @@ describe.skipIf(process.platform === 'win32')('npm run minio:dev', () => {
     expect(await bootstrapBucket({ endpoint, bucket: 'btc-ts', accessKey: user, secretKey: password })).toEqual({ created: false });
 
     // A second run while it lives: reported as running with the real pid, nothing new started.
-    const minioPid = Number(readFileSync(path.join(dir, 'minio-dev.pid'), 'utf8'));
-    expect(processAlive(minioPid)).toBe(true);
+    const [minioPid, recordedPort] = readFileSync(path.join(dir, 'minio-dev.pid'), 'utf8').trim().split(' ').map(Number);
+    expect(processAlive(minioPid!)).toBe(true);
+    expect(recordedPort).toBe(Number(env.MINIO_PORT));
     const second = devSh(env);
     expect(await second.exited).toBe(0);
     expect(second.output()).toContain(`already running (pid ${minioPid}`);
     expect(second.output()).not.toContain(password);
+    // Asked for another port while it lives: the same server is reused, never a second one on the data dir.
+    const otherPort = devSh({ ...env, MINIO_PORT: String(await freePort()) });
+    expect(await otherPort.exited).toBe(0);
+    expect(otherPort.output()).toContain(`runs on port ${env.MINIO_PORT} (not `);
+    expect(otherPort.output()).toContain(`already running (pid ${minioPid}`);
 
     // The whole first run dies (kill -9: no trap runs), leaving its pid file behind.
     process.kill(-first.child.pid!, 'SIGKILL');
     await first.exited;
     await new Promise<void>((resolve) => {
-      const poll = () => (processAlive(minioPid) ? setTimeout(poll, 50) : resolve());
+      const poll = () => (processAlive(minioPid!) ? setTimeout(poll, 50) : resolve());
       poll();
     });
     const third = devSh(env);

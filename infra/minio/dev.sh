@@ -29,13 +29,24 @@ Point btc-ts at it (the file holds the export lines; it is readable by you only)
 MSG
 }
 
-# A second run: a server of ours that still answers is reused; a pid file whose server is gone is stale.
+# A second run: the pid file records the pid and both ports of the server this script started
+# ("PID PORT CONSOLE_PORT"). While that pid lives, its server is reused (on the ports it has, whatever
+# MINIO_PORT says now): two servers on one data dir would corrupt it. A pid file whose pid is gone is stale.
 if [[ -f "$PID_FILE" ]]; then
-  OLD_PID="$(cat "$PID_FILE")"
-  if [[ -n "$OLD_PID" ]] && kill -0 "$OLD_PID" 2>/dev/null && health; then
-    echo "MinIO dev server already running (pid $OLD_PID, data in $DATA_DIR)"
-    say_where
-    exit 0
+  read -r OLD_PID OLD_PORT OLD_CONSOLE_PORT <"$PID_FILE" || true
+  if [[ -n "${OLD_PID:-}" ]] && kill -0 "$OLD_PID" 2>/dev/null; then
+    if [[ -n "${OLD_PORT:-}" && "$OLD_PORT" != "$PORT" ]]; then
+      echo "dev.sh: the dev server of $DATA_DIR runs on port $OLD_PORT (not $PORT): reusing it" >&2
+    fi
+    PORT="${OLD_PORT:-$PORT}"
+    CONSOLE_PORT="${OLD_CONSOLE_PORT:-$CONSOLE_PORT}"
+    if health; then
+      echo "MinIO dev server already running (pid $OLD_PID, data in $DATA_DIR)"
+      say_where
+      exit 0
+    fi
+    echo "dev.sh: the dev server (pid $OLD_PID) lives but does not answer on port $PORT; stop it (kill $OLD_PID) and run this again" >&2
+    exit 1
   fi
   echo "dev.sh: the dev server recorded in $PID_FILE (pid ${OLD_PID:-?}) is not running any more; starting a new one" >&2
   rm -f "$PID_FILE"
@@ -76,11 +87,11 @@ MINIO="$("$HERE/ensure.sh")"
 mkdir -p "$DATA_DIR"
 "$MINIO" server "$DATA_DIR" --address "127.0.0.1:$PORT" --console-address "127.0.0.1:$CONSOLE_PORT" --quiet &
 PID=$!
-echo "$PID" >"$PID_FILE"
+echo "$PID $PORT $CONSOLE_PORT" >"$PID_FILE"
 cleanup() {
   kill "$PID" 2>/dev/null || true
   # Only our own pid file: a later run may have written its own meanwhile.
-  [[ "$(cat "$PID_FILE" 2>/dev/null)" == "$PID" ]] && rm -f "$PID_FILE"
+  [[ "$(cut -d' ' -f1 "$PID_FILE" 2>/dev/null)" == "$PID" ]] && rm -f "$PID_FILE"
   return 0
 }
 trap cleanup EXIT
