@@ -3,6 +3,8 @@
 
 import { z } from 'zod';
 import { defineFunction, type FnContext } from '../runtime/define.ts';
+import { DEFAULT_TIMEFRAME } from '../runtime/collector/topics.ts';
+import { spacingOfStreams } from '../runtime/sync/continuity.ts';
 import { pendingInCache, runSync, type SyncProgress } from '../runtime/sync/engine.ts';
 
 /** ctx.local key under which a caller in this process (the CLI's progress bar) can listen to progress. */
@@ -50,6 +52,7 @@ export default defineFunction({
         retry: { maxAttempts: input.max_attempts, baseDelayMs: input.base_delay_ms, maxDelayMs: input.max_delay_ms },
         chunkItems: input.chunk_items,
         timeGapMs: input.time_gap_ms ?? 2 * ctx.config.collector.tickSeconds * 1000,
+        spacingMs: spacingOfStreams(ctx.config.collector.streams, DEFAULT_TIMEFRAME),
         signal: ctx.signal,
         onProgress: progressListener(ctx),
       },

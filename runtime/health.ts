@@ -20,6 +20,8 @@ export interface HealthOptions {
   /** Latest CSV and last raw record may differ by this much (ms): raw is shipped once per tick. */
   toleranceMs: number;
   timeGapMs: number;
+  /** The normal distance between records per stream (continuity.ts spacingOfStreams): a candle stream's timeframe. */
+  spacingMs?: (stream: string) => number;
 }
 
 export interface StreamHealth {

@@ -3,7 +3,8 @@
 
 import { BtcError } from '../errors.ts';
 import { inspectStreams } from '../health.ts';
-import { describeIssue } from '../sync/continuity.ts';
+import { DEFAULT_TIMEFRAME } from '../collector/topics.ts';
+import { describeIssue, spacingOfStreams } from '../sync/continuity.ts';
 import { configHelp, configOption, loadRuntime } from './load.ts';
 import type { Command } from './main.ts';
 import { color, printJson, printTable } from './output.ts';
@@ -36,6 +37,7 @@ export const healthCommand: Command = {
         maxAgeMs,
         toleranceMs: 3 * tickMs,
         timeGapMs: 2 * tickMs,
+        spacingMs: spacingOfStreams(runtime.loaded.config.collector.streams, DEFAULT_TIMEFRAME),
       });
       if (flags.json) printJson({ streams });
       else if (streams.length === 0) console.log('no streams configured or found');

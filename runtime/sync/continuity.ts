@@ -2,7 +2,7 @@
 // Reads raw segment keys and bodies into seq/time ranges and finds seq gaps inside an epoch and time gaps/overlaps across epochs.
 
 import { BtcError } from '../errors.ts';
-import { parseRawSegmentKey, type RawSegmentKey } from '../streams.ts';
+import { parseRawSegmentKey, symbolKey, type RawSegmentKey } from '../streams.ts';
 
 /** What a raw segment key says (built by rawSegmentKey, parsed by parseRawSegmentKey in runtime/streams.ts). */
 export type SegmentRef = RawSegmentKey;
@@ -65,6 +65,34 @@ function parseLine(bytes: Buffer): { seq: number; epoch: number; ts: number; ing
 export interface PairCheckOptions {
   /** Across epochs, a pause longer than this between the last record of one and the first of the next is a time gap (ms). */
   timeGapMs: number;
+  /**
+   * The normal distance between two records of `stream` (ms), added to timeGapMs: a candle stream's
+   * records are one timeframe apart (1m candles are stamped 60 s apart), so its pause across a
+   * failover is measured beyond that. 0 for streams without a period.
+   */
+  spacingMs?: (stream: string) => number;
+}
+
+const TIMEFRAME_UNIT_MS: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000, M: 2_592_000_000, y: 31_536_000_000 };
+
+/** A ccxt timeframe (`1m`, `4h`, `1d`) in ms; 0 when it does not parse. */
+export function timeframeMs(timeframe: string): number {
+  const m = /^(\d+)([smhdwMy])$/.exec(timeframe);
+  return m ? Number(m[1]) * TIMEFRAME_UNIT_MS[m[2]!]! : 0;
+}
+
+/**
+ * `spacingMs` for PairCheckOptions from the configured streams: each ohlcv stream's timeframe
+ * (`defaultTimeframe` when unset: the collector's DEFAULT_TIMEFRAME), keyed like segment keys
+ * (`exchange/topic/SYMBOL`).
+ */
+export function spacingOfStreams(streams: ReadonlyArray<{ exchange: string; topic: string; symbols: string[]; timeframe?: string }>, defaultTimeframe: string): (stream: string) => number {
+  const spacing = new Map<string, number>();
+  for (const s of streams) {
+    if (s.topic !== 'ohlcv') continue;
+    for (const symbol of s.symbols) spacing.set(`${s.exchange}/${s.topic}/${symbolKey(symbol)}`, timeframeMs(s.timeframe ?? defaultTimeframe));
+  }
+  return (stream) => spacing.get(stream) ?? 0;
 }
 
 /**
@@ -87,7 +115,7 @@ export function checkPair(a: SegmentSummary, b: SegmentRef & Partial<SegmentSumm
   if (b.firstTs <= a.lastTs) {
     return { kind: 'time_overlap', stream: a.stream, from_epoch: a.epoch, to_epoch: b.epoch, from_ts: b.firstTs, to_ts: a.lastTs, overlap_ms: a.lastTs - b.firstTs };
   }
-  if (b.firstTs - a.lastTs > options.timeGapMs) {
+  if (b.firstTs - a.lastTs > options.timeGapMs + (options.spacingMs?.(a.stream) ?? 0)) {
     return { kind: 'time_gap', stream: a.stream, from_epoch: a.epoch, to_epoch: b.epoch, from_ts: a.lastTs, to_ts: b.firstTs, gap_ms: b.firstTs - a.lastTs };
   }
   return null;

@@ -26,6 +26,8 @@ export interface SyncOptions {
   chunkItems: number;
   /** Pause between epochs reported as a time gap (ms). */
   timeGapMs: number;
+  /** The normal distance between records per stream, added to timeGapMs (continuity.ts spacingOfStreams). */
+  spacingMs?: (stream: string) => number;
   signal?: AbortSignal;
   onProgress?: (progress: SyncProgress) => void;
 }
