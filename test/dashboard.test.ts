@@ -178,14 +178,16 @@ describe('Retry sync and Make handoff', () => {
   });
 
   it('runs sync and shows its result; a failure shows its message; a slow one answers 202', async () => {
-    let behaviour: 'ok' | 'fail' | 'slow' = 'ok';
+    let behaviour: 'ok' | 'fail' | 'down' | 'slow' = 'ok';
     const sync = defineFunction({
       name: 'sync',
       description: 'test stand-in',
       input: z.object({}).passthrough(),
-      output: z.object({ uploaded: z.number() }),
+      output: z.looseObject({ uploaded: z.number().optional() }),
       async run() {
         if (behaviour === 'fail') throw new BtcError('Unavailable', 'primary still down');
+        // What the real sync answers while the NAS is down: a run that copied nothing, not a throw.
+        if (behaviour === 'down') return { ok: false, reason: 'primary_down', items: 0, bytes: 0, elapsed_ms: 0 };
         if (behaviour === 'slow') await new Promise((r) => setTimeout(r, 3_000));
         return { uploaded: 2 };
       },
@@ -199,15 +201,20 @@ describe('Retry sync and Make handoff', () => {
     behaviour = 'fail';
     res = await post(u, '/ui/sync/retry');
     expect(res.status).toBe(503);
-    expect(await res.json()).toMatchObject({ ok: false, message: 'primary still down' });
-    expect(await (await html(u, '/')).text()).toMatch(/failed: primary still down/);
+    expect(await res.json()).toMatchObject({ ok: false, message: 'sync failed: primary still down' });
+    expect(await (await html(u, '/')).text()).toMatch(/UTC — sync failed: primary still down</);
+
+    behaviour = 'down';
+    res = await post(u, '/ui/sync/retry');
+    expect(res.status).toBe(503);
+    expect(await res.json()).toMatchObject({ ok: false, message: 'sync failed: the primary (NAS) is still down; nothing was copied; 0 left' });
 
     behaviour = 'slow';
     res = await post(u, '/ui/sync/retry');
     expect(res.status).toBe(202);
     expect(await res.json()).toMatchObject({ ok: true, running: true });
     expect(await (await html(u, '/')).text()).toContain('sync running');
-    await expect.poll(async () => (await html(u, '/')).text(), { timeout: 5_000 }).toContain('ok: synced 0 objects (0 B) in 0.0 s; 0 left');
+    await expect.poll(async () => (await html(u, '/')).text(), { timeout: 5_000 }).toContain('UTC — synced 0 objects (0 B) in 0.0 s; 0 left');
   });
 
   it('Make handoff downloads the zip the handoff function makes', async () => {

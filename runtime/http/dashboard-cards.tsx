@@ -151,7 +151,8 @@ export function SyncCard({ model }: { model: DashboardModel }) {
         </dd>
         <dt>Last retry</dt>
         <dd data-testid="retry-outcome">
-          {sync.retry ? `${clock(sync.retry.at)} UTC — ${sync.retry.running ? 'running' : sync.retry.ok ? 'ok' : 'failed'}: ${sync.retry.message}` : '—'}
+          {/* The message is a sentence of its own ("synced …", "sync failed: …"): only a running sync needs a word before it. */}
+          {sync.retry ? `${clock(sync.retry.at)} UTC — ${sync.retry.running ? 'running: ' : ''}${sync.retry.message}` : '—'}
         </dd>
       </dl>
       <form method="post" action="/ui/sync/retry" data-fetch="sync" class="actions">

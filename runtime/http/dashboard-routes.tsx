@@ -97,16 +97,17 @@ async function retrySync(runtime: Runtime): Promise<{ outcome: SyncRetryOutcome;
   remember({ at, ok: true, running: true, message: 'sync started' });
   const run = runtime.invoker.invoke('sync', {}, 'http').then(
     async (result) => {
-      status = 200;
+      const summary = result as SyncSummary;
+      // A sync that ran but could not copy (the NAS still down) is a failure to the button, as to the API.
+      status = summary.ok === false ? 503 : 200;
       // What is left is counted, not guessed from `pending`: the operator wants "0 left".
       const left = await measureBacklog(runtime.store.secondary).catch(() => null);
-      const summary = result as SyncSummary;
       remember({ at, ok: summary.ok !== false, running: false, message: runtime.masker.text(syncSentence(summary, left)) });
     },
     (err) => {
       const e = toBtcError(err);
       status = httpStatusOf[e.code] as ContentfulStatusCode;
-      remember({ at, ok: false, running: false, message: e.code === 'Internal' ? 'internal error; see the runtime log' : runtime.masker.text(e.message) });
+      remember({ at, ok: false, running: false, message: `sync failed: ${e.code === 'Internal' ? 'internal error; see the runtime log' : runtime.masker.text(e.message)}` });
     },
   );
   await Promise.race([run, new Promise((resolve) => setTimeout(resolve, RETRY_ANSWER_WITHIN_MS).unref())]);
