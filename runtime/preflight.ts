@@ -30,6 +30,7 @@ export interface PreflightRecord {
 }
 
 export const MIN_NODE_MAJOR = 20;
+export const MIN_NODE_MINOR = 15;
 /** The check `runtime start` does not wait for (see start.ts): its failure is shown, not a reason to stay DEBUG. */
 export const CLOCK_CHECK = 'clock sanity';
 /** Checks that talk to the primary: skipped when "primary reachable" failed. */
@@ -59,7 +60,11 @@ export async function runPreflight(runtime: Runtime): Promise<CheckResult[]> {
 
   await check('config', async () => `valid (${loaded.file ?? 'defaults only'})`);
   await check('node version', async () => {
-    if (nodeMajor() < MIN_NODE_MAJOR) throw new Error(`node ${process.versions.node} < ${MIN_NODE_MAJOR}`);
+    // zlib.crc32 (the bounded unzip) came in 20.15: the floor package.json's engines names.
+    const [major, minor] = process.versions.node.split('.').map(Number) as [number, number];
+    if (nodeMajor() < MIN_NODE_MAJOR || (major === MIN_NODE_MAJOR && minor < MIN_NODE_MINOR)) {
+      throw new Error(`node ${process.versions.node} < ${MIN_NODE_MAJOR}.${MIN_NODE_MINOR}`);
+    }
     return `node ${process.versions.node}`;
   });
   await check('data dir writable', () => writable(paths.dataDir));

@@ -101,7 +101,6 @@ export async function startRuntime(flags: Flags): Promise<StartedRuntime> {
     const streamCheck = await checkStreams(loaded.config, exchangePoolOf(runtime.local, loaded.config), { loadMarkets: true });
     assertStreamsValid(streamCheck);
     for (const u of streamCheck.unverified) log.warn(u, `exchange ${u.exchange} unreachable at start; its symbols are checked when its markets load`);
-    if (loaded.config.collector.streams.length === 0) log.warn({ streams: 0 }, NO_STREAMS_MESSAGE);
     if (demo) {
       log.info({ emulator: demo.emulator.url }, `demo: exchange emulator on ${demo.emulator.url}, streams for ticker, trades, orderbook, ohlcv`);
       if (assumeLeaseWithoutHeartbeat(runtime)) log.info('demo: no leader-heartbeat duty; this runtime collects as holder of epoch 1');
@@ -111,6 +110,8 @@ export async function startRuntime(flags: Flags): Promise<StartedRuntime> {
     undo.push(() => new Promise<void>((resolve) => server.close(() => resolve())));
     const url = `http://${host}:${boundPort}`;
     log.info({ url, primary: runtime.store.primary.describe, cache: runtime.store.secondary.describe, mode: runtime.mode.get() }, `btc-ts runtime ${runtime.host} listening on ${url}`);
+    // After the port is bound: a start refused for its port says only why, in one line.
+    if (loaded.config.collector.streams.length === 0) log.warn({ streams: 0 }, NO_STREAMS_MESSAGE);
 
     const scheduler = startScheduler({ schedules: runtime.schedules, invoker: runtime.invoker, config: loaded.config, context: runtime.context, log });
     const hostGuard = watchHostName(runtime);

@@ -85,6 +85,8 @@ export interface DashboardModel {
   preflightFailures: { at: number; failed: CheckResult[] } | null;
   /** Started with --insecure-no-token on a non-loopback address: the page says so in red. */
   insecureNoToken: boolean;
+  /** BTC_TS_API_TOKEN is set: /status wants the bearer header, so the page does not link it. */
+  tokenSet: boolean;
 }
 
 /** runtime.local key set by `runtime start --insecure-no-token`. */
@@ -180,6 +182,7 @@ export class DashboardData {
       handoffAvailable: rt.invoker.has('handoff'),
       preflightFailures: preflightFailures(rt),
       insecureNoToken: rt.local.get(INSECURE_NO_TOKEN_KEY) === true,
+      tokenSet: Boolean(rt.loaded.secrets.BTC_TS_API_TOKEN),
     };
   }
 

@@ -25,7 +25,8 @@ export function DashboardPage(props: { model: DashboardModel }) {
       nav={
         <nav aria-label="Other pages">
           <a href="/docs">API docs</a>
-          <a href="/status">status JSON</a>
+          {/* With a token /status is API-only (bearer header): a link the session cannot open would only 401. */}
+          {props.model.tokenSet ? null : <a href="/status">status JSON</a>}
           <a href="/metrics">metrics</a>
           <span id="refresh-state" role="status" aria-live="polite"></span>
         </nav>
