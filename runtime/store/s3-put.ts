@@ -208,7 +208,7 @@ function errorOf(status: number, xml: string, key: string, serverClock: ServerCl
     return new BtcError('PreconditionFailed', `precondition failed at ${key}`, { details });
   }
   if (code === 'BadDigest' || code === 'InvalidDigest') return new BtcError('InvalidInput', `body does not match its MD5 at ${key}`, { details });
-  if (status === 404 && code === 'NoSuchBucket') return new BtcError('Unavailable', `bucket missing (${key})`, { details });
+  if (status === 404 && code === 'NoSuchBucket') return new BtcError('Unavailable', `bucket missing (${key}): create it with node bin/tsnode.mjs infra/minio/bootstrap.ts`, { details });
   if (status === 404) return new BtcError('NotFound', `no object at ${key}`, { details });
   if (status >= 500 || status === 429 || status === 408) return new RetryableError(`store unreachable (S3 ${status}${code ? ` ${code}` : ''}) at ${key}`, undefined, code ?? (status === 429 ? 'TooManyRequests' : undefined));
   return refusalError(status, code, key);

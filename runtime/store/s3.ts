@@ -247,7 +247,7 @@ function mapError(err: unknown, key: string, serverClock: ServerClock): BtcError
     return new BtcError('NotFound', `no object at ${key}`, { cause: err, details });
   }
   if (name === 'NoSuchBucket') {
-    return new BtcError('Unavailable', `bucket missing (${key})`, { cause: err, details });
+    return new BtcError('Unavailable', `bucket missing (${key}): create it with node bin/tsnode.mjs infra/minio/bootstrap.ts`, { cause: err, details });
   }
   if (status !== undefined && status >= 400 && status < 500 && status !== 429 && status !== 408) {
     return refusalError(status, name, key, err);
