@@ -4,27 +4,17 @@
 import { existsSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../runtime/config.ts';
 import { createRuntime } from '../runtime/context.ts';
 import { syncSentence } from '../runtime/http/dashboard-routes.tsx';
 import { silentLogger } from '../runtime/logger.ts';
 import { rawSegmentKey } from '../runtime/streams.ts';
 import { statusKey, type HostStatus } from '../runtime/status.ts';
-import { createUiRuntime, type UiRuntime } from './helpers/ui-runtime.ts';
+import { uiRuntimesPerTest, type UiRuntime } from './helpers/ui-runtime.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-let current: UiRuntime[] = [];
-afterEach(async () => {
-  await Promise.all(current.map((u) => u.dispose()));
-  current = [];
-});
-
-async function ui(options: Parameters<typeof createUiRuntime>[0] = {}): Promise<UiRuntime> {
-  const u = await createUiRuntime(options);
-  current.push(u);
-  return u;
-}
+const ui = uiRuntimesPerTest();
 const page = async (u: UiRuntime) => (await u.app.request('/', { headers: { accept: 'text/html' } })).text();
 
 describe('Recent audit events', () => {

@@ -4,7 +4,7 @@
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import JSZip from 'jszip';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { isoDate } from '../runtime/clock.ts';
 import { defineFunction } from '../runtime/define.ts';
@@ -12,20 +12,10 @@ import { BtcError } from '../runtime/errors.ts';
 import { parseNextTasks } from '../runtime/http/handover-tasks.ts';
 import { SESSION_COOKIE } from '../runtime/http/ui-auth.ts';
 import { statusKey, type HostStatus } from '../runtime/status.ts';
-import { createUiRuntime, type UiRuntime } from './helpers/ui-runtime.ts';
+import { uiRuntimesPerTest, type UiRuntime } from './helpers/ui-runtime.ts';
 
 const TOKEN = 'dashboard-test-token-0123456789-abc';
-let current: UiRuntime[] = [];
-afterEach(async () => {
-  await Promise.all(current.map((u) => u.dispose()));
-  current = [];
-});
-
-async function ui(options: Parameters<typeof createUiRuntime>[0] = {}): Promise<UiRuntime> {
-  const u = await createUiRuntime(options);
-  current.push(u);
-  return u;
-}
+const ui = uiRuntimesPerTest();
 
 function otherHost(host: string, now: number): HostStatus {
   return {

@@ -4,7 +4,7 @@
 import { createHash } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { manualClock } from '../runtime/clock.ts';
 import { refuseOpenBindWithoutToken } from '../runtime/cli/start.ts';
@@ -16,7 +16,7 @@ import { SESSION_COOKIE, SESSION_MAX_AGE_MS } from '../runtime/http/ui-auth.ts';
 import { createApp } from '../runtime/http/app.ts';
 import { JOB_ID_PATTERN } from '../runtime/observability/keys.ts';
 import { makeRuntime } from './helpers/state-fixtures.ts';
-import { createUiRuntime, type UiRuntime } from './helpers/ui-runtime.ts';
+import { uiRuntimesPerTest, type UiRuntime } from './helpers/ui-runtime.ts';
 
 const TOKEN = 'security-test-token-0123456789abcdef';
 
@@ -33,15 +33,7 @@ const touch = defineFunction({
   },
 }) as AnyFunction;
 
-const open: UiRuntime[] = [];
-afterEach(async () => {
-  await Promise.all(open.splice(0).map((u) => u.dispose()));
-});
-async function ui(options: Parameters<typeof createUiRuntime>[0] = {}): Promise<UiRuntime> {
-  const u = await createUiRuntime({ extraFunctions: [touch], ...options });
-  open.push(u);
-  return u;
-}
+const ui = uiRuntimesPerTest({ extraFunctions: [touch] });
 const runs = (u: UiRuntime) => (u.runtime.local.get('touch.runs') as number | undefined) ?? 0;
 const JSON_TYPE = { 'content-type': 'application/json' };
 

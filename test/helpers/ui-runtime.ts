@@ -5,6 +5,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { Hono } from 'hono';
+import { afterEach } from 'vitest';
 import type { Clock } from '../../runtime/clock.ts';
 import { loadConfig } from '../../runtime/config.ts';
 import { createRuntime, type Runtime } from '../../runtime/context.ts';
@@ -52,5 +53,21 @@ export async function createUiRuntime(
       await runtime.shutdown();
       rmSync(dir, { recursive: true, force: true });
     },
+  };
+}
+
+/**
+ * `ui()` for one test file (call it at module level): every runtime it makes is disposed after the
+ * test that made it, pass or fail. `defaults` are merged under each call's options.
+ */
+export function uiRuntimesPerTest(defaults: Parameters<typeof createUiRuntime>[0] = {}): (options?: Parameters<typeof createUiRuntime>[0]) => Promise<UiRuntime> {
+  const open: UiRuntime[] = [];
+  afterEach(async () => {
+    await Promise.all(open.splice(0).map((u) => u.dispose()));
+  });
+  return async (options = {}) => {
+    const u = await createUiRuntime({ ...defaults, ...options });
+    open.push(u);
+    return u;
   };
 }
