@@ -9,7 +9,8 @@ import type { StreamReport } from './streams.ts';
 
 /**
  * A torn line cut on restart → `collector.segment.torn`; a segment whose key holds other bytes →
- * `collector.sync.failed` with reason `conflict` (the local copy is kept, nothing is overwritten).
+ * `collector.sync.failed` with reason `conflict` (the local copy is kept, nothing is overwritten);
+ * a stream whose upload failed → `collector.segment.ship_failed` with its cause.
  */
 export async function auditStreamReport(audit: AuditLog, log: Logger, report: StreamReport): Promise<void> {
   const stream = { exchange: report.stream.exchange, topic: report.stream.topic, symbol: report.stream.symbol, epoch: report.epoch };
@@ -22,6 +23,11 @@ export async function auditStreamReport(audit: AuditLog, log: Logger, report: St
   if (report.kind === 'unreadable') {
     log.error({ ...stream, err: report.error }, 'raw segment log cannot be read; left in place for the operator');
     await audit.record('collector.segment.unreadable', { ...stream, error: report.error });
+    return;
+  }
+  if (report.kind === 'ship_failed') {
+    log.error({ ...stream, cause: report.cause, err: report.error }, 'raw segments of this stream could not be uploaded; kept in the local log, retried next tick');
+    await audit.record('collector.segment.ship_failed', { ...stream, cause: report.cause, error: report.error });
     return;
   }
   const { key, localEtag, remoteEtag, keptAt } = report.outcome;

@@ -44,7 +44,9 @@ export function rawSegmentKey(id: StreamId, epoch: number, firstSeq: number, fir
 export type StreamReport =
   | { kind: 'torn'; stream: StreamId; epoch: number; report: RecoveryReport }
   | { kind: 'unreadable'; stream: StreamId; epoch: number; error: string }
-  | { kind: 'conflict'; stream: StreamId; epoch: number; outcome: Extract<ShipOutcome, { result: 'conflict' }> };
+  | { kind: 'conflict'; stream: StreamId; epoch: number; outcome: Extract<ShipOutcome, { result: 'conflict' }> }
+  /** Uploading this stream's segments failed (the others went on); `cause` is the error code or errno. */
+  | { kind: 'ship_failed'; stream: StreamId; epoch: number; cause: string; error: string };
 
 /** What a raw segment key says: the inverse of rawSegmentKey. */
 export interface RawSegmentKey {
@@ -91,6 +93,8 @@ export class RawStreams {
   private readonly ids = new Map<string, StreamId>();
   private readonly options: RawStreamsOptions;
   private recovered: Promise<void> | undefined;
+  /** Streams (key prefix) whose segments failed to upload in the last ship(). */
+  private failedLastShip = new Set<string>();
 
   constructor(options: RawStreamsOptions) {
     this.options = options;
@@ -106,21 +110,39 @@ export class RawStreams {
 
   /**
    * Seals and uploads every stream's closed segments, including those of earlier epochs and
-   * earlier runs found in the WAL. A conflicting segment is reported and kept aside.
+   * earlier runs found in the WAL. A conflicting segment is reported and kept aside. Each stream
+   * ships on its own: one whose upload fails (an odd store answer, a key it cannot write) is
+   * reported (`ship_failed`, with its cause) and stays in its local log, and the others carry on;
+   * `shipFailed(id)` says which failed. Never throws for one stream's failure.
    */
   async ship(store: ObjectStore): Promise<ShipOutcome[]> {
     await this.recoverAll();
     const outcomes: ShipOutcome[] = [];
+    const failed = new Set<string>();
     for (const [name, log] of this.logs) {
-      const shipped = await log.ship(store);
+      const { stream, epoch } = this.parseName(name);
+      let shipped: ShipOutcome[];
+      try {
+        shipped = await log.ship(store);
+      } catch (err) {
+        failed.add(streamPrefix(stream));
+        const cause = (err as { code?: unknown })?.code;
+        await this.report({ kind: 'ship_failed', stream, epoch, cause: typeof cause === 'string' ? cause : 'unknown', error: err instanceof Error ? err.message : String(err) });
+        continue;
+      }
       outcomes.push(...shipped);
       for (const outcome of shipped) {
         if (outcome.result !== 'conflict') continue;
-        const { stream, epoch } = this.parseName(name);
         await this.report({ kind: 'conflict', stream, epoch, outcome });
       }
     }
+    this.failedLastShip = failed;
     return outcomes;
+  }
+
+  /** True when the last ship() could not upload this stream's segments (they wait in its local log). */
+  shipFailed(id: StreamId): boolean {
+    return this.failedLastShip.has(streamPrefix(id));
   }
 
   /** Opens every log left in the WAL (cutting and reporting torn lines); once per process. */

@@ -2,6 +2,7 @@
 // One collection tick: due streams fetched concurrently (per-exchange limit, per-stream timeout), appended, shipped.
 
 import type { FnContext } from '../define.ts';
+import { BtcError } from '../errors.ts';
 import type { StreamStatus } from '../status.ts';
 import type { StreamId } from '../streams.ts';
 import { symbolKey } from '../streams.ts';
@@ -160,6 +161,8 @@ export async function collectTick(ctx: FnContext): Promise<TickSummary> {
     ...tasks.map(async (task) => {
       const state = states.get(streamName(task));
       if (!state?.cursorDirty || !state.cursor) return;
+      // This stream's segments are still only in the local log: its cursor waits for them.
+      if (ctx.streams.shipFailed(streamIdOf(task))) return;
       state.cursor = { ...state.cursor, epoch, host: ctx.host, updated_at: new Date(clock.now()).toISOString() };
       await saveCursor(ctx.store, task, state.cursor).then(
         () => void (state.cursorDirty = false),
@@ -188,6 +191,10 @@ async function ensureCursor(ctx: FnContext, task: StreamTask, state: StreamState
   // Ship whatever this epoch's local log still holds first, so the reconcile below sees it.
   await ctx.streams.append(streamIdOf(task), epoch, []);
   await ctx.streams.ship(ctx.store);
+  // The reconcile below reads the store: with this stream's segments still local it would rewind.
+  if (ctx.streams.shipFailed(streamIdOf(task))) {
+    throw new BtcError('Unavailable', `${streamName(task)}: its raw segments could not be uploaded yet; the cursor is loaded once they are`);
+  }
   const stored = (await loadCursor(ctx.store, task)) ?? emptyCursor(epoch, ctx.host);
   // Within this process the in-memory cursor is newest; the store's matters when none is held yet.
   const base = state.cursor && (state.cursor.last_id ?? -1) >= (stored.last_id ?? -1) && (state.cursor.last_ts ?? -1) >= (stored.last_ts ?? -1) ? state.cursor : stored;
