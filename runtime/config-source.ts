@@ -112,7 +112,8 @@ function setIn(layer: Record<string, unknown>, keyPath: string[]): boolean {
   return value !== undefined && !(isPlainObject(value) && Object.keys(value).length === 0);
 }
 
-function isPlainObject(v: unknown): v is Record<string, unknown> {
+/** A YAML/JSON mapping (not null, not an array): the one test config.ts's merge uses too. */
+export function isPlainObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 

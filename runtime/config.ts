@@ -4,7 +4,7 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { configSchema, defaultConfig, ENV_OVERRIDES, MIN_API_TOKEN_LENGTH, SECRET_ENV, type AppConfig, type Secrets } from '../config/schema.ts';
-import { configError, readConfigFile } from './config-source.ts';
+import { configError, isPlainObject, readConfigFile } from './config-source.ts';
 import { BtcError } from './errors.ts';
 
 export const DEFAULT_CONFIG_PATH = 'config/app.yaml';
@@ -66,10 +66,6 @@ export function loadConfig(options: LoadOptions = {}): LoadedConfig {
     );
   }
   return { config, secrets, file, layers: { defaults, file: fileLayer, env: envLayer } };
-}
-
-function isPlainObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
 /** Objects merge key by key; arrays and scalars replace. */

@@ -255,8 +255,9 @@ export class StorageRouter implements ObjectStore {
  */
 export function storeErrorCause(err: unknown): string {
   const s3 = s3CodeOf(err);
-  if (s3 !== undefined && !(isBtcError(err, 'Unavailable') && s3 !== 'NoSuchBucket' && !isThrottled(err))) return s3;
-  return isBtcError(err, 'Unavailable') ? 'network' : 'error';
+  if (!isBtcError(err, 'Unavailable')) return s3 ?? 'error';
+  // Unavailable is "no useful answer" (timeout, 5xx), except the answers that name what to fix.
+  return s3 === 'NoSuchBucket' || isThrottled(err) ? s3! : 'network';
 }
 
 /** The store answered, but asked us to slow down (s3-put.ts THROTTLE_CODES): up, not down. */
