@@ -76,6 +76,8 @@ export const configSchema = z
     storage: z.strictObject({
       /** Directory of the embedded FsStore primary (used when no S3 endpoint is set); default <dataDir>/nas. */
       fsPrimaryDir: z.string().optional(),
+      /** Free bytes of the data directory's file system under which `/health`, the page and `whatif` warn. */
+      diskFreeWarnBytes: z.number().int().nonnegative(),
       s3: z.strictObject({
         endpoint: z.url().optional(),
         bucket: z.string().min(3),
@@ -171,6 +173,7 @@ export function defaultConfig(): AppConfig {
     logsDir: 'logs',
     http: { host: '127.0.0.1', port: 8787, bodyLimitBytes: 1 << 20, allowedHosts: [], trustProxy: false },
     storage: {
+      diskFreeWarnBytes: 1 << 30,
       s3: { bucket: 'btc-ts', region: 'us-east-1', requestTimeoutMs: 10_000 },
       probe: { everySeconds: 5, timeoutMs: 2_000, upAfterGoodProbes: 3, downAfterBadProbes: 1 },
     },
@@ -210,6 +213,7 @@ export const ENV_OVERRIDES: ReadonlyArray<{ env: string; path: string[]; parse: 
   { env: 'BTC_TS_PORT', path: ['http', 'port'], parse: asNumber },
   { env: 'BTC_TS_ALLOWED_HOSTS', path: ['http', 'allowedHosts'], parse: asList },
   { env: 'BTC_TS_FS_PRIMARY_DIR', path: ['storage', 'fsPrimaryDir'], parse: asString },
+  { env: 'BTC_TS_DISK_FREE_WARN_BYTES', path: ['storage', 'diskFreeWarnBytes'], parse: asNumber },
   { env: 'BTC_TS_S3_ENDPOINT', path: ['storage', 's3', 'endpoint'], parse: asString },
   { env: 'BTC_TS_S3_BUCKET', path: ['storage', 's3', 'bucket'], parse: asString },
   { env: 'BTC_TS_S3_REGION', path: ['storage', 's3', 'region'], parse: asString },
