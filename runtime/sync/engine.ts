@@ -267,9 +267,11 @@ export async function runSync(deps: SyncDeps, options: SyncOptions): Promise<Syn
     }
     summary.atomic[outcome] = (summary.atomic[outcome] ?? 0) + 1;
     if (!options.dryRun) {
-      // Delete only the version we looked at: a newer cache write (primary down again) stays.
-      const now = await cache.head(info.key);
-      if (now && now.etag === local.etag) await cache.delete(info.key);
+      // Delete only the version we copied, in one conditional step: a newer cache write (the
+      // primary went down again meanwhile) stays for the next sync.
+      await cache.delete(info.key, { ifMatch: local.etag }).catch((err) => {
+        if (!isBtcError(err, 'PreconditionFailed')) throw err;
+      });
     }
     await finished(local.body.length);
   }
