@@ -34,7 +34,7 @@ export default defineFunction({
       doc.storage.secondary = state.secondary;
       doc.storage.cause = state.cause;
       doc.sync.pending = state.syncPending;
-    });
+    }).catch(() => undefined); // the status writer logs its own failure (a full disk); the probe's answer stands
     return {
       ok: probe.ok,
       latency_ms: probe.latencyMs,
