@@ -281,16 +281,18 @@ export async function putOnce(store: ObjectStore, key: string, body: Buffer, opt
 }
 
 /**
- * The store's ETag of a single PUT is the MD5 of what it received; when it is not an MD5 (SSE,
- * other stores) the object is read back and compared byte for byte.
+ * The store's ETag of a single PUT is the MD5 of what it received — unless the object is encrypted
+ * (SSE-KMS, SSE-C: MinIO and AWS then answer 32 hex digits that are not the MD5) or the store makes
+ * ETags its own way. The upload carried Content-MD5, which the store itself checked; a different
+ * ETag is then settled by reading the object back and comparing byte for byte, never by failing
+ * the segment forever. Throws Unavailable when the bytes read back differ.
  */
 async function verifyStored(store: ObjectStore, key: string, body: Buffer, localEtag: string, remoteEtag: string): Promise<void> {
   if (remoteEtag === localEtag) return;
-  if (/^[0-9a-f]{32}$/.test(remoteEtag)) {
-    throw new BtcError('Unavailable', `upload of ${key} stored different bytes (etag ${remoteEtag} ≠ ${localEtag})`, { details: { key } });
-  }
   const back = await store.get(key);
-  if (!back.body.equals(body)) throw new BtcError('Unavailable', `upload of ${key} reads back different bytes`, { details: { key } });
+  if (!back.body.equals(body)) {
+    throw new BtcError('Unavailable', `upload of ${key} reads back different bytes (etag ${remoteEtag}, local md5 ${localEtag})`, { details: { key } });
+  }
 }
 
 /**
