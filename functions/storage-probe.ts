@@ -1,5 +1,5 @@
 // functions/storage-probe.ts
-// Probes the primary, switches the router with hysteresis, writes storage state into this host's status.
+// Probes the primary, switches the router with hysteresis, writes storage state (and the data directory's free space) into this host's status.
 
 import { z } from 'zod';
 import { defineFunction } from '../runtime/define.ts';
@@ -18,6 +18,8 @@ export default defineFunction({
     good_probes: z.number(),
     bad_probes: z.number(),
     sync_pending: z.boolean(),
+    disk_free_bytes: z.number().nullable().describe('free bytes of the data directory (null: unknown)'),
+    disk_low: z.boolean().describe('disk_free_bytes is under storage.diskFreeWarnBytes'),
   }),
   async run(_input, ctx) {
     const probe = await ctx.store.probePrimary(ctx.clock.now());
@@ -25,12 +27,14 @@ export default defineFunction({
     // Back on the primary with data in the cache: sync has work to do.
     if (change?.to === 'primary') ctx.store.setSyncPending(true);
     const state = ctx.store.state();
+    // The status write below stamps this reading (disk_free_bytes), so it is as fresh as the probe.
+    const disk = (await ctx.disk?.read()) ?? null;
     await ctx.status.update((doc) => {
       doc.storage.primary = state.primary;
       doc.storage.secondary = state.secondary;
       doc.storage.cause = state.cause;
       doc.sync.pending = state.syncPending;
-    });
+    }).catch(() => undefined); // the status writer logs its own failure (a full disk); the probe's answer stands
     return {
       ok: probe.ok,
       latency_ms: probe.latencyMs,
@@ -41,6 +45,8 @@ export default defineFunction({
       good_probes: state.goodProbes,
       bad_probes: state.badProbes,
       sync_pending: state.syncPending,
+      disk_free_bytes: disk?.free_bytes ?? null,
+      disk_low: disk?.low ?? false,
     };
   },
 });

@@ -5,6 +5,7 @@ import type { z } from 'zod';
 import type { AppConfig, Mode } from '../config/schema.ts';
 import type { AuditLog } from './audit.ts';
 import type { Clock } from './clock.ts';
+import type { DiskMonitor } from './disk-space.ts';
 import type { RuntimePaths } from './context.ts';
 import type { Logger } from './logger.ts';
 import type { Metrics } from './metrics.ts';
@@ -44,6 +45,8 @@ export interface FnContext {
   store: StorageRouter;
   /** Raw market-data segments (append durably, ship per tick). */
   streams: RawStreams;
+  /** Free space of the data directory (absent in hand-built test contexts and where there is no local disk). */
+  disk?: DiskMonitor;
   status: { current(): HostStatus; update(change: (doc: HostStatus) => void): Promise<void> };
   lease: LeaseView;
   mode: ModeControl;

@@ -28,6 +28,7 @@ export class Metrics {
   readonly mode = new Gauge({ name: 'btc_ts_mode', help: 'Current mode (1 for the active one)', labelNames: ['mode'], registers: [this.registry] });
 
   readonly syncBacklogObjects = new Gauge({ name: 'btc_ts_sync_backlog_objects', help: 'Objects in the local cache waiting for sync to the primary', registers: [this.registry] });
+  readonly diskFreeBytes = new Gauge({ name: 'btc_ts_disk_free_bytes', help: "Free bytes of the data directory's file system (write-ahead log and cache), read at scrape time", registers: [this.registry] });
   readonly syncBacklogBytes = new Gauge({ name: 'btc_ts_sync_backlog_bytes', help: 'Bytes in the local cache waiting for sync to the primary', registers: [this.registry] });
   readonly streamRecords = new Counter({ name: 'btc_ts_stream_records_total', help: 'Raw records appended per stream', labelNames: [...STREAM_LABELS], registers: [this.registry] });
   readonly streamLastOkAge = new Gauge({

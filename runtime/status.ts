@@ -49,6 +49,8 @@ export const hostStatusSchema = z.looseObject({
   stopped_at: z.string().optional(),
   /** This PC's clock − the primary's (ms, positive: ahead), from the S3 `Date` headers; null before it answered or on a local primary. */
   clock_skew_ms: z.number().nullable().optional(),
+  /** Free bytes of the data directory's file system at the last write; null when it could not be read. */
+  disk_free_bytes: z.number().nullable().optional(),
 });
 export type HostStatus = z.infer<typeof hostStatusSchema>;
 
@@ -91,6 +93,8 @@ export interface StatusWriterOptions {
   persist: boolean;
   /** The current clock skew against the primary (ms), stamped on every write as `clock_skew_ms`. */
   clockSkewMs?: () => number | null;
+  /** The data directory's free bytes (DiskMonitor.last), stamped on every write as `disk_free_bytes`. */
+  diskFreeBytes?: () => number | null;
 }
 
 export class StatusWriter {
@@ -123,6 +127,7 @@ export class StatusWriter {
     if (this.doc.stopped_at) return Promise.resolve();
     change(this.doc);
     if (this.options.clockSkewMs) this.doc.clock_skew_ms = this.options.clockSkewMs();
+    if (this.options.diskFreeBytes) this.doc.disk_free_bytes = this.options.diskFreeBytes();
     this.doc.updated_at = new Date(this.options.clock.now()).toISOString();
     if (!this.options.persist) return Promise.resolve();
     const snapshot = this.options.masker.value(this.doc);

@@ -1,5 +1,5 @@
 // runtime/collector/mode.ts
-// PROD → DIAG after repeated stream failures (with evidence in the audit), DIAG → PROD once every stream is healthy again.
+// PROD → DIAG after repeated stream failures or at once on a full or failing disk (with evidence in the audit), DIAG → PROD once every stream is healthy again.
 
 import type { FnContext } from '../define.ts';
 import type { StreamState } from './tick.ts';
@@ -14,21 +14,43 @@ interface DiagState {
   healthyTicks: number;
 }
 
-export async function updateCollectorMode(ctx: FnContext, streams: Array<{ name: string; state: StreamState }>): Promise<string> {
+/** This PC's own failures: a full or failing disk sends the collector to DIAG at once, not after N tries. */
+const DISK_CAUSES: ReadonlySet<string> = new Set(['disk_full', 'io_error']);
+
+/**
+ * Moves the collector's mode after a tick. `shipFailures` are the streams whose segments could not
+ * be uploaded this tick (RawStreams.shipFailureOf), with their cause: one with a disk cause counts
+ * like a failing stream. Resolves with the mode after the update.
+ */
+export async function updateCollectorMode(
+  ctx: FnContext,
+  streams: Array<{ name: string; state: StreamState }>,
+  shipFailures: Array<{ name: string; cause: string }> = [],
+): Promise<string> {
   const diag = (ctx.local.get(DIAG_KEY) as DiagState | undefined) ?? { enteredByCollector: false, healthyTicks: 0 };
   ctx.local.set(DIAG_KEY, diag);
   const threshold = ctx.config.collector.diagAfterFailures;
-  const failing = streams.filter((s) => s.state.failures >= threshold);
+  const failing = streams.filter((s) => s.state.failures >= threshold || (s.state.failures > 0 && DISK_CAUSES.has(s.state.cause ?? '')));
+  const diskShip = shipFailures.filter((f) => DISK_CAUSES.has(f.cause));
   const mode = ctx.mode.get();
 
-  if (mode === 'PROD' && failing.length) {
-    const evidence = failing.map((s) => ({ stream: s.name, cause: s.state.cause, retries: s.state.failures, error: s.state.lastError }));
-    await ctx.audit.record('collector.diag.enter', { streams: evidence });
-    await ctx.mode.set('DIAG', `collector: ${failing.map((s) => `${s.name} failed ${s.state.failures}× (${s.state.cause})`).join(', ')}`);
+  if (mode === 'PROD' && (failing.length || diskShip.length)) {
+    const evidence = [
+      ...failing.map((s) => ({ stream: s.name, cause: s.state.cause, retries: s.state.failures, error: s.state.lastError })),
+      ...diskShip.map((f) => ({ stream: f.name, cause: f.cause, retries: 0, error: 'segments could not be written for upload' })),
+    ];
+    const reasons = [
+      ...failing.map((s) => `${s.name} failed ${s.state.failures}× (${s.state.cause})`),
+      ...diskShip.map((f) => `${f.name} segments wait locally (${f.cause})`),
+    ];
+    await ctx.audit.record('collector.diag.enter', { streams: evidence }).catch((err: unknown) =>
+      ctx.log.error({ err: ctx.masker.text(String(err)) }, 'collector.diag.enter could not be audited'),
+    );
+    await ctx.mode.set('DIAG', `collector: ${reasons.join(', ')}`);
     diag.enteredByCollector = true;
     diag.healthyTicks = 0;
   } else if (mode === 'DIAG' && diag.enteredByCollector) {
-    const healthy = streams.every((s) => s.state.failures === 0 && s.state.lastOkMs !== null);
+    const healthy = streams.every((s) => s.state.failures === 0 && s.state.lastOkMs !== null) && diskShip.length === 0;
     diag.healthyTicks = healthy ? diag.healthyTicks + 1 : 0;
     if (diag.healthyTicks >= HEALTHY_TICKS_TO_PROD) {
       await ctx.audit.record('collector.diag.exit', { healthy_ticks: diag.healthyTicks });

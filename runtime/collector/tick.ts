@@ -118,14 +118,21 @@ export async function collectTick(ctx: FnContext): Promise<TickSummary> {
       ]);
       // The lease may have moved while we fetched: a fenced-out holder writes nothing.
       if (!ctx.lease.holder || ctx.lease.epoch !== epoch) return;
+      // A rejected append (a full disk) throws before the cursor moves: those trades are fetched again.
       const written = await ctx.streams.append(streamIdOf(task), epoch, result.items);
-      summary.records += written.length;
-      ctx.metrics?.recordStream(streamIdOf(task), { records: written.length, okAtMs: ctx.clock.now() });
       if (result.cursor) {
         state.cursor = result.cursor;
         state.cursorDirty = true;
       }
-      for (const e of result.events) await ctx.audit.record(e.event, { ...e.payload, topic: task.topic, epoch });
+      summary.records += written.length;
+      ctx.metrics?.recordStream(streamIdOf(task), { records: written.length, okAtMs: ctx.clock.now() });
+      // The records are acknowledged: an audit write that fails now (the same full disk) is logged,
+      // and must not fail the stream, which would fetch and store them a second time.
+      for (const e of result.events) {
+        await ctx.audit.record(e.event, { ...e.payload, topic: task.topic, epoch }).catch((err: unknown) =>
+          ctx.log.error({ stream: name, event: e.event, err: ctx.masker.text(String(err)) }, 'audit event could not be recorded'),
+        );
+      }
       if (result.latestCsv !== null) latest.push({ key: latestKey(task), body: result.latestCsv });
       const sticky = result.notes.filter((n) => n.startsWith('unfillable'));
       state.stickyNotes = [...state.stickyNotes, ...sticky].slice(-STICKY_NOTES);
@@ -174,9 +181,17 @@ export async function collectTick(ctx: FnContext): Promise<TickSummary> {
     ),
   ]);
 
-  const rows = tasks.map((task) => statusRow(task, stateFor(states, streamName(task)), clock.monotonicMs()));
+  const rows = tasks.map((task) => {
+    const row = statusRow(task, stateFor(states, streamName(task)), clock.monotonicMs());
+    const shipCause = ctx.streams.shipFailureOf(streamIdOf(task));
+    return shipCause ? { ...row, notes: [...row.notes, `segments wait in the local log: upload failed (${shipCause})`] } : row;
+  });
   await ctx.status.update((doc) => void (doc.streams = rows)).catch(() => undefined);
-  summary.mode = await updateCollectorMode(ctx, tasks.map((t) => ({ name: streamName(t), state: stateFor(states, streamName(t)) })));
+  const shipFailures = tasks.flatMap((t) => {
+    const cause = ctx.streams.shipFailureOf(streamIdOf(t));
+    return cause ? [{ name: streamName(t), cause }] : [];
+  });
+  summary.mode = await updateCollectorMode(ctx, tasks.map((t) => ({ name: streamName(t), state: stateFor(states, streamName(t)) })), shipFailures);
   return summary;
 }
 

@@ -3,6 +3,7 @@
 
 import path from 'node:path';
 import type { Runtime } from '../context.ts';
+import type { DiskReading } from '../disk-space.ts';
 import { repoDirOf } from '../handoff/files.ts';
 import type { AuditEvent } from '../audit.ts';
 import type { ClockSkewReading } from '../clock-skew.ts';
@@ -62,6 +63,8 @@ export interface DashboardModel {
     conditionalWrites: string;
     /** This PC − the primary (ms, + = ahead), from the S3 Date headers; skewMs null until measured. */
     clockSkew: ClockSkewReading;
+    /** The data directory's free space now (bytes, with the warning threshold); null when it cannot be measured. */
+    disk: DiskReading | null;
   };
   sync: {
     pending: boolean;
@@ -158,6 +161,7 @@ export class DashboardData {
         primaryDescribe: rt.store.primary.describe,
         secondaryDescribe: rt.store.secondary.describe,
         clockSkew: rt.clockSkew.reading(),
+        disk: await rt.disk.read(),
         lastProbe: state.lastProbe && { ok: state.lastProbe.ok, at: state.lastProbe.at, error: state.lastProbe.error && rt.masker.text(state.lastProbe.error) },
         conditionalWrites: rt.masker.text(state.conditionalWrites),
       },
