@@ -184,4 +184,16 @@ describe('file locks forced to directories (BTC_TS_LOCK_KIND=directory) on a fil
     process.env[LOCK_KIND_ENV] = 'symlink';
     expect(() => lockKindIn('/x')).toThrow(/must be auto, hardlink or directory, not "symlink"/);
   });
+
+  it('runtime start with a bad BTC_TS_LOCK_KIND is refused with exit 2 and leaves no lock behind', { timeout: 60_000 }, async () => {
+    const dataDir = mkdtempSync(path.join(os.tmpdir(), 'btc-lockkind-'));
+    try {
+      const run = await runCli(['start'], { BTC_TS_DATA_DIR: dataDir, BTC_TS_LOGS_DIR: path.join(dataDir, 'logs'), BTC_TS_HOST: 'bad-kind', [LOCK_KIND_ENV]: 'symlink', BTC_TS_PORT: '0' });
+      expect(run.code).toBe(2);
+      expect(run.stderr + run.stdout).toContain(`${LOCK_KIND_ENV} must be auto, hardlink or directory, not "symlink"`);
+      expect(existsSync(path.join(dataDir, DATA_DIR_LOCK_NAME))).toBe(false);
+    } finally {
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
 });

@@ -93,10 +93,12 @@ export async function startRuntime(flags: Flags): Promise<StartedRuntime> {
     undo.push(() => runtime.shutdown());
     // Hard links, or directory locks on a FAT/exFAT/SMB data directory (docs/windows.md); whatif says the same.
     const dataDir = pathsOf(loaded.config).dataDir;
-    await detectLockKind(dataDir).then(
-      (kind) => log.info({ lock_kind: kind }, describeLockKind(kind, dataDir)),
-      (err) => log.warn({ err: String(err) }, `could not tell whether ${dataDir} has hard links; locks find out on first use`),
-    );
+    const lockKind = await detectLockKind(dataDir).catch((err) => {
+      if (err instanceof BtcError) throw err; // a BTC_TS_LOCK_KIND that is not auto, hardlink or directory
+      log.warn({ err: String(err) }, `could not tell whether ${dataDir} has hard links; locks find out on first use`);
+      return null;
+    });
+    if (lockKind) log.info({ lock_kind: lockKind }, describeLockKind(lockKind, dataDir));
     if (insecureNoToken) {
       runtime.local.set(INSECURE_NO_TOKEN_KEY, true);
       log.error(
