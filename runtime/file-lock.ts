@@ -158,9 +158,20 @@ async function takeDirectoryLock(lock: string): Promise<void> {
   }
 }
 
-/** Node's rm retries EBUSY/EPERM/ENOTEMPTY (a scanner holding the owner file, a delete still pending on Windows). */
-function removeDirectoryLock(lock: string): Promise<void> {
-  return fsp.rm(lock, { recursive: true, maxRetries: 5, retryDelay: 20 });
+/**
+ * Removes the owner file, then the directory (two syscalls). When that fails for another reason than
+ * the lock being gone (a scanner holding the owner file, a delete still pending on Windows, a stray
+ * file), Node's recursive rm, which retries EBUSY, EPERM and ENOTEMPTY.
+ * @throws ENOENT when the lock is not there.
+ */
+async function removeDirectoryLock(lock: string): Promise<void> {
+  try {
+    await fsp.unlink(path.join(lock, DIRECTORY_LOCK_OWNER)).catch(ignoreMissing);
+    await fsp.rmdir(lock);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw err;
+    await fsp.rm(lock, { recursive: true, maxRetries: 5, retryDelay: 20 });
+  }
 }
 
 /** Owner files are for hard links; a folder that turned out to have none keeps no owner file. */
