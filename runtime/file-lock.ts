@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { promises as fsp, readdirSync, unlinkSync } from 'node:fs';
 import path from 'node:path';
 import { BtcError } from './errors.ts';
-import { retryWhileBusy } from './fs-retry.ts';
+import { BUSY_RETRY_MS, retryWhileBusy } from './fs-retry.ts';
 
 export interface FileLockOptions {
   /** A lock older than this was left by a crashed owner and is taken over (ms). */
@@ -40,8 +40,6 @@ export const LOCK_KIND_ENV = 'BTC_TS_LOCK_KIND';
  * also come from a scanner holding the owner file for a moment.
  */
 const NO_HARD_LINK_CODES = new Set(['EPERM', 'EACCES', 'ENOSYS', 'ENOTSUP', 'EOPNOTSUPP', 'EMLINK', 'EISDIR', 'EXDEV', 'EINVAL']);
-/** A passing refusal (hard links work, the probe says) is tried again this often before it is thrown. */
-const LINK_REFUSALS_TOLERATED = 5;
 /** The file inside a directory lock that names its owner (`<pid>:<random>`). */
 const DIRECTORY_LOCK_OWNER = 'owner';
 /** Folders whose locks are directories (found without hard links, or forced). */
@@ -64,7 +62,7 @@ const directoryKind = new Set<string>();
 export async function acquireFileLock(lock: string, options: FileLockOptions): Promise<() => Promise<void>> {
   const dir = path.dirname(lock);
   const deadline = options.waitMs === undefined ? Infinity : Date.now() + options.waitMs;
-  let linkRefusals = 0;
+  let firstRefusal: number | undefined;
   for (let attempt = 0; ; attempt++) {
     const kind = lockKindIn(dir);
     try {
@@ -89,8 +87,10 @@ export async function acquireFileLock(lock: string, options: FileLockOptions): P
           await dropOwnerFile(dir);
           continue;
         }
-        // Hard links work here: the refusal was passing (a scanner holding the owner file).
-        if (++linkRefusals > LINK_REFUSALS_TOLERATED) throw err;
+        // Hard links work here: the refusal is passing (a scanner holding the owner file, the name
+        // of a lock just released still pending deletion on Windows); thrown when it lasts.
+        firstRefusal ??= Date.now();
+        if (Date.now() - firstRefusal > BUSY_RETRY_MS) throw err;
       } else if (code !== 'EEXIST') throw err;
     }
     await breakIfAbandoned(lock, options.staleMs);
@@ -149,7 +149,8 @@ function forcedLockKind(): LockKind | null {
  * taken over once older than staleMs, like an empty lock file of the earlier format.
  */
 async function takeDirectoryLock(lock: string): Promise<void> {
-  await fsp.mkdir(lock);
+  // EPERM/EACCES while the name of a lock just released is still pending deletion (Windows).
+  await retryWhileBusy(() => fsp.mkdir(lock));
   try {
     await fsp.writeFile(path.join(lock, DIRECTORY_LOCK_OWNER), TOKEN);
   } catch (err) {
