@@ -28,6 +28,7 @@ export function runUploadCommand(command: string, o: { dir: string; manifestFile
     let stderr = '';
     const child = spawn(command, {
       shell: true,
+      windowsHide: true, // no console window popping up on the desk PC for each upload
       cwd: o.dir,
       env: { ...process.env, BTC_TS_DASHBOARD_DIR: o.dir, BTC_TS_DASHBOARD_MANIFEST: o.manifestFile, BTC_TS_DASHBOARD_JOB_ID: o.jobId },
       stdio: ['ignore', 'ignore', 'pipe'],
