@@ -8,6 +8,7 @@ import { nodeMajor } from './context.ts';
 import { isBtcError } from './errors.ts';
 import { bytes as formatBytes } from './http/format.ts';
 import { CONDITIONAL_WRITES_CHECK, conditionalWritesPreflight } from './conditional-writes.ts';
+import { describeLockKind, detectLockKind } from './file-lock.ts';
 import { describeClockSkew } from './store/server-clock.ts';
 
 export interface CheckResult {
@@ -72,6 +73,8 @@ export async function runPreflight(runtime: Runtime): Promise<CheckResult[]> {
   await check('data dir writable', () => writable(paths.dataDir));
   await check('logs dir writable', () => writable(paths.logsDir));
   await check(DISK_FREE_CHECK, () => diskFreeCheck(runtime));
+  // Hard links, or directory locks on FAT/exFAT/SMB (docs/windows.md).
+  await check('file locks', async () => describeLockKind(await detectLockKind(paths.dataDir), paths.dataDir), 'data dir writable');
   await check('primary reachable', async () => {
     const probe = await store.probePrimary(runtime.clock.now());
     // The probe's error already says "access denied: check …" for a refused key pair.
