@@ -10,6 +10,8 @@ import { acquireDataDirLock, DATA_DIR_LOCK_NAME } from '../runtime/data-dir-lock
 import { acquireFileLock, describeLockKind, detectLockKind, LOCK_KIND_ENV, lockKindIn, ownerFiles } from '../runtime/file-lock.ts';
 import { mountExfat, type ExfatMount } from './helpers/exfat.ts';
 import { runCli } from './helpers/run-cli.ts';
+import { spawnRuntime, type RuntimeProcess } from './helpers/runtime-process.ts';
+import { defaultShutdownFile } from '../runtime/cli/stop-requests.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
 
@@ -110,6 +112,32 @@ describe('file locks on exFAT (a real file system without hard links)', () => {
     expect(locks).toMatchObject({ ok: true, detail: `directory locks in ${dataDir}: this file system has no hard links (FAT32, exFAT, an SMB share?)` });
     // The embedded store in that data directory took its locks there too: its checks passed.
     expect(report.checks.find((c) => c.check === 'primary reachable')).toMatchObject({ ok: true });
+  });
+});
+
+describe('a real runtime on exFAT', () => {
+  let usb: ExfatMount | undefined;
+  let rt: RuntimeProcess | undefined;
+  afterAll(async () => {
+    await rt?.stop();
+    await usb?.dispose();
+  });
+
+  it('runtime start --demo with its data directory there logs directory locks, collects and ships trades, and stops on the stop file', { timeout: 180_000 }, async () => {
+    usb = await mountExfat();
+    const dataDir = path.join(usb.dir, 'btc data');
+    rt = await spawnRuntime({ host: 'usb-pc', dataDir, args: ['--demo'], env: { BTC_TS_S3_ENDPOINT: '' } });
+    expect(rt.output()).toContain(`directory locks in ${dataDir}: this file system has no hard links`);
+    const trades = path.join(dataDir, 'nas', 'raw', 'binance', 'trades', 'BTC-USDT');
+    const deadline = Date.now() + 60_000;
+    const shipped = () => existsSync(trades) && (readdirSync(trades, { recursive: true }) as string[]).some((f) => f.endsWith('.jsonl'));
+    while (!shipped() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
+    expect(shipped(), rt.output().slice(-3000)).toBe(true);
+    expect(rt.output()).not.toMatch(/"level":50/); // no error logged
+    const exited = new Promise<number | null>((resolve) => rt!.child.once('exit', (code) => resolve(code)));
+    writeFileSync(defaultShutdownFile(dataDir), '');
+    expect(await exited).toBe(0);
+    expect(existsSync(path.join(dataDir, DATA_DIR_LOCK_NAME))).toBe(false);
   });
 });
 

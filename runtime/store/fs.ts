@@ -105,7 +105,7 @@ class FsStore implements ObjectStore {
         // link() fails with EEXIST when the key exists: an atomic create-if-absent, even across processes.
         await this.withKeyLock(key, async () => {
           try {
-            await intoDir(file, () => fsp.link(tmp, file));
+            await intoDir(file, () => createOnly(tmp, file));
           } catch (err) {
             if ((err as NodeJS.ErrnoException).code === 'EEXIST') {
               throw new BtcError('PreconditionFailed', `object exists at ${key}`, { details: { key } });
@@ -349,6 +349,22 @@ async function intoDir(file: string, move: () => Promise<void>): Promise<void> {
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || attempt === 10) throw err;
     }
+  }
+}
+
+/**
+ * Moves `tmp` to `file` only when `file` does not exist (EEXIST otherwise). link() does it
+ * atomically; a file system without hard links (exFAT, FAT32, some SMB shares) answers EPERM, and
+ * then a look and a rename do it — safe because every FsStore writer of the key holds its key
+ * lock (a directory lock there, see file-lock.ts).
+ */
+async function createOnly(tmp: string, file: string): Promise<void> {
+  try {
+    await fsp.link(tmp, file);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EPERM') throw err;
+    if (await fsp.access(file).then(() => true, () => false)) throw Object.assign(new Error(`${file} exists`), { code: 'EEXIST' });
+    await fsp.rename(tmp, file);
   }
 }
 
