@@ -12,6 +12,7 @@ import { exchangePoolOf, planTasks } from './plan.ts';
 import { fetchOhlcv, fetchOrderBook, fetchTicker, type FetchContext, type StreamFetch, type StreamTask } from './topics.ts';
 import { fetchTradesStream } from './trades.ts';
 import { updateCollectorMode } from './mode.ts';
+import { pauseOnRefusal, pauseRow } from './pause.ts';
 
 /** What the collector remembers about one stream inside this process (the cursor itself lives in the store). */
 export interface StreamState {
@@ -80,6 +81,7 @@ export async function collectTick(ctx: FnContext): Promise<TickSummary> {
   const summary: TickSummary = { ...base, streams: tasks.length };
   const latest: Array<{ key: string; body: string }> = [];
   const limiters = new Map<string, Semaphore>();
+  pool.pauses.useClock(clock);
 
   const runOne = async (task: StreamTask) => {
     const name = streamName(task);
@@ -91,6 +93,13 @@ export async function collectTick(ctx: FnContext): Promise<TickSummary> {
     const limiter = limiters.get(task.exchange) ?? new Semaphore(config.collector.perExchangeConcurrency);
     limiters.set(task.exchange, limiter);
     await limiter.acquire();
+    // Queued behind other streams of this exchange: a pause taken meanwhile holds this one too.
+    if (pool.pausedFor(task.exchange, clock.monotonicMs()) > 0) {
+      limiter.release();
+      summary.ran--;
+      state.nextDueMonotonicMs = 0;
+      return;
+    }
     const started = clock.monotonicMs();
     let settled = false;
     const work = (async () => {
@@ -135,11 +144,12 @@ export async function collectTick(ctx: FnContext): Promise<TickSummary> {
       state.lastError = null;
       state.lastOkMs = clock.now();
       state.retryAtMonotonicMs = 0;
+      pool.pauses.answered(task.exchange);
       summary.ok++;
     } catch (err) {
       const failure = classify(err);
       recordFailure(state, failure, clock.monotonicMs(), Math.max(tickMs * 6, 5_000));
-      if (failure.cls === 'rate_limit') pool.pause(task.exchange, clock.monotonicMs() + (failure.retryAfterMs ?? tickMs));
+      if (failure.cls === 'rate_limit') pauseOnRefusal(pool.pauses, task.exchange, err, tickMs);
       if (!settled) state.inFlight = true;
       summary.failed++;
       ctx.log.warn({ stream: name, cause: failure.cls, retries: state.failures, err: ctx.masker.text(failure.message) }, 'collector stream failed');
@@ -174,7 +184,7 @@ export async function collectTick(ctx: FnContext): Promise<TickSummary> {
     ),
   ]);
 
-  const rows = tasks.map((task) => statusRow(task, stateFor(states, streamName(task)), clock.monotonicMs()));
+  const rows = tasks.map((task) => pauseRow(statusRow(task, stateFor(states, streamName(task)), clock.monotonicMs()), pool.pauses.current(task.exchange)));
   await ctx.status.update((doc) => void (doc.streams = rows)).catch(() => undefined);
   summary.mode = await updateCollectorMode(ctx, tasks.map((t) => ({ name: streamName(t), state: stateFor(states, streamName(t)) })));
   return summary;

@@ -49,6 +49,12 @@ export function binanceRoutes(options: BinanceRoutesOptions): Hono {
       c.header('Retry-After', String(fault.retryAfterSeconds));
       return c.json({ code: -1003, msg: 'Too many requests; current limit of IP is exceeded. (emulated)' }, 429);
     }
+    if (fault.kind === 'ban') {
+      if (fault.retryAfterSeconds !== undefined) c.header('Retry-After', String(fault.retryAfterSeconds));
+      if (fault.status === 403) return c.html('<html><head><title>403 Forbidden</title></head><body><h1>403 Forbidden</h1> (emulated)</body></html>', 403);
+      const until = fault.untilMs !== undefined ? ` until ${fault.untilMs}` : '';
+      return c.json({ code: -1003, msg: `Way too much request weight used; IP banned${until}. Please use WebSocket Streams for live updates to avoid bans. (emulated)` }, fault.status as 418);
+    }
     if (fault.kind === 'serverError') return c.text('<html><body>Service Unavailable (emulated)</body></html>', fault.status as 500);
     if (fault.kind === 'malformed') return c.body('{"symbol":"BTCUSDT","lastPrice":"6', 200, { 'content-type': 'application/json' });
     await next();

@@ -19,6 +19,20 @@ export const faultsSchema = z.strictObject({
    * request that covers it (like a live feed that skipped it while history has it). Permanent: never served.
    */
   dropTrades: z.strictObject({ ratio: z.number().min(0).max(1), permanent: z.boolean().default(false) }).optional(),
+  /**
+   * An IP ban, once: from the first call after it is switched on, every call is answered `status`
+   * for `seconds`, then the ban lifts (and the switch clears itself). 418 is Binance's ban (body
+   * `{code:-1003, msg:"… IP banned until <ms> …"}` when `bodyUntil`), 403 its WAF's and Bybit's
+   * (an HTML page). `header: false` leaves `Retry-After` out, as a proxy may.
+   */
+  ban: z
+    .strictObject({
+      status: z.union([z.literal(418), z.literal(403), z.literal(429)]).default(418),
+      seconds: z.number().min(0).max(86_400).default(2),
+      header: z.boolean().default(true),
+      bodyUntil: z.boolean().default(true),
+    })
+    .optional(),
   /** Endpoints the faults apply to (`aggTrades`, `depth`, `klines`, `ticker/24hr`, …); all but exchangeInfo when absent. */
   endpoints: z.array(z.string()).optional(),
 });
@@ -28,7 +42,8 @@ export type FaultDecision =
   | { kind: 'none' }
   | { kind: 'rateLimit'; retryAfterSeconds: number }
   | { kind: 'serverError'; status: number }
-  | { kind: 'malformed' };
+  | { kind: 'malformed' }
+  | { kind: 'ban'; status: number; retryAfterSeconds?: number; untilMs?: number };
 
 /** Counts of what was injected, for the admin endpoint and tests. */
 export interface FaultCounters {
@@ -38,6 +53,8 @@ export interface FaultCounters {
   malformed: number;
   droppedTrades: number;
   lostTrades: number;
+  /** Calls answered with the ban's status. */
+  banned?: number;
 }
 
 const MAX_REMEMBERED_DROPS = 1_000_000;
@@ -63,10 +80,34 @@ export class FaultSwitches {
 
   set(faults: Faults): void {
     this.faults = faultsSchema.parse(faults);
+    this.banUntilMs = null;
   }
 
   clear(): void {
     this.faults = {};
+    this.banUntilMs = null;
+  }
+
+  /** Wall ms the running ban ends (null: none started). */
+  private banUntilMs: number | null = null;
+
+  /** The ban's answer for this call, if one is running (started by the first call after `ban` is set). */
+  private banned(nowMs: number): FaultDecision | null {
+    const ban = this.faults.ban;
+    if (!ban) return null;
+    this.banUntilMs ??= nowMs + ban.seconds * 1000;
+    if (nowMs >= this.banUntilMs) {
+      delete this.faults.ban;
+      this.banUntilMs = null;
+      return null;
+    }
+    this.counters.banned = (this.counters.banned ?? 0) + 1;
+    return {
+      kind: 'ban',
+      status: ban.status,
+      retryAfterSeconds: ban.header ? Math.max(1, Math.ceil((this.banUntilMs - nowMs) / 1000)) : undefined,
+      untilMs: ban.bodyUntil ? this.banUntilMs : undefined,
+    };
   }
 
   private applies(endpoint: string): boolean {
@@ -86,9 +127,11 @@ export class FaultSwitches {
     return slow.delayMs;
   }
 
-  /** The failure to answer with, if any; checked in order 429, 5xx, malformed. */
-  decide(endpoint: string): FaultDecision {
+  /** The failure to answer with, if any; checked in order ban, 429, 5xx, malformed. */
+  decide(endpoint: string, nowMs = Date.now()): FaultDecision {
     if (!this.applies(endpoint)) return { kind: 'none' };
+    const ban = this.banned(nowMs);
+    if (ban) return ban;
     const { rateLimit, serverError, malformed } = this.faults;
     if (rateLimit && this.roll(rateLimit.ratio)) {
       this.counters.rateLimit++;
