@@ -3,8 +3,10 @@
 
 import ccxt from 'ccxt';
 import type { RetryAfterCarrier } from './exchanges.ts';
+import { SymbolUnavailable } from './markets.ts';
 
-export type FailureClass = 'network' | 'rate_limit' | 'exchange' | 'bad_data';
+/** `symbol_unavailable`: the symbol left the exchange's markets (markets.ts); `stale`: answers that stopped moving (freshness.ts). */
+export type FailureClass = 'network' | 'rate_limit' | 'exchange' | 'bad_data' | 'symbol_unavailable' | 'stale';
 
 export interface ClassifiedFailure {
   cls: FailureClass;
@@ -35,6 +37,7 @@ export function classify(err: unknown): ClassifiedFailure {
   if (err instanceof ccxt.RateLimitExceeded || err instanceof ccxt.DDoSProtection) {
     return { cls: 'rate_limit', message, retryAfterMs: (err as RetryAfterCarrier).retryAfterMs };
   }
+  if (err instanceof SymbolUnavailable || err instanceof ccxt.BadSymbol) return { cls: 'symbol_unavailable', message };
   if (err instanceof ccxt.ExchangeNotAvailable || err instanceof ccxt.OnMaintenance) return { cls: 'exchange', message };
   if (err instanceof StreamTimeout || err instanceof ccxt.NetworkError) return { cls: 'network', message };
   if (err instanceof BadData || err instanceof ccxt.BadResponse) return { cls: 'bad_data', message };

@@ -13,6 +13,7 @@ import { fetchOhlcv, fetchOrderBook, fetchTicker, type FetchContext, type Stream
 import { fetchTradesStream } from './trades.ts';
 import { updateCollectorMode } from './mode.ts';
 import { pauseOnRefusal, pauseRow } from './pause.ts';
+import { ensureSymbol, reloadMarketsPeriodically, symbolTransition } from './markets.ts';
 
 /** What the collector remembers about one stream inside this process (the cursor itself lives in the store). */
 export interface StreamState {
@@ -82,6 +83,7 @@ export async function collectTick(ctx: FnContext): Promise<TickSummary> {
   const latest: Array<{ key: string; body: string }> = [];
   const limiters = new Map<string, Semaphore>();
   pool.pauses.useClock(clock);
+  reloadMarketsPeriodically(ctx, pool);
 
   const runOne = async (task: StreamTask) => {
     const name = streamName(task);
@@ -105,6 +107,7 @@ export async function collectTick(ctx: FnContext): Promise<TickSummary> {
     const work = (async () => {
       await ensureCursor(ctx, task, state, epoch);
       const exchange = await pool.ready(task.exchange);
+      await ensureSymbol(ctx, exchange, task);
       return FETCHERS[task.topic]({
         exchange,
         task,
@@ -139,6 +142,7 @@ export async function collectTick(ctx: FnContext): Promise<TickSummary> {
       const sticky = result.notes.filter((n) => n.startsWith('unfillable'));
       state.stickyNotes = [...state.stickyNotes, ...sticky].slice(-STICKY_NOTES);
       state.notes = result.notes.filter((n) => !n.startsWith('unfillable'));
+      await symbolTransition(ctx, pool, task, state.cause, null, null);
       state.failures = 0;
       state.cause = null;
       state.lastError = null;
@@ -148,6 +152,7 @@ export async function collectTick(ctx: FnContext): Promise<TickSummary> {
       summary.ok++;
     } catch (err) {
       const failure = classify(err);
+      await symbolTransition(ctx, pool, task, state.cause, failure.cls, failure.message);
       recordFailure(state, failure, clock.monotonicMs(), Math.max(tickMs * 6, 5_000));
       if (failure.cls === 'rate_limit') pauseOnRefusal(pool.pauses, task.exchange, err, tickMs);
       if (!settled) state.inFlight = true;

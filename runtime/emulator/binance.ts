@@ -60,7 +60,8 @@ export function binanceRoutes(options: BinanceRoutesOptions): Hono {
     await next();
   });
 
-  const specOf = (c: Context): SymbolSpec | undefined => model.spec(c.req.query('symbol') ?? '');
+  const listed = (spec: SymbolSpec | undefined) => (spec && !faults.delisted(spec.symbol, marketIdOf(spec)) ? spec : undefined);
+  const specOf = (c: Context): SymbolSpec | undefined => listed(model.spec(c.req.query('symbol') ?? ''));
   const intParam = (c: Context, name: string): number | undefined => {
     const raw = c.req.query(name);
     return raw === undefined || raw === '' || Number.isNaN(Number(raw)) ? undefined : Math.floor(Number(raw));
@@ -78,7 +79,7 @@ export function binanceRoutes(options: BinanceRoutesOptions): Hono {
         { rateLimitType: 'ORDERS', interval: 'SECOND', intervalNum: 10, limit: 100 },
       ],
       exchangeFilters: [],
-      symbols: model.specs.map((spec) => ({
+      symbols: model.specs.filter((spec) => listed(spec)).map((spec) => ({
         symbol: marketIdOf(spec),
         status: 'TRADING',
         baseAsset: spec.base,
@@ -102,8 +103,8 @@ export function binanceRoutes(options: BinanceRoutesOptions): Hono {
 
   app.get('/api/v3/ticker/24hr', (c) => {
     const symbol = c.req.query('symbol');
-    if (symbol === undefined) return c.json(model.specs.map((spec) => ticker24h(model, spec, now())));
-    const spec = model.spec(symbol);
+    if (symbol === undefined) return c.json(model.specs.filter((spec) => listed(spec)).map((spec) => ticker24h(model, spec, now())));
+    const spec = listed(model.spec(symbol));
     if (!spec) return binanceError(c, -1121, 'Invalid symbol.');
     return c.json(ticker24h(model, spec, now()));
   });

@@ -33,6 +33,11 @@ export const faultsSchema = z.strictObject({
       bodyUntil: z.boolean().default(true),
     })
     .optional(),
+  /**
+   * Symbols the exchange no longer lists (delisted or renamed), as ccxt symbols or market ids: left
+   * out of exchangeInfo and answered `{code:-1121,"msg":"Invalid symbol."}` on every endpoint.
+   */
+  delist: z.array(z.string()).optional(),
   /** Endpoints the faults apply to (`aggTrades`, `depth`, `klines`, `ticker/24hr`, …); all but exchangeInfo when absent. */
   endpoints: z.array(z.string()).optional(),
 });
@@ -117,6 +122,11 @@ export class FaultSwitches {
 
   private roll(r: number): boolean {
     return r >= 1 || this.chance(this.counter++) < r;
+  }
+
+  /** Whether a symbol (ccxt symbol or market id) is delisted by the `delist` switch. */
+  delisted(symbol: string, marketId: string): boolean {
+    return this.faults.delist?.some((s) => s === symbol || s === marketId) ?? false;
   }
 
   /** Delay to apply before answering (0 = none). */
