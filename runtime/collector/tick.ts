@@ -14,6 +14,10 @@ import { fetchTradesStream } from './trades.ts';
 import { updateCollectorMode } from './mode.ts';
 import { pauseOnRefusal, pauseRow } from './pause.ts';
 import { ensureSymbol, reloadMarketsPeriodically, symbolTransition } from './markets.ts';
+import { clockOffsetMs, refreshClockOffset } from './exchange-clock.ts';
+import { emptyFreshness, judgeFreshness, staleAfterMs, staleRow, type Freshness } from './freshness.ts';
+import { assertPlausibleTimes } from './timestamps.ts';
+import { CANDLE_SETTLE_DEFAULT_S } from './topics.ts';
 
 /** What the collector remembers about one stream inside this process (the cursor itself lives in the store). */
 export interface StreamState {
@@ -32,6 +36,10 @@ export interface StreamState {
   notes: string[];
   /** Notes that stay until replaced (unfillable gaps). */
   stickyNotes: string[];
+  /** Whether the stream's data still moves (freshness.ts). */
+  freshness?: Freshness;
+  /** What a fetcher keeps between ticks (the order book's last update id). */
+  memory?: Map<string, unknown>;
 }
 
 export interface TickSummary {
@@ -82,6 +90,16 @@ export async function collectTick(ctx: FnContext): Promise<TickSummary> {
   const summary: TickSummary = { ...base, streams: tasks.length };
   const latest: Array<{ key: string; body: string }> = [];
   const limiters = new Map<string, Semaphore>();
+  const settleMs = (config.collector.candleSettleSeconds ?? CANDLE_SETTLE_DEFAULT_S) * 1000;
+  const staleLimit = (task: StreamTask) => {
+    let stepMs: number | undefined;
+    try {
+      stepMs = task.topic === 'ohlcv' ? pool.instance(task.exchange).parseTimeframe(task.timeframe) * 1000 : undefined;
+    } catch {
+      stepMs = undefined;
+    }
+    return staleAfterMs(config, task, stepMs, settleMs);
+  };
   pool.pauses.useClock(clock);
   reloadMarketsPeriodically(ctx, pool);
 
@@ -108,7 +126,10 @@ export async function collectTick(ctx: FnContext): Promise<TickSummary> {
       await ensureCursor(ctx, task, state, epoch);
       const exchange = await pool.ready(task.exchange);
       await ensureSymbol(ctx, exchange, task);
-      return FETCHERS[task.topic]({
+      await refreshClockOffset(ctx, exchange);
+      const cursorBefore = state.cursor!;
+      const exchangeNow = () => clock.now() + clockOffsetMs(ctx.local, task.exchange);
+      const fetched = await FETCHERS[task.topic]({
         exchange,
         task,
         now: () => clock.now(),
@@ -117,7 +138,13 @@ export async function collectTick(ctx: FnContext): Promise<TickSummary> {
         monotonicMs: () => clock.monotonicMs(),
         pageLimit: config.collector.tradesPageLimit,
         maxPages: config.collector.maxPagesPerTick,
+        exchangeNow,
+        candleSettleMs: settleMs,
+        memory: (state.memory ??= new Map()),
       });
+      // Seconds for milliseconds, far future, before the cursor: bad_data, nothing appended.
+      if (task.topic === 'trades' || task.topic === 'ohlcv') assertPlausibleTimes(`${streamName(task)}`, task.topic, fetched.items, cursorBefore, exchangeNow());
+      return fetched;
     })().finally(() => {
       settled = true;
       state.inFlight = false;
@@ -149,6 +176,12 @@ export async function collectTick(ctx: FnContext): Promise<TickSummary> {
       state.lastOkMs = clock.now();
       state.retryAtMonotonicMs = 0;
       pool.pauses.answered(task.exchange);
+      const freshness = judgeFreshness((state.freshness ??= emptyFreshness()), task, result, clock.monotonicMs(), staleLimit(task));
+      if (freshness) {
+        await ctx.audit.record(freshness === 'stale' ? 'collector.stream.stale' : 'collector.stream.fresh', {
+          exchange: task.exchange, topic: task.topic, symbol: task.symbol, stale_after_ms: staleLimit(task), epoch,
+        });
+      }
       summary.ok++;
     } catch (err) {
       const failure = classify(err);
@@ -189,7 +222,11 @@ export async function collectTick(ctx: FnContext): Promise<TickSummary> {
     ),
   ]);
 
-  const rows = tasks.map((task) => pauseRow(statusRow(task, stateFor(states, streamName(task)), clock.monotonicMs()), pool.pauses.current(task.exchange)));
+  const rows = tasks.map((task) => {
+    const state = stateFor(states, streamName(task));
+    const row = staleRow(statusRow(task, state, clock.monotonicMs()), state.freshness, clock.monotonicMs(), staleLimit(task));
+    return pauseRow(row, pool.pauses.current(task.exchange));
+  });
   await ctx.status.update((doc) => void (doc.streams = rows)).catch(() => undefined);
   summary.mode = await updateCollectorMode(ctx, tasks.map((t) => ({ name: streamName(t), state: stateFor(states, streamName(t)) })));
   return summary;

@@ -38,6 +38,22 @@ export const faultsSchema = z.strictObject({
    * out of exchangeInfo and answered `{code:-1121,"msg":"Invalid symbol."}` on every endpoint.
    */
   delist: z.array(z.string()).optional(),
+  /**
+   * Trade and candle times as a buggy feed serves them (aggTrades `T`, trades `time`, kline open and
+   * close times): shifted by `shiftMs` (far future, or before what was served), then in seconds
+   * instead of milliseconds when `seconds`.
+   */
+  badTimes: z.strictObject({ seconds: z.boolean().default(false), shiftMs: z.number().int().default(0) }).optional(),
+  /** The exchange's clock runs this far (ms) ahead (+) or behind (−) the emulator host's: every time it serves, `/time` included. */
+  clockOffsetMs: z.number().int().min(-86_400_000).max(86_400_000).optional(),
+  /** A halted market or frozen feed: from the first call after it is set, every answer is the market of that instant (`/time` stays live). */
+  freeze: z.strictObject({}).optional(),
+  /** Order book quirks: `crossed` puts the best bid above the best ask; `updateIdBack` serves `lastUpdateId` this much lower. */
+  book: z.strictObject({ crossed: z.boolean().default(false), updateIdBack: z.number().int().min(0).default(0) }).optional(),
+  /** Open times in [fromMs, toMs] have no kline (exchange maintenance). */
+  candleHoles: z.strictObject({ fromMs: z.number().int(), toMs: z.number().int() }).optional(),
+  /** A kline's volume is served 10 % short until `afterCloseMs` after its close; then the final value (late fills revised). */
+  reviseCandles: z.strictObject({ afterCloseMs: z.number().int().min(0).max(3_600_000) }).optional(),
   /** Endpoints the faults apply to (`aggTrades`, `depth`, `klines`, `ticker/24hr`, …); all but exchangeInfo when absent. */
   endpoints: z.array(z.string()).optional(),
 });
@@ -60,6 +76,8 @@ export interface FaultCounters {
   lostTrades: number;
   /** Calls answered with the ban's status. */
   banned?: number;
+  /** Closed klines served with their provisional (revised later) volume. */
+  provisionalCandles?: number;
 }
 
 const MAX_REMEMBERED_DROPS = 1_000_000;
@@ -83,14 +101,60 @@ export class FaultSwitches {
     return structuredClone(this.faults);
   }
 
-  set(faults: Faults): void {
+  /** Replaces every fault (defaults filled in by the schema). */
+  set(faults: z.input<typeof faultsSchema>): void {
     this.faults = faultsSchema.parse(faults);
     this.banUntilMs = null;
+    this.frozenAtMs = null;
   }
 
   clear(): void {
     this.faults = {};
     this.banUntilMs = null;
+    this.frozenAtMs = null;
+  }
+
+  /** Market time the `freeze` switch holds (null: not frozen yet). */
+  private frozenAtMs: number | null = null;
+
+  /** The exchange's own clock (`/time`): the host's plus `clockOffsetMs`. */
+  clockTime(hostNowMs: number): number {
+    return hostNowMs + (this.faults.clockOffsetMs ?? 0);
+  }
+
+  /** The instant the market is served at: the exchange's clock, or the instant `freeze` was first seen. */
+  marketTime(hostNowMs: number): number {
+    const t = this.clockTime(hostNowMs);
+    if (!this.faults.freeze) return t;
+    this.frozenAtMs ??= t;
+    return this.frozenAtMs;
+  }
+
+  /** A trade or candle time as the `badTimes` switch serves it. */
+  retime(ms: number): number {
+    const bad = this.faults.badTimes;
+    if (!bad) return ms;
+    const shifted = ms + bad.shiftMs;
+    return bad.seconds ? Math.floor(shifted / 1000) : shifted;
+  }
+
+  /** The `book` switch (crossed, updateIdBack), if set. */
+  bookQuirks(): { crossed: boolean; updateIdBack: number } | null {
+    return this.faults.book ?? null;
+  }
+
+  /** Whether the `candleHoles` switch leaves out the kline opening at `openMs`. */
+  noCandle(openMs: number): boolean {
+    const holes = this.faults.candleHoles;
+    return holes !== undefined && openMs >= holes.fromMs && openMs <= holes.toMs;
+  }
+
+  /** Whether a kline closing at `closeMs` (its last ms) is still served provisional at `nowMs` (reviseCandles). */
+  provisional(closeMs: number, nowMs: number): boolean {
+    const revise = this.faults.reviseCandles;
+    if (!revise || nowMs > closeMs + revise.afterCloseMs) return false;
+    if (nowMs > closeMs) this.counters.provisionalCandles = (this.counters.provisionalCandles ?? 0) + 1;
+    return true;
   }
 
   /** Wall ms the running ban ends (null: none started). */
