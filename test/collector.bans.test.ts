@@ -3,7 +3,7 @@
 
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ExchangePool } from '../runtime/collector/exchanges.ts';
-import { ExchangePaused } from '../runtime/collector/pause.ts';
+import { banUntilFromBody, ExchangePaused, ExchangePauses } from '../runtime/collector/pause.ts';
 import { startEmulator, type Emulator } from '../runtime/emulator/server.ts';
 import { collectorHarness, type Harness } from './helpers/collector-harness.ts';
 
@@ -81,6 +81,26 @@ describe('exchange bans and rate limits', () => {
     expect(secondPause).toBeLessThanOrEqual(4_000);
     expect(await h!.tickUntil(allOk)).toBe(true);
     expect(banned() - before).toBe(2);
+  });
+
+  it('pause lengths: refusals of streams in flight when a ban began are one strike; the body\'s ban-until is read in ms or s', () => {
+    const pauses = new ExchangePauses();
+    let mono = 0;
+    const wall = 1_800_000_000_000;
+    pauses.useClock({ now: () => wall + mono, monotonicMs: () => mono });
+    expect(pauses.refused('x', { status: 403 }).untilMonotonicMs).toBe(2_000);
+    expect(pauses.refused('x', { status: 403 }).untilMonotonicMs).toBe(2_000);
+    mono = 2_500;
+    expect(pauses.refused('x', { status: 403 }).untilMonotonicMs).toBe(2_500 + 4_000);
+    pauses.answered('x');
+    mono = 10_000;
+    expect(pauses.refused('x', { status: 403 }, 5_000).untilMonotonicMs).toBe(15_000);
+    expect(pauses.refused('y', { status: 418, banUntilMs: wall + 10_000 + 7_000 })).toMatchObject({ untilMs: wall + 17_000, source: 'body' });
+    expect(pauses.refused('y', { status: 418, retryAfterMs: 60_000 })).toMatchObject({ untilMs: wall + 70_000, source: 'retry-after' });
+    expect(banUntilFromBody('{"code":-1003,"msg":"Way too much request weight used; IP banned until 1659146000000. Please use WebSocket Streams"}', 0)).toBe(1_659_146_000_000);
+    expect(banUntilFromBody('IP banned until 1659146000.', 0)).toBe(1_659_146_000_000);
+    expect(banUntilFromBody('access too frequent, try again in 10 minutes', 1_000)).toBe(601_000);
+    expect(banUntilFromBody('<html>403 Forbidden</html>', 0)).toBeUndefined();
   });
 
   it('a paused exchange refuses every request before it leaves: a trade page loop stops at its next page', async () => {

@@ -103,7 +103,8 @@ export class ExchangePauses {
   /**
    * Records a refusal and returns the pause taken: `Retry-After` when present, else the body's
    * ban-until time, else BAN_BACKOFF_BASE_MS (at least `minMs`) doubled per consecutive refusal
-   * without a stated length, capped at BAN_BACKOFF_MAX_MS. A pause never shortens one already running.
+   * without a stated length, capped at BAN_BACKOFF_MAX_MS. A pause never shortens one already running,
+   * and an unstated refusal during a running pause (a request sent before it began) adds no strike.
    */
   refused(exchange: string, ban: BanInfo, minMs = 0): PauseView {
     const nowMono = this.monotonic();
@@ -117,6 +118,9 @@ export class ExchangePauses {
       lengthMs = ban.banUntilMs - nowWall;
       source = 'body';
     } else {
+      // Streams in flight when the ban began each bring a refusal: one ban, one strike.
+      const running = this.pauses.get(exchange);
+      if (running && running.untilMonotonicMs > nowMono) return running;
       const strikes = (this.strikes.get(exchange) ?? 0) + 1;
       this.strikes.set(exchange, strikes);
       lengthMs = Math.min(BAN_BACKOFF_MAX_MS, Math.max(BAN_BACKOFF_BASE_MS, minMs) * 2 ** (strikes - 1));
