@@ -121,8 +121,8 @@ const MAX_LISTED_OPEN_TIMES = 100;
 /**
  * Settled candles are stored once each (the cursor holds the last one): a candle is settled once
  * its period plus `candleSettleMs` has passed in exchange time, so a revision the exchange makes
- * shortly after the close is what gets stored. Younger candles show only in the CSV
- * (`closed=false`). Open times the exchange skipped between stored candles (maintenance) are
+ * shortly after the close is what gets stored. The CSV shows the last candles as served, the
+ * forming (newest) one marked `closed=false`. Open times the exchange skipped between stored candles (maintenance) are
  * audited as `collector.gap.detected` with `missing_open_times`.
  */
 export async function fetchOhlcv({ exchange, task, cursor, now, exchangeNow, candleSettleMs }: FetchContext): Promise<StreamFetch> {
@@ -158,7 +158,7 @@ export async function fetchOhlcv({ exchange, task, cursor, now, exchangeNow, can
   return {
     items: closed.map((c) => ({ ts: Number(c[0]), data: toData(c) })),
     latestCsv: shown.length
-      ? csv(['ts', 'open', 'high', 'low', 'close', 'volume', 'closed'], shown.map((c) => [c[0], c[1], c[2], c[3], c[4], c[5], isSettled(c)]))
+      ? csv(['ts', 'open', 'high', 'low', 'close', 'volume', 'closed'], shown.map((c, i) => [c[0], c[1], c[2], c[3], c[4], c[5], i < shown.length - 1]))
       : null,
     cursor: next,
     notes,
