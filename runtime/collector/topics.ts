@@ -58,10 +58,11 @@ const LATEST_CANDLES = 10;
 const finite = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
 const orNull = (v: unknown) => (finite(v) ? v : null);
 
-export async function fetchTicker({ exchange, task, now }: FetchContext): Promise<StreamFetch> {
+export async function fetchTicker({ exchange, task, now, exchangeNow }: FetchContext): Promise<StreamFetch> {
   const t = await exchange.fetchTicker(task.symbol);
   if (!finite(t.last)) throw new BadData(`ticker ${task.symbol}: last price missing or not a number`);
-  const ts = finite(t.timestamp) ? t.timestamp : now();
+  // A ticker without its own time is stamped in exchange time, like an order book.
+  const ts = finite(t.timestamp) ? t.timestamp : (exchangeNow ?? now)();
   const data = {
     last: t.last, bid: orNull(t.bid), ask: orNull(t.ask), high: orNull(t.high), low: orNull(t.low), open: orNull(t.open),
     base_volume: orNull(t.baseVolume), quote_volume: orNull(t.quoteVolume), vwap: orNull(t.vwap), percentage: orNull(t.percentage),
