@@ -77,7 +77,8 @@ describe('exchange bans and rate limits', () => {
     // The second refusal (the ban still runs after 2 s) doubles the pause.
     expect(await h!.tickUntil(() => banned() - before === 2)).toBe(true);
     const secondPause = Date.parse(h!.row('ticker').paused_until!) - Date.now();
-    expect(secondPause).toBeGreaterThan(3_000);
+    // Not doubled would be ≤ 2 s; the slack is for a loaded machine.
+    expect(secondPause).toBeGreaterThan(2_500);
     expect(secondPause).toBeLessThanOrEqual(4_000);
     expect(await h!.tickUntil(allOk)).toBe(true);
     expect(banned() - before).toBe(2);
