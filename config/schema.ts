@@ -115,6 +115,12 @@ export const configSchema = z
       maxPagesPerTick: z.number().int().positive().max(1000),
       /** Consecutive failed fetches of one stream that switch the mode to DIAG. */
       diagAfterFailures: z.number().int().positive().max(1000),
+      /** Markets reloaded this often (s); a symbol that went missing reloads them at most once a minute too. Default 3600. */
+      marketsReloadSeconds: seconds.optional(),
+      /** A stream whose data has not moved for this long (s) is not ok with cause `stale`, per topic. Defaults in runtime/collector/freshness.ts. */
+      staleAfterSeconds: z.strictObject({ ticker: seconds, trades: seconds, orderbook: seconds, ohlcv: seconds }).partial().optional(),
+      /** A candle is stored once its period plus this (s) has passed in exchange time (revisions settle). Default 10. */
+      candleSettleSeconds: z.number().min(0).max(3600).optional(),
     }),
     alerts: z.strictObject({
       webhookUrls: z.array(z.url()),

@@ -23,6 +23,8 @@ export const streamStatusSchema = z.object({
   notes: z.array(z.string()),
   /** Records collected since 00:00 UTC (the dashboard shows it when the collector reports it). */
   records_today: z.number().optional(),
+  /** While the stream's exchange is paused after a 429/418/403: when the pause ends (ISO). */
+  paused_until: z.string().optional(),
 });
 export type StreamStatus = z.infer<typeof streamStatusSchema>;
 

@@ -106,10 +106,11 @@ export async function startRuntime(flags: Flags): Promise<StartedRuntime> {
         `INSECURE: listening on ${host} without BTC_TS_API_TOKEN (--insecure-no-token): anyone who reaches this port can run every duty and download the handoff bundle`,
       );
     }
-    // Bad streams (unknown exchange, symbol, topic) stop the start with a clear error, not the first tick.
+    // Bad streams (unknown exchange, topic, timeframe) stop the start with a clear error; a symbol missing from the markets fails only its stream.
     const { assertStreamsValid, checkStreams, exchangePoolOf } = await import('../collector/plan.ts');
     const streamCheck = await checkStreams(loaded.config, exchangePoolOf(runtime.local, loaded.config), { loadMarkets: true });
-    assertStreamsValid(streamCheck);
+    assertStreamsValid(streamCheck, { allowMissingSymbols: true });
+    for (const m of streamCheck.missingSymbols ?? []) log.warn(m, `${m.message}: that stream fails with cause symbol_unavailable until the exchange lists it; the other streams collect`);
     for (const u of streamCheck.unverified) log.warn(u, `exchange ${u.exchange} unreachable at start; its symbols are checked when its markets load`);
     if (demo) {
       log.info({ emulator: demo.emulator.url }, `demo: exchange emulator on ${demo.emulator.url}, streams for ticker, trades, orderbook, ohlcv`);
