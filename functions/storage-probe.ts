@@ -3,6 +3,7 @@
 
 import { z } from 'zod';
 import { defineFunction } from '../runtime/define.ts';
+import { evaluateDiag } from '../runtime/diag-reasons.ts';
 
 export default defineFunction({
   name: 'storage-probe',
@@ -31,6 +32,8 @@ export default defineFunction({
       doc.storage.cause = state.cause;
       doc.sync.pending = state.syncPending;
     });
+    // A NAS outage longer than diag.nasOutageSeconds, a failed sync, a lost lease: DIAG, lifted by itself.
+    await evaluateDiag(ctx);
     return {
       ok: probe.ok,
       latency_ms: probe.latencyMs,

@@ -161,6 +161,7 @@ export async function createRuntime(loaded: LoadedConfig, options: CreateRuntime
 
   store.onSwitch((change) => {
     metrics.primaryUp.set(change.to === 'primary' ? 1 : 0);
+    metrics.recordStorageSwitch(change.from, change.to);
     void audit.record('collector.storage.switch', { ...change, primary: store.primary.describe, secondary: store.secondary.describe });
     log.warn(change, `storage switched to ${change.to}`);
   });

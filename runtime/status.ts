@@ -49,6 +49,10 @@ export const hostStatusSchema = z.looseObject({
   stopped_at: z.string().optional(),
   /** This PC's clock − the primary's (ms, positive: ahead), from the S3 `Date` headers; null before it answered or on a local primary. */
   clock_skew_ms: z.number().nullable().optional(),
+  /** Open alert incidents of this host (runtime/alerts/incidents.ts), for `runtime alerts` and the page. */
+  alerts: z
+    .array(z.looseObject({ key: z.string(), rule: z.string(), summary: z.string(), since: z.string(), opened_at: z.string(), last_sent_at: z.string().optional(), undelivered: z.boolean().optional() }))
+    .optional(),
 });
 export type HostStatus = z.infer<typeof hostStatusSchema>;
 

@@ -1,7 +1,8 @@
 // runtime/collector/mode.ts
-// PROD → DIAG after repeated stream failures (with evidence in the audit), DIAG → PROD once every stream is healthy again.
+// The `streams` DIAG reason: raised after repeated stream failures (evidence in the audit), cleared once every stream is healthy again.
 
 import type { FnContext } from '../define.ts';
+import { clearDiag, diagOwned, raiseDiag } from '../diag-reasons.ts';
 import type { StreamState } from './tick.ts';
 
 const DIAG_KEY = 'collector:diag';
@@ -21,18 +22,20 @@ export async function updateCollectorMode(ctx: FnContext, streams: Array<{ name:
   const failing = streams.filter((s) => s.state.failures >= threshold);
   const mode = ctx.mode.get();
 
-  if (mode === 'PROD' && failing.length) {
+  // DIAG is one list of reasons (runtime/diag-reasons.ts): failing streams are the `streams` reason.
+  // From PROD, or into a DIAG the list already holds; never into a DIAG forced by BTC_TS_MODE.
+  if (!diag.enteredByCollector && failing.length && (mode === 'PROD' || (mode === 'DIAG' && diagOwned(ctx)))) {
     const evidence = failing.map((s) => ({ stream: s.name, cause: s.state.cause, retries: s.state.failures, error: s.state.lastError }));
     await ctx.audit.record('collector.diag.enter', { streams: evidence });
-    await ctx.mode.set('DIAG', `collector: ${failing.map((s) => `${s.name} failed ${s.state.failures}× (${s.state.cause})`).join(', ')}`);
+    await raiseDiag(ctx, 'streams', `collector: ${failing.map((s) => `${s.name} failed ${s.state.failures}× (${s.state.cause})`).join(', ')}`);
     diag.enteredByCollector = true;
     diag.healthyTicks = 0;
-  } else if (mode === 'DIAG' && diag.enteredByCollector) {
+  } else if (diag.enteredByCollector) {
     const healthy = streams.every((s) => s.state.failures === 0 && s.state.lastOkMs !== null);
     diag.healthyTicks = healthy ? diag.healthyTicks + 1 : 0;
     if (diag.healthyTicks >= HEALTHY_TICKS_TO_PROD) {
       await ctx.audit.record('collector.diag.exit', { healthy_ticks: diag.healthyTicks });
-      await ctx.mode.set('PROD', 'collector: every stream healthy again');
+      await clearDiag(ctx, 'streams', 'collector: every stream healthy again');
       diag.enteredByCollector = false;
       diag.healthyTicks = 0;
     }
