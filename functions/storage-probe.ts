@@ -33,7 +33,8 @@ export default defineFunction({
       doc.sync.pending = state.syncPending;
     });
     // A NAS outage longer than diag.nasOutageSeconds, a failed sync, a lost lease: DIAG, lifted by itself.
-    await evaluateDiag(ctx);
+    // Never at the probe's expense: its result and the router state above stand whatever this does.
+    await evaluateDiag(ctx).catch((err) => ctx.log.warn({ err: ctx.masker.text(String(err)) }, 'DIAG reasons not evaluated'));
     return {
       ok: probe.ok,
       latency_ms: probe.latencyMs,
