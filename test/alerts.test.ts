@@ -259,7 +259,7 @@ describe('alert rules against a real webhook receiver', () => {
             { exchange: 'binance', topic: 'trades', symbols: ['BTC/USDT'] },
           ],
         },
-        alerts: { ...r.alerts, rules: { streamStale: { enabled: true, afterSeconds: 1 }, gaps: { enabled: true, quietSeconds: 1 } } },
+        alerts: { ...r.alerts, rules: { streamStale: { enabled: true, afterSeconds: 4 }, gaps: { enabled: true, quietSeconds: 3 } } },
       },
     });
     const tick = () => rt.invoker.invoke('collect-tick', {});
@@ -299,7 +299,7 @@ describe('alert rules against a real webhook receiver', () => {
       const last = rt.audit.recentEvents(200).find((e) => e.event.startsWith('collector.gap.'));
       return messages(r.json, gap).length === 1 && last !== undefined && Date.now() - last.ts > 200;
     }, 60_000);
-    await until('gap resolved after the quiet time', async () => (await check(rt)).resolved.includes(gap), 20_000);
+    await until('gap resolved after the quiet time', async () => (await check(rt)).resolved.includes(gap), 30_000);
     expectFiredAndResolvedOnce(rt, r, gap);
     expect(r.json.received.find((m) => m.body.key === gap)!.body.summary).toMatch(/^unfillable trade gap in binance\/trades\/BTC-USDT: ids \d+–\d+/);
   });
