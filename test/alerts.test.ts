@@ -7,6 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
 import { bootstrapBucket } from '../infra/minio/bootstrap.ts';
+import { bodyFor, formatOf } from '../runtime/alerts/deliver.ts';
 import type { CheckResult } from '../runtime/alerts/incidents.ts';
 import { readIncidents } from '../runtime/alerts/incidents.ts';
 import type { Clock } from '../runtime/clock.ts';
@@ -356,3 +357,21 @@ function smallDisk(bytes: number): string {
   mkdirSync(path.join(dir, 'logs'), { recursive: true });
   return dir;
 }
+
+describe('webhook body formats', () => {
+  const m = { kind: 'fire' as const, rule: 'disk_free', key: 'disk_free', host: 'pc-a', site: 'desk', summary: 'low', since: '2026-01-01T00:00:00.000Z', at: '2026-01-01T00:01:00.000Z' };
+  it('picks the format by host: configured first, then Slack and Discord by their hosts, else the generic JSON', () => {
+    expect(formatOf('https://hooks.slack.com/services/T/B/x', {})).toBe('slack');
+    expect(formatOf('https://discord.com/api/webhooks/1/x', {})).toBe('discord');
+    expect(formatOf('https://chat.example.com/hooks/x', {})).toBe('json');
+    expect(formatOf('https://chat.example.com/hooks/x', { 'chat.example.com': 'slack' })).toBe('slack');
+    expect(formatOf('http://127.0.0.1:9/x', { '127.0.0.1:9': 'discord' })).toBe('discord');
+    expect(formatOf('not a url', {})).toBe('json');
+  });
+  it('Slack gets { text }, Discord { content } under 2000 characters, JSON the whole message', () => {
+    expect(JSON.parse(bodyFor('slack', m))).toEqual({ text: '[FIRING] btc-ts desk/pc-a disk_free: low (since 2026-01-01T00:00:00.000Z, key disk_free)' });
+    const long = JSON.parse(bodyFor('discord', { ...m, summary: 'x'.repeat(5000) })) as { content: string };
+    expect(long.content.length).toBeLessThan(2000);
+    expect(JSON.parse(bodyFor('json', m))).toEqual({ signal_id: 'btc_ts_alert', ...m, details: {} });
+  });
+});
