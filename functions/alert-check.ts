@@ -2,9 +2,10 @@
 // Evaluates the alert rules (alerts.rules) on this host and fires, repeats or resolves incidents through the webhooks.
 
 import { z } from 'zod';
-import { applyConditions } from '../runtime/alerts/incidents.ts';
+import { applyConditions, openIncidents } from '../runtime/alerts/incidents.ts';
 import { evaluateRules, gatherFacts, watchEvents } from '../runtime/alerts/rules.ts';
-import { defineFunction } from '../runtime/define.ts';
+import { CLI_COMMAND_KEY, defineFunction } from '../runtime/define.ts';
+import { BtcError } from '../runtime/errors.ts';
 import { evaluateDiag } from '../runtime/diag-reasons.ts';
 
 export default defineFunction({
@@ -20,7 +21,12 @@ export default defineFunction({
     evaluated: z.array(z.string()),
   }),
   async run(_input, ctx) {
-    watchEvents(ctx);
+    // A CLI process knows neither the lease nor the NAS state of the runtime serving this host: it
+    // would resolve that runtime's incidents (or fire its own). The serving runtime runs this duty.
+    if (ctx.local.get(CLI_COMMAND_KEY)) {
+      throw new BtcError('PreconditionFailed', 'alert-check runs in the runtime serving this host (npm start / runtime start); `runtime invoke alert-check` reaches it while it runs; `runtime alerts` lists what is open');
+    }
+    watchEvents(ctx, await openIncidents(ctx));
     // The DIAG reasons first, so the `diag` rule sees the mode they set.
     await evaluateDiag(ctx);
     ctx.metrics?.noteLeaseEpoch(ctx.lease.epoch);

@@ -5,6 +5,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { readIncidents } from '../runtime/alerts/incidents.ts';
 import { loadConfig } from '../runtime/config.ts';
 import { createRuntime, type Runtime } from '../runtime/context.ts';
 import { silentLogger } from '../runtime/logger.ts';
@@ -57,6 +58,12 @@ describe('runtime alerts and the alerts card', () => {
     expect(table.code, table.stderr).toBe(0);
     expect(table.stdout).toMatch(/alpha\s+disk_free/);
     expect(table.stdout).toMatch(/beta\s+disk_free/);
+
+    // A CLI process does not know the serving runtime's lease or NAS state: it refuses to check (and so never resolves its incidents).
+    const local = await runCli(['invoke', 'alert-check', '--local'], env);
+    expect(local.code).not.toBe(0);
+    expect(local.stderr + local.stdout).toMatch(/alert-check runs in the runtime serving this host/);
+    expect((await readIncidents(alpha.dir)).incidents.map((i) => i.key)).toEqual(['disk_free']);
 
     const receiver: WebhookReceiver = await startWebhookReceiver();
     cleanups.push(() => receiver.close());

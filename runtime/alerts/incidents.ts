@@ -142,6 +142,11 @@ async function send(ctx: FnContext, kind: MessageKind, incident: Incident, now: 
   return deliver({ urls: cfg.webhookUrls, formats: cfg.formats, timeoutMs: cfg.timeoutMs, retryDelayMs: cfg.retryDelayMs, logsDir: ctx.paths.logsDir, now: () => ctx.clock.now() }, message);
 }
 
+/** This host's open incidents (read from <dataDir>/alerts/incidents.json at the first call of a process). */
+export async function openIncidents(ctx: FnContext): Promise<Incident[]> {
+  return [...(await loadBook(ctx)).values()];
+}
+
 async function loadBook(ctx: FnContext): Promise<Map<string, Incident>> {
   let book = ctx.local.get(BOOK_KEY) as Map<string, Incident> | undefined;
   if (book) return book;

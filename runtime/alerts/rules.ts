@@ -63,9 +63,19 @@ const WATCHING_KEY = 'alerts:watching';
  * recorded since start are taken from the recent list, later ones from the listener, so none is
  * missed between two checks however many there are.
  */
-export function watchEvents(ctx: FnContext): void {
+export function watchEvents(ctx: FnContext, open: ReadonlyArray<{ key: string; rule: string; since: string; summary: string; details: Record<string, unknown> }> = []): void {
   if (ctx.local.get(WATCHING_KEY)) return;
   ctx.local.set(WATCHING_KEY, true);
+  // Event incidents a previous run left open: over only after the quiet time since their last event,
+  // not at once because this process has not seen that event itself.
+  for (const i of open) {
+    if (i.rule !== 'gap' && i.rule !== 'lease_change') continue;
+    const last = Date.parse(String(i.details.last_at ?? i.since));
+    const first = Date.parse(i.since);
+    const count = typeof i.details.events === 'number' ? i.details.events : 1;
+    const { events: _e, last_at: _l, ...details } = i.details;
+    seen(ctx).set(i.key, { key: i.key, rule: i.rule, first, last: Number.isFinite(last) ? last : ctx.clock.now(), count, summary: i.summary.replace(/ \(\d+ events, last at [^)]*\)$/, ''), details });
+  }
   for (const e of ctx.audit.recentEvents(Number.MAX_SAFE_INTEGER).reverse()) noteEvent(ctx, e);
   ctx.audit.onRecord((e) => noteEvent(ctx, e));
 }
