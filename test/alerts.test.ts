@@ -2,7 +2,7 @@
 // Each alert rule fires once and resolves once at a real local webhook receiver while its condition is produced for real (in-process runtimes).
 
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
@@ -249,6 +249,17 @@ describe('alert rules against a real webhook receiver', () => {
     expect(audited(rt, 'alert.fire', 'disk_free')).toHaveLength(1);
     expect(audited(again, 'alert.fire', 'disk_free')).toHaveLength(0);
     expect(audited(again, 'alert.resolve', 'disk_free')).toHaveLength(1);
+    // Latency in the same CSV as the rollback alert, one row per attempt, URLs redacted; a log line per webhook.
+    const csv = readFileSync(path.join(dataDir, 'logs', 'ops', 'state_alert_latency.csv'), 'utf8').trim().split('\n');
+    expect(csv[0]).toBe('ts,signal_id,strategy,symbol,mode,url,attempt,outcome,http_status,latency_ms,error');
+    const rows = csv.slice(1).map((l) => l.split(','));
+    expect(rows.map((c) => `${c[1]} ${c[3]} ${c[4]} ${c[7]} ${c[8]}`)).toEqual(
+      ['fire', 'fire', 'repeat', 'repeat', 'resolve', 'resolve'].map((kind) => `alert.disk_free disk_free ${kind} ok 200`),
+    );
+    expect(rows.every((c) => /^http:\/\/127\.0\.0\.1:\d+\/…#[0-9a-f]{8}$/.test(c[5]!) && Number(c[9]) >= 0)).toBe(true);
+    const log = readFileSync(path.join(dataDir, 'logs', 'state_alerts.log'), 'utf8');
+    expect(log.match(/signal_id=alert\.disk_free kind=fire key=disk_free host=alert-pc status=sent/g)).toHaveLength(2);
+    expect(csv.join('\n') + log).not.toContain('secret-token');
   });
 
   it('emulator faults: a failing stream fires stream_stale once and an unfillable trade gap fires gap once; both resolve once', { timeout: 120_000 }, async () => {
