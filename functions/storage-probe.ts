@@ -3,6 +3,7 @@
 
 import { z } from 'zod';
 import { defineFunction } from '../runtime/define.ts';
+import { evaluateDiag } from '../runtime/diag-reasons.ts';
 
 export default defineFunction({
   name: 'storage-probe',
@@ -35,6 +36,9 @@ export default defineFunction({
       doc.storage.cause = state.cause;
       doc.sync.pending = state.syncPending;
     }).catch(() => undefined); // the status writer logs its own failure (a full disk); the probe's answer stands
+    // A NAS outage longer than diag.nasOutageSeconds, a failed sync, a lost lease: DIAG, lifted by itself.
+    // Never at the probe's expense: its result and the router state above stand whatever this does.
+    await evaluateDiag(ctx).catch((err) => ctx.log.warn({ err: ctx.masker.text(String(err)) }, 'DIAG reasons not evaluated'));
     return {
       ok: probe.ok,
       latency_ms: probe.latencyMs,

@@ -36,6 +36,7 @@ export function auditKey(host: string, firstTs: number, firstSeq: number): strin
 export class AuditLog {
   private readonly segments: SegmentLog<AuditEvent>;
   private readonly recent: Array<AuditEvent & { seq: number }> = [];
+  private readonly listeners = new Set<(event: AuditEvent & { seq: number }) => void>();
   private readonly options: AuditOptions;
   /** How many recent events stay in memory for the dashboard. */
   static readonly RECENT_LIMIT = 200;
@@ -119,8 +120,15 @@ export class AuditLog {
     for (const entry of written) {
       this.recent.push(entry);
       if (this.recent.length > AuditLog.RECENT_LIMIT) this.recent.shift();
+      for (const listener of this.listeners) listener(entry);
       log.info({ audit: entry.event, ...entry.payload }, `audit ${entry.event}`);
     }
+  }
+
+  /** Calls `listener` with every event this process records from now on (the alert rules watch gaps and lease changes); returns the unsubscribe. */
+  onRecord(listener: (event: AuditEvent & { seq: number }) => void): () => void {
+    this.listeners.add(listener);
+    return () => void this.listeners.delete(listener);
   }
 
   /** Newest first. */

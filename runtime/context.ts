@@ -168,6 +168,7 @@ export async function createRuntime(loaded: LoadedConfig, options: CreateRuntime
 
   store.onSwitch((change) => {
     metrics.primaryUp.set(change.to === 'primary' ? 1 : 0);
+    metrics.recordStorageSwitch(change.from, change.to);
     audit.record('collector.storage.switch', { ...change, primary: store.primary.describe, secondary: store.secondary.describe }).catch((err: unknown) => log.error({ err: String(err) }, 'collector.storage.switch could not be audited'));
     log.warn(change, `storage switched to ${change.to}`);
   });

@@ -34,6 +34,13 @@ export interface ModeControl {
   set(mode: Mode, reason: string): Promise<void>;
 }
 
+/**
+ * `ctx.local` key set (true) in the runtime a short-lived CLI command builds: its lease view, router
+ * state and memory are not the serving runtime's, so duties that keep state over time (alert-check)
+ * refuse to run there.
+ */
+export const CLI_COMMAND_KEY = 'cli:command';
+
 export interface FnContext {
   host: string;
   config: AppConfig;

@@ -53,6 +53,10 @@ export const hostStatusSchema = z.looseObject({
   clock_skew_ms: z.number().nullable().optional(),
   /** Free bytes of the data directory's file system at the last write; null when it could not be read. */
   disk_free_bytes: z.number().nullable().optional(),
+  /** Open alert incidents of this host (runtime/alerts/incidents.ts), for `runtime alerts` and the page. */
+  alerts: z
+    .array(z.looseObject({ key: z.string(), rule: z.string(), summary: z.string(), since: z.string(), opened_at: z.string(), last_sent_at: z.string().optional(), undelivered: z.boolean().optional() }))
+    .optional(),
 });
 export type HostStatus = z.infer<typeof hostStatusSchema>;
 

@@ -1,7 +1,8 @@
 // runtime/collector/mode.ts
-// PROD → DIAG after repeated stream failures or at once on a full or failing disk (with evidence in the audit), DIAG → PROD once every stream is healthy again.
+// The `streams` DIAG reason: raised after repeated stream failures — at once for a full or failing disk, which is also the `disk_full` reason — with evidence in the audit; cleared once every stream is healthy again.
 
 import type { FnContext } from '../define.ts';
+import { clearDiag, diagOwned, raiseDiag } from '../diag-reasons.ts';
 import type { StreamState } from './tick.ts';
 
 const DIAG_KEY = 'collector:diag';
@@ -34,7 +35,17 @@ export async function updateCollectorMode(
   const diskShip = shipFailures.filter((f) => DISK_CAUSES.has(f.cause));
   const mode = ctx.mode.get();
 
-  if (mode === 'PROD' && (failing.length || diskShip.length)) {
+  // This PC's disk refusing writes is its own DIAG reason (runtime/diag-reasons.ts), raised and lifted every tick.
+  const disk = [
+    ...failing.filter((s) => DISK_CAUSES.has(s.state.cause ?? '')).map((s) => `${s.name} (${s.state.cause})`),
+    ...diskShip.map((f) => `${f.name} segments (${f.cause})`),
+  ];
+  if (disk.length) await raiseDiag(ctx, 'disk_full', `the data disk refuses writes: ${disk.join(', ')}`);
+  else await clearDiag(ctx, 'disk_full', 'the data disk takes writes again');
+
+  // DIAG is one list of reasons (runtime/diag-reasons.ts): failing streams are the `streams` reason.
+  // From PROD, or into a DIAG the list already holds; never into a DIAG forced by BTC_TS_MODE.
+  if (!diag.enteredByCollector && (failing.length || diskShip.length) && (mode === 'PROD' || (mode === 'DIAG' && diagOwned(ctx)))) {
     const evidence = [
       ...failing.map((s) => ({ stream: s.name, cause: s.state.cause, retries: s.state.failures, error: s.state.lastError })),
       ...diskShip.map((f) => ({ stream: f.name, cause: f.cause, retries: 0, error: 'segments could not be written for upload' })),
@@ -43,18 +54,16 @@ export async function updateCollectorMode(
       ...failing.map((s) => `${s.name} failed ${s.state.failures}× (${s.state.cause})`),
       ...diskShip.map((f) => `${f.name} segments wait locally (${f.cause})`),
     ];
-    await ctx.audit.record('collector.diag.enter', { streams: evidence }).catch((err: unknown) =>
-      ctx.log.error({ err: ctx.masker.text(String(err)) }, 'collector.diag.enter could not be audited'),
-    );
-    await ctx.mode.set('DIAG', `collector: ${reasons.join(', ')}`);
+    await ctx.audit.record('collector.diag.enter', { streams: evidence });
+    await raiseDiag(ctx, 'streams', `collector: ${reasons.join(', ')}`);
     diag.enteredByCollector = true;
     diag.healthyTicks = 0;
-  } else if (mode === 'DIAG' && diag.enteredByCollector) {
+  } else if (diag.enteredByCollector) {
     const healthy = streams.every((s) => s.state.failures === 0 && s.state.lastOkMs !== null) && diskShip.length === 0;
     diag.healthyTicks = healthy ? diag.healthyTicks + 1 : 0;
     if (diag.healthyTicks >= HEALTHY_TICKS_TO_PROD) {
       await ctx.audit.record('collector.diag.exit', { healthy_ticks: diag.healthyTicks });
-      await ctx.mode.set('PROD', 'collector: every stream healthy again');
+      await clearDiag(ctx, 'streams', 'collector: every stream healthy again');
       diag.enteredByCollector = false;
       diag.healthyTicks = 0;
     }
