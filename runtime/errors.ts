@@ -15,6 +15,7 @@ export type ErrorCode =
   | 'PayloadTooLarge' // HTTP body over the limit
   | 'Busy' // the function is already running (one in-flight run per name)
   | 'Conflict' // same key, different bytes: never overwritten
+  | 'NotAvailableHere' // a duty this runtime cannot run (a Node-only duty asked of a worker)
   | 'Internal'; // anything else: a bug
 
 export const httpStatusOf: Record<ErrorCode, number> = {
@@ -30,6 +31,7 @@ export const httpStatusOf: Record<ErrorCode, number> = {
   PayloadTooLarge: 413,
   Busy: 409,
   Conflict: 409,
+  NotAvailableHere: 501,
   Internal: 500,
 };
 

@@ -20,6 +20,7 @@ const errorNames: Record<ErrorCode, string> = {
   PayloadTooLarge: 'payload_too_large',
   Busy: 'busy',
   Conflict: 'conflict',
+  NotAvailableHere: 'not_available_here',
   Internal: 'internal_error',
 };
 

@@ -3,7 +3,7 @@
 
 import { BtcError } from '../errors.ts';
 import { sha256Hex } from '../hash.ts';
-import { promises as fsp } from 'node:fs';
+import type { LocalFiles } from '../local-files.ts';
 import path from 'node:path';
 
 export const ALERT_SIGNAL_ID = 'state_update_rollback';
@@ -52,6 +52,8 @@ export interface AlertOptions {
   /** Pause before the one retry. */
   retryDelayMs: number;
   logsDir: string;
+  /** Where the latency CSV and the alerts log go; null (a worker, no disk): not written, the audit and the result carry the alert. */
+  files: LocalFiles | null;
   now: () => number;
 }
 
@@ -154,25 +156,22 @@ function describeFetchError(err: unknown): string {
 }
 
 async function appendLatencyRow(options: AlertOptions, alert: AlertContext, url: string, attempt: number, r: { ok: boolean; status: number | null; latency: number; error?: string }): Promise<void> {
+  if (!options.files) return;
   const file = path.join(options.logsDir, LATENCY_CSV);
-  await fsp.mkdir(path.dirname(file), { recursive: true });
   const row = [new Date(options.now()).toISOString(), ALERT_SIGNAL_ID, alert.strategy, alert.symbol, alert.mode, url, attempt, r.ok ? 'ok' : 'error', r.status ?? '', r.latency, r.error ?? '']
     .map(csvCell)
     .join(',');
   // Webhooks are sent in parallel: only the writer that creates the file (O_EXCL) writes the header.
-  await fsp.writeFile(file, CSV_HEADER, { flag: 'wx' }).catch((err: NodeJS.ErrnoException) => {
-    if (err.code !== 'EEXIST') throw err;
-  });
-  await fsp.appendFile(file, row + '\n');
+  await options.files.append(file, row + '\n', CSV_HEADER);
 }
 
 /** One `key=value` line per event in <logsDir>/state_alerts.log. */
 async function appendLogLine(options: AlertOptions, fields: Record<string, string | number>): Promise<void> {
-  await fsp.mkdir(options.logsDir, { recursive: true });
+  if (!options.files) return;
   const text = Object.entries(fields)
     .map(([k, v]) => `${k}=${String(v).replace(/\s+/g, '_')}`)
     .join(' ');
-  await fsp.appendFile(path.join(options.logsDir, ALERTS_LOG), `${new Date(options.now()).toISOString()} ${text}\n`);
+  await options.files.append(path.join(options.logsDir, ALERTS_LOG), `${new Date(options.now()).toISOString()} ${text}\n`);
 }
 
 function csvCell(value: string | number): string {

@@ -1,0 +1,58 @@
+// runtime/worker/index.ts
+// The workerd entry (Cloudflare Workers module syntax): `fetch` through the duties' hono router, `scheduled` through the schedules.
+
+import appConfig from 'btc-worker:app-config';
+import { functions, schedules } from 'btc-worker:duties';
+import { BtcError, toBtcError } from '../errors.ts';
+import { createWorkerRuntime, type WorkerRuntime } from './runtime.ts';
+
+/** The parts of workerd's ExecutionContext and ScheduledController used here. */
+interface ExecutionContext {
+  waitUntil(promise: Promise<unknown>): void;
+}
+interface ScheduledController {
+  cron: string;
+  scheduledTime: number;
+}
+
+let runtime: WorkerRuntime | null = null;
+
+/** One runtime per isolate, built on first use from the env bindings (only string ones are config). */
+function runtimeOf(env: Record<string, unknown>): WorkerRuntime {
+  if (runtime) return runtime;
+  const strings: Record<string, string> = {};
+  for (const [k, v] of Object.entries(env)) if (typeof v === 'string') strings[k] = v;
+  runtime = createWorkerRuntime(strings, { functions, schedules, appConfig });
+  return runtime;
+}
+
+/** A runtime that cannot be built (a config error) answers every request with why, never a bare 500. */
+function startupFailure(err: unknown): Response {
+  const e = toBtcError(err);
+  const status = e.code === 'InvalidInput' ? 503 : 500;
+  return Response.json({ ok: false, error: 'runtime_unavailable', message: e.code === 'Internal' ? 'internal error; see the worker log' : e.message }, { status });
+}
+
+export default {
+  async fetch(request: Request, env: Record<string, unknown>): Promise<Response> {
+    let rt: WorkerRuntime;
+    try {
+      rt = runtimeOf(env);
+    } catch (err) {
+      console.error(String(err instanceof BtcError ? err.message : err));
+      return startupFailure(err);
+    }
+    return rt.app.fetch(request);
+  },
+
+  async scheduled(controller: ScheduledController, env: Record<string, unknown>, ctx: ExecutionContext): Promise<void> {
+    const rt = runtimeOf(env);
+    const done = rt.runScheduled(controller.cron, controller.scheduledTime).then((results) => {
+      const failed = results.filter((r) => r.outcome === 'error');
+      // A failed duty fails the invocation, so the platform's cron log shows it (and may retry).
+      if (failed.length) throw new Error(`scheduled duties failed: ${failed.map((r) => `${r.fn} (${r.detail})`).join('; ')}`);
+    });
+    ctx.waitUntil(done);
+    await done;
+  },
+};
