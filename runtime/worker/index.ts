@@ -3,6 +3,7 @@
 
 import appConfig from 'btc-worker:app-config';
 import { functions, schedules } from 'btc-worker:duties';
+import { deepMerge } from '../config.ts';
 import { BtcError, toBtcError } from '../errors.ts';
 import { createWorkerRuntime, type WorkerRuntime } from './runtime.ts';
 
@@ -17,13 +18,34 @@ interface ScheduledController {
 
 let runtime: WorkerRuntime | null = null;
 
-/** One runtime per isolate, built on first use from the env bindings (only string ones are config). */
+/**
+ * One runtime per isolate, built on first use from the env bindings: string ones are the env
+ * layer (same names as under Node); `BTC_TS_CONFIG_JSON` (a JSON var, or a string holding JSON) is
+ * merged over the bundled config/app.yaml, like editing that file on a PC.
+ */
 function runtimeOf(env: Record<string, unknown>): WorkerRuntime {
   if (runtime) return runtime;
   const strings: Record<string, string> = {};
-  for (const [k, v] of Object.entries(env)) if (typeof v === 'string') strings[k] = v;
-  runtime = createWorkerRuntime(strings, { functions, schedules, appConfig });
+  for (const [k, v] of Object.entries(env)) if (typeof v === 'string' && k !== CONFIG_JSON) strings[k] = v;
+  runtime = createWorkerRuntime(strings, { functions, schedules, appConfig: deepMerge(structuredClone(appConfig), configJson(env[CONFIG_JSON])) });
   return runtime;
+}
+
+const CONFIG_JSON = 'BTC_TS_CONFIG_JSON';
+
+/** @throws BtcError InvalidInput when the binding is not a JSON object. */
+function configJson(raw: unknown): Record<string, unknown> {
+  if (raw === undefined) return {};
+  let value = raw;
+  if (typeof raw === 'string') {
+    try {
+      value = JSON.parse(raw);
+    } catch (err) {
+      throw new BtcError('InvalidInput', `config error: ${CONFIG_JSON} is not JSON: ${(err as Error).message}`);
+    }
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new BtcError('InvalidInput', `config error: ${CONFIG_JSON} must be a JSON object`);
+  return value as Record<string, unknown>;
 }
 
 /** A runtime that cannot be built (a config error) answers every request with why, never a bare 500. */
