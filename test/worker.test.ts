@@ -164,7 +164,8 @@ describe('the duties in workerd (miniflare) against a Node runtime, one MinIO', 
   it('a cron tick delivered by miniflare runs the scheduled duties', async () => {
     const bucket = await freshBucket(minio, 'w-cron');
     const store = storeOf(bucket);
-    const edge = await worker({ ...s3Env(bucket), BTC_TS_HOST: 'edge', BTC_TS_MODE: 'PROD' });
+    // The dashboard every minute (6 h by default): due at every per-minute tick, like the probe and the heartbeat.
+    const edge = await worker({ ...s3Env(bucket), BTC_TS_HOST: 'edge', BTC_TS_MODE: 'PROD', BTC_TS_CONFIG_JSON: JSON.stringify({ dashboard: { everySeconds: 60 } }) });
     expect(await edge.scheduled('*/1 * * * *')).toMatchObject({ outcome: 'ok' });
     // storage-probe wrote the status, leader-heartbeat took the absent lease, dashboard-export (no leader known yet) exported.
     const status = JSON.parse((await store.get('collector/status/edge.json')).body.toString('utf8'));
@@ -180,6 +181,18 @@ describe('the duties in workerd (miniflare) against a Node runtime, one MinIO', 
     expect(renewed.heartbeat_ms).toBeGreaterThan(lease.heartbeat_ms);
     const events = ((await objects(store, ['audit/'])).flatMap(([, lines]) => lines) as Array<{ event: string }>).map((e) => e.event);
     expect(events).toEqual(expect.arrayContaining(['collector.leader.acquire', 'dashboard.export.complete']));
+  }, 20_000);
+
+  it('on per-minute ticks an everySeconds schedule runs at the tick after each multiple of its period, not at every tick', async () => {
+    const bucket = await freshBucket(minio, 'w-period');
+    const store = storeOf(bucket);
+    // The default dashboard period (6 h): a tick at 00:07 is not due, the tick at 06:00 is.
+    const edge = await worker({ ...s3Env(bucket), BTC_TS_HOST: 'edge', BTC_TS_MODE: 'PROD' });
+    expect(await edge.scheduled('* * * * *', new Date(Date.UTC(2026, 0, 1, 0, 7)))).toMatchObject({ outcome: 'ok' });
+    expect(await store.head('collector/status/edge.json')).not.toBeNull(); // the probe (every 5 s) ran
+    expect(await store.head('dashboard/heartbeat.json')).toBeNull();
+    expect(await edge.scheduled('* * * * *', new Date(Date.UTC(2026, 0, 1, 6, 0)))).toMatchObject({ outcome: 'ok' });
+    expect(await store.head('dashboard/heartbeat.json')).not.toBeNull();
   }, 20_000);
 
   it('the workerd leader-heartbeat and a Node runtime never hold the lease at once; workerd takes over within the lease after kill -9', async () => {

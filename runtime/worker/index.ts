@@ -64,7 +64,9 @@ export default {
       console.error(String(err instanceof BtcError ? err.message : err));
       return startupFailure(err);
     }
-    return rt.app.fetch(request);
+    const response = await rt.app.fetch(request);
+    await rt.settle(); // nothing a duty started may outlive the request (WorkerRuntime.settle)
+    return response;
   },
 
   async scheduled(controller: ScheduledController, env: Record<string, unknown>, ctx: ExecutionContext): Promise<void> {

@@ -51,6 +51,13 @@ export interface WorkerRuntime {
   context(): FnContext;
   /** One cron tick (workerd's `scheduled` event): every schedule that is due and allowed, at once. */
   runScheduled(cron: string, scheduledTimeMs: number): Promise<ScheduledRun[]>;
+  /**
+   * Resolves when the writes a duty started without awaiting (the status row the lease publishes,
+   * an audited storage switch) have settled. The entry awaits it before a request ends: workerd
+   * cancels what outlives its request, and a cancelled status write never settles, so the next
+   * write queued behind it (StatusWriter serialises them) would hang that isolate for good.
+   */
+  settle(): Promise<void>;
 }
 
 /**
@@ -97,8 +104,17 @@ export function createWorkerRuntime(env: Record<string, string>, bundled: Bundle
     periodSeconds: config.storage.probe.everySeconds,
     persist: true,
   });
+  const background = new Set<Promise<unknown>>();
+  const track = <T>(p: Promise<T>): Promise<T> => {
+    const settled = p.catch(() => undefined).finally(() => background.delete(settled));
+    background.add(settled);
+    return p;
+  };
+  const settle = async () => {
+    while (background.size) await Promise.all([...background]);
+  };
   store.onSwitch((change) => {
-    void audit.record('collector.storage.switch', { ...change, primary: primary.describe, secondary: NO_CACHE }).catch(() => undefined);
+    void track(audit.record('collector.storage.switch', { ...change, primary: primary.describe, secondary: NO_CACHE })).catch(() => undefined);
     log.warn(change, `storage switched to ${change.to}`);
   });
 
@@ -110,7 +126,7 @@ export function createWorkerRuntime(env: Record<string, string>, bundled: Bundle
       const from = mode;
       mode = next;
       await audit.record('runtime.mode.change', { from, to: next, reason });
-      await status.update(store, (doc) => void (doc.mode = next)).catch(() => undefined);
+      await track(status.update(store, (doc) => void (doc.mode = next))).catch(() => undefined);
     },
   };
 
@@ -135,7 +151,7 @@ export function createWorkerRuntime(env: Record<string, string>, bundled: Bundle
     audit,
     store,
     streams: NO_STREAMS,
-    status: { current: () => status.current(), update: (change) => status.update(store, change) },
+    status: { current: () => status.current(), update: (change) => track(status.update(store, change)) },
     lease,
     mode: modeControl,
     masker,
@@ -180,6 +196,8 @@ export function createWorkerRuntime(env: Record<string, string>, bundled: Bundle
     const runs = schedules.map(async (s): Promise<ScheduledRun> => {
       const base = { schedule: s.name!, fn: s.fn };
       if (s.cron && !cronDue(s.cron, scheduledTimeMs)) return { ...base, outcome: 'skipped', detail: `not due (${s.cron})` };
+      const period = typeof s.everySeconds === 'function' ? s.everySeconds(config) : s.everySeconds;
+      if (period !== undefined && !periodDue(period * 1000, cron, scheduledTimeMs)) return { ...base, outcome: 'skipped', detail: `not due (every ${period} s)` };
       if (s.when && !s.when(ctx)) return { ...base, outcome: 'skipped', detail: 'its condition says no' };
       try {
         await invoker.invoke(s.fn, s.input ?? {}, 'cron');
@@ -190,11 +208,12 @@ export function createWorkerRuntime(env: Record<string, string>, bundled: Bundle
       }
     });
     const results = await Promise.all(runs);
+    await settle();
     log.info({ cron, results }, 'scheduled tick');
     return results;
   };
 
-  return { loaded, host, store, functions, schedules, invoker, app, context, runScheduled };
+  return { loaded, host, store, functions, schedules, invoker, app, context, runScheduled, settle };
 }
 
 /** The lease names its holder by host and this id: one per isolate (a worker has no process id); drawn on first use (no randomness at global scope in workerd). */
@@ -235,6 +254,30 @@ const NO_STREAMS = new Proxy({} as RawStreams, {
 function cronDue(pattern: string, scheduledTimeMs: number): boolean {
   const next = new Cron(pattern, { paused: true }).nextRun(new Date(scheduledTimeMs - 60_000));
   return next !== null && next.getTime() <= scheduledTimeMs;
+}
+
+/**
+ * An `everySeconds` schedule on cron ticks, without memory (an isolate may be new at every tick):
+ * due when a multiple of the period lies in (previous tick, this tick]. A period no longer than
+ * the tick interval runs at every tick. Ticks are the trigger pattern's own times (a late
+ * delivery counts as its tick), 60 s apart when the pattern does not parse.
+ */
+function periodDue(periodMs: number, cron: string, scheduledTimeMs: number): boolean {
+  const { tick, interval } = tickOf(cron, scheduledTimeMs);
+  if (periodMs <= interval) return true;
+  return Math.floor(tick / periodMs) > Math.floor((tick - interval) / periodMs);
+}
+
+function tickOf(cron: string, scheduledTimeMs: number): { tick: number; interval: number } {
+  try {
+    const job = new Cron(cron, { paused: true });
+    const tick = job.previousRuns(1, new Date(scheduledTimeMs + 1))[0];
+    const previous = tick && job.previousRuns(1, tick)[0];
+    if (tick && previous) return { tick: tick.getTime(), interval: tick.getTime() - previous.getTime() };
+  } catch {
+    // not a pattern croner reads: per minute, as Cloudflare's finest trigger
+  }
+  return { tick: scheduledTimeMs, interval: 60_000 };
 }
 
 /** pino's browser build writing one masked JSON line per entry to the console (workerd's log). */
