@@ -9,6 +9,8 @@ import { loadConfig } from '../runtime/config.ts';
 import { createRuntime, type Runtime } from '../runtime/context.ts';
 import { createApp } from '../runtime/http/app.ts';
 import { LEASE_KEY } from '../runtime/lease.ts';
+import { DATASETS } from '../runtime/observability/keys.ts';
+import { verifyChain } from '../runtime/observability/verify.ts';
 import { silentLogger } from '../runtime/logger.ts';
 import { createS3Store } from '../runtime/store/s3.ts';
 import { listKeys, type ObjectStore } from '../runtime/store/types.ts';
@@ -91,7 +93,7 @@ beforeAll(async () => {
 }, 60_000);
 
 describe('the duties in workerd (miniflare) against a Node runtime, one MinIO', () => {
-  it('state-update, dashboard-export and storage-probe: same answers and same objects from the same inputs', async () => {
+  it('state-update, dashboard-export, storage-probe and dashboard verify: same answers and same objects from the same inputs', async () => {
     const [nodeBucket, workerBucket] = await Promise.all([freshBucket(minio, 'w-node'), freshBucket(minio, 'w-edge')]);
     // The same fixtures in both buckets: fills for state-update, raw segments for the dashboard.
     for (const store of [storeOf(nodeBucket), storeOf(workerBucket)]) {
@@ -128,6 +130,14 @@ describe('the duties in workerd (miniflare) against a Node runtime, one MinIO', 
     const status = async (bucket: string) => JSON.parse((await storeOf(bucket).get('collector/status/twin.json')).body.toString('utf8'));
     const [sn, sw] = [await status(nodeBucket), await status(workerBucket)];
     expect({ host: sw.host, primary: sw.storage.primary, secondary: sw.storage.secondary, sync: sw.sync }).toEqual({ host: sn.host, primary: sn.storage.primary, secondary: sn.storage.secondary, sync: sn.sync });
+
+    // `runtime dashboard verify` (verifyChain under Node) and the worker's POST /dashboard/verify judge the two chains alike.
+    const verifyInput = { max_heartbeat_age_h: 6, secrets: ['BTC_TS_S3_SECRET_KEY'] };
+    const byNode = await verifyChain(storeOf(nodeBucket), { now: Date.now(), maxHeartbeatAgeMs: 6 * 3_600_000, expectedDatasets: [...DATASETS], secrets: verifyInput.secrets, env: s3Env(nodeBucket) });
+    const byWorker = await edge.fetch('/dashboard/verify', { method: 'POST', body: verifyInput });
+    expect(byWorker.status).toBe(200);
+    expect(byNode.status).toBe('ok');
+    expect(normalise(byWorker.body.result)).toEqual(normalise(byNode));
 
     // The worker's audit went straight to the store: one object per event, the state decision among them.
     const audit = await objects(storeOf(workerBucket), ['audit/']);

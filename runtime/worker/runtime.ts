@@ -5,6 +5,7 @@ import { Cron } from 'croner';
 import { Hono, type MiddlewareHandler } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import pino from 'pino';
+import { z } from 'zod';
 import type { Mode } from '../../config/schema.ts';
 import { systemClock, type Clock } from '../clock.ts';
 import { loadConfig, pathsOf, type LoadedConfig } from '../config.ts';
@@ -17,6 +18,8 @@ import { Invoker } from '../invoker.ts';
 import type { Logger } from '../logger.ts';
 import type { ScheduleDef } from '../registry.ts';
 import { configSecretValues, createMasker, type Masker } from '../secrets.ts';
+import { DATASETS } from '../observability/keys.ts';
+import { verifyChain } from '../observability/verify.ts';
 import { StatusWriter } from '../status.ts';
 import { StorageRouter } from '../store/router.ts';
 import type { ObjectStore } from '../store/types.ts';
@@ -190,6 +193,26 @@ export function createWorkerRuntime(env: Record<string, string>, bundled: Bundle
     }),
   );
   mountFunctionRoutes(app, { functions, invoker, guard, limit, refused, notHere: NODE_ONLY });
+  // `runtime dashboard verify` as a route: the same verifyChain on the primary; the env checked for secrets is the worker's.
+  app.post('/dashboard/verify', guard, jsonBodyOnly(refused), limit, async (c) => {
+    const text = await c.req.text();
+    let raw: unknown = {};
+    try {
+      raw = text.trim() ? JSON.parse(text) : {};
+    } catch (err) {
+      throw new BtcError('InvalidInput', 'body is not valid JSON', { details: [{ code: 'invalid_json', path: [], message: (err as Error).message }] });
+    }
+    const parsed = verifyInput.safeParse(raw);
+    if (!parsed.success) throw new BtcError('InvalidInput', 'invalid input for dashboard verify', { details: parsed.error.issues });
+    const report = await verifyChain(primary, {
+      now: clock.now(),
+      maxHeartbeatAgeMs: parsed.data.max_heartbeat_age_h * 3_600_000,
+      expectedDatasets: parsed.data.expected_datasets ?? [...DATASETS],
+      secrets: parsed.data.secrets ?? [],
+      env,
+    });
+    return c.json({ ok: true, result: report });
+  });
 
   const runScheduled = async (cron: string, scheduledTimeMs: number): Promise<ScheduledRun[]> => {
     const ctx = context();
@@ -215,6 +238,15 @@ export function createWorkerRuntime(env: Record<string, string>, bundled: Bundle
 
   return { loaded, host, store, functions, schedules, invoker, app, context, runScheduled, settle };
 }
+
+/** POST /dashboard/verify: the CLI's flags as JSON (runtime dashboard verify --help). */
+const verifyInput = z
+  .object({
+    max_heartbeat_age_h: z.number().positive().default(6),
+    expected_datasets: z.array(z.enum(DATASETS)).optional(),
+    secrets: z.array(z.string().min(1).max(200)).max(50).optional(),
+  })
+  .strict();
 
 /** The lease names its holder by host and this id: one per isolate (a worker has no process id); drawn on first use (no randomness at global scope in workerd). */
 let isolateId: number | undefined;
