@@ -3,7 +3,7 @@
 
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
 import * as esbuild from 'esbuild';
 import { parse as parseYaml } from 'yaml';
 import { NODE_ONLY } from './node-only.ts';
@@ -67,7 +67,7 @@ export async function buildWorker(options: { minify?: boolean; outfile?: string 
           return { contents: `export default ${JSON.stringify(data)};`, loader: 'js' };
         }
         const imports = (dir: string, files: string[], prefix: string) =>
-          files.map((f, i) => `import ${prefix}${i} from ${JSON.stringify(pathToFileURL(path.join(ROOT, dir, f)).pathname)};`).join('\n');
+          files.map((f, i) => `import ${prefix}${i} from ${JSON.stringify(path.join(ROOT, dir, f))};`).join('\n');
         const list = (files: string[], prefix: string) => `[${files.map((f, i) => `{ file: ${JSON.stringify(f)}, value: ${prefix}${i} }`).join(', ')}]`;
         return {
           contents: [imports('functions', functionFiles, 'f'), imports('schedules', scheduleFiles, 's'), `export const functions = ${list(functionFiles, 'f')};`, `export const schedules = ${list(scheduleFiles, 's')};`].join('\n'),
