@@ -3,6 +3,7 @@
 
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
+import { writeFileDurable } from './durable.ts';
 
 /**
  * Local files a duty may write besides the store. The Node runtime hands every duty
@@ -16,7 +17,7 @@ export interface LocalFiles {
    * @throws the fs error (ENOSPC, EACCES, …) unchanged.
    */
   append(file: string, text: string, header?: string): Promise<void>;
-  /** Replaces `file` atomically (a `.<name>.tmp` sibling, then rename), creating its folder. */
+  /** Replaces `file` durably (durable.ts writeFileDurable: temp file fsynced, renamed, folder fsynced), creating its folder. */
   replace(file: string, body: Buffer | string): Promise<void>;
 }
 
@@ -32,8 +33,6 @@ export const nodeLocalFiles: LocalFiles = {
   },
   async replace(file, body) {
     await fsp.mkdir(path.dirname(file), { recursive: true });
-    const tmp = path.join(path.dirname(file), `.${path.basename(file)}.tmp`);
-    await fsp.writeFile(tmp, body);
-    await fsp.rename(tmp, file);
+    await writeFileDurable(file, body);
   },
 };

@@ -25,6 +25,10 @@ const groups: Record<string, () => Promise<Command[]>> = {
     const m = await import('./dashboard.ts');
     return [m.dashboardExportCommand, m.dashboardVerifyCommand];
   },
+  alerts: async () => {
+    const m = await import('./alerts.ts');
+    return [m.alertsListCommand, m.alertsTestCommand];
+  },
   diag: async () => [(await import('./diag.ts')).diagApiCommand],
   emulator: async () => [(await import('./emulator.ts')).emulatorCommand],
 };

@@ -265,7 +265,7 @@ async function loadPrevious(store: ObjectStore, name: DatasetName): Promise<{ ro
   }
 }
 
-/** The seed's out/dashboard: a local copy the upload command ships (written tmp → rename). */
+/** The seed's out/dashboard: a local copy the upload command ships (each file written durably: LocalFiles.replace). */
 async function writeLocalArtefacts(files: LocalFiles, dir: string, built: Built[], manifestBody: string): Promise<void> {
   for (const b of built) await files.replace(path.join(dir, `${b.name}.json`), b.body);
   await files.replace(path.join(dir, 'manifest.json'), manifestBody);

@@ -34,7 +34,11 @@ export interface StoreAuditOptions {
  *   running without its audit.
  */
 export class StoreAudit implements AuditTrail {
+  /** How many recent events stay in memory (this isolate's only), like AuditLog.RECENT_LIMIT. */
+  static readonly RECENT_LIMIT = 200;
   private lastSeq = 0;
+  private readonly recent: Array<AuditEvent & { seq: number }> = [];
+  private readonly listeners = new Set<(event: AuditEvent & { seq: number }) => void>();
   private readonly options: StoreAuditOptions;
 
   constructor(options: StoreAuditOptions) {
@@ -55,7 +59,22 @@ export class StoreAudit implements AuditTrail {
       }
     }
     this.lastSeq = seq;
+    const written = { ...entry, seq };
+    this.recent.push(written);
+    if (this.recent.length > StoreAudit.RECENT_LIMIT) this.recent.shift();
+    for (const listener of this.listeners) listener(written);
     log.info({ audit: event, ...entry.payload }, `audit ${event}`);
+  }
+
+  /** Calls `listener` with every event this isolate records from now on; returns the unsubscribe. */
+  onRecord(listener: (event: AuditEvent & { seq: number }) => void): () => void {
+    this.listeners.add(listener);
+    return () => void this.listeners.delete(listener);
+  }
+
+  /** This isolate's recent events, newest first. */
+  recentEvents(limit = 50): Array<AuditEvent & { seq: number }> {
+    return this.recent.slice(-limit).reverse();
   }
 
   /** Nothing to ship: every event went to the store when it was recorded. */
