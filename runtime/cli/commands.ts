@@ -25,6 +25,11 @@ const groups: Record<string, () => Promise<Command[]>> = {
     const m = await import('./dashboard.ts');
     return [m.dashboardExportCommand, m.dashboardVerifyCommand];
   },
+  compact: async () => [(await import('./lake.ts')).compactCommand],
+  query: async () => [(await import('./lake.ts')).queryCommand],
+  export: async () => [(await import('./lake.ts')).exportCommand],
+  capacity: async () => [(await import('./lake.ts')).capacityCommand],
+  incident: async () => [(await import('./lake.ts')).incidentMakeCommand],
   diag: async () => [(await import('./diag.ts')).diagApiCommand],
   emulator: async () => [(await import('./emulator.ts')).emulatorCommand],
 };

@@ -1,0 +1,88 @@
+// functions/compact.ts
+// The `compact` duty: raw segments of closed UTC days → one verified Parquet object per stream-day, then retention of verified raw days.
+
+import path from 'node:path';
+import { z } from 'zod';
+import { defineFunction } from '../runtime/define.ts';
+import { BtcError } from '../runtime/errors.ts';
+import { compactAll } from '../runtime/lake/compact.ts';
+import { makeScratch, removeScratch } from '../runtime/lake/duck.ts';
+import { dayStart, parseStreamName } from '../runtime/lake/layout.ts';
+import { applyRetention } from '../runtime/lake/retention.ts';
+
+const dayResult = z.object({
+  stream: z.string(), date: z.string(), action: z.string(), reason: z.string(), elapsed_ms: z.number(),
+  rows: z.number(), records_in: z.number(), dropped: z.number(), sources: z.number(), raw_bytes: z.number(),
+  parquet_bytes: z.number().nullable(), error: z.string().optional(),
+});
+
+export default defineFunction({
+  name: 'compact',
+  description: 'Compact raw segments of closed UTC days into one verified zstd Parquet object per stream-day (late segments recompact their day), then delete raw days past retention.rawDays whose Parquet is verified. dry_run: plan and account only.',
+  input: z
+    .object({
+      date: z.string().regex(/^\d{4}-\d{2}-\d{2}$/).optional(),
+      streams: z.array(z.string()).default([]),
+      dry_run: z.boolean().default(false),
+      /** Recompact the chosen days even when their manifest lists every segment. */
+      force: z.boolean().default(false),
+      /** Skip retention (compaction only). */
+      no_retention: z.boolean().default(false),
+    })
+    .strict(),
+  output: z.object({
+    ok: z.boolean(),
+    dry_run: z.boolean(),
+    skipped: z.string().nullable(),
+    planned: z.number(),
+    failed: z.number(),
+    days: z.array(dayResult),
+    retention: z.unknown().nullable(),
+  }),
+  async run(input, ctx) {
+    // Compaction reads and writes the primary only: while it is down the raw data waits in the cache.
+    if (ctx.store.state().primary === 'down') return { ok: true, dry_run: input.dry_run, skipped: 'primary_down', planned: 0, failed: 0, days: [], retention: null };
+    if (input.date) dayStart(input.date); // InvalidInput for a non-date
+    const streams = input.streams.map(parseStreamName);
+    const store = ctx.store.primary;
+    const scratch = await makeScratch(path.join(ctx.paths.dataDir, 'scratch'), 'compact');
+    try {
+      const report = await compactAll({
+        store, scratchDir: scratch, dryRun: input.dry_run, now: () => ctx.clock.now(),
+        graceMs: ctx.config.compaction.graceMinutes * 60_000, streams, dates: input.date ? [input.date] : undefined, force: input.force,
+      });
+      const compacted = report.days.filter((d) => d.action === 'compacted');
+      if (!input.dry_run && compacted.length) {
+        await ctx.audit.record('compact.complete', {
+          days: compacted.length,
+          rows: compacted.reduce((n, d) => n + d.rows, 0),
+          dropped: compacted.reduce((n, d) => n + d.dropped, 0),
+          raw_bytes: compacted.reduce((n, d) => n + d.raw_bytes, 0),
+          parquet_bytes: compacted.reduce((n, d) => n + (d.parquet_bytes ?? 0), 0),
+          stream_days: compacted.map((d) => `${d.stream}@${d.date}${d.reason === 'new' ? '' : ` (${d.reason})`}`),
+        });
+      }
+      for (const d of report.days.filter((x) => x.action === 'failed')) {
+        ctx.log.error({ stream: d.stream, date: d.date, error: d.error }, 'compaction of a stream-day failed');
+        if (!input.dry_run) await ctx.audit.record('compact.failed', { stream: d.stream, date: d.date, reason: d.reason, error: d.error });
+      }
+      let retention = null;
+      if (!input.no_retention) {
+        const r = await applyRetention({ store, now: ctx.clock.now(), rawDays: ctx.config.retention.rawDays, parquetDays: ctx.config.retention.parquetDays, dryRun: input.dry_run });
+        if (!input.dry_run && r.deleted_objects > 0) {
+          await ctx.audit.record('retention.delete', {
+            raw_days: r.raw_days, parquet_days: r.parquet_days, objects: r.deleted_objects, bytes: r.deleted_bytes, kept_unverified: r.kept_unverified,
+            groups: r.groups.filter((g) => g.deleted > 0).map((g) => ({ kind: g.kind, stream: g.stream, date: g.date, objects: g.deleted, bytes: g.bytes })),
+          });
+        }
+        retention = r;
+      }
+      return { ok: report.failed === 0, dry_run: input.dry_run, skipped: null, planned: report.planned, failed: report.failed, days: report.days, retention };
+    } catch (err) {
+      if (!input.dry_run) await ctx.audit.record('compact.failed', { error: err instanceof Error ? err.message : String(err) });
+      throw err instanceof BtcError ? err : new BtcError('Internal', `compact: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+    } finally {
+      await removeScratch(scratch);
+    }
+  },
+});
