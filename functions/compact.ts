@@ -1,6 +1,7 @@
 // functions/compact.ts
 // The `compact` duty: raw segments of closed UTC days → one verified Parquet object per stream-day, then retention of verified raw days.
 
+import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import { defineFunction } from '../runtime/define.ts';
@@ -50,6 +51,7 @@ export default defineFunction({
       const report = await compactAll({
         store, scratchDir: scratch, dryRun: input.dry_run, now: () => ctx.clock.now(),
         graceMs: ctx.config.compaction.graceMinutes * 60_000, streams, dates: input.date ? [input.date] : undefined, force: input.force,
+        onStep: holdAt(ctx.paths.dataDir),
       });
       const compacted = report.days.filter((d) => d.action === 'compacted');
       if (!input.dry_run && compacted.length) {
@@ -86,3 +88,18 @@ export default defineFunction({
     }
   },
 });
+
+/**
+ * Test hook for the crash tests: with BTC_TS_TEST_COMPACT_HOLD_AT=<step> (downloaded, written,
+ * uploaded, verified) the run writes `<dataDir>/compact-held-<step>` at that step of its first
+ * stream-day and waits there until the process is killed.
+ */
+function holdAt(dataDir: string): ((step: string) => Promise<void>) | undefined {
+  const step = process.env.BTC_TS_TEST_COMPACT_HOLD_AT;
+  if (!step) return undefined;
+  return async (reached) => {
+    if (reached !== step) return;
+    await fsp.writeFile(path.join(dataDir, `compact-held-${step}`), String(process.pid));
+    await new Promise(() => setInterval(() => undefined, 60_000));
+  };
+}

@@ -6,7 +6,7 @@ import { BtcError } from '../errors.ts';
 import type { Runtime } from '../context.ts';
 import type { CompactRunReport } from '../lake/compact.ts';
 import { capacityReport, type CapacityReport } from '../lake/capacity.ts';
-import { makeScratch, openDuck, removeScratch, type Duck } from '../lake/duck.ts';
+import { makeScratch, openDuck, plainRows, removeScratch, type Duck } from '../lake/duck.ts';
 import { makeIncident } from '../lake/incident.ts';
 import { parseStreamName, TOPICS, type StreamRef } from '../lake/layout.ts';
 import { discoverStreams, exportTable, loadWindow, parseTime, type ExportFormat, type LoadReport, type Window } from '../lake/read.ts';
@@ -112,7 +112,7 @@ export const queryCommand: Command = {
           throw new BtcError('InvalidInput', `query failed: ${err instanceof Error ? err.message : String(err)}`);
         });
         const names = reader.columnNames();
-        const rows = reader.getRowObjectsJson();
+        const rows = plainRows(reader);
         if (format === 'json') printJson(rows);
         else if (format === 'csv') process.stdout.write([names, ...rows.map((r) => names.map((n) => r[n]))].map((r) => r.map(csvCell).join(',')).join('\n') + '\n');
         else printTable(names, rows.map((r) => names.map((n) => plain(cellText(r[n])))));

@@ -55,6 +55,8 @@ export interface DayManifest {
   dropped: { total: number; duplicate_trade: number; duplicate_content: number; examples: DroppedRow[] };
   /** Records older than their segment's key date (late back-fill), kept on the segment's day. */
   early_rows: number;
+  /** Records taken over from the day's earlier Parquet object because retention deleted their segments (those stay listed in `sources`). */
+  carried_rows: number;
   sources: SourceSegment[];
   raw_bytes: number;
   verified: { at: number; rows: number; sha256: string; method: string };
@@ -125,7 +127,22 @@ export async function compactStreamDay(stream: StreamRef, date: string, options:
     const prevRead = await downloadInto(options, prevCandidates, prevFile);
     const prevSources = prevRead.filter((s) => s.max_ts >= start);
     await options.onStep?.('downloaded', name, date);
-    const sources = [...prevSources, ...curSources];
+    // Sources of an earlier compaction of this day that retention has deleted since: their records
+    // live on only in the day's verified Parquet object, which is then read as one more source.
+    const oldManifest = await readManifest(options.store, stream, date);
+    const present = new Set([...current, ...previous].map((o) => o.key));
+    const gone = (oldManifest?.sources ?? []).filter((s) => !present.has(s.key));
+    let carriedFile: string | null = null;
+    if (gone.length && oldManifest?.parquet) {
+      const old = await options.store.getOrNull(oldManifest.parquet.key);
+      const oldSha = old ? createHash('sha256').update(old.body).digest('hex') : null;
+      if (!old || oldSha !== oldManifest.parquet.sha256) {
+        throw new BtcError('Internal', `${name} ${date}: ${gone.length} source segment(s) were deleted and the verified Parquet object that holds their records is ${old ? 'changed' : 'missing'}; not recompacted (records would be lost)`);
+      }
+      carriedFile = path.join(dir, 'carried.parquet');
+      await fsp.writeFile(carriedFile, old.body);
+    }
+    const sources = [...prevSources, ...curSources, ...gone];
     if (sources.length === 0) return { stream: name, date, action: 'empty', manifest: null, elapsed_ms: Date.now() - started };
 
     // Every line must come through DuckDB: compare its count with the newline count of the bodies.
@@ -135,8 +152,9 @@ export async function compactStreamDay(stream: StreamRef, date: string, options:
     const parts = [
       expectCur ? `SELECT ${spec.select}, 1 AS src_day FROM ${readJsonSql([curFile], spec.dataType)}` : null,
       expectPrev ? `SELECT ${spec.select}, 0 AS src_day FROM ${readJsonSql([prevFile], spec.dataType)}` : null,
+      carriedFile ? `SELECT *, 2 AS src_day FROM read_parquet(${sqlString(carriedFile)})` : null,
     ].filter(Boolean);
-    await duck.run(`CREATE TEMP TABLE src AS ${parts.join(' UNION ALL ')}`);
+    await duck.run(`CREATE TEMP TABLE src AS ${parts.join(' UNION ALL BY NAME ')}`);
     const [counts] = await duck.rows<{ cur: number; prev: number; early: number }>(
       `SELECT count(*) FILTER (src_day = 1) AS cur, count(*) FILTER (src_day = 0) AS prev, count(*) FILTER (src_day = 1 AND ts < ${start}) AS early FROM src`,
     );
@@ -148,7 +166,7 @@ export async function compactStreamDay(stream: StreamRef, date: string, options:
       `CREATE TEMP TABLE dedup AS SELECT *, row_number() OVER (PARTITION BY ${partition} ORDER BY epoch, seq) AS rn,
          first_value(epoch) OVER (PARTITION BY ${partition} ORDER BY epoch, seq) AS kept_epoch,
          first_value(seq) OVER (PARTITION BY ${partition} ORDER BY epoch, seq) AS kept_seq
-       FROM src WHERE (src_day = 1 AND ts < ${end}) OR (src_day = 0 AND ts >= ${start})`,
+       FROM src WHERE (src_day = 1 AND ts < ${end}) OR (src_day = 0 AND ts >= ${start}) OR src_day = 2`,
     );
     const columns = spec.select.split(/,\s*(?![^(]*\))/).map((c) => c.split(/\s+AS\s+/i).pop()!.trim());
     const cols = columns.join(', ');
@@ -176,6 +194,7 @@ export async function compactStreamDay(stream: StreamRef, date: string, options:
         examples: examples.map((e) => ({ reason: dropReason as DroppedRow['reason'], ts: e.ts, id: e.id, kept: { epoch: e.kept_epoch, seq: e.kept_seq }, dropped: { epoch: e.epoch, seq: e.seq } })),
       },
       early_rows: counts!.early,
+      carried_rows: carriedFile ? oldManifest!.rows : 0,
       sources,
       raw_bytes: sources.reduce((n, s) => n + s.size, 0),
       compacted_at: options.now(),
@@ -319,7 +338,9 @@ export async function readManifest(store: ObjectStore, stream: StreamRef, date: 
 export interface PlanItem {
   stream: StreamRef;
   date: string;
-  reason: 'new' | 'late_segment' | 'changed_segment' | 'manifest_unreadable' | 'forced';
+  reason: 'new' | 'late_segment' | 'changed_segment' | 'manifest_unreadable' | 'parquet_changed' | 'forced';
+  /** Set when only the day before's segments made this day a candidate: asked again once that day is compacted. */
+  recheck?: { own: Map<string, string>; prev: Map<string, string> };
 }
 
 /**
@@ -363,22 +384,9 @@ export async function planCompaction(store: ObjectStore, options: { now: number;
       }
       const own = dates.get(date) ?? new Map<string, string>();
       const prev = dates.get(addDays(date, -1)) ?? new Map<string, string>();
-      const manifest = await manifestOf(date);
-      const listed = new Map((manifest?.sources ?? []).map((s) => [s.key, s.etag]));
-      const prevManifest = await manifestOf(addDays(date, -1));
-      const prevEnded = new Map((prevManifest?.sources ?? []).filter((s) => s.max_ts < dayStart(date)).map((s) => [s.key, s.etag]));
-      let reason: PlanItem['reason'] | null = null;
-      for (const [key, etag] of own) {
-        if (!listed.has(key)) reason ??= manifest ? 'late_segment' : 'new';
-        else if (listed.get(key) !== etag) reason ??= 'changed_segment';
-      }
-      for (const [key, etag] of prev) {
-        if (listed.get(key) === etag || prevEnded.get(key) === etag) continue;
-        // A segment of the day before not known to end before midnight: it may hold records of this day.
-        reason ??= manifest ? 'late_segment' : 'new';
-      }
-      if (manifest && manifest.parquet === undefined) reason ??= 'manifest_unreadable';
-      if (reason) plan.push({ stream, date, reason });
+      const check = await reasonToCompact(store, stream, date, own, prev, manifestOf);
+      const reason = check?.reason ?? null;
+      if (reason) plan.push({ stream, date, reason, recheck: check!.onlyPrev ? { own, prev } : undefined });
       // Today's manifest decision may change the next day's: forget it so the next day rereads.
       if (reason) manifests.delete(date);
     }
@@ -386,6 +394,36 @@ export async function planCompaction(store: ObjectStore, options: { now: number;
   return plan;
 }
 
+/**
+ * Why a stream-day needs (re)compaction, or null. `onlyPrev`: only because segments of the day
+ * before might hold records of this day — which that day's compaction, run first, settles.
+ */
+async function reasonToCompact(
+  store: ObjectStore, stream: StreamRef, date: string, own: Map<string, string>, prev: Map<string, string>,
+  manifestOf: (d: string) => Promise<DayManifest | null>,
+): Promise<{ reason: PlanItem['reason']; onlyPrev: boolean } | null> {
+  const manifest = await manifestOf(date);
+  const listed = new Map((manifest?.sources ?? []).map((s) => [s.key, s.etag]));
+  const prevManifest = await manifestOf(addDays(date, -1));
+  const prevEnded = new Map((prevManifest?.sources ?? []).filter((s) => s.max_ts < dayStart(date)).map((s) => [s.key, s.etag]));
+  let reason: PlanItem['reason'] | null = null;
+  for (const [key, etag] of own) {
+    if (!listed.has(key)) reason ??= manifest ? 'late_segment' : 'new';
+    else if (listed.get(key) !== etag) reason ??= 'changed_segment';
+  }
+  if (manifest && manifest.parquet === undefined) reason ??= 'manifest_unreadable';
+  if (!reason && manifest?.parquet && (own.size > 0 || prev.size > 0)) {
+    // The object is not the one verified (a crash between upload and manifest, a hand edit): redo the day.
+    if ((await store.head(manifest.parquet.key))?.etag !== manifest.parquet.etag) reason = 'parquet_changed';
+  }
+  if (reason) return { reason, onlyPrev: false };
+  for (const [key, etag] of prev) {
+    if (listed.get(key) === etag || prevEnded.get(key) === etag) continue;
+    // A segment of the day before not known to end before midnight: it may hold records of this day.
+    return { reason: manifest ? 'late_segment' : 'new', onlyPrev: true };
+  }
+  return null;
+}
 export interface CompactRunReport {
   dry_run: boolean;
   planned: number;
@@ -405,6 +443,10 @@ export async function compactAll(options: CompactOptions & { graceMs: number; st
     for (const item of plan) {
       const started = Date.now();
       try {
+        if (item.recheck && !options.dryRun) {
+          const fresh = (d: string) => readManifest(options.store, item.stream, d);
+          if (!(await reasonToCompact(options.store, item.stream, item.date, item.recheck.own, item.recheck.prev, fresh))) continue;
+        }
         const r = await compactStreamDay(item.stream, item.date, options, duck);
         const m = r.manifest;
         report.days.push({

@@ -4,7 +4,7 @@
 import { promises as fsp } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
+import { DuckDBInstance, type DuckDBConnection, type DuckDBResultReader } from '@duckdb/node-api';
 import { sqlString } from './layout.ts';
 
 export interface Duck {
@@ -39,13 +39,7 @@ export async function openDuck(options: DuckOptions): Promise<Duck> {
   return {
     conn,
     async rows<T>(sql: string) {
-      const reader = await conn.runAndReadAll(sql);
-      const json = reader.getRowObjectsJson();
-      return reader.getRowObjects().map((row, i) => {
-        const out: Record<string, unknown> = {};
-        for (const [k, v] of Object.entries(row)) out[k] = plainValue(v, json[i]![k]);
-        return out as T;
-      });
+      return plainRows(await conn.runAndReadAll(sql)) as T[];
     },
     async run(sql: string) {
       await conn.run(sql);
@@ -55,6 +49,16 @@ export async function openDuck(options: DuckOptions): Promise<Duck> {
       instance.closeSync();
     },
   };
+}
+
+/** A result's rows as plain JSON-ready objects (see plainValue). */
+export function plainRows(reader: DuckDBResultReader): Array<Record<string, unknown>> {
+  const json = reader.getRowObjectsJson();
+  return reader.getRowObjects().map((row, i) => {
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(row)) out[k] = plainValue(v, json[i]![k]);
+    return out;
+  });
 }
 
 /** BIGINT → number when it is a safe integer; DuckDB value objects (lists, structs, decimals) → their JSON form. */
