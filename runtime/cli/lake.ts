@@ -103,7 +103,7 @@ export const queryCommand: Command = {
     if (!sql) throw new BtcError('InvalidInput', `give the SQL, e.g. runtime query "SELECT count(*) FROM trades" (tables: ${TOPICS.join(', ')})`);
     const format = (flags.format as string | undefined) ?? 'table';
     if (!['table', 'csv', 'json'].includes(format)) throw new BtcError('InvalidInput', `--format must be table, csv or json, got ${format}`);
-    const runtime = await loadRuntime(flags);
+    const runtime = await loadRuntime(flags, undefined, { runsNoFunction: true });
     try {
       const window = windowOf(flags, runtime.clock.now(), false);
       await withWindow(runtime, window, streamsOf(flags), async (duck, load) => {
@@ -145,7 +145,7 @@ export const exportCommand: Command = {
     const format = flags.format as string | undefined;
     if (format !== 'csv' && format !== 'parquet' && format !== 'jsonl') throw new BtcError('InvalidInput', `--format must be csv, parquet or jsonl, got ${String(format)}`);
     if (typeof flags.out !== 'string') throw new BtcError('InvalidInput', '--out F is required');
-    const runtime = await loadRuntime(flags);
+    const runtime = await loadRuntime(flags, undefined, { runsNoFunction: true });
     try {
       const window = windowOf(flags, runtime.clock.now(), true);
       const rows = await withWindow(runtime, window, [stream], (duck) => exportTable(duck, stream, format as ExportFormat, flags.out as string));
@@ -164,7 +164,7 @@ export const capacityCommand: Command = {
   options: { ...configOption, json: { type: 'boolean' } },
   optionHelp: { ...configHelp, json: 'the whole report as JSON' },
   async run(flags) {
-    const runtime = await loadRuntime(flags);
+    const runtime = await loadRuntime(flags, undefined, { runsNoFunction: true });
     try {
       const report = await capacityReport(runtime.store.primary, { now: runtime.clock.now(), capacityBytes: runtime.loaded.config.storage.capacityBytes });
       if (flags.json === true) printJson(report);
@@ -196,7 +196,7 @@ export const incidentMakeCommand: Command = {
   async run(flags, positionals) {
     const id = positionals[0];
     if (!id) throw new BtcError('InvalidInput', 'give the incident id, e.g. runtime incident make 2026-11-20-flash-crash --from … --to …');
-    const runtime = await loadRuntime(flags);
+    const runtime = await loadRuntime(flags, undefined, { runsNoFunction: true });
     try {
       const window = windowOf(flags, runtime.clock.now(), true);
       const result = await makeIncident({
