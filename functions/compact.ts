@@ -6,6 +6,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import { defineFunction } from '../runtime/define.ts';
 import { BtcError } from '../runtime/errors.ts';
+import { capacityReport } from '../runtime/lake/capacity.ts';
 import { compactAll } from '../runtime/lake/compact.ts';
 import { makeScratch, removeScratch } from '../runtime/lake/duck.ts';
 import { dayStart, parseStreamName } from '../runtime/lake/layout.ts';
@@ -39,6 +40,7 @@ export default defineFunction({
     failed: z.number(),
     days: z.array(dayResult),
     retention: z.unknown().nullable(),
+    capacity: z.object({ total_bytes: z.number(), growth_bytes_per_day: z.number(), days_until_full: z.number().nullable(), full_at: z.string().nullable() }).nullable().optional(),
   }),
   async run(input, ctx) {
     // Compaction reads and writes the primary only: while it is down the raw data waits in the cache.
@@ -79,7 +81,17 @@ export default defineFunction({
         }
         retention = r;
       }
-      return { ok: report.failed === 0, dry_run: input.dry_run, skipped: null, planned: report.planned, failed: report.failed, days: report.days, retention };
+      if (!input.dry_run && report.failed === 0) ctx.metrics?.compactLastSuccess.set(ctx.clock.now() / 1000);
+      // The forecast on /metrics (btc_ts_storage_days_until_full): one listing of the bucket a run.
+      let capacity = null;
+      if (!input.dry_run && ctx.metrics) {
+        capacity = await capacityReport(store, { now: ctx.clock.now(), capacityBytes: ctx.config.storage.capacityBytes });
+        ctx.metrics.recordCapacity(capacity);
+      }
+      return {
+        ok: report.failed === 0, dry_run: input.dry_run, skipped: null, planned: report.planned, failed: report.failed, days: report.days, retention,
+        capacity: capacity && { total_bytes: capacity.total_bytes, growth_bytes_per_day: capacity.growth_bytes_per_day, days_until_full: capacity.days_until_full, full_at: capacity.full_at },
+      };
     } catch (err) {
       if (!input.dry_run) await ctx.audit.record('compact.failed', { error: err instanceof Error ? err.message : String(err) });
       throw err instanceof BtcError ? err : new BtcError('Internal', `compact: ${err instanceof Error ? err.message : String(err)}`, { cause: err });

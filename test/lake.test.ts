@@ -11,6 +11,8 @@ import { openDuck, type Duck } from '../runtime/lake/duck.ts';
 import { manifestKey, parquetKey, sqlString, type StreamRef } from '../runtime/lake/layout.ts';
 import { exportTable, loadWindow } from '../runtime/lake/read.ts';
 import { applyRetention } from '../runtime/lake/retention.ts';
+import { capacityReport } from '../runtime/lake/capacity.ts';
+import { makeIncident } from '../runtime/lake/incident.ts';
 import { listKeys, type ObjectStore } from '../runtime/store/types.ts';
 import type { StreamId } from '../runtime/streams.ts';
 import { segments, type SegmentSpec } from './helpers/data-fixtures.ts';
@@ -249,5 +251,40 @@ describe('compaction on MinIO', () => {
     expect(await listKeys(store, 'raw/')).toEqual([]);
     const events = await readAuditEvents(store);
     expect(events.filter((e) => e.event === 'retention.delete').map((e) => e.payload.objects)).toEqual([tickerRaw.length]);
+  });
+
+  it('capacity counts every prefix and stream-day with the compression ratio and a full date; an incident folder holds the window once', async () => {
+    const target = await freshBucket(inject('minio'), 'lake-cap');
+    const rt = await runtimeOn(target);
+    const store = rt.store.primary;
+    const raw = await putSegments(store, failoverDay(TICKER));
+    const run = (await rt.invoker.invoke('compact', { no_retention: true }, 'cli')) as { capacity: { total_bytes: number } };
+    const all = await listKeys(store, '');
+    const report = await capacityReport(store, { now: Date.now(), capacityBytes: 1e9 });
+    expect(report.total_objects).toBe(all.length);
+    const rawBytes = (await Promise.all((await listKeys(store, 'raw/')).map((k) => store.head(k)))).reduce((n, o) => n + o!.size, 0);
+    expect(report.prefixes.find((p) => p.prefix === 'raw/')).toEqual({ prefix: 'raw/', objects: (await listKeys(store, 'raw/')).length, bytes: rawBytes });
+    const day = report.stream_days.find((d) => d.stream === 'binance/ticker/ETH-USDT' && d.date === DAY)!;
+    const parquetBytes = (await store.head(parquetKey(ref(TICKER), DAY)))!.size;
+    expect(day).toMatchObject({ raw_bytes: rawBytes, parquet_bytes: parquetBytes });
+    expect(report.compression_ratio).toBeCloseTo(rawBytes / parquetBytes, 6);
+    // The day is older than a week: no growth measured, no forecast; a day inside the week gives one.
+    expect(report.growth_bytes_per_day).toBe(0);
+    const soon = await capacityReport(store, { now: T0 + 3 * 86_400_000, capacityBytes: 1e9 });
+    expect(soon.growth_bytes_per_day).toBe(parquetBytes);
+    expect(soon.days_until_full).toBeCloseTo((1e9 - soon.total_bytes) / parquetBytes, 6);
+    expect(run.capacity.total_bytes).toBeGreaterThan(0);
+    expect(await rt.metrics.registry.metrics()).toMatch(/btc_ts_storage_used_bytes \d+/);
+
+    const window = { from: T0 + 13 * HOUR, to: T0 + 13.5 * HOUR };
+    const made = await makeIncident({ store, scratchRoot: path.join(rt.paths.dataDir, 'scratch'), id: 'flash-1', window, streams: [ref(TICKER)], host: 'pc-test', actor: 'tester', now: Date.now() });
+    const inWindow = new Set(raw.filter((r) => r.ts >= window.from && r.ts < window.to).map((r) => r.ts)).size;
+    expect(made.incident.streams).toEqual([{ stream: 'binance/ticker/ETH-USDT', rows: inWindow, artifact: 'incidents/flash-1/artifacts/binance-ticker-ETH-USDT.parquet' }]);
+    expect((await listKeys(store, 'incidents/flash-1/')).sort()).toEqual(['incidents/flash-1/artifacts/binance-ticker-ETH-USDT.parquet', 'incidents/flash-1/incident.json', 'incidents/flash-1/replay_notes.md', 'incidents/flash-1/replay_params.json']);
+    expect((await store.get('incidents/flash-1/replay_notes.md')).body.toString()).toMatch(/## Summary[\s\S]*## Findings[\s\S]*## Actions/);
+    const { duck, dir } = await duckdb();
+    const [a] = await parquetRows(duck, dir, store, 'incidents/flash-1/artifacts/binance-ticker-ETH-USDT.parquet', 'SELECT count(*) AS n, count(DISTINCT ts) AS ts FROM $P');
+    expect(a).toEqual({ n: inWindow, ts: inWindow });
+    await expect(makeIncident({ store, scratchRoot: path.join(rt.paths.dataDir, 'scratch'), id: 'flash-1', window, streams: [ref(TICKER)], host: 'pc-test', actor: 'tester', now: Date.now() })).rejects.toThrow(/exists/);
   });
 });
