@@ -100,7 +100,7 @@ const TS_FIELD = /"ts":(-?\d+)/g;
  * A crash at any step leaves either the old state or an object without a matching manifest, which
  * the next run recompacts. Errors: BtcError Internal when a check fails (nothing is deleted then).
  */
-export async function compactStreamDay(stream: StreamRef, date: string, options: CompactOptions, duck?: Duck): Promise<DayResult> {
+export async function compactStreamDay(stream: StreamRef, date: string, options: CompactOptions, duck?: Duck, listed?: ListedSegments): Promise<DayResult> {
   const started = Date.now();
   const name = streamName(stream);
   if (!isTopic(stream.topic)) throw new BtcError('InvalidInput', `no Parquet layout for topic ${stream.topic}`);
@@ -112,8 +112,8 @@ export async function compactStreamDay(stream: StreamRef, date: string, options:
     const start = dayStart(date);
     const end = start + DAY_MS;
     const prevDate = addDays(date, -1);
-    const current = await listObjects(options.store, rawDayPrefix(stream, date));
-    const previous = await listObjects(options.store, rawDayPrefix(stream, prevDate));
+    const current = listed?.current ?? (await listObjects(options.store, rawDayPrefix(stream, date)));
+    const previous = listed?.previous ?? (await listObjects(options.store, rawDayPrefix(stream, prevDate)));
     // Segments of the day before whose records all end before midnight (known from its manifest) need no download.
     const prevManifest = await readManifest(options.store, stream, prevDate);
     const known = new Map((prevManifest?.sources ?? []).map((s) => [`${s.key}\0${s.etag}`, s]));
@@ -335,12 +335,20 @@ export async function readManifest(store: ObjectStore, stream: StreamRef, date: 
   }
 }
 
+/** The raw segments keyed on the day and on the day before, as a listing just found them. */
+export interface ListedSegments {
+  current: Array<{ key: string; etag: string; size: number }>;
+  previous: Array<{ key: string; etag: string; size: number }>;
+}
+
 export interface PlanItem {
   stream: StreamRef;
   date: string;
   reason: 'new' | 'late_segment' | 'changed_segment' | 'manifest_unreadable' | 'parquet_changed' | 'forced';
   /** Set when only the day before's segments made this day a candidate: asked again once that day is compacted. */
   recheck?: { own: Map<string, string>; prev: Map<string, string> };
+  /** The plan's listing of the day's segments (saves listing them again). */
+  listed: ListedSegments;
 }
 
 /**
@@ -351,6 +359,7 @@ export interface PlanItem {
  */
 export async function planCompaction(store: ObjectStore, options: { now: number; graceMs: number; streams?: StreamRef[]; dates?: string[]; force?: boolean }): Promise<PlanItem[]> {
   const byStream = new Map<string, { stream: StreamRef; dates: Map<string, Map<string, string>> }>();
+  const sizes = new Map<string, number>();
   const prefixes = options.streams?.length ? options.streams.map((s) => `raw/${s.exchange}/${s.topic}/${s.symbol}/`) : ['raw/'];
   for (const prefix of prefixes) {
     for await (const o of listAll(store, prefix)) {
@@ -360,6 +369,7 @@ export async function planCompaction(store: ObjectStore, options: { now: number;
       byStream.set(ref.stream, entry);
       const keys = entry.dates.get(ref.date) ?? new Map<string, string>();
       keys.set(o.key, o.etag);
+      sizes.set(o.key, o.size);
       entry.dates.set(ref.date, keys);
     }
   }
@@ -379,19 +389,24 @@ export async function planCompaction(store: ObjectStore, options: { now: number;
       if (options.dates?.length && !options.dates.includes(date)) continue;
       if (dayStart(date) + DAY_MS + options.graceMs > options.now) continue; // not closed yet
       if (options.force) {
-        plan.push({ stream, date, reason: 'forced' });
+        plan.push({ stream, date, reason: 'forced', listed: listedOf(dates, date, sizes) });
         continue;
       }
       const own = dates.get(date) ?? new Map<string, string>();
       const prev = dates.get(addDays(date, -1)) ?? new Map<string, string>();
       const check = await reasonToCompact(store, stream, date, own, prev, manifestOf);
       const reason = check?.reason ?? null;
-      if (reason) plan.push({ stream, date, reason, recheck: check!.onlyPrev ? { own, prev } : undefined });
+      if (reason) plan.push({ stream, date, reason, recheck: check!.onlyPrev ? { own, prev } : undefined, listed: listedOf(dates, date, sizes) });
       // Today's manifest decision may change the next day's: forget it so the next day rereads.
       if (reason) manifests.delete(date);
     }
   }
   return plan;
+}
+
+function listedOf(dates: Map<string, Map<string, string>>, date: string, sizes: Map<string, number>): ListedSegments {
+  const of = (d: string) => [...(dates.get(d) ?? new Map<string, string>())].map(([key, etag]) => ({ key, etag, size: sizes.get(key) ?? 0 }));
+  return { current: of(date), previous: of(addDays(date, -1)) };
 }
 
 /**
@@ -447,7 +462,7 @@ export async function compactAll(options: CompactOptions & { graceMs: number; st
           const fresh = (d: string) => readManifest(options.store, item.stream, d);
           if (!(await reasonToCompact(options.store, item.stream, item.date, item.recheck.own, item.recheck.prev, fresh))) continue;
         }
-        const r = await compactStreamDay(item.stream, item.date, options, duck);
+        const r = await compactStreamDay(item.stream, item.date, options, duck, item.listed);
         const m = r.manifest;
         report.days.push({
           stream: r.stream, date: r.date, action: r.action, elapsed_ms: r.elapsed_ms, reason: item.reason,
