@@ -4,7 +4,7 @@
 import { promises as fsp } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { DuckDBInstance, type DuckDBConnection, type DuckDBResultReader } from '@duckdb/node-api';
+import type { DuckDBConnection, DuckDBResultReader } from '@duckdb/node-api';
 import { sqlString } from './layout.ts';
 
 export interface Duck {
@@ -27,6 +27,8 @@ export interface DuckOptions {
 /** Opens an in-memory DuckDB. Source: https://duckdb.org/docs/stable/configuration/overview (threads, memory_limit, temp_directory). */
 export async function openDuck(options: DuckOptions): Promise<Duck> {
   const threads = options.threads ?? Math.max(1, Math.min(4, os.availableParallelism()));
+  // Loaded on first use: a runtime that never compacts or queries never maps the native library.
+  const { DuckDBInstance } = await import('@duckdb/node-api');
   const instance = await DuckDBInstance.create(':memory:', {
     threads: String(threads),
     memory_limit: options.memoryLimit ?? '400MB',
