@@ -83,5 +83,5 @@ export async function removeScratch(dir: string): Promise<void> {
 /** read_json over local JSONL files with explicit columns (no sampling, no type guessing). */
 export function readJsonSql(files: string[], dataType: string): string {
   const list = `[${files.map(sqlString).join(', ')}]`;
-  return `read_json(${list}, format = 'newline_delimited', maximum_object_size = 67108864, columns = {ts: 'BIGINT', ingest_ts: 'BIGINT', epoch: 'BIGINT', seq: 'BIGINT', data: ${sqlString(dataType)}})`;
+  return `read_json(${list}, format = 'newline_delimited', columns = {ts: 'BIGINT', ingest_ts: 'BIGINT', epoch: 'BIGINT', seq: 'BIGINT', data: ${sqlString(dataType)}})`;
 }
