@@ -251,6 +251,16 @@ describe('compaction on MinIO', () => {
     expect(await listKeys(store, 'raw/')).toEqual([]);
     const events = await readAuditEvents(store);
     expect(events.filter((e) => e.event === 'retention.delete').map((e) => e.payload.objects)).toEqual([tickerRaw.length]);
+
+    // A segment arriving after retention deleted the day's raw data: the recompaction carries the
+    // deleted segments' records over from the verified Parquet object — none is lost.
+    const before = JSON.parse((await store.get(manifestKey(ref(TRADES), DAY))).body.toString());
+    const later = await putSegments(store, [{ stream: TRADES, epoch: 9, firstSeq: 0, count: 30, perSegment: 30, firstTs: T0 + 23.9 * HOUR, stepMs: 1000, firstId: 9_500_000 }]);
+    const redo = (await rt.invoker.invoke('compact', { no_retention: true }, 'cli')) as { days: Array<{ stream: string; date: string; reason: string; rows: number; dropped: number; action: string }> };
+    expect(redo.days.filter((d) => d.action === 'compacted').map((d) => `${d.stream}@${d.date}:${d.reason}:${d.rows}:${d.dropped}`)).toEqual([`binance/trades/BTC-USDT@${DAY}:late_segment:${before.rows + later.length}:0`]);
+    const after = JSON.parse((await store.get(manifestKey(ref(TRADES), DAY))).body.toString());
+    expect(after.carried_rows).toBe(before.rows);
+    expect(after.sources.length).toBe(before.sources.length + 1); // the deleted segments stay listed
   });
 
   it('capacity counts every prefix and stream-day with the compression ratio and a full date; an incident folder holds the window once', async () => {

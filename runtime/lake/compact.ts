@@ -154,6 +154,8 @@ export async function compactStreamDay(stream: StreamRef, date: string, options:
       expectPrev ? `SELECT ${spec.select}, 0 AS src_day FROM ${readJsonSql([prevFile], spec.dataType)}` : null,
       carriedFile ? `SELECT *, 2 AS src_day FROM read_parquet(${sqlString(carriedFile)})` : null,
     ].filter(Boolean);
+    // Only deleted sources that held no record of this day: an empty table of the right columns.
+    if (!parts.length) parts.push(`SELECT ${spec.select}, 1 AS src_day FROM (SELECT NULL::BIGINT AS ts, NULL::BIGINT AS ingest_ts, NULL::BIGINT AS epoch, NULL::BIGINT AS seq, NULL::${spec.dataType} AS data) WHERE false`);
     await duck.run(`CREATE TEMP TABLE src AS ${parts.join(' UNION ALL BY NAME ')}`);
     const [counts] = await duck.rows<{ cur: number; prev: number; early: number }>(
       `SELECT count(*) FILTER (src_day = 1) AS cur, count(*) FILTER (src_day = 0) AS prev, count(*) FILTER (src_day = 1 AND ts < ${start}) AS early FROM src`,
@@ -163,9 +165,9 @@ export async function compactStreamDay(stream: StreamRef, date: string, options:
     }
     const partition = spec.content.join(', ');
     await duck.run(
-      `CREATE TEMP TABLE dedup AS SELECT *, row_number() OVER (PARTITION BY ${partition} ORDER BY epoch, seq) AS rn,
-         first_value(epoch) OVER (PARTITION BY ${partition} ORDER BY epoch, seq) AS kept_epoch,
-         first_value(seq) OVER (PARTITION BY ${partition} ORDER BY epoch, seq) AS kept_seq
+      `CREATE TEMP TABLE dedup AS SELECT *, row_number() OVER (PARTITION BY ${partition} ORDER BY epoch, seq, src_day = 2) AS rn,
+         first_value(epoch) OVER (PARTITION BY ${partition} ORDER BY epoch, seq, src_day = 2) AS kept_epoch,
+         first_value(seq) OVER (PARTITION BY ${partition} ORDER BY epoch, seq, src_day = 2) AS kept_seq
        FROM src WHERE (src_day = 1 AND ts < ${end}) OR (src_day = 0 AND ts >= ${start}) OR src_day = 2`,
     );
     const columns = spec.select.split(/,\s*(?![^(]*\))/).map((c) => c.split(/\s+AS\s+/i).pop()!.trim());
@@ -177,7 +179,7 @@ export async function compactStreamDay(stream: StreamRef, date: string, options:
     const facts = await sourceFacts(duck, stream.topic === 'trades');
     const dropReason = stream.topic === 'trades' ? 'duplicate_trade' : 'duplicate_content';
     const examples = await duck.rows<{ ts: number; id: string | null; epoch: number; seq: number; kept_epoch: number; kept_seq: number }>(
-      `SELECT ts, ${stream.topic === 'trades' ? 'id' : 'NULL AS id'}, epoch, seq, kept_epoch, kept_seq FROM dedup WHERE rn > 1 ORDER BY ts, epoch, seq LIMIT ${DROP_EXAMPLES}`,
+      `SELECT ts, ${stream.topic === 'trades' ? 'id' : 'NULL AS id'}, epoch, seq, kept_epoch, kept_seq FROM dedup WHERE rn > 1 AND src_day <> 2 ORDER BY ts, epoch, seq LIMIT ${DROP_EXAMPLES}`,
     );
     await options.onStep?.('written', name, date);
     const body = await fsp.readFile(localParquet);
@@ -240,7 +242,8 @@ interface Facts {
 
 async function sourceFacts(duck: Duck, trades: boolean): Promise<Facts> {
   const [f] = await duck.rows<{ rows: number; records_in: number; min_ts: number | null; max_ts: number | null; epochs: number[] | null }>(
-    `SELECT count(*) FILTER (rn = 1) AS rows, count(*) AS records_in, min(ts) AS min_ts, max(ts) AS max_ts, list(DISTINCT epoch ORDER BY epoch) AS epochs FROM dedup`,
+    // records_in: records of the raw sources; a carried copy of a record whose segment still exists is no duplicate.
+    `SELECT count(*) FILTER (rn = 1) AS rows, count(*) FILTER (rn = 1 OR src_day <> 2) AS records_in, min(ts) AS min_ts, max(ts) AS max_ts, list(DISTINCT epoch ORDER BY epoch) AS epochs FROM dedup`,
   );
   let tradeIds: DayManifest['trade_ids'] = null;
   if (trades) {
