@@ -6,11 +6,11 @@ import path from 'node:path';
 import { z } from 'zod';
 import { defineFunction } from '../runtime/define.ts';
 import { BtcError } from '../runtime/errors.ts';
-import { capacityReport } from '../runtime/lake/capacity.ts';
+import { capacityReport, COMPACT_LAST_KEY, type CompactLast } from '../runtime/lake/capacity.ts';
 import { compactAll } from '../runtime/lake/compact.ts';
 import { makeScratch, removeScratch } from '../runtime/lake/duck.ts';
 import { dayStart, parseStreamName } from '../runtime/lake/layout.ts';
-import { applyRetention } from '../runtime/lake/retention.ts';
+import { applyRetention, type RetentionReport } from '../runtime/lake/retention.ts';
 
 const dayResult = z.object({
   stream: z.string(), date: z.string(), action: z.string(), reason: z.string(), elapsed_ms: z.number(),
@@ -70,7 +70,7 @@ export default defineFunction({
         ctx.log.error({ stream: d.stream, date: d.date, error: d.error }, 'compaction of a stream-day failed');
         if (!input.dry_run) await ctx.audit.record('compact.failed', { stream: d.stream, date: d.date, reason: d.reason, error: d.error });
       }
-      let retention = null;
+      let retention: RetentionReport | null = null;
       if (!input.no_retention) {
         const r = await applyRetention({ store, now: ctx.clock.now(), rawDays: ctx.config.retention.rawDays, parquetDays: ctx.config.retention.parquetDays, dryRun: input.dry_run });
         if (!input.dry_run && r.deleted_objects > 0) {
@@ -87,6 +87,14 @@ export default defineFunction({
       if (!input.dry_run && ctx.metrics) {
         capacity = await capacityReport(store, { now: ctx.clock.now(), capacityBytes: ctx.config.storage.capacityBytes });
         ctx.metrics.recordCapacity(capacity);
+      }
+      if (!input.dry_run) {
+        const last: CompactLast = {
+          at: ctx.clock.now(), ok: report.failed === 0, compacted: compacted.length, failed: report.failed, rows: compacted.reduce((n, d) => n + d.rows, 0),
+          raw_deleted: retention ? retention.deleted_objects : null,
+          capacity: capacity && { total_bytes: capacity.total_bytes, growth_bytes_per_day: capacity.growth_bytes_per_day, days_until_full: capacity.days_until_full, full_at: capacity.full_at, compression_ratio: capacity.compression_ratio },
+        };
+        ctx.local.set(COMPACT_LAST_KEY, last);
       }
       return {
         ok: report.failed === 0, dry_run: input.dry_run, skipped: null, planned: report.planned, failed: report.failed, days: report.days, retention,

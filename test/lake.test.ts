@@ -13,6 +13,8 @@ import { exportTable, loadWindow } from '../runtime/lake/read.ts';
 import { applyRetention } from '../runtime/lake/retention.ts';
 import { capacityReport } from '../runtime/lake/capacity.ts';
 import { makeIncident } from '../runtime/lake/incident.ts';
+import { DashboardData } from '../runtime/http/dashboard-data.ts';
+import { DataCard } from '../runtime/http/dashboard-data-card.tsx';
 import { listKeys, type ObjectStore } from '../runtime/store/types.ts';
 import type { StreamId } from '../runtime/streams.ts';
 import { segments, type SegmentSpec } from './helpers/data-fixtures.ts';
@@ -296,5 +298,12 @@ describe('compaction on MinIO', () => {
     const [a] = await parquetRows(duck, dir, store, 'incidents/flash-1/artifacts/binance-ticker-ETH-USDT.parquet', 'SELECT count(*) AS n, count(DISTINCT ts) AS ts FROM $P');
     expect(a).toEqual({ n: inWindow, ts: inWindow });
     await expect(makeIncident({ store, scratchRoot: path.join(rt.paths.dataDir, 'scratch'), id: 'flash-1', window, streams: [ref(TICKER)], host: 'pc-test', actor: 'tester', now: Date.now() })).rejects.toThrow(/exists/);
+
+    // The dashboard's Data card: the last compaction of this runtime, the bucket size, the incidents.
+    const model = await new DashboardData(rt).model();
+    const html = String(await DataCard({ model }).toString());
+    expect(html).toMatch(/data-testid="compact-last">[^<]*ok · 1 stream-day\(s\), \d+ rows/);
+    expect(html).toContain(`${(run.capacity.total_bytes / 1e6).toFixed(1)} MB`);
+    expect(html).toMatch(/data-testid="incidents">flash-1</);
   });
 });

@@ -20,6 +20,19 @@ export interface CapacityReport {
   full_at: string | null;
 }
 
+/** What the compact duty leaves in ctx.local for the page (functions/compact.ts); the dashboard's Data card shows it. */
+export const COMPACT_LAST_KEY = 'compact.last';
+
+export interface CompactLast {
+  at: number;
+  ok: boolean;
+  compacted: number;
+  failed: number;
+  rows: number;
+  raw_deleted: number | null;
+  capacity: { total_bytes: number; growth_bytes_per_day: number; days_until_full: number | null; full_at: string | null; compression_ratio: number | null } | null;
+}
+
 const PARQUET_KEY = /^parquet\/([^/]+)\/exchange=([^/]+)\/symbol=([^/]+)\/dt=(\d{4}-\d{2}-\d{2})\/[^/]+\.parquet$/;
 
 /**
