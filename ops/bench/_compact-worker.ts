@@ -15,7 +15,7 @@ const out: Record<string, unknown> = { mode };
 if (mode === 'compact') {
   const scratch = mkdtempSync(path.join(os.tmpdir(), 'btc-ts-bench-compact-'));
   try {
-    const report = await compactAll({ store, scratchDir: scratch, now: () => Date.now(), graceMs: 0, dates: [date], threads: Number(process.env.BENCH_THREADS ?? 2) });
+    const report = await compactAll({ store, scratchDir: scratch, now: () => Date.now(), graceMs: 0, dates: [date], threads: Number(process.env.BENCH_THREADS ?? 2), memoryLimit: process.env.BENCH_MEMORY_LIMIT });
     out.failed = report.failed;
     out.errors = report.days.filter((d) => d.error).map((d) => d.error);
     out.rows = report.days.reduce((n, d) => n + d.rows, 0);
