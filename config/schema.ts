@@ -123,6 +123,8 @@ export const configSchema = z
       fsPrimaryDir: z.string().optional(),
       /** Free bytes of the data directory's file system under which `/health`, the page and `whatif` warn. */
       diskFreeWarnBytes: z.number().int().nonnegative(),
+      /** Size of the NAS volume (bytes): with it, `runtime capacity` and /metrics forecast the day it is full. */
+      capacityBytes: z.number().int().positive().optional(),
       s3: z.strictObject({
         endpoint: z.url().optional(),
         bucket: z.string().min(3),
@@ -197,6 +199,19 @@ export const configSchema = z
       /** Above this the clock check passes with a warning. */
       warnClockSkewSeconds: z.number().positive(),
     }),
+    /** Daily compaction of raw segments into Parquet (docs/data.md). */
+    compaction: z.strictObject({
+      /** Period of the scheduled `compact` duty on the lease holder (default daily). */
+      everySeconds: seconds,
+      /** A UTC day is compacted once it ended this long ago (late ticks and the last ship land first). */
+      graceMinutes: z.number().int().nonnegative().max(24 * 60),
+    }),
+    retention: z.strictObject({
+      /** Raw segments of a day go this many days after the day ended, and only once its Parquet object is verified. */
+      rawDays: z.number().int().positive().max(3650),
+      /** Parquet objects older than this many days are deleted (absent: kept for ever). */
+      parquetDays: z.number().int().positive().max(36500).optional(),
+    }),
     dashboard: z.strictObject({
       /** Period of the scheduled dashboard export (seed: every 6 h). */
       everySeconds: seconds,
@@ -209,6 +224,9 @@ export const configSchema = z
     }),
   })
   .superRefine((c, ctx) => {
+    if (c.retention.parquetDays !== undefined && c.retention.parquetDays <= c.retention.rawDays) {
+      ctx.addIssue({ code: 'custom', path: ['retention', 'parquetDays'], message: `parquetDays (${c.retention.parquetDays}) must be more than retention.rawDays (${c.retention.rawDays}): a day's raw segments outlive its Parquet object otherwise` });
+    }
     if (c.lease.leaseSeconds <= 2 * c.lease.heartbeatSeconds) {
       ctx.addIssue({
         code: 'custom',
@@ -272,6 +290,8 @@ export function defaultConfig(machine: MachineDefaults = { hostname: () => os.ho
       logLines: 50,
     },
     preflight: { maxClockSkewSeconds: 900, warnClockSkewSeconds: 5 },
+    compaction: { everySeconds: 24 * 3600, graceMinutes: 30 },
+    retention: { rawDays: 7 },
     dashboard: { everySeconds: 6 * 3600, historyWeeks: 8, uploadTimeoutSeconds: 600 },
   };
 }

@@ -44,6 +44,10 @@ export class Metrics {
   readonly dashboardSequence = new Gauge({ name: 'btc_ts_dashboard_manifest_sequence', help: 'Sequence of the last manifest this runtime committed', registers: [this.registry] });
   readonly dashboardLastSuccess = new Gauge({ name: 'btc_ts_dashboard_last_success_timestamp_seconds', help: 'Unix time of the last successful export by this runtime', registers: [this.registry] });
   readonly dashboardRows = new Gauge({ name: 'btc_ts_dashboard_dataset_rows', help: 'Rows of each dataset in the last export', labelNames: ['dataset'], registers: [this.registry] });
+  readonly storageUsedBytes = new Gauge({ name: 'btc_ts_storage_used_bytes', help: 'Bytes in the primary bucket at the last capacity check (compact duty)', registers: [this.registry] });
+  readonly storageGrowthBytes = new Gauge({ name: 'btc_ts_storage_growth_bytes_per_day', help: 'Bytes a closed day keeps for good, mean of the last 7 days', registers: [this.registry] });
+  readonly storageDaysUntilFull = new Gauge({ name: 'btc_ts_storage_days_until_full', help: 'Days until the primary reaches storage.capacityBytes at the current growth (absent without capacityBytes or growth)', registers: [this.registry] });
+  readonly compactLastSuccess = new Gauge({ name: 'btc_ts_compact_last_success_timestamp_seconds', help: 'Unix time of the last compact run without a failed stream-day', registers: [this.registry] });
 
   // Seed 000 §28.6 (switch.count, leader.failover.count, sync.items/bytes/elapsed_ms) and the alerts (issue 16).
   readonly storageSwitches = new Counter({ name: 'btc_ts_storage_switch_total', help: 'Storage switches of this runtime: direction primary_to_secondary (primary lost) or secondary_to_primary (back)', labelNames: ['direction'], registers: [this.registry] });
@@ -122,6 +126,14 @@ export class Metrics {
     if (run.sequence !== null) this.dashboardSequence.set(run.sequence);
     if (run.ok) this.dashboardLastSuccess.set(run.atMs / 1000);
     for (const [dataset, rows] of Object.entries(run.rows)) this.dashboardRows.set({ dataset }, rows);
+  }
+
+  /** After a capacity check: bytes used, growth per day, and days until full when the capacity is configured. */
+  recordCapacity(report: { total_bytes: number; growth_bytes_per_day: number; days_until_full: number | null }): void {
+    this.storageUsedBytes.set(report.total_bytes);
+    this.storageGrowthBytes.set(report.growth_bytes_per_day);
+    if (report.days_until_full === null) this.storageDaysUntilFull.reset();
+    else this.storageDaysUntilFull.set(report.days_until_full);
   }
 
   private collectStreamAges(): void {

@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { runCli } from './helpers/run-cli.ts';
 
 /** Every command CONTRACT.md names, as `runtime --help` must list it. */
-const CONTRACT_COMMANDS = ['start', 'invoke', 'whatif', 'status', 'sync', 'health', 'config diff', 'handoff make', 'handoff load', 'rp make', 'rp list', 'rp restore', 'state update', 'state override', 'state prune', 'dashboard export', 'dashboard verify', 'diag api', 'emulator'];
+const CONTRACT_COMMANDS = ['start', 'invoke', 'whatif', 'status', 'sync', 'health', 'config diff', 'handoff make', 'handoff load', 'rp make', 'rp list', 'rp restore', 'state update', 'state override', 'state prune', 'dashboard export', 'dashboard verify', 'diag api', 'emulator', 'compact', 'query', 'export', 'capacity', 'incident make'];
 
 describe('runtime command line', () => {
   it('--help lists every command with its summary (exit 0); no arguments prints it and exits 2', async () => {

@@ -29,6 +29,11 @@ const groups: Record<string, () => Promise<Command[]>> = {
     const m = await import('./alerts.ts');
     return [m.alertsListCommand, m.alertsTestCommand];
   },
+  compact: async () => [(await import('./lake.ts')).compactCommand],
+  query: async () => [(await import('./lake.ts')).queryCommand],
+  export: async () => [(await import('./lake.ts')).exportCommand],
+  capacity: async () => [(await import('./lake.ts')).capacityCommand],
+  incident: async () => [(await import('./lake.ts')).incidentMakeCommand],
   diag: async () => [(await import('./diag.ts')).diagApiCommand],
   emulator: async () => [(await import('./emulator.ts')).emulatorCommand],
 };

@@ -14,8 +14,12 @@ import type { Flags } from './main.ts';
 export const configOption = { config: { type: 'string' } } as const;
 export const configHelp = { config: 'config file (default: $BTC_TS_CONFIG or config/app.yaml)' };
 
-/** A runtime for a short-lived command: logs go to stderr at warn level unless BTC_TS_LOG_LEVEL says otherwise. */
-export async function loadRuntime(flags: Flags, overrides?: Record<string, unknown>): Promise<Runtime> {
+/**
+ * A runtime for a short-lived command: logs go to stderr at warn level unless BTC_TS_LOG_LEVEL says
+ * otherwise. `runsNoFunction`: the command only reads and writes the store (query, export), so the
+ * duties (and ccxt, seconds to import) are not loaded.
+ */
+export async function loadRuntime(flags: Flags, overrides?: Record<string, unknown>, options: { runsNoFunction?: boolean } = {}): Promise<Runtime> {
   const loaded = loadConfig({ file: flags.config as string | undefined, overrides });
   const masker = createMasker(loaded.secrets, configSecretValues(loaded.config));
   const log = createLogger({
@@ -26,7 +30,7 @@ export async function loadRuntime(flags: Flags, overrides?: Record<string, unkno
     base: { host: loaded.config.host, pid: process.pid, cli: true },
   });
   // The status object belongs to the runtime serving this host: a command must not overwrite its row.
-  const runtime = await createRuntime(loaded, { log, writeStatus: false });
+  const runtime = await createRuntime(loaded, { log, writeStatus: false, ...(options.runsNoFunction ? { functions: new Map(), schedules: [] } : {}) });
   runtime.local.set(CLI_COMMAND_KEY, true);
   return runtime;
 }

@@ -17,6 +17,8 @@ export type { Backlog };
 import { listAll, type ObjectStore } from '../store/types.ts';
 import { NextTasksSource, type NextTasks } from './handover-tasks.ts';
 import { RecordsToday, streamKeyOf } from './records-today.ts';
+import { COMPACT_LAST_KEY, type CompactLast } from '../lake/capacity.ts';
+import { IncidentList, type DataModel } from './dashboard-data-card.tsx';
 
 /** A store read slower than this is shown as unavailable instead of holding the page. */
 const READ_DEADLINE_MS = 3_000;
@@ -91,6 +93,8 @@ export interface DashboardModel {
   diagReasons: DiagReason[];
   /** Started with --insecure-no-token on a non-loopback address: the page says so in red. */
   insecureNoToken: boolean;
+  /** Compaction, capacity and incidents (docs/data.md). */
+  data: DataModel;
   /** BTC_TS_API_TOKEN is set: /status wants the bearer header, so the page does not link it. */
   tokenSet: boolean;
 }
@@ -106,6 +110,7 @@ export class DashboardData {
   /** Other hosts as last read from the primary, shown (marked) while the primary is down. */
   private lastOthers: { rows: HostRow[]; at: number } | null = null;
   private readonly recordsToday: RecordsToday;
+  private readonly incidents: IncidentList;
 
   /** `handoverFile`: replaces the operator's handover file (tests); default handoff.handoverFile under handoff.repoDir. */
   constructor(runtime: Runtime, options: { handoverFile?: string } = {}) {
@@ -113,17 +118,19 @@ export class DashboardData {
     const { handoverFile } = runtime.loaded.config.handoff;
     this.nextTasks = new NextTasksSource(runtime.store, options.handoverFile ?? path.resolve(repoDirOf(runtime.loaded.config), handoverFile));
     this.recordsToday = new RecordsToday(runtime.store);
+    this.incidents = new IncidentList(runtime.store);
   }
 
   async model(): Promise<DashboardModel> {
     const rt = this.runtime;
     const now = rt.clock.now();
     const state = rt.store.state();
-    const [hosts, backlog, shipped, nextTasks] = await Promise.all([
+    const [hosts, backlog, shipped, nextTasks, incidents] = await Promise.all([
       deadline(readAllStatus(rt.store), null),
       deadline(measureBacklog(rt.store.secondary), null),
       deadline(this.shippedAudit(now), null),
       deadline(this.nextTasks.load(), { source: null, tasks: [], note: 'handover not readable in time (storage slow?)' }),
+      deadline(this.incidents.ids(now), null),
     ]);
     const selfStatus: HostRow = {
       ...rt.status.current(),
@@ -191,6 +198,7 @@ export class DashboardData {
       preflightFailures: preflightFailures(rt),
       insecureNoToken: rt.local.get(INSECURE_NO_TOKEN_KEY) === true,
       tokenSet: Boolean(rt.loaded.secrets.BTC_TS_API_TOKEN),
+      data: { last: (rt.local.get(COMPACT_LAST_KEY) as CompactLast | undefined) ?? null, incidents },
     };
   }
 

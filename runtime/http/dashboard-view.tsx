@@ -5,6 +5,7 @@ import { raw } from 'hono/html';
 import type { DashboardModel } from './dashboard-data.ts';
 import { AlertsCard } from './dashboard-alerts.tsx';
 import { LeaderCard, RuntimeCard, StorageCard, SyncCard } from './dashboard-cards.tsx';
+import { DataCard } from './dashboard-data-card.tsx';
 import { REFRESH_SCRIPT } from './dashboard-script.ts';
 import { AuditSection, HandoffCard, HostsSection, NextTasksCard, ObjectsCard, StreamsSection } from './dashboard-sections.tsx';
 import { clock } from './format.ts';
@@ -67,6 +68,7 @@ export function DashboardMain({ model }: { model: DashboardModel }) {
         <NextTasksCard model={model} />
         <ObjectsCard model={model} />
         <HandoffCard model={model} />
+        <DataCard model={model} />
       </div>
       <AuditSection model={model} />
     </>

@@ -6,5 +6,6 @@ export const NODE_ONLY: ReadonlyMap<string, string> = new Map([
   ['collect-tick', 'it keeps exchange connections (ccxt) and appends records to the local write-ahead log; run it on a PC'],
   ['sync', "it uploads a PC's local cache to the primary; a worker has no cache"],
   ['handoff', "it bundles the PC's git checkout, logs and data directory"],
+  ['compact', 'it runs DuckDB, a native library, over a scratch directory on local disk; run it on a PC'],
   ['alert-check', "it watches one PC: its streams, cache backlog, free disk, DIAG reasons and the audit events of its own process"],
 ]);

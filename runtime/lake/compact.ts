@@ -1,0 +1,487 @@
+// runtime/lake/compact.ts
+// Daily compaction: every raw segment of a stream-day (all epochs) → one verified, de-duplicated, time-ordered Parquet object and its manifest.
+
+import { createHash } from 'node:crypto';
+import { promises as fsp } from 'node:fs';
+import path from 'node:path';
+import { BtcError } from '../errors.ts';
+import { etagOf } from '../store/fs.ts';
+import { listAll, type ObjectStore } from '../store/types.ts';
+import { parseRawSegmentKey } from '../streams.ts';
+import { openDuck, readJsonSql, type Duck } from './duck.ts';
+import {
+  addDays, dayStart, DAY_MS, isTopic, manifestKey, parquetKey, rawDayPrefix, sqlString, streamName, TOPIC_SPECS,
+  type StreamRef,
+} from './layout.ts';
+
+/** One raw segment read for a day, as the manifest lists it. */
+export interface SourceSegment {
+  key: string;
+  etag: string;
+  size: number;
+  /** Lines (records) in the segment. */
+  records: number;
+  /** Exchange-time range of its records (ms). */
+  min_ts: number;
+  max_ts: number;
+}
+
+export interface DroppedRow {
+  reason: 'duplicate_trade' | 'duplicate_content';
+  ts: number;
+  id: string | null;
+  kept: { epoch: number; seq: number };
+  dropped: { epoch: number; seq: number };
+}
+
+/** parquet-manifests/<topic>/<ex>/<SYMBOL>/<date>.json. */
+export interface DayManifest {
+  version: 1;
+  stream: string;
+  exchange: string;
+  topic: string;
+  symbol: string;
+  date: string;
+  /** Null when no record of the sources falls on this day (the manifest still proves they were read). */
+  parquet: { key: string; bytes: number; sha256: string; etag: string } | null;
+  rows: number;
+  min_ts: number | null;
+  max_ts: number | null;
+  epochs: number[];
+  /** Trades: the exchange's trade ids (numeric ones; null when ids are not integers). */
+  trade_ids: { min: number | null; max: number | null; distinct: number; first_trade_id_min: number | null; last_trade_id_max: number | null; same_id_different_content: number } | null;
+  /** Records of the sources that fall on this day, before de-duplication. */
+  records_in: number;
+  dropped: { total: number; duplicate_trade: number; duplicate_content: number; examples: DroppedRow[] };
+  /** Records older than their segment's key date (late back-fill), kept on the segment's day. */
+  early_rows: number;
+  /** Records taken over from the day's earlier Parquet object because retention deleted their segments (those stay listed in `sources`). */
+  carried_rows: number;
+  sources: SourceSegment[];
+  raw_bytes: number;
+  verified: { at: number; rows: number; sha256: string; method: string };
+  compacted_at: number;
+  engine: string;
+}
+
+export interface DayResult {
+  stream: string;
+  date: string;
+  action: 'compacted' | 'would_compact' | 'empty' | 'failed';
+  manifest: DayManifest | null;
+  elapsed_ms: number;
+}
+
+export interface CompactOptions {
+  store: ObjectStore;
+  /** A directory this run may fill and that is removed afterwards. */
+  scratchDir: string;
+  dryRun?: boolean;
+  now: () => number;
+  /** Parallel GETs of raw segments (default 16). */
+  downloadConcurrency?: number;
+  threads?: number;
+  memoryLimit?: string;
+  /** Test hook: called between the steps (`downloaded`, `written`, `uploaded`, `verified`); a kill test stops here. */
+  onStep?: (step: string, stream: string, date: string) => void | Promise<void>;
+}
+
+const DROP_EXAMPLES = 20;
+const TS_FIELD = /"ts":(-?\d+)/g;
+
+/**
+ * Compacts one stream-day. Sources: every raw segment keyed dt=<date> (every epoch) and those of
+ * dt=<date-1> holding records of <date> (a segment is keyed by its first record's day, so the
+ * last one before midnight spills over). A record belongs to clamp(day(ts), keyDate, keyDate+1):
+ * every record has exactly one day, whatever its segment. Steps: download → DuckDB reads the
+ * JSONL → de-duplicate (trades: same id and content; others: same ts and content), order by
+ * exchange time → Parquet (zstd) → upload (same key every run: one object per stream-day) → read
+ * the stored object back and check sha256, row set and trade ids against the sources → manifest.
+ * A crash at any step leaves either the old state or an object without a matching manifest, which
+ * the next run recompacts. Errors: BtcError Internal when a check fails (nothing is deleted then).
+ */
+export async function compactStreamDay(stream: StreamRef, date: string, options: CompactOptions, duck?: Duck, listed?: ListedSegments): Promise<DayResult> {
+  const started = Date.now();
+  const name = streamName(stream);
+  if (!isTopic(stream.topic)) throw new BtcError('InvalidInput', `no Parquet layout for topic ${stream.topic}`);
+  const spec = TOPIC_SPECS[stream.topic];
+  const dir = await fsp.mkdtemp(path.join(options.scratchDir, `day-`));
+  const ownDuck = !duck;
+  duck ??= await openDuck({ scratchDir: options.scratchDir, threads: options.threads, memoryLimit: options.memoryLimit });
+  try {
+    const start = dayStart(date);
+    const end = start + DAY_MS;
+    const prevDate = addDays(date, -1);
+    const current = listed?.current ?? (await listObjects(options.store, rawDayPrefix(stream, date)));
+    const previous = listed?.previous ?? (await listObjects(options.store, rawDayPrefix(stream, prevDate)));
+    // Segments of the day before whose records all end before midnight (known from its manifest) need no download.
+    const prevManifest = await readManifest(options.store, stream, prevDate);
+    const known = new Map((prevManifest?.sources ?? []).map((s) => [`${s.key}\0${s.etag}`, s]));
+    const prevCandidates = previous.filter((o) => {
+      const s = known.get(`${o.key}\0${o.etag}`);
+      return !s || s.max_ts >= start;
+    });
+    const curFile = path.join(dir, 'cur.jsonl');
+    const prevFile = path.join(dir, 'prev.jsonl');
+    const curSources = await downloadInto(options, current, curFile);
+    const prevRead = await downloadInto(options, prevCandidates, prevFile);
+    const prevSources = prevRead.filter((s) => s.max_ts >= start);
+    await options.onStep?.('downloaded', name, date);
+    // Sources of an earlier compaction of this day that retention has deleted since: their records
+    // live on only in the day's verified Parquet object, which is then read as one more source.
+    const oldManifest = await readManifest(options.store, stream, date);
+    const present = new Set([...current, ...previous].map((o) => o.key));
+    const gone = (oldManifest?.sources ?? []).filter((s) => !present.has(s.key));
+    let carriedFile: string | null = null;
+    if (gone.length && oldManifest?.parquet) {
+      const old = await options.store.getOrNull(oldManifest.parquet.key);
+      const oldSha = old ? createHash('sha256').update(old.body).digest('hex') : null;
+      if (!old || oldSha !== oldManifest.parquet.sha256) {
+        throw new BtcError('Internal', `${name} ${date}: ${gone.length} source segment(s) were deleted and the verified Parquet object that holds their records is ${old ? 'changed' : 'missing'}; not recompacted (records would be lost)`);
+      }
+      carriedFile = path.join(dir, 'carried.parquet');
+      await fsp.writeFile(carriedFile, old.body);
+    }
+    const sources = [...prevSources, ...curSources, ...gone];
+    if (sources.length === 0) return { stream: name, date, action: 'empty', manifest: null, elapsed_ms: Date.now() - started };
+
+    // Every line must come through DuckDB: compare its count with the newline count of the bodies.
+    const expectCur = curSources.reduce((n, s) => n + s.records, 0);
+    const expectPrev = prevRead.reduce((n, s) => n + s.records, 0);
+    await duck.run(`DROP TABLE IF EXISTS src; DROP TABLE IF EXISTS dedup`);
+    const parts = [
+      expectCur ? `SELECT ${spec.select}, 1 AS src_day FROM ${readJsonSql([curFile], spec.dataType)}` : null,
+      expectPrev ? `SELECT ${spec.select}, 0 AS src_day FROM ${readJsonSql([prevFile], spec.dataType)}` : null,
+      carriedFile ? `SELECT *, 2 AS src_day FROM read_parquet(${sqlString(carriedFile)})` : null,
+    ].filter(Boolean);
+    // Only deleted sources that held no record of this day: an empty table of the right columns.
+    if (!parts.length) parts.push(`SELECT ${spec.select}, 1 AS src_day FROM (SELECT NULL::BIGINT AS ts, NULL::BIGINT AS ingest_ts, NULL::BIGINT AS epoch, NULL::BIGINT AS seq, NULL::${spec.dataType} AS data) WHERE false`);
+    await duck.run(`CREATE TEMP TABLE src AS ${parts.join(' UNION ALL BY NAME ')}`);
+    const [counts] = await duck.rows<{ cur: number; prev: number; early: number }>(
+      `SELECT count(*) FILTER (src_day = 1) AS cur, count(*) FILTER (src_day = 0) AS prev, count(*) FILTER (src_day = 1 AND ts < ${start}) AS early FROM src`,
+    );
+    if (counts!.cur !== expectCur || counts!.prev !== expectPrev) {
+      throw new BtcError('Internal', `${name} ${date}: DuckDB read ${counts!.cur}+${counts!.prev} records, the segments hold ${expectCur}+${expectPrev}; nothing written`);
+    }
+    const partition = spec.content.join(', ');
+    await duck.run(
+      `CREATE TEMP TABLE dedup AS SELECT *, row_number() OVER (PARTITION BY ${partition} ORDER BY epoch, seq, src_day = 2) AS rn,
+         first_value(epoch) OVER (PARTITION BY ${partition} ORDER BY epoch, seq, src_day = 2) AS kept_epoch,
+         first_value(seq) OVER (PARTITION BY ${partition} ORDER BY epoch, seq, src_day = 2) AS kept_seq
+       FROM src WHERE (src_day = 1 AND ts < ${end}) OR (src_day = 0 AND ts >= ${start}) OR src_day = 2`,
+    );
+    const columns = spec.select.split(/,\s*(?![^(]*\))/).map((c) => c.split(/\s+AS\s+/i).pop()!.trim());
+    const cols = columns.join(', ');
+    const localParquet = path.join(dir, 'out.parquet');
+    await duck.run(
+      `COPY (SELECT ${cols} FROM dedup WHERE rn = 1 ORDER BY ${spec.order}) TO ${sqlString(localParquet)} (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 122880)`,
+    );
+    const facts = await sourceFacts(duck, stream.topic === 'trades');
+    const dropReason = stream.topic === 'trades' ? 'duplicate_trade' : 'duplicate_content';
+    const examples = await duck.rows<{ ts: number; id: string | null; epoch: number; seq: number; kept_epoch: number; kept_seq: number }>(
+      `SELECT ts, ${stream.topic === 'trades' ? 'id' : 'NULL AS id'}, epoch, seq, kept_epoch, kept_seq FROM dedup WHERE rn > 1 AND src_day <> 2 ORDER BY ts, epoch, seq LIMIT ${DROP_EXAMPLES}`,
+    );
+    await options.onStep?.('written', name, date);
+    const body = await fsp.readFile(localParquet);
+    const sha256 = createHash('sha256').update(body).digest('hex');
+    const verifyMethod = 'sha256 of the stored object; (epoch, seq) set EXCEPT ALL both ways; trade id set; row count; min/max ts';
+    const manifestBase = {
+      version: 1 as const, stream: name, exchange: stream.exchange, topic: stream.topic, symbol: stream.symbol, date,
+      rows: facts.rows, min_ts: facts.min_ts, max_ts: facts.max_ts, epochs: facts.epochs, trade_ids: facts.trade_ids,
+      records_in: facts.records_in,
+      dropped: {
+        total: facts.records_in - facts.rows,
+        duplicate_trade: dropReason === 'duplicate_trade' ? facts.records_in - facts.rows : 0,
+        duplicate_content: dropReason === 'duplicate_content' ? facts.records_in - facts.rows : 0,
+        examples: examples.map((e) => ({ reason: dropReason as DroppedRow['reason'], ts: e.ts, id: e.id, kept: { epoch: e.kept_epoch, seq: e.kept_seq }, dropped: { epoch: e.epoch, seq: e.seq } })),
+      },
+      early_rows: counts!.early,
+      carried_rows: carriedFile ? oldManifest!.rows : 0,
+      sources,
+      raw_bytes: sources.reduce((n, s) => n + s.size, 0),
+      compacted_at: options.now(),
+      engine: `duckdb ${(await duck.rows<{ v: string }>('SELECT version() AS v'))[0]!.v}`,
+    };
+    if (options.dryRun) {
+      const manifest: DayManifest = { ...manifestBase, parquet: facts.rows ? { key: parquetKey(stream, date), bytes: body.length, sha256, etag: '' } : null, verified: { at: 0, rows: 0, sha256: '', method: 'dry run: not uploaded' } };
+      return { stream: name, date, action: 'would_compact', manifest, elapsed_ms: Date.now() - started };
+    }
+    let parquet: DayManifest['parquet'] = null;
+    if (facts.rows > 0) {
+      const key = parquetKey(stream, date);
+      const put = await options.store.put(key, body, { contentType: 'application/vnd.apache.parquet', md5: etagOf(body) });
+      await options.onStep?.('uploaded', name, date);
+      // Verify what the store holds, not what we meant to send.
+      const back = await options.store.get(key);
+      const backSha = createHash('sha256').update(back.body).digest('hex');
+      if (backSha !== sha256) throw new BtcError('Internal', `${key}: the stored object reads back with sha256 ${backSha}, written ${sha256}; not recorded as compacted`);
+      const stored = path.join(dir, 'stored.parquet');
+      await fsp.writeFile(stored, back.body);
+      await verifyParquet(duck, stored, facts, stream.topic === 'trades', `${name} ${date}`);
+      parquet = { key, bytes: body.length, sha256, etag: put.etag || back.etag };
+    }
+    const manifest: DayManifest = { ...manifestBase, parquet, verified: { at: options.now(), rows: facts.rows, sha256, method: verifyMethod } };
+    await options.onStep?.('verified', name, date);
+    await options.store.put(manifestKey(stream, date), JSON.stringify(manifest), { contentType: 'application/json' });
+    return { stream: name, date, action: 'compacted', manifest, elapsed_ms: Date.now() - started };
+  } finally {
+    await duck.run(`DROP TABLE IF EXISTS src; DROP TABLE IF EXISTS dedup`).catch(() => undefined);
+    if (ownDuck) duck.close();
+    await fsp.rm(dir, { recursive: true, force: true });
+  }
+}
+
+interface Facts {
+  rows: number;
+  records_in: number;
+  min_ts: number | null;
+  max_ts: number | null;
+  epochs: number[];
+  trade_ids: DayManifest['trade_ids'];
+}
+
+async function sourceFacts(duck: Duck, trades: boolean): Promise<Facts> {
+  const [f] = await duck.rows<{ rows: number; records_in: number; min_ts: number | null; max_ts: number | null; epochs: number[] | null }>(
+    // records_in: records of the raw sources; a carried copy of a record whose segment still exists is no duplicate.
+    `SELECT count(*) FILTER (rn = 1) AS rows, count(*) FILTER (rn = 1 OR src_day <> 2) AS records_in, min(ts) AS min_ts, max(ts) AS max_ts, list(DISTINCT epoch ORDER BY epoch) AS epochs FROM dedup`,
+  );
+  let tradeIds: DayManifest['trade_ids'] = null;
+  if (trades) {
+    const [t] = await duck.rows<{ min: number | null; max: number | null; distinct: number; fmin: number | null; lmax: number | null }>(
+      `SELECT min(TRY_CAST(id AS BIGINT)) AS min, max(TRY_CAST(id AS BIGINT)) AS max, count(DISTINCT id) AS distinct,
+              min(first_trade_id) AS fmin, max(last_trade_id) AS lmax FROM dedup WHERE rn = 1`,
+    );
+    tradeIds = { min: t!.min, max: t!.max, distinct: t!.distinct, first_trade_id_min: t!.fmin, last_trade_id_max: t!.lmax, same_id_different_content: f!.rows - t!.distinct };
+  }
+  return { rows: f!.rows, records_in: f!.records_in, min_ts: f!.min_ts, max_ts: f!.max_ts, epochs: (f!.epochs ?? []).map(Number), trade_ids: tradeIds };
+}
+
+/** The Parquet file holds exactly the kept records (by (epoch, seq)), every source trade id, and the same ranges. */
+async function verifyParquet(duck: Duck, file: string, facts: Facts, trades: boolean, what: string): Promise<void> {
+  const p = `read_parquet(${sqlString(file)})`;
+  const [c] = await duck.rows<{ rows: number; min_ts: number | null; max_ts: number | null; missing: number; extra: number; ids_missing: number }>(
+    `SELECT (SELECT count(*) FROM ${p}) AS rows, (SELECT min(ts) FROM ${p}) AS min_ts, (SELECT max(ts) FROM ${p}) AS max_ts,
+       (SELECT count(*) FROM (SELECT epoch, seq FROM dedup WHERE rn = 1 EXCEPT ALL SELECT epoch, seq FROM ${p})) AS missing,
+       (SELECT count(*) FROM (SELECT epoch, seq FROM ${p} EXCEPT ALL SELECT epoch, seq FROM dedup WHERE rn = 1)) AS extra,
+       ${trades ? `(SELECT count(*) FROM (SELECT DISTINCT id FROM dedup EXCEPT SELECT id FROM ${p}))` : '0'} AS ids_missing`,
+  );
+  const problems: string[] = [];
+  if (c!.rows !== facts.rows) problems.push(`${c!.rows} rows, expected ${facts.rows}`);
+  if (c!.missing || c!.extra) problems.push(`${c!.missing} kept records missing, ${c!.extra} unexpected`);
+  if (c!.ids_missing) problems.push(`${c!.ids_missing} trade ids of the sources missing`);
+  if (c!.min_ts !== facts.min_ts || c!.max_ts !== facts.max_ts) problems.push(`ts range ${c!.min_ts}..${c!.max_ts}, expected ${facts.min_ts}..${facts.max_ts}`);
+  if (problems.length) throw new BtcError('Internal', `${what}: Parquet verification failed: ${problems.join('; ')}; raw segments stay`);
+}
+
+async function listObjects(store: ObjectStore, prefix: string): Promise<Array<{ key: string; etag: string; size: number }>> {
+  const out: Array<{ key: string; etag: string; size: number }> = [];
+  for await (const o of listAll(store, prefix)) if (parseRawSegmentKey(o.key)) out.push({ key: o.key, etag: o.etag, size: o.size });
+  return out;
+}
+
+/** Downloads segments (bounded parallelism) and appends them, in key order, to one local JSONL file. */
+async function downloadInto(options: CompactOptions, objects: Array<{ key: string; etag: string; size: number }>, file: string): Promise<SourceSegment[]> {
+  const sorted = [...objects].sort((a, b) => (a.key < b.key ? -1 : 1));
+  const handle = await fsp.open(file, 'w');
+  const out: SourceSegment[] = [];
+  try {
+    const width = options.downloadConcurrency ?? 16;
+    for (let i = 0; i < sorted.length; i += width) {
+      const batch = await Promise.all(sorted.slice(i, i + width).map((o) => options.store.get(o.key)));
+      for (const got of batch) {
+        out.push(scanSegment(got.key, got.etag, got.body));
+        await handle.write(got.body);
+      }
+    }
+  } finally {
+    await handle.close();
+  }
+  return out;
+}
+
+/** Line count and exchange-time range of a segment body; refuses a body that is not whole JSONL. */
+export function scanSegment(key: string, etag: string, body: Buffer): SourceSegment {
+  if (body.length === 0 || body[body.length - 1] !== 0x0a) throw new BtcError('Internal', `segment ${key} is empty or not newline-terminated; not compacted`);
+  let records = 0;
+  for (let i = body.indexOf(0x0a); i !== -1; i = body.indexOf(0x0a, i + 1)) records++;
+  const text = body.toString('utf8');
+  let min = Infinity;
+  let max = -Infinity;
+  let seen = 0;
+  for (const m of text.matchAll(TS_FIELD)) {
+    const ts = Number(m[1]);
+    seen++;
+    if (ts < min) min = ts;
+    if (ts > max) max = ts;
+  }
+  if (seen !== records) {
+    // A data field named ts (none today): fall back to parsing each line.
+    min = Infinity;
+    max = -Infinity;
+    for (const line of text.split('\n')) {
+      if (!line) continue;
+      const ts = (JSON.parse(line) as { ts: number }).ts;
+      if (ts < min) min = ts;
+      if (ts > max) max = ts;
+    }
+  }
+  return { key, etag, size: body.length, records, min_ts: min, max_ts: max };
+}
+
+export async function readManifest(store: ObjectStore, stream: StreamRef, date: string): Promise<DayManifest | null> {
+  const got = await store.getOrNull(manifestKey(stream, date));
+  if (!got) return null;
+  try {
+    return JSON.parse(got.body.toString('utf8')) as DayManifest;
+  } catch {
+    return null; // a torn or foreign manifest: the day is recompacted
+  }
+}
+
+/** The raw segments keyed on the day and on the day before, as a listing just found them. */
+export interface ListedSegments {
+  current: Array<{ key: string; etag: string; size: number }>;
+  previous: Array<{ key: string; etag: string; size: number }>;
+}
+
+export interface PlanItem {
+  stream: StreamRef;
+  date: string;
+  reason: 'new' | 'late_segment' | 'changed_segment' | 'manifest_unreadable' | 'parquet_changed' | 'forced';
+  /** Set when only the day before's segments made this day a candidate: asked again once that day is compacted. */
+  recheck?: { own: Map<string, string>; prev: Map<string, string> };
+  /** The plan's listing of the day's segments (saves listing them again). */
+  listed: ListedSegments;
+}
+
+/**
+ * Which stream-days need (re)compaction: closed days (ended more than `graceMs` ago) whose raw
+ * segments are not all listed, with the same ETag, in the day's manifest — a day never compacted,
+ * or one a late segment (a sync after an outage) arrived for. Days of the segments' key dates and
+ * the day after each (spill-over past midnight) are considered, in date order per stream.
+ */
+export async function planCompaction(store: ObjectStore, options: { now: number; graceMs: number; streams?: StreamRef[]; dates?: string[]; force?: boolean }): Promise<PlanItem[]> {
+  const byStream = new Map<string, { stream: StreamRef; dates: Map<string, Map<string, string>> }>();
+  const sizes = new Map<string, number>();
+  const prefixes = options.streams?.length ? options.streams.map((s) => `raw/${s.exchange}/${s.topic}/${s.symbol}/`) : ['raw/'];
+  for (const prefix of prefixes) {
+    for await (const o of listAll(store, prefix)) {
+      const ref = parseRawSegmentKey(o.key);
+      if (!ref || !isTopic(ref.topic)) continue;
+      const entry = byStream.get(ref.stream) ?? { stream: { exchange: ref.exchange, topic: ref.topic, symbol: ref.symbol }, dates: new Map() };
+      byStream.set(ref.stream, entry);
+      const keys = entry.dates.get(ref.date) ?? new Map<string, string>();
+      keys.set(o.key, o.etag);
+      sizes.set(o.key, o.size);
+      entry.dates.set(ref.date, keys);
+    }
+  }
+  const plan: PlanItem[] = [];
+  for (const { stream, dates } of [...byStream.values()].sort((a, b) => (streamName(a.stream) < streamName(b.stream) ? -1 : 1))) {
+    const candidates = new Set<string>();
+    for (const d of dates.keys()) {
+      candidates.add(d);
+      candidates.add(addDays(d, 1));
+    }
+    const manifests = new Map<string, DayManifest | null>();
+    const manifestOf = async (d: string) => {
+      if (!manifests.has(d)) manifests.set(d, await readManifest(store, stream, d));
+      return manifests.get(d)!;
+    };
+    for (const date of [...candidates].sort()) {
+      if (options.dates?.length && !options.dates.includes(date)) continue;
+      if (dayStart(date) + DAY_MS + options.graceMs > options.now) continue; // not closed yet
+      if (options.force) {
+        plan.push({ stream, date, reason: 'forced', listed: listedOf(dates, date, sizes) });
+        continue;
+      }
+      const own = dates.get(date) ?? new Map<string, string>();
+      const prev = dates.get(addDays(date, -1)) ?? new Map<string, string>();
+      const check = await reasonToCompact(store, stream, date, own, prev, manifestOf);
+      const reason = check?.reason ?? null;
+      if (reason) plan.push({ stream, date, reason, recheck: check!.onlyPrev ? { own, prev } : undefined, listed: listedOf(dates, date, sizes) });
+      // Today's manifest decision may change the next day's: forget it so the next day rereads.
+      if (reason) manifests.delete(date);
+    }
+  }
+  return plan;
+}
+
+function listedOf(dates: Map<string, Map<string, string>>, date: string, sizes: Map<string, number>): ListedSegments {
+  const of = (d: string) => [...(dates.get(d) ?? new Map<string, string>())].map(([key, etag]) => ({ key, etag, size: sizes.get(key) ?? 0 }));
+  return { current: of(date), previous: of(addDays(date, -1)) };
+}
+
+/**
+ * Why a stream-day needs (re)compaction, or null. `onlyPrev`: only because segments of the day
+ * before might hold records of this day — which that day's compaction, run first, settles.
+ */
+async function reasonToCompact(
+  store: ObjectStore, stream: StreamRef, date: string, own: Map<string, string>, prev: Map<string, string>,
+  manifestOf: (d: string) => Promise<DayManifest | null>,
+): Promise<{ reason: PlanItem['reason']; onlyPrev: boolean } | null> {
+  const manifest = await manifestOf(date);
+  const listed = new Map((manifest?.sources ?? []).map((s) => [s.key, s.etag]));
+  const prevManifest = await manifestOf(addDays(date, -1));
+  const prevEnded = new Map((prevManifest?.sources ?? []).filter((s) => s.max_ts < dayStart(date)).map((s) => [s.key, s.etag]));
+  let reason: PlanItem['reason'] | null = null;
+  for (const [key, etag] of own) {
+    if (!listed.has(key)) reason ??= manifest ? 'late_segment' : 'new';
+    else if (listed.get(key) !== etag) reason ??= 'changed_segment';
+  }
+  if (manifest && manifest.parquet === undefined) reason ??= 'manifest_unreadable';
+  if (!reason && manifest?.parquet && (own.size > 0 || prev.size > 0)) {
+    // The object is not the one verified (a crash between upload and manifest, a hand edit): redo the day.
+    if ((await store.head(manifest.parquet.key))?.etag !== manifest.parquet.etag) reason = 'parquet_changed';
+  }
+  if (reason) return { reason, onlyPrev: false };
+  for (const [key, etag] of prev) {
+    if (listed.get(key) === etag || prevEnded.get(key) === etag) continue;
+    // A segment of the day before not known to end before midnight: it may hold records of this day.
+    return { reason: manifest ? 'late_segment' : 'new', onlyPrev: true };
+  }
+  return null;
+}
+export interface CompactRunReport {
+  dry_run: boolean;
+  planned: number;
+  days: Array<Omit<DayResult, 'manifest'> & { reason: string; rows: number; records_in: number; dropped: number; sources: number; raw_bytes: number; parquet_bytes: number | null; error?: string }>;
+  failed: number;
+}
+
+/**
+ * Plans and compacts, in date order per stream (a day's manifest tells the next day which
+ * segments of the day before end before midnight). One failed day is reported and the others go on.
+ */
+export async function compactAll(options: CompactOptions & { graceMs: number; streams?: StreamRef[]; dates?: string[]; force?: boolean }): Promise<CompactRunReport> {
+  const plan = await planCompaction(options.store, { now: options.now(), graceMs: options.graceMs, streams: options.streams, dates: options.dates, force: options.force });
+  const duck = await openDuck({ scratchDir: options.scratchDir, threads: options.threads, memoryLimit: options.memoryLimit });
+  const report: CompactRunReport = { dry_run: options.dryRun === true, planned: plan.length, days: [], failed: 0 };
+  try {
+    for (const item of plan) {
+      const started = Date.now();
+      try {
+        if (item.recheck && !options.dryRun) {
+          const fresh = (d: string) => readManifest(options.store, item.stream, d);
+          if (!(await reasonToCompact(options.store, item.stream, item.date, item.recheck.own, item.recheck.prev, fresh))) continue;
+        }
+        const r = await compactStreamDay(item.stream, item.date, options, duck, item.listed);
+        const m = r.manifest;
+        report.days.push({
+          stream: r.stream, date: r.date, action: r.action, elapsed_ms: r.elapsed_ms, reason: item.reason,
+          rows: m?.rows ?? 0, records_in: m?.records_in ?? 0, dropped: m?.dropped.total ?? 0, sources: m?.sources.length ?? 0,
+          raw_bytes: m?.raw_bytes ?? 0, parquet_bytes: m?.parquet?.bytes ?? null,
+        });
+      } catch (err) {
+        report.failed++;
+        report.days.push({
+          stream: streamName(item.stream), date: item.date, action: 'failed', elapsed_ms: Date.now() - started, reason: item.reason,
+          rows: 0, records_in: 0, dropped: 0, sources: 0, raw_bytes: 0, parquet_bytes: null, error: err instanceof Error ? err.message : String(err),
+        });
+      }
+    }
+  } finally {
+    duck.close();
+  }
+  return report;
+}
