@@ -39,17 +39,25 @@ export async function loadRuntime(flags: Flags, overrides?: Record<string, unkno
  * The runtime listening on this PC for this config (same host name), or null. Commands that run
  * a duty go through it when it is there, so each function has one run in flight per PC.
  */
+/** How long the CLI waits for `/health` of the runtime the data-directory lock names (ms). */
+const LOCKED_HEALTH_TIMEOUT_MS = 5_000;
+/** How long it looks at the configured port when no lock names a running runtime (ms). */
+const GUESSED_HEALTH_TIMEOUT_MS = 500;
+
 export async function runningRuntime(configFile?: string): Promise<{ base: string; headers: Record<string, string>; health: RuntimeHealth } | null> {
   const { config, secrets } = loadConfig({ file: configFile });
   const host = config.http.host === '0.0.0.0' || config.http.host === '::' ? '127.0.0.1' : config.http.host;
   // A runtime started with `--port P` is found through the data directory's lock, which names its
   // port; the configured port (BTC_TS_PORT, http.port) is tried next.
   const holder = await readDataDirLock(pathsOf(config).dataDir);
-  const ports = [...new Set([...(holder && holder.host === config.host && holder.port > 0 && processAlive(holder.pid) ? [holder.port] : []), config.http.port])];
+  const locked = holder && holder.host === config.host && holder.port > 0 && processAlive(holder.pid) ? holder.port : null;
+  const ports = [...new Set([...(locked !== null ? [locked] : []), config.http.port])];
   for (const port of ports) {
     const base = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
     try {
-      const res = await fetch(`${base}/health`, { signal: AbortSignal.timeout(500) });
+      // A live process holds the data directory on this port: it is there, maybe slow on a busy
+      // PC, so give it time. The configured port is only a guess: a short look is enough.
+      const res = await fetch(`${base}/health`, { signal: AbortSignal.timeout(port === locked ? LOCKED_HEALTH_TIMEOUT_MS : GUESSED_HEALTH_TIMEOUT_MS) });
       if (!res.ok) continue;
       const health = (await res.json()) as RuntimeHealth;
       if (health.host !== config.host) continue;
