@@ -35,14 +35,15 @@ export async function loadRuntime(flags: Flags, overrides?: Record<string, unkno
   return runtime;
 }
 
-/**
- * The runtime listening on this PC for this config (same host name), or null. Commands that run
- * a duty go through it when it is there, so each function has one run in flight per PC.
- */
 /** How long the CLI waits for `/health` of the runtime the data-directory lock names (ms). */
 const LOCKED_HEALTH_TIMEOUT_MS = 5_000;
 /** How long it looks at the configured port when no lock names a running runtime (ms). */
 const GUESSED_HEALTH_TIMEOUT_MS = 500;
+
+/**
+ * The runtime listening on this PC for this config (same host name), or null. Commands that run
+ * a duty go through it when it is there, so each function has one run in flight per PC.
+ */
 
 export async function runningRuntime(configFile?: string): Promise<{ base: string; headers: Record<string, string>; health: RuntimeHealth } | null> {
   const { config, secrets } = loadConfig({ file: configFile });
