@@ -88,7 +88,8 @@ describe('runtime status: age and stopped / stale', () => {
     expect(table.stdout).toMatch(/pc-kill\s+stale\s+PROD/);
   });
 
-  it('a CLI command (invoke storage-probe --local, whatif) leaves the running host\'s status row untouched', async () => {
+  // A runtime and four CLI processes one after another: a bound for a loaded 2-core machine, not a wait.
+  it('a CLI command (invoke storage-probe --local, whatif) leaves the running host\'s status row untouched', { timeout: 150_000 }, async () => {
     const { env, dataDir, statusFile } = setup('pc-cli');
     const rt = await spawnRuntime({ host: 'pc-cli', dataDir, env });
     runtimes.push(rt);
