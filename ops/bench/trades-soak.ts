@@ -142,7 +142,7 @@ export default async function tradesSoak(args: string[]) {
       EXCHANGES.every((exchange) =>
         SYMBOLS.every((s) => {
           const state = states.get(streamName({ exchange, topic: 'trades', symbol: s.symbol }));
-          return state?.cursor && state.failures === 0 && state.cursor.gaps.length === 0 && (state.cursor.last_id ?? 0) >= emulator.lastTradeId(s.symbol) - 2 * s.tradesPerSecond;
+          return state?.cursor && state.failures === 0 && state.cursor.gaps.length === 0 && (state.cursor.last_id ?? 0) >= emulator.lastTradeId(s.symbol) - 10 * s.tradesPerSecond;
         }),
       );
     while (Date.now() - drainStarted < 120_000 && !caughtUp()) await tick();
@@ -153,7 +153,7 @@ export default async function tradesSoak(args: string[]) {
         const state = states.get(streamName({ exchange, topic: 'trades', symbol: s.symbol }));
         return { stream: `${exchange}/${s.symbol}`, last_id: state?.cursor?.last_id ?? null, newest: emulator.lastTradeId(s.symbol), gaps: state?.cursor?.gaps.length ?? null, failures: state?.failures ?? null };
       }),
-    ).filter((s) => s.last_id === null || s.last_id < s.newest - 100 || s.gaps || s.failures);
+    ).filter((s) => s.last_id === null || s.last_id < s.newest - 10 * (SYMBOLS.find((x) => s.stream.endsWith(x.symbol))?.tradesPerSecond ?? 1) || s.gaps || s.failures);
     const finalStatus = runtime.status.current().streams.map((r) => ({ stream: `${r.exchange}/${r.symbol}`, ok: r.ok, cause: r.cause }));
     await runtime.shutdown();
 
