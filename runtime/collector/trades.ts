@@ -40,6 +40,11 @@ export type PagingMethod = 'id' | 'cursor' | 'recent' | 'since';
 
 /** Exchanges whose ccxt fetchTrades calls a recent-trades endpoint that ignores `since`. */
 const RECENT_ONLY = new Set(['okx', 'bybit']);
+/**
+ * Most trades one answer can hold, where it is below `tradesPageLimit`: OKX `GET /api/v5/market/trades`
+ * (at most 500), Bybit `GET /v5/market/recent-trade` for spot (at most 60) — from their API docs.
+ */
+const PAGE_MAX: Record<string, number> = { okx: 500, bybit: 60 };
 /** Time-paged exchanges whose trade ids are sequential numbers: a jump in ids is a hole. */
 const SEQUENTIAL_IDS = new Set(['kraken', 'okx']);
 
@@ -287,7 +292,8 @@ function exchangeCursorOf(raw: Trade[]): string | null {
  * (more than a page of trades inside one `since` step), which is skipped to the end of its second.
  */
 async function fetchByTime(fc: FetchContext, method: Exclude<PagingMethod, 'id'>): Promise<StreamFetch> {
-  const { exchange, task, pageLimit } = fc;
+  const { exchange, task } = fc;
+  const pageLimit = Math.min(fc.pageLimit, PAGE_MAX[exchange.id] ?? fc.pageLimit);
   const next: Cursor = structuredClone(fc.cursor);
   const sequential = SEQUENTIAL_IDS.has(exchange.id);
   const collected: NormalTrade[] = [];
