@@ -2,7 +2,7 @@
 // The emulator's fault switches (set through its admin endpoint): 429 + Retry-After, 5xx, stalls, bad JSON, dropped trades.
 
 import { z } from 'zod';
-import { unitHash } from './market.ts';
+import { hashString, unitHash } from './market.ts';
 
 const ratio = z.number().min(0).max(1).default(1);
 
@@ -124,7 +124,7 @@ export class FaultSwitches {
   hits(kind: 'duplicateAggId' | 'duplicateFill', market: string, id: number, endpoint: string): boolean {
     const switched = this.faults[kind];
     if (!switched || !this.applies(endpoint)) return false;
-    return switched.ratio >= 1 || unitHash(saltOf(`${kind}:${market}`), id) < switched.ratio;
+    return switched.ratio >= 1 || unitHash(hashString(`${kind}:${market}`), id) < switched.ratio;
   }
 
   /** The oldest trade time still served (ms), or null when the whole history is. */
@@ -171,10 +171,4 @@ export class FaultSwitches {
     this.counters.droppedTrades++;
     return false;
   }
-}
-
-function saltOf(text: string): number {
-  let h = 2166136261;
-  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 16777619);
-  return h >>> 0;
 }

@@ -160,7 +160,8 @@ function roundTo(value: number, step: number): number {
   return Number((Math.round(value / step) * step).toFixed(decimalsOf(step)));
 }
 
-function hashString(text: string): number {
+/** FNV-1a of a string (seeds and salts). */
+export function hashString(text: string): number {
   let h = 2166136261;
   for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 16777619);
   return h >>> 0;
