@@ -288,8 +288,12 @@ function exchangeCursorOf(raw: Trade[]): string | null {
  * sequential ids every id ≤ `last_id`). What cannot be stored exactly once is a
  * `collector.gap.suspected { from_ts, to_ts }` event, and the stream is not ok for that fetch:
  * an answer that does not overlap the cursor (an exchange that ignores `since`, or a recent-only
- * endpoint that fell behind), a jump in sequential ids, and a full page that cannot move forward
- * (more than a page of trades inside one `since` step), which is skipped to the end of its second.
+ * endpoint that fell behind), a jump in sequential ids, and a full page the exchange's cursor
+ * cannot move past, which is skipped to the end of its second. A `since` answer with nothing new
+ * is checked against the newest page (one more request): ccxt drops the trades before `since`
+ * from an answer, so a page stuck inside one `since` step (more than a page of trades in one
+ * second on Kraken) looks like a quiet market; the newest page either overlaps the cursor (quiet)
+ * or does not (`collector.gap.suspected`, and the newest page is stored).
  */
 async function fetchByTime(fc: FetchContext, method: Exclude<PagingMethod, 'id'>): Promise<StreamFetch> {
   const { exchange, task } = fc;
@@ -304,11 +308,15 @@ async function fetchByTime(fc: FetchContext, method: Exclude<PagingMethod, 'id'>
     result.events.push({ event: 'collector.gap.suspected', payload: { exchange: task.exchange, symbol: task.symbol, from_ts, to_ts, reason, paging: method } });
   };
   let pages = 0;
+  /** Asking for the newest page: a `since` answer brought nothing new (ccxt drops trades before `since`, so a page stuck inside one `since` step looks like a quiet market). */
+  let probe = false;
   for (;;) {
     const first = next.last_ts === null;
+    const byExchangeCursor = method === 'cursor' && next.page_cursor !== null;
+    const bySince = !(method === 'recent' || first || probe || byExchangeCursor);
     let raw: Trade[];
-    if (method === 'recent' || first) raw = await exchange.fetchTrades(task.symbol, undefined, pageLimit);
-    else if (method === 'cursor' && next.page_cursor !== null) raw = await exchange.fetchTrades(task.symbol, undefined, pageLimit, { since: next.page_cursor });
+    if (method === 'recent' || first || probe) raw = await exchange.fetchTrades(task.symbol, undefined, pageLimit);
+    else if (byExchangeCursor) raw = await exchange.fetchTrades(task.symbol, undefined, pageLimit, { since: next.page_cursor });
     // Nothing stored at last_ts (after a skip): ask past it.
     else raw = await exchange.fetchTrades(task.symbol, next.ids_at_last_ts.length ? next.last_ts! : next.last_ts! + 1, pageLimit);
     pages++;
@@ -330,9 +338,9 @@ async function fetchByTime(fc: FetchContext, method: Exclude<PagingMethod, 'id'>
           expectedId = Number(t.id) + 1;
           prevTs = t.ts;
         }
-      } else if (fresh.length === trades.length && !(method === 'cursor' && next.page_cursor !== null)) {
+      } else if (fresh.length === trades.length && !byExchangeCursor) {
         // Asked from last_ts (inclusive), or the newest page: the trades at last_ts must come back.
-        suspect(next.last_ts!, fresh[0]!.ts, 'answer does not overlap the cursor');
+        suspect(next.last_ts!, fresh[0]!.ts, probe ? '`since` brought nothing newer and the newest page does not reach the cursor' : 'answer does not overlap the cursor');
       }
     }
     for (const t of fresh) {
@@ -346,7 +354,12 @@ async function fetchByTime(fc: FetchContext, method: Exclude<PagingMethod, 'id'>
     }
     if (method === 'cursor' && raw.length) next.page_cursor = answerCursor;
     const full = raw.length >= pageLimit;
-    if (!first && method !== 'recent' && full && fresh.length === 0) {
+    if (bySince && fresh.length === 0) {
+      // Nothing new after last_ts: a quiet market, or a page stuck inside one `since` step. The newest page tells.
+      probe = true;
+      continue;
+    }
+    if (byExchangeCursor && full && fresh.length === 0) {
       // A full page that cannot move forward: skip to the end of the cursor's second, and say so.
       const skipTo = Math.floor(next.last_ts! / SINCE_RESOLUTION_MS) * SINCE_RESOLUTION_MS + SINCE_RESOLUTION_MS - 1;
       suspect(next.last_ts!, skipTo, 'a full page cannot move forward');
@@ -355,7 +368,7 @@ async function fetchByTime(fc: FetchContext, method: Exclude<PagingMethod, 'id'>
       next.page_cursor = null;
       break;
     }
-    if (first || method === 'recent' || !full || fresh.length === 0 || pages >= fc.maxPages || fc.monotonicMs() >= fc.deadlineMonotonicMs) break;
+    if (first || probe || method === 'recent' || !full || fresh.length === 0 || pages >= fc.maxPages || fc.monotonicMs() >= fc.deadlineMonotonicMs) break;
   }
   if (suspected.length) {
     const span = `${new Date(suspected[0]!.from_ts).toISOString()}–${new Date(suspected[suspected.length - 1]!.to_ts).toISOString()}`;
