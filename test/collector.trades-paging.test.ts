@@ -114,7 +114,7 @@ describe('Binance aggregate trades', () => {
     const after = last - 300;
     const { items, events } = await drain('binance', symbol, { ...emptyCursor(1, 't'), last_id: after });
     const served = emulator.served!.of('binance', 'ETHUSDT');
-    const multiFill = Array.from({ length: 300 }, (_, i) => emulator.model.aggTrade(spec, after + 1 + i)).filter((t) => t.l > t.f);
+    const multiFill = Array.from({ length: 300 }, (_, i) => emulator.model.aggTrade(spec, after + 1 + i)).filter((t) => t.l > t.f && Math.round(Number(t.q) / spec.stepSize) >= 2); // what the switch can split
     expect(multiFill.length).toBeGreaterThan(50);
     // Every record served for these ids is stored, exactly once; the repeats were not dropped.
     const storedKeys = items.map((r) => aggregateKey({ a: Number(r.data.id), f: r.data.first_trade_id!, l: r.data.last_trade_id! }));
@@ -229,6 +229,18 @@ describe('Kraken: paged by time at whole seconds, with its own cursor', () => {
 
 describe('OKX: only recent trades, no history', () => {
   const symbol = 'ETH/USDT';
+
+  it('a trade missing inside the very first page is collector.gap.suspected (it is never asked for again)', async () => {
+    clockMs += 1_000_000; // a page no earlier test was served
+    emulator.faults.set({ dropTrades: { ratio: 0.02, permanent: false }, endpoints: ['okx/market/trades'] });
+    const first = await fetchOnce('okx', symbol, emptyCursor(1, 't'));
+    const ids = (first.items as TradeRecord[]).map((r) => Number(r.data.id));
+    const newest = Math.max(...ids);
+    const skipped = Array.from({ length: 500 }, (_, i) => newest - 499 + i).filter((id) => id >= Math.min(...ids) && !ids.includes(id));
+    expect(skipped.length).toBeGreaterThan(0);
+    expect(first.problem?.cause).toBe('gap_suspected');
+    expect(accountFor(symbol, Math.min(...ids) - 1, newest, first.items as TradeRecord[], first.events)).toMatchObject({ inSuspected: skipped.length, missing: [] });
+  });
 
   it('stores what the newest page overlaps, and a page that no longer reaches the cursor is collector.gap.suspected', async () => {
     const first = await fetchOnce('okx', symbol, emptyCursor(1, 't'));

@@ -328,12 +328,13 @@ async function fetchByTime(fc: FetchContext, method: Exclude<PagingMethod, 'id'>
         (t.ts === next.last_ts && next.ids_at_last_ts.includes(String(t.id))) ||
         (sequential && next.last_id !== null && Number(t.id) <= next.last_id));
     const fresh = trades.filter((t) => !known(t));
-    if (!first && fresh.length) {
-      if (sequential && next.last_id !== null) {
-        // Sequential ids: every id after last_id must come, in order.
-        let expectedId = next.last_id + 1;
-        let prevTs = next.last_ts!;
-        for (const t of [...fresh].sort((a, b) => compareIds(a.id, b.id))) {
+    if (fresh.length && (sequential || !first)) {
+      if (sequential && (first || next.last_id !== null)) {
+        // Sequential ids: every id after last_id (on the first page: after its first id) must come, in order.
+        const byId = [...fresh].sort((a, b) => compareIds(a.id, b.id));
+        let expectedId = first ? Number(byId[0]!.id) : next.last_id! + 1;
+        let prevTs = first ? byId[0]!.ts : next.last_ts!;
+        for (const t of byId) {
           if (Number(t.id) > expectedId) suspect(prevTs, t.ts, `ids ${expectedId}–${Number(t.id) - 1} not served`);
           expectedId = Number(t.id) + 1;
           prevTs = t.ts;
