@@ -1,5 +1,5 @@
 // runtime/cli/emulator.ts
-// `runtime emulator [--port P]`: the local Binance-format exchange emulator on its own (demo, tests, benchmarks).
+// `runtime emulator [--port P]`: the local exchange emulator (Binance, Kraken, OKX dialects) on its own (demo, tests, benchmarks).
 
 import { DEFAULT_EMULATOR_PORT, startEmulator } from '../emulator/server.ts';
 import { BtcError } from '../errors.ts';
@@ -7,14 +7,15 @@ import type { Command } from './main.ts';
 
 export const emulatorCommand: Command = {
   name: 'emulator',
-  summary: 'the local exchange emulator (Binance public REST format, fault switches at /admin/faults)',
-  usage: 'runtime emulator [--port P] [--host H] [--seed N] [--trades-per-second R]',
-  options: { port: { type: 'string' }, host: { type: 'string' }, seed: { type: 'string' }, 'trades-per-second': { type: 'string' } },
+  summary: 'the local exchange emulator (Binance, Kraken and OKX public REST formats, fault switches at /admin/faults)',
+  usage: 'runtime emulator [--port P] [--host H] [--seed N] [--trades-per-second R] [--max-fills N]',
+  options: { port: { type: 'string' }, host: { type: 'string' }, seed: { type: 'string' }, 'trades-per-second': { type: 'string' }, 'max-fills': { type: 'string' } },
   optionHelp: {
     port: `TCP port (default ${DEFAULT_EMULATOR_PORT}; 0 = any free port)`,
     host: 'bind address (default 127.0.0.1)',
     seed: 'seed of the price path (default 1)',
     'trades-per-second': 'trade rate of every symbol (default: per symbol, 2–8/s)',
+    'max-fills': 'fills (real trades) per aggregate trade: 1 to N (default 1)',
   },
   async run(flags) {
     const number = (name: string, fallback?: number) => {
@@ -29,6 +30,7 @@ export const emulatorCommand: Command = {
       host: (flags.host as string | undefined) ?? '127.0.0.1',
       seed: number('seed', 1),
       tradesPerSecond: number('trades-per-second'),
+      maxFills: number('max-fills'),
     });
     console.log(`exchange emulator listening on ${emulator.url}`);
     console.log(`  point the collector at it: BTC_TS_EXCHANGE_URL=${emulator.url}`);

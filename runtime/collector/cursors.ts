@@ -22,6 +22,10 @@ export interface Cursor {
   ids_at_last_ts: string[];
   /** Holes in the id sequence still being back-filled. */
   gaps: TradeGap[];
+  /** The exchange's own paging cursor from its last answer (Kraken's `last`); null: page by `last_ts`. */
+  page_cursor: string | null;
+  /** Last fill (real trade id) of the newest stored aggregate trade (Binance `l`). */
+  last_fill_id: number | null;
   epoch: number;
   host: string;
   updated_at: string;
@@ -35,6 +39,8 @@ export const emptyCursor = (epoch: number, host: string): Cursor => ({
   last_ts: null,
   ids_at_last_ts: [],
   gaps: [],
+  page_cursor: null,
+  last_fill_id: null,
   epoch,
   host,
   updated_at: new Date(0).toISOString(),
@@ -72,6 +78,7 @@ export async function reconcileWithRaw(store: ObjectStore, id: StreamId, cursor:
     newest.length = Math.min(newest.length, RECONCILE_SEGMENTS);
   }
   const next = structuredClone(cursor);
+  const before = { last_id: next.last_id, last_ts: next.last_ts };
   for (const { key } of newest) {
     const got = await store.getOrNull(key);
     if (!got) continue;
@@ -87,6 +94,8 @@ export async function reconcileWithRaw(store: ObjectStore, id: StreamId, cursor:
       } else if (id.topic === 'ohlcv' && (next.last_ts === null || record.ts > next.last_ts)) next.last_ts = record.ts;
     }
   }
+  // The exchange's cursor is older than what the store holds: page from last_ts instead.
+  if (next.last_id !== before.last_id || next.last_ts !== before.last_ts) next.page_cursor = null;
   return next;
 }
 

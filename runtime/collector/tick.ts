@@ -34,12 +34,14 @@ export interface StreamState {
   cursorEpoch: number | null;
   cursorDirty: boolean;
   notes: string[];
-  /** Notes that stay until replaced (unfillable gaps). */
+  /** Notes that stay until replaced (unfillable and suspected gaps). */
   stickyNotes: string[];
   /** Whether the stream's data still moves (freshness.ts). */
   freshness?: Freshness;
   /** What a fetcher keeps between ticks (the order book's last update id). */
   memory?: Map<string, unknown>;
+  /** The last fetch was committed but reported a problem (a suspected gap): not ok until a clean fetch. */
+  problem?: { cause: string; message: string } | null;
 }
 
 export interface TickSummary {
@@ -173,9 +175,10 @@ export async function collectTick(ctx: FnContext): Promise<TickSummary> {
         );
       }
       if (result.latestCsv !== null) latest.push({ key: latestKey(task), body: result.latestCsv });
-      const sticky = result.notes.filter((n) => n.startsWith('unfillable'));
-      state.stickyNotes = [...state.stickyNotes, ...sticky].slice(-STICKY_NOTES);
-      state.notes = result.notes.filter((n) => !n.startsWith('unfillable'));
+      const isSticky = (n: string) => n.startsWith('unfillable') || n.startsWith('suspected gap');
+      state.stickyNotes = [...state.stickyNotes, ...result.notes.filter(isSticky)].slice(-STICKY_NOTES);
+      state.notes = result.notes.filter((n) => !isSticky(n));
+      state.problem = result.problem ?? null;
       await symbolTransition(ctx, pool, task, state.cause, null, null);
       state.failures = 0;
       state.cause = null;
@@ -277,13 +280,14 @@ function recordFailure(state: StreamState, failure: ClassifiedFailure, nowMonoto
 function statusRow(task: StreamTask, state: StreamState, nowMonotonic: number): StreamStatus {
   const notes = [...state.stickyNotes, ...state.notes];
   if (state.lastError) notes.push(`${state.cause}: ${state.lastError}`);
+  if (state.problem && !state.lastError) notes.push(`${state.problem.cause}: ${state.problem.message}`);
   if (state.retryAtMonotonicMs > nowMonotonic) notes.push(`next attempt in ${Math.round(state.retryAtMonotonicMs - nowMonotonic)} ms`);
   return {
     exchange: task.exchange,
     topic: task.topic,
     symbol: task.symbol,
-    ok: state.failures === 0 && state.lastOkMs !== null,
-    cause: state.cause,
+    ok: state.failures === 0 && state.lastOkMs !== null && !state.problem,
+    cause: state.cause ?? state.problem?.cause ?? null,
     retries: state.failures,
     last_ok_ms: state.lastOkMs,
     notes,

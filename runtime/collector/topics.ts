@@ -28,6 +28,8 @@ export interface StreamFetch {
   notes: string[];
   /** Audit events, recorded on commit. */
   events: Array<{ event: Parameters<AuditLog['record']>[0]; payload: Record<string, unknown> }>;
+  /** Committed, but the stream is not ok (e.g. `gap_suspected`): the status row shows this cause until a clean fetch. */
+  problem?: { cause: string; message: string };
 }
 
 export interface FetchContext {

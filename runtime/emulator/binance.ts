@@ -4,7 +4,8 @@
 import type { Context } from 'hono';
 import { Hono } from 'hono';
 import type { FaultSwitches } from './faults.ts';
-import { fixed, marketIdOf, type MarketModel, type SymbolSpec } from './market.ts';
+import { fixed, marketIdOf, type AggTrade, type MarketModel, type SymbolSpec } from './market.ts';
+import type { ServedLog } from './served.ts';
 
 const TRADES_DEFAULT_LIMIT = 500;
 const TRADES_MAX_LIMIT = 1000;
@@ -31,13 +32,15 @@ export interface BinanceRoutesOptions {
   requests: Map<string, number>;
   /** The exchange's clock for `/time` and `serverTime` when it differs from the market's `now` (a frozen feed); default `now`. */
   clockNow?: () => number;
+  /** Records every aggregate trade served (the soak benchmark's reference), when given. */
+  served?: ServedLog;
 }
 
 /** Binance's error body: `{ code, msg }` with HTTP 400. */
 const binanceError = (c: Context, code: number, msg: string) => c.json({ code, msg }, 400);
 
 export function binanceRoutes(options: BinanceRoutesOptions): Hono {
-  const { model, faults, now, requests } = options;
+  const { model, faults, now, requests, served } = options;
   const clockNow = options.clockNow ?? now;
   const app = new Hono();
 
@@ -156,13 +159,16 @@ export function binanceRoutes(options: BinanceRoutesOptions): Hono {
       if (endTime !== undefined) upTo = Math.min(last, model.firstTradeIdAtOrAfter(spec, endTime + 1) - 1);
     } else first = Math.max(1, last - limit + 1);
     const endpoint = 'aggTrades';
-    const out = [];
+    // An exchange that no longer serves old history answers an older fromId from the oldest it keeps.
+    const floorMs = faults.historyFloorMs(t, endpoint);
+    if (floorMs !== null) first = Math.max(first, model.firstTradeIdAtOrAfter(spec, floorMs));
+    const out: AggTrade[] = [];
     for (let id = first; id <= upTo && id < first + limit; id++) {
       if (faults.keepTrade(marketIdOf(spec), id, endpoint)) {
-        const trade = model.aggTrade(spec, id);
-        out.push({ ...trade, T: faults.retime(trade.T) });
+        for (const trade of servedAggregates(model, faults, spec, id, endpoint)) out.push({ ...trade, T: faults.retime(trade.T) });
       }
     }
+    served?.record('binance', marketIdOf(spec), out.map((r) => ({ key: aggregateKey(r), ts: r.T })));
     return c.json(out);
   });
 
@@ -223,6 +229,29 @@ export function binanceRoutes(options: BinanceRoutesOptions): Hono {
   return app;
 }
 
+/** One served aggregate as the soak compares it: id and fill range. */
+export const aggregateKey = (r: { a: number; f: number; l: number }) => `${r.a}:${r.f}-${r.l}`;
+
+/**
+ * Aggregate `id` as served, with the anomalies Binance has shown: one aggregate id served twice with
+ * its fills split between the two records (duplicateAggId), or its first fill also the previous
+ * aggregate's last (duplicateFill).
+ */
+function servedAggregates(model: MarketModel, faults: FaultSwitches, spec: SymbolSpec, id: number, endpoint: string): AggTrade[] {
+  const t = model.aggTrade(spec, id);
+  const market = marketIdOf(spec);
+  if (id > 1 && faults.hits('duplicateFill', market, id, endpoint)) t.f = model.fills(spec, id - 1).last;
+  const steps = Math.round(Number(t.q) / spec.stepSize);
+  if (t.l > t.f && steps >= 2 && faults.hits('duplicateAggId', market, id, endpoint)) {
+    const half = Math.floor(steps / 2);
+    return [
+      { ...t, l: t.f, q: fixed(half * spec.stepSize, spec.stepSize) },
+      { ...t, f: t.f + 1, q: fixed((steps - half) * spec.stepSize, spec.stepSize) },
+    ];
+  }
+  return [t];
+}
+
 function sampleIds(first: number, last: number): number[] {
   if (last - first + 1 <= SAMPLES) return Array.from({ length: last - first + 1 }, (_, i) => first + i);
   return Array.from({ length: SAMPLES }, (_, i) => first + Math.round(((last - first) * i) / (SAMPLES - 1)));
@@ -232,10 +261,11 @@ function kline(model: MarketModel, spec: SymbolSpec, open: number, step: number,
   const close = open + step - 1;
   const first = model.firstTradeIdAtOrAfter(spec, open);
   const last = Math.min(model.lastTradeId(spec, Math.min(close, now)), model.firstTradeIdAtOrAfter(spec, close + 1) - 1);
-  const count = Math.max(0, last - first + 1);
-  const prices = count > 0 ? sampleIds(first, last).map((id) => model.price(spec, id)) : [model.price(spec, first)];
-  const avgQty = model.quantity(spec, first) || spec.stepSize;
-  const volume = count * avgQty;
+  const aggregates = Math.max(0, last - first + 1);
+  // Trade count and volume come from the same fills and aggregates aggTrades serves.
+  const count = model.fillCount(spec, first, last);
+  const prices = aggregates > 0 ? sampleIds(first, last).map((id) => model.price(spec, id)) : [model.price(spec, first)];
+  const volume = volumeOf(model, spec, first, last, close <= now);
   const px = (v: number) => fixed(v, spec.tickSize);
   return [
     open,
@@ -251,6 +281,25 @@ function kline(model: MarketModel, spec: SymbolSpec, open: number, step: number,
     ((volume / 2) * prices[prices.length - 1]!).toFixed(8),
     '0',
   ];
+}
+
+/** Closed candles' volumes, computed once each (the sum walks every aggregate of the candle). */
+const closedVolumes = new Map<string, number>();
+const CLOSED_VOLUMES_KEPT = 20_000;
+
+/** Sum of the aggregate quantities `first`..`last`, in steps so the sum is exact. */
+function volumeOf(model: MarketModel, spec: SymbolSpec, first: number, last: number, closed: boolean): number {
+  const key = `${model.chance(0)}:${marketIdOf(spec)}:${first}:${last}`;
+  const known = closedVolumes.get(key);
+  if (known !== undefined) return known;
+  let steps = 0;
+  for (let id = first; id <= last; id++) steps += Math.round(model.quantity(spec, id) / spec.stepSize);
+  const volume = steps * spec.stepSize;
+  if (closed) {
+    if (closedVolumes.size >= CLOSED_VOLUMES_KEPT) closedVolumes.clear();
+    closedVolumes.set(key, volume);
+  }
+  return volume;
 }
 
 function ticker24h(model: MarketModel, spec: SymbolSpec, now: number) {

@@ -2,6 +2,7 @@
 // The emulator's fault switches (set through its admin endpoint): 429 + Retry-After, 5xx, stalls, bad JSON, dropped trades.
 
 import { z } from 'zod';
+import { hashString, unitHash } from './market.ts';
 
 const ratio = z.number().min(0).max(1).default(1);
 
@@ -54,6 +55,17 @@ export const faultsSchema = z.strictObject({
   candleHoles: z.strictObject({ fromMs: z.number().int(), toMs: z.number().int() }).optional(),
   /** A kline's volume is served 10 % short until `afterCloseMs` after its close; then the final value (late fills revised). */
   reviseCandles: z.strictObject({ afterCloseMs: z.number().int().min(0).max(3_600_000) }).optional(),
+  // What real exchanges serve (issue 15 part A). Chosen per trade id by a hash, so a re-read gets the same answer.
+  /** Binance aggTrades: an aggregate of 2+ fills is served twice under the same `a`, its fills split between the two. */
+  duplicateAggId: z.strictObject({ ratio }).optional(),
+  /** Binance aggTrades: an aggregate's first fill is also the previous aggregate's last fill (one fill under two ids). */
+  duplicateFill: z.strictObject({ ratio }).optional(),
+  /** Trades older than this are no longer served: an older fromId / since is answered from the oldest kept trade. */
+  shortHistory: z.strictObject({ keepSeconds: z.number().int().min(0) }).optional(),
+  /** Time-paged dialects: `since` and cursors are ignored, the newest page is served. */
+  ignoreSince: z.strictObject({ ratio }).optional(),
+  /** Kraken dialect: a nanosecond `since` cursor is read at whole-second resolution. */
+  coarseSince: z.strictObject({}).optional(),
   /** Endpoints the faults apply to (`aggTrades`, `depth`, `klines`, `ticker/24hr`, …); all but exchangeInfo when absent. */
   endpoints: z.array(z.string()).optional(),
 });
@@ -79,6 +91,9 @@ export interface FaultCounters {
   /** Closed klines served with their provisional (revised later) volume. */
   provisionalCandles?: number;
 }
+
+/** Market lists stay loadable under every fault (each dialect's endpoint). */
+const MARKET_ENDPOINTS = new Set(['exchangeInfo', 'kraken/Assets', 'kraken/AssetPairs', 'okx/public/instruments']);
 
 const MAX_REMEMBERED_DROPS = 1_000_000;
 
@@ -181,7 +196,7 @@ export class FaultSwitches {
 
   private applies(endpoint: string): boolean {
     if (this.faults.endpoints) return this.faults.endpoints.includes(endpoint);
-    return endpoint !== 'exchangeInfo';
+    return !MARKET_ENDPOINTS.has(endpoint);
   }
 
   private roll(r: number): boolean {
@@ -220,6 +235,30 @@ export class FaultSwitches {
       return { kind: 'malformed' };
     }
     return { kind: 'none' };
+  }
+
+  /** Whether anomaly `kind` hits trade `id` of `market` (the same answer every time it is asked). */
+  hits(kind: 'duplicateAggId' | 'duplicateFill', market: string, id: number, endpoint: string): boolean {
+    const switched = this.faults[kind];
+    if (!switched || !this.applies(endpoint)) return false;
+    return switched.ratio >= 1 || unitHash(hashString(`${kind}:${market}`), id) < switched.ratio;
+  }
+
+  /** The oldest trade time still served (ms), or null when the whole history is. */
+  historyFloorMs(now: number, endpoint: string): number | null {
+    const short = this.faults.shortHistory;
+    return short && this.applies(endpoint) ? now - short.keepSeconds * 1000 : null;
+  }
+
+  /** Whether this request's `since` / cursor is ignored (time-paged dialects). */
+  ignoresSince(endpoint: string): boolean {
+    const ignore = this.faults.ignoreSince;
+    return ignore !== undefined && this.applies(endpoint) && this.roll(ignore.ratio);
+  }
+
+  /** Whether the Kraken dialect reads its nanosecond cursor at whole seconds. */
+  coarseSince(endpoint: string): boolean {
+    return this.faults.coarseSince !== undefined && this.applies(endpoint);
   }
 
   /** Filters trade ids about to be served: drops some once, loses some for good. */

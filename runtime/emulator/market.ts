@@ -13,8 +13,10 @@ export interface SymbolSpec {
   basePrice: number;
   tickSize: number;
   stepSize: number;
-  /** Trades per second, constant: trade k happens at EPOCH + (k-1)·1000/rate ms. */
+  /** Aggregate trades per second, constant: aggregate k happens at EPOCH + (k-1)·1000/rate ms. */
   tradesPerSecond: number;
+  /** Fills (real trades) per aggregate trade: 1 to this many, seeded per aggregate (default 1). */
+  maxFills?: number;
 }
 
 export const DEFAULT_SYMBOLS: SymbolSpec[] = [
@@ -37,10 +39,15 @@ export interface AggTrade {
 /** Exchange-style id: `BTC/USDT` → `BTCUSDT`. */
 export const marketIdOf = (spec: SymbolSpec) => `${spec.base}${spec.quote}`;
 
+/** Fill counts repeat every FILL_PERIOD aggregates, so an aggregate's first fill id is a closed form. */
+const FILL_PERIOD = 16;
+
 export class MarketModel {
   readonly specs: SymbolSpec[];
   private readonly byId = new Map<string, SymbolSpec>();
   private readonly salt = new Map<string, number>();
+  /** Per market: fills of the FILL_PERIOD aggregates of one period, their prefix sums and total. */
+  private readonly fillPattern = new Map<string, { counts: number[]; prefix: number[]; total: number }>();
   private readonly seed: number;
 
   constructor(seed: number, specs: SymbolSpec[] = DEFAULT_SYMBOLS) {
@@ -48,8 +55,27 @@ export class MarketModel {
     this.specs = specs;
     for (const spec of specs) {
       this.byId.set(marketIdOf(spec), spec);
-      this.salt.set(marketIdOf(spec), hashString(`${seed}:${spec.symbol}`));
+      const salt = hashString(`${seed}:${spec.symbol}`);
+      this.salt.set(marketIdOf(spec), salt);
+      const maxFills = Math.max(1, Math.floor(spec.maxFills ?? 1));
+      const counts = Array.from({ length: FILL_PERIOD }, (_, i) => 1 + (mix(salt ^ 0x3c6ef372, i) % maxFills));
+      const prefix = counts.map((_, i) => counts.slice(0, i).reduce((a, b) => a + b, 0));
+      this.fillPattern.set(marketIdOf(spec), { counts, prefix, total: counts.reduce((a, b) => a + b, 0) });
     }
+  }
+
+  /** Fills (real trade ids) of aggregate `id`: `first`..`last`, contiguous across aggregates, starting at 1. */
+  fills(spec: SymbolSpec, id: number): { first: number; last: number } {
+    const pattern = this.fillPattern.get(marketIdOf(spec))!;
+    const period = Math.floor((id - 1) / FILL_PERIOD);
+    const at = (id - 1) % FILL_PERIOD;
+    const first = 1 + period * pattern.total + pattern.prefix[at]!;
+    return { first, last: first + pattern.counts[at]! - 1 };
+  }
+
+  /** Real trades (fills) of the aggregates `fromId`..`toId` (0 when the range is empty). */
+  fillCount(spec: SymbolSpec, fromId: number, toId: number): number {
+    return toId < fromId ? 0 : this.fills(spec, toId).last - this.fills(spec, fromId).first + 1;
   }
 
   spec(marketId: string): SymbolSpec | undefined {
@@ -95,12 +121,13 @@ export class MarketModel {
   }
 
   aggTrade(spec: SymbolSpec, id: number): AggTrade {
+    const { first, last } = this.fills(spec, id);
     return {
       a: id,
       p: fixed(this.price(spec, id), spec.tickSize),
       q: fixed(this.quantity(spec, id), spec.stepSize),
-      f: id,
-      l: id,
+      f: first,
+      l: last,
       T: this.tradeTime(spec, id),
       m: this.buyerMaker(spec, id),
       M: true,
@@ -111,6 +138,11 @@ export class MarketModel {
   chance(counter: number): number {
     return unit(mix(this.seed ^ 0x9e3779b9, counter));
   }
+}
+
+/** Deterministic number in [0, 1) for (salt, id): the same id always gets the same answer. */
+export function unitHash(salt: number, id: number): number {
+  return unit(mix(salt >>> 0, id));
 }
 
 /** Number → decimal string with as many places as the step has. */
@@ -128,7 +160,8 @@ function roundTo(value: number, step: number): number {
   return Number((Math.round(value / step) * step).toFixed(decimalsOf(step)));
 }
 
-function hashString(text: string): number {
+/** FNV-1a of a string (seeds and salts). */
+export function hashString(text: string): number {
   let h = 2166136261;
   for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 16777619);
   return h >>> 0;

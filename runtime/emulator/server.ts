@@ -6,6 +6,9 @@ import { Hono } from 'hono';
 import { binanceRoutes } from './binance.ts';
 import { faultsSchema, FaultSwitches } from './faults.ts';
 import { DEFAULT_SYMBOLS, marketIdOf, MarketModel, type SymbolSpec } from './market.ts';
+import { krakenRoutes } from './kraken.ts';
+import { okxRoutes } from './okx.ts';
+import { ServedLog } from './served.ts';
 
 export interface EmulatorOptions {
   /** TCP port; 0 picks a free one. */
@@ -18,6 +21,10 @@ export interface EmulatorOptions {
   /** Overrides every symbol's trade rate (the ingest benchmark). */
   tradesPerSecond?: number;
   now?: () => number;
+  /** Fills per aggregate trade: 1 to this many (every symbol without its own maxFills). */
+  maxFills?: number;
+  /** Keep a log of every trade served (`Emulator.served`; the soak benchmark). */
+  recordServed?: boolean;
 }
 
 export interface Emulator {
@@ -25,6 +32,8 @@ export interface Emulator {
   port: number;
   model: MarketModel;
   faults: FaultSwitches;
+  /** Every trade served, per dialect and market (only with `recordServed`). */
+  served: ServedLog | undefined;
   /** The newest trade id of a ccxt symbol at `now` (what the emulator has produced so far). */
   lastTradeId(symbol: string, now?: number): number;
   stop(): Promise<void>;
@@ -34,7 +43,10 @@ export const DEFAULT_EMULATOR_PORT = 8789;
 
 export async function startEmulator(options: EmulatorOptions = {}): Promise<Emulator> {
   const now = options.now ?? Date.now;
-  const symbols = (options.symbols ?? DEFAULT_SYMBOLS).map((s) => (options.tradesPerSecond ? { ...s, tradesPerSecond: options.tradesPerSecond } : s));
+  const symbols = (options.symbols ?? DEFAULT_SYMBOLS)
+    .map((s) => (options.tradesPerSecond ? { ...s, tradesPerSecond: options.tradesPerSecond } : s))
+    .map((s) => (options.maxFills && s.maxFills === undefined ? { ...s, maxFills: options.maxFills } : s));
+  const served = options.recordServed ? new ServedLog() : undefined;
   const model = new MarketModel(options.seed ?? 1, symbols);
   const faults = new FaultSwitches((n) => model.chance(n));
   const requests = new Map<string, number>();
@@ -46,7 +58,10 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
 
   const app = new Hono();
   // The market is served at the exchange's own time (clock offset, frozen feed); /time tells its clock.
-  app.route('/', binanceRoutes({ model, faults, now: () => faults.marketTime(now()), clockNow: () => faults.clockTime(now()), requests }));
+  app.route('/', binanceRoutes({ model, faults, now: () => faults.marketTime(now()), clockNow: () => faults.clockTime(now()), requests, served }));
+  // Other dialects on their own paths (one emulator URL serves every exchange ccxt is pointed at), at the same exchange time.
+  app.route('/', krakenRoutes({ model, faults, now: () => faults.marketTime(now()), requests, served }));
+  app.route('/', okxRoutes({ model, faults, now: () => faults.marketTime(now()), requests, served }));
   app.get('/admin/faults', (c) => c.json(faults.get()));
   app.put('/admin/faults', async (c) => {
     const parsed = faultsSchema.safeParse(await c.req.json().catch(() => undefined));
@@ -85,6 +100,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     port,
     model,
     faults,
+    served,
     lastTradeId: (symbol, at = now()) => model.lastTradeId(specOf(symbol), at),
     stop: () =>
       new Promise<void>((resolve) => {
