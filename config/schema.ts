@@ -149,6 +149,11 @@ export const configSchema = z
       /** The upload command is killed after this long (and counts as upload_failed). */
       uploadTimeoutSeconds: seconds,
     }),
+    /** The daily data-quality check (docs/quality.md). */
+    quality: z.strictObject({
+      /** A stream whose coverage_ratio of a day is below this (0..1) fails the day: exit 1, data_quality_failure webhook. */
+      coverageThreshold: z.number().min(0).max(1),
+    }),
   })
   .superRefine((c, ctx) => {
     if (c.lease.leaseSeconds <= 2 * c.lease.heartbeatSeconds) {
@@ -190,6 +195,7 @@ export function defaultConfig(): AppConfig {
     },
     preflight: { maxClockSkewSeconds: 900, warnClockSkewSeconds: 5 },
     dashboard: { everySeconds: 6 * 3600, historyWeeks: 8, uploadTimeoutSeconds: 600 },
+    quality: { coverageThreshold: 0.95 },
   };
 }
 
@@ -228,6 +234,7 @@ export const ENV_OVERRIDES: ReadonlyArray<{ env: string; path: string[]; parse: 
   { env: 'BTC_TS_DASHBOARD_UPLOAD_CMD', path: ['dashboard', 'uploadCommand'], parse: asString },
   { env: 'SIGNAL_WEBHOOK_URLS', path: ['alerts', 'webhookUrls'], parse: asList },
   { env: 'BTC_TS_REPO_DIR', path: ['handoff', 'repoDir'], parse: asString },
+  { env: 'BTC_TS_QUALITY_THRESHOLD', path: ['quality', 'coverageThreshold'], parse: asNumber },
   { env: 'BTC_TS_MAX_CLOCK_SKEW_SECONDS', path: ['preflight', 'maxClockSkewSeconds'], parse: asNumber },
 ];
 

@@ -25,6 +25,7 @@ const groups: Record<string, () => Promise<Command[]>> = {
     const m = await import('./dashboard.ts');
     return [m.dashboardExportCommand, m.dashboardVerifyCommand];
   },
+  quality: async () => [(await import('./quality.ts')).qualityCommand],
   diag: async () => [(await import('./diag.ts')).diagApiCommand],
   emulator: async () => [(await import('./emulator.ts')).emulatorCommand],
 };
