@@ -104,6 +104,28 @@ describe('dashboard verify', () => {
     expect(JSON.stringify(report)).not.toContain(SECRET_VALUE);
   });
 
+  it('the manifest sequence never goes back: a deleted or corrupt manifest continues above the history and log; verify fails on a rollback', async () => {
+    const before = (await getJson(world.store, 'dashboard/manifest.json')).sequence as number;
+    await world.store.delete('dashboard/manifest.json');
+    clock.advance(H);
+    expect((await exportNow()).sequence).toBe(before + 1);
+    await world.store.put('dashboard/manifest.json', '{"version": 1, "sequ');
+    clock.advance(H);
+    expect((await exportNow()).sequence).toBe(before + 2);
+    expect((await verify()).status).toBe('ok');
+
+    // An older manifest put back (a restore from backup): every number above it was issued already.
+    clock.advance(H);
+    const older = await world.store.get(`dashboard/history/${(await exportNow()).job_id}/manifest.json`);
+    const rolledBack = { ...JSON.parse(older.body.toString('utf8')), sequence: 1 };
+    const current = await world.store.get('dashboard/manifest.json');
+    await world.store.put('dashboard/manifest.json', JSON.stringify(rolledBack));
+    const report = await verify();
+    expect(report.failures).toEqual([expect.objectContaining({ check: 'manifest', code: 'sequence_regressed', sequence: 1, highest: before + 3 })]);
+    await world.store.put('dashboard/manifest.json', current.body);
+    expect((await verify()).status).toBe('ok');
+  });
+
   it('the CLI: verify exit 0 on the healthy chain and 1 with a missing secret; export with a failing upload exits 1', async () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'btc-ts-dash-cli-'));
     try {
