@@ -1,9 +1,9 @@
 // runtime/logger.ts
-// Structured pino logs to stdout and logs/runtime.log; secret values masked on every line.
+// Structured pino logs to stdout and logs/runtime.log (rotated); secret values masked on every line.
 
 import { mkdirSync } from 'node:fs';
-import path from 'node:path';
 import pino, { type Logger } from 'pino';
+import { rotatingFile, type RotationOptions } from './log-files.ts';
 import type { Masker } from './secrets.ts';
 
 export type { Logger };
@@ -17,6 +17,8 @@ export interface LoggerOptions {
   masker: Masker;
   /** Fields every line carries (host, …). */
   base?: Record<string, unknown>;
+  /** Rotation of runtime.log (default rotationFromEnv(): 10 MB or a UTC day, 14 files kept). */
+  rotation?: RotationOptions;
   /** Console stream; stderr by default so command output on stdout stays clean JSON. */
   consoleFd?: 1 | 2;
 }
@@ -36,7 +38,8 @@ export function createLogger(options: LoggerOptions): Logger {
   }
   if (options.logsDir) {
     mkdirSync(options.logsDir, { recursive: true });
-    streams.push({ level: level as pino.Level, stream: pino.destination({ dest: path.join(options.logsDir, LOG_FILE), mkdir: true, sync: false }) });
+    // Rotated by size and UTC day, two weeks kept (runtime/log-files.ts); the live file keeps its name.
+    streams.push({ level: level as pino.Level, stream: rotatingFile(options.logsDir, LOG_FILE, options.rotation) });
   }
   return pino(
     {

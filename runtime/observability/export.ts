@@ -20,6 +20,7 @@ import { readStateObjects, stateDatasetRows, type StateDatasetName } from './sta
 import { runUploadCommand, type UploadResult } from './upload.ts';
 import { commandSecretValues, extendMasker } from '../secrets.ts';
 import { coverageRows } from './quality-dataset.ts';
+import { appendRotating } from '../log-files.ts';
 
 export const JOB_NAME = 'dashboard-export';
 export const AUTOMATION_LOCAL_FILE = 'automation_runs.log';
@@ -299,8 +300,7 @@ async function logRun(
       diagnostics: { error_code: run.errorCode, ...run.diagnostics },
     });
     const lines = [result.warning?.line, result.line].filter(Boolean).join('\n') + '\n';
-    await fsp.mkdir(ctx.paths.logsDir, { recursive: true });
-    await fsp.appendFile(path.join(ctx.paths.logsDir, AUTOMATION_LOCAL_FILE), lines);
+    await appendRotating(ctx.paths.logsDir, AUTOMATION_LOCAL_FILE, lines);
     return { sequence: result.entry.sequence, warning_sequence: result.warning?.entry.sequence ?? null };
   } catch (err) {
     ctx.log.warn({ err: String(err) }, 'automation log append failed');

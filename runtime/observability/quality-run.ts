@@ -1,12 +1,11 @@
 // runtime/observability/quality-run.ts
 // One data-quality run: judge the day, store quality/dt=<date>/…, audit it, and POST data_quality_failure below the threshold.
 
-import { promises as fsp } from 'node:fs';
-import path from 'node:path';
 import { planTasks } from '../collector/plan.ts';
 import { isoDate } from '../clock.ts';
 import type { FnContext } from '../define.ts';
 import { BtcError } from '../errors.ts';
+import { appendRotating } from '../log-files.ts';
 import { ALERTS_LOG, redactUrl, WEBHOOK_ENV_VAR } from '../state/alerts.ts';
 import { computeQuality, writeQuality, type QualityReport } from './quality.ts';
 
@@ -61,9 +60,8 @@ export async function runQuality(ctx: FnContext, o: { date?: string; threshold?:
 async function sendQualityAlert(ctx: FnContext, report: QualityReport): Promise<QualityAlertResult> {
   const urls = ctx.config.alerts.webhookUrls;
   const logLine = async (fields: Record<string, string | number>) => {
-    await fsp.mkdir(ctx.paths.logsDir, { recursive: true });
     const text = Object.entries(fields).map(([k, v]) => `${k}=${String(v).replace(/\s+/g, '_')}`).join(' ');
-    await fsp.appendFile(path.join(ctx.paths.logsDir, ALERTS_LOG), `${new Date(ctx.clock.now()).toISOString()} signal_id=${QUALITY_SIGNAL_ID} date=${report.date} ${text}\n`);
+    await appendRotating(ctx.paths.logsDir, ALERTS_LOG, `${new Date(ctx.clock.now()).toISOString()} signal_id=${QUALITY_SIGNAL_ID} date=${report.date} ${text}\n`);
   };
   if (urls.length === 0) {
     await logLine({ status: 'fallback', note: 'no_webhook_configured', env_var: WEBHOOK_ENV_VAR, below: report.below.join(',') });

@@ -3,6 +3,7 @@
 
 import { BtcError } from '../errors.ts';
 import { sha256Hex } from '../hash.ts';
+import { appendRotating } from '../log-files.ts';
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 
@@ -172,7 +173,7 @@ async function appendLogLine(options: AlertOptions, fields: Record<string, strin
   const text = Object.entries(fields)
     .map(([k, v]) => `${k}=${String(v).replace(/\s+/g, '_')}`)
     .join(' ');
-  await fsp.appendFile(path.join(options.logsDir, ALERTS_LOG), `${new Date(options.now()).toISOString()} ${text}\n`);
+  await appendRotating(options.logsDir, ALERTS_LOG, `${new Date(options.now()).toISOString()} ${text}\n`);
 }
 
 function csvCell(value: string | number): string {
