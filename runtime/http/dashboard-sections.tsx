@@ -4,6 +4,37 @@
 import type { DashboardModel, HostRow } from './dashboard-data.ts';
 import { ModeBadge, signedMs, State } from './dashboard-cards.tsx';
 import { age, iso, shorten } from './format.ts';
+import { CoverageStrip, Sparkline } from './charts.tsx';
+import { streamKeyOf } from './records-today.ts';
+
+/** The card's charts: records per minute, lag p50/p99, the ticker's price (last hour), and the 7-day coverage strip. */
+function StreamCharts({ model, stream }: { model: DashboardModel; stream: DashboardModel['streams'][number] }) {
+  const key = streamKeyOf(stream);
+  const series = model.charts.get(key);
+  const coverage = model.coverage.get(key);
+  return (
+    <div class="charts" data-stream={key}>
+      {series ? (
+        <>
+          <Sparkline testid="chart-records" label="records/min" lines={[{ name: 'records', color: '#0969da', values: series.records }]} />
+          <Sparkline
+            testid="chart-lag"
+            label="lag"
+            unit="ms"
+            lines={[
+              { name: 'p50', color: '#1a7f37', values: series.lagP50 },
+              { name: 'p99', color: '#bf8700', values: series.lagP99 },
+            ]}
+          />
+          {stream.topic === 'ticker' ? <Sparkline testid="chart-price" label="price" lines={[{ name: 'last', color: '#8250df', values: series.price }]} /> : null}
+        </>
+      ) : (
+        <p class="muted">charts: raw/ not readable in time</p>
+      )}
+      {coverage ? <CoverageStrip testid="coverage-strip" days={coverage} /> : null}
+    </div>
+  );
+}
 
 const PAYLOAD_CHARS = 160;
 
@@ -116,6 +147,7 @@ export function StreamsSection({ model }: { model: DashboardModel }) {
                   </>
                 ) : null}
               </dl>
+              <StreamCharts model={model} stream={s} />
             </article>
           ))}
         </div>
