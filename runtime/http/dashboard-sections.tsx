@@ -6,6 +6,7 @@ import { ModeBadge, signedMs, State } from './dashboard-cards.tsx';
 import { age, iso, shorten } from './format.ts';
 import { CoverageStrip, Sparkline } from './charts.tsx';
 import { streamKeyOf } from './records-today.ts';
+import { STREAMS_EXAMPLE } from '../collector/first-run.ts';
 
 /** The card's charts: records per minute, lag p50/p99, the ticker's price (last hour), and the 7-day coverage strip. */
 function StreamCharts({ model, stream }: { model: DashboardModel; stream: DashboardModel['streams'][number] }) {
@@ -113,10 +114,13 @@ export function StreamsSection({ model }: { model: DashboardModel }) {
     <section class="wide" aria-labelledby="h-streams">
       <h2 id="h-streams">Streams</h2>
       {model.streams.length === 0 && model.configuredStreams === 0 ? (
-        <p class="card" data-testid="no-streams-configured">
-          No stream is configured: this runtime collects nothing. Add streams under <code>collector.streams</code> in <code>config/app.yaml</code>{' '}
-          (docs/collector.md), or try <code>npm start -- --demo</code>.
-        </p>
+        <div class="card" data-testid="no-streams-configured">
+          <p>
+            No stream is configured: this runtime collects nothing. Two ways on: try <code>npm start -- --demo</code> (a bundled exchange emulator,
+            offline), or add streams under <code>collector.streams</code> in <code>config/app.yaml</code> (docs/collector.md), for example:
+          </p>
+          <pre>{`collector:\n  streams:\n    - ${STREAMS_EXAMPLE}`}</pre>
+        </div>
       ) : model.streams.length === 0 ? (
         <p class="muted card">No stream has reported yet (the collector writes one row per stream into its status).</p>
       ) : (
