@@ -52,6 +52,54 @@ export function rotatingFile(dir: string, file: string, o: RotationOptions = rot
   });
 }
 
+/** Pause between attempts to reopen a log file that failed to write (a full disk, EIO). */
+const REOPEN_AFTER_MS = 1_000;
+
+/**
+ * The rotating runtime.log as pino's file stream. A write error (ENOSPC on a full disk, EIO) must
+ * not end the process: rotating-file-stream emits 'error' and is destroyed, so this says so once on
+ * stderr and opens a new stream on a later write (at most once a second); the lines of the failed
+ * write are lost, later ones go to the new stream. Returns what pino.multistream needs.
+ */
+export function resilientRotatingFile(dir: string, file: string, o: RotationOptions = rotationFromEnv()): { write(chunk: string): boolean } {
+  let stream: RotatingFileStream | null = null;
+  let failedAt = 0;
+  let dropped = 0;
+  const open = () => {
+    const s = rotatingFile(dir, file, o);
+    s.on('error', (err: NodeJS.ErrnoException) => {
+      if (stream !== s) return;
+      stream = null;
+      failedAt = Date.now();
+      process.stderr.write(`${file}: cannot write (${err.code ?? err.message}); lines are dropped until it can be reopened\n`);
+    });
+    return s;
+  };
+  return {
+    write(chunk: string): boolean {
+      if (!stream) {
+        if (failedAt && Date.now() - failedAt < REOPEN_AFTER_MS) {
+          dropped++;
+          return true;
+        }
+        try {
+          stream = open();
+        } catch {
+          failedAt = Date.now();
+          dropped++;
+          return true;
+        }
+        if (failedAt) {
+          process.stderr.write(`${file}: writing again (${dropped} line(s) dropped)\n`);
+          dropped = 0;
+          failedAt = 0;
+        }
+      }
+      return stream.write(chunk);
+    },
+  };
+}
+
 const queues = new Map<string, Promise<void>>();
 
 /**

@@ -3,7 +3,7 @@
 
 import { mkdirSync } from 'node:fs';
 import pino, { type Logger } from 'pino';
-import { rotatingFile, type RotationOptions } from './log-files.ts';
+import { resilientRotatingFile, type RotationOptions } from './log-files.ts';
 import type { Masker } from './secrets.ts';
 
 export type { Logger };
@@ -39,7 +39,7 @@ export function createLogger(options: LoggerOptions): Logger {
   if (options.logsDir) {
     mkdirSync(options.logsDir, { recursive: true });
     // Rotated by size and UTC day, two weeks kept (runtime/log-files.ts); the live file keeps its name.
-    streams.push({ level: level as pino.Level, stream: rotatingFile(options.logsDir, LOG_FILE, options.rotation) });
+    streams.push({ level: level as pino.Level, stream: resilientRotatingFile(options.logsDir, LOG_FILE, options.rotation) });
   }
   return pino(
     {

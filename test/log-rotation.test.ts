@@ -1,7 +1,7 @@
 // test/log-rotation.test.ts
 // runtime.log, state_alerts.log and automation_runs.log rotate by size and by age (UTC day), old files pruned, names kept.
 
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -41,6 +41,24 @@ describe('log rotation', () => {
     // The oldest lines are gone with the pruned files (3 × ~2 KB kept of ~20 KB written).
     const all = [LOG_FILE, ...files].map((f) => readFileSync(path.join(dir, f), 'utf8')).join('');
     expect(all).not.toContain('"i":0,');
+  });
+
+  it('a runtime.log that cannot be written does not end the process; logging resumes once it can', async () => {
+    const dir = tmp();
+    const logsDir = path.join(dir, 'logs');
+    const log = createLogger({ logsDir, masker: createMasker({}), rotation: { size: '1K', interval: '1d', maxFiles: 3 }, consoleFd: 2, level: 'info' });
+    log.info('before');
+    await until(() => existsSync(path.join(logsDir, LOG_FILE)) && readFileSync(path.join(logsDir, LOG_FILE), 'utf8').includes('before'), 'the first line');
+    // The directory disappears: the next rotation (or write) fails with ENOENT.
+    rmSync(logsDir, { recursive: true, force: true });
+    for (let i = 0; i < 40; i++) log.info(`during ${i} ${'z'.repeat(60)}`);
+    await new Promise((r) => setTimeout(r, 1_200));
+    mkdirSync(logsDir, { recursive: true });
+    // Still alive: later lines land in a new runtime.log.
+    await until(() => {
+      log.info('after');
+      return existsSync(path.join(logsDir, LOG_FILE)) && readFileSync(path.join(logsDir, LOG_FILE), 'utf8').includes('"msg":"after"');
+    }, 'logging to resume');
   });
 
   it('a log file from an earlier UTC day is rotated on the next append; size rotation keeps the newest', async () => {
