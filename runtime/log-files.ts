@@ -56,46 +56,56 @@ export function rotatingFile(dir: string, file: string, o: RotationOptions = rot
 const REOPEN_AFTER_MS = 1_000;
 
 /**
- * The rotating runtime.log as pino's file stream. A write error (ENOSPC on a full disk, EIO) must
- * not end the process: rotating-file-stream emits 'error' and is destroyed, so this says so once on
- * stderr and opens a new stream on a later write (at most once a second); the lines of the failed
- * write are lost, later ones go to the new stream. Returns what pino.multistream needs.
+ * The rotating runtime.log as pino's file stream. A write error (ENOSPC on a full disk, EIO, its
+ * directory gone) must not end the process: rotating-file-stream emits 'error' and is destroyed, so
+ * this says so once on stderr, keeps later lines in memory (up to `maxBufferBytes`; past that they
+ * are dropped and counted) and opens a new stream on a later write (at most once a second), writing
+ * the kept lines first — including those the failed stream had accepted but not written (their write
+ * callbacks report the error). Returns what pino.multistream needs.
  */
-export function resilientRotatingFile(dir: string, file: string, o: RotationOptions = rotationFromEnv()): { write(chunk: string): boolean } {
+export function resilientRotatingFile(dir: string, file: string, o: RotationOptions = rotationFromEnv(), maxBufferBytes = 16 * 1024 * 1024): { write(chunk: string): boolean } {
   let stream: RotatingFileStream | null = null;
   let failedAt = 0;
+  let kept: string[] = [];
+  let keptBytes = 0;
   let dropped = 0;
+  const keep = (chunk: string) => {
+    if (keptBytes + chunk.length <= maxBufferBytes) {
+      kept.push(chunk);
+      keptBytes += chunk.length;
+    } else dropped++;
+  };
   const open = () => {
     const s = rotatingFile(dir, file, o);
     s.on('error', (err: NodeJS.ErrnoException) => {
       if (stream !== s) return;
       stream = null;
       failedAt = Date.now();
-      process.stderr.write(`${file}: cannot write (${err.code ?? err.message}); lines are dropped until it can be reopened\n`);
+      process.stderr.write(`${file}: cannot write (${err.code ?? err.message}); lines wait in memory (up to ${maxBufferBytes} bytes) until it can be reopened\n`);
     });
     return s;
   };
   return {
     write(chunk: string): boolean {
-      if (!stream) {
-        if (failedAt && Date.now() - failedAt < REOPEN_AFTER_MS) {
-          dropped++;
-          return true;
-        }
+      if (!stream && (!failedAt || Date.now() - failedAt >= REOPEN_AFTER_MS)) {
         try {
           stream = open();
+          if (failedAt) {
+            process.stderr.write(`${file}: writing again (${kept.length} line(s) kept, ${dropped} dropped)\n`);
+            if (kept.length) stream.write(kept.join(''));
+            kept = [];
+            keptBytes = 0;
+            dropped = 0;
+            failedAt = 0;
+          }
         } catch {
           failedAt = Date.now();
-          dropped++;
-          return true;
-        }
-        if (failedAt) {
-          process.stderr.write(`${file}: writing again (${dropped} line(s) dropped)\n`);
-          dropped = 0;
-          failedAt = 0;
         }
       }
-      return stream.write(chunk);
+      // A line the failing stream did not write comes back through its callback and is kept.
+      if (stream) return stream.write(chunk, (err) => err && keep(chunk));
+      keep(chunk);
+      return true;
     },
   };
 }

@@ -54,11 +54,15 @@ describe('log rotation', () => {
     for (let i = 0; i < 40; i++) log.info(`during ${i} ${'z'.repeat(60)}`);
     await new Promise((r) => setTimeout(r, 1_200));
     mkdirSync(logsDir, { recursive: true });
-    // Still alive: later lines land in a new runtime.log.
+    // Still alive: later lines land in a new runtime.log, after the lines kept while it failed.
     await until(() => {
       log.info('after');
       return existsSync(path.join(logsDir, LOG_FILE)) && readFileSync(path.join(logsDir, LOG_FILE), 'utf8').includes('"msg":"after"');
     }, 'logging to resume');
+    // The kept lines went out first (with a 1 KB limit they may already sit in a rotated file).
+    const text = [...rotated(logsDir, 'runtime').sort(), LOG_FILE].map((f) => readFileSync(path.join(logsDir, f), 'utf8')).join('');
+    expect(text).toContain('during 39');
+    expect(text.indexOf('during 39')).toBeLessThan(text.indexOf('"msg":"after"'));
   });
 
   it('a log file from an earlier UTC day is rotated on the next append; size rotation keeps the newest', async () => {
