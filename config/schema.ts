@@ -51,6 +51,51 @@ export const strategySchema = z.strictObject({
 });
 export type StrategyConfig = z.infer<typeof strategySchema>;
 
+/** One duration rule: the condition must last this long before the incident fires. */
+const afterRule = z.strictObject({ enabled: z.boolean(), afterSeconds: z.number().nonnegative().max(7 * 86_400) });
+/** One event rule: fires when the audit event is seen, resolves after `quietSeconds` without another one. */
+const eventRule = z.strictObject({ enabled: z.boolean(), quietSeconds: z.number().positive().max(7 * 86_400) });
+export const WEBHOOK_FORMATS = ['json', 'slack', 'discord'] as const;
+export type WebhookFormat = (typeof WEBHOOK_FORMATS)[number];
+
+/** `alerts`: the webhooks, and the rules the alert-check duty evaluates (docs/alerts.md). */
+export const alertsSchema = z.strictObject({
+  webhookUrls: z.array(z.url()),
+  /**
+   * Body format by webhook host name (`hooks.slack.com: slack`); hosts not listed get `json`, except
+   * hooks.slack.com (slack) and discord.com / discordapp.com (discord). Keyed by host: the URL path holds the token.
+   */
+  formats: z.record(z.string().min(1).regex(/^[A-Za-z0-9.-]+(:\d{1,5})?$/, 'a host name, optionally :port'), z.enum(WEBHOOK_FORMATS)),
+  /** Period of the alert-check duty. */
+  everySeconds: seconds,
+  /** An open incident is sent again this often while it lasts (0: never). */
+  repeatSeconds: z.number().nonnegative().max(7 * 86_400),
+  /** Per webhook attempt; one retry after retryDelayMs. */
+  timeoutMs: z.number().int().positive().max(120_000),
+  retryDelayMs: z.number().int().nonnegative().max(60_000),
+  rules: z.strictObject({
+    /** A collected stream without a successful fetch for longer than afterSeconds (stale or failing). Lease holder only. */
+    streamStale: afterRule,
+    /** `collector.gap.unfillable` / `collector.gap.suspected` seen (per stream). Lease holder only. */
+    gaps: eventRule,
+    /** The primary (NAS) down longer than afterSeconds. */
+    primaryDown: afterRule,
+    /** The local cache holds more than maxObjects objects or maxBytes bytes for the primary. */
+    cacheBacklog: z.strictObject({ enabled: z.boolean(), maxObjects: z.number().int().positive(), maxBytes: z.number().int().positive() }),
+    /** The last sync failed after its last attempt; resolves with the next successful sync. */
+    syncFailed: z.strictObject({ enabled: z.boolean() }),
+    /** The lease changed hands (`collector.leader.acquire` from another host) or an overlap was reported. */
+    leaseChange: eventRule,
+    /** Mode DIAG longer than afterSeconds. */
+    diag: afterRule,
+    /** Free bytes of the data directory under minBytes (absent: storage.diskFreeWarnBytes). */
+    diskFree: z.strictObject({ enabled: z.boolean(), minBytes: z.number().int().nonnegative().optional() }),
+    /** |this PC's clock − the primary's| over maxSeconds. */
+    clockSkew: z.strictObject({ enabled: z.boolean(), maxSeconds: z.number().positive() }),
+  }),
+});
+export type AlertsConfig = z.infer<typeof alertsSchema>;
+
 export const configSchema = z
   .strictObject({
     /** This PC's name (status, audit, lease holder). */
@@ -115,9 +160,22 @@ export const configSchema = z
       maxPagesPerTick: z.number().int().positive().max(1000),
       /** Consecutive failed fetches of one stream that switch the mode to DIAG. */
       diagAfterFailures: z.number().int().positive().max(1000),
+      /** Markets reloaded this often (s); a symbol that went missing reloads them at most once a minute too. Default 3600. */
+      marketsReloadSeconds: seconds.optional(),
+      /** A stream whose data has not moved for this long (s) is not ok with cause `stale`, per topic. Defaults in runtime/collector/freshness.ts. */
+      staleAfterSeconds: z.strictObject({ ticker: seconds, trades: seconds, orderbook: seconds, ohlcv: seconds }).partial().optional(),
+      /** A candle is stored once its period plus this (s) has passed in exchange time (revisions settle). Default 10. */
+      candleSettleSeconds: z.number().min(0).max(3600).optional(),
     }),
-    alerts: z.strictObject({
-      webhookUrls: z.array(z.url()),
+    alerts: alertsSchema,
+    /** What, besides failing streams, turns PROD red (DIAG); each reason lifts by itself (docs/alerts.md). */
+    diag: z.strictObject({
+      /** The primary (NAS) down longer than this enters DIAG (0: never). */
+      nasOutageSeconds: z.number().nonnegative().max(86_400),
+      /** A sync that failed its last attempt enters DIAG until a later sync succeeds. */
+      onSyncFailed: z.boolean(),
+      /** A lease this host lost (taken by another host while it held it) keeps DIAG this long (0: never). */
+      leaseLostSeconds: z.number().nonnegative().max(86_400),
     }),
     /** Strategies whose state the state-update duty keeps, by name (letters, digits, . _ -). */
     strategies: z.record(z.string().regex(/^[A-Za-z0-9._-]+$/, 'letters, digits, . _ - only'), strategySchema).optional(),
@@ -184,7 +242,26 @@ export function defaultConfig(): AppConfig {
     },
     lease: { leaseSeconds: 30, heartbeatSeconds: 5 },
     collector: { tickSeconds: 5, streams: [], streamTimeoutMs: 4_000, perExchangeConcurrency: 4, tradesPageLimit: 1000, maxPagesPerTick: 20, diagAfterFailures: 3 },
-    alerts: { webhookUrls: [] },
+    alerts: {
+      webhookUrls: [],
+      formats: {},
+      everySeconds: 30,
+      repeatSeconds: 3600,
+      timeoutMs: 5_000,
+      retryDelayMs: 1_000,
+      rules: {
+        streamStale: { enabled: true, afterSeconds: 120 },
+        gaps: { enabled: true, quietSeconds: 900 },
+        primaryDown: { enabled: true, afterSeconds: 120 },
+        cacheBacklog: { enabled: true, maxObjects: 5_000, maxBytes: 1 << 30 },
+        syncFailed: { enabled: true },
+        leaseChange: { enabled: true, quietSeconds: 900 },
+        diag: { enabled: true, afterSeconds: 120 },
+        diskFree: { enabled: true },
+        clockSkew: { enabled: true, maxSeconds: 30 },
+      },
+    },
+    diag: { nasOutageSeconds: 300, onSyncFailed: true, leaseLostSeconds: 300 },
     handoff: {
       handoverFile: 'docs/handover.md',
       // Seed ch. 27: the development rules and design documents live with the project, not in bundles.
@@ -233,6 +310,8 @@ export const ENV_OVERRIDES: ReadonlyArray<{ env: string; path: string[]; parse: 
   { env: 'BTC_TS_DASHBOARD_EVERY_SECONDS', path: ['dashboard', 'everySeconds'], parse: asNumber },
   { env: 'BTC_TS_DASHBOARD_UPLOAD_CMD', path: ['dashboard', 'uploadCommand'], parse: asString },
   { env: 'SIGNAL_WEBHOOK_URLS', path: ['alerts', 'webhookUrls'], parse: asList },
+  { env: 'BTC_TS_ALERT_EVERY_SECONDS', path: ['alerts', 'everySeconds'], parse: asNumber },
+  { env: 'BTC_TS_ALERT_REPEAT_SECONDS', path: ['alerts', 'repeatSeconds'], parse: asNumber },
   { env: 'BTC_TS_REPO_DIR', path: ['handoff', 'repoDir'], parse: asString },
   { env: 'BTC_TS_QUALITY_THRESHOLD', path: ['quality', 'coverageThreshold'], parse: asNumber },
   { env: 'BTC_TS_MAX_CLOCK_SKEW_SECONDS', path: ['preflight', 'maxClockSkewSeconds'], parse: asNumber },

@@ -3,6 +3,7 @@
 
 import { z } from 'zod';
 import { defineFunction, type FnContext } from '../runtime/define.ts';
+import { LEASE_LOST_AT_KEY } from '../runtime/diag-reasons.ts';
 import { isBtcError } from '../runtime/errors.ts';
 import {
   classifyRenewFailure,
@@ -185,6 +186,8 @@ async function renewRefused(ctx: FnContext, mem: LeaderMemory): Promise<Output> 
 async function stepDown(ctx: FnContext, mem: LeaderMemory, current: ObservedLease | null, cause: string): Promise<Output> {
   const held = mem.held!;
   mem.held = null;
+  // A lost lease turns this host DIAG for diag.leaseLostSeconds (runtime/diag-reasons.ts).
+  ctx.local.set(LEASE_LOST_AT_KEY, ctx.clock.now());
   const other = current?.doc ?? null;
   setLeaseView(ctx.lease, { holder: false, since: null, degraded: false, leaderHost: other && !other.released ? other.host : null, epoch: other?.epoch ?? held.doc.epoch });
   if (current) observe(ctx, mem, current);

@@ -1,8 +1,9 @@
 // functions/storage-probe.ts
-// Probes the primary, switches the router with hysteresis, writes storage state into this host's status.
+// Probes the primary, switches the router with hysteresis, writes storage state (and the data directory's free space) into this host's status.
 
 import { z } from 'zod';
 import { defineFunction } from '../runtime/define.ts';
+import { evaluateDiag } from '../runtime/diag-reasons.ts';
 
 export default defineFunction({
   name: 'storage-probe',
@@ -18,6 +19,8 @@ export default defineFunction({
     good_probes: z.number(),
     bad_probes: z.number(),
     sync_pending: z.boolean(),
+    disk_free_bytes: z.number().nullable().describe('free bytes of the data directory (null: unknown)'),
+    disk_low: z.boolean().describe('disk_free_bytes is under storage.diskFreeWarnBytes'),
   }),
   async run(_input, ctx) {
     const probe = await ctx.store.probePrimary(ctx.clock.now());
@@ -25,12 +28,17 @@ export default defineFunction({
     // Back on the primary with data in the cache: sync has work to do.
     if (change?.to === 'primary') ctx.store.setSyncPending(true);
     const state = ctx.store.state();
+    // The status write below stamps this reading (disk_free_bytes), so it is as fresh as the probe.
+    const disk = (await ctx.disk?.read()) ?? null;
     await ctx.status.update((doc) => {
       doc.storage.primary = state.primary;
       doc.storage.secondary = state.secondary;
       doc.storage.cause = state.cause;
       doc.sync.pending = state.syncPending;
-    });
+    }).catch(() => undefined); // the status writer logs its own failure (a full disk); the probe's answer stands
+    // A NAS outage longer than diag.nasOutageSeconds, a failed sync, a lost lease: DIAG, lifted by itself.
+    // Never at the probe's expense: its result and the router state above stand whatever this does.
+    await evaluateDiag(ctx).catch((err) => ctx.log.warn({ err: ctx.masker.text(String(err)) }, 'DIAG reasons not evaluated'));
     return {
       ok: probe.ok,
       latency_ms: probe.latencyMs,
@@ -41,6 +49,8 @@ export default defineFunction({
       good_probes: state.goodProbes,
       bad_probes: state.badProbes,
       sync_pending: state.syncPending,
+      disk_free_bytes: disk?.free_bytes ?? null,
+      disk_low: disk?.low ?? false,
     };
   },
 });

@@ -58,6 +58,7 @@ export default defineFunction({
       },
     );
     if (input.dry_run) return { ...summary, pending: ctx.store.state().syncPending };
+    ctx.metrics?.recordSync({ ok: summary.ok, items: summary.items, bytes: summary.bytes, elapsedMs: summary.elapsed_ms });
     // Still pending when the run stopped early, when something is left, or when the NAS went down
     // again meanwhile (new writes are landing in the cache).
     const pending =

@@ -57,7 +57,7 @@ export class ClockSkewMonitor {
     this.overLimit = over;
     const { storeName, audit, log } = this.options;
     const text = describeClockSkew(skewMs, storeName);
-    void audit.record('collector.clock.skew', { state: over ? 'over' : 'back', skew_ms: skewMs, limit_ms: limitMs, store: storeName });
+    audit.record('collector.clock.skew', { state: over ? 'over' : 'back', skew_ms: skewMs, limit_ms: limitMs, store: storeName }).catch((err: unknown) => log.error({ err: String(err) }, 'collector.clock.skew could not be audited'));
     if (over) log.warn({ skew_ms: skewMs, limit_ms: limitMs }, `${text} (limit ${limitMs / 1000} s): S3 requests are signed with the NAS's time, but keys and records carry this clock; fix the time sync (NTP)`);
     else log.info({ skew_ms: skewMs, limit_ms: limitMs }, `${text}: back within the limit`);
     this.options.onCrossing?.();

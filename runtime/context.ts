@@ -7,6 +7,7 @@ import { AuditLog } from './audit.ts';
 import { ClockSkewMonitor } from './clock-skew.ts';
 import { systemClock, type Clock } from './clock.ts';
 import { pathsOf, type LoadedConfig } from './config.ts';
+import { DiskMonitor } from './disk-space.ts';
 import type { AnyFunction, FnContext, LeaseView, ModeControl } from './define.ts';
 import { Invoker } from './invoker.ts';
 import { LEASE_KEY } from './lease.ts';
@@ -47,6 +48,8 @@ export interface Runtime {
   metrics: Metrics;
   /** This PC's clock against the primary's (learnt from its answers). */
   clockSkew: ClockSkewMonitor;
+  /** Free space of the data directory (bytes), with the `storage.diskFreeWarnBytes` warning. */
+  disk: DiskMonitor;
   functions: Map<string, AnyFunction>;
   schedules: ScheduleDef[];
   invoker: Invoker;
@@ -126,6 +129,9 @@ export async function createRuntime(loaded: LoadedConfig, options: CreateRuntime
     onCrossing: () => void status.update(store, () => undefined).catch(() => undefined),
   });
 
+  const disk = new DiskMonitor(paths.dataDir, config.storage.diskFreeWarnBytes, () => clock.now());
+  await disk.read();
+
   let mode: Mode = config.mode ?? 'DEBUG';
   const status = new StatusWriter({
     host,
@@ -138,6 +144,7 @@ export async function createRuntime(loaded: LoadedConfig, options: CreateRuntime
     periodSeconds: config.storage.probe.everySeconds,
     persist: options.writeStatus ?? true,
     clockSkewMs: () => clockSkew.reading().skewMs,
+    diskFreeBytes: () => disk.last()?.free_bytes ?? null,
   });
   const lease: LeaseView = { holder: false, epoch: 0, leaderHost: null, since: null, degraded: false };
   const local = new Map<string, unknown>();
@@ -161,7 +168,8 @@ export async function createRuntime(loaded: LoadedConfig, options: CreateRuntime
 
   store.onSwitch((change) => {
     metrics.primaryUp.set(change.to === 'primary' ? 1 : 0);
-    void audit.record('collector.storage.switch', { ...change, primary: store.primary.describe, secondary: store.secondary.describe });
+    metrics.recordStorageSwitch(change.from, change.to);
+    audit.record('collector.storage.switch', { ...change, primary: store.primary.describe, secondary: store.secondary.describe }).catch((err: unknown) => log.error({ err: String(err) }, 'collector.storage.switch could not be audited'));
     log.warn(change, `storage switched to ${change.to}`);
   });
   statusFollowsRouter(store, status, log);
@@ -185,6 +193,7 @@ export async function createRuntime(loaded: LoadedConfig, options: CreateRuntime
     audit,
     store,
     streams,
+    disk,
     status: { current: () => status.current(), update: (change) => status.update(store, change) },
     lease,
     mode: modeControl,
@@ -219,6 +228,7 @@ export async function createRuntime(loaded: LoadedConfig, options: CreateRuntime
     mode: modeControl,
     metrics,
     clockSkew,
+    disk,
     functions,
     schedules,
     invoker,

@@ -7,6 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { BtcError } from './errors.ts';
 import { processAlive } from './file-lock.ts';
+import { retryWhileBusy } from './fs-retry.ts';
 
 export const DATA_DIR_LOCK_NAME = 'runtime.lock';
 
@@ -26,6 +27,12 @@ export interface DataDirLock {
   /** Removes the lock if it is still ours; safe to call twice. */
   release(): Promise<void>;
 }
+
+/**
+ * An empty lock is the `wx` fallback between its create and its write (microseconds), or what a
+ * crash right then left: past this age (ms) it is stale. FAT stores times to 2 s.
+ */
+const EMPTY_LOCK_STALE_MS = 5_000;
 
 /** Two boot-time readings of one boot differ by rounding and clock steps; a reboot moves it by far more. */
 const SAME_BOOT_TOLERANCE_MS = 60_000;
@@ -52,18 +59,18 @@ export async function acquireDataDirLock(dataDir: string, self: { host: string; 
         path: lockPath,
         release: async () => {
           const now = await fsp.readFile(lockPath, 'utf8').catch(() => null);
-          if (now === content) await fsp.unlink(lockPath).catch(() => undefined);
+          if (now === content) await retryWhileBusy(() => fsp.unlink(lockPath)).catch(() => undefined);
         },
       };
     }
     const seen = await fsp.readFile(lockPath, 'utf8').catch(() => null);
     if (seen === null) continue; // released meanwhile
-    if (seen === '') {
-      await new Promise((r) => setTimeout(r, 50)); // the `wx` fallback between create and write
-      continue;
-    }
     const other = parseHolder(seen);
-    if (other && holderAlive(other)) {
+    if (seen === '' && !(await emptyLockAbandoned(lockPath))) {
+      await new Promise((r) => setTimeout(r, 50)); // the `wx` fallback between create and write
+      attempt--;
+      continue;
+    } else if (other && holderAlive(other)) {
       throw new BtcError(
         'InvalidInput',
         `another runtime (pid ${other.pid}, port ${other.port}, host ${other.host}) is using this data directory ${dataDir} since ${other.started_at}. ` +
@@ -72,7 +79,7 @@ export async function acquireDataDirLock(dataDir: string, self: { host: string; 
     }
     // Stale (dead pid, earlier boot, or unreadable). Look again just before removing it, so a lock
     // another starter took meanwhile is never removed by mistake.
-    if ((await fsp.readFile(lockPath, 'utf8').catch(() => null)) === seen) await fsp.unlink(lockPath).catch(() => undefined);
+    if ((await fsp.readFile(lockPath, 'utf8').catch(() => null)) === seen) await retryWhileBusy(() => fsp.unlink(lockPath)).catch(() => undefined);
   }
   throw new BtcError('Unavailable', `could not take ${lockPath}: other runtimes keep starting on this data directory`);
 }
@@ -92,7 +99,8 @@ async function tryCreate(lockPath: string, content: string): Promise<boolean> {
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'EEXIST') return false;
-    // No hard links here (FAT, some network shares): an exclusive create, written right after.
+    // No hard links here (FAT, exFAT, some network shares; see NO_HARD_LINK_CODES in file-lock.ts),
+    // or a scanner holding the private file: an exclusive create, written right after.
     try {
       await fsp.writeFile(lockPath, content, { flag: 'wx' });
       return true;
@@ -103,6 +111,12 @@ async function tryCreate(lockPath: string, content: string): Promise<boolean> {
   } finally {
     await fsp.unlink(privateFile).catch(() => undefined);
   }
+}
+
+/** An empty lock file older than EMPTY_LOCK_STALE_MS (false when it is gone or was written meanwhile). */
+async function emptyLockAbandoned(lockPath: string): Promise<boolean> {
+  const stat = await fsp.stat(lockPath).catch(() => null);
+  return stat !== null && stat.size === 0 && Date.now() - stat.mtimeMs > EMPTY_LOCK_STALE_MS;
 }
 
 function parseHolder(text: string): DataDirLockHolder | null {

@@ -5,6 +5,7 @@ import type { z } from 'zod';
 import type { AppConfig, Mode } from '../config/schema.ts';
 import type { AuditLog } from './audit.ts';
 import type { Clock } from './clock.ts';
+import type { DiskMonitor } from './disk-space.ts';
 import type { RuntimePaths } from './context.ts';
 import type { Logger } from './logger.ts';
 import type { Metrics } from './metrics.ts';
@@ -33,6 +34,13 @@ export interface ModeControl {
   set(mode: Mode, reason: string): Promise<void>;
 }
 
+/**
+ * `ctx.local` key set (true) in the runtime a short-lived CLI command builds: its lease view, router
+ * state and memory are not the serving runtime's, so duties that keep state over time (alert-check)
+ * refuse to run there.
+ */
+export const CLI_COMMAND_KEY = 'cli:command';
+
 export interface FnContext {
   host: string;
   config: AppConfig;
@@ -44,6 +52,8 @@ export interface FnContext {
   store: StorageRouter;
   /** Raw market-data segments (append durably, ship per tick). */
   streams: RawStreams;
+  /** Free space of the data directory (absent in hand-built test contexts and where there is no local disk). */
+  disk?: DiskMonitor;
   status: { current(): HostStatus; update(change: (doc: HostStatus) => void): Promise<void> };
   lease: LeaseView;
   mode: ModeControl;

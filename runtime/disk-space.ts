@@ -23,3 +23,38 @@ export async function diskSpace(dir: string): Promise<DiskSpace | null> {
     return null;
   }
 }
+
+/** One reading of the data directory's free space, with the configured warning threshold. */
+export interface DiskReading extends DiskSpace {
+  /** `storage.diskFreeWarnBytes` (bytes). */
+  warn_bytes: number;
+  /** free_bytes is under warn_bytes. */
+  low: boolean;
+  /** When it was read (ms, this PC's clock). */
+  at_ms: number;
+}
+
+/**
+ * The data directory's free space for /health, status, /metrics, the page and whatif. `read()`
+ * measures now (statfs costs microseconds); `last()` is the newest reading, for synchronous callers
+ * such as the status writer. A directory that cannot be measured reads as null: "unknown".
+ */
+export class DiskMonitor {
+  private latest: DiskReading | null = null;
+
+  constructor(
+    private readonly dir: string,
+    private readonly warnBytes: number,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  async read(): Promise<DiskReading | null> {
+    const space = await diskSpace(this.dir);
+    this.latest = space && { ...space, warn_bytes: this.warnBytes, low: space.free_bytes < this.warnBytes, at_ms: this.now() };
+    return this.latest;
+  }
+
+  last(): DiskReading | null {
+    return this.latest;
+  }
+}

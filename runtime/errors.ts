@@ -15,6 +15,8 @@ export type ErrorCode =
   | 'PayloadTooLarge' // HTTP body over the limit
   | 'Busy' // the function is already running (one in-flight run per name)
   | 'Conflict' // same key, different bytes: never overwritten
+  | 'DiskFull' // a local write met ENOSPC / EDQUOT: nothing of it was kept
+  | 'IoError' // a local write met EIO / EROFS: the device failed or went read-only
   | 'Internal'; // anything else: a bug
 
 export const httpStatusOf: Record<ErrorCode, number> = {
@@ -30,6 +32,8 @@ export const httpStatusOf: Record<ErrorCode, number> = {
   PayloadTooLarge: 413,
   Busy: 409,
   Conflict: 409,
+  DiskFull: 507,
+  IoError: 500,
   Internal: 500,
 };
 

@@ -232,6 +232,7 @@ export function publishLeaderStatus(ctx: FnContext, mem: LeaderMemory, doc: Leas
     epoch: view.epoch,
     degraded: view.degraded,
   };
+  ctx.metrics?.noteLeaseEpoch(view.epoch);
   const fingerprint = JSON.stringify(leader);
   if (mem.lastStatus === fingerprint) return;
   mem.lastStatus = fingerprint;

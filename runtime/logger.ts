@@ -24,6 +24,8 @@ export interface LoggerOptions {
 }
 
 export const LOG_FILE = 'runtime.log';
+/** Log lines kept in memory while runtime.log cannot be written (a full disk); past this they are dropped (bytes). */
+export const LOG_BUFFER_MAX_BYTES = 16 * 1024 * 1024;
 
 export function createLogger(options: LoggerOptions): Logger {
   const level = options.level ?? process.env.BTC_TS_LOG_LEVEL ?? 'info';
@@ -38,8 +40,8 @@ export function createLogger(options: LoggerOptions): Logger {
   }
   if (options.logsDir) {
     mkdirSync(options.logsDir, { recursive: true });
-    // Rotated by size and UTC day, two weeks kept (runtime/log-files.ts); the live file keeps its name.
-    streams.push({ level: level as pino.Level, stream: resilientRotatingFile(options.logsDir, LOG_FILE, options.rotation) });
+    // Rotated by size and UTC day, two weeks kept; a write error keeps lines in memory up to LOG_BUFFER_MAX_BYTES (runtime/log-files.ts).
+    streams.push({ level: level as pino.Level, stream: resilientRotatingFile(options.logsDir, LOG_FILE, options.rotation, LOG_BUFFER_MAX_BYTES) });
   }
   return pino(
     {

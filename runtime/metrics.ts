@@ -1,6 +1,6 @@
 // runtime/metrics.ts
 // Prometheus metrics (prom-client): process defaults, per-function runs, storage and lease gauges,
-// sync backlog, per-stream records / last-ok age, dashboard export (recorders other duties call).
+// sync backlog and runs, storage switches, leader changes, per-stream records / last-ok age, dashboard export, open alerts.
 
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
@@ -28,6 +28,7 @@ export class Metrics {
   readonly mode = new Gauge({ name: 'btc_ts_mode', help: 'Current mode (1 for the active one)', labelNames: ['mode'], registers: [this.registry] });
 
   readonly syncBacklogObjects = new Gauge({ name: 'btc_ts_sync_backlog_objects', help: 'Objects in the local cache waiting for sync to the primary', registers: [this.registry] });
+  readonly diskFreeBytes = new Gauge({ name: 'btc_ts_disk_free_bytes', help: "Free bytes of the data directory's file system (write-ahead log and cache), read at scrape time", registers: [this.registry] });
   readonly syncBacklogBytes = new Gauge({ name: 'btc_ts_sync_backlog_bytes', help: 'Bytes in the local cache waiting for sync to the primary', registers: [this.registry] });
   readonly streamRecords = new Counter({ name: 'btc_ts_stream_records_total', help: 'Raw records appended per stream', labelNames: [...STREAM_LABELS], registers: [this.registry] });
   readonly streamLastOkAge = new Gauge({
@@ -44,6 +45,21 @@ export class Metrics {
   readonly dashboardLastSuccess = new Gauge({ name: 'btc_ts_dashboard_last_success_timestamp_seconds', help: 'Unix time of the last successful export by this runtime', registers: [this.registry] });
   readonly dashboardRows = new Gauge({ name: 'btc_ts_dashboard_dataset_rows', help: 'Rows of each dataset in the last export', labelNames: ['dataset'], registers: [this.registry] });
 
+  // Seed 000 §28.6 (switch.count, leader.failover.count, sync.items/bytes/elapsed_ms) and the alerts (issue 16).
+  readonly storageSwitches = new Counter({ name: 'btc_ts_storage_switch_total', help: 'Storage switches of this runtime: direction primary_to_secondary (primary lost) or secondary_to_primary (back)', labelNames: ['direction'], registers: [this.registry] });
+  readonly leaderChanges = new Counter({ name: 'btc_ts_leader_changes_total', help: 'New lease epochs seen by this runtime (each one a change of leader or a new term)', registers: [this.registry] });
+  readonly syncItems = new Counter({ name: 'btc_ts_sync_items_total', help: 'Objects copied from the local cache to the primary by sync', registers: [this.registry] });
+  readonly syncBytes = new Counter({ name: 'btc_ts_sync_bytes_total', help: 'Bytes copied from the local cache to the primary by sync', registers: [this.registry] });
+  readonly syncDuration = new Histogram({
+    name: 'btc_ts_sync_duration_seconds',
+    help: 'Run time of sync runs (dry runs excluded), by result ok or failed',
+    labelNames: ['result'],
+    buckets: [0.1, 0.5, 1, 5, 15, 60, 300, 900, 3600],
+    registers: [this.registry],
+  });
+  readonly alertOpen = new Gauge({ name: 'btc_ts_alert_open', help: 'Open alert incidents of this runtime by rule', labelNames: ['rule'], registers: [this.registry] });
+
+  private lastLeaseEpoch = 0;
   private readonly streamLastOk = new Map<string, { labels: StreamLabels; atMs: number }>();
   private streamStatusRows: (() => Array<StreamLabels & { last_ok_ms: number | null }>) | undefined;
   private readonly now: () => number;
@@ -73,6 +89,32 @@ export class Metrics {
   setSyncBacklog(objects: number, bytes: number): void {
     this.syncBacklogObjects.set(objects);
     this.syncBacklogBytes.set(bytes);
+  }
+
+  /** A primary → secondary or secondary → primary switch of the router. */
+  recordStorageSwitch(from: string, to: string): void {
+    this.storageSwitches.inc({ direction: `${from}_to_${to}` });
+  }
+
+  /**
+   * The lease epoch as this runtime sees it: each rise counts as leader changes (by how much it
+   * rose, so an epoch missed in between still counts). The first epoch seen is the baseline.
+   */
+  noteLeaseEpoch(epoch: number): void {
+    if (epoch > this.lastLeaseEpoch && this.lastLeaseEpoch > 0) this.leaderChanges.inc(epoch - this.lastLeaseEpoch);
+    if (epoch > this.lastLeaseEpoch) this.lastLeaseEpoch = epoch;
+  }
+
+  /** One finished (not dry) sync run. */
+  recordSync(run: { ok: boolean; items: number; bytes: number; elapsedMs: number }): void {
+    if (run.items) this.syncItems.inc(run.items);
+    if (run.bytes) this.syncBytes.inc(run.bytes);
+    this.syncDuration.observe({ result: run.ok ? 'ok' : 'failed' }, run.elapsedMs / 1000);
+  }
+
+  /** Open incidents per rule (every known rule is set, 0 when none is open). */
+  setOpenAlerts(counts: Record<string, number>): void {
+    for (const [rule, n] of Object.entries(counts)) this.alertOpen.set({ rule }, n);
   }
 
   recordDashboardExport(run: { ok: boolean; sequence: number | null; atMs: number; rows: Record<string, number> }): void {

@@ -6,7 +6,9 @@ import path from 'node:path';
 import type { Runtime } from './context.ts';
 import { nodeMajor } from './context.ts';
 import { isBtcError } from './errors.ts';
+import { bytes as formatBytes } from './http/format.ts';
 import { CONDITIONAL_WRITES_CHECK, conditionalWritesPreflight } from './conditional-writes.ts';
+import { describeLockKind, detectLockKind } from './file-lock.ts';
 import { describeClockSkew } from './store/server-clock.ts';
 
 export interface CheckResult {
@@ -33,6 +35,7 @@ export const MIN_NODE_MAJOR = 20;
 export const MIN_NODE_MINOR = 15;
 /** The check `runtime start` does not wait for (see start.ts): its failure is shown, not a reason to stay DEBUG. */
 export const CLOCK_CHECK = 'clock sanity';
+export const DISK_FREE_CHECK = 'data dir free space';
 /** Checks that talk to the primary: skipped when "primary reachable" failed. */
 const NEEDS_PRIMARY = 'primary reachable';
 
@@ -69,6 +72,9 @@ export async function runPreflight(runtime: Runtime): Promise<CheckResult[]> {
   });
   await check('data dir writable', () => writable(paths.dataDir));
   await check('logs dir writable', () => writable(paths.logsDir));
+  await check(DISK_FREE_CHECK, () => diskFreeCheck(runtime));
+  // Hard links, or directory locks on FAT/exFAT/SMB (docs/windows.md).
+  await check('file locks', async () => describeLockKind(await detectLockKind(paths.dataDir), paths.dataDir), 'data dir writable');
   await check('primary reachable', async () => {
     const probe = await store.probePrimary(runtime.clock.now());
     // The probe's error already says "access denied: check …" for a refused key pair.
@@ -142,6 +148,19 @@ export function clockSkewMs(storeTimeMs: number, before: number, after: number):
   if (storeTimeMs < lower) return storeTimeMs - lower;
   if (storeTimeMs > after) return storeTimeMs - after;
   return 0;
+}
+
+/**
+ * The data directory's free space: a warning under `storage.diskFreeWarnBytes`, a failure when
+ * nothing is left (every append would be refused with disk_full).
+ */
+async function diskFreeCheck(runtime: Runtime): Promise<string | { detail: string; warn: boolean }> {
+  const reading = await runtime.disk.read();
+  if (!reading) return { detail: `${runtime.paths.dataDir}: free space unknown`, warn: true };
+  const text = `${formatBytes(reading.free_bytes)} free of ${formatBytes(reading.total_bytes)} at ${runtime.paths.dataDir}`;
+  if (reading.free_bytes === 0) throw new Error(`${text}: the disk is full, nothing can be collected`);
+  if (reading.low) return { detail: `${text}: under storage.diskFreeWarnBytes (${formatBytes(reading.warn_bytes)})`, warn: true };
+  return text;
 }
 
 async function writable(dir: string): Promise<string> {

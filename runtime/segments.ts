@@ -3,6 +3,7 @@
 
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
+import { appendDurable, fsyncDir, openForAppend, writeFileDurable, type OpenForAppend } from './durable.ts';
 import { BtcError, isBtcError } from './errors.ts';
 import { acquireFileLock } from './file-lock.ts';
 import { etagOf } from './store/fs.ts';
@@ -22,6 +23,8 @@ export interface SegmentLogOptions {
    * one key. Costs a few file operations per call: meant for low-rate logs.
    */
   shared?: boolean;
+  /** Opens the open segment for an append (tests hand in a handle that writes short or fails). */
+  openForAppend?: OpenForAppend;
 }
 
 export interface SealedSegment {
@@ -84,22 +87,23 @@ export class SegmentLog<T extends { ts: number }> {
     return this.opened;
   }
 
-  /** Appends records durably; resolves with the records as written (seq assigned) after fsync. */
+  /**
+   * Appends records durably, whole or not at all; resolves with the records as written (seq
+   * assigned) after fsync. On a write or fsync error (a full disk: BtcError `DiskFull`; a failed
+   * device: `IoError`; see durable.ts) the open segment is cut back to where it was and the seq
+   * numbers are given back: nothing of a rejected append is acknowledged or kept, so the next
+   * append continues the sequence without a gap.
+   */
   append(records: T[]): Promise<Array<T & { seq: number }>> {
     return this.exclusive(async () => {
       if (records.length === 0) return [];
-      const stamped = records.map((r) => ({ ...r, seq: this.nextSeq++ }));
-      const text = stamped.map((r) => JSON.stringify(r)).join('\n') + '\n';
-      const handle = await fsp.open(path.join(this.dir, OPEN_FILE), 'a');
-      try {
-        await handle.write(text);
-        await handle.sync();
-      } finally {
-        await handle.close();
-      }
+      const stamped = records.map((r, i) => ({ ...r, seq: this.nextSeq + i }));
+      const text = Buffer.from(stamped.map((r) => JSON.stringify(r)).join('\n') + '\n');
+      await appendDurable(path.join(this.dir, OPEN_FILE), text, this.options.openForAppend ?? openForAppend);
+      this.nextSeq += stamped.length;
       this.openFirst ??= { seq: stamped[0]!.seq, ts: stamped[0]!.ts };
       this.openCount += stamped.length;
-      this.openBytes += Buffer.byteLength(text);
+      this.openBytes += text.length;
       return stamped;
     });
   }
@@ -117,6 +121,8 @@ export class SegmentLog<T extends { ts: number }> {
     // Persist the next seq first, so a crash after the rename still continues the sequence.
     await writeFileDurable(path.join(this.dir, STATE_FILE), JSON.stringify({ nextSeq: this.nextSeq }));
     await fsp.rename(path.join(this.dir, OPEN_FILE), file);
+    await fsyncDir(path.dirname(file));
+    await fsyncDir(this.dir);
     const sealed: SealedSegment = {
       key,
       file,
@@ -175,6 +181,7 @@ export class SegmentLog<T extends { ts: number }> {
         const keptAt = path.join(this.dir, CONFLICTS_DIR, path.basename(file));
         await fsp.mkdir(path.dirname(keptAt), { recursive: true });
         await fsp.rename(file, keptAt);
+        await fsyncDir(path.dirname(keptAt));
         outcomes.push({ ...outcome, keptAt });
       } else {
         outcomes.push(outcome);
@@ -190,7 +197,9 @@ export class SegmentLog<T extends { ts: number }> {
       .readFile(path.join(this.dir, STATE_FILE), 'utf8')
       .then((t) => JSON.parse(t) as { nextSeq: number })
       .catch(() => null);
-    this.nextSeq = state?.nextSeq ?? this.options.firstSeq ?? 0;
+    // state.json is written at every seal, but a lost or stale one must never make a seq be used
+    // twice: the sealed (and conflicting) segments still on disk say how far the sequence went.
+    this.nextSeq = Math.max(state?.nextSeq ?? this.options.firstSeq ?? 0, (await this.lastSealedSeq()) + 1);
     const openPath = path.join(this.dir, OPEN_FILE);
     const content = await fsp.readFile(openPath).catch(() => null);
     const report: RecoveryReport = { tornBytes: 0, tornPreview: '', goodRecords: 0, nextSeq: this.nextSeq };
@@ -214,6 +223,17 @@ export class SegmentLog<T extends { ts: number }> {
     }
     report.nextSeq = this.nextSeq;
     return report;
+  }
+
+  /** The highest seq in the segments sealed but not yet shipped (or kept as conflicts); -1 when none. */
+  private async lastSealedSeq(): Promise<number> {
+    let last = -1;
+    for (const sub of [SEALED_DIR, CONFLICTS_DIR]) {
+      const dir = path.join(this.dir, sub);
+      const names = await fsp.readdir(dir).catch(() => [] as string[]);
+      for (const name of names.filter((n) => !n.startsWith('.'))) last = Math.max(last, await lastSeqIn(path.join(dir, name)));
+    }
+    return last;
   }
 
   private serial<R>(fn: () => Promise<R>): Promise<R> {
@@ -261,16 +281,18 @@ export async function putOnce(store: ObjectStore, key: string, body: Buffer, opt
 }
 
 /**
- * The store's ETag of a single PUT is the MD5 of what it received; when it is not an MD5 (SSE,
- * other stores) the object is read back and compared byte for byte.
+ * The store's ETag of a single PUT is the MD5 of what it received — unless the object is encrypted
+ * (SSE-KMS, SSE-C: MinIO and AWS then answer 32 hex digits that are not the MD5) or the store makes
+ * ETags its own way. The upload carried Content-MD5, which the store itself checked; a different
+ * ETag is then settled by reading the object back and comparing byte for byte, never by failing
+ * the segment forever. Throws Unavailable when the bytes read back differ.
  */
 async function verifyStored(store: ObjectStore, key: string, body: Buffer, localEtag: string, remoteEtag: string): Promise<void> {
   if (remoteEtag === localEtag) return;
-  if (/^[0-9a-f]{32}$/.test(remoteEtag)) {
-    throw new BtcError('Unavailable', `upload of ${key} stored different bytes (etag ${remoteEtag} ≠ ${localEtag})`, { details: { key } });
-  }
   const back = await store.get(key);
-  if (!back.body.equals(body)) throw new BtcError('Unavailable', `upload of ${key} reads back different bytes`, { details: { key } });
+  if (!back.body.equals(body)) {
+    throw new BtcError('Unavailable', `upload of ${key} reads back different bytes (etag ${remoteEtag}, local md5 ${localEtag})`, { details: { key } });
+  }
 }
 
 /**
@@ -313,16 +335,32 @@ async function syncFile(file: string): Promise<void> {
   }
 }
 
-async function writeFileDurable(file: string, text: string): Promise<void> {
-  const tmp = `${file}.tmp`;
-  const handle = await fsp.open(tmp, 'w');
+/** The seq of the last whole record of a segment file (read from its tail); -1 when it has none. */
+async function lastSeqIn(file: string): Promise<number> {
+  const handle = await fsp.open(file, 'r').catch(() => null);
+  if (!handle) return -1;
   try {
-    await handle.writeFile(text);
-    await handle.sync();
+    const size = (await handle.stat()).size;
+    // Grow the window until it holds a whole last line (records are small; a big order book is not).
+    for (let window = 16 * 1024; ; window *= 4) {
+      const start = Math.max(0, size - window);
+      const tail = Buffer.alloc(size - start);
+      await handle.read(tail, 0, tail.length, start);
+      const { lines } = recordsInTail(tail, start === 0);
+      if (lines.length > 0) return lines[lines.length - 1]!.seq;
+      if (start === 0) return -1;
+    }
   } finally {
     await handle.close();
   }
-  await fsp.rename(tmp, file);
+}
+
+/** The parseable records of a segment tail; when `fromStart` is false the first (partial) line is skipped. */
+function recordsInTail(tail: Buffer, fromStart: boolean): { lines: Array<{ seq: number; ts: number }> } {
+  const raw = tail.toString('utf8').split('\n');
+  if (!fromStart) raw.shift();
+  const lines = raw.map(parseRecord).filter((r): r is { seq: number; ts: number } => r !== null);
+  return { lines };
 }
 
 export function assertNoConflicts(outcomes: ShipOutcome[]): void {

@@ -23,6 +23,8 @@ export const streamStatusSchema = z.object({
   notes: z.array(z.string()),
   /** Records collected since 00:00 UTC (the dashboard shows it when the collector reports it). */
   records_today: z.number().optional(),
+  /** While the stream's exchange is paused after a 429/418/403: when the pause ends (ISO). */
+  paused_until: z.string().optional(),
 });
 export type StreamStatus = z.infer<typeof streamStatusSchema>;
 
@@ -49,6 +51,12 @@ export const hostStatusSchema = z.looseObject({
   stopped_at: z.string().optional(),
   /** This PC's clock − the primary's (ms, positive: ahead), from the S3 `Date` headers; null before it answered or on a local primary. */
   clock_skew_ms: z.number().nullable().optional(),
+  /** Free bytes of the data directory's file system at the last write; null when it could not be read. */
+  disk_free_bytes: z.number().nullable().optional(),
+  /** Open alert incidents of this host (runtime/alerts/incidents.ts), for `runtime alerts` and the page. */
+  alerts: z
+    .array(z.looseObject({ key: z.string(), rule: z.string(), summary: z.string(), since: z.string(), opened_at: z.string(), last_sent_at: z.string().optional(), undelivered: z.boolean().optional() }))
+    .optional(),
 });
 export type HostStatus = z.infer<typeof hostStatusSchema>;
 
@@ -91,6 +99,8 @@ export interface StatusWriterOptions {
   persist: boolean;
   /** The current clock skew against the primary (ms), stamped on every write as `clock_skew_ms`. */
   clockSkewMs?: () => number | null;
+  /** The data directory's free bytes (DiskMonitor.last), stamped on every write as `disk_free_bytes`. */
+  diskFreeBytes?: () => number | null;
 }
 
 export class StatusWriter {
@@ -123,6 +133,7 @@ export class StatusWriter {
     if (this.doc.stopped_at) return Promise.resolve();
     change(this.doc);
     if (this.options.clockSkewMs) this.doc.clock_skew_ms = this.options.clockSkewMs();
+    if (this.options.diskFreeBytes) this.doc.disk_free_bytes = this.options.diskFreeBytes();
     this.doc.updated_at = new Date(this.options.clock.now()).toISOString();
     if (!this.options.persist) return Promise.resolve();
     const snapshot = this.options.masker.value(this.doc);

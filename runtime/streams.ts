@@ -4,6 +4,7 @@
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { isoDate, type Clock } from './clock.ts';
+import { diskCauseOf, writeFileDurable } from './durable.ts';
 import { SegmentLog, type RecoveryReport, type ShipOutcome } from './segments.ts';
 import type { ObjectStore } from './store/types.ts';
 
@@ -45,7 +46,7 @@ export type StreamReport =
   | { kind: 'torn'; stream: StreamId; epoch: number; report: RecoveryReport }
   | { kind: 'unreadable'; stream: StreamId; epoch: number; error: string }
   | { kind: 'conflict'; stream: StreamId; epoch: number; outcome: Extract<ShipOutcome, { result: 'conflict' }> }
-  /** Uploading this stream's segments failed (the others went on); `cause` is the error code or errno. */
+  /** Uploading this stream's segments failed (the others went on); `cause` is `disk_full`, `io_error` or the error code. */
   | { kind: 'ship_failed'; stream: StreamId; epoch: number; cause: string; error: string };
 
 /** What a raw segment key says: the inverse of rawSegmentKey. */
@@ -93,8 +94,8 @@ export class RawStreams {
   private readonly ids = new Map<string, StreamId>();
   private readonly options: RawStreamsOptions;
   private recovered: Promise<void> | undefined;
-  /** Streams (key prefix) whose segments failed to upload in the last ship(). */
-  private failedLastShip = new Set<string>();
+  /** Streams (key prefix) whose segments failed to upload in the last ship(), with the cause. */
+  private failedLastShip = new Map<string, string>();
 
   constructor(options: RawStreamsOptions) {
     this.options = options;
@@ -118,16 +119,17 @@ export class RawStreams {
   async ship(store: ObjectStore): Promise<ShipOutcome[]> {
     await this.recoverAll();
     const outcomes: ShipOutcome[] = [];
-    const failed = new Set<string>();
+    const failed = new Map<string, string>();
     for (const [name, log] of this.logs) {
       const { stream, epoch } = this.parseName(name);
       let shipped: ShipOutcome[];
       try {
         shipped = await log.ship(store);
       } catch (err) {
-        failed.add(streamPrefix(stream));
-        const cause = (err as { code?: unknown })?.code;
-        await this.report({ kind: 'ship_failed', stream, epoch, cause: typeof cause === 'string' ? cause : 'unknown', error: err instanceof Error ? err.message : String(err) });
+        const code = (err as { code?: unknown })?.code;
+        const cause = diskCauseOf(err) ?? (typeof code === 'string' ? code : 'unknown');
+        failed.set(streamPrefix(stream), cause);
+        await this.report({ kind: 'ship_failed', stream, epoch, cause, error: err instanceof Error ? err.message : String(err) });
         continue;
       }
       outcomes.push(...shipped);
@@ -143,6 +145,11 @@ export class RawStreams {
   /** True when the last ship() could not upload this stream's segments (they wait in its local log). */
   shipFailed(id: StreamId): boolean {
     return this.failedLastShip.has(streamPrefix(id));
+  }
+
+  /** Why the last ship() could not upload this stream (`disk_full`, `io_error`, an error code); null when it could. */
+  shipFailureOf(id: StreamId): string | null {
+    return this.failedLastShip.get(streamPrefix(id)) ?? null;
   }
 
   /** Opens every log left in the WAL (cutting and reporting torn lines); once per process. */
@@ -192,7 +199,7 @@ export class RawStreams {
         this.logs.delete(name); // the next append tries again (and fails loudly) instead of using a broken log
         throw err;
       });
-      await fsp.writeFile(path.join(dir, STREAM_META_FILE), JSON.stringify({ ...this.ids.get(name), epoch }));
+      await writeFileDurable(path.join(dir, STREAM_META_FILE), JSON.stringify({ ...this.ids.get(name), epoch }));
       if (recovery.tornBytes > 0) await this.report({ kind: 'torn', stream: this.ids.get(name)!, epoch, report: recovery });
     }
     return log;

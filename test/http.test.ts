@@ -66,8 +66,13 @@ describe('HTTP API without a token', () => {
       // A directory primary shares this PC's clock: nothing to measure.
       clock_skew_ms: null,
       clock_skew_over_limit: false,
+      // The data directory's file system, measured on the request; the default warning is 1 GiB.
+      disk: { free_bytes: expect.any(Number), total_bytes: expect.any(Number), warn_bytes: 1 << 30, low: expect.any(Boolean) },
       collector: { exchange_url: null, streams: [] },
     });
+    const { disk } = (await (await app.request('/health')).json()) as { disk: { free_bytes: number; total_bytes: number } };
+    expect(disk.free_bytes).toBeGreaterThan(0);
+    expect(disk.free_bytes).toBeLessThanOrEqual(disk.total_bytes);
   });
 
   it('POST /fn/storage-probe runs the duty', async () => {

@@ -1,8 +1,11 @@
 // infra/minio/bootstrap.ts
 // Idempotent bucket set-up with the minio SDK: bucket, versioning (churny prefixes excluded), lifecycle for churny prefixes.
 
+import { realpathSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { Client } from 'minio';
 
 export interface BootstrapOptions {
@@ -62,8 +65,28 @@ export async function bootstrapBucket(options: BootstrapOptions): Promise<{ crea
   return { created: !exists };
 }
 
-const isMain = import.meta.url === `file://${process.argv[1]}`;
-if (isMain) {
+/**
+ * Whether the module at `moduleUrl` (its import.meta.url) is the entry point named by `argv1`.
+ * Compares file paths, not a hand-made `file://` + path string: that is never a file URL on
+ * Windows (`C:\…`) and never equals a URL whose spaces or non-ASCII letters are %-encoded. Both
+ * sides are resolved through symlinks (Node runs the real path of the entry file) and compared
+ * without case on Windows (drive letters and folder names are case-insensitive there).
+ */
+export function isMainModule(moduleUrl: string, argv1: string | undefined = process.argv[1], platform: NodeJS.Platform = process.platform): boolean {
+  if (!argv1) return false;
+  const real = (file: string) => {
+    try {
+      return realpathSync(file);
+    } catch {
+      return path.resolve(file);
+    }
+  };
+  const self = real(fileURLToPath(moduleUrl));
+  const entry = real(path.resolve(argv1));
+  return platform === 'win32' ? self.toLowerCase() === entry.toLowerCase() : self === entry;
+}
+
+if (isMainModule(import.meta.url)) {
   const env = process.env;
   const missing = ['BTC_TS_S3_ENDPOINT', 'BTC_TS_S3_ACCESS_KEY', 'BTC_TS_S3_SECRET_KEY'].filter((k) => !env[k]);
   if (missing.length) {

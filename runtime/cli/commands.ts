@@ -26,6 +26,10 @@ const groups: Record<string, () => Promise<Command[]>> = {
     return [m.dashboardExportCommand, m.dashboardVerifyCommand];
   },
   quality: async () => [(await import('./quality.ts')).qualityCommand],
+  alerts: async () => {
+    const m = await import('./alerts.ts');
+    return [m.alertsListCommand, m.alertsTestCommand];
+  },
   diag: async () => [(await import('./diag.ts')).diagApiCommand],
   emulator: async () => [(await import('./emulator.ts')).emulatorCommand],
 };

@@ -26,7 +26,7 @@ export const dashboardExportCommand: Command = {
     ...configHelp,
     dataset: `limit to ${DATASETS.join(' | ')} (repeatable; default all)`,
     'job-id': 'job id (default <UTC time>-<host>); names dashboard/history/<job_id>/',
-    'upload-command': 'sh command run after a successful export (default: dashboard.uploadCommand)',
+    'upload-command': 'command run after a successful export, by /bin/sh (cmd.exe on Windows) (default: dashboard.uploadCommand)',
     'json-out': 'also write the summary JSON to this file',
   },
   async run(flags) {

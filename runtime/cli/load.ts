@@ -3,6 +3,7 @@
 
 import { loadConfig } from '../config.ts';
 import { createRuntime, type Runtime } from '../context.ts';
+import { CLI_COMMAND_KEY } from '../define.ts';
 import { createLogger } from '../logger.ts';
 import { configSecretValues, createMasker } from '../secrets.ts';
 import { pathsOf } from '../config.ts';
@@ -25,7 +26,9 @@ export async function loadRuntime(flags: Flags, overrides?: Record<string, unkno
     base: { host: loaded.config.host, pid: process.pid, cli: true },
   });
   // The status object belongs to the runtime serving this host: a command must not overwrite its row.
-  return createRuntime(loaded, { log, writeStatus: false });
+  const runtime = await createRuntime(loaded, { log, writeStatus: false });
+  runtime.local.set(CLI_COMMAND_KEY, true);
+  return runtime;
 }
 
 /**

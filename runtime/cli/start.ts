@@ -7,6 +7,7 @@ import { assumeLeaseWithoutHeartbeat, startDemo } from '../collector/demo.ts';
 import { loadConfig, pathsOf } from '../config.ts';
 import { createRuntime, type Runtime } from '../context.ts';
 import { acquireDataDirLock } from '../data-dir-lock.ts';
+import { describeLockKind, detectLockKind } from '../file-lock.ts';
 import { watchHostName } from '../host-guard.ts';
 import { createApp } from '../http/app.ts';
 import { mountUi } from '../http/ui.ts';
@@ -19,7 +20,7 @@ import { BtcError } from '../errors.ts';
 import { INSECURE_NO_TOKEN_KEY } from '../http/dashboard-data.ts';
 import { isLoopbackHost } from '../http/security.ts';
 import { configHelp, configOption } from './load.ts';
-import { waitForStopRequest } from './stop-requests.ts';
+import { defaultShutdownFile, waitForStopRequest } from './stop-requests.ts';
 import type { Command, Flags } from './main.ts';
 
 /** How often a runtime still in DEBUG re-runs its preflight. */
@@ -42,12 +43,13 @@ export const startCommand: Command = {
     host: 'bind address (default 127.0.0.1)',
     port: 'HTTP port (default 8787, or $BTC_TS_PORT)',
     demo: 'start the bundled exchange emulator and point the streams at it',
-    'shutdown-file': 'stop cleanly when this file appears (Windows service wrappers and schedulers that cannot send a signal)',
+    'shutdown-file': 'stop cleanly when this file appears (default <data dir>/runtime.stop; for Windows service wrappers and schedulers that cannot send a signal)',
     'insecure-no-token': 'allow a non-loopback --host without BTC_TS_API_TOKEN (anyone on the network can then run duties; shouted in the log and on the page)',
   },
   async run(flags) {
     const runtime = await startRuntime(flags);
-    const reason = await waitForStopRequest({ shutdownFile: flags['shutdown-file'] as string | undefined, log: runtime.log });
+    const shutdownFile = (flags['shutdown-file'] as string | undefined) ?? defaultShutdownFile(runtime.paths.dataDir);
+    const reason = await waitForStopRequest({ shutdownFile, log: runtime.log });
     runtime.log.info({ reason }, `stopping: ${reason}`);
     await runtime.stop();
     return 0;
@@ -90,6 +92,14 @@ export async function startRuntime(flags: Flags): Promise<StartedRuntime> {
     });
     const runtime = await createRuntime(loaded, { log });
     undo.push(() => runtime.shutdown());
+    // Hard links, or directory locks on a FAT/exFAT/SMB data directory (docs/windows.md); whatif says the same.
+    const dataDir = pathsOf(loaded.config).dataDir;
+    const lockKind = await detectLockKind(dataDir).catch((err) => {
+      if (err instanceof BtcError) throw err; // a BTC_TS_LOCK_KIND that is not auto, hardlink or directory
+      log.warn({ err: String(err) }, `could not tell whether ${dataDir} has hard links; locks find out on first use`);
+      return null;
+    });
+    if (lockKind) log.info({ lock_kind: lockKind }, describeLockKind(lockKind, dataDir));
     if (insecureNoToken) {
       runtime.local.set(INSECURE_NO_TOKEN_KEY, true);
       log.error(
@@ -97,10 +107,11 @@ export async function startRuntime(flags: Flags): Promise<StartedRuntime> {
         `INSECURE: listening on ${host} without BTC_TS_API_TOKEN (--insecure-no-token): anyone who reaches this port can run every duty and download the handoff bundle`,
       );
     }
-    // Bad streams (unknown exchange, symbol, topic) stop the start with a clear error, not the first tick.
+    // Bad streams (unknown exchange, topic, timeframe) stop the start with a clear error; a symbol missing from the markets fails only its stream.
     const { assertStreamsValid, checkStreams, exchangePoolOf } = await import('../collector/plan.ts');
     const streamCheck = await checkStreams(loaded.config, exchangePoolOf(runtime.local, loaded.config), { loadMarkets: true });
-    assertStreamsValid(streamCheck);
+    assertStreamsValid(streamCheck, { allowMissingSymbols: true });
+    for (const m of streamCheck.missingSymbols ?? []) log.warn(m, `${m.message}: that stream fails with cause symbol_unavailable until the exchange lists it; the other streams collect`);
     for (const u of streamCheck.unverified) log.warn(u, `exchange ${u.exchange} unreachable at start; its symbols are checked when its markets load`);
     if (demo) {
       log.info({ emulator: demo.emulator.url }, `demo: exchange emulator on ${demo.emulator.url}, streams for ticker, trades, orderbook, ohlcv`);

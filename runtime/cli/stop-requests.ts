@@ -2,10 +2,19 @@
 // Everything that asks `runtime start` to stop cleanly: signals, the --shutdown-file, and the death of the `npm start` shell above it.
 
 import { existsSync, rmSync } from 'node:fs';
+import path from 'node:path';
 import { processAlive } from '../file-lock.ts';
 import type { Logger } from '../logger.ts';
 
-/** How often the shutdown file and the parent process are looked at (ms). */
+/** `runtime start` watches `<data dir>/runtime.stop` unless --shutdown-file names another file. */
+export const SHUTDOWN_FILE_NAME = 'runtime.stop';
+
+/** The shutdown file of a data directory when --shutdown-file is not given. */
+export function defaultShutdownFile(dataDir: string): string {
+  return path.join(dataDir, SHUTDOWN_FILE_NAME);
+}
+
+/** How often the shutdown file and the parent process are looked at (ms): well within one tick. */
 const POLL_MS = 500;
 
 /**

@@ -1,10 +1,18 @@
 // runtime/collector/errors.ts
-// Collector failures in four classes (network, rate_limit, exchange, bad_data) and the backoff for each.
+// Collector failures in classes (network, rate_limit, exchange, bad_data; disk_full, io_error of this PC) and the backoff for each.
 
 import ccxt from 'ccxt';
+import { diskCauseOf } from '../durable.ts';
 import type { RetryAfterCarrier } from './exchanges.ts';
+import { SymbolUnavailable } from './markets.ts';
 
-export type FailureClass = 'network' | 'rate_limit' | 'exchange' | 'bad_data';
+/**
+ * Why a stream failed. `network` … `bad_data` are the exchange's side; `symbol_unavailable`: the
+ * symbol left the exchange's markets (markets.ts); `stale`: answers that stopped moving
+ * (freshness.ts); `disk_full` and `io_error` are this PC's: the write-ahead log could not take the
+ * records (nothing was acknowledged, the cursor stays).
+ */
+export type FailureClass = 'network' | 'rate_limit' | 'exchange' | 'bad_data' | 'symbol_unavailable' | 'stale' | 'disk_full' | 'io_error';
 
 export interface ClassifiedFailure {
   cls: FailureClass;
@@ -31,10 +39,13 @@ export class BadData extends Error {
 
 export function classify(err: unknown): ClassifiedFailure {
   const message = (err instanceof Error ? err.message : String(err)).slice(0, 300);
+  const disk = diskCauseOf(err);
+  if (disk) return { cls: disk, message };
   // Order matters: ccxt's RateLimitExceeded and ExchangeNotAvailable are NetworkError subclasses.
   if (err instanceof ccxt.RateLimitExceeded || err instanceof ccxt.DDoSProtection) {
     return { cls: 'rate_limit', message, retryAfterMs: (err as RetryAfterCarrier).retryAfterMs };
   }
+  if (err instanceof SymbolUnavailable || err instanceof ccxt.BadSymbol) return { cls: 'symbol_unavailable', message };
   if (err instanceof ccxt.ExchangeNotAvailable || err instanceof ccxt.OnMaintenance) return { cls: 'exchange', message };
   if (err instanceof StreamTimeout || err instanceof ccxt.NetworkError) return { cls: 'network', message };
   if (err instanceof BadData || err instanceof ccxt.BadResponse) return { cls: 'bad_data', message };

@@ -4,6 +4,7 @@
 import dns from 'node:dns';
 import ccxt, { type Exchange } from 'ccxt';
 import { BtcError } from '../errors.ts';
+import { banUntilFromBody, ExchangeBan, ExchangePauses } from './pause.ts';
 
 export interface ExchangePoolOptions {
   /** Replaces the scheme and host of every ccxt API URL (BTC_TS_EXCHANGE_URL: the emulator, a proxy). */
@@ -29,6 +30,8 @@ export class ExchangePool {
   /** Monotonic ms until which an exchange asked us (Retry-After) not to call it. */
   private readonly pausedUntil = new Map<string, number>();
   private readonly options: ExchangePoolOptions;
+  /** One pause per exchange after a 429/418/403 (runtime/collector/pause.ts). */
+  readonly pauses = new ExchangePauses();
 
   constructor(options: ExchangePoolOptions) {
     this.options = options;
@@ -48,6 +51,7 @@ export class ExchangePool {
     preferSpot(exchange);
     if (this.options.exchangeUrl) exchange.urls['api'] = rewriteApiUrls(exchange.urls['api'], this.options.exchangeUrl) as typeof exchange.urls['api'];
     surfaceRetryAfterAndBadJson(exchange);
+    refuseWhilePaused(exchange, this.pauses);
     this.instances.set(id, exchange);
     return exchange;
   }
@@ -75,9 +79,9 @@ export class ExchangePool {
     this.pausedUntil.set(id, Math.max(this.pausedUntil.get(id) ?? 0, untilMonotonicMs));
   }
 
-  /** Ms still to wait before calling `id` again (0 = go). */
+  /** Ms still to wait before calling `id` again (0 = go): the longer of pause() and the ban pause. */
   pausedFor(id: string, nowMonotonicMs: number): number {
-    return Math.max(0, (this.pausedUntil.get(id) ?? 0) - nowMonotonicMs);
+    return Math.max(0, (this.pausedUntil.get(id) ?? 0) - nowMonotonicMs, this.pauses.pausedFor(id, nowMonotonicMs));
   }
 
   ids(): string[] {
@@ -117,16 +121,26 @@ function preferSpot(exchange: Exchange): void {
 function surfaceRetryAfterAndBadJson(exchange: Exchange): void {
   const original = exchange.handleErrors.bind(exchange);
   exchange.handleErrors = ((code: number, reason: string, url: string, method: string, headers: Record<string, string>, body: string, response: unknown, ...rest: unknown[]) => {
-    if (code === 429 || code === 418) {
-      const err = new ccxt.RateLimitExceeded(`${exchange.id} ${method} ${url} ${code} ${reason}`) as Error & RetryAfterCarrier;
-      err.retryAfterMs = parseRetryAfter(headers?.['Retry-After'] ?? headers?.['retry-after']);
-      throw err;
+    if (code === 429 || code === 418 || code === 403) {
+      // 403: Binance's WAF and Bybit's IP limit; like 418, the whole exchange pauses (pause.ts).
+      const retryAfterMs = parseRetryAfter(headers?.['Retry-After'] ?? headers?.['retry-after']);
+      const banUntilMs = banUntilFromBody(typeof body === 'string' ? body : undefined, Date.now());
+      throw new ExchangeBan(`${exchange.id} ${method} ${url} ${code} ${reason}${typeof body === 'string' ? ` ${body.slice(0, 160)}` : ''}`, { status: code, retryAfterMs, banUntilMs });
     }
     if (code >= 200 && code < 300 && response === undefined && typeof body === 'string' && body.trim() !== '') {
       throw new ccxt.BadResponse(`${exchange.id} ${method} ${url}: body is not valid JSON (${JSON.stringify(body.slice(0, 60))}…)`);
     }
     return (original as (...args: unknown[]) => unknown)(code, reason, url, method, headers, body, response, ...rest);
   }) as typeof exchange.handleErrors;
+}
+
+/** Every HTTP request of `exchange` first checks its pause (after ccxt's rate limiter gave it a slot). */
+function refuseWhilePaused(exchange: Exchange, pauses: ExchangePauses): void {
+  const original = exchange.fetch.bind(exchange);
+  exchange.fetch = ((...args: Parameters<Exchange['fetch']>) => {
+    pauses.assertOpen(exchange.id);
+    return original(...args);
+  }) as Exchange['fetch'];
 }
 
 /** Retry-After is seconds or an HTTP date. */

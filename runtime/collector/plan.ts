@@ -34,6 +34,8 @@ export interface StreamCheck {
   errors: string[];
   /** Exchanges whose markets could not be loaded, so their symbols are not verified yet. */
   unverified: Array<{ exchange: string; reason: string }>;
+  /** Symbols missing from loaded markets (also in `errors`): whatif fails on them, start runs without them. */
+  missingSymbols?: Array<{ exchange: string; symbol: string; message: string }>;
 }
 
 /**
@@ -47,6 +49,7 @@ const MARKETS_WAIT_MS = 10_000;
 export async function checkStreams(config: AppConfig, pool: ExchangePool, options: { loadMarkets: boolean; waitMs?: number }): Promise<StreamCheck> {
   const errors: string[] = [];
   const unverified: StreamCheck['unverified'] = [];
+  const missingSymbols: NonNullable<StreamCheck['missingSymbols']> = [];
   const known = new Set(knownExchangeIds());
   const byExchange = new Map<string, Array<{ stream: StreamConfig; index: number }>>();
   config.collector.streams.forEach((stream, index) => {
@@ -82,7 +85,11 @@ export async function checkStreams(config: AppConfig, pool: ExchangePool, option
         for (const { stream, index } of streams) {
           for (const symbol of stream.symbols) {
             const market = exchange.markets?.[symbol];
-            if (!market) errors.push(`collector.streams[${index}]: exchange ${id} has no symbol ${symbol}`);
+            if (!market) {
+              const message = `collector.streams[${index}]: exchange ${id} has no symbol ${symbol}`;
+              errors.push(message);
+              missingSymbols.push({ exchange: id, symbol, message });
+            }
             else if (market.spot === false) errors.push(`collector.streams[${index}]: ${symbol} on ${id} is not a spot market`);
           }
         }
@@ -91,12 +98,15 @@ export async function checkStreams(config: AppConfig, pool: ExchangePool, option
       }
     }),
   );
-  return { errors, unverified };
+  return { errors, unverified, missingSymbols };
 }
 
 /** Throws a clear InvalidInput naming every bad stream. */
-export function assertStreamsValid(check: StreamCheck): void {
-  if (check.errors.length) throw new BtcError('InvalidInput', `config error: ${check.errors.join('; ')}`);
+export function assertStreamsValid(check: StreamCheck, options: { allowMissingSymbols?: boolean } = {}): void {
+  // `runtime start`: a symbol the exchange no longer lists fails only its own stream (symbol_unavailable).
+  const missing = new Set(options.allowMissingSymbols ? (check.missingSymbols ?? []).map((m) => m.message) : []);
+  const errors = check.errors.filter((e) => !missing.has(e));
+  if (errors.length) throw new BtcError('InvalidInput', `config error: ${errors.join('; ')}`);
 }
 
 const POOL_KEY = 'collector:exchange-pool';

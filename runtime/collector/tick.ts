@@ -12,6 +12,12 @@ import { exchangePoolOf, planTasks } from './plan.ts';
 import { fetchOhlcv, fetchOrderBook, fetchTicker, type FetchContext, type StreamFetch, type StreamTask } from './topics.ts';
 import { fetchTradesStream } from './trades.ts';
 import { updateCollectorMode } from './mode.ts';
+import { pauseOnRefusal, pauseRow } from './pause.ts';
+import { ensureSymbol, reloadMarketsPeriodically, symbolTransition } from './markets.ts';
+import { clockOffsetMs, refreshClockOffset } from './exchange-clock.ts';
+import { emptyFreshness, judgeFreshness, staleAfterMs, staleRow, type Freshness } from './freshness.ts';
+import { assertPlausibleTimes } from './timestamps.ts';
+import { CANDLE_SETTLE_DEFAULT_S } from './topics.ts';
 
 /** What the collector remembers about one stream inside this process (the cursor itself lives in the store). */
 export interface StreamState {
@@ -30,6 +36,10 @@ export interface StreamState {
   notes: string[];
   /** Notes that stay until replaced (unfillable gaps). */
   stickyNotes: string[];
+  /** Whether the stream's data still moves (freshness.ts). */
+  freshness?: Freshness;
+  /** What a fetcher keeps between ticks (the order book's last update id). */
+  memory?: Map<string, unknown>;
 }
 
 export interface TickSummary {
@@ -80,6 +90,18 @@ export async function collectTick(ctx: FnContext): Promise<TickSummary> {
   const summary: TickSummary = { ...base, streams: tasks.length };
   const latest: Array<{ key: string; body: string }> = [];
   const limiters = new Map<string, Semaphore>();
+  const settleMs = (config.collector.candleSettleSeconds ?? CANDLE_SETTLE_DEFAULT_S) * 1000;
+  const staleLimit = (task: StreamTask) => {
+    let stepMs: number | undefined;
+    try {
+      stepMs = task.topic === 'ohlcv' ? pool.instance(task.exchange).parseTimeframe(task.timeframe) * 1000 : undefined;
+    } catch {
+      stepMs = undefined;
+    }
+    return staleAfterMs(config, task, stepMs, settleMs);
+  };
+  pool.pauses.useClock(clock);
+  reloadMarketsPeriodically(ctx, pool);
 
   const runOne = async (task: StreamTask) => {
     const name = streamName(task);
@@ -91,12 +113,23 @@ export async function collectTick(ctx: FnContext): Promise<TickSummary> {
     const limiter = limiters.get(task.exchange) ?? new Semaphore(config.collector.perExchangeConcurrency);
     limiters.set(task.exchange, limiter);
     await limiter.acquire();
+    // Queued behind other streams of this exchange: a pause taken meanwhile holds this one too.
+    if (pool.pausedFor(task.exchange, clock.monotonicMs()) > 0) {
+      limiter.release();
+      summary.ran--;
+      state.nextDueMonotonicMs = 0;
+      return;
+    }
     const started = clock.monotonicMs();
     let settled = false;
     const work = (async () => {
       await ensureCursor(ctx, task, state, epoch);
       const exchange = await pool.ready(task.exchange);
-      return FETCHERS[task.topic]({
+      await ensureSymbol(ctx, exchange, task);
+      await refreshClockOffset(ctx, exchange);
+      const cursorBefore = state.cursor!;
+      const exchangeNow = () => clock.now() + clockOffsetMs(ctx.local, task.exchange);
+      const fetched = await FETCHERS[task.topic]({
         exchange,
         task,
         now: () => clock.now(),
@@ -105,7 +138,13 @@ export async function collectTick(ctx: FnContext): Promise<TickSummary> {
         monotonicMs: () => clock.monotonicMs(),
         pageLimit: config.collector.tradesPageLimit,
         maxPages: config.collector.maxPagesPerTick,
+        exchangeNow,
+        candleSettleMs: settleMs,
+        memory: (state.memory ??= new Map()),
       });
+      // Seconds for milliseconds, far future, before the cursor: bad_data, nothing appended.
+      if (task.topic === 'trades' || task.topic === 'ohlcv') assertPlausibleTimes(`${streamName(task)}`, task.topic, fetched.items, cursorBefore, exchangeNow());
+      return fetched;
     })().finally(() => {
       settled = true;
       state.inFlight = false;
@@ -118,28 +157,44 @@ export async function collectTick(ctx: FnContext): Promise<TickSummary> {
       ]);
       // The lease may have moved while we fetched: a fenced-out holder writes nothing.
       if (!ctx.lease.holder || ctx.lease.epoch !== epoch) return;
+      // A rejected append (a full disk) throws before the cursor moves: those trades are fetched again.
       const written = await ctx.streams.append(streamIdOf(task), epoch, result.items);
-      summary.records += written.length;
-      ctx.metrics?.recordStream(streamIdOf(task), { records: written.length, okAtMs: ctx.clock.now() });
       if (result.cursor) {
         state.cursor = result.cursor;
         state.cursorDirty = true;
       }
-      for (const e of result.events) await ctx.audit.record(e.event, { ...e.payload, topic: task.topic, epoch });
+      summary.records += written.length;
+      ctx.metrics?.recordStream(streamIdOf(task), { records: written.length, okAtMs: ctx.clock.now() });
+      // The records are acknowledged: an audit write that fails now (the same full disk) is logged,
+      // and must not fail the stream, which would fetch and store them a second time.
+      for (const e of result.events) {
+        await ctx.audit.record(e.event, { ...e.payload, topic: task.topic, epoch }).catch((err: unknown) =>
+          ctx.log.error({ stream: name, event: e.event, err: ctx.masker.text(String(err)) }, 'audit event could not be recorded'),
+        );
+      }
       if (result.latestCsv !== null) latest.push({ key: latestKey(task), body: result.latestCsv });
       const sticky = result.notes.filter((n) => n.startsWith('unfillable'));
       state.stickyNotes = [...state.stickyNotes, ...sticky].slice(-STICKY_NOTES);
       state.notes = result.notes.filter((n) => !n.startsWith('unfillable'));
+      await symbolTransition(ctx, pool, task, state.cause, null, null);
       state.failures = 0;
       state.cause = null;
       state.lastError = null;
       state.lastOkMs = clock.now();
       state.retryAtMonotonicMs = 0;
+      pool.pauses.answered(task.exchange);
+      const freshness = judgeFreshness((state.freshness ??= emptyFreshness()), task, result, clock.monotonicMs(), staleLimit(task));
+      if (freshness) {
+        await ctx.audit.record(freshness === 'stale' ? 'collector.stream.stale' : 'collector.stream.fresh', {
+          exchange: task.exchange, topic: task.topic, symbol: task.symbol, stale_after_ms: staleLimit(task), epoch,
+        });
+      }
       summary.ok++;
     } catch (err) {
       const failure = classify(err);
+      await symbolTransition(ctx, pool, task, state.cause, failure.cls, failure.message);
       recordFailure(state, failure, clock.monotonicMs(), Math.max(tickMs * 6, 5_000));
-      if (failure.cls === 'rate_limit') pool.pause(task.exchange, clock.monotonicMs() + (failure.retryAfterMs ?? tickMs));
+      if (failure.cls === 'rate_limit') pauseOnRefusal(pool.pauses, task.exchange, err, tickMs);
       if (!settled) state.inFlight = true;
       summary.failed++;
       ctx.log.warn({ stream: name, cause: failure.cls, retries: state.failures, err: ctx.masker.text(failure.message) }, 'collector stream failed');
@@ -174,9 +229,18 @@ export async function collectTick(ctx: FnContext): Promise<TickSummary> {
     ),
   ]);
 
-  const rows = tasks.map((task) => statusRow(task, stateFor(states, streamName(task)), clock.monotonicMs()));
+  const rows = tasks.map((task) => {
+    const state = stateFor(states, streamName(task));
+    const row = pauseRow(staleRow(statusRow(task, state, clock.monotonicMs()), state.freshness, clock.monotonicMs(), staleLimit(task)), pool.pauses.current(task.exchange));
+    const shipCause = ctx.streams.shipFailureOf(streamIdOf(task));
+    return shipCause ? { ...row, notes: [...row.notes, `segments wait in the local log: upload failed (${shipCause})`] } : row;
+  });
   await ctx.status.update((doc) => void (doc.streams = rows)).catch(() => undefined);
-  summary.mode = await updateCollectorMode(ctx, tasks.map((t) => ({ name: streamName(t), state: stateFor(states, streamName(t)) })));
+  const shipFailures = tasks.flatMap((t) => {
+    const cause = ctx.streams.shipFailureOf(streamIdOf(t));
+    return cause ? [{ name: streamName(t), cause }] : [];
+  });
+  summary.mode = await updateCollectorMode(ctx, tasks.map((t) => ({ name: streamName(t), state: stateFor(states, streamName(t)) })), shipFailures);
   return summary;
 }
 

@@ -29,6 +29,8 @@ export interface BinanceRoutesOptions {
   now: () => number;
   /** Counts requests per endpoint (admin stats). */
   requests: Map<string, number>;
+  /** The exchange's clock for `/time` and `serverTime` when it differs from the market's `now` (a frozen feed); default `now`. */
+  clockNow?: () => number;
 }
 
 /** Binance's error body: `{ code, msg }` with HTTP 400. */
@@ -36,6 +38,7 @@ const binanceError = (c: Context, code: number, msg: string) => c.json({ code, m
 
 export function binanceRoutes(options: BinanceRoutesOptions): Hono {
   const { model, faults, now, requests } = options;
+  const clockNow = options.clockNow ?? now;
   const app = new Hono();
 
   // Every endpoint passes through the fault switches first.
@@ -49,30 +52,37 @@ export function binanceRoutes(options: BinanceRoutesOptions): Hono {
       c.header('Retry-After', String(fault.retryAfterSeconds));
       return c.json({ code: -1003, msg: 'Too many requests; current limit of IP is exceeded. (emulated)' }, 429);
     }
+    if (fault.kind === 'ban') {
+      if (fault.retryAfterSeconds !== undefined) c.header('Retry-After', String(fault.retryAfterSeconds));
+      if (fault.status === 403) return c.html('<html><head><title>403 Forbidden</title></head><body><h1>403 Forbidden</h1> (emulated)</body></html>', 403);
+      const until = fault.untilMs !== undefined ? ` until ${fault.untilMs}` : '';
+      return c.json({ code: -1003, msg: `Way too much request weight used; IP banned${until}. Please use WebSocket Streams for live updates to avoid bans. (emulated)` }, fault.status as 418);
+    }
     if (fault.kind === 'serverError') return c.text('<html><body>Service Unavailable (emulated)</body></html>', fault.status as 500);
     if (fault.kind === 'malformed') return c.body('{"symbol":"BTCUSDT","lastPrice":"6', 200, { 'content-type': 'application/json' });
     await next();
   });
 
-  const specOf = (c: Context): SymbolSpec | undefined => model.spec(c.req.query('symbol') ?? '');
+  const listed = (spec: SymbolSpec | undefined) => (spec && !faults.delisted(spec.symbol, marketIdOf(spec)) ? spec : undefined);
+  const specOf = (c: Context): SymbolSpec | undefined => listed(model.spec(c.req.query('symbol') ?? ''));
   const intParam = (c: Context, name: string): number | undefined => {
     const raw = c.req.query(name);
     return raw === undefined || raw === '' || Number.isNaN(Number(raw)) ? undefined : Math.floor(Number(raw));
   };
 
   app.get('/api/v3/ping', (c) => c.json({}));
-  app.get('/api/v3/time', (c) => c.json({ serverTime: now() }));
+  app.get('/api/v3/time', (c) => c.json({ serverTime: clockNow() }));
 
   app.get('/api/v3/exchangeInfo', (c) =>
     c.json({
       timezone: 'UTC',
-      serverTime: now(),
+      serverTime: clockNow(),
       rateLimits: [
         { rateLimitType: 'REQUEST_WEIGHT', interval: 'MINUTE', intervalNum: 1, limit: 6000 },
         { rateLimitType: 'ORDERS', interval: 'SECOND', intervalNum: 10, limit: 100 },
       ],
       exchangeFilters: [],
-      symbols: model.specs.map((spec) => ({
+      symbols: model.specs.filter((spec) => listed(spec)).map((spec) => ({
         symbol: marketIdOf(spec),
         status: 'TRADING',
         baseAsset: spec.base,
@@ -96,8 +106,8 @@ export function binanceRoutes(options: BinanceRoutesOptions): Hono {
 
   app.get('/api/v3/ticker/24hr', (c) => {
     const symbol = c.req.query('symbol');
-    if (symbol === undefined) return c.json(model.specs.map((spec) => ticker24h(model, spec, now())));
-    const spec = model.spec(symbol);
+    if (symbol === undefined) return c.json(model.specs.filter((spec) => listed(spec)).map((spec) => ticker24h(model, spec, now())));
+    const spec = listed(model.spec(symbol));
     if (!spec) return binanceError(c, -1121, 'Invalid symbol.');
     return c.json(ticker24h(model, spec, now()));
   });
@@ -112,9 +122,13 @@ export function binanceRoutes(options: BinanceRoutesOptions): Hono {
       fixed(mid + side * spec.tickSize * (i + 1), spec.tickSize),
       fixed(model.quantity(spec, last, i * 2 + (side > 0 ? 1 : 0)), spec.stepSize),
     ];
+    const quirks = faults.bookQuirks();
+    const bids = Array.from({ length: limit }, (_, i) => level(-1, i));
+    // Crossed: the best bid two ticks above the mid, so above the best ask.
+    if (quirks?.crossed && bids[0]) bids[0][0] = fixed(mid + spec.tickSize * 2, spec.tickSize);
     return c.json({
-      lastUpdateId: last,
-      bids: Array.from({ length: limit }, (_, i) => level(-1, i)),
+      lastUpdateId: last - (quirks?.updateIdBack ?? 0),
+      bids,
       asks: Array.from({ length: limit }, (_, i) => level(1, i)),
     });
   });
@@ -144,7 +158,10 @@ export function binanceRoutes(options: BinanceRoutesOptions): Hono {
     const endpoint = 'aggTrades';
     const out = [];
     for (let id = first; id <= upTo && id < first + limit; id++) {
-      if (faults.keepTrade(marketIdOf(spec), id, endpoint)) out.push(model.aggTrade(spec, id));
+      if (faults.keepTrade(marketIdOf(spec), id, endpoint)) {
+        const trade = model.aggTrade(spec, id);
+        out.push({ ...trade, T: faults.retime(trade.T) });
+      }
     }
     return c.json(out);
   });
@@ -168,7 +185,7 @@ export function binanceRoutes(options: BinanceRoutesOptions): Hono {
         price: fixed(price, spec.tickSize),
         qty: fixed(qty, spec.stepSize),
         quoteQty: (price * qty).toFixed(8),
-        time: model.tradeTime(spec, id),
+        time: faults.retime(model.tradeTime(spec, id)),
         isBuyerMaker: model.buyerMaker(spec, id),
         isBestMatch: true,
       });
@@ -193,7 +210,12 @@ export function binanceRoutes(options: BinanceRoutesOptions): Hono {
     firstOpen = Math.max(firstOpen, Math.ceil(model.tradeTime(spec, 1) / step) * step);
     const candles = [];
     for (let open = firstOpen; open <= lastOpen && candles.length < limit; open += step) {
-      candles.push(kline(model, spec, open, step, t));
+      if (faults.noCandle(open)) continue;
+      const k = kline(model, spec, open, step, t);
+      if (faults.provisional(open + step - 1, t)) k[5] = fixed(Number(k[5]) * 0.9, spec.stepSize);
+      k[0] = faults.retime(open);
+      k[6] = faults.retime(open + step - 1);
+      candles.push(k);
     }
     return c.json(candles);
   });

@@ -19,6 +19,41 @@ export const faultsSchema = z.strictObject({
    * request that covers it (like a live feed that skipped it while history has it). Permanent: never served.
    */
   dropTrades: z.strictObject({ ratio: z.number().min(0).max(1), permanent: z.boolean().default(false) }).optional(),
+  /**
+   * An IP ban, once: from the first call after it is switched on, every call is answered `status`
+   * for `seconds`, then the ban lifts (and the switch clears itself). 418 is Binance's ban (body
+   * `{code:-1003, msg:"… IP banned until <ms> …"}` when `bodyUntil`), 403 its WAF's and Bybit's
+   * (an HTML page). `header: false` leaves `Retry-After` out, as a proxy may.
+   */
+  ban: z
+    .strictObject({
+      status: z.union([z.literal(418), z.literal(403), z.literal(429)]).default(418),
+      seconds: z.number().min(0).max(86_400).default(2),
+      header: z.boolean().default(true),
+      bodyUntil: z.boolean().default(true),
+    })
+    .optional(),
+  /**
+   * Symbols the exchange no longer lists (delisted or renamed), as ccxt symbols or market ids: left
+   * out of exchangeInfo and answered `{code:-1121,"msg":"Invalid symbol."}` on every endpoint.
+   */
+  delist: z.array(z.string()).optional(),
+  /**
+   * Trade and candle times as a buggy feed serves them (aggTrades `T`, trades `time`, kline open and
+   * close times): shifted by `shiftMs` (far future, or before what was served), then in seconds
+   * instead of milliseconds when `seconds`.
+   */
+  badTimes: z.strictObject({ seconds: z.boolean().default(false), shiftMs: z.number().int().default(0) }).optional(),
+  /** The exchange's clock runs this far (ms) ahead (+) or behind (−) the emulator host's: every time it serves, `/time` included. */
+  clockOffsetMs: z.number().int().min(-86_400_000).max(86_400_000).optional(),
+  /** A halted market or frozen feed: from the first call after it is set, every answer is the market of that instant (`/time` stays live). */
+  freeze: z.strictObject({}).optional(),
+  /** Order book quirks: `crossed` puts the best bid above the best ask; `updateIdBack` serves `lastUpdateId` this much lower. */
+  book: z.strictObject({ crossed: z.boolean().default(false), updateIdBack: z.number().int().min(0).default(0) }).optional(),
+  /** Open times in [fromMs, toMs] have no kline (exchange maintenance). */
+  candleHoles: z.strictObject({ fromMs: z.number().int(), toMs: z.number().int() }).optional(),
+  /** A kline's volume is served 10 % short until `afterCloseMs` after its close; then the final value (late fills revised). */
+  reviseCandles: z.strictObject({ afterCloseMs: z.number().int().min(0).max(3_600_000) }).optional(),
   /** Endpoints the faults apply to (`aggTrades`, `depth`, `klines`, `ticker/24hr`, …); all but exchangeInfo when absent. */
   endpoints: z.array(z.string()).optional(),
 });
@@ -28,7 +63,8 @@ export type FaultDecision =
   | { kind: 'none' }
   | { kind: 'rateLimit'; retryAfterSeconds: number }
   | { kind: 'serverError'; status: number }
-  | { kind: 'malformed' };
+  | { kind: 'malformed' }
+  | { kind: 'ban'; status: number; retryAfterSeconds?: number; untilMs?: number };
 
 /** Counts of what was injected, for the admin endpoint and tests. */
 export interface FaultCounters {
@@ -38,6 +74,10 @@ export interface FaultCounters {
   malformed: number;
   droppedTrades: number;
   lostTrades: number;
+  /** Calls answered with the ban's status. */
+  banned?: number;
+  /** Closed klines served with their provisional (revised later) volume. */
+  provisionalCandles?: number;
 }
 
 const MAX_REMEMBERED_DROPS = 1_000_000;
@@ -61,12 +101,82 @@ export class FaultSwitches {
     return structuredClone(this.faults);
   }
 
-  set(faults: Faults): void {
+  /** Replaces every fault (defaults filled in by the schema). */
+  set(faults: z.input<typeof faultsSchema>): void {
     this.faults = faultsSchema.parse(faults);
+    this.banUntilMs = null;
+    this.frozenAtMs = null;
   }
 
   clear(): void {
     this.faults = {};
+    this.banUntilMs = null;
+    this.frozenAtMs = null;
+  }
+
+  /** Market time the `freeze` switch holds (null: not frozen yet). */
+  private frozenAtMs: number | null = null;
+
+  /** The exchange's own clock (`/time`): the host's plus `clockOffsetMs`. */
+  clockTime(hostNowMs: number): number {
+    return hostNowMs + (this.faults.clockOffsetMs ?? 0);
+  }
+
+  /** The instant the market is served at: the exchange's clock, or the instant `freeze` was first seen. */
+  marketTime(hostNowMs: number): number {
+    const t = this.clockTime(hostNowMs);
+    if (!this.faults.freeze) return t;
+    this.frozenAtMs ??= t;
+    return this.frozenAtMs;
+  }
+
+  /** A trade or candle time as the `badTimes` switch serves it. */
+  retime(ms: number): number {
+    const bad = this.faults.badTimes;
+    if (!bad) return ms;
+    const shifted = ms + bad.shiftMs;
+    return bad.seconds ? Math.floor(shifted / 1000) : shifted;
+  }
+
+  /** The `book` switch (crossed, updateIdBack), if set. */
+  bookQuirks(): { crossed: boolean; updateIdBack: number } | null {
+    return this.faults.book ?? null;
+  }
+
+  /** Whether the `candleHoles` switch leaves out the kline opening at `openMs`. */
+  noCandle(openMs: number): boolean {
+    const holes = this.faults.candleHoles;
+    return holes !== undefined && openMs >= holes.fromMs && openMs <= holes.toMs;
+  }
+
+  /** Whether a kline closing at `closeMs` (its last ms) is still served provisional at `nowMs` (reviseCandles). */
+  provisional(closeMs: number, nowMs: number): boolean {
+    const revise = this.faults.reviseCandles;
+    if (!revise || nowMs > closeMs + revise.afterCloseMs) return false;
+    if (nowMs > closeMs) this.counters.provisionalCandles = (this.counters.provisionalCandles ?? 0) + 1;
+    return true;
+  }
+
+  /** Wall ms the running ban ends (null: none started). */
+  private banUntilMs: number | null = null;
+
+  /** The ban's answer for this call, if one is running (started by the first call after `ban` is set). */
+  private banned(nowMs: number): FaultDecision | null {
+    const ban = this.faults.ban;
+    if (!ban) return null;
+    this.banUntilMs ??= nowMs + ban.seconds * 1000;
+    if (nowMs >= this.banUntilMs) {
+      delete this.faults.ban;
+      this.banUntilMs = null;
+      return null;
+    }
+    this.counters.banned = (this.counters.banned ?? 0) + 1;
+    return {
+      kind: 'ban',
+      status: ban.status,
+      retryAfterSeconds: ban.header ? Math.max(1, Math.ceil((this.banUntilMs - nowMs) / 1000)) : undefined,
+      untilMs: ban.bodyUntil ? this.banUntilMs : undefined,
+    };
   }
 
   private applies(endpoint: string): boolean {
@@ -78,6 +188,11 @@ export class FaultSwitches {
     return r >= 1 || this.chance(this.counter++) < r;
   }
 
+  /** Whether a symbol (ccxt symbol or market id) is delisted by the `delist` switch. */
+  delisted(symbol: string, marketId: string): boolean {
+    return this.faults.delist?.some((s) => s === symbol || s === marketId) ?? false;
+  }
+
   /** Delay to apply before answering (0 = none). */
   delayFor(endpoint: string): number {
     const slow = this.faults.slow;
@@ -86,9 +201,11 @@ export class FaultSwitches {
     return slow.delayMs;
   }
 
-  /** The failure to answer with, if any; checked in order 429, 5xx, malformed. */
-  decide(endpoint: string): FaultDecision {
+  /** The failure to answer with, if any; checked in order ban, 429, 5xx, malformed. */
+  decide(endpoint: string, nowMs = Date.now()): FaultDecision {
     if (!this.applies(endpoint)) return { kind: 'none' };
+    const ban = this.banned(nowMs);
+    if (ban) return ban;
     const { rateLimit, serverError, malformed } = this.faults;
     if (rateLimit && this.roll(rateLimit.ratio)) {
       this.counters.rateLimit++;

@@ -45,7 +45,8 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
   };
 
   const app = new Hono();
-  app.route('/', binanceRoutes({ model, faults, now, requests }));
+  // The market is served at the exchange's own time (clock offset, frozen feed); /time tells its clock.
+  app.route('/', binanceRoutes({ model, faults, now: () => faults.marketTime(now()), clockNow: () => faults.clockTime(now()), requests }));
   app.get('/admin/faults', (c) => c.json(faults.get()));
   app.put('/admin/faults', async (c) => {
     const parsed = faultsSchema.safeParse(await c.req.json().catch(() => undefined));

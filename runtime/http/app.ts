@@ -46,7 +46,7 @@ export function createApp(runtime: Runtime, options: AppOptions = {}): Hono {
     onError: (c) => errorResponse(c, new BtcError('PayloadTooLarge', `body over ${runtime.loaded.config.http.bodyLimitBytes} bytes`), masker, log),
   });
 
-  app.get('/health', (c) =>
+  app.get('/health', async (c) =>
     c.json({
       mode: runtime.mode.get(),
       host: runtime.host,
@@ -62,6 +62,8 @@ export function createApp(runtime: Runtime, options: AppOptions = {}): Hono {
       // This PC − the NAS (ms, + = ahead), from the S3 Date headers; null before the NAS answered or on a local primary.
       clock_skew_ms: runtime.clockSkew.reading().skewMs,
       clock_skew_over_limit: runtime.clockSkew.reading().overLimit,
+      // Free bytes of the data directory's file system (WAL and cache), measured now; low: under storage.diskFreeWarnBytes.
+      disk: await diskBody(runtime),
       // What this runtime collects from, so `runtime diag api` / `whatif` check the same (a --demo emulator's URL is known only here); origin only.
       collector: { exchange_url: exchangeOrigin(runtime.loaded.config.collector.exchangeUrl), streams: runtime.loaded.config.collector.streams },
     }),
@@ -77,6 +79,8 @@ export function createApp(runtime: Runtime, options: AppOptions = {}): Hono {
     runtime.metrics.leaseEpoch.set(runtime.lease.epoch);
     // Measured at scrape time, like the streams' last-ok age: the gauge is never stale.
     const backlog = await measureBacklog(runtime.store.secondary).catch(() => null);
+    const disk = await runtime.disk.read();
+    if (disk) runtime.metrics.diskFreeBytes.set(disk.free_bytes);
     if (backlog) runtime.metrics.setSyncBacklog(backlog.objects, backlog.bytes);
     c.header('content-type', runtime.metrics.registry.contentType);
     return c.body(await runtime.metrics.registry.metrics());
@@ -137,4 +141,10 @@ export function bearerMatches(header: string | undefined, token: string): boolea
 /** Scheme, host and port of the exchange URL: never credentials or a path a proxy URL may carry. */
 function exchangeOrigin(url: string | undefined): string | null {
   return url ? new URL(url).origin : null;
+}
+
+/** `/health` `disk`: the data directory's free space now; null when it cannot be measured. */
+async function diskBody(runtime: Runtime): Promise<{ free_bytes: number; total_bytes: number; warn_bytes: number; low: boolean } | null> {
+  const reading = await runtime.disk.read();
+  return reading && { free_bytes: reading.free_bytes, total_bytes: reading.total_bytes, warn_bytes: reading.warn_bytes, low: reading.low };
 }

@@ -99,6 +99,17 @@ export function StorageCard({ model }: { model: DashboardModel }) {
             </>
           )}
         </dd>
+        <dt>Disk</dt>
+        <dd data-testid="disk-free">
+          {storage.disk === null ? (
+            'free space unknown (the data directory cannot be measured)'
+          ) : (
+            <>
+              <State tone={storage.disk.low ? 'bad' : 'ok'} text={storage.disk.low ? 'disk nearly full' : 'room'} />{' '}
+              {`${bytes(storage.disk.free_bytes)} free of ${bytes(storage.disk.total_bytes)} (warning under ${bytes(storage.disk.warn_bytes)})`}
+            </>
+          )}
+        </dd>
         <dt>Secondary</dt>
         <dd>
           <State tone={storage.secondary === 'used' ? 'warn' : 'idle'} text={storage.secondary === 'used' ? 'cache in use' : 'cache idle'} testid="secondary-state" />{' '}

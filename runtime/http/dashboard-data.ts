@@ -3,6 +3,8 @@
 
 import path from 'node:path';
 import type { Runtime } from '../context.ts';
+import { diagReasons, type DiagReason } from '../diag-reasons.ts';
+import type { DiskReading } from '../disk-space.ts';
 import { repoDirOf } from '../handoff/files.ts';
 import type { AuditEvent } from '../audit.ts';
 import type { ClockSkewReading } from '../clock-skew.ts';
@@ -70,6 +72,8 @@ export interface DashboardModel {
     conditionalWrites: string;
     /** This PC − the primary (ms, + = ahead), from the S3 Date headers; skewMs null until measured. */
     clockSkew: ClockSkewReading;
+    /** The data directory's free space now (bytes, with the warning threshold); null when it cannot be measured. */
+    disk: DiskReading | null;
   };
   sync: {
     pending: boolean;
@@ -91,6 +95,8 @@ export interface DashboardModel {
   handoffAvailable: boolean;
   /** While DEBUG: the failing checks of the last preflight (why the runtime does not go PROD), with when it ran. */
   preflightFailures: { at: number; failed: CheckResult[] } | null;
+  /** Why this host is DIAG (runtime/diag-reasons.ts); empty when not, or when DIAG was forced. */
+  diagReasons: DiagReason[];
   /** Started with --insecure-no-token on a non-loopback address: the page says so in red. */
   insecureNoToken: boolean;
   /** BTC_TS_API_TOKEN is set: /status wants the bearer header, so the page does not link it. */
@@ -203,6 +209,7 @@ export class DashboardData {
         primaryDescribe: rt.store.primary.describe,
         secondaryDescribe: rt.store.secondary.describe,
         clockSkew: rt.clockSkew.reading(),
+        disk: await rt.disk.read(),
         lastProbe: state.lastProbe && { ok: state.lastProbe.ok, at: state.lastProbe.at, error: state.lastProbe.error && rt.masker.text(state.lastProbe.error) },
         conditionalWrites: rt.masker.text(state.conditionalWrites),
       },
@@ -216,6 +223,7 @@ export class DashboardData {
       },
       hosts: rows,
       hostErrors,
+      diagReasons: diagReasons(rt),
       streams: rows.flatMap((h) =>
         h.streams.map((s) => ({ ...s, host: h.host, records_today: s.records_today ?? counted?.get(streamKeyOf(s)) })),
       ),

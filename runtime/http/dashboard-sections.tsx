@@ -3,7 +3,7 @@
 
 import type { DashboardModel, HostRow } from './dashboard-data.ts';
 import { ModeBadge, signedMs, State } from './dashboard-cards.tsx';
-import { age, iso, shorten } from './format.ts';
+import { age, bytes, iso, shorten } from './format.ts';
 import { CoverageStrip, Sparkline } from './charts.tsx';
 import { streamKeyOf } from './records-today.ts';
 import { STREAMS_EXAMPLE } from '../collector/first-run.ts';
@@ -57,6 +57,7 @@ export function HostsSection({ model }: { model: DashboardModel }) {
               <th scope="col">Streams ok</th>
               <th scope="col">Updated</th>
               <th scope="col">Clock</th>
+              <th scope="col">Disk free</th>
             </tr>
           </thead>
           <tbody>
@@ -104,6 +105,9 @@ function HostRowView({ host }: { host: HostRow }) {
       </td>
       <td data-label="Clock" data-testid="host-clock-skew">
         {host.clock_skew_ms === undefined || host.clock_skew_ms === null ? '—' : `clock_skew_ms ${signedMs(host.clock_skew_ms)}`}
+      </td>
+      <td data-label="Disk free" data-testid="host-disk-free">
+        {host.disk_free_bytes === undefined || host.disk_free_bytes === null ? '—' : bytes(host.disk_free_bytes)}
       </td>
     </tr>
   );

@@ -3,6 +3,7 @@
 
 import { raw } from 'hono/html';
 import type { DashboardModel } from './dashboard-data.ts';
+import { AlertsCard } from './dashboard-alerts.tsx';
 import { LeaderCard, RuntimeCard, StorageCard, SyncCard } from './dashboard-cards.tsx';
 import { REFRESH_SCRIPT } from './dashboard-script.ts';
 import { AuditSection, HandoffCard, HostsSection, NextTasksCard, ObjectsCard, StreamsSection } from './dashboard-sections.tsx';
@@ -53,6 +54,7 @@ export function DashboardMain({ model }: { model: DashboardModel }) {
       <p class="muted" data-testid="updated">
         Updated {clock(model.now)} UTC · refreshes every {REFRESH_SECONDS} s
       </p>
+      <AlertsCard model={model} />
       <div class="grid">
         <RuntimeCard model={model} />
         <LeaderCard model={model} />

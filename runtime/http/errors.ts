@@ -20,6 +20,8 @@ const errorNames: Record<ErrorCode, string> = {
   PayloadTooLarge: 'payload_too_large',
   Busy: 'busy',
   Conflict: 'conflict',
+  DiskFull: 'disk_full',
+  IoError: 'io_error',
   Internal: 'internal_error',
 };
 

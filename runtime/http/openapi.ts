@@ -45,6 +45,15 @@ const healthBody = z.object({
   }),
   clock_skew_ms: z.number().nullable().describe("this PC's clock − the primary's (ms, + = ahead), from the S3 Date headers; null before it answered or on a local primary"),
   clock_skew_over_limit: z.boolean().describe('|clock_skew_ms| is over preflight.maxClockSkewSeconds'),
+  disk: z
+    .object({
+      free_bytes: z.number().describe("free bytes of the data directory's file system (write-ahead log and cache)"),
+      total_bytes: z.number(),
+      warn_bytes: z.number().describe('storage.diskFreeWarnBytes'),
+      low: z.boolean().describe('free_bytes is under warn_bytes'),
+    })
+    .nullable()
+    .describe('null when the data directory cannot be measured'),
   /** The exchange origin the collector uses (null: ccxt's own hosts) and its streams; read by `runtime diag api` / `whatif`. */
   collector: z.object({ exchange_url: z.string().nullable(), streams: z.array(z.looseObject({ exchange: z.string(), topic: z.string() })) }),
 });

@@ -5,6 +5,7 @@
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import type { FnContext } from '../define.ts';
+import { writeFileDurable } from '../durable.ts';
 import { BtcError, isBtcError } from '../errors.ts';
 import type { ObjectStore } from '../store/types.ts';
 import { appendAutomationEntry } from './automation-log.ts';
@@ -271,16 +272,11 @@ async function loadPrevious(store: ObjectStore, name: DatasetName): Promise<{ ro
   }
 }
 
-/** The seed's out/dashboard: a local copy the upload command ships (written tmp → rename). */
+/** The seed's out/dashboard: a local copy the upload command ships (each file written durably: durable.ts). */
 async function writeLocalArtefacts(dir: string, built: Built[], manifestBody: string): Promise<void> {
   await fsp.mkdir(dir, { recursive: true });
-  const write = async (file: string, body: Buffer | string) => {
-    const tmp = path.join(dir, `.${file}.tmp`);
-    await fsp.writeFile(tmp, body);
-    await fsp.rename(tmp, path.join(dir, file));
-  };
-  for (const b of built) await write(`${b.name}.json`, b.body);
-  await write('manifest.json', manifestBody);
+  for (const b of built) await writeFileDurable(path.join(dir, `${b.name}.json`), b.body);
+  await writeFileDurable(path.join(dir, 'manifest.json'), manifestBody);
 }
 
 /** Appends this run to the automation log (store) and mirrors the line(s) to <logsDir>/automation_runs.log. */

@@ -15,14 +15,20 @@ export interface UploadResult {
 const STDERR_TAIL_BYTES = 1000;
 
 /**
- * `sh -c <command>` in the local artefact directory, with BTC_TS_DASHBOARD_DIR / _MANIFEST / _JOB_ID
- * in its environment. The command itself is never logged: it may carry credentials.
+ * Runs `command` through the platform's shell, in the local artefact directory, with
+ * BTC_TS_DASHBOARD_DIR / _MANIFEST / _JOB_ID in its environment: Node's `shell: true`, i.e.
+ * `/bin/sh -c <command>` on Linux and macOS, `%ComSpec% /d /s /c "<command>"` (cmd.exe) on Windows,
+ * which has no `sh`. So on Windows the command is cmd syntax (`%BTC_TS_DASHBOARD_DIR%`), or
+ * `powershell -NoProfile -Command "…"` for PowerShell (docs/windows.md). The command itself is never
+ * logged: it may carry credentials.
  */
 export function runUploadCommand(command: string, o: { dir: string; manifestFile: string; jobId: string; timeoutMs: number }): Promise<UploadResult> {
   const started = performance.now();
   return new Promise((resolve) => {
     let stderr = '';
-    const child = spawn('sh', ['-c', command], {
+    const child = spawn(command, {
+      shell: true,
+      windowsHide: true, // no console window popping up on the desk PC for each upload
       cwd: o.dir,
       env: { ...process.env, BTC_TS_DASHBOARD_DIR: o.dir, BTC_TS_DASHBOARD_MANIFEST: o.manifestFile, BTC_TS_DASHBOARD_JOB_ID: o.jobId },
       stdio: ['ignore', 'ignore', 'pipe'],

@@ -1,5 +1,5 @@
 // runtime/state/alerts.ts
-// The state_update_rollback alert: POST to each webhook (timeout, one retry), latency CSV, state_alerts.log lines.
+// Webhook delivery (timeout, one retry, latency CSV, state_alerts.log lines) and the state_update_rollback alert built on it.
 
 import { BtcError } from '../errors.ts';
 import { sha256Hex } from '../hash.ts';
@@ -107,7 +107,8 @@ export async function dispatchAlert(options: AlertOptions, alert: AlertContext):
     return report('fallback');
   }
   const body = JSON.stringify({ signal_id: ALERT_SIGNAL_ID, ...alert.payload });
-  const results = await Promise.all(options.urls.map((url) => sendWithRetry(options, alert, url, body)));
+  const row: LatencyRowLabels = { signalId: ALERT_SIGNAL_ID, strategy: alert.strategy, symbol: alert.symbol, mode: alert.mode };
+  const results = await Promise.all(options.urls.map((url) => postWebhook(options, row, url, body)));
   for (const r of results) {
     await appendLogLine(options, { ...common, status: r.ok ? 'sent' : 'failed', url: r.url, attempts: r.attempts, http_status: r.http_status ?? '-', latency_ms: r.latency_ms, ...(r.error ? { error: r.error } : {}) });
   }
@@ -115,7 +116,25 @@ export async function dispatchAlert(options: AlertOptions, alert: AlertContext):
   return report(okCount === results.length ? 'sent' : okCount === 0 ? 'failed' : 'partial', results);
 }
 
-async function sendWithRetry(options: AlertOptions, alert: AlertContext, url: string, body: string): Promise<SendResult> {
+/** The labels of one latency CSV row besides the attempt's own figures. */
+export interface LatencyRowLabels {
+  signalId: string;
+  strategy: string;
+  symbol: string;
+  mode: string;
+}
+
+/**
+ * POSTs `body` (JSON text) to one webhook: `timeoutMs` per attempt, one retry after
+ * `retryDelayMs`, a latency row per attempt in <logsDir>/ops/state_alert_latency.csv. Never throws
+ * for the webhook's failure (it is in the result); the URL is redacted in the result and the CSV.
+ */
+export async function postWebhook(
+  options: Pick<AlertOptions, 'timeoutMs' | 'retryDelayMs' | 'logsDir' | 'now'>,
+  row: LatencyRowLabels,
+  url: string,
+  body: string,
+): Promise<SendResult> {
   const shown = redactUrl(url);
   let last: { ok: boolean; status: number | null; latency: number; error?: string } = { ok: false, status: null, latency: 0 };
   const maxAttempts = 2; // the first try and one retry
@@ -132,7 +151,7 @@ async function sendWithRetry(options: AlertOptions, alert: AlertContext, url: st
       const timedOut = (err as Error).name === 'TimeoutError';
       last = { ok: false, status: null, latency: Math.round(performance.now() - started), error: timedOut ? `timeout after ${options.timeoutMs} ms` : describeFetchError(err) };
     }
-    await appendLatencyRow(options, alert, shown, attempt, last);
+    await appendLatencyRow(options, row, shown, attempt, last);
     if (last.ok) break;
   }
   return { url: shown, ok: last.ok, attempts: attempt, http_status: last.status, latency_ms: last.latency, ...(last.error ? { error: last.error } : {}) };
@@ -154,10 +173,10 @@ function describeFetchError(err: unknown): string {
   return cause?.code ?? cause?.message ?? (err instanceof Error ? err.message : String(err));
 }
 
-async function appendLatencyRow(options: AlertOptions, alert: AlertContext, url: string, attempt: number, r: { ok: boolean; status: number | null; latency: number; error?: string }): Promise<void> {
+async function appendLatencyRow(options: Pick<AlertOptions, 'logsDir' | 'now'>, labels: LatencyRowLabels, url: string, attempt: number, r: { ok: boolean; status: number | null; latency: number; error?: string }): Promise<void> {
   const file = path.join(options.logsDir, LATENCY_CSV);
   await fsp.mkdir(path.dirname(file), { recursive: true });
-  const row = [new Date(options.now()).toISOString(), ALERT_SIGNAL_ID, alert.strategy, alert.symbol, alert.mode, url, attempt, r.ok ? 'ok' : 'error', r.status ?? '', r.latency, r.error ?? '']
+  const row = [new Date(options.now()).toISOString(), labels.signalId, labels.strategy, labels.symbol, labels.mode, url, attempt, r.ok ? 'ok' : 'error', r.status ?? '', r.latency, r.error ?? '']
     .map(csvCell)
     .join(',');
   // Webhooks are sent in parallel: only the writer that creates the file (O_EXCL) writes the header.
@@ -167,8 +186,8 @@ async function appendLatencyRow(options: AlertOptions, alert: AlertContext, url:
   await fsp.appendFile(file, row + '\n');
 }
 
-/** One `key=value` line per event in <logsDir>/state_alerts.log. */
-async function appendLogLine(options: AlertOptions, fields: Record<string, string | number>): Promise<void> {
+/** One `key=value` line per event in <logsDir>/state_alerts.log (also used by the rule alerts, runtime/alerts/). */
+export async function appendLogLine(options: Pick<AlertOptions, 'logsDir' | 'now'>, fields: Record<string, string | number>): Promise<void> {
   await fsp.mkdir(options.logsDir, { recursive: true });
   const text = Object.entries(fields)
     .map(([k, v]) => `${k}=${String(v).replace(/\s+/g, '_')}`)

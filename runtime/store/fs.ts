@@ -5,9 +5,10 @@ import { createHash, randomBytes } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
+import { fsError, fsyncDir } from '../durable.ts';
 import { BtcError } from '../errors.ts';
 import { acquireFileLock } from '../file-lock.ts';
-import type { GetResult, ListOptions, ListPage, ObjectInfo, ObjectStore, PutOptions, PutResult } from './types.ts';
+import type { DeleteOptions, GetResult, ListOptions, ListPage, ObjectInfo, ObjectStore, PutOptions, PutResult } from './types.ts';
 
 export interface FsStoreOptions {
   /** The directory that plays the bucket; created when missing. */
@@ -94,14 +95,17 @@ class FsStore implements ObjectStore {
     if (options.md5 !== undefined && options.md5 !== etag) {
       throw new BtcError('InvalidInput', `body does not match its MD5 at ${key}`, { details: { key } });
     }
-    await this.ensureDirs();
-    const tmp = await this.writeTemp(bytes);
+    await this.ensureDirs().catch((err) => {
+      this.ready = undefined;
+      throw unavailable(err, key);
+    });
+    const tmp = await this.writeTemp(bytes, key);
     try {
       if (options.ifNoneMatch === '*') {
         // link() fails with EEXIST when the key exists: an atomic create-if-absent, even across processes.
         await this.withKeyLock(key, async () => {
           try {
-            await intoDir(file, () => fsp.link(tmp, file));
+            await intoDir(file, () => createOnly(tmp, file));
           } catch (err) {
             if ((err as NodeJS.ErrnoException).code === 'EEXIST') {
               throw new BtcError('PreconditionFailed', `object exists at ${key}`, { details: { key } });
@@ -129,14 +133,28 @@ class FsStore implements ObjectStore {
       if (err instanceof BtcError) throw err;
       throw unavailable(err, key);
     } finally {
-      await fsp.rm(tmp, { force: true });
+      // The link (create-only) leaves the temp name behind, and a failed write must not keep the
+      // disk full: the temp file goes on every path.
+      await fsp.rm(tmp, { force: true }).catch(() => undefined);
     }
   }
 
-  async delete(key: string): Promise<void> {
+  async delete(key: string, options: DeleteOptions = {}): Promise<void> {
     const file = this.pathOf(key);
     await this.ensureDirs();
-    await this.withKeyLock(key, () => removeIfPresent(file));
+    await this.withKeyLock(key, async () => {
+      if (options.ifMatch !== undefined) {
+        const current = await fsp.readFile(file).catch((err) => {
+          if (isMissing(err)) return null;
+          throw unavailable(err, key);
+        });
+        if (current === null) return;
+        if (etagOf(current) !== stripQuotes(options.ifMatch)) {
+          throw new BtcError('PreconditionFailed', `etag mismatch at ${key}: not deleted`, { details: { key } });
+        }
+      }
+      await removeIfPresent(file);
+    });
     this.prunes.schedule(path.dirname(file));
   }
 
@@ -231,16 +249,22 @@ class FsStore implements ObjectStore {
     return this.ready;
   }
 
-  private async writeTemp(bytes: Buffer): Promise<string> {
+  /** Writes and fsyncs a temp file; on failure (a full disk) removes it and throws fsError's codes. */
+  private async writeTemp(bytes: Buffer, key: string): Promise<string> {
     const tmp = path.join(this.tmpDir, `${process.pid}-${randomBytes(8).toString('hex')}`);
-    const handle = await fsp.open(tmp, 'w');
     try {
-      await handle.writeFile(bytes);
-      await handle.sync();
-    } finally {
-      await handle.close();
+      const handle = await fsp.open(tmp, 'w');
+      try {
+        await handle.writeFile(bytes);
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
+      return tmp;
+    } catch (err) {
+      await fsp.rm(tmp, { force: true }).catch(() => undefined);
+      throw unavailable(err, key);
     }
-    return tmp;
   }
 
   /** Serialises writers of one key across processes with an O_EXCL lock file. */
@@ -328,6 +352,22 @@ async function intoDir(file: string, move: () => Promise<void>): Promise<void> {
   }
 }
 
+/**
+ * Moves `tmp` to `file` only when `file` does not exist (EEXIST otherwise). link() does it
+ * atomically; a file system without hard links (exFAT, FAT32, some SMB shares) answers EPERM, and
+ * then a look and a rename do it — safe because every FsStore writer of the key holds its key
+ * lock (a directory lock there, see file-lock.ts).
+ */
+async function createOnly(tmp: string, file: string): Promise<void> {
+  try {
+    await fsp.link(tmp, file);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EPERM') throw err;
+    if (await fsp.access(file).then(() => true, () => false)) throw Object.assign(new Error(`${file} exists`), { code: 'EEXIST' });
+    await fsp.rename(tmp, file);
+  }
+}
+
 /** Rejects keys that could escape the root or alias another key. */
 export function validateKey(key: string): void {
   const bad = (why: string) => new BtcError('InvalidKey', `invalid key ${JSON.stringify(key)}: ${why}`, { details: { key } });
@@ -364,21 +404,8 @@ function isMissing(err: unknown): boolean {
   return (err as NodeJS.ErrnoException)?.code === 'ENOENT';
 }
 
+/** A file-system failure at `key`: DiskFull / IoError / Unavailable (durable.ts fsError). */
 function unavailable(err: unknown, key: string): BtcError {
-  const code = (err as NodeJS.ErrnoException)?.code ?? 'unknown';
-  return new BtcError('Unavailable', `filesystem error ${code} at ${key}`, { cause: err, details: { key } });
-}
-
-async function fsyncDir(dir: string): Promise<void> {
-  try {
-    const handle = await fsp.open(dir, 'r');
-    try {
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-  } catch {
-    // Directory fsync is unsupported on some platforms (Windows); the rename is still atomic.
-  }
+  return fsError(err, key, { key });
 }
 

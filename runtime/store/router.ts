@@ -4,7 +4,7 @@
 import { BtcError, isBtcError, withTimeout } from '../errors.ts';
 import { conditionalWritesSummary, probeConditionalWrites, type ConditionalWritesReport } from './capabilities.ts';
 import { THROTTLE_CODES } from './s3-put.ts';
-import type { GetResult, ListOptions, ListPage, ObjectInfo, ObjectStore, PutOptions, PutResult } from './types.ts';
+import type { DeleteOptions, GetResult, ListOptions, ListPage, ObjectInfo, ObjectStore, PutOptions, PutResult } from './types.ts';
 
 export interface StorageRouterOptions {
   /** The NAS (MinIO) or the embedded FsStore: the one source of truth. */
@@ -208,8 +208,8 @@ export class StorageRouter implements ObjectStore {
     return this.read((s) => s.head(key));
   }
 
-  delete(key: string): Promise<void> {
-    return this.read((s) => s.delete(key));
+  delete(key: string, options?: DeleteOptions): Promise<void> {
+    return this.read((s) => s.delete(key, options));
   }
 
   listPage(prefix: string, options?: ListOptions): Promise<ListPage> {

@@ -15,7 +15,7 @@ import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { BtcError } from '../errors.ts';
 import { clockSkewError, CLOCK_SKEW_CODE, createSignedPut, refusalError, type SignedPut } from './s3-put.ts';
 import { ServerClock } from './server-clock.ts';
-import type { GetResult, ListOptions, ListPage, ObjectInfo, ObjectStore, PutOptions, PutResult } from './types.ts';
+import type { DeleteOptions, GetResult, ListOptions, ListPage, ObjectInfo, ObjectStore, PutOptions, PutResult } from './types.ts';
 
 export interface S3StoreOptions {
   /** Endpoint URL, e.g. `http://nas.local:9000`. */
@@ -176,9 +176,10 @@ class S3Store implements ObjectStore {
     return this.poolOf(key).signedPut(key, typeof body === 'string' ? Buffer.from(body) : body, { ...options, contentType: options.contentType ?? contentTypeOf(key) });
   }
 
-  async delete(key: string): Promise<void> {
+  async delete(key: string, options: DeleteOptions = {}): Promise<void> {
     try {
-      await this.send(() => this.poolOf(key).client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key })));
+      const ifMatch = options.ifMatch === undefined ? undefined : `"${options.ifMatch.replace(/^"|"$/g, '')}"`;
+      await this.send(() => this.poolOf(key).client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key, IfMatch: ifMatch })));
     } catch (err) {
       const mapped = mapError(err, key, this.serverClock);
       if (mapped.code !== 'NotFound') throw mapped;

@@ -39,6 +39,11 @@ export interface PutResult {
   etag: string;
 }
 
+export interface DeleteOptions {
+  /** Delete only while the object's ETag equals this (quotes optional). */
+  ifMatch?: string;
+}
+
 export interface ListOptions {
   /** Start listing strictly after this key (lexicographic). */
   startAfter?: string;
@@ -66,8 +71,13 @@ export interface ObjectStore {
   getOrNull(key: string): Promise<GetResult | null>;
   head(key: string): Promise<ObjectInfo | null>;
   put(key: string, body: Buffer | string, options?: PutOptions): Promise<PutResult>;
-  /** Idempotent: deleting an absent key is fine. */
-  delete(key: string): Promise<void>;
+  /**
+   * Idempotent: deleting an absent key is fine. With `ifMatch` the object goes only while its
+   * ETag is still that one (one conditional step, so a write that lands in between survives);
+   * otherwise PreconditionFailed. FsStore decides under its per-key lock; S3 adapters send
+   * `If-Match` on DeleteObject (AWS conditional deletes, 2024), which a store may ignore.
+   */
+  delete(key: string, options?: DeleteOptions): Promise<void>;
   /** One page of keys under `prefix`, lexicographic. */
   listPage(prefix: string, options?: ListOptions): Promise<ListPage>;
   /** Finishes deferred housekeeping (FsStore: removes folders that deletes left empty). */

@@ -257,7 +257,10 @@ export async function runSync(deps: SyncDeps, options: SyncOptions): Promise<Syn
     else {
       try {
         const put = await call(() => primary.put(info.key, local.body, { ...(remote ? { ifMatch: remote.etag } : { ifNoneMatch: '*' as const }), onThrottle }));
-        if (put.etag && /^[0-9a-f]{32}$/.test(put.etag) && put.etag !== etagOf(local.body)) throw new Error(`copy of ${info.key} stored different bytes`);
+        // An ETag that is not the MD5 (an encrypted bucket) is settled by reading the copy back.
+        if (put.etag && put.etag !== etagOf(local.body) && !(await call(() => primary.get(info.key))).body.equals(local.body)) {
+          throw new Error(`copy of ${info.key} reads back different bytes`);
+        }
         outcome = 'copied';
       } catch (err) {
         // Someone wrote the primary's copy after we looked: theirs is newer.
@@ -267,9 +270,11 @@ export async function runSync(deps: SyncDeps, options: SyncOptions): Promise<Syn
     }
     summary.atomic[outcome] = (summary.atomic[outcome] ?? 0) + 1;
     if (!options.dryRun) {
-      // Delete only the version we looked at: a newer cache write (primary down again) stays.
-      const now = await cache.head(info.key);
-      if (now && now.etag === local.etag) await cache.delete(info.key);
+      // Delete only the version we copied, in one conditional step: a newer cache write (the
+      // primary went down again meanwhile) stays for the next sync.
+      await cache.delete(info.key, { ifMatch: local.etag }).catch((err) => {
+        if (!isBtcError(err, 'PreconditionFailed')) throw err;
+      });
     }
     await finished(local.body.length);
   }

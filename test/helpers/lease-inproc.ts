@@ -31,8 +31,8 @@ export function leaseRuntimes(timings: { leaseSeconds: number; heartbeatSeconds:
     return dir;
   };
 
-  /** One runtime on the shared primary; `skewMs` offsets its wall clock (a PC whose clock is off). */
-  async function runtimeOn(primary: ObjectStore, host: string, options: { skewMs?: number; preferred?: string } = {}) {
+  /** One runtime on the shared primary; `skewMs` offsets its wall clock (a PC whose clock is off); `env` adds variables. */
+  async function runtimeOn(primary: ObjectStore, host: string, options: { skewMs?: number; preferred?: string; env?: NodeJS.ProcessEnv } = {}) {
     const clock = manualClock(Date.UTC(2026, 0, 1) + (options.skewMs ?? 0));
     const env: NodeJS.ProcessEnv = {
       BTC_TS_HOST: host,
@@ -42,6 +42,7 @@ export function leaseRuntimes(timings: { leaseSeconds: number; heartbeatSeconds:
       BTC_TS_LEASE_SECONDS: String(timings.leaseSeconds),
       BTC_TS_HEARTBEAT_SECONDS: String(timings.heartbeatSeconds),
       ...(options.preferred ? { BTC_TS_PREFERRED_LEADER: options.preferred } : {}),
+      ...options.env,
     };
     const runtime = await createRuntime(loadConfig({ env }), { log: silentLogger(), clock, primary });
     runtimes.push(runtime);
