@@ -26,8 +26,11 @@ const nasDir = path.join(dir, 'data', 'nas');
 const configFile = path.join(dir, 'app.yaml');
 let store: ObjectStore;
 let server: Server;
+let slackServer: Server;
 let received: Array<{ url: string; body: any }> = [];
+const receivedSlack: any[] = [];
 let hookUrl = '';
+let slackUrl = '';
 
 /** Records of one stream as one segment per hour (epoch 1, gap-free seq), the layout the collector ships. */
 async function plant(id: StreamId, items: Array<{ ts: number; ingest_ts: number; data: unknown }>): Promise<void> {
@@ -46,9 +49,24 @@ const inRange = (m: number, from: number, to: number) => m >= from && m < to;
 
 beforeAll(async () => {
   store = createFsStore({ root: nasDir });
+  // A second receiver, configured as Slack-compatible by host:port (alerts.formats): it gets one line of text.
+  slackServer = createServer((req, res) => {
+    let body = '';
+    req.on('data', (c) => (body += c));
+    req.on('end', () => {
+      receivedSlack.push(JSON.parse(body));
+      res.writeHead(200).end('ok');
+    });
+  });
+  await new Promise<void>((r) => slackServer.listen(0, '127.0.0.1', r));
+  const slackPort = (slackServer.address() as { port: number }).port;
+  slackUrl = `http://127.0.0.1:${slackPort}/services/${TOKEN}`;
   writeFileSync(
     configFile,
     [
+      'alerts:',
+      '  formats:',
+      `    "127.0.0.1:${slackPort}": slack`,
       'collector:',
       '  streams:',
       '    - { exchange: binance, topic: ticker, symbols: [BTC/USDT], every: 60 }',
@@ -101,6 +119,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await new Promise((r) => server?.close(r));
+  await new Promise((r) => slackServer?.close(r));
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -109,7 +128,7 @@ const env = () => ({
   BTC_TS_DATA_DIR: path.join(dir, 'data'),
   BTC_TS_LOGS_DIR: path.join(dir, 'logs'),
   BTC_TS_HOST: 'pc1',
-  SIGNAL_WEBHOOK_URLS: hookUrl,
+  SIGNAL_WEBHOOK_URLS: `${hookUrl},${slackUrl}`,
 });
 
 describe('runtime quality', { timeout: 120_000 }, () => {
@@ -152,6 +171,9 @@ describe('runtime quality', { timeout: 120_000 }, () => {
     expect(received).toHaveLength(1);
     expect(received[0]!.url).toBe(`/hooks/${TOKEN}`);
     expect(received[0]!.body).toMatchObject({ signal_id: 'data_quality_failure', date: DAY, below: [{ stream: 'binance/ticker/BTC-USDT' }], summary_key: `quality/dt=${DAY}/summary.json` });
+    expect(receivedSlack).toHaveLength(1);
+    expect(Object.keys(receivedSlack[0])).toEqual(['text']);
+    expect(receivedSlack[0].text).toMatch(/^\[data_quality_failure\] btc-ts .* 2026-01-05: coverage below 0\.99 for binance\/ticker\/BTC-USDT 0\.979094/);
     const alertsLog = readFileSync(path.join(dir, 'logs', 'state_alerts.log'), 'utf8');
     expect(alertsLog).toMatch(/signal_id=data_quality_failure date=2026-01-05 status=sent url=http:\/\/127\.0\.0\.1:\d+\/…#[0-9a-f]{8}/);
     // runtime.log exists only when the command logged at its level (warn) or above.

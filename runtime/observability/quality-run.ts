@@ -5,13 +5,11 @@ import { planTasks } from '../collector/plan.ts';
 import { isoDate } from '../clock.ts';
 import type { FnContext } from '../define.ts';
 import { BtcError } from '../errors.ts';
-import { appendRotating } from '../log-files.ts';
-import { ALERTS_LOG, redactUrl, WEBHOOK_ENV_VAR } from '../state/alerts.ts';
+import { formatOf } from '../alerts/deliver.ts';
+import { appendLogLine, postWebhook, WEBHOOK_ENV_VAR } from '../state/alerts.ts';
 import { computeQuality, writeQuality, type QualityReport } from './quality.ts';
 
 export const QUALITY_SIGNAL_ID = 'data_quality_failure';
-const WEBHOOK_TIMEOUT_MS = 5_000;
-const RETRY_DELAY_MS = 1_000;
 
 export interface QualityAlertResult {
   /** `not_triggered` (all streams at or above the threshold), `fallback` (no webhook configured), `sent`, `partial`, `failed`. */
@@ -32,8 +30,9 @@ export function parseQualityDate(raw: string): string {
 /**
  * Judges `date` (default: yesterday, UTC) for every configured stream, stores the summary and the
  * gap inventory on the primary, records `quality.report` in the audit trail, and when a stream is
- * below `threshold` POSTs the `data_quality_failure` signal to every configured webhook (5 s
- * timeout, one retry; `state_alerts.log` gets one line per webhook, the URL redacted).
+ * below `threshold` POSTs the `data_quality_failure` signal to every configured webhook in its body
+ * format (alerts.formats: JSON, or Slack/Discord text), with alerts.timeoutMs and one retry; the
+ * latency CSV gets a row per attempt and `state_alerts.log` a line per webhook, the URL redacted.
  * @throws BtcError Unavailable when the primary cannot be read or written.
  */
 export async function runQuality(ctx: FnContext, o: { date?: string; threshold?: number }): Promise<QualityRun> {
@@ -58,43 +57,36 @@ export async function runQuality(ctx: FnContext, o: { date?: string; threshold?:
 }
 
 async function sendQualityAlert(ctx: FnContext, report: QualityReport): Promise<QualityAlertResult> {
-  const urls = ctx.config.alerts.webhookUrls;
-  const logLine = async (fields: Record<string, string | number>) => {
-    const text = Object.entries(fields).map(([k, v]) => `${k}=${String(v).replace(/\s+/g, '_')}`).join(' ');
-    await appendRotating(ctx.paths.logsDir, ALERTS_LOG, `${new Date(ctx.clock.now()).toISOString()} signal_id=${QUALITY_SIGNAL_ID} date=${report.date} ${text}\n`);
-  };
-  if (urls.length === 0) {
-    await logLine({ status: 'fallback', note: 'no_webhook_configured', env_var: WEBHOOK_ENV_VAR, below: report.below.join(',') });
+  const cfg = ctx.config.alerts;
+  const options = { timeoutMs: cfg.timeoutMs, retryDelayMs: cfg.retryDelayMs, logsDir: ctx.paths.logsDir, now: () => ctx.clock.now() };
+  const common = { signal_id: QUALITY_SIGNAL_ID, date: report.date };
+  if (cfg.webhookUrls.length === 0) {
+    await appendLogLine(options, { ...common, status: 'fallback', note: 'no_webhook_configured', env_var: WEBHOOK_ENV_VAR, below: report.below.join(',') });
     return { status: 'fallback', results: [] };
   }
-  const body = JSON.stringify({
+  const below = report.streams.filter((s) => s.below_threshold);
+  const json = JSON.stringify({
     signal_id: QUALITY_SIGNAL_ID,
     date: report.date,
     host: report.host,
     coverage_threshold: report.coverage_threshold,
-    below: report.streams.filter((s) => s.below_threshold).map((s) => ({ stream: s.stream, coverage_ratio: s.coverage_ratio, gaps: s.gaps })),
+    below: below.map((s) => ({ stream: s.stream, coverage_ratio: s.coverage_ratio, gaps: s.gaps })),
     summary_key: report.keys.summary,
     gap_inventory_key: report.keys.gap_inventory,
   });
-  const results = await Promise.all(
-    urls.map(async (url) => {
-      let last: QualityAlertResult['results'][number] = { url: redactUrl(url), ok: false, attempts: 0, http_status: null, latency_ms: 0 };
-      for (let attempt = 1; attempt <= 2 && !last.ok; attempt++) {
-        if (attempt > 1) await new Promise((r) => setTimeout(r, RETRY_DELAY_MS));
-        const started = performance.now();
-        try {
-          const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body, signal: AbortSignal.timeout(WEBHOOK_TIMEOUT_MS) });
-          await res.arrayBuffer().catch(() => undefined);
-          last = { url: last.url, ok: res.ok, attempts: attempt, http_status: res.status, latency_ms: Math.round(performance.now() - started), ...(res.ok ? {} : { error: `HTTP ${res.status}` }) };
-        } catch (err) {
-          const error = (err as Error).name === 'TimeoutError' ? `timeout after ${WEBHOOK_TIMEOUT_MS} ms` : ctx.masker.text(String((err as { cause?: { code?: string } }).cause?.code ?? (err as Error).message));
-          last = { url: last.url, ok: false, attempts: attempt, http_status: null, latency_ms: Math.round(performance.now() - started), error };
-        }
-      }
-      await logLine({ status: last.ok ? 'sent' : 'failed', url: last.url, attempts: last.attempts, http_status: last.http_status ?? '-', latency_ms: last.latency_ms, ...(last.error ? { error: last.error } : {}) });
-      return last;
-    }),
-  );
+  // Slack/Discord-compatible webhooks (alerts.formats, or by host) get one line of text, the others the JSON.
+  const text = `[${QUALITY_SIGNAL_ID}] btc-ts ${ctx.config.site}/${report.host} ${report.date}: coverage below ${report.coverage_threshold} for ${below
+    .map((s) => `${s.stream} ${s.coverage_ratio}`)
+    .join(', ')} (${report.keys.gap_inventory})`.slice(0, 1900);
+  const bodyOf = (url: string) => {
+    const format = formatOf(url, cfg.formats);
+    return format === 'slack' ? JSON.stringify({ text }) : format === 'discord' ? JSON.stringify({ content: text }) : json;
+  };
+  const row = { signalId: QUALITY_SIGNAL_ID, strategy: '-', symbol: report.date, mode: report.status };
+  const results = await Promise.all(cfg.webhookUrls.map((url) => postWebhook(options, row, url, bodyOf(url))));
+  for (const r of results) {
+    await appendLogLine(options, { ...common, status: r.ok ? 'sent' : 'failed', url: r.url, attempts: r.attempts, http_status: r.http_status ?? '-', latency_ms: r.latency_ms, ...(r.error ? { error: r.error } : {}) });
+  }
   const ok = results.filter((r) => r.ok).length;
   return { status: ok === results.length ? 'sent' : ok === 0 ? 'failed' : 'partial', results };
 }
