@@ -48,6 +48,10 @@ interface StreamState {
   buckets: Map<number, Bucket>;
   refreshedAt: number;
   inFlight: Promise<void> | null;
+  /** The last refresh stopped at MAX_READS_PER_REFRESH: minutes after `readUpTo` are not known yet. */
+  behind: boolean;
+  /** Newest ingest minute read so far. */
+  readUpTo: number;
 }
 
 /** One per runtime (DashboardData): keeps the buckets between refreshes so each refresh reads only new segments. */
@@ -71,7 +75,7 @@ export class StreamCharts {
         const key = streamKeyOf(id);
         let state = this.states.get(key);
         if (!state) {
-          state = { lastKeyByDay: new Map(), buckets: new Map(), refreshedAt: 0, inFlight: null };
+          state = { lastKeyByDay: new Map(), buckets: new Map(), refreshedAt: 0, inFlight: null, behind: false, readUpTo: 0 };
           this.states.set(key, state);
         }
         if (!state.inFlight && now - state.refreshedAt >= REFRESH_AFTER_MS) {
@@ -95,12 +99,16 @@ export class StreamCharts {
     for (const [minute] of state.buckets) if (minute < from) state.buckets.delete(minute);
     const stepMs = id.topic === 'ohlcv' ? null : 0;
     let reads = 0;
+    state.behind = false;
     for (const day of new Set([isoDate(from), isoDate(now)])) {
       const prefix = `${streamPrefix(id)}dt=${day}/`;
       for (;;) {
         const page = await this.store.listPage(prefix, { startAfter: state.lastKeyByDay.get(day), etags: false });
         for (const info of page.objects) {
-          if (reads >= MAX_READS_PER_REFRESH) return;
+          if (reads >= MAX_READS_PER_REFRESH) {
+            state.behind = true;
+            return;
+          }
           state.lastKeyByDay.set(day, info.key);
           // Written more than an hour ago: nothing in it is still on the chart.
           if (info.lastModified < from - MINUTE_MS) continue;
@@ -109,6 +117,7 @@ export class StreamCharts {
           if (!got) continue;
           for (const line of parseRawLines(got.body).lines) {
             const minute = minuteOf(line.ingest_ts);
+            if (minute > state.readUpTo) state.readUpTo = minute;
             if (minute < from) continue;
             let b = state.buckets.get(minute);
             if (!b) state.buckets.set(minute, (b = { count: 0, lags: [], price: null, priceTs: -Infinity }));
@@ -147,6 +156,15 @@ function toSeries(state: StreamState, now: number): StreamSeries {
   const s: StreamSeries = { minutes: [], records: [], lagP50: [], lagP99: [], price: [] };
   for (let i = 0; i < CHART_MINUTES; i++) {
     const minute = first + i * MINUTE_MS;
+    // Still catching up on a busy hour: minutes not read yet are unknown, not empty.
+    if (state.behind && minute > state.readUpTo) {
+      s.minutes.push(minute);
+      s.records.push(null);
+      s.lagP50.push(null);
+      s.lagP99.push(null);
+      s.price.push(null);
+      continue;
+    }
     const b = state.buckets.get(minute);
     const sorted = b?.lags.length ? [...b.lags].sort((x, y) => x - y) : null;
     s.minutes.push(minute);
