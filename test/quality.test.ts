@@ -100,7 +100,10 @@ beforeAll(async () => {
   await audit.record('collector.gap.detected', { exchange: 'binance', symbol: 'BTC/USDT', from: 500, to: 509, count: 10 });
   await audit.record('collector.gap.unfillable', { exchange: 'binance', symbol: 'BTC/USDT', from: 500, to: 509, count: 10, attempts: 5 });
   await audit.record('collector.gap.detected', { exchange: 'binance', symbol: 'BTC/USDT', from: 800, to: 804, count: 5 });
-  await audit.record('collector.gap.exchange_had_none', { exchange: 'binance', topic: 'ohlcv', symbol: 'BTC/USDT', from_ts: at(5, 0), to_ts: at(5, 20) - 1 });
+  // The collector's own candle-gap event (runtime/collector/topics.ts): no topic, reason no_candles, to_ts = last open time.
+  await audit.record('collector.gap.detected', { exchange: 'binance', symbol: 'BTC/USDT', timeframe: '1m', reason: 'no_candles', from_ts: at(5, 0), to_ts: at(5, 19), count: 20 });
+  // Accepted by name as well.
+  await audit.record('collector.gap.exchange_had_none', { exchange: 'binance', topic: 'ticker', symbol: 'BTC/USDT', from_ts: at(20, 0), to_ts: at(20, 0) });
   await audit.record('collector.gap.detected', { exchange: 'binance', topic: 'ticker', symbol: 'BTC/USDT', kind: 'exchange_had_none', from_ts: at(14, 0), to_ts: at(14, 5) - 1 });
   await audit.record('collector.gap.suspected', { stream: 'binance/ticker/BTC-USDT', from_ts: at(16, 0), to_ts: at(16, 1), reason: 'clock_jump' });
   await audit.ship(store);
@@ -143,7 +146,7 @@ describe('runtime quality', { timeout: 120_000 }, () => {
     // Ticker: 1440 minutes less 5 the exchange had none = 1435 expected; 30 missed.
     expect(byStream['binance/ticker/BTC-USDT']).toMatchObject({ unit: 'ticks', expected: 1435, seen: 1405, records: 1405, below_threshold: true });
     expect(byStream['binance/ticker/BTC-USDT'].coverage_ratio).toBeCloseTo(1405 / 1435, 6);
-    expect(byStream['binance/ticker/BTC-USDT'].gaps).toEqual({ missed: 1, unfillable: 0, exchange_had_none: 1, suspected: 1 });
+    expect(byStream['binance/ticker/BTC-USDT'].gaps).toEqual({ missed: 1, unfillable: 0, exchange_had_none: 2, suspected: 1 });
     // Candles: 1440 less 20 the exchange had none; 10 missed → 1410/1420 ≈ 0.993, above 0.99.
     expect(byStream['binance/ohlcv/BTC-USDT']).toMatchObject({ unit: 'candles', expected: 1420, seen: 1410, below_threshold: false });
     expect(byStream['binance/ohlcv/BTC-USDT'].gaps).toEqual({ missed: 1, unfillable: 0, exchange_had_none: 1, suspected: 0 });
@@ -154,18 +157,20 @@ describe('runtime quality', { timeout: 120_000 }, () => {
 
     // Stored under the quoted layout; the CSV holds one row per gap with its kind and range.
     const summary = JSON.parse((await store.get(`quality/dt=${DAY}/summary.json`)).body.toString('utf8'));
-    expect(summary).toMatchObject({ date: DAY, status: 'below_threshold', gaps_total: { missed: 3, unfillable: 1, exchange_had_none: 2, suspected: 2 } });
+    expect(summary).toMatchObject({ date: DAY, status: 'below_threshold', gaps_total: { missed: 3, unfillable: 1, exchange_had_none: 3, suspected: 2 } });
     const csv = (await store.get(`quality/dt=${DAY}/gap_inventory.csv`)).body.toString('utf8').trim().split('\n');
     expect(csv[0]).toBe('stream,kind,from,to,from_id,to_id,missing,source');
     expect(csv).toContain('binance/ticker/BTC-USDT,missed,2026-01-05T10:00:00.000Z,2026-01-05T10:30:00.000Z,,,30,data');
     expect(csv).toContain('binance/ticker/BTC-USDT,exchange_had_none,2026-01-05T14:00:00.000Z,2026-01-05T14:05:00.000Z,,,5,collector.gap.detected');
     expect(csv).toContain('binance/ohlcv/BTC-USDT,missed,2026-01-05T03:00:00.000Z,2026-01-05T03:10:00.000Z,,,10,data');
-    expect(csv).toContain('binance/ohlcv/BTC-USDT,exchange_had_none,2026-01-05T05:00:00.000Z,2026-01-05T05:20:00.000Z,,,20,collector.gap.exchange_had_none');
+    expect(csv).toContain('binance/ohlcv/BTC-USDT,exchange_had_none,2026-01-05T05:00:00.000Z,2026-01-05T05:20:00.000Z,,,20,collector.gap.detected');
+    // An exchange_had_none window over data that is whole is listed as it is.
+    expect(csv).toContain('binance/ticker/BTC-USDT,exchange_had_none,2026-01-05T20:00:00.000Z,2026-01-05T20:00:00.000Z,,,,collector.gap.exchange_had_none');
     expect(csv).toContain(`binance/trades/BTC-USDT,unfillable,${new Date(D0 + 499 * 40_000).toISOString()},${new Date(D0 + 510 * 40_000).toISOString()},500,509,10,collector.gap.unfillable`);
     expect(csv).toContain(`binance/trades/BTC-USDT,suspected,${new Date(D0 + 799 * 40_000).toISOString()},${new Date(D0 + 805 * 40_000).toISOString()},800,804,5,collector.gap.detected`);
     expect(csv).toContain(`binance/trades/BTC-USDT,missed,${new Date(D0 + 899 * 40_000).toISOString()},${new Date(D0 + 903 * 40_000).toISOString()},900,902,3,data`);
     expect(csv.some((l) => l.startsWith('binance/ticker/BTC-USDT,suspected,2026-01-05T16:00:00.000Z'))).toBe(true);
-    expect(csv).toHaveLength(1 + 8);
+    expect(csv).toHaveLength(1 + 9);
 
     // data_quality_failure reached the receiver once; the token in its path is in no output or log.
     expect(received).toHaveLength(1);

@@ -247,12 +247,15 @@ const time = (v: unknown) => num(v) ?? (typeof v === 'string' && Number.isFinite
  * One audit event as a gap fact. Trade events (`collector.gap.detected|filled|unfillable`, payload
  * exchange, symbol, from/to trade ids) have no topic: trades. Time-window events name the stream
  * (`stream`, or exchange/topic/symbol) and the window (`from_ts`/`to_ts` ms, or `from`/`to` ISO).
- * A `kind` or `reason` of `exchange_had_none` on any gap event makes it that kind.
+ * A `kind` or `reason` of `exchange_had_none` on any gap event makes it that kind, and so does the
+ * collector's candle gap (`collector.gap.detected` with `reason: no_candles`, `timeframe`, `from_ts`,
+ * `to_ts` = the last open time without a candle): the exchange served no candle for those windows.
  */
 function toAuditGap(e: { event?: unknown; ts?: unknown; payload?: Record<string, unknown> }): AuditGap | null {
   if (typeof e.event !== 'string' || !e.event.startsWith('collector.gap.')) return null;
   const p = e.payload ?? {};
-  const topic = typeof p.topic === 'string' ? p.topic : 'trades';
+  // Candle gaps of the collector (runtime/collector/topics.ts) carry a timeframe and reason no_candles but no topic.
+  const topic = typeof p.topic === 'string' ? p.topic : typeof p.timeframe === 'string' || p.reason === 'no_candles' ? 'ohlcv' : 'trades';
   const stream =
     typeof p.stream === 'string'
       ? p.stream
@@ -262,7 +265,7 @@ function toAuditGap(e: { event?: unknown; ts?: unknown; payload?: Record<string,
   if (!stream) return null;
   const said = [p.kind, p.reason].find((v) => typeof v === 'string');
   const kind: GapKind | 'detected' | 'filled' | null =
-    said === 'exchange_had_none' || e.event === GAP_EVENTS.exchangeHadNone
+    said === 'exchange_had_none' || said === 'no_candles' || e.event === GAP_EVENTS.exchangeHadNone
       ? 'exchange_had_none'
       : e.event === GAP_EVENTS.unfillable
         ? 'unfillable'
