@@ -227,11 +227,17 @@ export const configSchema = z
 
 export type AppConfig = z.infer<typeof configSchema>;
 
-export function defaultConfig(): AppConfig {
+/** Where the defaults of `host` and `actor` come from: this PC (os.hostname, USER) unless a runtime without one (a worker) says. */
+export interface MachineDefaults {
+  hostname(): string;
+  user: string | undefined;
+}
+
+export function defaultConfig(machine: MachineDefaults = { hostname: () => os.hostname(), user: process.env.USER }): AppConfig {
   return {
-    host: os.hostname().replace(/[^A-Za-z0-9._-]/g, '-') || 'localhost',
+    host: machine.hostname().replace(/[^A-Za-z0-9._-]/g, '-') || 'localhost',
     site: 'default',
-    actor: process.env.USER ?? 'operator',
+    actor: machine.user ?? 'operator',
     dataDir: 'data',
     logsDir: 'logs',
     http: { host: '127.0.0.1', port: 8787, bodyLimitBytes: 1 << 20, allowedHosts: [], trustProxy: false },

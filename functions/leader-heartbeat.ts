@@ -263,7 +263,7 @@ async function followerBeat(ctx: FnContext, mem: LeaderMemory): Promise<Output> 
   }
   if (!current) return acquire(ctx, mem, null, 'absent');
   const doc = current.doc;
-  if (doc && doc.host === ctx.host && doc.pid === process.pid && !doc.released) {
+  if (doc && doc.host === ctx.host && doc.pid === ctx.pid && !doc.released) {
     // An acquire of ours that timed out but landed: the lease names this very process.
     return acquire(ctx, mem, current, 'own write landed late', doc);
   }
@@ -272,7 +272,7 @@ async function followerBeat(ctx: FnContext, mem: LeaderMemory): Promise<Output> 
   publishLeaderStatus(ctx, mem, doc);
 
   // A lease we released ourselves is left to the others; we take it back only once it is stale.
-  const releasedBySelf = doc?.host === ctx.host && doc.pid === process.pid;
+  const releasedBySelf = doc?.host === ctx.host && doc.pid === ctx.pid;
   if (doc?.released && !releasedBySelf && (!doc.handover_to || doc.handover_to === ctx.host)) {
     return acquire(ctx, mem, current, doc.handover_to ? 'handover' : 'released');
   }

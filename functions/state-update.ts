@@ -91,6 +91,7 @@ export default defineFunction({
         audit: ctx.audit,
         host: ctx.host,
         logsDir: ctx.paths.logsDir,
+        files: ctx.files,
         configuredWebhooks: ctx.config.alerts.webhookUrls,
         now: () => ctx.clock.now(),
       },

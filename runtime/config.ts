@@ -3,7 +3,7 @@
 
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { configSchema, defaultConfig, ENV_OVERRIDES, MIN_API_TOKEN_LENGTH, SECRET_ENV, type AppConfig, type Secrets } from '../config/schema.ts';
+import { configSchema, defaultConfig, ENV_OVERRIDES, MIN_API_TOKEN_LENGTH, SECRET_ENV, type AppConfig, type MachineDefaults, type Secrets } from '../config/schema.ts';
 import { configError, isPlainObject, readConfigFile } from './config-source.ts';
 import { BtcError } from './errors.ts';
 
@@ -24,14 +24,21 @@ export interface LoadOptions {
   env?: NodeJS.ProcessEnv;
   /** Overrides from CLI flags (`--host`, `--port`), applied last. */
   overrides?: Record<string, unknown>;
+  /**
+   * The config file already parsed (a worker has no disk: its bundle carries config/app.yaml as
+   * data); `name` is what errors and `file` report. With it, nothing is read from disk.
+   */
+  fileData?: { name: string; data: Record<string, unknown> };
+  /** The defaults of host and actor (a worker has no os.hostname); this PC's when absent. */
+  machine?: MachineDefaults;
 }
 
 export function loadConfig(options: LoadOptions = {}): LoadedConfig {
   const env = options.env ?? process.env;
-  const explicit = options.file ?? env.BTC_TS_CONFIG;
+  const explicit = options.fileData?.name ?? options.file ?? env.BTC_TS_CONFIG;
   const file = explicit ?? (existsSync(DEFAULT_CONFIG_PATH) ? DEFAULT_CONFIG_PATH : null);
-  const fileSource = file ? readConfigFile(file) : null;
-  const fileLayer = fileSource?.data ?? {};
+  const fileSource = options.fileData ? null : file ? readConfigFile(file) : null;
+  const fileLayer = options.fileData?.data ?? fileSource?.data ?? {};
 
   const envLayer: Record<string, unknown> = {};
   for (const { env: name, path: keyPath, parse } of ENV_OVERRIDES) {
@@ -39,7 +46,7 @@ export function loadConfig(options: LoadOptions = {}): LoadedConfig {
     if (raw !== undefined && raw !== '') setPath(envLayer, keyPath, parse(raw));
   }
 
-  const defaults = defaultConfig();
+  const defaults = defaultConfig(options.machine);
   const merged = deepMerge(deepMerge(deepMerge(structuredClone(defaults), fileLayer), envLayer), options.overrides ?? {});
   const parsed = configSchema.safeParse(merged);
   if (!parsed.success) {

@@ -10,6 +10,7 @@ import { pathsOf, type LoadedConfig } from './config.ts';
 import { DiskMonitor } from './disk-space.ts';
 import type { AnyFunction, FnContext, LeaseView, ModeControl } from './define.ts';
 import { Invoker } from './invoker.ts';
+import { nodeLocalFiles } from './local-files.ts';
 import { LEASE_KEY } from './lease.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { Metrics } from './metrics.ts';
@@ -186,6 +187,8 @@ export async function createRuntime(loaded: LoadedConfig, options: CreateRuntime
   let invoker: Invoker;
   const context = (): FnContext => ({
     host,
+    pid: process.pid,
+    files: nodeLocalFiles,
     config,
     paths,
     clock,

@@ -6,6 +6,7 @@ import type { AppConfig, Mode } from '../config/schema.ts';
 import type { AuditLog } from './audit.ts';
 import type { Clock } from './clock.ts';
 import type { DiskMonitor } from './disk-space.ts';
+import type { LocalFiles } from './local-files.ts';
 import type { RuntimePaths } from './context.ts';
 import type { Logger } from './logger.ts';
 import type { Metrics } from './metrics.ts';
@@ -13,6 +14,9 @@ import type { Masker } from './secrets.ts';
 import type { HostStatus } from './status.ts';
 import type { StorageRouter } from './store/router.ts';
 import type { RawStreams } from './streams.ts';
+
+/** What a duty may do with the audit trail: record an event, ship what is closed, read and follow this process's recent events. */
+export type AuditTrail = Pick<AuditLog, 'record' | 'ship' | 'recentEvents' | 'onRecord'>;
 
 /** What this runtime knows of the collector lease (updated by leader-heartbeat). */
 export interface LeaseView {
@@ -43,11 +47,19 @@ export const CLI_COMMAND_KEY = 'cli:command';
 
 export interface FnContext {
   host: string;
+  /**
+   * This runtime instance's id in the lease document (`pid`): `process.pid` under Node, a random id
+   * per isolate in a worker. Duties never read `process` themselves.
+   */
+  pid: number;
+  /** This PC's disk for log mirrors and local copies; null where there is none (a worker). */
+  files: LocalFiles | null;
   config: AppConfig;
   paths: RuntimePaths;
   clock: Clock;
   log: Logger;
-  audit: AuditLog;
+  /** The audit trail: the local write-ahead log under Node, the store itself in a worker (runtime/worker/audit.ts). */
+  audit: AuditTrail;
   /** Primary or cache, decided by the router; duties never ask which. `store.primary` for lease-only ops. */
   store: StorageRouter;
   /** Raw market-data segments (append durably, ship per tick). */

@@ -17,6 +17,7 @@ export type ErrorCode =
   | 'Conflict' // same key, different bytes: never overwritten
   | 'DiskFull' // a local write met ENOSPC / EDQUOT: nothing of it was kept
   | 'IoError' // a local write met EIO / EROFS: the device failed or went read-only
+  | 'NotAvailableHere' // a duty this runtime cannot run (a Node-only duty asked of a worker)
   | 'Internal'; // anything else: a bug
 
 export const httpStatusOf: Record<ErrorCode, number> = {
@@ -34,6 +35,7 @@ export const httpStatusOf: Record<ErrorCode, number> = {
   Conflict: 409,
   DiskFull: 507,
   IoError: 500,
+  NotAvailableHere: 501,
   Internal: 500,
 };
 

@@ -18,8 +18,10 @@ export interface FileLockOptions {
 
 /** Owner files are named `<OWNER_PREFIX><pid>-<random>` and hold `<pid>:<random>`. */
 const OWNER_PREFIX = '.lock-owner-';
-const TOKEN = `${process.pid}:${randomBytes(6).toString('hex')}`;
-const OWNER_NAME = `${OWNER_PREFIX}${TOKEN.replace(':', '-')}`;
+let token: string | undefined;
+/** `<pid>:<random>`, drawn on first use: a bundle that never locks (the worker) may not draw random values at load. */
+const tokenOf = (): string => (token ??= `${process.pid}:${randomBytes(6).toString('hex')}`);
+const ownerNameOf = (): string => `${OWNER_PREFIX}${tokenOf().replace(':', '-')}`;
 const owners = new Map<string, Promise<string>>();
 
 /**
@@ -152,7 +154,7 @@ async function takeDirectoryLock(lock: string): Promise<void> {
   // EPERM/EACCES while the name of a lock just released is still pending deletion (Windows).
   await retryWhileBusy(() => fsp.mkdir(lock));
   try {
-    await fsp.writeFile(path.join(lock, DIRECTORY_LOCK_OWNER), TOKEN);
+    await fsp.writeFile(path.join(lock, DIRECTORY_LOCK_OWNER), tokenOf());
   } catch (err) {
     await removeDirectoryLock(lock).catch(() => undefined);
     throw err;
@@ -187,8 +189,9 @@ function ownerFileIn(dir: string): Promise<string> {
   let found = owners.get(dir);
   if (!found) {
     found = (async () => {
-      const file = path.join(dir, OWNER_NAME);
-      await fsp.writeFile(file, TOKEN);
+      removeOwnersOnExit();
+      const file = path.join(dir, ownerNameOf());
+      await fsp.writeFile(file, tokenOf());
       await sweepDeadOwners(dir);
       return file;
     })();
@@ -251,7 +254,7 @@ function ownerAlive(token: string): boolean {
 async function sweepDeadOwners(dir: string): Promise<void> {
   const names = await fsp.readdir(dir).catch(() => [] as string[]);
   for (const name of names) {
-    if (!name.startsWith(OWNER_PREFIX) || name === OWNER_NAME) continue;
+    if (!name.startsWith(OWNER_PREFIX) || name === ownerNameOf()) continue;
     const pid = Number(name.slice(OWNER_PREFIX.length).split('-')[0]);
     if (!Number.isInteger(pid) || processAlive(pid)) continue;
     const file = path.join(dir, name);
@@ -261,15 +264,21 @@ async function sweepDeadOwners(dir: string): Promise<void> {
 }
 
 // Owner files go with the process; a crash leaves them for the next process to sweep.
-process.once('exit', () => {
-  for (const dir of owners.keys()) {
-    try {
-      unlinkSync(path.join(dir, OWNER_NAME));
-    } catch {
-      // gone already, or the folder with it
+/** Removes this process's owner files on exit; hooked with the first one (a bundle that never locks — the worker — has no process.once). */
+let exitHooked = false;
+function removeOwnersOnExit(): void {
+  if (exitHooked) return;
+  exitHooked = true;
+  process.once('exit', () => {
+    for (const dir of owners.keys()) {
+      try {
+        unlinkSync(path.join(dir, ownerNameOf()));
+      } catch {
+        // gone already, or the folder with it
+      }
     }
-  }
-});
+  });
+}
 
 function ignoreMissing(err: NodeJS.ErrnoException): void {
   if (err.code !== 'ENOENT') throw err;

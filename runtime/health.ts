@@ -94,11 +94,11 @@ async function inspectStream(stream: string, options: HealthOptions): Promise<St
   const last = newest ? { epoch: newest.epoch, seq: newest.lastSeq, ts: newest.lastTs, ingest_ts: newest.lastIngestTs, age_ms: options.now - newest.lastIngestTs } : null;
   const ageOk = last !== null && last.age_ms <= options.maxAgeMs;
   const latest = await latestCsv(options, stream, newest);
-  const reasons = failureReasons(options, last, latest, issues);
+  const reasons = failureReasons(options, stream, last, latest, issues);
   return { stream, segments: whole.length, pending_in_cache: pending, last, age_ok: ageOk, latest_csv: latest, issues, ok: reasons.length === 0, reasons };
 }
 
-function failureReasons(options: HealthOptions, last: StreamHealth['last'], latest: StreamHealth['latest_csv'], issues: ContinuityIssue[]): string[] {
+function failureReasons(options: HealthOptions, stream: string, last: StreamHealth['last'], latest: StreamHealth['latest_csv'], issues: ContinuityIssue[]): string[] {
   const reasons: string[] = [];
   const seconds = (ms: number) => `${Math.round(ms / 1000)} s`;
   if (!last) reasons.push(`no raw record in the last ${options.days} day(s)`);
@@ -107,7 +107,7 @@ function failureReasons(options: HealthOptions, last: StreamHealth['last'], late
     reasons.push(
       latest.delta_ms === null
         ? latest.ts === null ? 'latest CSV has no readable timestamp' : 'latest CSV but no raw record to compare'
-        : `latest CSV ${Math.abs(latest.delta_ms)} ms ${latest.delta_ms > 0 ? 'behind' : 'ahead of'} raw (limit ${options.toleranceMs} ms)`,
+        : `latest CSV ${Math.abs(latest.delta_ms)} ms ${latest.delta_ms > 0 ? 'behind' : 'ahead of'} raw (limit ${csvLimitMs(options, stream, latest.delta_ms)} ms)`,
     );
   }
   if (issues.length) reasons.push(`${issues.length} continuity issue(s): ${[...new Set(issues.map((i) => i.kind))].join(', ')}`);
@@ -120,7 +120,17 @@ async function latestCsv(options: HealthOptions, stream: string, newest: Segment
   if (!got) return null;
   const ts = csvLatestTs(got.body.toString('utf8'));
   const delta = ts !== null && newest ? newest.lastTs - ts : null;
-  return { ts, delta_ms: delta, ok: delta !== null && Math.abs(delta) <= options.toleranceMs };
+  return { ts, delta_ms: delta, ok: delta !== null && Math.abs(delta) <= csvLimitMs(options, stream, delta) };
+}
+
+/**
+ * How far the latest CSV may be from the newest raw record (ms). A tick ships its segments first
+ * and writes the CSV after, so a reader in between sees the CSV one record behind: for a candle
+ * stream that is a whole timeframe. Behind is therefore allowed the tolerance plus the stream's
+ * record spacing; ahead only the tolerance.
+ */
+function csvLimitMs(options: HealthOptions, stream: string, delta: number | null): number {
+  return options.toleranceMs + (delta !== null && delta > 0 ? (options.spacingMs?.(stream) ?? 0) : 0);
 }
 
 /**

@@ -149,7 +149,7 @@ export function newLeaseDoc(ctx: FnContext, epoch: number): LeaseDoc {
   const now = ctx.clock.now();
   return {
     host: ctx.host,
-    pid: process.pid,
+    pid: ctx.pid,
     started_at: new Date(now).toISOString(),
     heartbeat_ms: now,
     epoch,
@@ -159,7 +159,7 @@ export function newLeaseDoc(ctx: FnContext, epoch: number): LeaseDoc {
 
 /** The lease document was written by this very process for the epoch it holds. */
 export function isOwnLease(ctx: FnContext, doc: LeaseDoc | null, epoch: number): doc is LeaseDoc {
-  return !!doc && doc.host === ctx.host && doc.pid === process.pid && doc.epoch === epoch;
+  return !!doc && doc.host === ctx.host && doc.pid === ctx.pid && doc.epoch === epoch;
 }
 
 /** This runtime holds the lease object, collecting or paused: it must keep beating whatever its mode. */

@@ -81,7 +81,14 @@ export function hostLiveness(status: Pick<HostStatus, 'updated_at' | 'period_s' 
   return { state: ageMs === null || ageMs > staleAfterMs ? 'stale' : 'running', ageMs };
 }
 /** Marks this process's writes (`writer` in the object): another writer under the same host name is a duplicate host (runtime/host-guard.ts). */
-export const STATUS_WRITER = { id: randomBytes(6).toString('hex'), pid: process.pid };
+let writerId: string | undefined;
+/** The id is drawn on first use, not at load: workerd forbids random values in a module's global scope. */
+export const STATUS_WRITER = {
+  get id(): string {
+    return (writerId ??= randomBytes(6).toString('hex'));
+  },
+  pid: process.pid,
+};
 
 export interface StatusWriterOptions {
   host: string;

@@ -2,6 +2,7 @@
 // Two runtimes (two PCs) updating the same state on one real MinIO: the conditional write lets only one apply.
 
 import { afterEach, describe, expect, inject, it } from 'vitest';
+import { nodeLocalFiles } from '../runtime/local-files.ts';
 import { stateSchema } from '../runtime/state/model.ts';
 import { commitUpdate, planUpdate, type UpdateRequest } from '../runtime/state/update.ts';
 import { createS3Store } from '../runtime/store/s3.ts';
@@ -40,7 +41,7 @@ function plan(t: TestRuntime) {
 }
 function commit(t: TestRuntime, p: Awaited<ReturnType<typeof plan>>) {
   const rt = t.runtime;
-  return commitUpdate({ store: rt.store, audit: rt.audit, host: rt.host, logsDir: t.logsDir, configuredWebhooks: [], now: () => t.clock.now() }, p);
+  return commitUpdate({ store: rt.store, audit: rt.audit, host: rt.host, logsDir: t.logsDir, files: nodeLocalFiles, configuredWebhooks: [], now: () => t.clock.now() }, p);
 }
 
 describe('concurrent state updates on one MinIO', () => {

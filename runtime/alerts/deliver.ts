@@ -2,6 +2,7 @@
 // Sends one alert message (fire, repeat, resolve, test) to every configured webhook, in the body format of each URL.
 
 import type { AlertsConfig, WebhookFormat } from '../../config/schema.ts';
+import type { LocalFiles } from '../local-files.ts';
 import { appendLogLine, postWebhook, redactUrl, WEBHOOK_ENV_VAR, type SendResult } from '../state/alerts.ts';
 
 export type MessageKind = 'fire' | 'repeat' | 'resolve' | 'test';
@@ -76,7 +77,7 @@ export function bodyFor(format: WebhookFormat, m: AlertMessage): string {
  * state_alerts.log line per webhook. URLs are redacted in everything it writes or returns.
  */
 export async function deliver(
-  options: { urls: readonly string[]; formats: AlertsConfig['formats']; timeoutMs: number; retryDelayMs: number; logsDir: string; now: () => number },
+  options: { urls: readonly string[]; formats: AlertsConfig['formats']; timeoutMs: number; retryDelayMs: number; logsDir: string; files: LocalFiles | null; now: () => number },
   m: AlertMessage,
 ): Promise<Delivery> {
   const common = { signal_id: `alert.${m.rule}`, kind: m.kind, key: m.key, host: m.host };

@@ -139,7 +139,7 @@ async function send(ctx: FnContext, kind: MessageKind, incident: Incident, now: 
     at: new Date(now).toISOString(),
     details: incident.details,
   };
-  return deliver({ urls: cfg.webhookUrls, formats: cfg.formats, timeoutMs: cfg.timeoutMs, retryDelayMs: cfg.retryDelayMs, logsDir: ctx.paths.logsDir, now: () => ctx.clock.now() }, message);
+  return deliver({ urls: cfg.webhookUrls, formats: cfg.formats, timeoutMs: cfg.timeoutMs, retryDelayMs: cfg.retryDelayMs, logsDir: ctx.paths.logsDir, files: ctx.files, now: () => ctx.clock.now() }, message);
 }
 
 /** This host's open incidents (read from <dataDir>/alerts/incidents.json at the first call of a process). */

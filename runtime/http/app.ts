@@ -5,7 +5,9 @@ import { timingSafeEqual } from 'node:crypto';
 import { Hono, type MiddlewareHandler } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import type { Runtime } from '../context.ts';
+import type { AnyFunction } from '../define.ts';
 import { BtcError } from '../errors.ts';
+import type { Invoker } from '../invoker.ts';
 import { describeFunctions } from '../registry.ts';
 import { readAllStatus } from '../status.ts';
 import { measureBacklog } from '../store/backlog.ts';
@@ -86,10 +88,36 @@ export function createApp(runtime: Runtime, options: AppOptions = {}): Hono {
     return c.body(await runtime.metrics.registry.metrics());
   });
 
-  app.get('/fn', guard, (c) => c.json({ functions: describeFunctions(runtime.functions) }));
+  mountFunctionRoutes(app, { functions: runtime.functions, invoker, guard, limit, refused });
+
+  options.extend?.(app, runtime, guard);
+  return app;
+}
+
+export interface FunctionRoutesDeps {
+  functions: Map<string, AnyFunction>;
+  invoker: Invoker;
+  /** The bearer-token check. */
+  guard: MiddlewareHandler;
+  /** The body limit. */
+  limit: MiddlewareHandler;
+  refused: OnRefused;
+  /** Duties this runtime knows of but cannot run (Node-only ones in a worker): 501 not_available_here. */
+  notHere?: ReadonlyMap<string, string>;
+}
+
+/**
+ * `GET /fn` and `POST /fn/:name`: the one router of duties, shared by the Node server and the
+ * worker (runtime/worker/), so both answer with the same status codes and bodies.
+ */
+export function mountFunctionRoutes(app: Hono, deps: FunctionRoutesDeps): void {
+  const { functions, invoker, guard, limit, refused, notHere } = deps;
+  app.get('/fn', guard, (c) => c.json({ functions: describeFunctions(functions) }));
 
   app.post('/fn/:name', guard, jsonBodyOnly(refused), limit, async (c) => {
     const name = c.req.param('name');
+    const why = notHere?.get(name);
+    if (why !== undefined) throw new BtcError('NotAvailableHere', `${name} does not run here: ${why}`);
     if (!invoker.has(name)) throw new BtcError('UnknownFunction', `unknown function ${name}`);
     const input = await readJsonBody(c.req.raw);
     const result = await invoker.invoke(name, input, 'http');
@@ -101,9 +129,6 @@ export function createApp(runtime: Runtime, options: AppOptions = {}): Hono {
     }
     return c.json({ ok: true, result: isBinaryResult(result) ? result.json : result });
   });
-
-  options.extend?.(app, runtime, guard);
-  return app;
 }
 
 /** A function result that can also be served as bytes (`Accept` decides). */

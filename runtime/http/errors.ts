@@ -22,6 +22,7 @@ const errorNames: Record<ErrorCode, string> = {
   Conflict: 'conflict',
   DiskFull: 'disk_full',
   IoError: 'io_error',
+  NotAvailableHere: 'not_available_here',
   Internal: 'internal_error',
 };
 

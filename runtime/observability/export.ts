@@ -2,11 +2,10 @@
 // One dashboard export: datasets → manifest (CAS sequence) → history → local artefacts → upload → prune →
 // heartbeat → automation log → audit. Reads and writes the primary only (see docs/dashboard-export.md).
 
-import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import type { FnContext } from '../define.ts';
-import { writeFileDurable } from '../durable.ts';
 import { BtcError, isBtcError } from '../errors.ts';
+import type { LocalFiles } from '../local-files.ts';
 import type { ObjectStore } from '../store/types.ts';
 import { appendAutomationEntry } from './automation-log.ts';
 import { pruneHistory, type PruneResult } from './history.ts';
@@ -21,7 +20,6 @@ import { readStateObjects, stateDatasetRows, type StateDatasetName } from './sta
 import { runUploadCommand, type UploadResult } from './upload.ts';
 import { commandSecretValues, extendMasker } from '../secrets.ts';
 import { coverageRows } from './quality-dataset.ts';
-import { appendRotating } from '../log-files.ts';
 
 export const JOB_NAME = 'dashboard-export';
 export const AUTOMATION_LOCAL_FILE = 'automation_runs.log';
@@ -60,7 +58,8 @@ export interface ExportSummary {
   errors: DatasetError[];
   upload: (UploadResult & { ran: true }) | { ran: false };
   pruned: PruneResult | null;
-  local_dir: string;
+  /** The local copy the upload command ships; null where the runtime has no disk (a worker). */
+  local_dir: string | null;
   automation_log: { sequence: number; warning_sequence: number | null } | null;
   elapsed_ms: number;
 }
@@ -175,8 +174,12 @@ async function exportOnce(ctx: FnContext, options: ExportOptions): Promise<Expor
     const manifestBody = JSON.stringify(manifest, null, 2) + '\n';
     for (const b of built) await store.put(historyKey(jobId, `${b.name}.json`), b.body, { contentType: 'application/json' });
     await store.put(historyKey(jobId, 'manifest.json'), manifestBody, { contentType: 'application/json' });
-    await writeLocalArtefacts(localDir, built, manifestBody);
-    if (errors.length === 0 && options.uploadCommand) {
+    if (ctx.files) await writeLocalArtefacts(ctx.files, localDir, built, manifestBody);
+    if (errors.length === 0 && options.uploadCommand && !ctx.files) {
+      // The command ships the local copy, and there is none without a disk: say so, never skip silently.
+      errorCode = 'upload_failed';
+      errors.push({ dataset: 'upload', message: `upload command not run: this runtime has no local disk (artefacts are under ${historyKey(jobId, '')})` });
+    } else if (errors.length === 0 && options.uploadCommand) {
       const result = await runUploadCommand(options.uploadCommand, {
         dir: localDir,
         manifestFile: path.join(localDir, 'manifest.json'),
@@ -251,7 +254,7 @@ async function exportOnce(ctx: FnContext, options: ExportOptions): Promise<Expor
     errors,
     upload,
     pruned,
-    local_dir: localDir,
+    local_dir: ctx.files ? localDir : null,
     automation_log: automation,
     elapsed_ms: Math.round(performance.now() - t0),
   };
@@ -272,11 +275,10 @@ async function loadPrevious(store: ObjectStore, name: DatasetName): Promise<{ ro
   }
 }
 
-/** The seed's out/dashboard: a local copy the upload command ships (each file written durably: durable.ts). */
-async function writeLocalArtefacts(dir: string, built: Built[], manifestBody: string): Promise<void> {
-  await fsp.mkdir(dir, { recursive: true });
-  for (const b of built) await writeFileDurable(path.join(dir, `${b.name}.json`), b.body);
-  await writeFileDurable(path.join(dir, 'manifest.json'), manifestBody);
+/** The seed's out/dashboard: a local copy the upload command ships (each file written durably: LocalFiles.replace). */
+async function writeLocalArtefacts(files: LocalFiles, dir: string, built: Built[], manifestBody: string): Promise<void> {
+  for (const b of built) await files.replace(path.join(dir, `${b.name}.json`), b.body);
+  await files.replace(path.join(dir, 'manifest.json'), manifestBody);
 }
 
 /** Appends this run to the automation log (store) and mirrors the line(s) to <logsDir>/automation_runs.log. */
@@ -296,7 +298,8 @@ async function logRun(
       diagnostics: { error_code: run.errorCode, ...run.diagnostics },
     });
     const lines = [result.warning?.line, result.line].filter(Boolean).join('\n') + '\n';
-    await appendRotating(ctx.paths.logsDir, AUTOMATION_LOCAL_FILE, lines);
+    // Rotated by size and UTC day on a Node runtime (runtime/log-files.ts); no local mirror in a worker.
+    await ctx.files?.append(path.join(ctx.paths.logsDir, AUTOMATION_LOCAL_FILE), lines, undefined, { rotate: true });
     return { sequence: result.entry.sequence, warning_sequence: result.warning?.entry.sequence ?? null };
   } catch (err) {
     ctx.log.warn({ err: String(err) }, 'automation log append failed');

@@ -1,7 +1,6 @@
 // runtime/observability/quality-run.ts
 // One data-quality run: judge the day, store quality/dt=<date>/…, audit it, and POST data_quality_failure below the threshold.
 
-import { planTasks } from '../collector/plan.ts';
 import { isoDate } from '../clock.ts';
 import type { FnContext } from '../define.ts';
 import { BtcError } from '../errors.ts';
@@ -40,7 +39,11 @@ export async function runQuality(ctx: FnContext, o: { date?: string; threshold?:
   const date = o.date ?? isoDate(now - 86_400_000);
   const threshold = o.threshold ?? ctx.config.quality.coverageThreshold;
   if (!(threshold >= 0 && threshold <= 1)) throw new BtcError('InvalidInput', `coverage threshold must be within 0..1, got ${threshold}`);
-  const streams = planTasks(ctx.config).map((t) => ({ exchange: t.exchange, topic: t.topic, symbol: t.symbol, everyMs: t.everyMs, timeframe: t.timeframe }));
+  // As planTasks (runtime/collector/plan.ts, default timeframe 1m) reads collector.streams, without loading ccxt: this duty also runs in a worker.
+  const tickMs = ctx.config.collector.tickSeconds * 1000;
+  const streams = ctx.config.collector.streams.flatMap((s) =>
+    s.symbols.map((symbol) => ({ exchange: s.exchange, topic: s.topic, symbol, everyMs: s.every !== undefined ? s.every * 1000 : tickMs, timeframe: s.timeframe ?? '1m' })),
+  );
   const { report, inventory } = await computeQuality(ctx.store.primary, { date, streams, threshold, now, host: ctx.host });
   await writeQuality(ctx.store.primary, report, inventory);
   const alert = report.status === 'ok' ? ({ status: 'not_triggered', results: [] } as QualityAlertResult) : await sendQualityAlert(ctx, report);
@@ -58,7 +61,7 @@ export async function runQuality(ctx: FnContext, o: { date?: string; threshold?:
 
 async function sendQualityAlert(ctx: FnContext, report: QualityReport): Promise<QualityAlertResult> {
   const cfg = ctx.config.alerts;
-  const options = { timeoutMs: cfg.timeoutMs, retryDelayMs: cfg.retryDelayMs, logsDir: ctx.paths.logsDir, now: () => ctx.clock.now() };
+  const options = { timeoutMs: cfg.timeoutMs, retryDelayMs: cfg.retryDelayMs, logsDir: ctx.paths.logsDir, files: ctx.files, now: () => ctx.clock.now() };
   const common = { signal_id: QUALITY_SIGNAL_ID, date: report.date };
   if (cfg.webhookUrls.length === 0) {
     await appendLogLine(options, { ...common, status: 'fallback', note: 'no_webhook_configured', env_var: WEBHOOK_ENV_VAR, below: report.below.join(',') });

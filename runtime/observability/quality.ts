@@ -1,7 +1,6 @@
 // runtime/observability/quality.ts
 // Data quality of one UTC day (seed 003): coverage_ratio per stream and the gap inventory, from raw/ and the audit trail.
 
-import { csv } from '../collector/topics.ts';
 import { isoDate } from '../clock.ts';
 import { listAll, type ObjectStore } from '../store/types.ts';
 import { streamPrefix, symbolKey } from '../streams.ts';
@@ -190,6 +189,15 @@ export async function computeQuality(store: ObjectStore, o: QualityOptions): Pro
     audit_events_read: audit.length,
   };
   return { report, inventory };
+}
+
+/** RFC 4180 CSV with a header row (as the collector's latest CSVs; not imported from there, which loads ccxt). */
+function csv(header: string[], rows: unknown[][]): string {
+  const cell = (v: unknown) => {
+    const text = v === null || v === undefined ? '' : String(v);
+    return /[",\n\r]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
+  };
+  return [header, ...rows].map((r) => r.map(cell).join(',')).join('\n') + '\n';
 }
 
 /** The gap inventory CSV: one row per gap, header INVENTORY_HEADER. */

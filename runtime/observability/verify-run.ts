@@ -3,7 +3,7 @@
 
 import type { AppConfig } from '../../config/schema.ts';
 import type { FnContext } from '../define.ts';
-import { appendRotating } from '../log-files.ts';
+import path from 'node:path';
 import { appendAutomationEntry } from './automation-log.ts';
 import { AUTOMATION_LOCAL_FILE } from './export.ts';
 import { DATASETS, defaultJobId } from './keys.ts';
@@ -48,7 +48,7 @@ export async function runScheduledVerify(ctx: FnContext, o: { maxHeartbeatAgeMs?
       duration_ms: Math.round(performance.now() - started),
       diagnostics: { error_code: codes[0] ?? null, failures: codes.slice(0, 20), warnings: report.warnings.length, manifest_sequence_seen: report.summary.manifest_sequence },
     });
-    await appendRotating(ctx.paths.logsDir, AUTOMATION_LOCAL_FILE, [result.warning?.line, result.line].filter(Boolean).join('\n') + '\n');
+    await ctx.files?.append(path.join(ctx.paths.logsDir, AUTOMATION_LOCAL_FILE), [result.warning?.line, result.line].filter(Boolean).join('\n') + '\n', undefined, { rotate: true });
     automation = { sequence: result.entry.sequence };
   } catch (err) {
     ctx.log.warn({ err: String(err) }, 'automation log append failed (dashboard-verify)');

@@ -3,8 +3,7 @@
 
 import { BtcError } from '../errors.ts';
 import { sha256Hex } from '../hash.ts';
-import { appendRotating } from '../log-files.ts';
-import { promises as fsp } from 'node:fs';
+import type { LocalFiles } from '../local-files.ts';
 import path from 'node:path';
 
 export const ALERT_SIGNAL_ID = 'state_update_rollback';
@@ -53,6 +52,8 @@ export interface AlertOptions {
   /** Pause before the one retry. */
   retryDelayMs: number;
   logsDir: string;
+  /** Where the latency CSV and the alerts log go; null (a worker, no disk): not written, the audit and the result carry the alert. */
+  files: LocalFiles | null;
   now: () => number;
 }
 
@@ -130,7 +131,7 @@ export interface LatencyRowLabels {
  * for the webhook's failure (it is in the result); the URL is redacted in the result and the CSV.
  */
 export async function postWebhook(
-  options: Pick<AlertOptions, 'timeoutMs' | 'retryDelayMs' | 'logsDir' | 'now'>,
+  options: Pick<AlertOptions, 'timeoutMs' | 'retryDelayMs' | 'logsDir' | 'now' | 'files'>,
   row: LatencyRowLabels,
   url: string,
   body: string,
@@ -173,26 +174,23 @@ function describeFetchError(err: unknown): string {
   return cause?.code ?? cause?.message ?? (err instanceof Error ? err.message : String(err));
 }
 
-async function appendLatencyRow(options: Pick<AlertOptions, 'logsDir' | 'now'>, labels: LatencyRowLabels, url: string, attempt: number, r: { ok: boolean; status: number | null; latency: number; error?: string }): Promise<void> {
+async function appendLatencyRow(options: Pick<AlertOptions, 'logsDir' | 'now' | 'files'>, labels: LatencyRowLabels, url: string, attempt: number, r: { ok: boolean; status: number | null; latency: number; error?: string }): Promise<void> {
+  if (!options.files) return;
   const file = path.join(options.logsDir, LATENCY_CSV);
-  await fsp.mkdir(path.dirname(file), { recursive: true });
   const row = [new Date(options.now()).toISOString(), labels.signalId, labels.strategy, labels.symbol, labels.mode, url, attempt, r.ok ? 'ok' : 'error', r.status ?? '', r.latency, r.error ?? '']
     .map(csvCell)
     .join(',');
   // Webhooks are sent in parallel: only the writer that creates the file (O_EXCL) writes the header.
-  await fsp.writeFile(file, CSV_HEADER, { flag: 'wx' }).catch((err: NodeJS.ErrnoException) => {
-    if (err.code !== 'EEXIST') throw err;
-  });
-  await fsp.appendFile(file, row + '\n');
+  await options.files.append(file, row + '\n', CSV_HEADER);
 }
 
 /** One `key=value` line per event in <logsDir>/state_alerts.log (also used by the rule alerts, runtime/alerts/). */
-export async function appendLogLine(options: Pick<AlertOptions, 'logsDir' | 'now'>, fields: Record<string, string | number>): Promise<void> {
-  await fsp.mkdir(options.logsDir, { recursive: true });
+export async function appendLogLine(options: Pick<AlertOptions, 'logsDir' | 'now' | 'files'>, fields: Record<string, string | number>): Promise<void> {
+  if (!options.files) return;
   const text = Object.entries(fields)
     .map(([k, v]) => `${k}=${String(v).replace(/\s+/g, '_')}`)
     .join(' ');
-  await appendRotating(options.logsDir, ALERTS_LOG, `${new Date(options.now()).toISOString()} ${text}\n`);
+  await options.files.append(path.join(options.logsDir, ALERTS_LOG), `${new Date(options.now()).toISOString()} ${text}\n`, undefined, { rotate: true });
 }
 
 function csvCell(value: string | number): string {

@@ -2,8 +2,9 @@
 // The state update in two steps: plan (read state, override and fills; estimate; guard; decide) and commit (apply, archive, audit, alert).
 
 import type { AppConfig, StrategyConfig } from '../../config/schema.ts';
-import type { AuditLog } from '../audit.ts';
+import type { AuditTrail } from '../define.ts';
 import { BtcError } from '../errors.ts';
+import type { LocalFiles } from '../local-files.ts';
 import type { ObjectStore } from '../store/types.ts';
 import { dispatchAlert, selectWebhooks, type AlertMode, type AlertReport } from './alerts.ts';
 import { emptyState, foldFills, newFillsOf } from './estimate.ts';
@@ -116,9 +117,11 @@ export async function planUpdate(deps: PlanDeps, request: UpdateRequest): Promis
 
 export interface CommitDeps {
   store: ObjectStore;
-  audit: AuditLog;
+  audit: AuditTrail;
   host: string;
   logsDir: string;
+  /** This PC's disk for the alert logs (ctx.files); null in a worker. */
+  files: LocalFiles | null;
   /** Webhooks when the request names none (SIGNAL_WEBHOOK_URLS). */
   configuredWebhooks: string[];
   now: () => number;
@@ -196,6 +199,7 @@ export async function commitUpdate(deps: CommitDeps, plan: UpdatePlan): Promise<
       timeoutMs: request.alert_timeout_ms,
       retryDelayMs: request.alert_retry_delay_ms,
       logsDir: deps.logsDir,
+      files: deps.files,
       now: deps.now,
     },
     {

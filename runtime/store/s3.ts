@@ -235,7 +235,7 @@ function createPool(options: S3StoreOptions, serverClock: ServerClock): Pool {
  * A RequestTimeTooSkewed reaching here is one the SDK could not correct (its retry at the
  * corrected time was refused too, or retries are off): its cause is the clock.
  */
-function mapError(err: unknown, key: string, serverClock: ServerClock): BtcError {
+export function mapError(err: unknown, key: string, serverClock: ServerClock): BtcError {
   if (err instanceof BtcError) return err;
   const status = (err as { $metadata?: { httpStatusCode?: number } })?.$metadata?.httpStatusCode;
   const name = err instanceof S3ServiceException ? err.name : (err as Error)?.name;
@@ -257,11 +257,11 @@ function mapError(err: unknown, key: string, serverClock: ServerClock): BtcError
   return new BtcError('Unavailable', `store unreachable (${why}) at ${key}`, { cause: err, details });
 }
 
-function stripQuotes(etag: string): string {
+export function stripQuotes(etag: string): string {
   return etag.replace(/^"|"$/g, '');
 }
 
-function contentTypeOf(key: string): string {
+export function contentTypeOf(key: string): string {
   if (key.endsWith('.json')) return 'application/json';
   if (key.endsWith('.jsonl')) return 'application/x-ndjson';
   if (key.endsWith('.csv')) return 'text/csv';
