@@ -222,6 +222,11 @@ export const configSchema = z
       /** The upload command is killed after this long (and counts as upload_failed). */
       uploadTimeoutSeconds: seconds,
     }),
+    /** The daily data-quality check (docs/quality.md). */
+    quality: z.strictObject({
+      /** A stream whose coverage_ratio of a day is below this (0..1) fails the day: exit 1, data_quality_failure webhook. */
+      coverageThreshold: z.number().min(0).max(1),
+    }),
   })
   .superRefine((c, ctx) => {
     if (c.retention.parquetDays !== undefined && c.retention.parquetDays <= c.retention.rawDays) {
@@ -293,6 +298,7 @@ export function defaultConfig(machine: MachineDefaults = { hostname: () => os.ho
     compaction: { everySeconds: 24 * 3600, graceMinutes: 30 },
     retention: { rawDays: 7 },
     dashboard: { everySeconds: 6 * 3600, historyWeeks: 8, uploadTimeoutSeconds: 600 },
+    quality: { coverageThreshold: 0.95 },
   };
 }
 
@@ -333,6 +339,7 @@ export const ENV_OVERRIDES: ReadonlyArray<{ env: string; path: string[]; parse: 
   { env: 'BTC_TS_ALERT_EVERY_SECONDS', path: ['alerts', 'everySeconds'], parse: asNumber },
   { env: 'BTC_TS_ALERT_REPEAT_SECONDS', path: ['alerts', 'repeatSeconds'], parse: asNumber },
   { env: 'BTC_TS_REPO_DIR', path: ['handoff', 'repoDir'], parse: asString },
+  { env: 'BTC_TS_QUALITY_THRESHOLD', path: ['quality', 'coverageThreshold'], parse: asNumber },
   { env: 'BTC_TS_MAX_CLOCK_SKEW_SECONDS', path: ['preflight', 'maxClockSkewSeconds'], parse: asNumber },
 ];
 

@@ -1,9 +1,9 @@
 // runtime/logger.ts
-// Structured pino logs to stdout and logs/runtime.log; secret values masked on every line.
+// Structured pino logs to stdout and logs/runtime.log (rotated); secret values masked on every line.
 
 import { mkdirSync } from 'node:fs';
-import path from 'node:path';
 import pino, { type Logger } from 'pino';
+import { resilientRotatingFile, type RotationOptions } from './log-files.ts';
 import type { Masker } from './secrets.ts';
 
 export type { Logger };
@@ -17,6 +17,8 @@ export interface LoggerOptions {
   masker: Masker;
   /** Fields every line carries (host, …). */
   base?: Record<string, unknown>;
+  /** Rotation of runtime.log (default rotationFromEnv(): 10 MB or a UTC day, 14 files kept). */
+  rotation?: RotationOptions;
   /** Console stream; stderr by default so command output on stdout stays clean JSON. */
   consoleFd?: 1 | 2;
 }
@@ -24,27 +26,6 @@ export interface LoggerOptions {
 export const LOG_FILE = 'runtime.log';
 /** Log lines kept in memory while runtime.log cannot be written (a full disk); past this they are dropped (bytes). */
 export const LOG_BUFFER_MAX_BYTES = 16 * 1024 * 1024;
-
-/**
- * A log file that fails to write (ENOSPC on a full disk, EIO) must not crash the runtime: pino's
- * file stream (sonic-boom) emits 'error', which unhandled ends the process. The lines stay in its
- * buffer (up to LOG_BUFFER_MAX_BYTES) and are written by the next write once the disk takes them;
- * stderr says so once when the file stops and once when it writes again.
- */
-function survivingFullDisk<S extends NodeJS.EventEmitter>(file: S): S {
-  let failing = false;
-  file.on('error', (err: NodeJS.ErrnoException) => {
-    if (failing) return;
-    failing = true;
-    process.stderr.write(`${LOG_FILE}: cannot write (${err.code ?? err.message}); lines wait in memory (up to ${LOG_BUFFER_MAX_BYTES} bytes) until the disk takes writes again\n`);
-  });
-  file.on('write', () => {
-    if (!failing) return;
-    failing = false;
-    process.stderr.write(`${LOG_FILE}: writing again\n`);
-  });
-  return file;
-}
 
 export function createLogger(options: LoggerOptions): Logger {
   const level = options.level ?? process.env.BTC_TS_LOG_LEVEL ?? 'info';
@@ -59,7 +40,8 @@ export function createLogger(options: LoggerOptions): Logger {
   }
   if (options.logsDir) {
     mkdirSync(options.logsDir, { recursive: true });
-    streams.push({ level: level as pino.Level, stream: survivingFullDisk(pino.destination({ dest: path.join(options.logsDir, LOG_FILE), mkdir: true, sync: false, maxLength: LOG_BUFFER_MAX_BYTES })) });
+    // Rotated by size and UTC day, two weeks kept; a write error keeps lines in memory up to LOG_BUFFER_MAX_BYTES (runtime/log-files.ts).
+    streams.push({ level: level as pino.Level, stream: resilientRotatingFile(options.logsDir, LOG_FILE, options.rotation, LOG_BUFFER_MAX_BYTES) });
   }
   return pino(
     {

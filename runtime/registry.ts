@@ -20,6 +20,8 @@ export interface ScheduleDef {
   fn: string;
   /** A croner pattern (seconds field allowed) … */
   cron?: string;
+  /** IANA zone of the cron pattern (`Etc/UTC`); default the PC's local time. */
+  timezone?: string;
   /** … or a fixed period in seconds (sub-second allowed), possibly from the config. */
   everySeconds?: number | ((config: AppConfig) => number);
   /** With everySeconds: the first run this long after start instead of at once (then every period). */

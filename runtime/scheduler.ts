@@ -43,6 +43,7 @@ export function startScheduler(options: SchedulerOptions): Scheduler {
         schedule.cron,
         {
           name: `btc-ts:${schedule.name}`,
+          ...(schedule.timezone ? { timezone: schedule.timezone } : {}),
           protect: () => onSkip(schedule),
           catch: onError(schedule),
         },

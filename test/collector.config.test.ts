@@ -61,6 +61,19 @@ describe('collector stream validation', () => {
     await runtime.shutdown();
   });
 
+  it('whatif warns (not fails) when no stream is configured and names the two ways on', async () => {
+    const runtime = await createRuntime(configWith(emulator, []), { log: silentLogger() });
+    try {
+      const line = (await runPreflight(runtime)).find((r) => r.check === 'collector streams');
+      expect(line).toMatchObject({ ok: true, warn: true });
+      expect(line?.detail).toContain('no stream is configured: this runtime collects nothing');
+      expect(line?.detail).toContain('npm start -- --demo');
+      expect(line?.detail).toContain('collector: { streams: [ { exchange: binance, topic: trades, symbols: [BTC/USDT] } ] }');
+    } finally {
+      await runtime.shutdown();
+    }
+  });
+
   it('runtime start refuses a bad stream with exit code 2 and one clear line', { timeout: 90_000 }, () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'btc-ts-start-bad-'));
     const file = path.join(dir, 'app.yaml');

@@ -9,6 +9,7 @@ import { createApp } from '../runtime/http/app.ts';
 import { runDashboardExport, type ExportSummary } from '../runtime/observability/export.ts';
 import { sha256Hex } from '../runtime/hash.ts';
 import { commitManifest } from '../runtime/observability/manifest.ts';
+import { computeQuality, writeQuality } from '../runtime/observability/quality.ts';
 import { createS3Store } from '../runtime/store/s3.ts';
 import { listKeys } from '../runtime/store/types.ts';
 import { freePort } from './helpers/minio.ts';
@@ -61,6 +62,9 @@ describe('dashboard export', () => {
     const rt = await world.runtime('pc-a', clock);
     await seedRaw(world);
     await seedState(world);
+    // The data-quality report of 2026-01-01 (ticker polled every 60 s: 12 of 1440 minutes seen, three missed runs).
+    const quality = await computeQuality(world.store, { date: '2026-01-01', streams: [{ ...ticker, topic: 'ticker', everyMs: 60_000, timeframe: '1m' }], threshold: 0.9, now: clock.now(), host: 'pc-a' });
+    await writeQuality(world.store, quality.report, quality.inventory);
     const first = await runDashboardExport(rt.context(), opts);
     expect(first.status, JSON.stringify(first.errors)).toBe('ok');
     expect(first.sequence).toBe(1);
@@ -101,10 +105,16 @@ describe('dashboard export', () => {
       ['state', 'orb', 'USDJPY', 'conservative', { 'slippage.USDJPY.ewma_pips': { from: null, to: 0.3 } }],
     ]);
 
+    // coverage: one row per (day, stream) of the stored quality summaries.
+    const coverage = await getJson(world.store, 'dashboard/coverage.json');
+    expect(coverage.rows).toEqual([
+      expect.objectContaining({ date: '2026-01-01', stream: 'emu/ticker/BTC-USDT', unit: 'ticks', expected: 1440, seen: 12, coverage_ratio: Math.round((12 / 1440) * 1e6) / 1e6, below_threshold: true, gaps_missed: 3 }),
+    ]);
+
     const manifest = await getJson(world.store, 'dashboard/manifest.json');
     expect(manifest.sequence).toBe(1);
     expect(manifest.job_id).toBe(first.job_id);
-    expect(manifest.datasets.map((d: any) => d.name)).toEqual(['ev_history', 'latency', 'slippage', 'turnover']);
+    expect(manifest.datasets.map((d: any) => d.name)).toEqual(['coverage', 'ev_history', 'latency', 'slippage', 'turnover']);
     for (const d of manifest.datasets) {
       const got = await world.store.get(d.key);
       expect(d.checksum_sha256).toBe(sha256Hex(got.body));
@@ -240,7 +250,7 @@ describe('dashboard export races, pruning, upload and metrics', () => {
     const ok = await runDashboardExport(rt.context(), { ...opts, jobId: 'upload-ok', uploadCommand: 'ls "$BTC_TS_DASHBOARD_DIR" > "$BTC_TS_DASHBOARD_DIR/../uploaded.txt" && test "$BTC_TS_DASHBOARD_JOB_ID" = upload-ok' });
     expect(ok.status).toBe('ok');
     expect(ok.upload).toMatchObject({ ran: true, ok: true, exit_code: 0 });
-    expect(readFileSync(path.join(rt.dir, 'uploaded.txt'), 'utf8').split('\n').filter(Boolean).sort()).toEqual(['ev_history.json', 'latency.json', 'manifest.json', 'slippage.json', 'turnover.json']);
+    expect(readFileSync(path.join(rt.dir, 'uploaded.txt'), 'utf8').split('\n').filter(Boolean).sort()).toEqual(['coverage.json', 'ev_history.json', 'latency.json', 'manifest.json', 'slippage.json', 'turnover.json']);
 
     const failed: ExportSummary = await runDashboardExport(rt.context(), { ...opts, jobId: 'upload-fails', uploadCommand: 'echo "share unreachable" >&2; exit 3' });
     expect(failed).toMatchObject({ status: 'error', error_code: 'upload_failed', upload: { ran: true, ok: false, exit_code: 3 } });
@@ -251,7 +261,7 @@ describe('dashboard export races, pruning, upload and metrics', () => {
       expect(sha256Hex((await world.store.get(d.key)).body)).toBe(d.checksum_sha256);
       expect(existsSync(path.join(failed.local_dir as string, `${d.name}.json`))).toBe(true);
     }
-    expect((await listKeys(world.store, 'dashboard/history/upload-fails/')).length).toBe(5);
+    expect((await listKeys(world.store, 'dashboard/history/upload-fails/')).length).toBe(6);
     const heartbeat = await getJson(world.store, 'dashboard/heartbeat.json');
     expect(heartbeat).toMatchObject({ status: 'error', last_failure: { job_id: 'upload-fails', error_code: 'upload_failed' } });
     const entry = await getJson(world.store, `dashboard/automation_log/${String(failed.automation_log!.sequence).padStart(12, '0')}.json`);

@@ -18,9 +18,11 @@ describe('dashboard Streams card', () => {
     expect(ui.runtime.loaded.config.collector.streams).toEqual([]);
     const html = await page(ui);
     expect(html).toContain('data-testid="no-streams-configured"');
-    expect(html).toContain('No stream is configured: this runtime collects nothing.');
+    expect(html).toContain('No stream is configured: this runtime collects nothing. Two ways on');
     expect(html).toContain('collector.streams');
     expect(html).toContain('npm start -- --demo');
+    // A collector.streams example for a real exchange, ready to paste.
+    expect(html).toContain('collector:\n  streams:\n    - { exchange: binance, topic: trades, symbols: [BTC/USDT] }');
     expect(html).not.toContain('No stream has reported yet');
   });
 

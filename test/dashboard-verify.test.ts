@@ -3,13 +3,14 @@
 // missing sequence number and missing secret each fail; the CLI's exit codes and JSON.
 
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { manualClock } from '../runtime/clock.ts';
+import { loadSchedules } from '../runtime/registry.ts';
 import type { Runtime } from '../runtime/context.ts';
 import { runDashboardExport } from '../runtime/observability/export.ts';
 import { verifyChain, type VerifyOptions } from '../runtime/observability/verify.ts';
@@ -22,7 +23,7 @@ const SECRET_VALUE = 'hunter2-obs-webhook-secret';
 
 describe('dashboard verify', () => {
   let world: DashboardWorld;
-  let rt: Runtime;
+  let rt: Runtime & { dir: string };
   let clock: ReturnType<typeof manualClock>;
   const verify = (over: Partial<VerifyOptions> = {}) =>
     verifyChain(world.store, {
@@ -102,6 +103,55 @@ describe('dashboard verify', () => {
     const report = await verify({ secrets: ['OBS_WEBHOOK_SECRET', 'OBS_WEEKLY_WEBHOOK_URL'] });
     expect(report.failures).toEqual([expect.objectContaining({ check: 'secrets', code: 'secret_missing', name: 'OBS_WEEKLY_WEBHOOK_URL' })]);
     expect(JSON.stringify(report)).not.toContain(SECRET_VALUE);
+  });
+
+  it('the manifest sequence never goes back: a deleted or corrupt manifest continues above the history and log; verify fails on a rollback', async () => {
+    const before = (await getJson(world.store, 'dashboard/manifest.json')).sequence as number;
+    await world.store.delete('dashboard/manifest.json');
+    clock.advance(H);
+    expect((await exportNow()).sequence).toBe(before + 1);
+    await world.store.put('dashboard/manifest.json', '{"version": 1, "sequ');
+    clock.advance(H);
+    expect((await exportNow()).sequence).toBe(before + 2);
+    expect((await verify()).status).toBe('ok');
+
+    // An older manifest put back (a restore from backup): every number above it was issued already.
+    clock.advance(H);
+    const older = await world.store.get(`dashboard/history/${(await exportNow()).job_id}/manifest.json`);
+    const rolledBack = { ...JSON.parse(older.body.toString('utf8')), sequence: 1 };
+    const current = await world.store.get('dashboard/manifest.json');
+    await world.store.put('dashboard/manifest.json', JSON.stringify(rolledBack));
+    const report = await verify();
+    expect(report.failures).toEqual([expect.objectContaining({ check: 'manifest', code: 'sequence_regressed', sequence: 1, highest: before + 3 })]);
+    await world.store.put('dashboard/manifest.json', current.body);
+    expect((await verify()).status).toBe('ok');
+  });
+
+  it('the nightly verify is scheduled on the holder, logs itself as dashboard-verify, tolerates a late export, and its own failure does not fail the next night', async () => {
+    const schedule = (await loadSchedules(rt.functions)).find((s) => s.fn === 'dashboard-verify');
+    expect(schedule).toMatchObject({ cron: expect.any(String), timezone: 'Etc/UTC' });
+    expect(schedule!.when!({ ...rt.context(), lease: { ...rt.lease, holder: true } })).toBe(true);
+    expect(schedule!.when!({ ...rt.context(), lease: { ...rt.lease, holder: false, leaderHost: 'other-pc' } })).toBe(false);
+
+    clock.advance(H);
+    await exportNow();
+    const entryOf = (r: any) => getJson(world.store, `dashboard/automation_log/${String(r.automation_log.sequence).padStart(12, '0')}.json`);
+    // 6 h 10 min after a 6-hourly export: late, within the grace (one period + a quarter).
+    clock.advance(6 * H + 10 * 60_000);
+    const late = (await rt.invoker.invoke('dashboard-verify', {}, 'cron')) as any;
+    expect(late).toMatchObject({ status: 'ok', failures: [] });
+    expect(await entryOf(late)).toMatchObject({ job_name: 'dashboard-verify', status: 'ok', host: 'verify-pc' });
+    // 8 h: stale, and the failed run is in the log with its code.
+    clock.advance(2 * H);
+    const stale = (await rt.invoker.invoke('dashboard-verify', {}, 'cron')) as any;
+    expect(stale.status).toBe('failed');
+    expect(new Set(stale.failures.map((f: any) => f.code))).toEqual(new Set(['heartbeat_stale']));
+    expect(await entryOf(stale)).toMatchObject({ job_name: 'dashboard-verify', status: 'error', diagnostics: { error_code: 'heartbeat_stale' } });
+    expect(readFileSync(path.join(rt.dir, 'logs', 'automation_runs.log'), 'utf8')).toContain('"job_name":"dashboard-verify"');
+    // The export catches up: the next verify passes although the last verify entry is an error.
+    await exportNow();
+    const next = (await rt.invoker.invoke('dashboard-verify', {}, 'cron')) as any;
+    expect(next).toMatchObject({ status: 'ok', failures: [] });
   });
 
   it('the CLI: verify exit 0 on the healthy chain and 1 with a missing secret; export with a failing upload exits 1', async () => {

@@ -156,7 +156,7 @@ describe('the duties in workerd (miniflare) against a Node runtime, one MinIO', 
     const auth = { authorization: 'Bearer a-worker-token-of-enough-length-0123' };
     expect((await edge.fetch('/fn')).status).toBe(401);
     const listed = (await edge.fetch('/fn', { headers: auth })).body.functions.map((f: { name: string }) => f.name).sort();
-    expect(listed).toEqual(['dashboard-export', 'leader-heartbeat', 'state-override', 'state-prune', 'state-update', 'storage-probe']);
+    expect(listed).toEqual(['dashboard-export', 'dashboard-verify', 'data-quality', 'leader-heartbeat', 'state-override', 'state-prune', 'state-update', 'storage-probe']);
     for (const name of ['collect-tick', 'sync', 'handoff', 'alert-check']) {
       const r = await edge.fetch(`/fn/${name}`, { method: 'POST', body: {}, headers: auth });
       expect(r.status, name).toBe(501);

@@ -25,6 +25,7 @@ const groups: Record<string, () => Promise<Command[]>> = {
     const m = await import('./dashboard.ts');
     return [m.dashboardExportCommand, m.dashboardVerifyCommand];
   },
+  quality: async () => [(await import('./quality.ts')).qualityCommand],
   alerts: async () => {
     const m = await import('./alerts.ts');
     return [m.alertsListCommand, m.alertsTestCommand];

@@ -3,10 +3,31 @@
 
 import { SECRET_ENV } from '../../config/schema.ts';
 import { flatten, loadConfig } from '../config.ts';
-import { describeSecret } from '../secrets.ts';
+import { commandSecretValues, configSecretValues, createMasker, describeSecret, SECRET_KEY } from '../secrets.ts';
+import { redactUrl } from '../state/alerts.ts';
 import { configHelp, configOption } from './load.ts';
 import type { Command } from './main.ts';
 import { color, printJson, printTable } from './output.ts';
+
+/**
+ * What `config diff` shows of a value whose key names a secret kind (SECRET_KEY: webhook URLs, the
+ * upload command, tokens): URLs as redactUrl shows them (`https://host/…#1a2b3c4d`), anything else
+ * as `*** (set, N chars)`. Other values are returned as they are.
+ */
+export function secretShown(key: string, v: unknown): unknown {
+  if (!SECRET_KEY.test(key.split('.').pop() ?? key)) return v;
+  const one = (x: unknown) => (typeof x === 'string' && /^[a-z][a-z0-9+.-]*:\/\//i.test(x) ? redactUrl(x) : typeof x === 'string' ? describeSecret(x) : x);
+  return Array.isArray(v) ? v.map(one) : one(v);
+}
+
+/** Secret-kind values of one config layer (the file or the environment may hold ones the merged config replaced). */
+function layerSecretValues(flat: Record<string, unknown>): string[] {
+  return Object.entries(flat)
+    .filter(([key]) => SECRET_KEY.test(key.split('.').pop() ?? key))
+    .flatMap(([, v]) => (Array.isArray(v) ? v : [v]))
+    .filter((v): v is string => typeof v === 'string')
+    .flatMap((v) => [v, ...commandSecretValues(v)]);
+}
 
 export const configDiffCommand: Command = {
   name: 'config diff',
@@ -21,13 +42,20 @@ export const configDiffCommand: Command = {
     const env = flatten(loaded.layers.env);
     const effective = flatten(loaded.config);
     const keys = [...new Set([...Object.keys(defaults), ...Object.keys(file), ...Object.keys(env), ...Object.keys(effective)])].sort();
-    const show = (v: unknown) => (v === undefined ? '' : typeof v === 'string' ? v : JSON.stringify(v));
+    // Webhook URLs carry their token in the path and the upload command its password: shown as the
+    // alert logs show them, and every cell passes the masker (env secrets and secret-shaped strings).
+    const masker = createMasker(loaded.secrets, [...configSecretValues(loaded.config), ...layerSecretValues(file), ...layerSecretValues(env)]);
+    const show = (key: string, raw: unknown) => {
+      if (raw === undefined) return '';
+      const v = secretShown(key, raw);
+      return masker.text(typeof v === 'string' ? v : JSON.stringify(v));
+    };
     const rows = keys.map((key) => ({
         key,
-        default: show(defaults[key]),
-        file: show(file[key]),
-        env: show(env[key]),
-        effective: show(effective[key]),
+        default: show(key, defaults[key]),
+        file: show(key, file[key]),
+        env: show(key, env[key]),
+        effective: show(key, effective[key]),
         source: key in env ? 'env' : key in file ? 'file' : 'default',
       }));
     // "At its default" means the effective value equals the default, wherever it came from: a file

@@ -6,6 +6,7 @@ import { BtcError } from '../errors.ts';
 import { runDashboardExport } from '../observability/export.ts';
 import { DATASETS, isDatasetName, type DatasetName } from '../observability/keys.ts';
 import { verifyChain } from '../observability/verify.ts';
+import { defaultMaxHeartbeatAgeMs } from '../observability/verify-run.ts';
 import { configHelp, configOption, loadRuntime } from './load.ts';
 import type { Command } from './main.ts';
 import { printJson } from './output.ts';
@@ -54,7 +55,7 @@ export const dashboardExportCommand: Command = {
 export const dashboardVerifyCommand: Command = {
   name: 'dashboard verify',
   summary: 'nightly check: automation log, heartbeat age, dataset checksums, secrets',
-  usage: 'runtime dashboard verify [--max-heartbeat-age-h 6] [--expected-dataset D]… [--secret NAME]… [--config F]',
+  usage: 'runtime dashboard verify [--max-heartbeat-age-h H] [--expected-dataset D]… [--secret NAME]… [--config F]',
   options: {
     ...configOption,
     'max-heartbeat-age-h': { type: 'string' },
@@ -63,13 +64,13 @@ export const dashboardVerifyCommand: Command = {
   },
   optionHelp: {
     ...configHelp,
-    'max-heartbeat-age-h': 'fail when the heartbeat or a dataset success is older (hours, default 6)',
-    'expected-dataset': 'dataset that must be present and ok (repeatable; default all four)',
+    'max-heartbeat-age-h': 'fail when the heartbeat or a dataset success is older (hours; default one export period plus a quarter, 7.5 for 6 h)',
+    'expected-dataset': 'dataset that must be present and ok (repeatable; default all)',
     secret: 'environment variable that must be set (repeatable; only names are reported)',
   },
   async run(flags) {
-    const hours = flags['max-heartbeat-age-h'] === undefined ? 6 : Number(flags['max-heartbeat-age-h']);
-    if (!Number.isFinite(hours) || hours <= 0) throw new BtcError('InvalidInput', '--max-heartbeat-age-h must be a positive number of hours');
+    const hours = flags['max-heartbeat-age-h'] === undefined ? null : Number(flags['max-heartbeat-age-h']);
+    if (hours !== null && (!Number.isFinite(hours) || hours <= 0)) throw new BtcError('InvalidInput', '--max-heartbeat-age-h must be a positive number of hours');
     const expected = (flags['expected-dataset'] as string[] | undefined) ?? [...DATASETS];
     const bad = expected.filter((d) => !isDatasetName(d));
     if (bad.length) throw new BtcError('InvalidInput', `unknown dataset ${bad.join(', ')} (expected ${DATASETS.join(', ')})`);
@@ -77,7 +78,7 @@ export const dashboardVerifyCommand: Command = {
     try {
       const report = await verifyChain(runtime.store.primary, {
         now: runtime.clock.now(),
-        maxHeartbeatAgeMs: hours * 3_600_000,
+        maxHeartbeatAgeMs: hours === null ? defaultMaxHeartbeatAgeMs(runtime.loaded.config) : hours * 3_600_000,
         expectedDatasets: expected,
         secrets: (flags.secret as string[] | undefined) ?? [],
         env: process.env,

@@ -1,6 +1,7 @@
 // runtime/cli/start.ts
 // `runtime start`: the HTTP server and the scheduler; DEBUG until preflight passes, then PROD.
 
+import { NO_STREAMS_MESSAGE } from '../collector/first-run.ts';
 import { serve, type ServerType } from '@hono/node-server';
 import { assumeLeaseWithoutHeartbeat, startDemo } from '../collector/demo.ts';
 import { loadConfig, pathsOf } from '../config.ts';
@@ -165,9 +166,8 @@ export async function startRuntime(flags: Flags): Promise<StartedRuntime> {
   }
 }
 
-/** The start-time warning and the page's Streams card say the same thing. */
-export const NO_STREAMS_MESSAGE =
-  'no stream is configured: this runtime collects nothing. Add streams under collector.streams in config/app.yaml (docs/collector.md), or try `npm start -- --demo`';
+/** The start-time warning, `whatif` and the page's Streams card say the same thing (runtime/collector/first-run.ts). */
+export { NO_STREAMS_MESSAGE };
 
 /**
  * Binds the HTTP server. A port that is taken, forbidden or an address this PC does not have is a

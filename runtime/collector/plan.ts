@@ -5,6 +5,7 @@ import type { AppConfig, StreamConfig } from '../../config/schema.ts';
 import { BtcError } from '../errors.ts';
 import { ExchangePool, knownExchangeIds } from './exchanges.ts';
 import { DEFAULT_DEPTH, DEFAULT_TIMEFRAME, type StreamTask } from './topics.ts';
+import { NO_STREAMS_MESSAGE } from './first-run.ts';
 
 /** The ccxt capability each topic needs. */
 const TOPIC_CAPABILITY: Record<StreamConfig['topic'], string> = {
@@ -120,10 +121,10 @@ export function exchangePoolOf(local: Map<string, unknown>, config: AppConfig): 
   return pool;
 }
 
-/** The whatif line for the streams: fails on config errors; an unreachable exchange is named but passes. */
-export async function streamsPreflight(runtime: { loaded: { config: AppConfig }; local: Map<string, unknown> }): Promise<string> {
+/** The whatif line for the streams: fails on config errors; an unreachable exchange is named but passes; none configured warns. */
+export async function streamsPreflight(runtime: { loaded: { config: AppConfig }; local: Map<string, unknown> }): Promise<string | { detail: string; warn: boolean }> {
   const { config } = runtime.loaded;
-  if (!config.collector.streams.length) return 'no streams configured';
+  if (!config.collector.streams.length) return { detail: NO_STREAMS_MESSAGE, warn: true };
   const check = await checkStreams(config, exchangePoolOf(runtime.local, config), { loadMarkets: true });
   assertStreamsValid(check);
   const tasks = planTasks(config).length;

@@ -19,6 +19,14 @@ import { NextTasksSource, type NextTasks } from './handover-tasks.ts';
 import { RecordsToday, streamKeyOf } from './records-today.ts';
 import { COMPACT_LAST_KEY, type CompactLast } from '../lake/capacity.ts';
 import { IncidentList, type DataModel } from './dashboard-data-card.tsx';
+import { StreamCharts, type StreamSeries } from './stream-charts.ts';
+import type { CoverageDay } from './charts.tsx';
+import { coverageOfDays, type CoverageRow } from '../observability/quality-dataset.ts';
+import { symbolKey } from '../streams.ts';
+
+/** Quality summaries are written once a day: the strip reads them again at most this often. */
+const COVERAGE_REREAD_MS = 60_000;
+const DAY_MS = 86_400_000;
 
 /** A store read slower than this is shown as unavailable instead of holding the page. */
 const READ_DEADLINE_MS = 3_000;
@@ -97,6 +105,10 @@ export interface DashboardModel {
   data: DataModel;
   /** BTC_TS_API_TOKEN is set: /status wants the bearer header, so the page does not link it. */
   tokenSet: boolean;
+  /** Per stream (streamKeyOf): the last hour's series for the card's sparklines (absent when not readable in time). */
+  charts: Map<string, StreamSeries>;
+  /** Per stream (streamKeyOf): the last 7 UTC days of coverage, oldest first, from quality/dt=<date>/summary.json. */
+  coverage: Map<string, CoverageDay[]>;
 }
 
 /** runtime.local key set by `runtime start --insecure-no-token`. */
@@ -111,6 +123,8 @@ export class DashboardData {
   private lastOthers: { rows: HostRow[]; at: number } | null = null;
   private readonly recordsToday: RecordsToday;
   private readonly incidents: IncidentList;
+  private readonly charts: StreamCharts;
+  private coverageCache: { at: number; today: string; rows: CoverageRow[] } | null = null;
 
   /** `handoverFile`: replaces the operator's handover file (tests); default handoff.handoverFile under handoff.repoDir. */
   constructor(runtime: Runtime, options: { handoverFile?: string } = {}) {
@@ -119,6 +133,31 @@ export class DashboardData {
     this.nextTasks = new NextTasksSource(runtime.store, options.handoverFile ?? path.resolve(repoDirOf(runtime.loaded.config), handoverFile));
     this.recordsToday = new RecordsToday(runtime.store);
     this.incidents = new IncidentList(runtime.store);
+    this.charts = new StreamCharts(runtime.store);
+  }
+
+  /** The last 7 days of each stream's coverage (oldest first); a day without a summary has ratio null. */
+  private async coverage(streams: Array<{ exchange: string; topic: string; symbol: string }>, now: number): Promise<Map<string, CoverageDay[]>> {
+    const dates = Array.from({ length: 7 }, (_, i) => isoDate(now - (6 - i) * DAY_MS));
+    const today = dates[6]!;
+    if (!this.coverageCache || this.coverageCache.today !== today || now - this.coverageCache.at >= COVERAGE_REREAD_MS) {
+      this.coverageCache = { at: now, today, rows: await coverageOfDays(this.runtime.store, dates) };
+    }
+    const rows = this.coverageCache.rows;
+    const out = new Map<string, CoverageDay[]>();
+    for (const s of streams) {
+      const name = `${s.exchange}/${s.topic}/${symbolKey(s.symbol)}`;
+      out.set(
+        streamKeyOf(s),
+        dates.map((date) => {
+          const r = rows.find((x) => x.date === date && x.stream === name);
+          return r
+            ? { date, ratio: r.coverage_ratio, threshold: r.coverage_threshold, lostGaps: r.gaps_missed + r.gaps_unfillable }
+            : { date, ratio: null, threshold: null, lostGaps: 0 };
+        }),
+      );
+    }
+    return out;
   }
 
   async model(): Promise<DashboardModel> {
@@ -157,7 +196,13 @@ export class DashboardData {
     const rows: HostRow[] = [selfStatus, ...others].sort((a, b) => a.host.localeCompare(b.host));
     // The collector's rows do not carry records_today; today's raw segments in the store do.
     const missing = rows.flatMap((h) => h.streams.filter((s) => s.records_today === undefined));
-    const counted = missing.length ? await deadline(this.recordsToday.counts(missing, now), null) : null;
+    // A count that misses the deadline goes on; meanwhile the last finished count of today is shown.
+    const counted = missing.length ? ((await deadline(this.recordsToday.counts(missing, now), null)) ?? this.recordsToday.lastKnown(missing, now)) : null;
+    const allStreams = rows.flatMap((h) => h.streams);
+    const [charts, coverage] = await Promise.all([
+      deadline(this.charts.series(allStreams, now), new Map<string, StreamSeries>()),
+      deadline(this.coverage(allStreams, now), new Map<string, CoverageDay[]>()),
+    ]);
     const retry = (rt.local.get(SYNC_RETRY_KEY) as SyncRetryOutcome | undefined) ?? null;
     return {
       now,
@@ -199,6 +244,8 @@ export class DashboardData {
       insecureNoToken: rt.local.get(INSECURE_NO_TOKEN_KEY) === true,
       tokenSet: Boolean(rt.loaded.secrets.BTC_TS_API_TOKEN),
       data: { last: (rt.local.get(COMPACT_LAST_KEY) as CompactLast | undefined) ?? null, incidents },
+      charts,
+      coverage,
     };
   }
 

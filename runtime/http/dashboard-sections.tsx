@@ -4,6 +4,38 @@
 import type { DashboardModel, HostRow } from './dashboard-data.ts';
 import { ModeBadge, signedMs, State } from './dashboard-cards.tsx';
 import { age, bytes, iso, shorten } from './format.ts';
+import { CoverageStrip, Sparkline } from './charts.tsx';
+import { streamKeyOf } from './records-today.ts';
+import { STREAMS_EXAMPLE } from '../collector/first-run.ts';
+
+/** The card's charts: records per minute, lag p50/p99, the ticker's price (last hour), and the 7-day coverage strip. */
+function StreamCharts({ model, stream }: { model: DashboardModel; stream: DashboardModel['streams'][number] }) {
+  const key = streamKeyOf(stream);
+  const series = model.charts.get(key);
+  const coverage = model.coverage.get(key);
+  return (
+    <div class="charts" data-stream={key}>
+      {series ? (
+        <>
+          <Sparkline testid="chart-records" label="records/min" lines={[{ name: 'records', color: '#0969da', values: series.records }]} />
+          <Sparkline
+            testid="chart-lag"
+            label="lag"
+            unit="ms"
+            lines={[
+              { name: 'p50', color: '#1a7f37', values: series.lagP50 },
+              { name: 'p99', color: '#bf8700', values: series.lagP99 },
+            ]}
+          />
+          {stream.topic === 'ticker' ? <Sparkline testid="chart-price" label="price" lines={[{ name: 'last', color: '#8250df', values: series.price }]} /> : null}
+        </>
+      ) : (
+        <p class="muted">charts: raw/ not readable in time</p>
+      )}
+      {coverage ? <CoverageStrip testid="coverage-strip" days={coverage} /> : null}
+    </div>
+  );
+}
 
 const PAYLOAD_CHARS = 160;
 
@@ -86,10 +118,13 @@ export function StreamsSection({ model }: { model: DashboardModel }) {
     <section class="wide" aria-labelledby="h-streams">
       <h2 id="h-streams">Streams</h2>
       {model.streams.length === 0 && model.configuredStreams === 0 ? (
-        <p class="card" data-testid="no-streams-configured">
-          No stream is configured: this runtime collects nothing. Add streams under <code>collector.streams</code> in <code>config/app.yaml</code>{' '}
-          (docs/collector.md), or try <code>npm start -- --demo</code>.
-        </p>
+        <div class="card" data-testid="no-streams-configured">
+          <p>
+            No stream is configured: this runtime collects nothing. Two ways on: try <code>npm start -- --demo</code> (a bundled exchange emulator,
+            offline), or add streams under <code>collector.streams</code> in <code>config/app.yaml</code> (docs/collector.md), for example:
+          </p>
+          <pre>{`collector:\n  streams:\n    - ${STREAMS_EXAMPLE}`}</pre>
+        </div>
       ) : model.streams.length === 0 ? (
         <p class="muted card">No stream has reported yet (the collector writes one row per stream into its status).</p>
       ) : (
@@ -120,6 +155,7 @@ export function StreamsSection({ model }: { model: DashboardModel }) {
                   </>
                 ) : null}
               </dl>
+              <StreamCharts model={model} stream={s} />
             </article>
           ))}
         </div>

@@ -45,6 +45,8 @@ ul.tasks { margin:0; padding-left:1.2rem; } ul.tasks li.done { color:var(--muted
 #refresh-state { font-size:.85rem; color:var(--muted); }
 #action-message:not(:empty) { margin:0 1rem; padding:.5rem .75rem; border-radius:.35rem; background:#ddf4ff; border:1px solid #54aeff; }
 a { color:#0969da; }
+figure.chart { margin:.45rem 0 0; } figure.chart svg.spark { display:block; width:100%; height:44px; }
+figure.chart figcaption { font-size:.8rem; }
 /* Narrow screens: each table row becomes a small labelled block instead of a sideways scroll. */
 @media (max-width: 40rem) {
   table.stack thead { position:absolute; left:-9999px; }

@@ -24,6 +24,8 @@ interface StreamDay {
   epochs: Map<number, EpochSpan>;
   countedAt: number;
   total: number;
+  /** The count running now: a refresh that finds one waits for it instead of listing the same keys again. */
+  inFlight: Promise<number> | null;
 }
 
 /**
@@ -40,30 +42,60 @@ export class RecordsToday {
     this.store = store;
   }
 
-  /** Records today per stream, keyed by streamKeyOf(); a stream whose count fails is left out. */
+  /**
+   * Records today per stream, keyed by streamKeyOf(); streams are counted in parallel. A stream whose
+   * count fails keeps its last count of today (or is left out: the card shows "—" rather than a
+   * wrong number).
+   */
   async counts(streams: StreamId[], now: number): Promise<Map<string, number>> {
     const day = isoDate(now);
     const out = new Map<string, number>();
+    const unique = [...new Map(streams.map((s) => [streamKeyOf(s), s])).values()];
+    await Promise.all(
+      unique.map(async (id) => {
+        try {
+          out.set(streamKeyOf(id), await this.count(id, day, now));
+        } catch {
+          const last = this.lastKnown([id], now).get(streamKeyOf(id));
+          if (last !== undefined) out.set(streamKeyOf(id), last);
+        }
+      }),
+    );
+    return out;
+  }
+
+  /**
+   * Today's last finished counts, without touching the store: what the page shows when a count does
+   * not finish within its deadline (a first count of a long day lists many keys; it goes on and the
+   * next refresh has it).
+   */
+  lastKnown(streams: StreamId[], now: number): Map<string, number> {
+    const out = new Map<string, number>();
     for (const id of streams) {
-      const key = streamKeyOf(id);
-      if (out.has(key)) continue;
-      try {
-        out.set(key, await this.count(id, day, now));
-      } catch {
-        // Unreadable now (primary slow or down): the card shows "—" rather than a wrong number.
-      }
+      const state = this.days.get(streamKeyOf(id));
+      if (state && state.day === isoDate(now) && state.countedAt > 0) out.set(streamKeyOf(id), state.total);
     }
     return out;
   }
 
-  private async count(id: StreamId, day: string, now: number): Promise<number> {
+  private count(id: StreamId, day: string, now: number): Promise<number> {
     const key = streamKeyOf(id);
     let state = this.days.get(key);
     if (!state || state.day !== day) {
-      state = { day, lastKey: undefined, epochs: new Map(), countedAt: 0, total: 0 };
+      state = { day, lastKey: undefined, epochs: new Map(), countedAt: 0, total: 0, inFlight: null };
       this.days.set(key, state);
     }
-    if (now - state.countedAt < RECOUNT_AFTER_MS) return state.total;
+    if (now - state.countedAt < RECOUNT_AFTER_MS) return Promise.resolve(state.total);
+    if (state.inFlight) return state.inFlight;
+    const s = state;
+    s.inFlight = this.recount(id, s, now).finally(() => {
+      s.inFlight = null;
+    });
+    return s.inFlight;
+  }
+
+  private async recount(id: StreamId, state: StreamDay, now: number): Promise<number> {
+    const day = state.day;
     const prefix = `${streamPrefix(id)}dt=${day}/`;
     const changed = new Set<number>();
     for (;;) {

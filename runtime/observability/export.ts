@@ -19,13 +19,14 @@ import type { DatasetError, Manifest, ManifestDataset } from './schemas.ts';
 import { readStateObjects, stateDatasetRows, type StateDatasetName } from './state-datasets.ts';
 import { runUploadCommand, type UploadResult } from './upload.ts';
 import { commandSecretValues, extendMasker } from '../secrets.ts';
+import { coverageRows } from './quality-dataset.ts';
 
 export const JOB_NAME = 'dashboard-export';
 export const AUTOMATION_LOCAL_FILE = 'automation_runs.log';
 const MAX_SKIPPED_LISTED = 50;
 
 export interface ExportOptions {
-  /** Datasets to export (default: all four); the others stay as the last manifest described them. */
+  /** Datasets to export (default: all five); the others stay as the last manifest described them. */
   datasets?: DatasetName[];
   jobId?: string;
   /** `sh -c` command run after a successful export (CLI flag or config, never from HTTP input). */
@@ -134,6 +135,15 @@ async function exportOnce(ctx: FnContext, options: ExportOptions): Promise<Expor
       }
     } catch (err) {
       stateWanted.forEach((n) => failed(n, err));
+    }
+  }
+
+  if (selected.includes('coverage')) {
+    try {
+      const { rows, skipped } = await coverageRows(store);
+      built.push({ name: 'coverage', body: serialise('coverage', rows, { days: new Set(rows.map((r) => r.date)).size, skipped }), rows: rows.length, stats: { skipped } });
+    } catch (err) {
+      failed('coverage', err);
     }
   }
 
@@ -288,7 +298,8 @@ async function logRun(
       diagnostics: { error_code: run.errorCode, ...run.diagnostics },
     });
     const lines = [result.warning?.line, result.line].filter(Boolean).join('\n') + '\n';
-    await ctx.files?.append(path.join(ctx.paths.logsDir, AUTOMATION_LOCAL_FILE), lines);
+    // Rotated by size and UTC day on a Node runtime (runtime/log-files.ts); no local mirror in a worker.
+    await ctx.files?.append(path.join(ctx.paths.logsDir, AUTOMATION_LOCAL_FILE), lines, undefined, { rotate: true });
     return { sequence: result.entry.sequence, warning_sequence: result.warning?.entry.sequence ?? null };
   } catch (err) {
     ctx.log.warn({ err: String(err) }, 'automation log append failed');

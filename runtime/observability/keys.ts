@@ -1,7 +1,7 @@
 // runtime/observability/keys.ts
 // Object keys of the dashboard export: datasets, manifest, heartbeat, history, indexes, logs.
 
-export const DATASETS = ['latency', 'turnover', 'slippage', 'ev_history'] as const;
+export const DATASETS = ['latency', 'turnover', 'slippage', 'ev_history', 'coverage'] as const;
 export type DatasetName = (typeof DATASETS)[number];
 
 export const DASHBOARD_PREFIX = 'dashboard/';

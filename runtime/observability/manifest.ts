@@ -4,8 +4,8 @@
 import { sha256Hex } from '../hash.ts';
 import type { z } from 'zod';
 import { BtcError, isBtcError } from '../errors.ts';
-import type { ObjectStore } from '../store/types.ts';
-import { HEARTBEAT_KEY, MANIFEST_KEY, type DatasetName } from './keys.ts';
+import { listAll, type ObjectStore } from '../store/types.ts';
+import { AUTOMATION_ENTRY_PATTERN, AUTOMATION_LOG_PREFIX, HEARTBEAT_KEY, HISTORY_PREFIX, MANIFEST_KEY, type DatasetName } from './keys.ts';
 import { heartbeatSchema, manifestSchema, type DatasetError, type Heartbeat, type Manifest, type ManifestDataset } from './schemas.ts';
 
 /** Racing exporters retry the swap; each lost race means another export committed, so this is plenty. */
@@ -65,6 +65,9 @@ export async function commitManifest(
   meta: { jobId: string; host: string; now: () => number },
   writeDatasets: () => Promise<void>,
 ): Promise<Manifest> {
+  // The sequence never goes back: a deleted, corrupt or rolled-back manifest.json continues above
+  // the highest number its history copies and the automation log remember.
+  const floor = await highestManifestSequence(store);
   return swapJson(
     store,
     MANIFEST_KEY,
@@ -75,7 +78,7 @@ export async function commitManifest(
       const carried = (current?.datasets ?? []).filter((d) => !names.has(d.name));
       return {
         version: 1,
-        sequence: (current?.sequence ?? 0) + 1,
+        sequence: Math.max(current?.sequence ?? 0, floor.sequence) + 1,
         generated_at: new Date(meta.now()).toISOString(),
         job_id: meta.jobId,
         host: meta.host,
@@ -84,6 +87,36 @@ export async function commitManifest(
     },
     writeDatasets,
   );
+}
+
+/** Automation log entries read for their manifest_sequence (the newest; older ones are below the history copies anyway). */
+const LOG_ENTRIES_SCANNED = 50;
+
+/**
+ * The highest manifest sequence remembered outside manifest.json: every history copy
+ * (dashboard/history/<job_id>/manifest.json) and the newest automation log entries'
+ * `diagnostics.manifest_sequence`. 0 when nothing is remembered. Unreadable objects are skipped.
+ */
+export async function highestManifestSequence(store: ObjectStore): Promise<{ sequence: number; source: string | null }> {
+  let best = { sequence: 0, source: null as string | null };
+  const consider = (sequence: unknown, source: string) => {
+    if (typeof sequence === 'number' && Number.isSafeInteger(sequence) && sequence > best.sequence) best = { sequence, source };
+  };
+  const copies: string[] = [];
+  for await (const info of listAll(store, HISTORY_PREFIX)) if (info.key.endsWith('/manifest.json')) copies.push(info.key);
+  const logKeys: string[] = [];
+  for await (const info of listAll(store, AUTOMATION_LOG_PREFIX)) if (AUTOMATION_ENTRY_PATTERN.test(info.key)) logKeys.push(info.key);
+  const read = async (key: string) => {
+    try {
+      const got = await store.getOrNull(key);
+      return got ? (JSON.parse(got.body.toString('utf8')) as Record<string, any>) : null;
+    } catch {
+      return null;
+    }
+  };
+  for (const key of copies) consider((await read(key))?.sequence, key);
+  for (const key of logKeys.sort().slice(-LOG_ENTRIES_SCANNED)) consider((await read(key))?.diagnostics?.manifest_sequence, key);
+  return best;
 }
 
 export interface HeartbeatUpdate {

@@ -5,7 +5,7 @@ import { listAll, type ObjectStore } from '../store/types.ts';
 import { missingSequences } from './automation-log.ts';
 import { AUTOMATION_ENTRY_PATTERN, AUTOMATION_LOG_PREFIX, AUTOMATION_SEQUENCE_KEY, HEARTBEAT_KEY, historyKey, MANIFEST_KEY } from './keys.ts';
 import { sha256Hex } from '../hash.ts';
-import { readJson } from './manifest.ts';
+import { highestManifestSequence, readJson } from './manifest.ts';
 import { AUTOMATION_LINE_MAX_BYTES, automationEntrySchema, automationSequenceSchema, heartbeatSchema, manifestSchema, type AutomationEntry } from './schemas.ts';
 
 export interface VerifyOptions {
@@ -25,6 +25,7 @@ export interface VerifyFinding {
 }
 
 export interface VerifyReport {
+  [extra: string]: unknown;
   status: 'ok' | 'failed';
   checked_at: string;
   failures: VerifyFinding[];
@@ -74,7 +75,8 @@ export async function verifyChain(store: ObjectStore, o: VerifyOptions): Promise
   if (unacknowledged.length) fail({ check: 'log', code: 'sequence_gap', message: `automation log sequence numbers missing: ${unacknowledged.slice(0, 20).join(', ')}`, missing: unacknowledged.slice(0, 200) });
   const reported = missing.filter((n) => acknowledged.has(n));
   if (reported.length) warnings.push({ check: 'log', code: 'sequence_gap_reported', message: `missing numbers already reported by a warning entry: ${reported.slice(0, 20).join(', ')}`, missing: reported.slice(0, 200) });
-  const lastRun = [...entries].reverse().find((e) => e.status !== 'warning');
+  // The last export (or other job) run; verify's own entries do not count, or one failed night would fail every next one.
+  const lastRun = [...entries].reverse().find((e) => e.status !== 'warning' && e.job_name !== 'dashboard-verify');
   if (lastRun && lastRun.status === 'error') {
     fail({ check: 'log', code: 'last_run_failed', message: `last run ${lastRun.job_id} (sequence ${lastRun.sequence}) failed: ${lastRun.diagnostics.error_code ?? 'error'}`, error_code: lastRun.diagnostics.error_code ?? null });
   }
@@ -109,6 +111,13 @@ export async function verifyChain(store: ObjectStore, o: VerifyOptions): Promise
       else if (sha256Hex(got.body) !== d.checksum_sha256 || got.body.length !== d.bytes) {
         fail({ check: 'manifest', code: 'checksum_mismatch', message: `${d.key}: sha256 ${sha256Hex(got.body)} (${got.body.length} B) ≠ manifest ${d.checksum_sha256} (${d.bytes} B)`, dataset: name });
       }
+    }
+    // The sequence never goes back: a manifest below a number the history or the log remember was recreated or rolled back.
+    const remembered = await highestManifestSequence(store);
+    const logged = Math.max(0, ...entries.map((e) => (typeof e.diagnostics.manifest_sequence === 'number' ? e.diagnostics.manifest_sequence : 0)));
+    const highest = Math.max(remembered.sequence, logged);
+    if (mf.doc.sequence < highest) {
+      fail({ check: 'manifest', code: 'sequence_regressed', message: `manifest sequence ${mf.doc.sequence} is below ${highest}, already issued (${logged === highest ? 'automation log' : remembered.source})`, sequence: mf.doc.sequence, highest });
     }
     const copy = await readJson(store, historyKey(mf.doc.job_id, 'manifest.json'), manifestSchema);
     if (copy.doc?.sequence !== mf.doc.sequence) warnings.push({ check: 'manifest', code: 'history_copy_missing', message: `no history copy of manifest ${mf.doc.sequence} under ${historyKey(mf.doc.job_id, '')}` });

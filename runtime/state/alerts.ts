@@ -190,7 +190,7 @@ export async function appendLogLine(options: Pick<AlertOptions, 'logsDir' | 'now
   const text = Object.entries(fields)
     .map(([k, v]) => `${k}=${String(v).replace(/\s+/g, '_')}`)
     .join(' ');
-  await options.files.append(path.join(options.logsDir, ALERTS_LOG), `${new Date(options.now()).toISOString()} ${text}\n`);
+  await options.files.append(path.join(options.logsDir, ALERTS_LOG), `${new Date(options.now()).toISOString()} ${text}\n`, undefined, { rotate: true });
 }
 
 function csvCell(value: string | number): string {
