@@ -8,6 +8,7 @@ import {
   GetObjectCommand,
   HeadObjectCommand,
   ListObjectsV2Command,
+  type ListObjectsV2CommandOutput,
   S3Client,
   S3ServiceException,
 } from '@aws-sdk/client-s3';
@@ -188,24 +189,7 @@ class S3Store implements ObjectStore {
 
   async listPage(prefix: string, options: ListOptions = {}): Promise<ListPage> {
     try {
-      const res = await this.send(() =>
-        this.client.send(
-          new ListObjectsV2Command({
-            Bucket: this.bucket,
-            Prefix: prefix,
-            StartAfter: options.startAfter || undefined,
-            MaxKeys: Math.min(Math.max(options.limit ?? MAX_PAGE, 1), MAX_PAGE),
-          }),
-        ),
-      );
-      const objects: ObjectInfo[] = (res.Contents ?? []).map((o) => ({
-        key: o.Key!,
-        etag: stripQuotes(o.ETag ?? ''),
-        size: o.Size ?? 0,
-        lastModified: o.LastModified?.getTime() ?? 0,
-      }));
-      const last = objects[objects.length - 1];
-      return res.IsTruncated && last ? { objects, nextStartAfter: last.key } : { objects };
+      return toListPage(await this.send(() => this.client.send(listPageCommand(this.bucket, prefix, options))));
     } catch (err) {
       throw mapError(err, prefix, this.serverClock);
     }
@@ -267,4 +251,26 @@ export function contentTypeOf(key: string): string {
   if (key.endsWith('.csv')) return 'text/csv';
   if (key.endsWith('.zip')) return 'application/zip';
   return 'application/octet-stream';
+}
+
+/** The ListObjectsV2 request for one page of keys under `prefix` (S3 caps a page at 1000 keys). */
+export function listPageCommand(bucket: string, prefix: string, options: ListOptions): ListObjectsV2Command {
+  return new ListObjectsV2Command({
+    Bucket: bucket,
+    Prefix: prefix,
+    StartAfter: options.startAfter || undefined,
+    MaxKeys: Math.min(Math.max(options.limit ?? MAX_PAGE, 1), MAX_PAGE),
+  });
+}
+
+/** A ListObjectsV2 answer as a ListPage: ETags without quotes, `IsTruncated` → `nextStartAfter`. */
+export function toListPage(res: ListObjectsV2CommandOutput): ListPage {
+  const objects: ObjectInfo[] = (res.Contents ?? []).map((o) => ({
+    key: o.Key!,
+    etag: stripQuotes(o.ETag ?? ''),
+    size: o.Size ?? 0,
+    lastModified: o.LastModified?.getTime() ?? 0,
+  }));
+  const last = objects[objects.length - 1];
+  return res.IsTruncated && last ? { objects, nextStartAfter: last.key } : { objects };
 }

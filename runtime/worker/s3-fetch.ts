@@ -2,16 +2,15 @@
 // The object-store port over fetch (the AWS SDK's FetchHttpHandler): S3 / MinIO / R2 from a worker, where node:http does not exist.
 
 import { createHash } from 'node:crypto';
-import { DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { FetchHttpHandler } from '@smithy/fetch-http-handler';
 import { BtcError } from '../errors.ts';
-import { contentTypeOf, mapError, stripQuotes, type S3StoreOptions } from '../store/s3.ts';
+import { contentTypeOf, listPageCommand, mapError, stripQuotes, toListPage, type S3StoreOptions } from '../store/s3.ts';
 import { ServerClock } from '../store/server-clock.ts';
 import type { GetResult, ListOptions, ListPage, ObjectInfo, ObjectStore, PutOptions, PutResult } from '../store/types.ts';
 
 const DEFAULT_REQUEST_TIMEOUT_MS = 10_000;
 const DEFAULT_MAX_ATTEMPTS = 3;
-const MAX_PAGE = 1000;
 
 /**
  * The same contract as `createS3Store` (runtime/store/s3.ts: same keys, ETags, conditional puts and
@@ -111,22 +110,7 @@ class FetchS3Store implements ObjectStore {
 
   async listPage(prefix: string, options: ListOptions = {}): Promise<ListPage> {
     try {
-      const res = await this.client.send(
-        new ListObjectsV2Command({
-          Bucket: this.bucket,
-          Prefix: prefix,
-          StartAfter: options.startAfter || undefined,
-          MaxKeys: Math.min(Math.max(options.limit ?? MAX_PAGE, 1), MAX_PAGE),
-        }),
-      );
-      const objects: ObjectInfo[] = (res.Contents ?? []).map((o) => ({
-        key: o.Key!,
-        etag: stripQuotes(o.ETag ?? ''),
-        size: o.Size ?? 0,
-        lastModified: o.LastModified?.getTime() ?? 0,
-      }));
-      const last = objects[objects.length - 1];
-      return res.IsTruncated && last ? { objects, nextStartAfter: last.key } : { objects };
+      return toListPage(await this.client.send(listPageCommand(this.bucket, prefix, options)));
     } catch (err) {
       throw mapError(err, prefix, this.serverClock);
     }
