@@ -24,6 +24,7 @@ export function planTasks(config: AppConfig): StreamTask[] {
       everyMs: s.every !== undefined ? s.every * 1000 : tickMs,
       depth: s.depth ?? DEFAULT_DEPTH,
       timeframe: s.timeframe ?? DEFAULT_TIMEFRAME,
+      ...(s.transport === 'ws' ? { transport: 'ws' as const } : {}),
     })),
   );
 }
