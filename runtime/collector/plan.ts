@@ -5,6 +5,10 @@ import type { AppConfig, StreamConfig } from '../../config/schema.ts';
 import { BtcError } from '../errors.ts';
 import { ExchangePool, knownExchangeIds } from './exchanges.ts';
 import { DEFAULT_DEPTH, DEFAULT_TIMEFRAME, type StreamTask } from './topics.ts';
+import { wsHas } from './ws/exchange.ts';
+
+/** The ccxt pro method a `transport: ws` topic needs; topics without one are REST only (so far). */
+const WS_CAPABILITY: Partial<Record<StreamConfig['topic'], string>> = { trades: 'watchTrades', orderbook: 'watchOrderBook' };
 
 /** The ccxt capability each topic needs. */
 const TOPIC_CAPABILITY: Record<StreamConfig['topic'], string> = {
@@ -67,6 +71,11 @@ export async function checkStreams(config: AppConfig, pool: ExchangePool, option
       if (exchange.timeframes && !(timeframe in exchange.timeframes)) {
         errors.push(`${at}: exchange ${stream.exchange} has no timeframe ${timeframe} (has ${Object.keys(exchange.timeframes).join(', ')})`);
       }
+    }
+    if (stream.transport === 'ws') {
+      const watch = WS_CAPABILITY[stream.topic];
+      if (!watch) errors.push(`${at}: transport ws is not available for topic ${stream.topic} yet (use rest; docs/collector.md)`);
+      else if (!wsHas(stream.exchange, watch)) errors.push(`${at}: exchange ${stream.exchange} has no ${watch} over WebSocket in ccxt (use transport: rest)`);
     }
     const list = byExchange.get(stream.exchange) ?? [];
     list.push({ stream, index });

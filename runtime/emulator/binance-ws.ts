@@ -6,6 +6,7 @@ import type { Duplex } from 'node:stream';
 import { Hono } from 'hono';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { z } from 'zod';
+import { bookAt, diffLevels } from './book.ts';
 import { marketIdOf, type MarketModel, type SymbolSpec } from './market.ts';
 
 /** Binance closes every connection after 24 h (https://developers.binance.com/docs/binance-spot-api-docs/web-socket-streams). */
@@ -14,6 +15,12 @@ export const BINANCE_FORCED_DISCONNECT_MS = 86_400_000;
 const PUMP_MS = 20;
 /** At most this many events of one stream per push, so a socket that fell far behind cannot stall the loop. */
 const MAX_EVENTS_PER_PUMP = 20_000;
+/** Levels per side the diff stream covers (a collector's depth cap must not exceed it). */
+export const WS_BOOK_LEVELS = 200;
+/** Binance's `depth@100ms` update speed. */
+const DEPTH_EVERY_MS = 100;
+/** Intermediate books a diff accounts for (a busier window sends the removals it can). */
+const MAX_BOOKS_PER_DIFF = 64;
 
 /** Settings of the WebSocket faults (`PUT /admin/ws`); actions are `POST /admin/ws/drop` and `/admin/ws/silence`. */
 export const wsFaultsSchema = z.strictObject({
@@ -32,15 +39,18 @@ export interface WsCounters {
   silenced: number;
   duplicated: number;
   forcedDisconnects: number;
+  skippedDiffs: number;
 }
 
 interface Subscription {
   /** Stream name as Binance spells it: `btcusdt@aggTrade`. */
   name: string;
   spec: SymbolSpec;
-  kind: 'aggTrade';
-  /** The next trade id to push. */
+  kind: 'aggTrade' | 'depth';
+  /** aggTrade: the next trade id to push; depth: the last update id pushed (u). */
   nextId: number;
+  /** depth: wall ms of the last diff. */
+  lastPushMs: number;
 }
 
 interface Connection {
@@ -48,6 +58,8 @@ interface Connection {
   combined: boolean;
   openedAt: number;
   silent: boolean;
+  /** Diffs still to leave out (sequence-break fault). */
+  skipDiffs: number;
   subs: Map<string, Subscription>;
 }
 
@@ -64,10 +76,11 @@ export interface BinanceWsOptions {
  * (raw events; ccxt's binance connects to `<urls.api.ws.spot>/<n>` and sends SUBSCRIBE) and
  * `/stream?streams=a/b` (combined: `{ stream, data }`). Events follow Binance's formats
  * (https://developers.binance.com/docs/binance-spot-api-docs/web-socket-streams): aggTrade
- * `{ e, E, s, a, p, q, f, l, T, m, M }`.
+ * `{ e, E, s, a, p, q, f, l, T, m, M }`; depthUpdate `{ e, E, s, U, u, b, a }` every 100 ms, update
+ * ids being trade ids, so `/api/v3/depth`'s `lastUpdateId` and the diffs share one sequence.
  */
 export class BinanceWs {
-  readonly counters: WsCounters = { connections: 0, open: 0, messages: 0, dropped: 0, silenced: 0, duplicated: 0, forcedDisconnects: 0 };
+  readonly counters: WsCounters = { connections: 0, open: 0, messages: 0, dropped: 0, silenced: 0, duplicated: 0, forcedDisconnects: 0, skippedDiffs: 0 };
   private readonly wss = new WebSocketServer({ noServer: true });
   private readonly connections = new Set<Connection>();
   private faults: WsFaults = {};
@@ -120,6 +133,13 @@ export class BinanceWs {
     return n;
   }
 
+  /** Every open connection leaves its next depth diff out: the client sees `U` ≠ previous `u` + 1. */
+  skipDiff(): number {
+    let n = 0;
+    for (const c of this.connections) if ([...c.subs.values()].some((s) => s.kind === 'depth')) (c.skipDiffs++, n++);
+    return n;
+  }
+
   /** Streams subscribed on open connections (for tests and /admin/ws). */
   subscriptions(): string[] {
     return [...this.connections].flatMap((c) => [...c.subs.keys()]);
@@ -132,7 +152,7 @@ export class BinanceWs {
   }
 
   private open(socket: WebSocket, combined: boolean, streams: string | null): void {
-    const conn: Connection = { socket, combined, openedAt: Date.now(), silent: false, subs: new Map() };
+    const conn: Connection = { socket, combined, openedAt: Date.now(), silent: false, skipDiffs: 0, subs: new Map() };
     this.connections.add(conn);
     this.counters.connections++;
     this.counters.open++;
@@ -168,14 +188,42 @@ export class BinanceWs {
     }
   }
 
-  /** Adds `btcusdt@aggTrade`; false when the stream or symbol is unknown. Pushes start with the next trade. */
+  /** Adds `btcusdt@aggTrade`, `btcusdt@depth@100ms` (or `@depth`); false when unknown. Pushes start with the next trade / update. */
   private subscribe(conn: Connection, name: string): boolean {
-    const [symbolPart, kind] = name.split('@');
-    if (kind !== 'aggTrade' || !symbolPart) return false;
+    const [symbolPart, kind, speed] = name.split('@');
+    const depth = kind === 'depth' && (speed === undefined || speed === '100ms' || speed === '1000ms');
+    if ((kind !== 'aggTrade' && !depth) || !symbolPart) return false;
     const spec = this.options.model.specs.find((s) => marketIdOf(s).toLowerCase() === symbolPart);
     if (!spec) return false;
-    if (!conn.subs.has(name)) conn.subs.set(name, { name, spec, kind, nextId: this.options.model.lastTradeId(spec, this.options.now()) + 1 });
+    const last = this.options.model.lastTradeId(spec, this.options.now());
+    if (!conn.subs.has(name)) conn.subs.set(name, { name, spec, kind: depth ? 'depth' : 'aggTrade', nextId: depth ? last : last + 1, lastPushMs: Date.now() });
     return true;
+  }
+
+  /** One `depthUpdate` from the last pushed update id to the current one (Binance: U = previous u + 1). */
+  private pushDepth(conn: Connection, sub: Subscription, t: number, wall: number, listed: boolean): void {
+    if (wall - sub.lastPushMs < DEPTH_EVERY_MS) return;
+    const u = this.options.model.lastTradeId(sub.spec, t);
+    if (u <= sub.nextId) return;
+    sub.lastPushMs = wall;
+    const before = bookAt(this.options.model, sub.spec, sub.nextId, WS_BOOK_LEVELS);
+    const after = bookAt(this.options.model, sub.spec, u, WS_BOOK_LEVELS);
+    // Levels that came and went inside the window are sent too, as Binance does.
+    const window = [before];
+    for (let k = sub.nextId + 1; k < u && k <= sub.nextId + MAX_BOOKS_PER_DIFF; k++) window.push(bookAt(this.options.model, sub.spec, k, WS_BOOK_LEVELS));
+    const event = {
+      e: 'depthUpdate', E: wall, s: marketIdOf(sub.spec), U: sub.nextId + 1, u,
+      b: diffLevels(window.map((w) => w.bids), after.bids, sub.spec.stepSize),
+      a: diffLevels(window.map((w) => w.asks), after.asks, sub.spec.stepSize),
+    };
+    sub.nextId = u;
+    if (!listed || conn.silent) return;
+    if (conn.skipDiffs > 0) {
+      conn.skipDiffs--;
+      this.counters.skippedDiffs++;
+      return;
+    }
+    this.send(conn, sub.name, event);
   }
 
   private pump(): void {
@@ -191,6 +239,10 @@ export class BinanceWs {
         continue;
       }
       for (const sub of conn.subs.values()) {
+        if (sub.kind === 'depth') {
+          this.pushDepth(conn, sub, t, wall, this.options.listed?.(sub.spec) ?? true);
+          continue;
+        }
         const last = this.options.model.lastTradeId(sub.spec, t);
         if (last < sub.nextId) continue;
         const upTo = Math.min(last, sub.nextId + MAX_EVENTS_PER_PUMP - 1);
@@ -234,5 +286,6 @@ export function wsAdminRoutes(ws: BinanceWs): Hono {
   });
   app.post('/admin/ws/drop', (c) => c.json({ ok: true, dropped: ws.drop() }));
   app.post('/admin/ws/silence', (c) => c.json({ ok: true, silenced: ws.silence() }));
+  app.post('/admin/ws/skip-diff', (c) => c.json({ ok: true, connections: ws.skipDiff() }));
   return app;
 }

@@ -16,15 +16,21 @@ export async function wsExchange(id: string, rest: Exchange, exchangeUrl: string
   const pro = (ccxt as unknown as { pro: Record<string, new (config: object) => Exchange> }).pro;
   const ExchangeClass = pro[id];
   if (typeof ExchangeClass !== 'function') throw new BtcError('InvalidInput', `exchange ${id} has no WebSocket API in ccxt (use transport: rest)`);
-  const exchange = new ExchangeClass({ enableRateLimit: true, timeout: rest.timeout });
+  // No rate limiter: ccxt 4.5 sends a throttled subscribe without catching its rejection
+  // (Exchange.watchMultiple: `client.throttle(cost).then(() => { client.send(message) })`), so a
+  // socket closing at that moment is an unhandled rejection, which ends a Node process. One
+  // subscribe per instance needs no throttle; the REST back-fill goes through the pool's limiter.
+  const exchange = new ExchangeClass({ enableRateLimit: false, timeout: rest.timeout });
   const options = exchange.options as Record<string, unknown>;
   // Keep every trade between two reads (ccxt's default cache holds 1000).
   options['tradesLimit'] = 50_000;
   if ('defaultType' in options) options['defaultType'] = 'spot';
   if (exchangeUrl) {
     const wsBase = exchangeUrl.replace(/^http(s?):/i, 'ws$1:');
-    const api = exchange.urls['api'] as unknown as Record<string, unknown>;
-    api['ws'] = rewriteApiUrls(api['ws'], wsBase);
+    // REST too: ccxt's watchOrderBook takes its own snapshot over REST.
+    const api = rewriteApiUrls(exchange.urls['api'], exchangeUrl) as Record<string, unknown>;
+    api['ws'] = rewriteApiUrls((exchange.urls['api'] as unknown as Record<string, unknown>)['ws'], wsBase);
+    exchange.urls['api'] = api as typeof exchange.urls['api'];
     if (wsBase.startsWith('ws:')) await (exchange as unknown as { loadHttpProxyAgent(): Promise<unknown> }).loadHttpProxyAgent();
   }
   (exchange as unknown as { setMarkets(m: unknown, c?: unknown): void }).setMarkets(rest.markets, rest.currencies);

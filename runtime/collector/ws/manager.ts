@@ -7,17 +7,20 @@ import { exchangePoolOf, planTasks } from '../plan.ts';
 import { streamName, streamStates } from '../tick.ts';
 import type { StreamTask } from '../topics.ts';
 import type { WsStatus } from './stats.ts';
+import { WsBookRunner } from './orderbook.ts';
+import type { WsRunner, WsSettings } from './runner.ts';
 import { WsTradesRunner } from './trades.ts';
 
 const KEY = 'collector:ws';
 /** Defaults of collector.ws (config/schema.ts). */
 export const WS_SILENT_DEFAULT_S = 10;
 export const WS_BACKOFF_MAX_DEFAULT_S = 30;
+export const WS_BOOK_SNAPSHOT_DEFAULT_S = 60;
 
 interface WsManager {
   /** The newest duty context (its lease view, streams and store are the runtime's, shared by every run). */
   ctx: FnContext;
-  runners: Map<string, WsTradesRunner>;
+  runners: Map<string, WsRunner>;
 }
 
 /** The `transport: ws` streams of the config. */
@@ -67,12 +70,14 @@ function reconcile(mgr: WsManager): void {
       };
       states.set(name, state);
     }
-    const runner = new WsTradesRunner(ctx, task, ctx.lease.epoch, state, pool, {
+    const settings: WsSettings = {
       silentMs: (ws?.silentSeconds ?? WS_SILENT_DEFAULT_S) * 1000,
       backoffMaxMs: (ws?.backoffMaxSeconds ?? WS_BACKOFF_MAX_DEFAULT_S) * 1000,
       pageLimit: ctx.config.collector.tradesPageLimit,
       exchangeUrl: ctx.config.collector.exchangeUrl,
-    });
+      snapshotEveryMs: (ws?.bookSnapshotSeconds ?? WS_BOOK_SNAPSHOT_DEFAULT_S) * 1000,
+    };
+    const runner = task.topic === 'orderbook' ? new WsBookRunner(ctx, task, ctx.lease.epoch, state, pool, settings) : new WsTradesRunner(ctx, task, ctx.lease.epoch, state, pool, settings);
     mgr.runners.set(name, runner);
     runner.start();
     ctx.log.info({ stream: name, epoch: ctx.lease.epoch }, 'ws stream started');
@@ -91,4 +96,9 @@ export async function stopWsStreams(local: Map<string, unknown>): Promise<void> 
 /** The ws block of a stream's status row; undefined when the stream is not running over ws here. */
 export function wsStatusOf(local: Map<string, unknown>, name: string): WsStatus | undefined {
   return (local.get(KEY) as WsManager | undefined)?.runners.get(name)?.stats.status();
+}
+
+/** The running ws stream `name` (tests read an order book runner's current book). */
+export function wsRunnerOf(local: Map<string, unknown>, name: string): WsRunner | undefined {
+  return (local.get(KEY) as WsManager | undefined)?.runners.get(name);
 }

@@ -2,35 +2,17 @@
 // One trades stream over WebSocket (ccxt pro watchTrades): REST back-fill on every (re)connect, silent-socket detection, fenced appends.
 
 import type { Exchange, Trade } from 'ccxt';
-import type { FnContext } from '../../define.ts';
 import { BtcError } from '../../errors.ts';
 import { BadData } from '../errors.ts';
-import type { ExchangePool } from '../exchanges.ts';
-import { ensureCursor, streamIdOf, streamName, type StreamState } from '../tick.ts';
-import type { StreamTask } from '../topics.ts';
+import { ensureCursor, streamIdOf, streamName } from '../tick.ts';
 import { wsExchange } from './exchange.ts';
-import { WsStats } from './stats.ts';
-
-export interface WsSettings {
-  /** A socket with no message for this long (ms) is dead: closed and reconnected. */
-  silentMs: number;
-  /** Reconnect backoff cap (ms). */
-  backoffMaxMs: number;
-  /** Ids per REST back-fill page. */
-  pageLimit: number;
-  exchangeUrl: string | undefined;
-}
+import { Fenced, WsRunner } from './runner.ts';
 
 interface WsTrade {
   id: number;
   ts: number;
   data: { id: string; price: number; amount: number; cost: number | null; side: string | null };
 }
-
-/** The socket said nothing for `silentMs`: treated as dead (tardis-machine and cryptofeed do the same). */
-class SilentSocket extends Error {}
-/** The lease moved or the runner was stopped: nothing more may be appended. */
-class Fenced extends Error {}
 
 /**
  * Runs one `transport: ws` trades stream for one lease epoch. Each session: load the cursor (once per
@@ -41,91 +23,8 @@ class Fenced extends Error {}
  * completed fails the session before anything past the hole is appended: the cursor stays and the
  * next session tries again (with backoff), so the stored ids never have a hole.
  */
-export class WsTradesRunner {
-  readonly stats = new WsStats();
-  private stopped = false;
-  private ws: Exchange | null = null;
-  private done: Promise<void> = Promise.resolve();
-  private wake: (() => void) | null = null;
-  private readonly ctx: FnContext;
-  private readonly task: StreamTask;
-  readonly epoch: number;
-  private readonly state: StreamState;
-  private readonly pool: ExchangePool;
-  private readonly settings: WsSettings;
-
-  constructor(ctx: FnContext, task: StreamTask, epoch: number, state: StreamState, pool: ExchangePool, settings: WsSettings) {
-    this.ctx = ctx;
-    this.task = task;
-    this.epoch = epoch;
-    this.state = state;
-    this.pool = pool;
-    this.settings = settings;
-  }
-
-  start(): void {
-    this.done = this.loop();
-  }
-
-  /** Stops at once (synchronously no further append starts); resolves when the socket is closed. */
-  stop(): Promise<void> {
-    this.stopped = true;
-    this.wake?.();
-    void this.ws?.close().catch(() => undefined);
-    return this.done;
-  }
-
-  get running(): boolean {
-    return !this.stopped;
-  }
-
-  private fenced(): boolean {
-    const { lease, signal } = this.ctx;
-    return this.stopped || signal.aborted || !lease.holder || lease.epoch !== this.epoch;
-  }
-
-  private async loop(): Promise<void> {
-    let failures = 0;
-    while (!this.fenced()) {
-      let reason: string;
-      try {
-        await this.session();
-        break;
-      } catch (err) {
-        if (this.fenced() || err instanceof Fenced) break;
-        failures = this.stats.connectedSinceMs !== null && Date.now() - this.stats.connectedSinceMs > 30_000 ? 1 : failures + 1;
-        reason = err instanceof SilentSocket ? 'silent' : err instanceof Error ? err.message : String(err);
-        this.stats.disconnected(reason);
-        this.state.failures = failures;
-        this.state.cause = err instanceof SilentSocket ? 'network' : classifyCause(err);
-        this.state.lastError = this.ctx.masker.text(reason).slice(0, 300);
-        this.ctx.log.warn({ stream: streamName(this.task), reason: this.state.lastError, failures }, 'ws stream disconnected; reconnecting');
-        await this.ctx.audit
-          .record('collector.ws.reconnect', { exchange: this.task.exchange, topic: this.task.topic, symbol: this.task.symbol, epoch: this.epoch, reason: this.state.lastError, failures })
-          .catch(() => undefined);
-      } finally {
-        const ws = this.ws;
-        this.ws = null;
-        await ws?.close().catch(() => undefined);
-      }
-      const delay = Math.min(this.settings.backoffMaxMs, 250 * 2 ** Math.min(failures - 1, 10)) * (0.75 + Math.random() * 0.5);
-      await this.sleep(delay);
-    }
-    this.stats.disconnected(null);
-  }
-
-  private sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const timer = setTimeout(done, ms);
-      function done() {
-        clearTimeout(timer);
-        resolve();
-      }
-      this.wake = done;
-    });
-  }
-
-  private async session(): Promise<void> {
+export class WsTradesRunner extends WsRunner {
+  protected async session(): Promise<void> {
     await ensureCursor(this.ctx, this.task, this.state, this.epoch);
     const rest = await this.pool.ready(this.task.exchange);
     if (typeof (rest as unknown as { publicGetAggTrades?: unknown }).publicGetAggTrades !== 'function') {
@@ -134,8 +33,10 @@ export class WsTradesRunner {
     if (this.fenced()) throw new Fenced();
     this.ws = await wsExchange(this.task.exchange, rest, this.settings.exchangeUrl);
     let first = true;
+    this.newConnection();
     for (;;) {
       const batch = await this.watch(this.ws);
+      this.assertSameConnection(this.ws);
       if (first) {
         this.stats.connected();
         first = false;
@@ -145,18 +46,8 @@ export class WsTradesRunner {
   }
 
   /** The next trades of the socket, or SilentSocket after `silentMs` without any. */
-  private async watch(ws: Exchange): Promise<Trade[]> {
-    let timer: NodeJS.Timeout | undefined;
-    const watching = ws.watchTrades(this.task.symbol, undefined, undefined, { name: 'aggTrade' });
-    watching.catch(() => undefined);
-    try {
-      return await Promise.race([
-        watching,
-        new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new SilentSocket(`no message for ${this.settings.silentMs} ms`)), this.settings.silentMs))),
-      ]);
-    } finally {
-      clearTimeout(timer);
-    }
+  private watch(ws: Exchange): Promise<Trade[]> {
+    return this.withSilence(ws.watchTrades(this.task.symbol, undefined, undefined, { name: 'aggTrade' }));
   }
 
   private async commit(batch: Trade[], rest: Exchange): Promise<void> {
@@ -220,14 +111,6 @@ export class WsTradesRunner {
     }
     return out;
   }
-}
-
-function classifyCause(err: unknown): StreamState['cause'] {
-  const name = err instanceof Error ? err.constructor.name : '';
-  if (err instanceof BadData) return 'bad_data';
-  if (/RateLimit|DDoS/.test(name)) return 'rate_limit';
-  if (/Network|Timeout|RequestTimeout/.test(name)) return 'network';
-  return 'exchange';
 }
 
 /** ccxt's parsed aggTrade → the record the REST path stores (runtime/collector/trades.ts), cost = price × amount. */
