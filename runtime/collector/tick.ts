@@ -243,7 +243,12 @@ export async function collectTick(ctx: FnContext): Promise<TickSummary> {
     const row = pauseRow(staleRow(statusRow(task, state, clock.monotonicMs()), state.freshness, clock.monotonicMs(), staleLimit(task)), pool.pauses.current(task.exchange));
     const shipCause = ctx.streams.shipFailureOf(streamIdOf(task));
     const ws = task.transport === 'ws' ? wsStatusOf(ctx.local, streamName(task)) : undefined;
-    if (ws) row.ws = { ...ws };
+    if (ws) {
+      row.ws = { ...ws };
+      // The page shows notes: the ws figures in one line.
+      const since = ws.connected_since ? `connected since ${ws.connected_since}` : `disconnected${ws.last_disconnect ? ` (${ws.last_disconnect})` : ''}`;
+      row.notes = [...row.notes, `ws: ${since}, ${ws.reconnects} reconnects, ${ws.messages_per_s} msg/s, ${ws.resyncs} resyncs, lag p50/p99 ${ws.lag_p50_ms ?? '–'}/${ws.lag_p99_ms ?? '–'} ms`];
+    }
     return shipCause ? { ...row, notes: [...row.notes, `segments wait in the local log: upload failed (${shipCause})`] } : row;
   });
   await ctx.status.update((doc) => void (doc.streams = rows)).catch(() => undefined);

@@ -15,6 +15,8 @@ export const BINANCE_FORCED_DISCONNECT_MS = 86_400_000;
 const PUMP_MS = 20;
 /** At most this many events of one stream per push, so a socket that fell far behind cannot stall the loop. */
 const MAX_EVENTS_PER_PUMP = 20_000;
+/** Unsent bytes queued for one connection beyond which it is cut (a slow consumer). */
+const SLOW_CONSUMER_BYTES = 32 * 2 ** 20;
 /** Levels per side the diff stream covers (a collector's depth cap must not exceed it). */
 export const WS_BOOK_LEVELS = 200;
 /** Binance's `depth@100ms` update speed. */
@@ -40,6 +42,8 @@ export interface WsCounters {
   duplicated: number;
   forcedDisconnects: number;
   skippedDiffs: number;
+  /** Connections cut because they did not read (more than 32 MB queued). */
+  slowConsumers: number;
 }
 
 interface Subscription {
@@ -80,7 +84,7 @@ export interface BinanceWsOptions {
  * ids being trade ids, so `/api/v3/depth`'s `lastUpdateId` and the diffs share one sequence.
  */
 export class BinanceWs {
-  readonly counters: WsCounters = { connections: 0, open: 0, messages: 0, dropped: 0, silenced: 0, duplicated: 0, forcedDisconnects: 0, skippedDiffs: 0 };
+  readonly counters: WsCounters = { connections: 0, open: 0, messages: 0, dropped: 0, silenced: 0, duplicated: 0, forcedDisconnects: 0, skippedDiffs: 0, slowConsumers: 0 };
   private readonly wss = new WebSocketServer({ noServer: true });
   private readonly connections = new Set<Connection>();
   private faults: WsFaults = {};
@@ -259,6 +263,12 @@ export class BinanceWs {
 
   private send(conn: Connection, stream: string, data: object): void {
     if (conn.socket.readyState !== conn.socket.OPEN) return;
+    // A client that does not read is cut off, as Binance does with slow consumers (and the emulator's memory stays bounded).
+    if (conn.socket.bufferedAmount > SLOW_CONSUMER_BYTES) {
+      this.counters.slowConsumers++;
+      conn.socket.terminate();
+      return;
+    }
     const text = JSON.stringify(conn.combined ? { stream, data } : data);
     conn.socket.send(text);
     this.counters.messages++;

@@ -34,6 +34,9 @@ export class WsStats {
   resyncs = 0;
   lastDisconnect: string | null = null;
   private readonly lags: number[] = [];
+  private lagAt = 0;
+  /** Every lag since start, 1 ms buckets up to 60 s (the benchmark's percentiles). */
+  readonly lagHistogram = new Uint32Array(60_001);
   private readonly window: Array<{ at: number; n: number }> = [];
   private sessions = 0;
 
@@ -49,8 +52,9 @@ export class WsStats {
 
   appended(records: number, lagsMs: number[], at: number): void {
     for (const lag of lagsMs) {
-      this.lags.push(lag);
-      if (this.lags.length > LAG_SAMPLES) this.lags.shift();
+      if (this.lags.length < LAG_SAMPLES) this.lags.push(lag);
+      else this.lags[this.lagAt++ % LAG_SAMPLES] = lag;
+      this.lagHistogram[Math.max(0, Math.min(60_000, Math.round(lag)))]!++;
     }
     this.window.push({ at, n: records });
     while (this.window.length && this.window[0]!.at < at - RATE_WINDOW_MS) this.window.shift();
@@ -79,4 +83,17 @@ export class WsStats {
       last_disconnect: this.lastDisconnect,
     };
   }
+}
+
+/** Percentile `p` in [0, 1] of summed lag histograms (ms); null when empty. */
+export function histogramPercentile(histograms: Uint32Array[], p: number): number | null {
+  const total = histograms.reduce((a, h) => a + h.reduce((x, y) => x + y, 0), 0);
+  if (!total) return null;
+  const target = Math.ceil(p * total);
+  let seen = 0;
+  for (let ms = 0; ms <= 60_000; ms++) {
+    for (const h of histograms) seen += h[ms]!;
+    if (seen >= target) return ms;
+  }
+  return 60_000;
 }
