@@ -101,6 +101,7 @@ async function phase(transport: 'rest' | 'ws', seconds: number, emulatorUrl: str
       out['lag_to_durable_append_ms_p50'] = histogramPercentile(hist, 0.5);
       out['lag_to_durable_append_ms_p99'] = histogramPercentile(hist, 0.99);
       out['reconnects'] = runners.reduce((a, r) => a + r.stats.reconnects, 0);
+      out['durable_appends_per_s'] = Math.round(runners.reduce((a, r) => a + r.stats.appends, 0) / elapsedS);
       out['backfilled'] = runners.reduce((a, r) => a + r.stats.backfilled, 0);
       out['duplicates_dropped'] = runners.reduce((a, r) => a + r.stats.duplicates, 0);
     }

@@ -32,6 +32,8 @@ export class WsStats {
   duplicates = 0;
   backfilled = 0;
   resyncs = 0;
+  /** Durable appends (each one fsync). */
+  appends = 0;
   lastDisconnect: string | null = null;
   private readonly lags: number[] = [];
   private lagAt = 0;
@@ -51,6 +53,7 @@ export class WsStats {
   }
 
   appended(records: number, lagsMs: number[], at: number): void {
+    this.appends++;
     for (const lag of lagsMs) {
       if (this.lags.length < LAG_SAMPLES) this.lags.push(lag);
       else this.lags[this.lagAt++ % LAG_SAMPLES] = lag;
