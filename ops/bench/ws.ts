@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { streamName, streamStates } from '../../runtime/collector/tick.ts';
 import { wsRunnerOf } from '../../runtime/collector/ws/manager.ts';
 import { histogramPercentile } from '../../runtime/collector/ws/stats.ts';
+import { bootstrapBucket } from '../../infra/minio/bootstrap.ts';
 import { loadConfig } from '../../runtime/config.ts';
 import { createRuntime } from '../../runtime/context.ts';
 import { silentLogger } from '../../runtime/logger.ts';
@@ -50,11 +51,14 @@ function measuringStore(inner: ObjectStore) {
 
 async function phase(transport: 'rest' | 'ws', seconds: number, emulatorUrl: string, minio: { endpoint: string; bucket: string; accessKey: string; secretKey: string }) {
   const dataDir = mkdtempSync(path.join(os.tmpdir(), `btc-ts-bench-ws-${transport}-`));
+  // A bucket per phase: no phase starts from another's cursor (a different rate means other ids).
+  const bucket = `bench-ws-${transport}-${Date.now().toString(36)}`;
+  await bootstrapBucket({ endpoint: minio.endpoint, bucket, accessKey: minio.accessKey, secretKey: minio.secretKey });
   const loaded = loadConfig({
     env: { BTC_TS_HOST: `bench-${transport}`, BTC_TS_MODE: 'PROD', BTC_TS_DATA_DIR: dataDir, BTC_TS_LOGS_DIR: path.join(dataDir, 'logs'), BTC_TS_EXCHANGE_URL: emulatorUrl },
     overrides: { collector: { tickSeconds: TICK_SECONDS, streams: [{ exchange: 'binance', topic: 'trades', symbols: SYMBOLS, transport }] } },
   });
-  const s3 = createS3Store({ endpoint: minio.endpoint, bucket: minio.bucket, accessKeyId: minio.accessKey, secretAccessKey: minio.secretKey });
+  const s3 = createS3Store({ endpoint: minio.endpoint, bucket, accessKeyId: minio.accessKey, secretAccessKey: minio.secretKey });
   const { store, figures } = measuringStore(s3);
   const runtime = await createRuntime(loaded, { log: silentLogger(), primary: store });
   Object.assign(runtime.lease, { holder: true, epoch: transport === 'ws' ? 2 : 1, leaderHost: `bench-${transport}`, since: Date.now() });
