@@ -19,6 +19,8 @@ export const streamSchema = z.strictObject({
   depth: z.number().int().positive().max(5000).optional(),
   /** Candle timeframe (ohlcv only), ccxt notation. */
   timeframe: z.string().optional(),
+  /** `rest` polls every tick (default); `ws` streams over ccxt's WebSocket layer while this host holds the lease (docs/collector.md). */
+  transport: z.enum(['rest', 'ws']).optional(),
 });
 export type StreamConfig = z.infer<typeof streamSchema>;
 
@@ -168,6 +170,8 @@ export const configSchema = z
       staleAfterSeconds: z.strictObject({ ticker: seconds, trades: seconds, orderbook: seconds, ohlcv: seconds }).partial().optional(),
       /** A candle is stored once its period plus this (s) has passed in exchange time (revisions settle). Default 10. */
       candleSettleSeconds: z.number().min(0).max(3600).optional(),
+      /** WebSocket streams (transport: ws): a socket silent this long (s) is dead and reconnected (default 10); reconnect backoff cap (s, default 30); a full order book snapshot record this often (s, default 60). */
+      ws: z.strictObject({ silentSeconds: seconds.optional(), backoffMaxSeconds: seconds.optional(), bookSnapshotSeconds: seconds.optional() }).optional(),
     }),
     alerts: alertsSchema,
     /** What, besides failing streams, turns PROD red (DIAG); each reason lifts by itself (docs/alerts.md). */

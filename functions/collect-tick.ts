@@ -21,4 +21,6 @@ export default defineFunction({
   }),
   // Loaded on first run: ccxt is heavy, and commands that never collect should not pay for it.
   run: async (_input, ctx) => (await import('../runtime/collector/tick.ts')).collectTick(ctx),
+  // transport: ws streams close their sockets (they stop appending as soon as the lease is gone).
+  onShutdown: async (ctx) => (await import('../runtime/collector/ws/manager.ts')).stopWsStreams(ctx.local),
 });

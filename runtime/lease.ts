@@ -169,7 +169,31 @@ export function holdsLease(ctx: FnContext): boolean {
 
 /** Updates the shared LeaseView in place (every duty and /health read the same object). */
 export function setLeaseView(view: LeaseView, next: Partial<LeaseView>): void {
+  const before = { holder: view.holder, epoch: view.epoch };
   Object.assign(view, next);
+  if (before.holder === view.holder && (!view.holder || before.epoch === view.epoch)) return;
+  // Synchronously, before the caller's next await: a step-down stops what collects at once.
+  for (const listener of leaseListeners.get(view) ?? []) {
+    try {
+      listener(view);
+    } catch {
+      // A listener's failure must not keep the lease duty from stepping down.
+    }
+  }
+}
+
+const leaseListeners = new WeakMap<LeaseView, Set<(view: LeaseView) => void>>();
+
+/**
+ * Calls `listener` synchronously whenever this view starts or stops holding the lease, or holds a
+ * new epoch (acquire, step-down, release, pause). WebSocket streams start and stop on it
+ * (runtime/collector/ws/). Returns the unsubscribe function.
+ */
+export function onLeaseChange(view: LeaseView, listener: (view: LeaseView) => void): () => void {
+  let set = leaseListeners.get(view);
+  if (!set) leaseListeners.set(view, (set = new Set()));
+  set.add(listener);
+  return () => void set.delete(listener);
 }
 
 /**

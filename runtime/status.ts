@@ -25,6 +25,18 @@ export const streamStatusSchema = z.object({
   records_today: z.number().optional(),
   /** While the stream's exchange is paused after a 429/418/403: when the pause ends (ISO). */
   paused_until: z.string().optional(),
+  /** `transport: ws` streams: connection, rate and lag figures (runtime/collector/ws/stats.ts, docs/collector.md). */
+  ws: z
+    .looseObject({
+      connected: z.boolean(),
+      connected_since: z.string().nullable(),
+      reconnects: z.number(),
+      messages_per_s: z.number(),
+      resyncs: z.number(),
+      lag_p50_ms: z.number().nullable(),
+      lag_p99_ms: z.number().nullable(),
+    })
+    .optional(),
 });
 export type StreamStatus = z.infer<typeof streamStatusSchema>;
 

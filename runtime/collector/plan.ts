@@ -6,6 +6,10 @@ import { BtcError } from '../errors.ts';
 import { ExchangePool, knownExchangeIds } from './exchanges.ts';
 import { DEFAULT_DEPTH, DEFAULT_TIMEFRAME, type StreamTask } from './topics.ts';
 import { NO_STREAMS_MESSAGE } from './first-run.ts';
+import { wsHas } from './ws/exchange.ts';
+
+/** The ccxt pro method a `transport: ws` topic needs; topics without one are REST only (so far). */
+const WS_CAPABILITY: Partial<Record<StreamConfig['topic'], string>> = { trades: 'watchTrades', orderbook: 'watchOrderBook' };
 
 /** The ccxt capability each topic needs. */
 const TOPIC_CAPABILITY: Record<StreamConfig['topic'], string> = {
@@ -25,6 +29,7 @@ export function planTasks(config: AppConfig): StreamTask[] {
       everyMs: s.every !== undefined ? s.every * 1000 : tickMs,
       depth: s.depth ?? DEFAULT_DEPTH,
       timeframe: s.timeframe ?? DEFAULT_TIMEFRAME,
+      ...(s.transport === 'ws' ? { transport: 'ws' as const } : {}),
     })),
   );
 }
@@ -67,6 +72,11 @@ export async function checkStreams(config: AppConfig, pool: ExchangePool, option
       if (exchange.timeframes && !(timeframe in exchange.timeframes)) {
         errors.push(`${at}: exchange ${stream.exchange} has no timeframe ${timeframe} (has ${Object.keys(exchange.timeframes).join(', ')})`);
       }
+    }
+    if (stream.transport === 'ws') {
+      const watch = WS_CAPABILITY[stream.topic];
+      if (!watch) errors.push(`${at}: transport ws is not available for topic ${stream.topic} yet (use rest; docs/collector.md)`);
+      else if (!wsHas(stream.exchange, watch)) errors.push(`${at}: exchange ${stream.exchange} has no ${watch} over WebSocket in ccxt (use transport: rest)`);
     }
     const list = byExchange.get(stream.exchange) ?? [];
     list.push({ stream, index });

@@ -18,6 +18,7 @@ import { clockOffsetMs, refreshClockOffset } from './exchange-clock.ts';
 import { emptyFreshness, judgeFreshness, staleAfterMs, staleRow, type Freshness } from './freshness.ts';
 import { assertPlausibleTimes } from './timestamps.ts';
 import { CANDLE_SETTLE_DEFAULT_S } from './topics.ts';
+import { syncWsStreams, wsStatusOf } from './ws/manager.ts';
 
 /** What the collector remembers about one stream inside this process (the cursor itself lives in the store). */
 export interface StreamState {
@@ -78,6 +79,8 @@ export function streamStates(local: Map<string, unknown>): Map<string, StreamSta
 export async function collectTick(ctx: FnContext): Promise<TickSummary> {
   const mode = ctx.mode.get();
   const base = { streams: 0, ran: 0, ok: 0, failed: 0, records: 0, shipped: 0, mode };
+  // transport: ws streams run between ticks while this host holds the lease (runtime/collector/ws/).
+  syncWsStreams(ctx);
   if (!ctx.lease.holder) return { ...base, skipped: 'not_holder' };
   if (mode === 'DEBUG') return { ...base, skipped: 'debug_mode' };
   const tasks = planTasks(ctx.config);
@@ -108,6 +111,8 @@ export async function collectTick(ctx: FnContext): Promise<TickSummary> {
   const runOne = async (task: StreamTask) => {
     const name = streamName(task);
     const state = stateFor(states, name);
+    // A ws stream appends by itself; the tick only ships its segments and saves its cursor.
+    if (task.transport === 'ws') return;
     const now = clock.monotonicMs();
     if (state.inFlight || now < state.retryAtMonotonicMs || now < state.nextDueMonotonicMs || pool.pausedFor(task.exchange, now) > 0) return;
     summary.ran++;
@@ -210,6 +215,8 @@ export async function collectTick(ctx: FnContext): Promise<TickSummary> {
   await Promise.all(tasks.map((t) => runOne(t).catch((err) => ctx.log.error({ err: String(err) }, 'collector stream crashed'))));
 
   // Segments first, then cursors: a cursor never points past data that is not in the store yet.
+  // A ws stream may append while we ship: its cursor as of now is the one the shipped data covers.
+  const shippedCursors = new Map(tasks.map((t) => [streamName(t), states.get(streamName(t))?.cursor ?? null]));
   try {
     summary.shipped = (await ctx.streams.ship(ctx.store)).length;
   } catch (err) {
@@ -218,12 +225,14 @@ export async function collectTick(ctx: FnContext): Promise<TickSummary> {
   await Promise.all([
     ...tasks.map(async (task) => {
       const state = states.get(streamName(task));
-      if (!state?.cursorDirty || !state.cursor) return;
+      const shipped = shippedCursors.get(streamName(task));
+      if (!state?.cursorDirty || !shipped) return;
       // This stream's segments are still only in the local log: its cursor waits for them.
       if (ctx.streams.shipFailed(streamIdOf(task))) return;
-      state.cursor = { ...state.cursor, epoch, host: ctx.host, updated_at: new Date(clock.now()).toISOString() };
-      await saveCursor(ctx.store, task, state.cursor).then(
-        () => void (state.cursorDirty = false),
+      const saved = { ...shipped, epoch, host: ctx.host, updated_at: new Date(clock.now()).toISOString() };
+      if (state.cursor === shipped) state.cursor = saved;
+      await saveCursor(ctx.store, task, saved).then(
+        () => void (state.cursor === saved && (state.cursorDirty = false)),
         (err) => ctx.log.warn({ key: cursorKey(task), err: String(err) }, 'cursor write failed; retried next tick'),
       );
     }),
@@ -236,6 +245,13 @@ export async function collectTick(ctx: FnContext): Promise<TickSummary> {
     const state = stateFor(states, streamName(task));
     const row = pauseRow(staleRow(statusRow(task, state, clock.monotonicMs()), state.freshness, clock.monotonicMs(), staleLimit(task)), pool.pauses.current(task.exchange));
     const shipCause = ctx.streams.shipFailureOf(streamIdOf(task));
+    const ws = task.transport === 'ws' ? wsStatusOf(ctx.local, streamName(task)) : undefined;
+    if (ws) {
+      row.ws = { ...ws };
+      // The page shows notes: the ws figures in one line.
+      const since = ws.connected_since ? `connected since ${ws.connected_since}` : `disconnected${ws.last_disconnect ? ` (${ws.last_disconnect})` : ''}`;
+      row.notes = [...row.notes, `ws: ${since}, ${ws.reconnects} reconnects, ${ws.messages_per_s} msg/s, ${ws.resyncs} resyncs, lag p50/p99 ${ws.lag_p50_ms ?? '–'}/${ws.lag_p99_ms ?? '–'} ms`];
+    }
     return shipCause ? { ...row, notes: [...row.notes, `segments wait in the local log: upload failed (${shipCause})`] } : row;
   });
   await ctx.status.update((doc) => void (doc.streams = rows)).catch(() => undefined);
@@ -248,7 +264,7 @@ export async function collectTick(ctx: FnContext): Promise<TickSummary> {
 }
 
 /** Loads the stream's cursor from the store once per epoch and reconciles it with the newest raw segments. */
-async function ensureCursor(ctx: FnContext, task: StreamTask, state: StreamState, epoch: number): Promise<void> {
+export async function ensureCursor(ctx: FnContext, task: StreamTask, state: StreamState, epoch: number): Promise<void> {
   if (state.cursor && state.cursorEpoch === epoch) return;
   if (task.topic !== 'trades' && task.topic !== 'ohlcv') {
     state.cursor = emptyCursor(epoch, ctx.host);

@@ -15,6 +15,8 @@ export interface StreamTask {
   everyMs: number;
   depth: number;
   timeframe: string;
+  /** `ws`: the stream runs in runtime/collector/ws/ while this host holds the lease; the tick only ships it. */
+  transport?: 'rest' | 'ws';
 }
 
 /** What one fetch produced; committed only when it arrived within the stream's timeout. */

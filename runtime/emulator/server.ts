@@ -4,6 +4,7 @@
 import { serve } from '@hono/node-server';
 import { Hono } from 'hono';
 import { binanceRoutes } from './binance.ts';
+import { BinanceWs, wsAdminRoutes } from './binance-ws.ts';
 import { faultsSchema, FaultSwitches } from './faults.ts';
 import { DEFAULT_SYMBOLS, marketIdOf, MarketModel, type SymbolSpec } from './market.ts';
 import { krakenRoutes } from './kraken.ts';
@@ -34,6 +35,8 @@ export interface Emulator {
   faults: FaultSwitches;
   /** Every trade served, per dialect and market (only with `recordServed`). */
   served: ServedLog | undefined;
+  /** The WebSocket side (`ws://…/ws`, `/stream`) and its fault switches. */
+  ws: BinanceWs;
   /** The newest trade id of a ccxt symbol at `now` (what the emulator has produced so far). */
   lastTradeId(symbol: string, now?: number): number;
   stop(): Promise<void>;
@@ -57,6 +60,8 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
   };
 
   const app = new Hono();
+  const ws = new BinanceWs({ model, now: () => faults.marketTime(now()), listed: (s) => !faults.delisted(s.symbol, marketIdOf(s)) });
+  app.route('/', wsAdminRoutes(ws));
   // The market is served at the exchange's own time (clock offset, frozen feed); /time tells its clock.
   app.route('/', binanceRoutes({ model, faults, now: () => faults.marketTime(now()), clockNow: () => faults.clockTime(now()), requests, served }));
   // Other dialects on their own paths (one emulator URL serves every exchange ccxt is pointed at), at the same exchange time.
@@ -95,18 +100,20 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     server.once('listening', () => resolve((server.address() as { port: number }).port));
     server.once('error', reject);
   });
+  ws.attach(server as unknown as import('node:http').Server);
   return {
     url: `http://${options.host ?? '127.0.0.1'}:${port}`,
     port,
     model,
     faults,
     served,
+    ws,
     lastTradeId: (symbol, at = now()) => model.lastTradeId(specOf(symbol), at),
     stop: () =>
-      new Promise<void>((resolve) => {
+      ws.close().then(() => new Promise<void>((resolve) => {
         // Stalled (slow-fault) answers must not hold the shutdown.
         (server as unknown as { closeAllConnections?: () => void }).closeAllConnections?.();
         server.close(() => resolve());
-      }),
+      })),
   };
 }

@@ -1,0 +1,104 @@
+// runtime/collector/ws/manager.ts
+// Starts the ws streams when this host holds the lease and stops them, synchronously, on step-down, pause, DEBUG or shutdown.
+
+import type { FnContext } from '../../define.ts';
+import { onLeaseChange } from '../../lease.ts';
+import { exchangePoolOf, planTasks } from '../plan.ts';
+import { streamName, streamStates } from '../tick.ts';
+import type { StreamTask } from '../topics.ts';
+import type { WsStatus } from './stats.ts';
+import { WsBookRunner } from './orderbook.ts';
+import type { WsRunner, WsSettings } from './runner.ts';
+import { WsTradesRunner } from './trades.ts';
+
+const KEY = 'collector:ws';
+/** Defaults of collector.ws (config/schema.ts). */
+export const WS_SILENT_DEFAULT_S = 10;
+export const WS_BACKOFF_MAX_DEFAULT_S = 30;
+export const WS_BOOK_SNAPSHOT_DEFAULT_S = 60;
+
+interface WsManager {
+  /** The newest duty context (its lease view, streams and store are the runtime's, shared by every run). */
+  ctx: FnContext;
+  runners: Map<string, WsRunner>;
+}
+
+/** The `transport: ws` streams of the config. */
+export function wsTasks(ctx: FnContext): StreamTask[] {
+  return planTasks(ctx.config).filter((t) => t.transport === 'ws');
+}
+
+/**
+ * Called by every collect-tick (holder or not): remembers the context, subscribes once to lease
+ * changes (runtime/lease.ts onLeaseChange: acquire starts the streams at once, step-down stops them
+ * before the lease duty's next await), and brings the running set in line with the config and lease.
+ */
+export function syncWsStreams(ctx: FnContext): void {
+  let mgr = ctx.local.get(KEY) as WsManager | undefined;
+  if (!mgr) {
+    const created: WsManager = { ctx, runners: new Map() };
+    ctx.local.set(KEY, created);
+    onLeaseChange(ctx.lease, () => reconcile(created));
+    mgr = created;
+  }
+  mgr.ctx = ctx;
+  reconcile(mgr);
+}
+
+function reconcile(mgr: WsManager): void {
+  const { ctx } = mgr;
+  const collecting = ctx.lease.holder && !ctx.signal.aborted && ctx.mode.get() !== 'DEBUG';
+  const tasks = collecting ? wsTasks(ctx) : [];
+  const wanted = new Map(tasks.map((t) => [streamName(t), t]));
+  for (const [name, runner] of mgr.runners) {
+    if (!wanted.has(name) || runner.epoch !== ctx.lease.epoch || !runner.running) {
+      void runner.stop();
+      mgr.runners.delete(name);
+    }
+  }
+  if (!tasks.length) return;
+  const pool = exchangePoolOf(ctx.local, ctx.config);
+  const states = streamStates(ctx.local);
+  const ws = ctx.config.collector.ws;
+  for (const [name, task] of wanted) {
+    if (mgr.runners.has(name)) continue;
+    let state = states.get(name);
+    if (!state) {
+      state = {
+        failures: 0, cause: null, lastError: null, retryAtMonotonicMs: 0, nextDueMonotonicMs: 0, lastOkMs: null, inFlight: false,
+        cursor: null, cursorEpoch: null, cursorDirty: false, notes: [], stickyNotes: [],
+      };
+      states.set(name, state);
+    }
+    const settings: WsSettings = {
+      silentMs: (ws?.silentSeconds ?? WS_SILENT_DEFAULT_S) * 1000,
+      backoffMaxMs: (ws?.backoffMaxSeconds ?? WS_BACKOFF_MAX_DEFAULT_S) * 1000,
+      pageLimit: ctx.config.collector.tradesPageLimit,
+      exchangeUrl: ctx.config.collector.exchangeUrl,
+      snapshotEveryMs: (ws?.bookSnapshotSeconds ?? WS_BOOK_SNAPSHOT_DEFAULT_S) * 1000,
+    };
+    const runner = task.topic === 'orderbook' ? new WsBookRunner(ctx, task, ctx.lease.epoch, state, pool, settings) : new WsTradesRunner(ctx, task, ctx.lease.epoch, state, pool, settings);
+    mgr.runners.set(name, runner);
+    runner.start();
+    ctx.log.info({ stream: name, epoch: ctx.lease.epoch }, 'ws stream started');
+  }
+}
+
+/** Stops every ws stream and waits for their sockets to close (collect-tick's shutdown hook). */
+export async function stopWsStreams(local: Map<string, unknown>): Promise<void> {
+  const mgr = local.get(KEY) as WsManager | undefined;
+  if (!mgr) return;
+  const runners = [...mgr.runners.values()];
+  mgr.runners.clear();
+  await Promise.all(runners.map((r) => r.stop()));
+}
+
+/** The ws block of a stream's status row; undefined when the stream is not running over ws here. */
+export function wsStatusOf(local: Map<string, unknown>, name: string): WsStatus | undefined {
+  return (local.get(KEY) as WsManager | undefined)?.runners.get(name)?.stats.status();
+}
+
+/** The running ws stream `name` (tests read an order book runner's current book). */
+export function wsRunnerOf(local: Map<string, unknown>, name: string): WsRunner | undefined {
+  return (local.get(KEY) as WsManager | undefined)?.runners.get(name);
+}
