@@ -90,6 +90,12 @@ export async function startRuntime(flags: Flags): Promise<StartedRuntime> {
       consoleFd: 1,
       base: { host: loaded.config.host, pid: process.pid },
     });
+    // A promise rejected with nobody listening is a bug of ours or of a library (ccxt's ws layer has
+    // one); Node would end the process for it. A collector must not stop for that: log it loudly
+    // and go on. Removed again on the way out.
+    const onUnhandled = (reason: unknown) => log.error({ err: masker.text(reason instanceof Error ? (reason.stack ?? reason.message) : String(reason)) }, 'unhandled promise rejection (a bug): logged, the runtime goes on');
+    process.on('unhandledRejection', onUnhandled);
+    undo.push(async () => void process.off('unhandledRejection', onUnhandled));
     const runtime = await createRuntime(loaded, { log });
     undo.push(() => runtime.shutdown());
     // Hard links, or directory locks on a FAT/exFAT/SMB data directory (docs/windows.md); whatif says the same.
