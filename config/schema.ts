@@ -19,6 +19,8 @@ export const streamSchema = z.strictObject({
   depth: z.number().int().positive().max(5000).optional(),
   /** Candle timeframe (ohlcv only), ccxt notation. */
   timeframe: z.string().optional(),
+  /** Pins every symbol of this stream to one shard (0 … collector.shards − 1); default: a stable hash (docs/leader.md). */
+  shard: z.number().int().nonnegative().max(1023).optional(),
 });
 export type StreamConfig = z.infer<typeof streamSchema>;
 
@@ -166,6 +168,8 @@ export const configSchema = z
       staleAfterSeconds: z.strictObject({ ticker: seconds, trades: seconds, orderbook: seconds, ohlcv: seconds }).partial().optional(),
       /** A candle is stored once its period plus this (s) has passed in exchange time (revisions settle). Default 10. */
       candleSettleSeconds: z.number().min(0).max(3600).optional(),
+      /** Shards of streams, one lease each (locks/collector.shard-<k>); 1 (default) = the one lease locks/collector.leader. docs/leader.md. */
+      shards: z.number().int().positive().max(1024).optional(),
     }),
     alerts: alertsSchema,
     /** What, besides failing streams, turns PROD red (DIAG); each reason lifts by itself (docs/alerts.md). */
@@ -209,6 +213,12 @@ export const configSchema = z
     }),
   })
   .superRefine((c, ctx) => {
+    const shards = c.collector.shards ?? 1;
+    c.collector.streams.forEach((s, i) => {
+      if (s.shard !== undefined && s.shard >= shards) {
+        ctx.addIssue({ code: 'custom', path: ['collector', 'streams', i, 'shard'], message: `shard ${s.shard} does not exist: collector.shards is ${shards} (shards are 0 … ${shards - 1})` });
+      }
+    });
     if (c.lease.leaseSeconds <= 2 * c.lease.heartbeatSeconds) {
       ctx.addIssue({
         code: 'custom',
@@ -300,6 +310,7 @@ export const ENV_OVERRIDES: ReadonlyArray<{ env: string; path: string[]; parse: 
   { env: 'BTC_TS_HEARTBEAT_SECONDS', path: ['lease', 'heartbeatSeconds'], parse: asNumber },
   { env: 'BTC_TS_PREFERRED_LEADER', path: ['lease', 'preferredLeader'], parse: asString },
   { env: 'BTC_TS_TICK_SECONDS', path: ['collector', 'tickSeconds'], parse: asNumber },
+  { env: 'BTC_TS_SHARDS', path: ['collector', 'shards'], parse: asNumber },
   { env: 'BTC_TS_EXCHANGE_URL', path: ['collector', 'exchangeUrl'], parse: asString },
   { env: 'BTC_TS_DASHBOARD_EVERY_SECONDS', path: ['dashboard', 'everySeconds'], parse: asNumber },
   { env: 'BTC_TS_DASHBOARD_UPLOAD_CMD', path: ['dashboard', 'uploadCommand'], parse: asString },
