@@ -359,3 +359,10 @@ function publishShardStatus(ctx: FnContext, state: ShardState): void {
     })
     .catch(() => undefined);
 }
+
+/** This runtime holds at least one shard lease: collecting (`collecting`), or on paper too (paused, degraded: it must keep beating). */
+export function holdsAnyShard(local: Map<string, unknown>, collecting = false): boolean {
+  const state = shardStateOf(local);
+  if (!state) return false;
+  return state.slots.some((s) => s.view.holder || (!collecting && (s.own.get('leader-heartbeat') as LeaderMemory | undefined)?.held));
+}
