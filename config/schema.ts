@@ -245,7 +245,8 @@ export function defaultConfig(): AppConfig {
       s3: { bucket: 'btc-ts', region: 'us-east-1', requestTimeoutMs: 10_000 },
       probe: { everySeconds: 5, timeoutMs: 2_000, upAfterGoodProbes: 3, downAfterBadProbes: 1 },
     },
-    lease: { leaseSeconds: 30, heartbeatSeconds: 5 },
+    // Failover after kill -9 within lease + 2 × heartbeat (≤ 12 s); chosen with `npm run bench -- failover --shipped` and the slow-NAS soak (docs/leader.md).
+    lease: { leaseSeconds: 10, heartbeatSeconds: 1 },
     collector: { tickSeconds: 5, streams: [], streamTimeoutMs: 4_000, perExchangeConcurrency: 4, tradesPageLimit: 1000, maxPagesPerTick: 20, diagAfterFailures: 3 },
     alerts: {
       webhookUrls: [],

@@ -122,6 +122,7 @@ describe('sharded collection (three runtimes, six shards, kill -9, a fourth join
         return victimShards.every((k) => held.includes(k));
       }, 30_000);
       const movedMs = Date.now() - killedAt;
+      console.info(`[leader-shards] ${victim.host}'s shards ${victimShards.join(',')} held by survivors ${movedMs} ms after kill -9 (lease ${LEASE_MS} ms)`);
       // The lease plus two heartbeats and the poll; slack for a loaded 2-core machine.
       expect(movedMs, `shards moved after ${movedMs} ms`).toBeLessThanOrEqual(LEASE_MS + 4_000);
       expect(spread(await heldBy())).toBe('3/3');
@@ -175,8 +176,6 @@ describe('sharded collection (three runtimes, six shards, kill -9, a fourth join
         for (let id = firstIds.get(symbol)!; id <= lastIds.get(symbol)!; id++) if (!counts.has(id)) missing.push(id);
         expect(missing.slice(0, 20), `${symbol}: missing`).toEqual([]);
         expect([...counts].filter(([, n]) => n > 1).map(([id]) => id).slice(0, 20), `${symbol}: repeated`).toEqual([]);
-        // More than one epoch wrote this stream when its shard moved.
-        expect(new Set(summaries.map((s) => s.epoch)).size).toBeGreaterThanOrEqual(1);
       }
     } finally {
       polling = false;
