@@ -239,7 +239,12 @@ export async function shardedBeat(ctx: FnContext, machine: Machine, action: 'hea
     if (memOf(i).held) continue;
     const slot = state.slots[i]!;
     const policy = {
-      mayAcquire: () => state.refused === null && mine < state.share,
+      // A stale lease's holder is not live from this beat on, whatever the count at its start said.
+      mayAcquire: (why: string, doc: LeaseDoc | null) => {
+        if (state.refused !== null) return false;
+        const others = why === 'stale' && doc && doc.host !== ctx.host ? live.filter((h) => h !== doc.host) : live;
+        return mine < Math.ceil(state.n / Math.max(1, others.length));
+      },
       wantHandover: (doc: LeaseDoc) =>
         state.refused === null && pending === 0 && mine < state.share && live.includes(doc.host) && (counts.get(doc.host) ?? 0) >= mine + 2,
     };
