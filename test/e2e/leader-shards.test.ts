@@ -109,6 +109,11 @@ describe('sharded collection (three runtimes, six shards, kill -9, a fourth join
         return true;
       }, 30_000);
       const firstIds = new Map(SYMBOLS.map((s) => [s, emulator.lastTradeId(s)]));
+      // The page names each host's shards with their epochs (from the hosts' status documents).
+      await waitFor('the page to show every host\'s shards', async () => {
+        const page = await fetch(`${runtimes[0]!.url}/`).then((r) => r.text()).catch(() => '');
+        return (page.match(/data-testid="host-shards">shards \d \(epoch \d+\), \d \(epoch \d+\) of 6/g) ?? []).length === 3;
+      }, 20_000);
       await sleep(3_000); // collect for a while
 
       // kill -9 one runtime: its two shards move to the survivors within the lease (plus a beat or two).
