@@ -3,7 +3,7 @@
 
 import type { AppConfig } from '../../config/schema.ts';
 import type { FnContext, LeaseView } from '../define.ts';
-import { isBtcError } from '../errors.ts';
+import { isBtcError, withTimeout } from '../errors.ts';
 import {
   LEASE_KEY,
   LEASE_KEY_LOCAL,
@@ -210,12 +210,17 @@ export async function shardedBeat(ctx: FnContext, machine: Machine, action: 'hea
     return finish(ctx, state, 'released');
   }
   state.beat++;
-  const { leaseMs } = leaseTimings(ctx);
-  await beatMembership(ctx, state, leaseMs);
+  const { leaseMs, opTimeoutMs } = leaseTimings(ctx);
 
-  // Holders renew first, all at once.
+  // Renews of held shards, all at once, alongside the membership beat: a slow NAS answering the
+  // heartbeat object or the listing late must never delay a renew.
   const heldIdx = state.slots.map((_, i) => i).filter((i) => memOf(i).held);
-  await Promise.all(heldIdx.map((i) => machine.holderBeat(contexts[i]!, memOf(i)).catch((err) => ctx.log.warn({ shard: i, err: ctx.masker.text(String(err)) }, 'shard renew failed'))));
+  await Promise.all([
+    ...heldIdx.map((i) => machine.holderBeat(contexts[i]!, memOf(i)).catch((err) => ctx.log.warn({ shard: i, err: ctx.masker.text(String(err)) }, 'shard renew failed'))),
+    withTimeout(beatMembership(ctx, state, leaseMs), 2 * opTimeoutMs, 'membership beat').catch((err: unknown) =>
+      ctx.log.warn({ err: ctx.masker.text(String(err)) }, 'membership beat failed or late; bidding on what was last seen'),
+    ),
+  ]);
 
   const now = () => ctx.clock.monotonicMs();
   // Hosts whose shard lease this runtime watches go stale with it: not live, whatever their heartbeat object says.
