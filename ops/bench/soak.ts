@@ -3,7 +3,7 @@
 
 import { pathToFileURL } from 'node:url';
 import { defaultConfig } from '../../config/schema.ts';
-import { freshBucket, healthOf, leaseEnv, sleep, waitFor } from '../../test/helpers/lease-probe.ts';
+import { auditLines, freshBucket, healthOf, leaseEnv, sleep, waitFor } from '../../test/helpers/lease-probe.ts';
 import { startMinio } from '../../test/helpers/minio.ts';
 import { spawnRuntime, type RuntimeProcess } from '../../test/helpers/runtime-process.ts';
 import { startLatencyProxy } from './_latency-proxy.ts';
@@ -40,8 +40,11 @@ export default async function soak(args: string[]): Promise<object> {
       }
       return seen;
     };
-    // Settled: every lease held by one of them (a start-up handover may move a shard once).
+    // Settled: every lease held, and with shards the split even (the start-up handovers are over).
+    const heldBy = async () => Promise.all(procs.map(async (p) => ((await healthOf(p, 10_000)) as ShardHealth | null)?.shards?.rows.filter((r) => r.self).length ?? 0));
     await waitFor('every lease held', async () => (await epochsOf()).size === Math.max(1, shards) || null, 120_000, 500);
+    if (shards > 1) await waitFor('an even split', async () => (await heldBy()).every((n) => n >= Math.floor(shards / procs.length)) || null, 120_000, 500);
+    const acquiresAtStart = procs.map((p) => auditLines(p, 'collector.leader.acquire').length);
     await sleep(3 * leaseSeconds * 1000);
     const start = await epochsOf();
     const changes: Array<{ lease: string; from: number; to: number; at: string }> = [];
@@ -66,6 +69,8 @@ export default async function soak(args: string[]): Promise<object> {
       proxy: proxy.stats(),
       takeovers_while_holder_lives: changes.length,
       changes,
+      // Why each lease changed hands after the start (from the processes' audit log lines): `stale` is a false takeover.
+      acquire_reasons_after_start: procs.flatMap((p, i) => auditLines(p, 'collector.leader.acquire').slice(acquiresAtStart[i]).map((l) => ({ host: p.host, reason: l.reason, shard: l.shard, epoch: l.epoch }))),
       degraded_samples: degradedSamples,
       samples,
       start_epochs: Object.fromEntries(start),
