@@ -21,6 +21,8 @@ export const streamSchema = z.strictObject({
   timeframe: z.string().optional(),
   /** `rest` polls every tick (default); `ws` streams over ccxt's WebSocket layer while this host holds the lease (docs/collector.md). */
   transport: z.enum(['rest', 'ws']).optional(),
+  /** Pins every symbol of this stream to one shard (0 … collector.shards − 1); default: a stable hash (docs/leader.md). */
+  shard: z.number().int().nonnegative().max(1023).optional(),
 });
 export type StreamConfig = z.infer<typeof streamSchema>;
 
@@ -172,6 +174,8 @@ export const configSchema = z
       candleSettleSeconds: z.number().min(0).max(3600).optional(),
       /** WebSocket streams (transport: ws): a socket silent this long (s) is dead and reconnected (default 10); reconnect backoff cap (s, default 30); a full order book snapshot record this often (s, default 60). */
       ws: z.strictObject({ silentSeconds: seconds.optional(), backoffMaxSeconds: seconds.optional(), bookSnapshotSeconds: seconds.optional() }).optional(),
+      /** Shards of streams, one lease each (locks/collector.shard-<k>); 1 (default) = the one lease locks/collector.leader. docs/leader.md. */
+      shards: z.number().int().positive().max(1024).optional(),
     }),
     alerts: alertsSchema,
     /** What, besides failing streams, turns PROD red (DIAG); each reason lifts by itself (docs/alerts.md). */
@@ -236,6 +240,16 @@ export const configSchema = z
     if (c.retention.parquetDays !== undefined && c.retention.parquetDays <= c.retention.rawDays) {
       ctx.addIssue({ code: 'custom', path: ['retention', 'parquetDays'], message: `parquetDays (${c.retention.parquetDays}) must be more than retention.rawDays (${c.retention.rawDays}): a day's raw segments outlive its Parquet object otherwise` });
     }
+    const shards = c.collector.shards ?? 1;
+    c.collector.streams.forEach((s, i) => {
+      // A ws stream follows the one collector lease (lease.onLeaseChange); per-shard leases do not start it yet.
+      if (s.transport === 'ws' && shards > 1) {
+        ctx.addIssue({ code: 'custom', path: ['collector', 'streams', i, 'transport'], message: `transport ws needs collector.shards = 1 (it is ${shards}): ws streams follow the one collector lease, not a shard's` });
+      }
+      if (s.shard !== undefined && s.shard >= shards) {
+        ctx.addIssue({ code: 'custom', path: ['collector', 'streams', i, 'shard'], message: `shard ${s.shard} does not exist: collector.shards is ${shards} (shards are 0 … ${shards - 1})` });
+      }
+    });
     if (c.lease.leaseSeconds <= 2 * c.lease.heartbeatSeconds) {
       ctx.addIssue({
         code: 'custom',
@@ -268,7 +282,8 @@ export function defaultConfig(machine: MachineDefaults = { hostname: () => os.ho
       s3: { bucket: 'btc-ts', region: 'us-east-1', requestTimeoutMs: 10_000 },
       probe: { everySeconds: 5, timeoutMs: 2_000, upAfterGoodProbes: 3, downAfterBadProbes: 1 },
     },
-    lease: { leaseSeconds: 30, heartbeatSeconds: 5 },
+    // Failover after kill -9 within lease + 2 × heartbeat (≤ 12 s); chosen with `npm run bench -- failover --shipped` and the slow-NAS soak (docs/leader.md).
+    lease: { leaseSeconds: 10, heartbeatSeconds: 1 },
     collector: { tickSeconds: 5, streams: [], streamTimeoutMs: 4_000, perExchangeConcurrency: 4, tradesPageLimit: 1000, maxPagesPerTick: 20, diagAfterFailures: 3 },
     alerts: {
       webhookUrls: [],
@@ -336,6 +351,7 @@ export const ENV_OVERRIDES: ReadonlyArray<{ env: string; path: string[]; parse: 
   { env: 'BTC_TS_HEARTBEAT_SECONDS', path: ['lease', 'heartbeatSeconds'], parse: asNumber },
   { env: 'BTC_TS_PREFERRED_LEADER', path: ['lease', 'preferredLeader'], parse: asString },
   { env: 'BTC_TS_TICK_SECONDS', path: ['collector', 'tickSeconds'], parse: asNumber },
+  { env: 'BTC_TS_SHARDS', path: ['collector', 'shards'], parse: asNumber },
   { env: 'BTC_TS_EXCHANGE_URL', path: ['collector', 'exchangeUrl'], parse: asString },
   { env: 'BTC_TS_DASHBOARD_EVERY_SECONDS', path: ['dashboard', 'everySeconds'], parse: asNumber },
   { env: 'BTC_TS_DASHBOARD_UPLOAD_CMD', path: ['dashboard', 'uploadCommand'], parse: asString },

@@ -24,6 +24,7 @@ import {
   type ObservedLease,
 } from '../runtime/lease.ts';
 import { pause, pauseIfLapsed, resume, suspendedRange } from '../runtime/lease-pause.ts';
+import { shardedBeat } from '../runtime/leader/shards.ts';
 
 /** Renews are audited at most this often (a heartbeat every few seconds would drown the trail). */
 const RENEW_AUDIT_EVERY_MS = 60_000;
@@ -61,12 +62,15 @@ export default defineFunction({
   input: z.object({ action: z.enum(['heartbeat', 'release']).default('heartbeat') }).strict(),
   output,
   async run(input, ctx) {
+    // collector.shards > 1: one lease per shard, each beaten by this same state machine (runtime/leader/shards.ts).
+    if ((ctx.config.collector.shards ?? 1) > 1) return shardedBeat(ctx, MACHINE, input.action);
     const mem = leaderMemory(ctx);
     if (input.action === 'release') return releaseLease(ctx, mem, 'requested');
     return mem.held ? holderBeat(ctx, mem) : followerBeat(ctx, mem);
   },
   /** Graceful shutdown (SIGTERM): give the lease up so the standby takes it at its next beat, not after a lease. */
   async onShutdown(ctx) {
+    if ((ctx.config.collector.shards ?? 1) > 1) return void (await shardedBeat(ctx, MACHINE, 'release'));
     const mem = leaderMemory(ctx);
     if (mem.held) await releaseLease(ctx, mem, 'shutdown');
   },
@@ -74,7 +78,7 @@ export default defineFunction({
 
 // ── holder ────────────────────────────────────────────────────────────────────────────────────
 
-async function holderBeat(ctx: FnContext, mem: LeaderMemory): Promise<Output> {
+export async function holderBeat(ctx: FnContext, mem: LeaderMemory): Promise<Output> {
   const held = mem.held!;
   // Synchronous, before the first await: a holder that slept or stalled stops collecting now.
   pauseIfLapsed(ctx, mem);
@@ -232,7 +236,7 @@ async function handOver(ctx: FnContext, mem: LeaderMemory, current: ObservedLeas
 }
 
 /** Gives the lease up on purpose (shutdown, an operator): never leaves it for others to wait out. */
-async function releaseLease(ctx: FnContext, mem: LeaderMemory, why: string): Promise<Output> {
+export async function releaseLease(ctx: FnContext, mem: LeaderMemory, why: string): Promise<Output> {
   const held = mem.held;
   if (!held) return result(ctx, 'none', 'not the holder');
   mem.held = null;
@@ -253,7 +257,24 @@ async function releaseLease(ctx: FnContext, mem: LeaderMemory, why: string): Pro
 
 // ── follower ──────────────────────────────────────────────────────────────────────────────────
 
-async function followerBeat(ctx: FnContext, mem: LeaderMemory): Promise<Output> {
+/**
+ * What a follower may do besides taking a lease that was handed over to it: the one-lease
+ * default takes any absent, released or stale lease and asks for a handover when this host is
+ * BTC_TS_PREFERRED_LEADER; shards cap bids at a fair share and ask only to even the split.
+ */
+export interface FollowerPolicy {
+  /** May this runtime take the lease now (absent, released, or stale by its own clock)? */
+  mayAcquire(why: 'absent' | 'released' | 'stale', doc: LeaseDoc | null): boolean;
+  /** Ask the holder (live, not already asked) to hand the lease over to this host? */
+  wantHandover(doc: LeaseDoc): boolean;
+}
+
+export const DEFAULT_POLICY: FollowerPolicy = {
+  mayAcquire: () => true,
+  wantHandover: () => false,
+};
+
+export async function followerBeat(ctx: FnContext, mem: LeaderMemory, policy: FollowerPolicy = DEFAULT_POLICY): Promise<Output> {
   let current: ObservedLease | null;
   try {
     current = await readLease(ctx);
@@ -261,7 +282,7 @@ async function followerBeat(ctx: FnContext, mem: LeaderMemory): Promise<Output> 
     if (isBtcError(err, 'Unavailable')) return result(ctx, 'unreachable', ctx.masker.text(err.message));
     throw err;
   }
-  if (!current) return acquire(ctx, mem, null, 'absent');
+  if (!current) return policy.mayAcquire('absent', null) ? acquire(ctx, mem, null, 'absent') : result(ctx, 'following', 'absent; over this host\'s share');
   const doc = current.doc;
   if (doc && doc.host === ctx.host && doc.pid === ctx.pid && !doc.released) {
     // An acquire of ours that timed out but landed: the lease names this very process.
@@ -273,7 +294,7 @@ async function followerBeat(ctx: FnContext, mem: LeaderMemory): Promise<Output> 
 
   // A lease we released ourselves is left to the others; we take it back only once it is stale.
   const releasedBySelf = doc?.host === ctx.host && doc.pid === ctx.pid;
-  if (doc?.released && !releasedBySelf && (!doc.handover_to || doc.handover_to === ctx.host)) {
+  if (doc?.released && !releasedBySelf && (!doc.handover_to || doc.handover_to === ctx.host) && (doc.handover_to === ctx.host || policy.mayAcquire('released', doc))) {
     return acquire(ctx, mem, current, doc.handover_to ? 'handover' : 'released');
   }
   const { leaseMs } = leaseTimings(ctx);
@@ -289,10 +310,11 @@ async function followerBeat(ctx: FnContext, mem: LeaderMemory): Promise<Output> 
         lease_ms: leaseMs,
       });
     }
-    return acquire(ctx, mem, current, 'stale');
+    if (policy.mayAcquire('stale', doc)) return acquire(ctx, mem, current, 'stale');
+    return result(ctx, 'following', 'stale; over this host\'s share');
   }
   const preferred = ctx.config.lease.preferredLeader;
-  if (preferred === ctx.host && doc && !doc.released && doc.host !== ctx.host && doc.handover_to === undefined) {
+  if (doc && !doc.released && doc.host !== ctx.host && doc.handover_to === undefined && (preferred === ctx.host || policy.wantHandover(doc))) {
     return requestHandover(ctx, mem, current, doc);
   }
   return result(ctx, 'following');
@@ -367,6 +389,12 @@ async function requestHandover(ctx: FnContext, mem: LeaderMemory, current: Obser
 function errorText(ctx: FnContext, err: unknown): string {
   return ctx.masker.text(err instanceof Error ? err.message : String(err));
 }
+
+export type BeatOutput = Output;
+
+/** The state machine as runtime/leader/shards.ts drives it, once per shard (injected: no import cycle). */
+export const MACHINE = { holderBeat, followerBeat, releaseLease } as const;
+export type LeaseMachine = typeof MACHINE;
 
 function result(ctx: FnContext, action: Action, detail?: string): Output {
   const v = ctx.lease;

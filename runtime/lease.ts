@@ -7,6 +7,22 @@ import { BtcError, isBtcError, withTimeout } from './errors.ts';
 
 export const LEASE_KEY = 'locks/collector.leader';
 
+/**
+ * `ctx.local` key naming the lease object this context beats on (runtime/leader/shards.ts sets it
+ * in each shard's context); absent = LEASE_KEY, the one lease of `collector.shards: 1`.
+ */
+export const LEASE_KEY_LOCAL = 'leader:lease-key';
+/**
+ * `ctx.local` key of a status publisher replacing the `leader` block (a shard's context writes its
+ * own row instead); absent = publishLeaderStatus writes `leader` as always.
+ */
+export const LEASE_STATUS_LOCAL = 'leader:publish-status';
+
+/** The lease object key of this context: a shard's own key, else LEASE_KEY. */
+export function leaseKeyOf(ctx: Pick<FnContext, 'local'>): string {
+  return (ctx.local.get(LEASE_KEY_LOCAL) as string | undefined) ?? LEASE_KEY;
+}
+
 /** CONTRACT.md: `{ host, pid, started_at, heartbeat_ms, epoch, lease_seconds, released?, handover_to? }`. */
 export const leaseDocSchema = z.looseObject({
   host: z.string().min(1),
@@ -123,13 +139,14 @@ export function classifyRenewFailure(err: unknown): RenewFailure {
 
 /** The lease always lives on the primary (never the cache: a lease only one PC can see fences nothing). */
 export async function readLease(ctx: FnContext): Promise<ObservedLease | null> {
-  const got = await withTimeout(ctx.store.primary.getOrNull(LEASE_KEY), leaseTimings(ctx).opTimeoutMs, 'lease call');
+  const key = leaseKeyOf(ctx);
+  const got = await withTimeout(ctx.store.primary.getOrNull(key), leaseTimings(ctx).opTimeoutMs, 'lease call');
   if (!got) return null;
   let doc: LeaseDoc | null = null;
   try {
     doc = leaseDocSchema.parse(JSON.parse(got.body.toString('utf8')));
   } catch (err) {
-    ctx.log.warn({ key: LEASE_KEY, err: String(err).slice(0, 200) }, 'lease object unreadable; treated as held by an unknown host');
+    ctx.log.warn({ key, err: String(err).slice(0, 200) }, 'lease object unreadable; treated as held by an unknown host');
   }
   return { etag: got.etag, doc };
 }
@@ -137,7 +154,7 @@ export async function readLease(ctx: FnContext): Promise<ObservedLease | null> {
 /** Conditional write of the lease on the primary; PreconditionFailed / NotFound mean someone else changed it. */
 export async function writeLease(ctx: FnContext, doc: LeaseDoc, condition: { ifMatch: string } | { ifNoneMatch: '*' }): Promise<string> {
   const put = await withTimeout(
-    ctx.store.primary.put(LEASE_KEY, JSON.stringify(doc), { contentType: 'application/json', ...condition }),
+    ctx.store.primary.put(leaseKeyOf(ctx), JSON.stringify(doc), { contentType: 'application/json', ...condition }),
     leaseTimings(ctx).opTimeoutMs,
     'lease call',
   );
@@ -247,6 +264,8 @@ export function observe(ctx: FnContext, mem: LeaderMemory, current: ObservedLeas
 
 /** Writes `leader: { host, since, active, epoch, degraded }` into this host's status when it changed. */
 export function publishLeaderStatus(ctx: FnContext, mem: LeaderMemory, doc: LeaseDoc | null): void {
+  const hook = ctx.local.get(LEASE_STATUS_LOCAL) as ((doc: LeaseDoc | null) => void) | undefined;
+  if (hook) return hook(doc);
   const view = ctx.lease;
   const leader = {
     host: view.leaderHost,

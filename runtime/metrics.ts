@@ -104,6 +104,16 @@ export class Metrics {
    * The lease epoch as this runtime sees it: each rise counts as leader changes (by how much it
    * rose, so an epoch missed in between still counts). The first epoch seen is the baseline.
    */
+  /** `collector.shards` > 1: which shards this runtime holds (1/0) and each shard's epoch as last seen. */
+  readonly shardHolder = new Gauge({ name: 'btc_ts_shard_holder', help: '1 when this runtime holds the lease of the shard', labelNames: ['shard'], registers: [this.registry] });
+  readonly shardEpoch = new Gauge({ name: 'btc_ts_shard_epoch', help: 'Epoch of the shard lease as last seen', labelNames: ['shard'], registers: [this.registry] });
+
+  /** One shard's lease as this runtime sees it (runtime/leader/shards.ts). */
+  noteShard(shard: number, holder: boolean, epoch: number): void {
+    this.shardHolder.set({ shard: String(shard) }, holder ? 1 : 0);
+    this.shardEpoch.set({ shard: String(shard) }, epoch);
+  }
+
   noteLeaseEpoch(epoch: number): void {
     if (epoch > this.lastLeaseEpoch && this.lastLeaseEpoch > 0) this.leaderChanges.inc(epoch - this.lastLeaseEpoch);
     if (epoch > this.lastLeaseEpoch) this.lastLeaseEpoch = epoch;

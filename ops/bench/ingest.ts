@@ -49,6 +49,8 @@ function measuringStore(inner: ObjectStore) {
 const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? 0;
 
 export default async function ingestBench(args: string[]) {
+  // `ingest --processes [seconds] [trades/s per stream]`: one runtime process against two sharing the streams.
+  if (args[0] === '--processes') return (await import('./_ingest-processes.ts')).ingestProcesses(args.slice(1));
   const seconds = Number(args[0] ?? 30);
   const offeredPerSecond = Number(args[1] ?? 24_000);
   const perSymbol = Math.ceil(offeredPerSecond / SYMBOLS.length);

@@ -4,6 +4,7 @@
 import type { AppConfig, StreamConfig } from '../../config/schema.ts';
 import { BtcError } from '../errors.ts';
 import { ExchangePool, knownExchangeIds } from './exchanges.ts';
+import { shardCount, shardMap } from '../leader/shards.ts';
 import { DEFAULT_DEPTH, DEFAULT_TIMEFRAME, type StreamTask } from './topics.ts';
 import { NO_STREAMS_MESSAGE } from './first-run.ts';
 import { wsHas } from './ws/exchange.ts';
@@ -139,5 +140,17 @@ export async function streamsPreflight(runtime: { loaded: { config: AppConfig };
   assertStreamsValid(check);
   const tasks = planTasks(config).length;
   const unverified = check.unverified.map((u) => `${u.exchange} unreachable, symbols unverified (${u.reason.slice(0, 80)})`);
-  return [`${tasks} stream(s) valid`, ...unverified].join('; ');
+  return [`${tasks} stream(s) valid`, ...shardLine(config), ...unverified].join('; ');
+}
+
+/** whatif's stream → shard map with collector.shards > 1 (`shard k: exchange/topic/symbol, …`; pinned ones marked). */
+function shardLine(config: AppConfig): string[] {
+  const n = shardCount(config);
+  if (n <= 1) return [];
+  const map = shardMap(config);
+  const parts = Array.from({ length: n }, (_, k) => {
+    const streams = map.filter((m) => m.shard === k).map((m) => `${m.exchange}/${m.topic}/${m.symbol}${m.pinned ? ' (pinned)' : ''}`);
+    return `shard ${k}: ${streams.length ? streams.join(', ') : 'no streams'}`;
+  });
+  return [`${n} shards: ${parts.join(' | ')}`];
 }

@@ -19,6 +19,8 @@ import { emptyFreshness, judgeFreshness, staleAfterMs, staleRow, type Freshness 
 import { assertPlausibleTimes } from './timestamps.ts';
 import { CANDLE_SETTLE_DEFAULT_S } from './topics.ts';
 import { syncWsStreams, wsStatusOf } from './ws/manager.ts';
+import { shardOfStream, shardStateOf } from '../leader/shards.ts';
+import type { LeaseView } from '../define.ts';
 
 /** What the collector remembers about one stream inside this process (the cursor itself lives in the store). */
 export interface StreamState {
@@ -81,13 +83,20 @@ export async function collectTick(ctx: FnContext): Promise<TickSummary> {
   const base = { streams: 0, ran: 0, ok: 0, failed: 0, records: 0, shipped: 0, mode };
   // transport: ws streams run between ticks while this host holds the lease (runtime/collector/ws/).
   syncWsStreams(ctx);
-  if (!ctx.lease.holder) return { ...base, skipped: 'not_holder' };
+  // collector.shards > 1: only the streams of the shards this runtime holds, each under its shard's lease.
+  const shards = (ctx.config.collector.shards ?? 1) > 1 ? shardStateOf(ctx.local) : null;
+  const leaseOf = (task: StreamId): LeaseView => (shards ? shards.slots[shardOfStream(ctx.config, task)]!.view : ctx.lease);
+  if (shards ? !shards.slots.some((s) => s.view.holder) : !ctx.lease.holder) return { ...base, skipped: 'not_holder' };
   if (mode === 'DEBUG') return { ...base, skipped: 'debug_mode' };
-  const tasks = planTasks(ctx.config);
-  if (!tasks.length) return { ...base, skipped: 'no_streams' };
+  const planned = planTasks(ctx.config);
+  if (!planned.length) return { ...base, skipped: 'no_streams' };
+  const tasks = shards ? planned.filter((t) => leaseOf(t).holder) : planned;
+  if (!tasks.length) return { ...base, skipped: 'not_holder' };
 
   const { config, clock } = ctx;
-  const epoch = ctx.lease.epoch;
+  // The fencing token of each stream: its lease's epoch as the tick starts.
+  const epochs = new Map(tasks.map((t) => [streamName(t), leaseOf(t).epoch]));
+  const epochOf = (task: StreamId) => epochs.get(streamName(task))!;
   const pool = exchangePoolOf(ctx.local, config);
   const states = streamStates(ctx.local);
   const timeoutMs = config.collector.streamTimeoutMs;
@@ -113,6 +122,7 @@ export async function collectTick(ctx: FnContext): Promise<TickSummary> {
     const state = stateFor(states, name);
     // A ws stream appends by itself; the tick only ships its segments and saves its cursor.
     if (task.transport === 'ws') return;
+    const epoch = epochOf(task);
     const now = clock.monotonicMs();
     if (state.inFlight || now < state.retryAtMonotonicMs || now < state.nextDueMonotonicMs || pool.pausedFor(task.exchange, now) > 0) return;
     summary.ran++;
@@ -163,7 +173,7 @@ export async function collectTick(ctx: FnContext): Promise<TickSummary> {
         new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new StreamTimeout(timeoutMs)), timeoutMs))),
       ]);
       // The lease may have moved while we fetched: a fenced-out holder writes nothing.
-      if (!ctx.lease.holder || ctx.lease.epoch !== epoch) return;
+      if (!leaseOf(task).holder || leaseOf(task).epoch !== epoch) return;
       // A rejected append (a full disk) throws before the cursor moves: those trades are fetched again.
       const written = await ctx.streams.append(streamIdOf(task), epoch, result.items);
       if (result.cursor) {
@@ -229,6 +239,9 @@ export async function collectTick(ctx: FnContext): Promise<TickSummary> {
       if (!state?.cursorDirty || !shipped) return;
       // This stream's segments are still only in the local log: its cursor waits for them.
       if (ctx.streams.shipFailed(streamIdOf(task))) return;
+      const epoch = epochOf(task);
+      // A shard handed over during this tick: its cursor is the new holder's to write.
+      if (shards && (!leaseOf(task).holder || leaseOf(task).epoch !== epoch)) return;
       const saved = { ...shipped, epoch, host: ctx.host, updated_at: new Date(clock.now()).toISOString() };
       if (state.cursor === shipped) state.cursor = saved;
       await saveCursor(ctx.store, task, saved).then(

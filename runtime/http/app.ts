@@ -1,6 +1,7 @@
 // runtime/http/app.ts
 // The hono app: POST /fn/:name, GET /fn, /health, /status, /metrics; bearer token and body limit.
 
+import { shardMap, shardRows, shardStateOf } from '../leader/shards.ts';
 import { timingSafeEqual } from 'node:crypto';
 import { Hono, type MiddlewareHandler } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
@@ -68,6 +69,8 @@ export function createApp(runtime: Runtime, options: AppOptions = {}): Hono {
       disk: await diskBody(runtime),
       // What this runtime collects from, so `runtime diag api` / `whatif` check the same (a --demo emulator's URL is known only here); origin only.
       collector: { exchange_url: exchangeOrigin(runtime.loaded.config.collector.exchangeUrl), streams: runtime.loaded.config.collector.streams },
+      // collector.shards > 1 only: who holds which shard with its epoch, the live runtimes, the share, and the stream → shard map (docs/leader.md).
+      ...shardsBody(runtime),
     }),
   );
 
@@ -77,6 +80,8 @@ export function createApp(runtime: Runtime, options: AppOptions = {}): Hono {
   });
 
   app.get('/metrics', async (c) => {
+    const shardState = shardStateOf(runtime.local);
+    if (shardState) for (const r of shardRows(shardState)) runtime.metrics.noteShard(r.shard, r.self, r.epoch);
     runtime.metrics.leaseHolder.set(runtime.lease.holder ? 1 : 0);
     runtime.metrics.leaseEpoch.set(runtime.lease.epoch);
     // Measured at scrape time, like the streams' last-ok age: the gauge is never stale.
@@ -172,4 +177,21 @@ function exchangeOrigin(url: string | undefined): string | null {
 async function diskBody(runtime: Runtime): Promise<{ free_bytes: number; total_bytes: number; warn_bytes: number; low: boolean } | null> {
   const reading = await runtime.disk.read();
   return reading && { free_bytes: reading.free_bytes, total_bytes: reading.total_bytes, warn_bytes: reading.warn_bytes, low: reading.low };
+}
+
+/** `/health`'s `shards` block: present only with collector.shards > 1 (the one-lease fields stay as they are). */
+function shardsBody(runtime: Runtime): { shards?: unknown } {
+  const state = shardStateOf(runtime.local);
+  if ((runtime.loaded.config.collector.shards ?? 1) <= 1) return {};
+  return {
+    shards: {
+      count: runtime.loaded.config.collector.shards,
+      live: state?.live ?? [],
+      share: state?.share ?? null,
+      refused: state?.refused ?? null,
+      held: state ? state.slots.filter((s) => s.view.holder).map((s) => s.shard) : [],
+      rows: state ? shardRows(state) : [],
+      map: shardMap(runtime.loaded.config),
+    },
+  };
 }

@@ -90,6 +90,7 @@ function HostRowView({ host }: { host: HostRow }) {
       <td data-label="Leader">
         {host.leader.active ? 'leader' : `standby${host.leader.host ? ` (leader ${host.leader.host})` : ''}`}
         {host.leader.epoch !== undefined ? ` · epoch ${host.leader.epoch}` : ''}
+        <HostShards host={host} />
       </td>
       <td data-label="Primary">
         <State tone={host.storage.primary === 'up' ? 'ok' : 'bad'} text={host.storage.primary + (host.storage.primary === 'down' && host.storage.cause ? ` (${host.storage.cause})` : '')} />
@@ -267,3 +268,15 @@ export function AuditSection({ model }: { model: DashboardModel }) {
   );
 }
 
+
+/** collector.shards > 1: the shards this host holds, with their epochs, from its status document's `shards` block (docs/leader.md). */
+function HostShards({ host }: { host: HostRow }) {
+  const block = (host as { shards?: { count?: number; rows?: Array<{ shard: number; epoch: number; self: boolean }> } }).shards;
+  if (!block?.rows) return null;
+  const held = block.rows.filter((r) => r.self);
+  return (
+    <div data-testid="host-shards">
+      {held.length ? `shards ${held.map((r) => `${r.shard} (epoch ${r.epoch})`).join(', ')} of ${block.count ?? block.rows.length}` : `no shard of ${block.count ?? block.rows.length}`}
+    </div>
+  );
+}

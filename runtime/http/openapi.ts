@@ -56,6 +56,18 @@ const healthBody = z.object({
     .describe('null when the data directory cannot be measured'),
   /** The exchange origin the collector uses (null: ccxt's own hosts) and its streams; read by `runtime diag api` / `whatif`. */
   collector: z.object({ exchange_url: z.string().nullable(), streams: z.array(z.looseObject({ exchange: z.string(), topic: z.string() })) }),
+  shards: z
+    .object({
+      count: z.number(),
+      live: z.array(z.string()).describe('runtimes whose heartbeat object changed within a lease (this one included)'),
+      share: z.number().nullable().describe('⌈shards ÷ live⌉: the most shards this runtime bids for'),
+      refused: z.string().nullable().describe('why this runtime does not bid (runtimes disagree on collector.shards), else null'),
+      held: z.array(z.number()).describe('shards this runtime collects'),
+      rows: z.array(z.object({ shard: z.number(), host: z.string().nullable(), epoch: z.number(), self: z.boolean(), since: z.string().nullable(), degraded: z.boolean() })),
+      map: z.array(z.object({ exchange: z.string(), topic: z.string(), symbol: z.string(), shard: z.number(), pinned: z.boolean() })),
+    })
+    .optional()
+    .describe('collector.shards > 1 only: who holds which shard with its epoch (docs/leader.md "Shards")'),
 });
 const statusBody = z.object({
   hosts: z.array(hostStatusSchema),

@@ -1,0 +1,378 @@
+// runtime/leader/shards.ts
+// Shards of streams, one lease each: the stable stream → shard map, membership from heartbeat objects, fair-share bidding, per-shard lease contexts.
+
+import type { AppConfig } from '../../config/schema.ts';
+import type { FnContext, LeaseView } from '../define.ts';
+import { isBtcError, withTimeout } from '../errors.ts';
+import {
+  LEASE_KEY,
+  LEASE_KEY_LOCAL,
+  LEASE_STATUS_LOCAL,
+  iso,
+  leaderMemory,
+  leaseDocSchema,
+  leaseTimings,
+  setLeaseView,
+  type LeaderMemory,
+  type LeaseDoc,
+} from '../lease.ts';
+import type { StreamId } from '../streams.ts';
+
+/** Lease object of shard k (`collector.shards` > 1); shard leases never use `locks/collector.leader`. */
+export const shardLeaseKey = (shard: number) => `locks/collector.shard-${shard}`;
+/** One heartbeat object per runtime: `locks/collector.members/<host>.json`, rewritten at every beat. */
+export const MEMBERS_PREFIX = 'locks/collector.members/';
+export const memberKey = (host: string) => `${MEMBERS_PREFIX}${host}.json`;
+
+/** Shards configured (1 = the one lease of today). */
+export const shardCount = (config: AppConfig): number => config.collector.shards ?? 1;
+
+/**
+ * FNV-1a, 32 bit, over UTF-8: stable across processes, versions and platforms (no node:crypto, so
+ * a workerd build can map streams too). Changing it moves streams between shards: never change it.
+ */
+export function fnv1a(text: string): number {
+  let h = 0x811c9dc5;
+  for (const byte of new TextEncoder().encode(text)) {
+    h ^= byte;
+    h = Math.imul(h, 0x01000193) >>> 0;
+  }
+  return h >>> 0;
+}
+
+/**
+ * The shard of a stream (exchange, topic, symbol): its stream entry's `shard:` when pinned, else
+ * fnv1a("exchange\ntopic\nsymbol") mod `collector.shards`. Always 0 with one shard.
+ */
+export function shardOfStream(config: AppConfig, id: StreamId): number {
+  const n = shardCount(config);
+  if (n <= 1) return 0;
+  const pinned = config.collector.streams.find((s) => s.exchange === id.exchange && s.topic === id.topic && s.symbols.includes(id.symbol))?.shard;
+  if (pinned !== undefined) return pinned;
+  return fnv1a(`${id.exchange}\n${id.topic}\n${id.symbol}`) % n;
+}
+
+/** Every configured stream with its shard (`runtime whatif`, /health, the page). */
+export function shardMap(config: AppConfig): Array<StreamId & { shard: number; pinned: boolean }> {
+  return config.collector.streams.flatMap((s) =>
+    s.symbols.map((symbol) => ({ exchange: s.exchange, topic: s.topic, symbol, shard: shardOfStream(config, { exchange: s.exchange, topic: s.topic, symbol }), pinned: s.shard !== undefined })),
+  );
+}
+
+/** One shard's lease as this runtime sees it. */
+export interface ShardSlot {
+  shard: number;
+  key: string;
+  /** This shard's LeaseView: `holder` = this runtime may collect the shard's streams at `epoch`. */
+  view: LeaseView;
+  /** The shard context's own `ctx.local` entries (its lease memory); everything else is the runtime's. */
+  own: Map<string, unknown>;
+  /** The lease document as last read or written (null: absent or unreadable). */
+  doc: LeaseDoc | null;
+  /** Monotonic ms this runtime asked the holder to hand the shard over (pending until taken or a lease passed). */
+  requestedMono: number | null;
+}
+
+/** A runtime's heartbeat object as last observed (staleness on this runtime's monotonic clock, like the lease). */
+interface MemberSeen {
+  etag: string;
+  firstSeenMono: number;
+  shards: number | null;
+}
+
+export interface ShardState {
+  n: number;
+  slots: ShardSlot[];
+  members: Map<string, MemberSeen>;
+  /** The one-lease object as observed (a runtime still on `collector.shards: 1` makes the split unsafe). */
+  single: MemberSeen | null;
+  /** Why bidding is refused (runtimes disagree on N), else null; audited when it changes. */
+  refused: string | null;
+  /** Hosts counted live at the last beat (self included), and the fair share that gave. */
+  live: string[];
+  share: number;
+  beat: number;
+  lastStatus?: string;
+}
+
+const STATE_KEY = 'leader:shards';
+const SHARD_OWN_KEYS = new Set(['leader-heartbeat', LEASE_KEY_LOCAL, LEASE_STATUS_LOCAL]);
+
+/** The shard state of this runtime, or null with one shard (nothing here runs then). */
+export function shardStateOf(local: Map<string, unknown>): ShardState | null {
+  return (local.get(STATE_KEY) as ShardState | undefined) ?? null;
+}
+
+function ensureState(ctx: FnContext): ShardState {
+  const n = shardCount(ctx.config);
+  let state = shardStateOf(ctx.local);
+  if (!state || state.n !== n) {
+    state = {
+      n,
+      slots: Array.from({ length: n }, (_, shard) => ({
+        shard,
+        key: shardLeaseKey(shard),
+        view: { holder: false, epoch: 0, leaderHost: null, since: null, degraded: false },
+        own: new Map<string, unknown>([[LEASE_KEY_LOCAL, shardLeaseKey(shard)]]),
+        doc: null,
+        requestedMono: null,
+      })),
+      members: new Map(),
+      single: null,
+      refused: null,
+      live: [ctx.host],
+      share: n,
+      beat: 0,
+    };
+    ctx.local.set(STATE_KEY, state);
+  }
+  return state;
+}
+
+/** `ctx.local` for a shard: its own lease memory and key, the runtime's map for everything else (e.g. the lease-lost DIAG mark). */
+class ShardLocal extends Map<string, unknown> {
+  constructor(
+    private readonly parent: Map<string, unknown>,
+    private readonly mine: Map<string, unknown>,
+  ) {
+    super();
+  }
+  override get(key: string) {
+    return SHARD_OWN_KEYS.has(key) ? this.mine.get(key) : this.parent.get(key);
+  }
+  override set(key: string, value: unknown) {
+    (SHARD_OWN_KEYS.has(key) ? this.mine : this.parent).set(key, value);
+    return this;
+  }
+  override has(key: string) {
+    return SHARD_OWN_KEYS.has(key) ? this.mine.has(key) : this.parent.has(key);
+  }
+  override delete(key: string) {
+    return SHARD_OWN_KEYS.has(key) ? this.mine.delete(key) : this.parent.delete(key);
+  }
+}
+
+/**
+ * The context the lease state machine runs in for one shard: its own LeaseView, lease key and
+ * memory; audit events carry `shard`; the preferred-leader rule is replaced by the fair share.
+ */
+function shardContext(ctx: FnContext, state: ShardState, slot: ShardSlot): FnContext {
+  const audit = Object.create(ctx.audit) as FnContext['audit'];
+  audit.record = (event: string, payload: Record<string, unknown> = {}) => ctx.audit.record(event, { ...payload, shard: slot.shard });
+  const local = new ShardLocal(ctx.local, slot.own);
+  slot.own.set(LEASE_STATUS_LOCAL, (doc: LeaseDoc | null) => {
+    slot.doc = doc;
+    publishShardStatus(ctx, state);
+  });
+  return {
+    ...ctx,
+    lease: slot.view,
+    local,
+    audit,
+    // No metrics hook per shard: the epoch gauge is the one lease's; shard gauges are set below.
+    metrics: undefined,
+    config: { ...ctx.config, lease: { ...ctx.config.lease, preferredLeader: undefined } },
+  };
+}
+
+/** What the state machine exports (functions/leader-heartbeat.ts injects it: no import cycle). */
+export interface Machine {
+  holderBeat(ctx: FnContext, mem: LeaderMemory): Promise<BeatResult>;
+  followerBeat(ctx: FnContext, mem: LeaderMemory, policy?: { mayAcquire(why: string, doc: LeaseDoc | null): boolean; wantHandover(doc: LeaseDoc): boolean }): Promise<BeatResult>;
+  releaseLease(ctx: FnContext, mem: LeaderMemory, why: string): Promise<BeatResult>;
+}
+interface BeatResult {
+  action: string;
+  holder: boolean;
+  leader: string | null;
+  epoch: number;
+  degraded: boolean;
+  detail?: string;
+}
+type ShardBeat = Omit<BeatResult, 'action'> & { action: 'released' | 'renewed' | 'following' };
+
+/**
+ * One beat of every shard lease. Order: this runtime's heartbeat object, the membership (hosts
+ * whose heartbeat object changed within a lease on this runtime's monotonic clock), the renews of
+ * held shards (in parallel: a renew must not wait behind another shard's read), then the other
+ * shards in order with the fair-share policy: take an absent, released or stale shard only below
+ * ⌈shards ÷ live runtimes⌉; ask a holder with at least two shards more than this runtime for one
+ * by the handover protocol (one request at a time). Returns the one-lease output shape, describing
+ * shard 0 (the shard whose holder also runs the cluster-wide duties), plus `shards`.
+ */
+export async function shardedBeat(ctx: FnContext, machine: Machine, action: 'heartbeat' | 'release'): Promise<ShardBeat> {
+  const state = ensureState(ctx);
+  const contexts = state.slots.map((slot) => shardContext(ctx, state, slot));
+  const memOf = (i: number) => leaderMemory(contexts[i]!);
+  if (action === 'release') {
+    for (let i = 0; i < state.n; i++) if (memOf(i).held) await machine.releaseLease(contexts[i]!, memOf(i), 'requested');
+    await ctx.store.primary.delete(memberKey(ctx.host)).catch(() => undefined);
+    return finish(ctx, state, 'released');
+  }
+  state.beat++;
+  const { leaseMs, opTimeoutMs } = leaseTimings(ctx);
+
+  // Renews of held shards, all at once, alongside the membership beat: a slow NAS answering the
+  // heartbeat object or the listing late must never delay a renew.
+  const heldIdx = state.slots.map((_, i) => i).filter((i) => memOf(i).held);
+  await Promise.all([
+    ...heldIdx.map((i) => machine.holderBeat(contexts[i]!, memOf(i)).catch((err) => ctx.log.warn({ shard: i, err: ctx.masker.text(String(err)) }, 'shard renew failed'))),
+    withTimeout(beatMembership(ctx, state, leaseMs), 2 * opTimeoutMs, 'membership beat').catch((err: unknown) =>
+      ctx.log.warn({ err: ctx.masker.text(String(err)) }, 'membership beat failed or late; bidding on what was last seen'),
+    ),
+  ]);
+
+  const now = () => ctx.clock.monotonicMs();
+  // Hosts whose shard lease this runtime watches go stale with it: not live, whatever their heartbeat object says.
+  const staleHolders = new Set<string>();
+  state.slots.forEach((slot, i) => {
+    const observed = memOf(i).observed;
+    if (!memOf(i).held && slot.doc && !slot.doc.released && observed && now() - observed.firstSeenMono >= leaseMs) staleHolders.add(slot.doc.host);
+  });
+  const live = [ctx.host, ...[...state.members.entries()].filter(([host, m]) => host !== ctx.host && now() - m.firstSeenMono < leaseMs && !staleHolders.has(host)).map(([h]) => h)];
+  state.live = live.sort();
+  state.share = Math.ceil(state.n / live.length);
+  const counts = new Map<string, number>();
+  let mine = 0;
+  state.slots.forEach((slot, i) => {
+    if (memOf(i).held) mine++;
+    else if (slot.view.leaderHost && slot.doc && !slot.doc.released && live.includes(slot.view.leaderHost)) counts.set(slot.view.leaderHost, (counts.get(slot.view.leaderHost) ?? 0) + 1);
+    if (slot.requestedMono !== null && (memOf(i).held || now() - slot.requestedMono >= leaseMs)) slot.requestedMono = null;
+  });
+  let pending = state.slots.filter((s) => s.requestedMono !== null).length;
+  for (let i = 0; i < state.n; i++) {
+    if (memOf(i).held) continue;
+    const slot = state.slots[i]!;
+    const policy = {
+      // A stale lease's holder is not live from this beat on, whatever the count at its start said.
+      mayAcquire: (why: string, doc: LeaseDoc | null) => {
+        if (state.refused !== null) return false;
+        const others = why === 'stale' && doc && doc.host !== ctx.host ? live.filter((h) => h !== doc.host) : live;
+        return mine < Math.ceil(state.n / Math.max(1, others.length));
+      },
+      wantHandover: (doc: LeaseDoc) =>
+        state.refused === null && pending === 0 && mine < state.share && live.includes(doc.host) && (counts.get(doc.host) ?? 0) >= mine + 2,
+    };
+    try {
+      const out = await machine.followerBeat(contexts[i]!, memOf(i), policy);
+      if (out.action === 'acquired') {
+        mine++;
+        slot.requestedMono = null;
+      }
+      if (out.action === 'handover_requested') {
+        slot.requestedMono = now();
+        pending++;
+      }
+    } catch (err) {
+      ctx.log.warn({ shard: i, err: ctx.masker.text(String(err)) }, 'shard lease beat failed');
+    }
+  }
+  return finish(ctx, state, 'beat');
+}
+
+/**
+ * Writes this runtime's heartbeat object, then lists the others (with ETags) and reads a body
+ * only when its ETag changed. A live runtime configured with another shard count, or a live
+ * one-lease holder, refuses bidding here: the two layouts would collect the same streams twice.
+ */
+async function beatMembership(ctx: FnContext, state: ShardState, leaseMs: number): Promise<void> {
+  const body = JSON.stringify({ host: ctx.host, pid: ctx.pid, shards: state.n, beat: state.beat, heartbeat_ms: ctx.clock.now() });
+  const mono = ctx.clock.monotonicMs();
+  try {
+    await ctx.store.primary.put(memberKey(ctx.host), body, { contentType: 'application/json' });
+    const page = await ctx.store.primary.listPage(MEMBERS_PREFIX, { limit: 1000, etags: true });
+    const seen = new Set<string>();
+    for (const o of page.objects) {
+      const host = o.key.slice(MEMBERS_PREFIX.length).replace(/\.json$/, '');
+      seen.add(host);
+      const prev = state.members.get(host);
+      if (prev && prev.etag === o.etag) continue;
+      let shards: number | null = null;
+      try {
+        const got = await ctx.store.primary.getOrNull(o.key);
+        shards = got ? (JSON.parse(got.body.toString('utf8')) as { shards?: number }).shards ?? null : null;
+      } catch {
+        shards = prev?.shards ?? null;
+      }
+      state.members.set(host, { etag: o.etag, firstSeenMono: mono, shards });
+    }
+    for (const host of [...state.members.keys()]) if (!seen.has(host)) state.members.delete(host);
+    // A runtime still on one lease holds locks/collector.leader and collects every stream.
+    const single = await ctx.store.primary.getOrNull(LEASE_KEY);
+    if (!single) state.single = null;
+    else if (state.single?.etag !== single.etag) {
+      let released = true;
+      try {
+        released = leaseDocSchema.parse(JSON.parse(single.body.toString('utf8'))).released === true;
+      } catch {
+        released = false;
+      }
+      state.single = { etag: single.etag, firstSeenMono: mono, shards: released ? 0 : 1 };
+    }
+  } catch (err) {
+    if (!isBtcError(err)) throw err;
+    ctx.log.warn({ err: ctx.masker.text(err.message) }, 'membership beat failed; bidding on what was last seen');
+  }
+  const disagree = [...state.members.entries()]
+    .filter(([host, m]) => host !== ctx.host && mono - m.firstSeenMono < leaseMs && m.shards !== null && m.shards !== state.n)
+    .map(([host, m]) => `${host} runs ${m.shards} shard(s)`);
+  if (state.single && state.single.shards === 1 && mono - state.single.firstSeenMono < leaseMs) disagree.push(`${LEASE_KEY} is held (a runtime on collector.shards: 1)`);
+  const refused = disagree.length ? `runtimes disagree on collector.shards (this one: ${state.n}): ${disagree.join('; ')}` : null;
+  if (refused !== state.refused) {
+    state.refused = refused;
+    if (refused) ctx.log.error({ reason: refused }, 'not bidding for shards');
+    await ctx.audit.record(refused ? 'collector.shards.refused' : 'collector.shards.agreed', { host: ctx.host, shards: state.n, reason: refused });
+  }
+}
+
+/** The runtime-wide LeaseView mirrors shard 0 (cluster-wide duties run once, on its holder); status and metrics get every shard. */
+function finish(ctx: FnContext, state: ShardState, what: string): ShardBeat {
+  const zero = state.slots[0]!.view;
+  setLeaseView(ctx.lease, { ...zero });
+  publishShardStatus(ctx, state);
+  const held = state.slots.filter((s) => s.view.holder).map((s) => s.shard);
+  return {
+    action: what === 'released' ? 'released' : held.length ? 'renewed' : 'following',
+    holder: zero.holder,
+    leader: zero.leaderHost,
+    epoch: zero.epoch,
+    degraded: zero.degraded,
+    detail: `shards held: [${held.join(',')}] of ${state.n}; live: ${state.live.join(',')}; share ${state.share}${state.refused ? `; ${state.refused}` : ''}`,
+  };
+}
+
+/** One row per shard as this runtime sees it (status `shards`, /health, the page). */
+export function shardRows(state: ShardState) {
+  return state.slots.map((s) => ({
+    shard: s.shard,
+    host: s.view.leaderHost,
+    epoch: s.view.epoch,
+    self: s.view.holder,
+    since: iso(s.view.since),
+    degraded: s.view.degraded,
+  }));
+}
+
+/** Status `shards` block and the per-shard gauges, written only when they changed. */
+function publishShardStatus(ctx: FnContext, state: ShardState): void {
+  const rows = shardRows(state);
+  for (const r of rows) ctx.metrics?.noteShard?.(r.shard, r.self, r.epoch);
+  const block = { count: state.n, live: state.live, share: state.share, refused: state.refused, rows };
+  const fingerprint = JSON.stringify(block);
+  if (state.lastStatus === fingerprint) return;
+  state.lastStatus = fingerprint;
+  const zero = state.slots[0]!.view;
+  ctx.status
+    .update((s) => {
+      (s as unknown as Record<string, unknown>).shards = block;
+      s.leader = { host: zero.leaderHost, since: iso(zero.since), active: zero.holder, epoch: zero.epoch };
+    })
+    .catch(() => undefined);
+}
+
+/** This runtime holds at least one shard lease: collecting (`collecting`), or on paper too (paused, degraded: it must keep beating). */
+export function holdsAnyShard(local: Map<string, unknown>, collecting = false): boolean {
+  const state = shardStateOf(local);
+  if (!state) return false;
+  return state.slots.some((s) => s.view.holder || (!collecting && (s.own.get('leader-heartbeat') as LeaderMemory | undefined)?.held));
+}
