@@ -11,6 +11,11 @@ import { CONDITIONAL_WRITES_CHECK, conditionalWritesPreflight } from './conditio
 import { describeLockKind, detectLockKind } from './file-lock.ts';
 import { describeClockSkew } from './store/server-clock.ts';
 
+export interface PreflightOptions {
+  /** `runtime start`: a symbol the exchange does not list warns (its stream fails alone); `whatif` leaves this off and fails. */
+  allowMissingSymbols?: boolean;
+}
+
 export interface CheckResult {
   check: string;
   ok: boolean;
@@ -44,7 +49,7 @@ const NEEDS_PRIMARY = 'primary reachable';
  * masked detail). Checks that need the primary are skipped when it failed. The results are also
  * kept in runtime.local under PREFLIGHT_KEY, where the page reads why the runtime stays DEBUG.
  */
-export async function runPreflight(runtime: Runtime): Promise<CheckResult[]> {
+export async function runPreflight(runtime: Runtime, options: PreflightOptions = {}): Promise<CheckResult[]> {
   const { loaded, paths, store } = runtime;
   const results: CheckResult[] = [];
   const check = async (name: string, fn: () => Promise<string | { detail: string; warn: boolean }>, needs?: string) => {
@@ -96,7 +101,7 @@ export async function runPreflight(runtime: Runtime): Promise<CheckResult[]> {
   // The lease and create-only segments are only as safe as the primary's If-None-Match / If-Match.
   await check(CONDITIONAL_WRITES_CHECK, () => conditionalWritesPreflight(runtime), NEEDS_PRIMARY);
   // Imported here: ccxt is heavy and most commands that load this file never check streams.
-  await check('collector streams', async () => (await import('./collector/plan.ts')).streamsPreflight(runtime));
+  await check('collector streams', async () => (await import('./collector/plan.ts')).streamsPreflight(runtime, { allowMissingSymbols: options.allowMissingSymbols }));
   await check('schedules resolvable', async () => `${runtime.schedules.length} schedules → ${[...new Set(runtime.schedules.map((s) => s.fn))].join(', ')}`);
   runtime.local.set(PREFLIGHT_KEY, { at: runtime.clock.now(), results } satisfies PreflightRecord);
   return results;

@@ -9,7 +9,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ExchangePool } from '../runtime/collector/exchanges.ts';
 import { startEmulator, type Emulator } from '../runtime/emulator/server.ts';
 
-const FIXTURES = path.resolve('../shared/fixtures/ccxt-static');
+// Copied unchanged from ../shared/fixtures/ccxt-static (ccxt's own recordings, MIT): a clone must test on its own.
+const FIXTURES = path.join(import.meta.dirname, 'fixtures/ccxt-static');
 
 interface Recorded {
   input: [string, number | null, number];

@@ -132,15 +132,25 @@ export function exchangePoolOf(local: Map<string, unknown>, config: AppConfig): 
   return pool;
 }
 
-/** The whatif line for the streams: fails on config errors; an unreachable exchange is named but passes; none configured warns. */
-export async function streamsPreflight(runtime: { loaded: { config: AppConfig }; local: Map<string, unknown> }): Promise<string | { detail: string; warn: boolean }> {
+/**
+ * The preflight line for the streams: fails on config errors; an unreachable exchange is named but
+ * passes; none configured warns. A symbol the exchange does not list fails it for `whatif` (a typo
+ * must be loud) and only warns with `allowMissingSymbols` (`runtime start`: that stream fails
+ * `symbol_unavailable`, the others collect, so preflight must not keep the whole PC in DEBUG).
+ */
+export async function streamsPreflight(
+  runtime: { loaded: { config: AppConfig }; local: Map<string, unknown> },
+  options: { allowMissingSymbols?: boolean } = {},
+): Promise<string | { detail: string; warn: boolean }> {
   const { config } = runtime.loaded;
   if (!config.collector.streams.length) return { detail: NO_STREAMS_MESSAGE, warn: true };
   const check = await checkStreams(config, exchangePoolOf(runtime.local, config), { loadMarkets: true });
-  assertStreamsValid(check);
+  assertStreamsValid(check, options);
   const tasks = planTasks(config).length;
   const unverified = check.unverified.map((u) => `${u.exchange} unreachable, symbols unverified (${u.reason.slice(0, 80)})`);
-  return [`${tasks} stream(s) valid`, ...shardLine(config), ...unverified].join('; ');
+  const missing = options.allowMissingSymbols ? (check.missingSymbols ?? []) : [];
+  const line = [`${tasks} stream(s) valid`, ...shardLine(config), ...unverified, ...missing.map((m) => `${m.message}: that stream fails symbol_unavailable`)].join('; ');
+  return missing.length ? { detail: line, warn: true } : line;
 }
 
 /** whatif's stream → shard map with collector.shards > 1 (`shard k: exchange/topic/symbol, …`; pinned ones marked). */
