@@ -346,7 +346,7 @@ async function lastSeqIn(file: string): Promise<number> {
       const start = Math.max(0, size - window);
       const tail = Buffer.alloc(size - start);
       await handle.read(tail, 0, tail.length, start);
-      const { lines } = recordsInTail(tail, start === 0);
+      const lines = recordsInTail(tail, start === 0);
       if (lines.length > 0) return lines[lines.length - 1]!.seq;
       if (start === 0) return -1;
     }
@@ -356,11 +356,10 @@ async function lastSeqIn(file: string): Promise<number> {
 }
 
 /** The parseable records of a segment tail; when `fromStart` is false the first (partial) line is skipped. */
-function recordsInTail(tail: Buffer, fromStart: boolean): { lines: Array<{ seq: number; ts: number }> } {
+function recordsInTail(tail: Buffer, fromStart: boolean): Array<{ seq: number; ts: number }> {
   const raw = tail.toString('utf8').split('\n');
   if (!fromStart) raw.shift();
-  const lines = raw.map(parseRecord).filter((r): r is { seq: number; ts: number } => r !== null);
-  return { lines };
+  return raw.map(parseRecord).filter((r): r is { seq: number; ts: number } => r !== null);
 }
 
 export function assertNoConflicts(outcomes: ShipOutcome[]): void {

@@ -4,7 +4,6 @@
 import type { AlertsConfig } from '../../config/schema.ts';
 import type { FnContext } from '../define.ts';
 import { diagReasons, heldSince, PRIMARY_DOWN_SINCE_KEY } from '../diag-reasons.ts';
-import { diskSpace } from '../disk-space.ts';
 import type { AuditEvent } from '../audit.ts';
 import { measureBacklog } from '../store/backlog.ts';
 import { symbolKey } from '../streams.ts';
@@ -132,7 +131,7 @@ export interface Facts {
 export async function gatherFacts(ctx: FnContext): Promise<Facts> {
   const rules = ctx.config.alerts.rules;
   const backlog = rules.cacheBacklog.enabled ? await measureBacklog(ctx.store.secondary).catch(() => null) : null;
-  const disk = rules.diskFree.enabled ? await diskSpace(ctx.paths.dataDir) : null;
+  const disk = rules.diskFree.enabled ? ((await ctx.disk?.read()) ?? null) : null;
   return { now: ctx.clock.now(), backlog, disk };
 }
 
