@@ -96,6 +96,12 @@ export const alertsSchema = z.strictObject({
     diskFree: z.strictObject({ enabled: z.boolean(), minBytes: z.number().int().nonnegative().optional() }),
     /** |this PC's clock − the primary's| over maxSeconds. */
     clockSkew: z.strictObject({ enabled: z.boolean(), maxSeconds: z.number().positive() }),
+    /**
+     * The primary (NAS) forecast to reach storage.capacityBytes within withinDays (the same linear
+     * forecast as `runtime capacity`); needs storage.capacityBytes. Lease holder only; the bucket
+     * is measured at most every measureEverySeconds (one listing of the whole bucket).
+     */
+    nasFull: z.strictObject({ enabled: z.boolean(), withinDays: z.number().positive(), measureEverySeconds: z.number().int().positive() }),
   }),
 });
 export type AlertsConfig = z.infer<typeof alertsSchema>;
@@ -302,6 +308,7 @@ export function defaultConfig(machine: MachineDefaults = { hostname: () => os.ho
         diag: { enabled: true, afterSeconds: 120 },
         diskFree: { enabled: true },
         clockSkew: { enabled: true, maxSeconds: 30 },
+        nasFull: { enabled: true, withinDays: 30, measureEverySeconds: 6 * 3600 },
       },
     },
     diag: { nasOutageSeconds: 300, onSyncFailed: true, leaseLostSeconds: 300 },

@@ -19,6 +19,7 @@ import { startEmulator, type Emulator } from '../runtime/emulator/server.ts';
 import { DEFAULT_SYMBOLS } from '../runtime/emulator/market.ts';
 import { silentLogger } from '../runtime/logger.ts';
 import { createFsStore } from '../runtime/store/fs.ts';
+import { segments } from './helpers/data-fixtures.ts';
 import { leaseRuntimes } from './helpers/lease-inproc.ts';
 import { startTcpProxy, type TcpProxy } from './helpers/tcp-proxy.ts';
 import { startWebhookReceiver, type ReceivedHook, type WebhookReceiver } from './helpers/webhook-receiver.ts';
@@ -219,6 +220,45 @@ describe('alert rules against a real webhook receiver', () => {
     });
     expectFiredAndResolvedOnce(rt, r, 'clock_skew');
     expect(r.json.received.find((m) => m.body.key === 'clock_skew')!.body.summary).toMatch(/1[12]\d\.\d s ahead of the primary/);
+  });
+
+  it('a NAS forecast full within the limit: nas_full fires on the holder only, and resolves once compaction slows the growth', { timeout: 120_000 }, async () => {
+    const r = await receivers();
+    const primaryDir = tempDir('btc-ts-alerts-nas-');
+    const primary = createFsStore({ root: primaryDir });
+    // Three closed days of raw trades, as the collector leaves them before compaction.
+    const today = Date.parse(`${new Date().toISOString().slice(0, 10)}T00:00:00Z`);
+    let rawBytes = 0;
+    for (let d = 3; d >= 1; d--) {
+      const stream = { exchange: 'binance', topic: 'trades', symbol: 'BTC/USDT' };
+      for (const seg of segments({ stream, epoch: 1, firstSeq: (3 - d) * 20_000, count: 20_000, perSegment: 1_000, firstTs: today - d * 86_400_000, stepMs: 4_000, firstId: 1_000_000 + (3 - d) * 20_000 })) {
+        await primary.put(seg.key, seg.body);
+        rawBytes += seg.body.length;
+      }
+    }
+    const perDay = rawBytes / 3;
+    // Room for about five more days at the raw growth; the rule's limit is 20 days.
+    const capacityBytes = Math.round(rawBytes + 5 * perDay);
+    const rt = await runtimeWith({
+      env: { BTC_TS_FS_PRIMARY_DIR: primaryDir },
+      overrides: { storage: { capacityBytes }, alerts: { ...r.alerts, rules: { nasFull: { enabled: true, withinDays: 20, measureEverySeconds: 3600 } } } },
+    });
+    // Not the lease holder: the bucket is the holder's to measure.
+    expect((await check(rt)).evaluated).not.toContain('nas_full');
+    Object.assign(rt.lease, { holder: true, epoch: 1, leaderHost: 'alert-pc', since: Date.now() });
+    expect((await check(rt)).fired).toEqual(['nas_full']);
+    const fire = r.json.received.find((m) => m.body.key === 'nas_full')!.body;
+    expect(fire.summary).toMatch(/forecast full on \d{4}-\d{2}-\d{2}, in 5\.\d days \(limit 20\)/);
+    // Within measureEverySeconds the listing is not repeated: still open, nothing new sent.
+    expect(await check(rt)).toMatchObject({ fired: [], resolved: [], open: 1 });
+    // Compaction: each day now keeps a Parquet object a fraction of its raw size, so the growth
+    // the forecast divides by falls; the compact run's own listing is newer than the rule's.
+    const compacted = (await rt.invoker.invoke('compact', {})) as { ok: boolean; days: unknown[]; capacity: { days_until_full: number } };
+    expect(compacted.ok).toBe(true);
+    expect(compacted.days).toHaveLength(3);
+    expect(compacted.capacity.days_until_full).toBeGreaterThan(20);
+    expect((await check(rt)).resolved).toEqual(['nas_full']);
+    expectFiredAndResolvedOnce(rt, r, 'nas_full');
   });
 
   it('a small disk filling up: disk_free fires once, repeats while it lasts, survives a restart without a second fire, resolves once when space is back', { timeout: 60_000 }, async () => {

@@ -5,6 +5,7 @@ import type { AlertsConfig } from '../../config/schema.ts';
 import type { FnContext } from '../define.ts';
 import { diagReasons, heldSince, PRIMARY_DOWN_SINCE_KEY } from '../diag-reasons.ts';
 import type { AuditEvent } from '../audit.ts';
+import { capacityReport, COMPACT_LAST_KEY, type CompactLast } from '../lake/capacity.ts';
 import { measureBacklog } from '../store/backlog.ts';
 import { symbolKey } from '../streams.ts';
 
@@ -25,6 +26,8 @@ export const RULES = [
   { name: 'diag', config: 'diag', scope: 'host' },
   { name: 'disk_free', config: 'diskFree', scope: 'host' },
   { name: 'clock_skew', config: 'clockSkew', scope: 'host' },
+  // The bucket is shared: the holder measures it, so two PCs do not list it twice.
+  { name: 'nas_full', config: 'nasFull', scope: 'cluster' },
 ] as const satisfies ReadonlyArray<{ name: string; config: keyof AlertsConfig['rules']; scope: 'host' | 'cluster' }>;
 export type RuleName = (typeof RULES)[number]['name'];
 export type RuleScope = 'host' | 'cluster';
@@ -126,13 +129,53 @@ export interface Facts {
   now: number;
   backlog: { objects: number; bytes: number; capped: boolean } | null;
   disk: { free_bytes: number; total_bytes: number } | null;
+  /** The primary's capacity forecast (null: rule off, not the holder, no storage.capacityBytes, or not measured yet). */
+  capacity: CapacityFact | null;
 }
+
+/** The forecast the nas_full rule reads: `at` is the wall ms of the bucket listing it comes from. */
+export interface CapacityFact {
+  at: number;
+  total_bytes: number;
+  capacity_bytes: number;
+  growth_bytes_per_day: number;
+  days_until_full: number | null;
+  full_at: string | null;
+}
+
+const CAPACITY_KEY = 'alerts:capacity';
 
 export async function gatherFacts(ctx: FnContext): Promise<Facts> {
   const rules = ctx.config.alerts.rules;
   const backlog = rules.cacheBacklog.enabled ? await measureBacklog(ctx.store.secondary).catch(() => null) : null;
   const disk = rules.diskFree.enabled ? ((await ctx.disk?.read()) ?? null) : null;
-  return { now: ctx.clock.now(), backlog, disk };
+  const capacity = rules.nasFull.enabled && ctx.lease.holder ? await capacityFact(ctx) : null;
+  return { now: ctx.clock.now(), backlog, disk, capacity };
+}
+
+/**
+ * The newest capacity forecast this process has: the compact duty's (it lists the bucket once a
+ * day), else its own listing of the primary, repeated at most every `measureEverySeconds`. A
+ * failed listing (primary down) keeps the previous forecast; the first failure leaves none.
+ */
+async function capacityFact(ctx: FnContext): Promise<CapacityFact | null> {
+  const capacityBytes = ctx.config.storage.capacityBytes;
+  if (capacityBytes === undefined) return null;
+  const now = ctx.clock.now();
+  let fact = ctx.local.get(CAPACITY_KEY) as CapacityFact | undefined;
+  const compacted = ctx.local.get(COMPACT_LAST_KEY) as CompactLast | undefined;
+  if (compacted?.capacity && (!fact || compacted.at > fact.at)) {
+    fact = { at: compacted.at, capacity_bytes: capacityBytes, ...compacted.capacity };
+    ctx.local.set(CAPACITY_KEY, fact);
+  }
+  if (!fact || now - fact.at >= ctx.config.alerts.rules.nasFull.measureEverySeconds * 1000) {
+    const report = await capacityReport(ctx.store.primary, { now, capacityBytes }).catch(() => null);
+    if (report) {
+      fact = { at: now, total_bytes: report.total_bytes, capacity_bytes: capacityBytes, growth_bytes_per_day: report.growth_bytes_per_day, days_until_full: report.days_until_full, full_at: report.full_at };
+      ctx.local.set(CAPACITY_KEY, fact);
+    }
+  }
+  return fact ?? null;
 }
 
 const secs = (ms: number) => `${Math.round(ms / 1000)} s`;
@@ -268,6 +311,20 @@ export function evaluateRules(ctx: FnContext, facts: Facts): { conditions: Condi
         since,
         summary: `this PC's clock is ${(Math.abs(skew!) / 1000).toFixed(1)} s ${skew! > 0 ? 'ahead of' : 'behind'} the primary's (limit ${cfg.clockSkew.maxSeconds} s): fix the time sync (NTP)`,
         details: { skew_ms: skew, max_ms: cfg.clockSkew.maxSeconds * 1000 },
+      });
+    }
+  }
+  const cap = facts.capacity;
+  if (on('nas_full') && cap && cap.days_until_full !== null) {
+    const soon = cap.days_until_full <= cfg.nasFull.withinDays;
+    const since = heldSince(ctx, 'alerts:nas-full-since', soon);
+    if (soon && since !== null) {
+      out.push({
+        rule: 'nas_full',
+        key: 'nas_full',
+        since,
+        summary: `the primary (${ctx.store.primary.describe}) is forecast full on ${cap.full_at!.slice(0, 10)}, in ${cap.days_until_full.toFixed(1)} days (limit ${cfg.nasFull.withinDays}): ${mib(cap.total_bytes)} of ${mib(cap.capacity_bytes)} used, growing ${mib(cap.growth_bytes_per_day)} a day; compact, shorten retention (retention.rawDays / parquetDays) or add space`,
+        details: { total_bytes: cap.total_bytes, capacity_bytes: cap.capacity_bytes, growth_bytes_per_day: cap.growth_bytes_per_day, days_until_full: cap.days_until_full, full_at: cap.full_at, within_days: cfg.nasFull.withinDays, measured_at: new Date(cap.at).toISOString() },
       });
     }
   }
