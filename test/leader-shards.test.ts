@@ -1,12 +1,13 @@
 // test/leader-shards.test.ts
-// Shards of streams in-process: the stable stream → shard map, per-shard leases split by fair share, a survivor taking every shard after a lease, N refused while runtimes disagree.
+// Shards of streams in-process: the stable stream → shard map, per-shard leases split by fair share, a survivor taking every shard after a lease, N refused while runtimes disagree; preferred placement (lease.preferredShards): config, handover after the settle time, no bounce.
 
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../runtime/config.ts';
 import { LEASE_KEY, leaseDocSchema } from '../runtime/lease.ts';
-import { fnv1a, preferredHosts, shardLeaseKey, shardMap, shardOfStream, shardStateOf } from '../runtime/leader/shards.ts';
+import { shardLine } from '../runtime/collector/plan.ts';
+import { fnv1a, preferredHosts, shardLeaseKey, shardMap, shardOfStream, shardPlacement, shardStateOf } from '../runtime/leader/shards.ts';
 import type { Runtime } from '../runtime/context.ts';
 import { createFsStore } from '../runtime/store/fs.ts';
 import type { ObjectStore } from '../runtime/store/types.ts';
@@ -157,6 +158,8 @@ describe('preferred placement config (lease.preferredShards)', () => {
     expect(config.lease.preferredShards).toEqual({ 'pc-a': [0, 1], 'pc-b': [3] });
     expect(config.lease.preferredSettleSeconds).toBe(20);
     expect(preferredHosts(config)).toEqual(['pc-a', 'pc-a', null, 'pc-b']);
+    // whatif's streams line names each shard's preferred host.
+    expect(shardLine(config)).toEqual(['4 shards: shard 0 (prefers pc-a): no streams | shard 1 (prefers pc-a): no streams | shard 2: no streams | shard 3 (prefers pc-b): no streams']);
   });
 
   it('names the bad key: a shard that does not exist, a shard two hosts prefer, a malformed value', () => {
@@ -232,6 +235,13 @@ describe('preferred placement (in-process, FsStore primary)', () => {
       [3, null, 'pc-b'],
     ]);
     expect(status.shards.preference).toMatchObject({ shards: [0, 1, 2], settled: true, flaps: 0 });
+    // runtime whatif's table: shard → preferred host → the holder its lease names now.
+    expect((await shardPlacement(a.runtime.loaded.config, primary)).map((p) => [p.shard, p.preferred, p.holder, p.epoch, p.released])).toEqual([
+      [0, 'pc-a', 'pc-a', 2, false],
+      [1, 'pc-a', 'pc-a', 2, false],
+      [2, 'pc-a', 'pc-a', 2, false],
+      [3, null, 'pc-b', 1, false],
+    ]);
 
     // pc-a dies (kill -9: it simply stops): pc-b takes its three shards by the stale rule within T + 2h on pc-b's clock.
     const diedAt = b.clock.monotonicMs();

@@ -154,7 +154,7 @@ export async function streamsPreflight(
 }
 
 /** whatif's stream → shard map with collector.shards > 1 (`shard k (prefers host): exchange/topic/symbol, …`; pinned ones marked). */
-function shardLine(config: AppConfig): string[] {
+export function shardLine(config: AppConfig): string[] {
   const n = shardCount(config);
   if (n <= 1) return [];
   const map = shardMap(config);
