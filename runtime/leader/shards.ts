@@ -83,11 +83,11 @@ export interface ShardPlacement {
   shard: number;
   /** Preferred host by this config's lease.preferredShards, null when none. */
   preferred: string | null;
-  /** Holder named in `locks/collector.shard-<k>` now (null: absent or released); `unreadable` when the read failed. */
+  /** Holder named in `locks/collector.shard-<k>` now (null: absent, released, or the read failed: see `error`). */
   holder: string | null;
   epoch: number | null;
   released: boolean;
-  /** The lease read failed (the message, secrets masked by the caller's store). */
+  /** The lease read failed: its message (the caller masks secrets before printing it). */
   error?: string;
   streams: string[];
 }
@@ -537,8 +537,9 @@ async function inheritFlaps(ctx: FnContext, state: ShardState): Promise<void> {
   if (flaps === 0) return;
   state.settle.flaps = flaps;
   const settleMs = settleMsOf(ctx, flaps);
-  ctx.log.warn({ flaps, settle_ms: settleMs }, 'the previous process of this host died after taking its preferred shards back; waiting longer before asking again');
-  await ctx.audit.record('collector.shards.preferred_flap', { host: ctx.host, flaps, settle_ms: settleMs, reason: 'an earlier process of this host died after taking its preferred shards back' });
+  const reason = prev.reclaimed === true ? 'an earlier process of this host died after taking its preferred shards back' : 'flaps carried over from an earlier process of this host that died';
+  ctx.log.warn({ flaps, settle_ms: settleMs }, `${reason}; waiting longer before asking for them again`);
+  await ctx.audit.record('collector.shards.preferred_flap', { host: ctx.host, flaps, settle_ms: settleMs, reason });
 }
 
 /** The runtime-wide LeaseView mirrors shard 0 (cluster-wide duties run once, on its holder); status and metrics get every shard. */
