@@ -106,6 +106,37 @@ export const alertsSchema = z.strictObject({
 });
 export type AlertsConfig = z.infer<typeof alertsSchema>;
 
+/**
+ * Preferred placement checks (docs/leader.md "Preferred placement"): preferredLeader is for the one
+ * lease, preferredShards for shards; every shard named exists and has at most one preferred host.
+ */
+function preferredPlacementIssues(lease: { preferredLeader?: string; preferredShards?: Record<string, number[]> }, shards: number): Array<{ path: PropertyKey[]; message: string }> {
+  const issues: Array<{ path: PropertyKey[]; message: string }> = [];
+  if (lease.preferredLeader !== undefined && shards > 1) {
+    issues.push({
+      path: ['lease', 'preferredLeader'],
+      message:
+        `preferredLeader (${lease.preferredLeader}) is for the one lease, but collector.shards is ${shards}: ` +
+        `name the shards that host should hold instead, lease.preferredShards or BTC_TS_PREFERRED_SHARDS="${lease.preferredLeader}=0,1"`,
+    });
+  }
+  if (lease.preferredShards === undefined) return issues;
+  if (shards <= 1) {
+    issues.push({ path: ['lease', 'preferredShards'], message: 'preferredShards needs collector.shards > 1; with the one lease use lease.preferredLeader (BTC_TS_PREFERRED_LEADER)' });
+    return issues;
+  }
+  const owner = new Map<number, string>();
+  for (const [host, list] of Object.entries(lease.preferredShards)) {
+    list.forEach((k, i) => {
+      const path = ['lease', 'preferredShards', host, i];
+      if (k >= shards) issues.push({ path, message: `shard ${k} does not exist: collector.shards is ${shards} (shards are 0 … ${shards - 1})` });
+      else if (owner.has(k)) issues.push({ path, message: owner.get(k) === host ? `shard ${k} is listed twice for ${host}` : `shard ${k} is already preferred by ${owner.get(k)}: a shard has at most one preferred host` });
+      else owner.set(k, host);
+    });
+  }
+  return issues;
+}
+
 export const configSchema = z
   .strictObject({
     /** This PC's name (status, audit, lease holder). */
@@ -155,7 +186,22 @@ export const configSchema = z
     lease: z.strictObject({
       leaseSeconds: seconds,
       heartbeatSeconds: seconds,
+      /** One lease (collector.shards 1) only: this host asks for the lease whenever it is live (docs/leader.md). */
       preferredLeader: z.string().optional(),
+      /**
+       * collector.shards > 1 only: host → the shards it should hold while it is live (each shard at
+       * most one host). Env BTC_TS_PREFERRED_SHARDS="pc-a=0,1;pc-b=2,3". docs/leader.md "Preferred placement".
+       */
+      preferredShards: z
+        .record(z.string().min(1).regex(/^[A-Za-z0-9._-]+$/, 'a host name: letters, digits, . _ - only'), z.array(z.number().int().nonnegative()).min(1), {
+          error: 'host → list of shard numbers, e.g. { pc-a: [0, 1] } in the file or BTC_TS_PREFERRED_SHARDS="pc-a=0,1;pc-b=2,3"',
+        })
+        .optional(),
+      /**
+       * A preferred host asks for its preferred shards back only after it has been live this long
+       * without losing a lease (doubled after each time it lost them again soon after; default 3 × leaseSeconds).
+       */
+      preferredSettleSeconds: seconds.optional(),
     }),
     collector: z.strictObject({
       tickSeconds: seconds,
@@ -256,6 +302,7 @@ export const configSchema = z
         ctx.addIssue({ code: 'custom', path: ['collector', 'streams', i, 'shard'], message: `shard ${s.shard} does not exist: collector.shards is ${shards} (shards are 0 … ${shards - 1})` });
       }
     });
+    preferredPlacementIssues(c.lease, shards).forEach((issue) => ctx.addIssue({ code: 'custom', ...issue }));
     if (c.lease.leaseSeconds <= 2 * c.lease.heartbeatSeconds) {
       ctx.addIssue({
         code: 'custom',
@@ -331,6 +378,19 @@ export function defaultConfig(machine: MachineDefaults = { hostname: () => os.ho
 type EnvParser = (raw: string) => unknown;
 const asString: EnvParser = (raw) => raw;
 const asNumber: EnvParser = (raw) => (raw.trim() === '' || Number.isNaN(Number(raw)) ? raw : Number(raw));
+/**
+ * `BTC_TS_PREFERRED_SHARDS`: `host=k,k;host=k` (spaces allowed) → `{ host: [k, k] }`. Anything else
+ * is passed on as given, so the schema names lease.preferredShards with the expected form.
+ */
+const asPreferredShards: EnvParser = (raw) => {
+  const out: Record<string, unknown[]> = {};
+  for (const part of raw.split(';').map((p) => p.trim()).filter(Boolean)) {
+    const m = /^([^=\s]+)\s*=\s*(.*)$/.exec(part);
+    if (!m) return raw;
+    out[m[1]!] = [...(out[m[1]!] ?? []), ...m[2]!.split(',').map((s) => s.trim()).filter(Boolean).map((s) => (/^\d+$/.test(s) ? Number(s) : s))];
+  }
+  return out;
+};
 const asList: EnvParser = (raw) =>
   raw
     .split(',')
@@ -357,6 +417,8 @@ export const ENV_OVERRIDES: ReadonlyArray<{ env: string; path: string[]; parse: 
   { env: 'BTC_TS_LEASE_SECONDS', path: ['lease', 'leaseSeconds'], parse: asNumber },
   { env: 'BTC_TS_HEARTBEAT_SECONDS', path: ['lease', 'heartbeatSeconds'], parse: asNumber },
   { env: 'BTC_TS_PREFERRED_LEADER', path: ['lease', 'preferredLeader'], parse: asString },
+  { env: 'BTC_TS_PREFERRED_SHARDS', path: ['lease', 'preferredShards'], parse: asPreferredShards },
+  { env: 'BTC_TS_PREFERRED_SETTLE_SECONDS', path: ['lease', 'preferredSettleSeconds'], parse: asNumber },
   { env: 'BTC_TS_TICK_SECONDS', path: ['collector', 'tickSeconds'], parse: asNumber },
   { env: 'BTC_TS_SHARDS', path: ['collector', 'shards'], parse: asNumber },
   { env: 'BTC_TS_EXCHANGE_URL', path: ['collector', 'exchangeUrl'], parse: asString },

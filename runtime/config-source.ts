@@ -96,7 +96,8 @@ export function configError(error: z.ZodError, layers: ConfigLayers): BtcError {
 function sourceOf(keyPath: string[], layers: ConfigLayers): string {
   if (setIn(layers.overrides, keyPath)) return 'command-line flag';
   if (setIn(layers.env, keyPath)) {
-    const variable = ENV_OVERRIDES.find((o) => o.path.join('.') === keyPath.join('.'));
+    // The variable whose path is the key or holds it (BTC_TS_PREFERRED_SHARDS sets lease.preferredShards.<host>.<i>).
+    const variable = ENV_OVERRIDES.find((o) => o.path.length <= keyPath.length && o.path.every((k, i) => k === keyPath[i]));
     return variable ? `environment ${variable.env}` : 'environment';
   }
   if (layers.file && (keyPath.length === 0 || getPath(layers.fileSource?.data, keyPath) !== undefined)) {

@@ -77,6 +77,8 @@ export interface CreateRuntimeOptions {
    * memory only, so a command never overwrites the row of the runtime serving this host. Default true.
    */
   writeStatus?: boolean;
+  /** The pid this runtime writes into leases and heartbeat objects (tests: a restarted process in-process); default process.pid. */
+  pid?: number;
 }
 
 export async function createRuntime(loaded: LoadedConfig, options: CreateRuntimeOptions = {}): Promise<Runtime> {
@@ -187,7 +189,7 @@ export async function createRuntime(loaded: LoadedConfig, options: CreateRuntime
   let invoker: Invoker;
   const context = (): FnContext => ({
     host,
-    pid: process.pid,
+    pid: options.pid ?? process.pid,
     files: nodeLocalFiles,
     config,
     paths,

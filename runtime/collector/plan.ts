@@ -4,7 +4,7 @@
 import type { AppConfig, StreamConfig } from '../../config/schema.ts';
 import { BtcError } from '../errors.ts';
 import { ExchangePool, knownExchangeIds } from './exchanges.ts';
-import { shardCount, shardMap } from '../leader/shards.ts';
+import { preferredHosts, shardCount, shardMap } from '../leader/shards.ts';
 import { DEFAULT_DEPTH, DEFAULT_TIMEFRAME, type StreamTask } from './topics.ts';
 import { NO_STREAMS_MESSAGE } from './first-run.ts';
 import { wsHas } from './ws/exchange.ts';
@@ -153,14 +153,15 @@ export async function streamsPreflight(
   return missing.length ? { detail: line, warn: true } : line;
 }
 
-/** whatif's stream → shard map with collector.shards > 1 (`shard k: exchange/topic/symbol, …`; pinned ones marked). */
-function shardLine(config: AppConfig): string[] {
+/** whatif's stream → shard map with collector.shards > 1 (`shard k (prefers host): exchange/topic/symbol, …`; pinned ones marked). */
+export function shardLine(config: AppConfig): string[] {
   const n = shardCount(config);
   if (n <= 1) return [];
   const map = shardMap(config);
+  const preferred = preferredHosts(config);
   const parts = Array.from({ length: n }, (_, k) => {
     const streams = map.filter((m) => m.shard === k).map((m) => `${m.exchange}/${m.topic}/${m.symbol}${m.pinned ? ' (pinned)' : ''}`);
-    return `shard ${k}: ${streams.length ? streams.join(', ') : 'no streams'}`;
+    return `shard ${k}${preferred[k] ? ` (prefers ${preferred[k]})` : ''}: ${streams.length ? streams.join(', ') : 'no streams'}`;
   });
   return [`${n} shards: ${parts.join(' | ')}`];
 }

@@ -1,7 +1,7 @@
 // runtime/http/app.ts
 // The hono app: POST /fn/:name, GET /fn, /health, /status, /metrics; bearer token and body limit.
 
-import { shardMap, shardRows, shardStateOf } from '../leader/shards.ts';
+import { preferenceBlock, shardMap, shardRows, shardStateOf } from '../leader/shards.ts';
 import { timingSafeEqual } from 'node:crypto';
 import { Hono, type MiddlewareHandler } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
@@ -191,6 +191,7 @@ function shardsBody(runtime: Runtime): { shards?: unknown } {
       refused: state?.refused ?? null,
       held: state ? state.slots.filter((s) => s.view.holder).map((s) => s.shard) : [],
       rows: state ? shardRows(state) : [],
+      preference: state ? preferenceBlock({ host: runtime.host, config: runtime.loaded.config, clock: runtime.clock }, state) : null,
       map: shardMap(runtime.loaded.config),
     },
   };

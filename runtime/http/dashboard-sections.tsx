@@ -269,14 +269,33 @@ export function AuditSection({ model }: { model: DashboardModel }) {
 }
 
 
-/** collector.shards > 1: the shards this host holds, with their epochs, from its status document's `shards` block (docs/leader.md). */
+/**
+ * collector.shards > 1: the shards this host holds, with their epochs, from its status document's
+ * `shards` block (docs/leader.md); with lease.preferredShards also the shards it is preferred for,
+ * who holds each now, and whether it may ask for them back yet.
+ */
 function HostShards({ host }: { host: HostRow }) {
-  const block = (host as { shards?: { count?: number; rows?: Array<{ shard: number; epoch: number; self: boolean }> } }).shards;
+  type Row = { shard: number; epoch: number; self: boolean; host?: string | null; preferred?: string | null };
+  type Preference = { shards: number[]; settled: boolean; settle_ms: number; flaps: number; conflicts: string[] };
+  const block = (host as { shards?: { count?: number; rows?: Row[]; preference?: Preference | null } }).shards;
   if (!block?.rows) return null;
   const held = block.rows.filter((r) => r.self);
+  const pref = block.preference;
+  const elsewhere = pref ? block.rows.filter((r) => pref.shards.includes(r.shard) && !r.self) : [];
   return (
-    <div data-testid="host-shards">
-      {held.length ? `shards ${held.map((r) => `${r.shard} (epoch ${r.epoch})`).join(', ')} of ${block.count ?? block.rows.length}` : `no shard of ${block.count ?? block.rows.length}`}
-    </div>
+    <>
+      <div data-testid="host-shards">
+        {held.length ? `shards ${held.map((r) => `${r.shard} (epoch ${r.epoch})`).join(', ')} of ${block.count ?? block.rows.length}` : `no shard of ${block.count ?? block.rows.length}`}
+      </div>
+      {pref && pref.shards.length > 0 && (
+        <div data-testid="host-shard-preference" class={elsewhere.length ? 'warn' : undefined}>
+          {`prefers ${pref.shards.join(', ')}`}
+          {elsewhere.length
+            ? `; ${elsewhere.map((r) => `${r.shard} held by ${r.host ?? 'nobody'}`).join(', ')}; ${pref.settled ? 'asking for them back' : `asks back after ${Math.round(pref.settle_ms / 1000)} s live`}${pref.flaps ? ` (flapped ${pref.flaps}×)` : ''}`
+            : '; holds them all'}
+        </div>
+      )}
+      {pref && pref.conflicts.length > 0 && <div data-testid="host-shard-conflicts" class="bad">{`preferred by two runtimes (configs differ): ${pref.conflicts.join('; ')}`}</div>}
+    </>
   );
 }

@@ -63,7 +63,26 @@ const healthBody = z.object({
       share: z.number().nullable().describe('⌈shards ÷ live⌉: the most shards this runtime bids for'),
       refused: z.string().nullable().describe('why this runtime does not bid (runtimes disagree on collector.shards), else null'),
       held: z.array(z.number()).describe('shards this runtime collects'),
-      rows: z.array(z.object({ shard: z.number(), host: z.string().nullable(), epoch: z.number(), self: z.boolean(), since: z.string().nullable(), degraded: z.boolean() })),
+      rows: z.array(
+        z.object({
+          shard: z.number(),
+          host: z.string().nullable(),
+          epoch: z.number(),
+          self: z.boolean(),
+          since: z.string().nullable(),
+          degraded: z.boolean(),
+          preferred: z.string().nullable().describe('its preferred host by lease.preferredShards (null: none)'),
+        }),
+      ),
+      preference: z
+        .object({
+          shards: z.array(z.number()).describe('shards this runtime is preferred for'),
+          settled: z.boolean().describe('live long enough to ask for them back'),
+          settle_ms: z.number().describe('the settle time now: lease.preferredSettleSeconds doubled per flap'),
+          flaps: z.number().describe('times it lost them again soon after taking them back'),
+          conflicts: z.array(z.string()).describe('shards two live runtimes both prefer (configs differ): preferred by neither'),
+        })
+        .nullable(),
       map: z.array(z.object({ exchange: z.string(), topic: z.string(), symbol: z.string(), shard: z.number(), pinned: z.boolean() })),
     })
     .optional()

@@ -59,6 +59,61 @@ export function shardMap(config: AppConfig): Array<StreamId & { shard: number; p
   );
 }
 
+/**
+ * Shard → its preferred host from `lease.preferredShards` (null: none). The schema guarantees each
+ * shard exists and has at most one preferred host (config/schema.ts).
+ */
+export function preferredHosts(config: AppConfig): Array<string | null> {
+  const out: Array<string | null> = Array.from({ length: shardCount(config) }, () => null);
+  for (const [host, list] of Object.entries(config.lease.preferredShards ?? {})) for (const k of list) if (k < out.length) out[k] = host;
+  return out;
+}
+
+/** Base hysteresis of a preferred host, ms: `lease.preferredSettleSeconds`, default three leases. */
+export function settleBaseMs(config: AppConfig): number {
+  return (config.lease.preferredSettleSeconds ?? 3 * config.lease.leaseSeconds) * 1000;
+}
+/** The settle time doubles per flap up to this many doublings (16 × the base). */
+const MAX_FLAP_DOUBLINGS = 4;
+/** A preferred host live this many settle times in a row without losing a lease is forgiven its flaps. */
+const FORGIVE_AFTER_SETTLES = 4;
+
+/** One shard's placement as `runtime whatif` reads it: its preferred host, its lease as stored now, its streams. */
+export interface ShardPlacement {
+  shard: number;
+  /** Preferred host by this config's lease.preferredShards, null when none. */
+  preferred: string | null;
+  /** Holder named in `locks/collector.shard-<k>` now (null: absent, released, or the read failed: see `error`). */
+  holder: string | null;
+  epoch: number | null;
+  released: boolean;
+  /** The lease read failed: its message (the caller masks secrets before printing it). */
+  error?: string;
+  streams: string[];
+}
+
+/**
+ * Reads every shard's lease once from the primary: shard → preferred host, current holder and
+ * epoch, streams. One snapshot: whether the holder is still live is for the runtimes to judge (by
+ * their own clocks), not for this read. Never throws: a failed read is in `error`.
+ */
+export async function shardPlacement(config: AppConfig, primary: { getOrNull(key: string): Promise<{ body: Buffer } | null> }): Promise<ShardPlacement[]> {
+  const preferred = preferredHosts(config);
+  const map = shardMap(config);
+  return Promise.all(
+    preferred.map(async (pref, shard) => {
+      const streams = map.filter((m) => m.shard === shard).map((m) => `${m.exchange}/${m.topic}/${m.symbol}${m.pinned ? ' (pinned)' : ''}`);
+      try {
+        const got = await primary.getOrNull(shardLeaseKey(shard));
+        const doc = got ? leaseDocSchema.parse(JSON.parse(got.body.toString('utf8'))) : null;
+        return { shard, preferred: pref, holder: doc && !doc.released ? doc.host : null, epoch: doc?.epoch ?? null, released: doc?.released === true, streams };
+      } catch (err) {
+        return { shard, preferred: pref, holder: null, epoch: null, released: false, error: err instanceof Error ? err.message : String(err), streams };
+      }
+    }),
+  );
+}
+
 /** One shard's lease as this runtime sees it. */
 export interface ShardSlot {
   shard: number;
@@ -78,6 +133,8 @@ interface MemberSeen {
   etag: string;
   firstSeenMono: number;
   shards: number | null;
+  /** The shards its own config prefers it for (its heartbeat object's `preferred`). */
+  preferred?: number[];
 }
 
 export interface ShardState {
@@ -92,7 +149,27 @@ export interface ShardState {
   live: string[];
   share: number;
   beat: number;
+  /** shard → its preferred host (lease.preferredShards), null when none. */
+  preferred: Array<string | null>;
+  /** This runtime as a preferred host: the hysteresis before it asks for its preferred shards back. */
+  settle: SettleState;
+  /** shard → the one live runtime that prefers it by its own config (published in its heartbeat object), null when none or contested. */
+  owners: Array<string | null>;
+  /** Shards two live runtimes both prefer (their configs disagree): preferred by neither until fixed. */
+  conflicts: string[];
   lastStatus?: string;
+}
+
+/** Hysteresis of a preferred host (docs/leader.md "Preferred placement"). */
+export interface SettleState {
+  /** Monotonic ms since which this runtime has been live without losing, pausing or degrading a lease; null until its heartbeat object is written. */
+  upSinceMono: number | null;
+  /** Times it lost its preferred shards soon after taking them back: the settle time is base × 2^flaps (at most 16 ×). Carried across a crash in its heartbeat object. */
+  flaps: number;
+  /** It took one of its preferred shards from another live runtime since it was last forgiven (a loss now is a flap). */
+  reclaimed: boolean;
+  /** Its heartbeat object as an earlier process of this host left it was read (first beat only). */
+  inherited: boolean;
 }
 
 const STATE_KEY = 'leader:shards';
@@ -123,6 +200,10 @@ function ensureState(ctx: FnContext): ShardState {
       live: [ctx.host],
       share: n,
       beat: 0,
+      preferred: preferredHosts(ctx.config),
+      owners: Array.from({ length: n }, () => null),
+      conflicts: [],
+      settle: { upSinceMono: null, flaps: 0, reclaimed: false, inherited: false },
     };
     ctx.local.set(STATE_KEY, state);
   }
@@ -154,7 +235,8 @@ class ShardLocal extends Map<string, unknown> {
 
 /**
  * The context the lease state machine runs in for one shard: its own LeaseView, lease key and
- * memory; audit events carry `shard`; the preferred-leader rule is replaced by the fair share.
+ * memory; audit events carry `shard`; the preferred-leader rule is replaced by the fair share and
+ * lease.preferredShards (shardedBeat's policy).
  */
 function shardContext(ctx: FnContext, state: ShardState, slot: ShardSlot): FnContext {
   const audit = Object.create(ctx.audit) as FnContext['audit'];
@@ -171,6 +253,7 @@ function shardContext(ctx: FnContext, state: ShardState, slot: ShardSlot): FnCon
     audit,
     // No metrics hook per shard: the epoch gauge is the one lease's; shard gauges are set below.
     metrics: undefined,
+    // The one-lease preferred leader never applies to a shard (config refuses it with shards; preferredShards does it per shard).
     config: { ...ctx.config, lease: { ...ctx.config.lease, preferredLeader: undefined } },
   };
 }
@@ -211,18 +294,26 @@ export async function shardedBeat(ctx: FnContext, machine: Machine, action: 'hea
   }
   state.beat++;
   const { leaseMs, opTimeoutMs } = leaseTimings(ctx);
+  const now = () => ctx.clock.monotonicMs();
+  const settle = state.settle;
 
   // Renews of held shards, all at once, alongside the membership beat: a slow NAS answering the
   // heartbeat object or the listing late must never delay a renew.
   const heldIdx = state.slots.map((_, i) => i).filter((i) => memOf(i).held);
-  await Promise.all([
-    ...heldIdx.map((i) => machine.holderBeat(contexts[i]!, memOf(i)).catch((err) => ctx.log.warn({ shard: i, err: ctx.masker.text(String(err)) }, 'shard renew failed'))),
-    withTimeout(beatMembership(ctx, state, leaseMs), 2 * opTimeoutMs, 'membership beat').catch((err: unknown) =>
-      ctx.log.warn({ err: ctx.masker.text(String(err)) }, 'membership beat failed or late; bidding on what was last seen'),
+  let membershipOk = false;
+  const renews = await Promise.all([
+    ...heldIdx.map((i) =>
+      machine.holderBeat(contexts[i]!, memOf(i)).catch((err) => {
+        ctx.log.warn({ shard: i, err: ctx.masker.text(String(err)) }, 'shard renew failed');
+        return null;
+      }),
     ),
+    withTimeout(beatMembership(ctx, state, leaseMs), 2 * opTimeoutMs, 'membership beat')
+      .then((ok) => void (membershipOk = ok))
+      .catch((err: unknown) => ctx.log.warn({ err: ctx.masker.text(String(err)) }, 'membership beat failed or late; bidding on what was last seen')),
   ]);
+  await noteHealth(ctx, state, membershipOk, renews.slice(0, heldIdx.length) as Array<BeatResult | null>);
 
-  const now = () => ctx.clock.monotonicMs();
   // Hosts whose shard lease this runtime watches go stale with it: not live, whatever their heartbeat object says.
   const staleHolders = new Set<string>();
   state.slots.forEach((slot, i) => {
@@ -232,6 +323,7 @@ export async function shardedBeat(ctx: FnContext, machine: Machine, action: 'hea
   const live = [ctx.host, ...[...state.members.entries()].filter(([host, m]) => host !== ctx.host && now() - m.firstSeenMono < leaseMs && !staleHolders.has(host)).map(([h]) => h)];
   state.live = live.sort();
   state.share = Math.ceil(state.n / live.length);
+  await noteOwners(ctx, state, live);
   const counts = new Map<string, number>();
   let mine = 0;
   state.slots.forEach((slot, i) => {
@@ -240,24 +332,40 @@ export async function shardedBeat(ctx: FnContext, machine: Machine, action: 'hea
     if (slot.requestedMono !== null && (memOf(i).held || now() - slot.requestedMono >= leaseMs)) slot.requestedMono = null;
   });
   let pending = state.slots.filter((s) => s.requestedMono !== null).length;
-  for (let i = 0; i < state.n; i++) {
+  const preferred = state.owners;
+  const settled = settledFor(ctx, state) === 0;
+  // This runtime's own preferred shards first: a handover for the fair share then lands where the operator wants it.
+  const order = state.slots.map((_, i) => i).sort((x, y) => Number(preferred[y] === ctx.host) - Number(preferred[x] === ctx.host) || x - y);
+  for (const i of order) {
     if (memOf(i).held) continue;
     const slot = state.slots[i]!;
+    const mineByPreference = preferred[i] === ctx.host;
     const policy = {
-      // A stale lease's holder is not live from this beat on, whatever the count at its start said.
       mayAcquire: (why: string, doc: LeaseDoc | null) => {
         if (state.refused !== null) return false;
+        // An absent, released or stale shard moves no one: its preferred host takes it whatever its count.
+        if (mineByPreference) return true;
+        // A stale lease's holder is not live from this beat on, whatever the count at its start said.
         const others = why === 'stale' && doc && doc.host !== ctx.host ? live.filter((h) => h !== doc.host) : live;
         return mine < Math.ceil(state.n / Math.max(1, others.length));
       },
-      wantHandover: (doc: LeaseDoc) =>
-        state.refused === null && pending === 0 && mine < state.share && live.includes(doc.host) && (counts.get(doc.host) ?? 0) >= mine + 2,
+      wantHandover: (doc: LeaseDoc) => {
+        if (state.refused !== null || pending > 0 || !live.includes(doc.host)) return false;
+        // A settled preferred host asks for its shard back, above its share if the operator asked for that.
+        if (mineByPreference && settled) return true;
+        // Never take a shard from its preferred host, nor one its live preferred host will ask back (it would move twice).
+        const owner = preferred[i] ?? null;
+        if (owner === doc.host || (owner !== null && owner !== ctx.host && live.includes(owner))) return false;
+        return mine < state.share && (counts.get(doc.host) ?? 0) >= mine + 2;
+      },
     };
     try {
       const out = await machine.followerBeat(contexts[i]!, memOf(i), policy);
       if (out.action === 'acquired') {
         mine++;
         slot.requestedMono = null;
+        // One of its preferred shards taken from another runtime: losing it again soon is a flap.
+        if (mineByPreference && out.detail === 'handover') settle.reclaimed = true;
       }
       if (out.action === 'handover_requested') {
         slot.requestedMono = now();
@@ -271,15 +379,92 @@ export async function shardedBeat(ctx: FnContext, machine: Machine, action: 'hea
 }
 
 /**
+ * Who prefers which shard, from what each live runtime says of itself (its own config, published in
+ * its heartbeat object), so runtimes whose configs disagree can never pull a shard back and forth:
+ * a shard two live runtimes claim is preferred by neither (logged and audited
+ * `collector.shards.preferred_conflict` when the set changes).
+ */
+async function noteOwners(ctx: FnContext, state: ShardState, live: string[]): Promise<void> {
+  const claims = Array.from({ length: state.n }, (_, k) => (state.preferred[k] === ctx.host ? [ctx.host] : []));
+  for (const host of live) {
+    if (host === ctx.host) continue;
+    for (const k of state.members.get(host)?.preferred ?? []) if (k >= 0 && k < state.n) claims[k]!.push(host);
+  }
+  state.owners = claims.map((c) => (c.length === 1 ? c[0]! : null));
+  const conflicts = claims.flatMap((c, k) => (c.length > 1 ? [`shard ${k}: ${c.sort().join(', ')}`] : []));
+  if (conflicts.join('|') !== state.conflicts.join('|')) {
+    state.conflicts = conflicts;
+    if (conflicts.length) {
+      ctx.log.error({ conflicts }, 'live runtimes prefer the same shards (lease.preferredShards differs between PCs): those shards are preferred by none');
+      await ctx.audit.record('collector.shards.preferred_conflict', { host: ctx.host, conflicts });
+    }
+  }
+}
+
+/**
+ * The preferred host's hysteresis after the renews and the membership beat: a failed membership
+ * beat, a renew that paused, degraded or lost a shard, or a refusal restarts the settle time; a
+ * lost shard after a reclaim is a flap (settle time doubles, audited
+ * `collector.shards.preferred_flap`); a long healthy stretch forgives the flaps.
+ */
+async function noteHealth(ctx: FnContext, state: ShardState, membershipOk: boolean, renews: Array<BeatResult | null>): Promise<void> {
+  const settle = state.settle;
+  const now = ctx.clock.monotonicMs();
+  const lost = renews.some((r) => r?.action === 'stepped_down');
+  const unwell = !membershipOk || state.refused !== null || lost || renews.some((r) => r === null || r.action === 'degraded' || r.action === 'paused');
+  if (!state.preferred.includes(ctx.host)) {
+    settle.upSinceMono = unwell ? null : (settle.upSinceMono ?? now);
+    return;
+  }
+  if (lost && settle.reclaimed) {
+    settle.flaps++;
+    settle.reclaimed = false;
+    const settleMs = settleMsOf(ctx, settle.flaps);
+    ctx.log.warn({ flaps: settle.flaps, settle_ms: settleMs }, 'lost preferred shards soon after taking them back; waiting longer before asking again');
+    await ctx.audit.record('collector.shards.preferred_flap', { host: ctx.host, flaps: settle.flaps, settle_ms: settleMs, reason: 'lost a shard after taking its preferred shards back' });
+  }
+  if (unwell) settle.upSinceMono = null;
+  else settle.upSinceMono ??= now;
+  if (settle.upSinceMono !== null && (settle.flaps > 0 || settle.reclaimed) && now - settle.upSinceMono >= FORGIVE_AFTER_SETTLES * settleMsOf(ctx, settle.flaps)) {
+    settle.flaps = 0;
+    settle.reclaimed = false;
+  }
+}
+
+/** The settle time after `flaps` flaps, ms: base × 2^flaps, at most 16 × base. */
+function settleMsOf(ctx: Pick<FnContext, 'config'>, flaps: number): number {
+  return settleBaseMs(ctx.config) * 2 ** Math.min(flaps, MAX_FLAP_DOUBLINGS);
+}
+
+/** Ms this runtime still waits before it asks for its preferred shards back (0: settled; the settle time itself until its first good beat). */
+export function settledFor(ctx: Pick<FnContext, 'config' | 'clock'>, state: ShardState): number {
+  const settleMs = settleMsOf(ctx, state.settle.flaps);
+  if (state.settle.upSinceMono === null) return settleMs;
+  return Math.max(0, settleMs - (ctx.clock.monotonicMs() - state.settle.upSinceMono));
+}
+
+/**
  * Writes this runtime's heartbeat object, then lists the others (with ETags) and reads a body
  * only when its ETag changed. A live runtime configured with another shard count, or a live
  * one-lease holder, refuses bidding here: the two layouts would collect the same streams twice.
  */
-async function beatMembership(ctx: FnContext, state: ShardState, leaseMs: number): Promise<void> {
-  const body = JSON.stringify({ host: ctx.host, pid: ctx.pid, shards: state.n, beat: state.beat, heartbeat_ms: ctx.clock.now() });
+async function beatMembership(ctx: FnContext, state: ShardState, leaseMs: number): Promise<boolean> {
   const mono = ctx.clock.monotonicMs();
+  let ok = false;
   try {
+    if (!state.settle.inherited) await inheritFlaps(ctx, state);
+    const settle = state.settle;
+    const prefers = state.preferred.flatMap((h, k) => (h === ctx.host ? [k] : []));
+    const body = JSON.stringify({
+      host: ctx.host,
+      pid: ctx.pid,
+      shards: state.n,
+      beat: state.beat,
+      heartbeat_ms: ctx.clock.now(),
+      ...(prefers.length ? { preferred: prefers, flaps: settle.flaps, reclaimed: settle.reclaimed } : {}),
+    });
     await ctx.store.primary.put(memberKey(ctx.host), body, { contentType: 'application/json' });
+    ok = true;
     const page = await ctx.store.primary.listPage(MEMBERS_PREFIX, { limit: 1000, etags: true });
     const seen = new Set<string>();
     for (const o of page.objects) {
@@ -288,13 +473,17 @@ async function beatMembership(ctx: FnContext, state: ShardState, leaseMs: number
       const prev = state.members.get(host);
       if (prev && prev.etag === o.etag) continue;
       let shards: number | null = null;
+      let preferred: number[] | undefined;
       try {
         const got = await ctx.store.primary.getOrNull(o.key);
-        shards = got ? (JSON.parse(got.body.toString('utf8')) as { shards?: number }).shards ?? null : null;
+        const body = got ? (JSON.parse(got.body.toString('utf8')) as { shards?: number; preferred?: unknown }) : null;
+        shards = body?.shards ?? null;
+        preferred = Array.isArray(body?.preferred) ? body.preferred.filter((k): k is number => Number.isInteger(k)) : undefined;
       } catch {
         shards = prev?.shards ?? null;
+        preferred = prev?.preferred;
       }
-      state.members.set(host, { etag: o.etag, firstSeenMono: mono, shards });
+      state.members.set(host, { etag: o.etag, firstSeenMono: mono, shards, ...(preferred ? { preferred } : {}) });
     }
     for (const host of [...state.members.keys()]) if (!seen.has(host)) state.members.delete(host);
     // A runtime still on one lease holds locks/collector.leader and collects every stream.
@@ -312,6 +501,7 @@ async function beatMembership(ctx: FnContext, state: ShardState, leaseMs: number
   } catch (err) {
     if (!isBtcError(err)) throw err;
     ctx.log.warn({ err: ctx.masker.text(err.message) }, 'membership beat failed; bidding on what was last seen');
+    ok = false;
   }
   const disagree = [...state.members.entries()]
     .filter(([host, m]) => host !== ctx.host && mono - m.firstSeenMono < leaseMs && m.shards !== null && m.shards !== state.n)
@@ -323,6 +513,33 @@ async function beatMembership(ctx: FnContext, state: ShardState, leaseMs: number
     if (refused) ctx.log.error({ reason: refused }, 'not bidding for shards');
     await ctx.audit.record(refused ? 'collector.shards.refused' : 'collector.shards.agreed', { host: ctx.host, shards: state.n, reason: refused });
   }
+  return ok;
+}
+
+/**
+ * First beat of a preferred host: its heartbeat object left behind by an earlier process (a graceful
+ * stop deletes it, so one that is there means that process died) carries its flaps on; one that had
+ * taken its preferred shards back died soon after, which is one flap more.
+ */
+async function inheritFlaps(ctx: FnContext, state: ShardState): Promise<void> {
+  if (!state.preferred.includes(ctx.host)) return void (state.settle.inherited = true);
+  const got = await ctx.store.primary.getOrNull(memberKey(ctx.host));
+  state.settle.inherited = true;
+  if (!got) return;
+  let prev: { pid?: unknown; flaps?: unknown; reclaimed?: unknown };
+  try {
+    prev = JSON.parse(got.body.toString('utf8')) as typeof prev;
+  } catch {
+    return;
+  }
+  if (prev.pid === ctx.pid) return;
+  const flaps = (typeof prev.flaps === 'number' && Number.isInteger(prev.flaps) && prev.flaps >= 0 ? Math.min(prev.flaps, MAX_FLAP_DOUBLINGS) : 0) + (prev.reclaimed === true ? 1 : 0);
+  if (flaps === 0) return;
+  state.settle.flaps = flaps;
+  const settleMs = settleMsOf(ctx, flaps);
+  const reason = prev.reclaimed === true ? 'an earlier process of this host died after taking its preferred shards back' : 'flaps carried over from an earlier process of this host that died';
+  ctx.log.warn({ flaps, settle_ms: settleMs }, `${reason}; waiting longer before asking for them again`);
+  await ctx.audit.record('collector.shards.preferred_flap', { host: ctx.host, flaps, settle_ms: settleMs, reason });
 }
 
 /** The runtime-wide LeaseView mirrors shard 0 (cluster-wide duties run once, on its holder); status and metrics get every shard. */
@@ -341,7 +558,10 @@ function finish(ctx: FnContext, state: ShardState, what: string): ShardBeat {
   };
 }
 
-/** One row per shard as this runtime sees it (status `shards`, /health, the page). */
+/**
+ * One row per shard as this runtime sees it (status `shards`, /health, the page): `host` holds it
+ * at `epoch`; `preferred` is its preferred host by this runtime's config (null: none).
+ */
 export function shardRows(state: ShardState) {
   return state.slots.map((s) => ({
     shard: s.shard,
@@ -350,14 +570,31 @@ export function shardRows(state: ShardState) {
     self: s.view.holder,
     since: iso(s.view.since),
     degraded: s.view.degraded,
+    preferred: state.preferred[s.shard] ?? null,
   }));
+}
+
+/**
+ * This runtime as a preferred host (null when its config prefers no shard for it): its preferred
+ * shards, whether it has settled (may ask for them back), the settle time now (ms, doubled per
+ * flap), its flaps; plus the shards live runtimes both claim.
+ */
+export function preferenceBlock(ctx: Pick<FnContext, 'host' | 'config' | 'clock'>, state: ShardState) {
+  const mine = state.preferred.flatMap((h, k) => (h === ctx.host ? [k] : []));
+  return {
+    shards: mine,
+    settled: mine.length > 0 && settledFor(ctx, state) === 0,
+    settle_ms: settleMsOf(ctx, state.settle.flaps),
+    flaps: state.settle.flaps,
+    conflicts: state.conflicts,
+  };
 }
 
 /** Status `shards` block and the per-shard gauges, written only when they changed. */
 function publishShardStatus(ctx: FnContext, state: ShardState): void {
   const rows = shardRows(state);
   for (const r of rows) ctx.metrics?.noteShard?.(r.shard, r.self, r.epoch);
-  const block = { count: state.n, live: state.live, share: state.share, refused: state.refused, rows };
+  const block = { count: state.n, live: state.live, share: state.share, refused: state.refused, rows, preference: preferenceBlock(ctx, state) };
   const fingerprint = JSON.stringify(block);
   if (state.lastStatus === fingerprint) return;
   state.lastStatus = fingerprint;

@@ -31,8 +31,11 @@ export function leaseRuntimes(timings: { leaseSeconds: number; heartbeatSeconds:
     return dir;
   };
 
-  /** One runtime on the shared primary; `skewMs` offsets its wall clock (a PC whose clock is off); `env` adds variables. */
-  async function runtimeOn(primary: ObjectStore, host: string, options: { skewMs?: number; preferred?: string; env?: NodeJS.ProcessEnv } = {}) {
+  /**
+   * One runtime on the shared primary; `skewMs` offsets its wall clock (a PC whose clock is off); `env` adds variables;
+   * `pid` stands in for the process id (a host restarted in-process is a new process).
+   */
+  async function runtimeOn(primary: ObjectStore, host: string, options: { skewMs?: number; preferred?: string; env?: NodeJS.ProcessEnv; pid?: number } = {}) {
     const clock = manualClock(Date.UTC(2026, 0, 1) + (options.skewMs ?? 0));
     const env: NodeJS.ProcessEnv = {
       BTC_TS_HOST: host,
@@ -44,7 +47,7 @@ export function leaseRuntimes(timings: { leaseSeconds: number; heartbeatSeconds:
       ...(options.preferred ? { BTC_TS_PREFERRED_LEADER: options.preferred } : {}),
       ...options.env,
     };
-    const runtime = await createRuntime(loadConfig({ env }), { log: silentLogger(), clock, primary });
+    const runtime = await createRuntime(loadConfig({ env }), { log: silentLogger(), clock, primary, ...(options.pid !== undefined ? { pid: options.pid } : {}) });
     runtimes.push(runtime);
     const beat = async () => (await runtime.invoker.invoke('leader-heartbeat', {})) as BeatResult;
     return { runtime, clock, beat };
