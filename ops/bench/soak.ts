@@ -14,7 +14,9 @@ interface ShardHealth {
 }
 
 /**
- * `npm run bench -- soak [--minutes 60] [--share 0.1] [--max-delay-ms 3000] [--shards 1]`
+ * `npm run bench -- soak [--minutes 60] [--share 0.1] [--max-delay-ms 3000] [--shards 1] [--preferred "soak-a=0;soak-b=1"]`
+ * (`--preferred` is BTC_TS_PREFERRED_SHARDS for both runtimes: the soak then also shows that
+ * preferred placement does not move a shard while its holder lives.)
  * Both runtimes live the whole time, so every new epoch of a lease is a false takeover.
  */
 export default async function soak(args: string[]): Promise<object> {
@@ -22,13 +24,14 @@ export default async function soak(args: string[]): Promise<object> {
   const share = Number(flag(args, '--share') ?? 0.1);
   const maxDelayMs = Number(flag(args, '--max-delay-ms') ?? 3000);
   const shards = Number(flag(args, '--shards') ?? 1);
+  const preferred = flag(args, '--preferred');
   const { leaseSeconds, heartbeatSeconds } = defaultConfig().lease;
   const minio = await startMinio();
   const proxy = await startLatencyProxy(new URL(minio.endpoint), { share, maxDelayMs });
   const procs: RuntimeProcess[] = [];
   try {
     const bucket = await freshBucket(minio, 'bench-soak');
-    const env = leaseEnv(minio, proxy.url, bucket, { leaseSeconds, heartbeatSeconds }, shards > 1 ? { BTC_TS_SHARDS: String(shards) } : {});
+    const env = leaseEnv(minio, proxy.url, bucket, { leaseSeconds, heartbeatSeconds }, { ...(shards > 1 ? { BTC_TS_SHARDS: String(shards) } : {}), ...(preferred ? { BTC_TS_PREFERRED_SHARDS: preferred } : {}) });
     for (const host of ['soak-a', 'soak-b']) procs.push(await spawnRuntime({ host, env }));
     const epochsOf = async () => {
       const seen = new Map<string, number>();
@@ -65,7 +68,7 @@ export default async function soak(args: string[]): Promise<object> {
       }
     }
     return {
-      setup: { lease_s: leaseSeconds, heartbeat_s: heartbeatSeconds, minutes, shards, delayed_share: share, max_delay_ms: maxDelayMs, store: 'MinIO on loopback behind ops/bench/_latency-proxy.ts, two `runtime start` processes' },
+      setup: { lease_s: leaseSeconds, heartbeat_s: heartbeatSeconds, minutes, shards, preferred: preferred ?? null, delayed_share: share, max_delay_ms: maxDelayMs, store: 'MinIO on loopback behind ops/bench/_latency-proxy.ts, two `runtime start` processes' },
       proxy: proxy.stats(),
       takeovers_while_holder_lives: changes.length,
       changes,
