@@ -9,8 +9,8 @@ import { DEFAULT_DEPTH, DEFAULT_TIMEFRAME, type StreamTask } from './topics.ts';
 import { NO_STREAMS_MESSAGE } from './first-run.ts';
 import { wsHas } from './ws/exchange.ts';
 
-/** The ccxt pro method a `transport: ws` topic needs; topics without one are REST only (so far). */
-const WS_CAPABILITY: Partial<Record<StreamConfig['topic'], string>> = { trades: 'watchTrades', orderbook: 'watchOrderBook' };
+/** The ccxt pro method a `transport: ws` topic needs (docs/collector.md). */
+const WS_CAPABILITY: Partial<Record<StreamConfig['topic'], string>> = { trades: 'watchTrades', orderbook: 'watchOrderBook', ticker: 'watchTicker', ohlcv: 'watchOHLCV' };
 
 /** The ccxt capability each topic needs. */
 const TOPIC_CAPABILITY: Record<StreamConfig['topic'], string> = {
