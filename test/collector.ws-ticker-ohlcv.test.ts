@@ -2,7 +2,10 @@
 // transport: ws ticker and OHLCV (real ccxt pro against the emulator's Binance socket), and Binance's 24-hour forced disconnect made short for trades and OHLCV.
 
 import { afterEach, describe, expect, it } from 'vitest';
+import { ExchangePool } from '../runtime/collector/exchanges.ts';
+import { checkStreams } from '../runtime/collector/plan.ts';
 import { streamName, streamStates } from '../runtime/collector/tick.ts';
+import { loadConfig } from '../runtime/config.ts';
 import { DEFAULT_SYMBOLS } from '../runtime/emulator/market.ts';
 import { startEmulator, type Emulator } from '../runtime/emulator/server.ts';
 import { collectorHarness, type Harness } from './helpers/collector-harness.ts';
@@ -186,5 +189,23 @@ describe('ws ticker and OHLCV against the emulator', () => {
       expect(h.events('collector.ws.backfill').filter((e) => e.payload['topic'] === topic).length).toBeGreaterThanOrEqual(1);
       expect(h.row(topic).notes.some((n) => /ws: connected since .*, [3-9]\d* reconnects/.test(n))).toBe(true);
     }
+  });
+
+  it('accepts transport ws for ticker and OHLCV on Binance; refuses ws OHLCV where the socket does not say a candle closed', async () => {
+    const { config } = loadConfig({
+      env: { BTC_TS_HOST: 'check', BTC_TS_MODE: 'PROD' },
+      overrides: {
+        collector: {
+          streams: [
+            { exchange: 'binance', topic: 'ticker', symbols: [SYMBOL], transport: 'ws' },
+            { exchange: 'binance', topic: 'ohlcv', symbols: [SYMBOL], transport: 'ws' },
+            { exchange: 'kraken', topic: 'ticker', symbols: [SYMBOL], transport: 'ws' },
+            { exchange: 'kraken', topic: 'ohlcv', symbols: [SYMBOL], transport: 'ws' },
+          ],
+        },
+      },
+    });
+    const check = await checkStreams(config, new ExchangePool({ timeoutMs: 1_000 }), { loadMarkets: false });
+    expect(check.errors).toEqual([expect.stringMatching(/^collector\.streams\[3\]: transport ws for ohlcv needs Binance's kline stream/)]);
   });
 });

@@ -2,12 +2,13 @@
 // One OHLCV stream over WebSocket (ccxt pro watchOHLCV, Binance `@kline_<interval>`): closed candles only, REST back-fill on every (re)connect, fenced appends.
 
 import type { Exchange } from 'ccxt';
+import { BtcError } from '../../errors.ts';
 import { BadData } from '../errors.ts';
 import { clockOffsetMs } from '../exchange-clock.ts';
 import { ensureCursor, streamIdOf, streamName } from '../tick.ts';
 import { assertPlausibleTimes } from '../timestamps.ts';
 import { CANDLE_SETTLE_DEFAULT_S, candleData, candleHoles } from '../topics.ts';
-import { wsExchange } from './exchange.ts';
+import { wsExchange, wsOhlcvSupported } from './exchange.ts';
 import { Fenced, WsRunner } from './runner.ts';
 
 /** Candles asked for per REST back-fill page (Binance `/api/v3/klines` serves up to 1000). */
@@ -46,6 +47,9 @@ export class WsOhlcvRunner extends WsRunner {
   protected async session(): Promise<void> {
     await ensureCursor(this.ctx, this.task, this.state, this.epoch);
     const rest = await this.pool.ready(this.task.exchange);
+    if (!wsOhlcvSupported(this.task.exchange)) {
+      throw new BtcError('InvalidInput', `${streamName(this.task)}: ws OHLCV needs Binance's kline stream (its closed flag); use transport: rest`);
+    }
     if (this.fenced()) throw new Fenced();
     const ws = (this.ws = await wsExchange(this.task.exchange, rest, this.settings.exchangeUrl));
     const marketId = String(rest.market(this.task.symbol).id);

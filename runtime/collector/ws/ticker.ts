@@ -9,19 +9,28 @@ import { Fenced, WsRunner } from './runner.ts';
 
 /** Sticky status notes kept about ticker holes (the newest). */
 const HOLE_NOTES = 5;
+const LAST_TS = 'ws.ticker.last_ts';
 
 /**
  * Runs one `transport: ws` ticker stream for one lease epoch. Each ticker the socket sends (Binance
  * `<symbol>@ticker`, the full 24 h ticker, once a second; ccxt pro `watchTicker` with `name: 'ticker'`)
  * is appended as the REST collector's ticker record (topics.ts tickerRecord), stamped with the
  * ticker's own time (Binance `C`); a repeat of the same time is dropped. A ticker has no history, so
- * nothing can be back-filled after a reconnect: the time between the last sample before and the
- * first after is reported as a sticky status note and in `collector.ws.reconnect`'s sibling event
- * `collector.ws.ticker_hole` (docs/collector.md).
+ * nothing can be back-filled after a reconnect: the time between the last sample this process
+ * appended and the first after the reconnect is reported as a sticky status note and as the audit
+ * event `collector.ws.ticker_hole` `{ from_ts, to_ts }` (docs/collector.md). A hole across a failover
+ * to the other PC is not reported by the new holder (it never saw the old one's last sample).
  */
 export class WsTickerRunner extends WsRunner {
-  /** Time (ms) of the last ticker appended in this process. */
-  private lastTs: number | null = null;
+  /** Time (ms) of the last ticker appended by this process (kept in the stream's state, so a new epoch here sees it too). */
+  private get lastTs(): number | null {
+    const v = this.state.memory?.get(LAST_TS);
+    return typeof v === 'number' ? v : null;
+  }
+
+  private set lastTs(ts: number) {
+    (this.state.memory ??= new Map()).set(LAST_TS, ts);
+  }
 
   protected async session(): Promise<void> {
     const rest = await this.pool.ready(this.task.exchange);
@@ -38,7 +47,7 @@ export class WsTickerRunner extends WsRunner {
       if (first) {
         this.stats.connected();
         first = false;
-        if (this.lastTs !== null && this.stats.reconnects > 0) await this.reportHole(this.lastTs, record.ts);
+        if (this.lastTs !== null) await this.reportHole(this.lastTs, record.ts);
       }
       this.stats.messages++;
       if (this.lastTs !== null && record.ts <= this.lastTs) {
