@@ -6,6 +6,7 @@ import { ExchangePool } from '../runtime/collector/exchanges.ts';
 import { checkStreams } from '../runtime/collector/plan.ts';
 import { streamName, streamStates } from '../runtime/collector/tick.ts';
 import { loadConfig } from '../runtime/config.ts';
+import { csvLatestTs } from '../runtime/health.ts';
 import { DEFAULT_SYMBOLS } from '../runtime/emulator/market.ts';
 import { startEmulator, type Emulator } from '../runtime/emulator/server.ts';
 import { collectorHarness, type Harness } from './helpers/collector-harness.ts';
@@ -131,6 +132,16 @@ describe('ws ticker and OHLCV against the emulator', () => {
     expect(holes.length).toBeGreaterThanOrEqual(2);
     for (const hole of holes) expect(Number(hole.payload['to_ts'])).toBeGreaterThan(Number(hole.payload['from_ts']));
     expect(h.row('ticker').notes.filter((n) => n.startsWith('no ticker samples')).length).toBeGreaterThanOrEqual(2);
+
+    // The latest CSVs (the page's, and what the health check compares with raw) follow the ws streams too.
+    await h.tick();
+    const csvOf = async (topic: string) => (await h.runtime.store.get(`latest/binance/${topic}/BTC-USDT.csv`)).body.toString('utf8');
+    const [rawCandles, rawTickers] = [(await h.raw('ohlcv')).map((r) => r.ts), (await h.raw('ticker')).map((r) => r.ts)];
+    const ohlcvCsv = await csvOf('ohlcv');
+    expect(ohlcvCsv.split('\n')[0]).toBe('ts,open,high,low,close,volume,closed');
+    // Its newest closed row is a stored candle (the forming row, closed=false, is skipped by the check).
+    expect(rawCandles).toContain(csvLatestTs(ohlcvCsv));
+    expect(rawTickers).toContain(csvLatestTs(await csvOf('ticker')));
 
     // The status rows' ws block for both.
     for (const topic of ['ticker', 'ohlcv']) {

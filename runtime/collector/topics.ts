@@ -80,8 +80,12 @@ export function tickerRecord(t: { last?: unknown; bid?: unknown; ask?: unknown; 
 export async function fetchTicker({ exchange, task, now, exchangeNow }: FetchContext): Promise<StreamFetch> {
   const t = await exchange.fetchTicker(task.symbol);
   const { ts, data } = tickerRecord(t, task.symbol, exchangeNow ?? now);
-  const header = ['ts', 'symbol', ...Object.keys(data)];
-  return { items: [{ ts, data }], latestCsv: csv(header, [[ts, task.symbol, ...Object.values(data)]]), notes: [], events: [] };
+  return { items: [{ ts, data }], latestCsv: tickerCsv(ts, task.symbol, data), notes: [], events: [] };
+}
+
+/** The ticker's latest CSV: one row `ts, symbol, <record fields>`. */
+export function tickerCsv(ts: number, symbol: string, data: Record<string, unknown>): string {
+  return csv(['ts', 'symbol', ...Object.keys(data)], [[ts, symbol, ...Object.values(data)]]);
 }
 
 /**
@@ -171,13 +175,19 @@ export async function fetchOhlcv({ exchange, task, cursor, now, exchangeNow, can
   const { events, notes } = candleHoles(task, cursor, closed.map((c) => Number(c[0])), stepMs);
   return {
     items: closed.map((c) => ({ ts: Number(c[0]), data: toData(c) })),
-    latestCsv: shown.length
-      ? csv(['ts', 'open', 'high', 'low', 'close', 'volume', 'closed'], shown.map((c, i) => [c[0], c[1], c[2], c[3], c[4], c[5], i < shown.length - 1]))
-      : null,
+    latestCsv: shown.length ? candlesCsv(shown.map((c, i) => ({ candle: c, closed: i < shown.length - 1 }))) : null,
     cursor: next,
     notes,
     events,
   };
+}
+
+/** Candles shown in the latest CSV (REST and ws). */
+export const LATEST_CANDLES_SHOWN = LATEST_CANDLES;
+
+/** The OHLCV latest CSV: `ts, open, high, low, close, volume, closed`, one row per candle given. */
+export function candlesCsv(rows: Array<{ candle: ReadonlyArray<unknown>; closed: boolean }>): string {
+  return csv(['ts', 'open', 'high', 'low', 'close', 'volume', 'closed'], rows.map(({ candle: c, closed }) => [c[0], c[1], c[2], c[3], c[4], c[5], closed]));
 }
 
 /** The stored OHLCV record's data of a ccxt candle `[open ms, o, h, l, c, v]` (REST and ws). */

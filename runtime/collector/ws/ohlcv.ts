@@ -7,7 +7,7 @@ import { BadData } from '../errors.ts';
 import { clockOffsetMs } from '../exchange-clock.ts';
 import { ensureCursor, streamIdOf, streamName } from '../tick.ts';
 import { assertPlausibleTimes } from '../timestamps.ts';
-import { CANDLE_SETTLE_DEFAULT_S, candleData, candleHoles } from '../topics.ts';
+import { CANDLE_SETTLE_DEFAULT_S, candleData, candleHoles, candlesCsv, LATEST_CANDLES_SHOWN } from '../topics.ts';
 import { wsExchange, wsOhlcvSupported } from './exchange.ts';
 import { Fenced, WsRunner } from './runner.ts';
 
@@ -43,6 +43,9 @@ export class WsOhlcvRunner extends WsRunner {
   private signal: (() => void) | null = null;
   /** A kline that could not be read (thrown by the session, not inside ccxt's handler). */
   private failure: Error | null = null;
+  /** The newest stored candles and the forming one, for the latest CSV (as the REST collector's). */
+  private shown: Array<[number, number, number, number, number, number]> = [];
+  private forming: Kline | null = null;
 
   protected async session(): Promise<void> {
     await ensureCursor(this.ctx, this.task, this.state, this.epoch);
@@ -134,7 +137,12 @@ export class WsOhlcvRunner extends WsRunner {
       lags.push(k.eventMs);
       last = k.open;
     }
-    if (!out.length) return;
+    const newest = batch.reduce<Kline | null>((a, k) => (!k.closed && (!a || k.open >= a.open) ? k : a), null);
+    if (newest && newest.open > (last ?? -Infinity)) this.forming = newest;
+    if (!out.length) {
+      if (newest && this.shown.length) this.state.wsLatestCsv = this.latestCsv();
+      return;
+    }
     const exchangeNow = Date.now() + clockOffsetMs(this.ctx.local, this.task.exchange);
     assertPlausibleTimes(streamName(this.task), 'ohlcv', out, cursor, exchangeNow);
     // Open times the exchange served no candle for, between the last stored candle and these.
@@ -149,6 +157,8 @@ export class WsOhlcvRunner extends WsRunner {
     this.state.cause = null;
     this.state.lastError = null;
     this.state.notes = holes.notes;
+    this.shown = [...this.shown, ...out.map((c) => [c.ts, c.data.open, c.data.high, c.data.low, c.data.close, c.data.volume] as Kline['candle'])].slice(-LATEST_CANDLES_SHOWN);
+    this.state.wsLatestCsv = this.latestCsv();
     this.stats.backfilled += out.length - lags.length;
     this.stats.appended(written.length, lags.map((e) => appended - e), received);
     this.ctx.metrics?.recordStream(streamIdOf(this.task), { records: written.length, okAtMs: this.state.lastOkMs });
@@ -157,6 +167,14 @@ export class WsOhlcvRunner extends WsRunner {
         this.ctx.log.error({ stream: streamName(this.task), event: e.event, err: this.ctx.masker.text(String(err)) }, 'audit event could not be recorded'),
       );
     }
+  }
+
+  /** The last stored candles (closed) and the forming one after them (`closed=false`). */
+  private latestCsv(): string {
+    const lastStored = this.shown.length ? this.shown[this.shown.length - 1]![0] : -Infinity;
+    const rows = this.shown.map((candle) => ({ candle, closed: true }));
+    if (this.forming && this.forming.open > lastStored) rows.push({ candle: this.forming.candle, closed: false });
+    return candlesCsv(rows.slice(-LATEST_CANDLES_SHOWN));
   }
 
   /**

@@ -3,7 +3,7 @@
 
 import { clockOffsetMs } from '../exchange-clock.ts';
 import { streamIdOf } from '../tick.ts';
-import { tickerRecord } from '../topics.ts';
+import { tickerCsv, tickerRecord } from '../topics.ts';
 import { wsExchange } from './exchange.ts';
 import { Fenced, WsRunner } from './runner.ts';
 
@@ -58,6 +58,7 @@ export class WsTickerRunner extends WsRunner {
       const written = await this.ctx.streams.append(streamIdOf(this.task), this.epoch, [record]);
       const appended = Date.now();
       this.lastTs = record.ts;
+      this.state.wsLatestCsv = tickerCsv(record.ts, this.task.symbol, record.data);
       this.state.lastOkMs = this.ctx.clock.now();
       this.state.failures = 0;
       this.state.cause = null;
