@@ -5,6 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { ExchangePool } from '../runtime/collector/exchanges.ts';
 import { checkStreams } from '../runtime/collector/plan.ts';
 import { streamName, streamStates } from '../runtime/collector/tick.ts';
+import { wsExchange } from '../runtime/collector/ws/exchange.ts';
 import { loadConfig } from '../runtime/config.ts';
 import { csvLatestTs } from '../runtime/health.ts';
 import { DEFAULT_SYMBOLS } from '../runtime/emulator/market.ts';
@@ -218,5 +219,26 @@ describe('ws ticker and OHLCV against the emulator', () => {
     });
     const check = await checkStreams(config, new ExchangePool({ timeoutMs: 1_000 }), { loadMarkets: false });
     expect(check.errors).toEqual([expect.stringMatching(/^collector\.streams\[3\]: transport ws for ohlcv needs Binance's kline stream/)]);
+  });
+
+  it("the emulator's @bookTicker and @miniTicker as ccxt pro reads them (watchBidsAsks, watchTicker's default)", { timeout: 30_000 }, async () => {
+    emulator = await startEmulator({ port: 0, seed: 23, symbols: DEFAULT_SYMBOLS.filter((s) => s.symbol === SYMBOL) });
+    const emu = emulator;
+    const rest = await new ExchangePool({ exchangeUrl: emu.url, timeoutMs: 3_000 }).ready('binance');
+    const ws = await wsExchange('binance', rest, emu.url);
+    try {
+      const quote = (await ws.watchBidsAsks([SYMBOL]))[SYMBOL]!;
+      const spec = emu.model.specs[0]!;
+      const u = Number((quote.info as { u: number }).u);
+      // The best bid and ask around the price of trade u, as /api/v3/ticker/24hr serves them.
+      expect(quote.bid).toBeCloseTo(emu.model.price(spec, u) - spec.tickSize, 6);
+      expect(quote.ask).toBeCloseTo(emu.model.price(spec, u) + spec.tickSize, 6);
+      const mini = await ws.watchTicker(SYMBOL);
+      expect(mini.last).toBeTypeOf('number');
+      expect(mini.high! >= mini.low!).toBe(true);
+      expect(emu.ws.subscriptions().sort()).toEqual(['btcusdt@bookTicker', 'btcusdt@miniTicker']);
+    } finally {
+      await ws.close();
+    }
   });
 });
