@@ -5,6 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { ExchangePool } from '../runtime/collector/exchanges.ts';
 import { checkStreams } from '../runtime/collector/plan.ts';
 import { streamName, streamStates } from '../runtime/collector/tick.ts';
+import { setLeaseView } from '../runtime/lease.ts';
 import { wsExchange } from '../runtime/collector/ws/exchange.ts';
 import { loadConfig } from '../runtime/config.ts';
 import { csvLatestTs } from '../runtime/health.ts';
@@ -54,7 +55,11 @@ async function expectEveryCandleOnce(emu: Emulator, raw: Candle[]): Promise<void
   const differing = raw.filter((r) => JSON.stringify([r.data.open, r.data.high, r.data.low, r.data.close, r.data.volume]) !== JSON.stringify(rest.get(r.ts)));
   expect(differing.map((r) => ({ ts: r.ts, stored: r.data, rest: rest.get(r.ts) }))).toEqual([]);
   expect(new Set(raw.map((r) => r.data.timeframe))).toEqual(new Set(['1s']));
-  expect(raw.map((r) => r.seq)).toEqual(raw.map((_, i) => i));
+  // The fencing: within each epoch, seq counts 0, 1, 2, … with no hole.
+  for (const epoch of new Set(raw.map((r) => r.epoch))) {
+    const seqs = raw.filter((r) => r.epoch === epoch).map((r) => r.seq);
+    expect(seqs).toEqual(seqs.map((_, i) => i));
+  }
 }
 
 describe('ws ticker and OHLCV against the emulator', () => {
@@ -201,6 +206,33 @@ describe('ws ticker and OHLCV against the emulator', () => {
       expect(h.events('collector.ws.backfill').filter((e) => e.payload['topic'] === topic).length).toBeGreaterThanOrEqual(1);
       expect(h.row(topic).notes.some((n) => /ws: connected since .*, [3-9]\d* reconnects/.test(n))).toBe(true);
     }
+  });
+
+  it('OHLCV stops on step-down and, at the next epoch, back-fills the candles it missed: every candle once across both epochs', { timeout: 60_000 }, async () => {
+    emulator = await startEmulator({ port: 0, seed: 24, symbols: DEFAULT_SYMBOLS.filter((s) => s.symbol === SYMBOL) });
+    harness = await collectorHarness(emulator, {
+      streams: [{ exchange: 'binance', topic: 'ohlcv', symbols: [SYMBOL], timeframe: '1s', transport: 'ws' }],
+      candleSettleSeconds: 0,
+    });
+    const h = harness;
+    const emu = emulator;
+    const cursor = () => streamStates(h.runtime.local).get(OHLCV)?.cursor?.last_ts ?? null;
+    await h.tick();
+    await until('first candle at epoch 1', () => cursor() !== null && emu.ws.counters.open === 1);
+    setLeaseView(h.runtime.lease, { holder: false, leaderHost: 'other' });
+    await until('socket closed on step-down', () => emu.ws.counters.open === 0, 10_000);
+    const stoppedAt = cursor()!;
+    // Three candles close while nobody holds the lease here.
+    await until('three candles closed meanwhile', () => Date.now() >= stoppedAt + 5 * STEP_MS, 10_000);
+    expect(cursor()).toBe(stoppedAt);
+    setLeaseView(h.runtime.lease, { holder: true, epoch: 2, leaderHost: 'harness' });
+    const target = Math.floor(Date.now() / STEP_MS) * STEP_MS;
+    await until('caught up at epoch 2', () => (cursor() ?? 0) >= target);
+    await h.tick();
+    const candles = (await h.raw('ohlcv')) as unknown as Candle[];
+    await expectEveryCandleOnce(emu, candles);
+    expect(candles.filter((c) => c.epoch === 2 && c.ts <= stoppedAt + 3 * STEP_MS).length).toBeGreaterThanOrEqual(3);
+    expect(h.events('collector.ws.backfill').some((e) => e.payload['epoch'] === 2 && Number(e.payload['from_ts']) === stoppedAt + STEP_MS)).toBe(true);
   });
 
   it('accepts transport ws for ticker and OHLCV on Binance; refuses ws OHLCV where the socket does not say a candle closed', async () => {
