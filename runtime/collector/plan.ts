@@ -7,10 +7,10 @@ import { ExchangePool, knownExchangeIds } from './exchanges.ts';
 import { preferredHosts, shardCount, shardMap } from '../leader/shards.ts';
 import { DEFAULT_DEPTH, DEFAULT_TIMEFRAME, type StreamTask } from './topics.ts';
 import { NO_STREAMS_MESSAGE } from './first-run.ts';
-import { wsHas } from './ws/exchange.ts';
+import { wsHas, wsOhlcvSupported } from './ws/exchange.ts';
 
-/** The ccxt pro method a `transport: ws` topic needs; topics without one are REST only (so far). */
-const WS_CAPABILITY: Partial<Record<StreamConfig['topic'], string>> = { trades: 'watchTrades', orderbook: 'watchOrderBook' };
+/** The ccxt pro method a `transport: ws` topic needs (docs/collector.md). */
+const WS_CAPABILITY: Partial<Record<StreamConfig['topic'], string>> = { trades: 'watchTrades', orderbook: 'watchOrderBook', ticker: 'watchTicker', ohlcv: 'watchOHLCV' };
 
 /** The ccxt capability each topic needs. */
 const TOPIC_CAPABILITY: Record<StreamConfig['topic'], string> = {
@@ -78,6 +78,7 @@ export async function checkStreams(config: AppConfig, pool: ExchangePool, option
       const watch = WS_CAPABILITY[stream.topic];
       if (!watch) errors.push(`${at}: transport ws is not available for topic ${stream.topic} yet (use rest; docs/collector.md)`);
       else if (!wsHas(stream.exchange, watch)) errors.push(`${at}: exchange ${stream.exchange} has no ${watch} over WebSocket in ccxt (use transport: rest)`);
+      else if (stream.topic === 'ohlcv' && !wsOhlcvSupported(stream.exchange)) errors.push(`${at}: transport ws for ohlcv needs Binance's kline stream, which says when a candle is closed (use transport: rest for ${stream.exchange})`);
     }
     const list = byExchange.get(stream.exchange) ?? [];
     list.push({ stream, index });

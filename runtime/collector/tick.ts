@@ -45,6 +45,8 @@ export interface StreamState {
   memory?: Map<string, unknown>;
   /** The last fetch was committed but reported a problem (a suspected gap): not ok until a clean fetch. */
   problem?: { cause: string; message: string } | null;
+  /** ws streams (ticker, ohlcv): the latest CSV as of their last append; the tick writes it after shipping. */
+  wsLatestCsv?: string | null;
 }
 
 export interface TickSummary {
@@ -227,6 +229,14 @@ export async function collectTick(ctx: FnContext): Promise<TickSummary> {
   // Segments first, then cursors: a cursor never points past data that is not in the store yet.
   // A ws stream may append while we ship: its cursor as of now is the one the shipped data covers.
   const shippedCursors = new Map(tasks.map((t) => [streamName(t), states.get(streamName(t))?.cursor ?? null]));
+  // Likewise a ws stream's latest CSV: taken now, it shows nothing the segments shipped below lack.
+  for (const t of tasks) {
+    const state = t.transport === 'ws' ? states.get(streamName(t)) : undefined;
+    if (state?.wsLatestCsv) {
+      latest.push({ key: latestKey(t), body: state.wsLatestCsv });
+      state.wsLatestCsv = null;
+    }
+  }
   try {
     summary.shipped = (await ctx.streams.ship(ctx.store)).length;
   } catch (err) {

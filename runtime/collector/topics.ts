@@ -62,17 +62,30 @@ const LATEST_CANDLES = 10;
 const finite = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
 const orNull = (v: unknown) => (finite(v) ? v : null);
 
-export async function fetchTicker({ exchange, task, now, exchangeNow }: FetchContext): Promise<StreamFetch> {
-  const t = await exchange.fetchTicker(task.symbol);
-  if (!finite(t.last)) throw new BadData(`ticker ${task.symbol}: last price missing or not a number`);
+/**
+ * The stored ticker record of a ccxt ticker (REST fetchTicker or ws watchTicker): `ts` is the
+ * ticker's own time (ms) or else `fallbackTs`; throws BadData without a numeric last price.
+ */
+export function tickerRecord(t: { last?: unknown; bid?: unknown; ask?: unknown; high?: unknown; low?: unknown; open?: unknown; baseVolume?: unknown; quoteVolume?: unknown; vwap?: unknown; percentage?: unknown; timestamp?: unknown }, symbol: string, fallbackTs: () => number) {
+  if (!finite(t.last)) throw new BadData(`ticker ${symbol}: last price missing or not a number`);
   // A ticker without its own time is stamped in exchange time, like an order book.
-  const ts = finite(t.timestamp) ? t.timestamp : (exchangeNow ?? now)();
+  const ts = finite(t.timestamp) ? t.timestamp : fallbackTs();
   const data = {
     last: t.last, bid: orNull(t.bid), ask: orNull(t.ask), high: orNull(t.high), low: orNull(t.low), open: orNull(t.open),
     base_volume: orNull(t.baseVolume), quote_volume: orNull(t.quoteVolume), vwap: orNull(t.vwap), percentage: orNull(t.percentage),
   };
-  const header = ['ts', 'symbol', ...Object.keys(data)];
-  return { items: [{ ts, data }], latestCsv: csv(header, [[ts, task.symbol, ...Object.values(data)]]), notes: [], events: [] };
+  return { ts, data };
+}
+
+export async function fetchTicker({ exchange, task, now, exchangeNow }: FetchContext): Promise<StreamFetch> {
+  const t = await exchange.fetchTicker(task.symbol);
+  const { ts, data } = tickerRecord(t, task.symbol, exchangeNow ?? now);
+  return { items: [{ ts, data }], latestCsv: tickerCsv(ts, task.symbol, data), notes: [], events: [] };
+}
+
+/** The ticker's latest CSV: one row `ts, symbol, <record fields>`. */
+export function tickerCsv(ts: number, symbol: string, data: Record<string, unknown>): string {
+  return csv(['ts', 'symbol', ...Object.keys(data)], [[ts, symbol, ...Object.values(data)]]);
 }
 
 /**
@@ -155,24 +168,35 @@ export async function fetchOhlcv({ exchange, task, cursor, now, exchangeNow, can
   }
   const isSettled = (c: (typeof sorted)[number]) => Number(c[0]) + stepMs + settleMs <= exNow;
   const closed = sorted.filter((c) => isSettled(c) && (cursor.last_ts === null || Number(c[0]) > cursor.last_ts));
-  const toData = (c: (typeof sorted)[number]) => ({ open: c[1], high: c[2], low: c[3], close: c[4], volume: c[5] ?? null, timeframe: task.timeframe });
+  const toData = (c: (typeof sorted)[number]) => candleData(c, task.timeframe);
   const next = structuredClone(cursor);
   if (closed.length) next.last_ts = Number(closed[closed.length - 1]![0]);
   const shown = sorted.slice(-LATEST_CANDLES);
   const { events, notes } = candleHoles(task, cursor, closed.map((c) => Number(c[0])), stepMs);
   return {
     items: closed.map((c) => ({ ts: Number(c[0]), data: toData(c) })),
-    latestCsv: shown.length
-      ? csv(['ts', 'open', 'high', 'low', 'close', 'volume', 'closed'], shown.map((c, i) => [c[0], c[1], c[2], c[3], c[4], c[5], i < shown.length - 1]))
-      : null,
+    latestCsv: shown.length ? candlesCsv(shown.map((c, i) => ({ candle: c, closed: i < shown.length - 1 }))) : null,
     cursor: next,
     notes,
     events,
   };
 }
 
+/** Candles shown in the latest CSV (REST and ws). */
+export const LATEST_CANDLES_SHOWN = LATEST_CANDLES;
+
+/** The OHLCV latest CSV: `ts, open, high, low, close, volume, closed`, one row per candle given. */
+export function candlesCsv(rows: Array<{ candle: ReadonlyArray<unknown>; closed: boolean }>): string {
+  return csv(['ts', 'open', 'high', 'low', 'close', 'volume', 'closed'], rows.map(({ candle: c, closed }) => [c[0], c[1], c[2], c[3], c[4], c[5], closed]));
+}
+
+/** The stored OHLCV record's data of a ccxt candle `[open ms, o, h, l, c, v]` (REST and ws). */
+export function candleData(c: ReadonlyArray<unknown>, timeframe: string) {
+  return { open: c[1], high: c[2], low: c[3], close: c[4], volume: c[5] ?? null, timeframe };
+}
+
 /** Open times missing between the cursor and the candles about to be stored, as one `collector.gap.detected`. */
-function candleHoles(task: StreamTask, cursor: Cursor, opens: number[], stepMs: number): Pick<StreamFetch, 'events' | 'notes'> {
+export function candleHoles(task: StreamTask, cursor: Cursor, opens: number[], stepMs: number): Pick<StreamFetch, 'events' | 'notes'> {
   const missing: number[] = [];
   let count = 0;
   let last = 0;

@@ -1,13 +1,14 @@
 // runtime/emulator/binance-ws.ts
-// Binance spot WebSocket market streams (raw /ws and combined /stream, SUBSCRIBE), from the REST side's MarketModel, with fault switches.
+// Binance spot WebSocket market streams (raw /ws and combined /stream, SUBSCRIBE: aggTrade, depth, ticker, bookTicker, kline), from the REST side's MarketModel, with fault switches.
 
 import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { Hono } from 'hono';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { z } from 'zod';
+import { INTERVAL_MS, kline, ticker24h } from './binance.ts';
 import { bookAt, diffLevels } from './book.ts';
-import { marketIdOf, type MarketModel, type SymbolSpec } from './market.ts';
+import { fixed, marketIdOf, type MarketModel, type SymbolSpec } from './market.ts';
 
 /** Binance closes every connection after 24 h (https://developers.binance.com/docs/binance-spot-api-docs/web-socket-streams). */
 export const BINANCE_FORCED_DISCONNECT_MS = 86_400_000;
@@ -23,6 +24,12 @@ export const WS_BOOK_LEVELS = 200;
 const DEPTH_EVERY_MS = 100;
 /** Intermediate books a diff accounts for (a busier window sends the removals it can). */
 const MAX_BOOKS_PER_DIFF = 64;
+/** Binance's `@ticker` update speed. */
+const TICKER_EVERY_MS = 1_000;
+/** Binance's kline update speed: 1000 ms for `kline_1s`, 2000 ms for the other intervals. */
+const klineEveryMs = (stepMs: number) => (stepMs === 1_000 ? 1_000 : 2_000);
+/** Closed candles sent at most in one push (a socket whose market time jumped far ahead gets the newest). */
+const MAX_CLOSED_KLINES_PER_PUMP = 100;
 
 /** Settings of the WebSocket faults (`PUT /admin/ws`); actions are `POST /admin/ws/drop` and `/admin/ws/silence`. */
 export const wsFaultsSchema = z.strictObject({
@@ -50,11 +57,14 @@ interface Subscription {
   /** Stream name as Binance spells it: `btcusdt@aggTrade`. */
   name: string;
   spec: SymbolSpec;
-  kind: 'aggTrade' | 'depth';
-  /** aggTrade: the next trade id to push; depth: the last update id pushed (u). */
+  kind: 'aggTrade' | 'depth' | 'ticker' | 'miniTicker' | 'bookTicker' | 'kline';
+  /** aggTrade: the next trade id to push; depth, bookTicker: the last update id pushed (u); kline: open time (ms) of the candle forming at the last push. */
   nextId: number;
-  /** depth: wall ms of the last diff. */
+  /** depth, ticker, kline: wall ms of the last push. */
   lastPushMs: number;
+  /** kline: Binance interval (`1s`, `1m`, …) and its length (ms). */
+  interval?: string;
+  stepMs?: number;
 }
 
 interface Connection {
@@ -81,7 +91,12 @@ export interface BinanceWsOptions {
  * `/stream?streams=a/b` (combined: `{ stream, data }`). Events follow Binance's formats
  * (https://developers.binance.com/docs/binance-spot-api-docs/web-socket-streams): aggTrade
  * `{ e, E, s, a, p, q, f, l, T, m, M }`; depthUpdate `{ e, E, s, U, u, b, a }` every 100 ms, update
- * ids being trade ids, so `/api/v3/depth`'s `lastUpdateId` and the diffs share one sequence.
+ * ids being trade ids, so `/api/v3/depth`'s `lastUpdateId` and the diffs share one sequence;
+ * `@ticker` 24hrTicker `{ e, E, s, p, P, w, x, c, Q, b, B, a, A, o, h, l, v, q, O, C, F, L, n }` every
+ * second with `/api/v3/ticker/24hr`'s values (`@miniTicker`: `{ e, E, s, c, o, h, l, v, q }`); `@bookTicker` `{ u, s, b, B, a, A }` (no `e`) on every
+ * new trade; `@kline_<interval>` `{ e: 'kline', E, s, k: { t, T, s, i, f, L, o, c, h, l, v, n, x, q, V, Q, B } }`
+ * with `/api/v3/klines`' values, the forming candle every 1 s (`1s`) or 2 s, and each candle once
+ * more with `x: true` as it closes (REST faults such as noCandle do not apply to the socket).
  */
 export class BinanceWs {
   readonly counters: WsCounters = { connections: 0, open: 0, messages: 0, dropped: 0, silenced: 0, duplicated: 0, forcedDisconnects: 0, skippedDiffs: 0, slowConsumers: 0 };
@@ -192,16 +207,97 @@ export class BinanceWs {
     }
   }
 
-  /** Adds `btcusdt@aggTrade`, `btcusdt@depth@100ms` (or `@depth`); false when unknown. Pushes start with the next trade / update. */
+  /**
+   * Adds `btcusdt@aggTrade`, `btcusdt@depth@100ms` (or `@depth`), `btcusdt@ticker`, `btcusdt@bookTicker`,
+   * `btcusdt@kline_<interval>`; false when unknown. Trades and diffs start with the next trade / update;
+   * a ticker and the forming candle are pushed at once, as Binance does.
+   */
   private subscribe(conn: Connection, name: string): boolean {
     const [symbolPart, kind, speed] = name.split('@');
     const depth = kind === 'depth' && (speed === undefined || speed === '100ms' || speed === '1000ms');
-    if ((kind !== 'aggTrade' && !depth) || !symbolPart) return false;
+    const interval = kind?.startsWith('kline_') ? kind.slice('kline_'.length) : undefined;
+    const stepMs = interval !== undefined ? INTERVAL_MS[interval] : undefined;
+    const simple = kind === 'aggTrade' || kind === 'ticker' || kind === 'miniTicker' || kind === 'bookTicker';
+    if ((!simple && !depth && stepMs === undefined) || speed !== undefined && !depth || !symbolPart) return false;
     const spec = this.options.model.specs.find((s) => marketIdOf(s).toLowerCase() === symbolPart);
     if (!spec) return false;
-    const last = this.options.model.lastTradeId(spec, this.options.now());
-    if (!conn.subs.has(name)) conn.subs.set(name, { name, spec, kind: depth ? 'depth' : 'aggTrade', nextId: depth ? last : last + 1, lastPushMs: Date.now() });
+    if (conn.subs.has(name)) return true;
+    const t = this.options.now();
+    const last = this.options.model.lastTradeId(spec, t);
+    if (stepMs !== undefined) {
+      conn.subs.set(name, { name, spec, kind: 'kline', nextId: Math.floor(t / stepMs) * stepMs, lastPushMs: 0, interval: interval!, stepMs });
+    } else {
+      const k = depth ? 'depth' : (kind as 'aggTrade' | 'ticker' | 'miniTicker' | 'bookTicker');
+      const ticker = k === 'ticker' || k === 'miniTicker';
+      conn.subs.set(name, { name, spec, kind: k, nextId: k === 'aggTrade' ? last + 1 : k === 'bookTicker' ? last - 1 : last, lastPushMs: ticker ? 0 : Date.now() });
+    }
     return true;
+  }
+
+  /** `@ticker`: a 24hrTicker every second with `/api/v3/ticker/24hr`'s values; `@miniTicker` its `{ e, E, s, c, o, h, l, v, q }`. */
+  private pushTicker(conn: Connection, sub: Subscription, t: number, wall: number, listed: boolean): void {
+    if (wall - sub.lastPushMs < TICKER_EVERY_MS) return;
+    sub.lastPushMs = wall;
+    if (!listed || conn.silent) return;
+    const r = ticker24h(this.options.model, sub.spec, t);
+    if (sub.kind === 'miniTicker') {
+      this.send(conn, sub.name, { e: '24hrMiniTicker', E: wall, s: r.symbol, c: r.lastPrice, o: r.openPrice, h: r.highPrice, l: r.lowPrice, v: r.volume, q: r.quoteVolume });
+      return;
+    }
+    this.send(conn, sub.name, {
+      e: '24hrTicker', E: wall, s: r.symbol, p: r.priceChange, P: r.priceChangePercent, w: r.weightedAvgPrice, x: r.prevClosePrice,
+      c: r.lastPrice, Q: r.lastQty, b: r.bidPrice, B: r.bidQty, a: r.askPrice, A: r.askQty, o: r.openPrice, h: r.highPrice, l: r.lowPrice,
+      v: r.volume, q: r.quoteVolume, O: r.openTime, C: r.closeTime, F: r.firstId, L: r.lastId, n: r.count,
+    });
+  }
+
+  /** `@bookTicker`: best bid and ask (the REST ticker's) whenever a trade moved them; `u` is the update id (the trade id). */
+  private pushBookTicker(conn: Connection, sub: Subscription, t: number, listed: boolean): void {
+    const { model } = this.options;
+    const u = model.lastTradeId(sub.spec, t);
+    if (u <= sub.nextId) return;
+    sub.nextId = u;
+    if (!listed || conn.silent) return;
+    const price = model.price(sub.spec, u);
+    const px = (v: number) => fixed(v, sub.spec.tickSize);
+    this.send(conn, sub.name, {
+      u, s: marketIdOf(sub.spec),
+      b: px(price - sub.spec.tickSize), B: fixed(model.quantity(sub.spec, u, 1), sub.spec.stepSize),
+      a: px(price + sub.spec.tickSize), A: fixed(model.quantity(sub.spec, u, 2), sub.spec.stepSize),
+    });
+  }
+
+  /** `@kline_<interval>`: every candle that closed since the last push once with `x: true`, then the forming one. */
+  private pushKline(conn: Connection, sub: Subscription, t: number, wall: number, listed: boolean): void {
+    const step = sub.stepMs!;
+    const forming = Math.floor(t / step) * step;
+    const send = (open: number, closed: boolean) => {
+      if (listed && !conn.silent) this.send(conn, sub.name, this.klineEvent(sub, open, t, wall, closed));
+    };
+    if (forming > sub.nextId) {
+      for (let open = Math.max(sub.nextId, forming - MAX_CLOSED_KLINES_PER_PUMP * step); open < forming; open += step) send(open, true);
+      sub.nextId = forming;
+    } else if (wall - sub.lastPushMs < klineEveryMs(step)) {
+      return;
+    }
+    sub.lastPushMs = wall;
+    send(forming, false);
+  }
+
+  private klineEvent(sub: Subscription, open: number, t: number, wall: number, closed: boolean): object {
+    const { model } = this.options;
+    const step = sub.stepMs!;
+    const row = kline(model, sub.spec, open, step, t);
+    const first = model.firstTradeIdAtOrAfter(sub.spec, open);
+    const last = Math.min(model.lastTradeId(sub.spec, Math.min(open + step - 1, t)), model.firstTradeIdAtOrAfter(sub.spec, open + step) - 1);
+    const s = marketIdOf(sub.spec);
+    return {
+      e: 'kline', E: wall, s,
+      k: {
+        t: open, T: open + step - 1, s, i: sub.interval, f: last >= first ? first : -1, L: last >= first ? last : -1,
+        o: row[1], c: row[4], h: row[2], l: row[3], v: row[5], n: row[8], x: closed, q: row[7], V: row[9], Q: row[10], B: '0',
+      },
+    };
   }
 
   /** One `depthUpdate` from the last pushed update id to the current one (Binance: U = previous u + 1). */
@@ -245,6 +341,18 @@ export class BinanceWs {
       for (const sub of conn.subs.values()) {
         if (sub.kind === 'depth') {
           this.pushDepth(conn, sub, t, wall, this.options.listed?.(sub.spec) ?? true);
+          continue;
+        }
+        if (sub.kind === 'ticker' || sub.kind === 'miniTicker') {
+          this.pushTicker(conn, sub, t, wall, this.options.listed?.(sub.spec) ?? true);
+          continue;
+        }
+        if (sub.kind === 'bookTicker') {
+          this.pushBookTicker(conn, sub, t, this.options.listed?.(sub.spec) ?? true);
+          continue;
+        }
+        if (sub.kind === 'kline') {
+          this.pushKline(conn, sub, t, wall, this.options.listed?.(sub.spec) ?? true);
           continue;
         }
         const last = this.options.model.lastTradeId(sub.spec, t);

@@ -19,7 +19,8 @@ const MAX_TRADE_WINDOW_MS = 3_600_000;
 const SAMPLES = 64;
 const DAY_MS = 86_400_000;
 
-const INTERVAL_MS: Record<string, number> = {
+/** Binance kline intervals the emulator serves (ms), REST and ws. */
+export const INTERVAL_MS: Record<string, number> = {
   '1s': 1_000, '1m': 60_000, '3m': 180_000, '5m': 300_000, '15m': 900_000, '30m': 1_800_000,
   '1h': 3_600_000, '2h': 7_200_000, '4h': 14_400_000, '6h': 21_600_000, '8h': 28_800_000, '12h': 43_200_000, '1d': DAY_MS,
 };
@@ -257,7 +258,8 @@ function sampleIds(first: number, last: number): number[] {
   return Array.from({ length: SAMPLES }, (_, i) => first + Math.round(((last - first) * i) / (SAMPLES - 1)));
 }
 
-function kline(model: MarketModel, spec: SymbolSpec, open: number, step: number, now: number): Array<number | string> {
+/** One `/api/v3/klines` row `[open, o, h, l, c, v, close, q, n, V, Q, '0']` of the candle opening at `open` as of market time `now` (also the ws kline's values). */
+export function kline(model: MarketModel, spec: SymbolSpec, open: number, step: number, now: number): Array<number | string> {
   const close = open + step - 1;
   const first = model.firstTradeIdAtOrAfter(spec, open);
   const last = Math.min(model.lastTradeId(spec, Math.min(close, now)), model.firstTradeIdAtOrAfter(spec, close + 1) - 1);
@@ -302,7 +304,8 @@ function volumeOf(model: MarketModel, spec: SymbolSpec, first: number, last: num
   return volume;
 }
 
-function ticker24h(model: MarketModel, spec: SymbolSpec, now: number) {
+/** `/api/v3/ticker/24hr` of one symbol at market time `now` (also the ws `@ticker` and `@bookTicker` values). */
+export function ticker24h(model: MarketModel, spec: SymbolSpec, now: number) {
   const last = model.lastTradeId(spec, now);
   const first = Math.max(1, model.firstTradeIdAtOrAfter(spec, now - DAY_MS));
   const prices = sampleIds(first, last).map((id) => model.price(spec, id));

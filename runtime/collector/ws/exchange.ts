@@ -44,3 +44,8 @@ export function wsHas(id: string, capability: string): boolean {
   if (typeof ExchangeClass !== 'function') return false;
   return Boolean(new ExchangeClass({}).has[capability]);
 }
+
+/** Whether ws OHLCV works for exchange `id`: only Binance's kline stream says when a candle is closed (`k.x`, ws/ohlcv.ts). */
+export function wsOhlcvSupported(id: string): boolean {
+  return id.startsWith('binance');
+}

@@ -8,6 +8,8 @@ import { streamName, streamStates } from '../tick.ts';
 import type { StreamTask } from '../topics.ts';
 import type { WsStatus } from './stats.ts';
 import { WsBookRunner } from './orderbook.ts';
+import { WsOhlcvRunner } from './ohlcv.ts';
+import { WsTickerRunner } from './ticker.ts';
 import type { WsRunner, WsSettings } from './runner.ts';
 import { WsTradesRunner } from './trades.ts';
 
@@ -77,7 +79,8 @@ function reconcile(mgr: WsManager): void {
       exchangeUrl: ctx.config.collector.exchangeUrl,
       snapshotEveryMs: (ws?.bookSnapshotSeconds ?? WS_BOOK_SNAPSHOT_DEFAULT_S) * 1000,
     };
-    const runner = task.topic === 'orderbook' ? new WsBookRunner(ctx, task, ctx.lease.epoch, state, pool, settings) : new WsTradesRunner(ctx, task, ctx.lease.epoch, state, pool, settings);
+    const Runner = { orderbook: WsBookRunner, ticker: WsTickerRunner, ohlcv: WsOhlcvRunner, trades: WsTradesRunner }[task.topic];
+    const runner = new Runner(ctx, task, ctx.lease.epoch, state, pool, settings);
     mgr.runners.set(name, runner);
     runner.start();
     ctx.log.info({ stream: name, epoch: ctx.lease.epoch }, 'ws stream started');
