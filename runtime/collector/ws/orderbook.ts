@@ -1,7 +1,8 @@
 // runtime/collector/ws/orderbook.ts
 // One order book stream over WebSocket: REST snapshot + Binance diffs (U/u), resync on a sequence break or a crossed book, diffs and snapshots stored.
 
-import ccxt, { type Exchange } from 'ccxt';
+import type { Exchange } from 'ccxt';
+import ccxt from '../ccxt.ts';
 import { BtcError } from '../../errors.ts';
 import { BadData } from '../errors.ts';
 import { streamIdOf, streamName } from '../tick.ts';
