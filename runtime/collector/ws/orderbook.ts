@@ -65,6 +65,9 @@ export class WsBookRunner extends WsRunner {
       if (m?.e === 'depthUpdate' && m.s === marketId) {
         this.queue.push(m as DepthUpdate);
         this.signal?.();
+        // Not handed to ccxt: its own copy of the book (and its buffer of diffs, which grows
+        // without bound while its snapshot is missing) would double this stream's memory for nothing.
+        return undefined;
       }
       try {
         return original(client, message);
