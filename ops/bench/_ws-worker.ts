@@ -8,6 +8,7 @@ import { streamName, streamStates } from '../../runtime/collector/tick.ts';
 import { wsRunnerOf } from '../../runtime/collector/ws/manager.ts';
 import { histogramPercentile } from '../../runtime/collector/ws/stats.ts';
 import { loadConfig } from '../../runtime/config.ts';
+import { applyHeapSettings } from '../../runtime/heap.ts';
 import { createRuntime } from '../../runtime/context.ts';
 import { silentLogger } from '../../runtime/logger.ts';
 import { createS3Store } from '../../runtime/store/s3.ts';
@@ -117,6 +118,7 @@ async function phase(input: WsPhaseInput) {
       rss_mb_idle_runtime: mb(baseline.rss),
       memory_mb_peak: { heap_used: mb(peak.heapUsed), heap_total: mb(peak.heapTotal), external: mb(peak.external), array_buffers: mb(peak.arrayBuffers) },
       memory_mb_idle_runtime: { heap_used: mb(baseline.heapUsed), heap_total: mb(baseline.heapTotal), external: mb(baseline.external), array_buffers: mb(baseline.arrayBuffers) },
+      heap_growing_percent: heapGrowingPercent,
       execArgv: process.execArgv.filter((a) => !a.includes('tsx')),
     };
     if (transport === 'ws') {
@@ -138,6 +140,8 @@ async function phase(input: WsPhaseInput) {
   }
 }
 
+// As bin/runtime.mjs does for `runtime start` (BTC_TS_HEAP_GROWING_PERCENT=0 in the bench's environment: V8's default).
+const heapGrowingPercent = applyHeapSettings();
 const input = JSON.parse(process.argv[2] ?? 'null') as WsPhaseInput | null;
 if (!input) throw new Error('usage: _ws-worker.ts <phase JSON>');
 process.stdout.write(JSON.stringify(await phase(input)) + '\n');

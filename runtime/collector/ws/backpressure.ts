@@ -3,8 +3,8 @@
 
 import type { Exchange } from 'ccxt';
 
-/** Messages queued per stream before its socket stops being read (~250 bytes each as parsed by ccxt: ~5 MB). */
-export const QUEUE_HIGH_WATER = 20_000;
+/** Messages queued per stream before its socket stops being read (~250 bytes each as parsed by ccxt: ~12 MB; 2.5 s at 20,000/s, room for a back-fill). */
+export const QUEUE_HIGH_WATER = 50_000;
 /** Messages handed to one append at most (one fsync): bounds the garbage of one commit. */
 export const BATCH_MAX = 10_000;
 
