@@ -110,7 +110,11 @@ async function runWorker(input: WsPhaseInput, others: Record<string, number | un
   let child: ChildProcess | undefined;
   try {
     const figures = await new Promise<Record<string, unknown>>((resolve, reject) => {
-      child = spawn(process.execPath, [...nodeFlags, path.join(ROOT, 'bin/tsnode.mjs'), WORKER, JSON.stringify(input)], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
+      child = spawn(process.execPath, [...nodeFlags, path.join(ROOT, 'bin/tsnode.mjs'), WORKER, JSON.stringify(input)], {
+        cwd: ROOT,
+        stdio: ['ignore', 'pipe', 'inherit'],
+        env: { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' }, // as bin/runtime.mjs
+      });
       let out = '';
       child.stdout!.on('data', (d) => (out += d));
       child.on('error', reject);
