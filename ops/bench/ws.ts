@@ -1,124 +1,43 @@
 // ops/bench/ws.ts
-// WebSocket vs REST ingest on the same trade streams: emulator (own process) → real ccxt → MinIO; messages/s, lag to append and to MinIO, CPU, RSS, loss.
+// WebSocket vs REST ingest on the same trade streams, a sustained phase each: runtime, emulator and MinIO in their own processes; messages/s, loss, lag, CPU, RSS.
 
-import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { streamName, streamStates } from '../../runtime/collector/tick.ts';
-import { wsRunnerOf } from '../../runtime/collector/ws/manager.ts';
-import { histogramPercentile } from '../../runtime/collector/ws/stats.ts';
+import { parseArgs } from 'node:util';
 import { bootstrapBucket } from '../../infra/minio/bootstrap.ts';
-import { loadConfig } from '../../runtime/config.ts';
-import { createRuntime } from '../../runtime/context.ts';
-import { silentLogger } from '../../runtime/logger.ts';
 import { createS3Store } from '../../runtime/store/s3.ts';
-import type { ObjectStore } from '../../runtime/store/types.ts';
 import { freePort, startMinio } from '../../test/helpers/minio.ts';
+import type { WsPhaseInput } from './_ws-worker.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const WORKER = path.join(ROOT, 'ops/bench/_ws-worker.ts');
 const SYMBOLS = ['BTC/USDT', 'ETH/USDT', 'ETH/BTC'];
 const TICK_SECONDS = 1;
-const TS_FIELD = /"ts":(\d+)/g;
+const SAMPLE_MS = 250;
 
-const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? 0;
-
-/** Lag from trade time to "raw segment PUT returned" (the primary object). */
-function measuringStore(inner: ObjectStore) {
-  const figures = { records: 0, lagsMs: [] as number[], measuring: false };
-  const store: ObjectStore = {
-    describe: inner.describe,
-    get: (k) => inner.get(k),
-    getOrNull: (k) => inner.getOrNull(k),
-    head: (k) => inner.head(k),
-    delete: (k) => inner.delete(k),
-    listPage: (p, o) => inner.listPage(p, o),
-    async put(key, body, options) {
-      const result = await inner.put(key, body, options);
-      if (figures.measuring && key.startsWith('raw/')) {
-        const storedAt = Date.now();
-        for (const m of body.toString().matchAll(TS_FIELD)) {
-          figures.records++;
-          figures.lagsMs.push(storedAt - Number(m[1]));
-        }
-      }
-      return result;
-    },
-  };
-  return { store, figures };
-}
-
-async function phase(transport: 'rest' | 'ws', seconds: number, emulatorUrl: string, minio: { endpoint: string; bucket: string; accessKey: string; secretKey: string }) {
-  const dataDir = mkdtempSync(path.join(os.tmpdir(), `btc-ts-bench-ws-${transport}-`));
-  // A bucket per phase: no phase starts from another's cursor (a different rate means other ids).
-  const bucket = `bench-ws-${transport}-${Date.now().toString(36)}`;
-  await bootstrapBucket({ endpoint: minio.endpoint, bucket, accessKey: minio.accessKey, secretKey: minio.secretKey });
-  const loaded = loadConfig({
-    env: { BTC_TS_HOST: `bench-${transport}`, BTC_TS_MODE: 'PROD', BTC_TS_DATA_DIR: dataDir, BTC_TS_LOGS_DIR: path.join(dataDir, 'logs'), BTC_TS_EXCHANGE_URL: emulatorUrl },
-    overrides: { collector: { tickSeconds: TICK_SECONDS, streams: [{ exchange: 'binance', topic: 'trades', symbols: SYMBOLS, transport }] } },
-  });
-  const s3 = createS3Store({ endpoint: minio.endpoint, bucket, accessKeyId: minio.accessKey, secretAccessKey: minio.secretKey });
-  const { store, figures } = measuringStore(s3);
-  const runtime = await createRuntime(loaded, { log: silentLogger(), primary: store });
-  Object.assign(runtime.lease, { holder: true, epoch: transport === 'ws' ? 2 : 1, leaderHost: `bench-${transport}`, since: Date.now() });
-  const names = SYMBOLS.map((symbol) => streamName({ exchange: 'binance', topic: 'trades', symbol }));
-  const states = streamStates(runtime.local);
-  const tick = async () => {
-    const started = Date.now();
-    await runtime.invoker.invoke('collect-tick', {}, 'cron');
-    await new Promise((r) => setTimeout(r, Math.max(0, TICK_SECONDS * 1000 - (Date.now() - started))));
-  };
-  try {
-    for (let i = 0; i < 3; i++) await tick(); // warm-up: markets, cursors, sockets
-    const startIds = names.map((n) => states.get(n)?.cursor?.last_id ?? 0);
-    const startAppended = names.map((n) => wsRunnerOf(runtime.local, n)?.stats.messages ?? 0);
-    const histBefore = names.map((n) => Uint32Array.from(wsRunnerOf(runtime.local, n)?.stats.lagHistogram ?? new Uint32Array(60_001)));
-    figures.measuring = true;
-    const cpu0 = process.cpuUsage();
-    const started = Date.now();
-    const rss: number[] = [];
-    while (Date.now() - started < seconds * 1000) {
-      await tick();
-      rss.push(process.memoryUsage().rss);
-    }
-    const elapsedS = (Date.now() - started) / 1000;
-    const cpu = process.cpuUsage(cpu0);
-    figures.measuring = false;
-    const endIds = names.map((n) => states.get(n)?.cursor?.last_id ?? 0);
-    const idsCovered = endIds.reduce((a, id, i) => a + (id - startIds[i]!), 0);
-    const lags = figures.lagsMs.sort((a, b) => a - b);
-    const out: Record<string, unknown> = {
-      transport,
-      measured_s: Math.round(elapsedS * 10) / 10,
-      trade_ids_stored_per_s: Math.round(idsCovered / elapsedS),
-      records_shipped_per_s: Math.round(figures.records / elapsedS),
-      lag_to_primary_ms_p50: percentile(lags, 50),
-      lag_to_primary_ms_p99: percentile(lags, 99),
-      cpu_percent_of_one_core: Math.round(((cpu.user + cpu.system) / 1000 / (elapsedS * 1000)) * 100),
-      rss_mb_max: Math.round(Math.max(...rss) / 2 ** 20),
-    };
-    if (transport === 'ws') {
-      const runners = names.map((n) => wsRunnerOf(runtime.local, n)!);
-      const hist = runners.map((r, i) => r.stats.lagHistogram.map((v, ms) => v - histBefore[i]![ms]!));
-      out['messages_per_s'] = Math.round(runners.reduce((a, r, i) => a + r.stats.messages - startAppended[i]!, 0) / elapsedS);
-      out['lag_to_durable_append_ms_p50'] = histogramPercentile(hist, 0.5);
-      out['lag_to_durable_append_ms_p99'] = histogramPercentile(hist, 0.99);
-      out['reconnects'] = runners.reduce((a, r) => a + r.stats.reconnects, 0);
-      out['durable_appends_per_s'] = Math.round(runners.reduce((a, r) => a + r.stats.appends, 0) / elapsedS);
-      out['backfilled'] = runners.reduce((a, r) => a + r.stats.backfilled, 0);
-      out['duplicates_dropped'] = runners.reduce((a, r) => a + r.stats.duplicates, 0);
-    }
-    return out;
-  } finally {
-    await runtime.shutdown();
-    rmSync(dataDir, { recursive: true, force: true });
-  }
-}
-
+/**
+ * `npm run bench -- ws [--seconds 60] [--rates 5000,20000] [--transports ws,rest]`, or the older
+ * positional form `ws [seconds] [rates]`. Each phase runs the runtime in a fresh process
+ * (ops/bench/_ws-worker.ts, started like `runtime start`: node + tsx), so its CPU and RSS are its
+ * own; the emulator and MinIO are separate processes, their RSS reported apart (Linux /proc; null
+ * elsewhere).
+ */
 export default async function wsBench(args: string[]) {
-  const seconds = Number(args[0] ?? 20);
-  const rates = (args[1] ?? '5000,20000').split(',').map(Number);
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: { seconds: { type: 'string' }, rates: { type: 'string' }, transports: { type: 'string' }, 'node-flags': { type: 'string' } },
+  });
+  const seconds = Number(values.seconds ?? positionals[0] ?? 60);
+  const rates = (values.rates ?? positionals[1] ?? '5000,20000').split(',').map(Number);
+  const transports = (values.transports ?? 'ws,rest').split(',') as Array<'ws' | 'rest'>;
+  // Extra node flags for the runtime's process only (compare V8 settings: `--node-flags "--max-semi-space-size=2"`).
+  const nodeFlags = (values['node-flags'] ?? '').split(' ').filter(Boolean);
+  if (!(seconds > 0) || rates.some((r) => !(r > 0)) || transports.some((t) => t !== 'ws' && t !== 'rest')) {
+    throw new Error('usage: npm run bench -- ws [--seconds N] [--rates a,b] [--transports ws,rest]');
+  }
   const minio = await startMinio();
   const results: unknown[] = [];
   try {
@@ -127,7 +46,7 @@ export default async function wsBench(args: string[]) {
       const emulatorPort = await freePort();
       const emulator = spawn(process.execPath, [path.join(ROOT, 'bin/runtime.mjs'), 'emulator', '--port', String(emulatorPort), '--trades-per-second', String(perSymbol)], {
         cwd: ROOT,
-        stdio: ['ignore', 'pipe', 'inherit'],
+        stdio: ['ignore', 'ignore', 'inherit'],
       });
       try {
         const emulatorUrl = `http://127.0.0.1:${emulatorPort}`;
@@ -136,8 +55,27 @@ export default async function wsBench(args: string[]) {
           if (i > 300) throw new Error('emulator did not start');
           await new Promise((r) => setTimeout(r, 100));
         }
-        for (const transport of ['ws', 'rest'] as const) {
-          results.push({ offered_trades_per_s: perSymbol * SYMBOLS.length, ...(await phase(transport, seconds, emulatorUrl, minio)) });
+        for (const transport of transports) {
+          // A bucket per phase: no phase starts from another's cursor (a different rate means other ids).
+          const bucket = `bench-ws-${transport}-${Date.now().toString(36)}`;
+          await bootstrapBucket({ endpoint: minio.endpoint, bucket, accessKey: minio.accessKey, secretKey: minio.secretKey });
+          const input: WsPhaseInput = {
+            transport,
+            seconds,
+            tickSeconds: TICK_SECONDS,
+            symbols: SYMBOLS,
+            emulatorUrl,
+            minio: { endpoint: minio.endpoint, bucket, accessKey: minio.accessKey, secretKey: minio.secretKey },
+          };
+          const others = { emulator: emulator.pid, minio: minioPid(minio.port) };
+          const { figures, peaks } = await runWorker(input, others, nodeFlags);
+          const continuity = await checkContinuity({ ...minio, bucket });
+          results.push({
+            offered_trades_per_s: perSymbol * SYMBOLS.length,
+            ...figures,
+            loss: continuity,
+            other_processes_rss_mb_peak: peaks,
+          });
         }
       } finally {
         emulator.kill('SIGTERM');
@@ -149,8 +87,113 @@ export default async function wsBench(args: string[]) {
   return {
     streams: SYMBOLS.length,
     tick_s: TICK_SECONDS,
+    seconds,
     results,
     targets: { ws_lag_to_durable_append_ms_p99_at_5000: 250, ws_sustained_messages_per_s: 20_000, rss_mb: 300 },
-    note: 'runtime in this process (CPU and RSS are its own); emulator and MinIO in their own processes. Lag to durable append: ws runner, trade time → fsynced local append; lag to primary: trade time → raw segment PUT returned. trade_ids_stored_per_s = cursor advance (ids stored without holes).',
+    note:
+      'Each phase: the runtime alone in a fresh process (node + tsx, as `runtime start`); CPU and rss_mb_peak are that process\'s (peak of 100 ms samples and getrusage maxRSS). ' +
+      'Lag to durable append: ws runner, trade time → fsynced local append; lag to primary: trade time → raw segment PUT returned. ' +
+      'trade_ids_stored_per_s = cursor advance over the measured seconds; loss = ids missing or repeated between the first and last id stored in MinIO over the whole phase (warm-up included).',
   };
+}
+
+/** Runs one phase in a fresh process; samples the emulator's and MinIO's RSS meanwhile. */
+async function runWorker(input: WsPhaseInput, others: Record<string, number | undefined>, nodeFlags: string[]) {
+  const peaks: Record<string, number | null> = {};
+  for (const name of Object.keys(others)) peaks[name] = null;
+  const timer = setInterval(() => {
+    for (const [name, pid] of Object.entries(others)) {
+      const rss = pid === undefined ? null : procRssMb(pid);
+      if (rss !== null) peaks[name] = Math.max(peaks[name] ?? 0, rss);
+    }
+  }, SAMPLE_MS);
+  let child: ChildProcess | undefined;
+  try {
+    const figures = await new Promise<Record<string, unknown>>((resolve, reject) => {
+      child = spawn(process.execPath, [...nodeFlags, path.join(ROOT, 'bin/tsnode.mjs'), WORKER, JSON.stringify(input)], {
+        cwd: ROOT,
+        stdio: ['ignore', 'pipe', 'inherit'],
+        env: { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' }, // as bin/runtime.mjs
+      });
+      let out = '';
+      child.stdout!.on('data', (d) => (out += d));
+      child.on('error', reject);
+      child.on('exit', (code) => {
+        const lines = out.trim().split('\n');
+        const line = lines.pop() ?? '';
+        if (lines.length) process.stderr.write(lines.join('\n') + '\n'); // e.g. --trace-gc
+        if (code === 0 && line.startsWith('{')) resolve(JSON.parse(line) as Record<string, unknown>);
+        else reject(new Error(`ws bench worker (${input.transport}) exited with ${code}: ${out.slice(-500)}`));
+      });
+    });
+    return { figures, peaks };
+  } finally {
+    clearInterval(timer);
+    if (child && child.exitCode === null) child.kill('SIGKILL');
+  }
+}
+
+/** Every trade id stored in the phase's bucket, per stream: holes and repeats between the first and the last. */
+async function checkContinuity(minio: { endpoint: string; bucket: string; accessKey: string; secretKey: string }) {
+  const store = createS3Store({ endpoint: minio.endpoint, bucket: minio.bucket, accessKeyId: minio.accessKey, secretAccessKey: minio.secretKey });
+  const perStream = new Map<string, number[]>();
+  let startAfter: string | undefined;
+  for (;;) {
+    const page = await store.listPage('raw/', { startAfter });
+    for (const o of page.objects) {
+      const stream = o.key.split('/').slice(1, 4).join('/');
+      const ids = perStream.get(stream) ?? [];
+      perStream.set(stream, ids);
+      for (const line of (await store.get(o.key)).body.toString().split('\n')) {
+        if (line) ids.push(Number((JSON.parse(line) as { data: { id: string } }).data.id));
+      }
+    }
+    if (!page.nextStartAfter) break;
+    startAfter = page.nextStartAfter;
+  }
+  const streams: Record<string, { first: number; last: number; stored: number; missing: number; repeated: number }> = {};
+  let missing = 0;
+  let repeated = 0;
+  for (const [stream, list] of perStream) {
+    const ids = Float64Array.from(list).sort();
+    let rep = 0;
+    for (let i = 1; i < ids.length; i++) if (ids[i] === ids[i - 1]) rep++;
+    const first = ids[0] ?? 0;
+    const last = ids[ids.length - 1] ?? 0;
+    const miss = ids.length ? last - first + 1 - (ids.length - rep) : 0;
+    streams[stream] = { first, last, stored: ids.length, missing: miss, repeated: rep };
+    missing += miss;
+    repeated += rep;
+  }
+  return { ok: missing === 0 && repeated === 0 && perStream.size === SYMBOLS.length, missing, repeated, streams };
+}
+
+/** Resident set of `pid` in MB from /proc (Linux); null where there is no /proc. */
+function procRssMb(pid: number): number | null {
+  try {
+    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Math.round(Number(m[1]) / 1024) : null;
+  } catch {
+    return null;
+  }
+}
+
+/** The MinIO server listening on `port` (its command line names the address); undefined where there is no /proc. */
+function minioPid(port: number): number | undefined {
+  try {
+    for (const entry of readdirSync('/proc')) {
+      if (!/^\d+$/.test(entry)) continue;
+      const cmd = (() => {
+        try {
+          return readFileSync(`/proc/${entry}/cmdline`, 'utf8');
+        } catch {
+          return '';
+        }
+      })();
+      if (cmd.includes('server') && cmd.includes(`127.0.0.1:${port}`)) return Number(entry);
+    }
+  } catch {
+    // no /proc
+  }
+  return undefined;
 }

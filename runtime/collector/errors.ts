@@ -1,7 +1,7 @@
 // runtime/collector/errors.ts
 // Collector failures in classes (network, rate_limit, exchange, bad_data; disk_full, io_error of this PC) and the backoff for each.
 
-import ccxt from 'ccxt';
+import ccxt from './ccxt.ts';
 import { diskCauseOf } from '../durable.ts';
 import type { RetryAfterCarrier } from './exchanges.ts';
 import { SymbolUnavailable } from './markets.ts';

@@ -2,7 +2,8 @@
 // One ccxt instance per exchange id, created once: markets loaded once, rate limiter on, API hosts replaced by exchangeUrl.
 
 import dns from 'node:dns';
-import ccxt, { type Exchange } from 'ccxt';
+import type { Exchange } from 'ccxt';
+import ccxt from './ccxt.ts';
 import { BtcError } from '../errors.ts';
 import { banUntilFromBody, ExchangeBan, ExchangePauses } from './pause.ts';
 

@@ -1,7 +1,7 @@
 // runtime/collector/pause.ts
 // One pause per exchange after a 429/418/403: from Retry-After, else the body's ban-until time, else exponential backoff.
 
-import ccxt from 'ccxt';
+import ccxt from './ccxt.ts';
 
 /**
  * What an exchange's refusal told us about how long to stay away. Binance answers 429 (too many

@@ -1,7 +1,8 @@
 // runtime/collector/ws/exchange.ts
 // A ccxt pro (WebSocket) instance per ws stream: markets copied from the REST pool, ws hosts pointed at BTC_TS_EXCHANGE_URL.
 
-import ccxt, { type Exchange } from 'ccxt';
+import type { Exchange } from 'ccxt';
+import ccxt from '../ccxt.ts';
 import { BtcError } from '../../errors.ts';
 import { rewriteApiUrls } from '../exchanges.ts';
 

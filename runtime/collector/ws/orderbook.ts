@@ -1,7 +1,8 @@
 // runtime/collector/ws/orderbook.ts
 // One order book stream over WebSocket: REST snapshot + Binance diffs (U/u), resync on a sequence break or a crossed book, diffs and snapshots stored.
 
-import ccxt, { type Exchange } from 'ccxt';
+import type { Exchange } from 'ccxt';
+import ccxt from '../ccxt.ts';
 import { BtcError } from '../../errors.ts';
 import { BadData } from '../errors.ts';
 import { streamIdOf, streamName } from '../tick.ts';
@@ -64,6 +65,9 @@ export class WsBookRunner extends WsRunner {
       if (m?.e === 'depthUpdate' && m.s === marketId) {
         this.queue.push(m as DepthUpdate);
         this.signal?.();
+        // Not handed to ccxt: its own copy of the book (and its buffer of diffs, which grows
+        // without bound while its snapshot is missing) would double this stream's memory for nothing.
+        return undefined;
       }
       try {
         return original(client, message);

@@ -5,6 +5,7 @@ import type { Exchange } from 'ccxt';
 import { BtcError } from '../../errors.ts';
 import { BadData } from '../errors.ts';
 import { ensureCursor, streamIdOf, streamName } from '../tick.ts';
+import { BoundedQueue } from './backpressure.ts';
 import { wsExchange } from './exchange.ts';
 import { Fenced, WsRunner } from './runner.ts';
 
@@ -24,7 +25,7 @@ interface WsTrade {
  * next session tries again (with backoff), so the stored ids never have a hole.
  */
 export class WsTradesRunner extends WsRunner {
-  private queue: unknown[] = [];
+  private readonly queue = new BoundedQueue<unknown>();
   private signal: (() => void) | null = null;
 
   protected async session(): Promise<void> {
@@ -36,7 +37,7 @@ export class WsTradesRunner extends WsRunner {
     if (this.fenced()) throw new Fenced();
     const ws = (this.ws = await wsExchange(this.task.exchange, rest, this.settings.exchangeUrl));
     const marketId = String(rest.market(this.task.symbol).id);
-    this.queue = [];
+    this.queue.clear();
     // ccxt's parse and trade cache cost tens of µs a message, which caps a 2-core PC well below
     // 20,000 messages/s: this stream's aggTrades are taken raw in ccxt's message hook instead.
     const hooked = ws as unknown as { handleTrade: (client: unknown, message: unknown) => unknown };
@@ -44,7 +45,7 @@ export class WsTradesRunner extends WsRunner {
     hooked.handleTrade = (client, message) => {
       const m = message as { e?: unknown; s?: unknown };
       if (m?.e !== 'aggTrade' || m.s !== marketId) return original(client, message);
-      this.queue.push(message);
+      this.queue.push(message, ws);
       this.signal?.();
       return undefined;
     };
@@ -63,12 +64,11 @@ export class WsTradesRunner extends WsRunner {
 
   /** The raw aggTrades received since the last call; waits for one. Rejects when the socket fails. */
   private next(ws: Exchange): Promise<unknown[]> {
-    const drain = () => this.queue.splice(0, this.queue.length);
-    if (this.queue.length) return Promise.resolve(drain());
+    if (this.queue.length) return Promise.resolve(this.queue.take());
     return new Promise<unknown[]>((resolve, reject) => {
       this.signal = () => {
         this.signal = null;
-        resolve(drain());
+        resolve(this.queue.take());
       };
       // Keeps the subscription (ccxt resolves nothing: the hook took the messages) and reports a failed socket.
       ws.watchTrades(this.task.symbol, undefined, undefined, { name: 'aggTrade' }).catch((err: unknown) => {
