@@ -35,10 +35,14 @@ export async function loadRuntime(flags: Flags, overrides?: Record<string, unkno
   return runtime;
 }
 
-/** How long the CLI waits for `/health` of the runtime the data-directory lock names (ms). */
-const LOCKED_HEALTH_TIMEOUT_MS = 5_000;
-/** How long it looks at the configured port when no lock names a running runtime (ms). */
-const GUESSED_HEALTH_TIMEOUT_MS = 500;
+/**
+ * How long the CLI waits for `/health` of a runtime on this PC (ms), on the port the
+ * data-directory lock names and on the configured one alike. A port nobody listens on refuses at
+ * once, so the wait only costs when something is there: a runtime that is slow on a busy PC (a
+ * short look, 500 ms, made `diag api` check the wrong exchange under load) or a stranger that
+ * never answers.
+ */
+const HEALTH_TIMEOUT_MS = 5_000;
 
 /**
  * The runtime listening on this PC for this config (same host name), or null. Commands that run
@@ -56,9 +60,7 @@ export async function runningRuntime(configFile?: string): Promise<{ base: strin
   for (const port of ports) {
     const base = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
     try {
-      // A live process holds the data directory on this port: it is there, maybe slow on a busy
-      // PC, so give it time. The configured port is only a guess: a short look is enough.
-      const res = await fetch(`${base}/health`, { signal: AbortSignal.timeout(port === locked ? LOCKED_HEALTH_TIMEOUT_MS : GUESSED_HEALTH_TIMEOUT_MS) });
+      const res = await fetch(`${base}/health`, { signal: AbortSignal.timeout(HEALTH_TIMEOUT_MS) });
       if (!res.ok) continue;
       const health = (await res.json()) as RuntimeHealth;
       if (health.host !== config.host) continue;
