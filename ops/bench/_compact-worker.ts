@@ -22,7 +22,11 @@ if (mode === 'compact') {
     out.records_in = report.days.reduce((n, d) => n + d.records_in, 0);
     out.parquet_bytes = report.days.reduce((n, d) => n + (d.parquet_bytes ?? 0), 0);
     out.raw_bytes = report.days.reduce((n, d) => n + d.raw_bytes, 0);
-    out.days = report.days.map((d) => ({ stream: d.stream, rows: d.rows, raw_bytes: d.raw_bytes, parquet_bytes: d.parquet_bytes, elapsed_ms: d.elapsed_ms }));
+    out.days = report.days.map((d) => ({ stream: d.stream, rows: d.rows, raw_bytes: d.raw_bytes, parquet_bytes: d.parquet_bytes, elapsed_ms: d.elapsed_ms, phases: d.phases }));
+    const phases: Record<string, number> = {};
+    for (const d of report.days) for (const [k, v] of Object.entries(d.phases ?? {})) phases[k] = (phases[k] ?? 0) + v;
+    out.phases = phases;
+    out.plan_ms = report.plan_ms;
   } finally {
     rmSync(scratch, { recursive: true, force: true });
   }
