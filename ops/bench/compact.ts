@@ -59,16 +59,23 @@ export default async function bench(args: string[]) {
       }
     }
     const generateMs = Math.round(performance.now() - genStarted);
+    const loadBefore = os.loadavg().map((l) => Math.round(l * 10) / 10);
     const read = await worker('read', root);
     const parse = await worker('parse', root);
     const compact = await worker('compact', root);
     if (compact.failed) throw new Error(`compaction failed: ${JSON.stringify(compact.errors)}`);
     const recordsPerS = Math.round(records / (compact.elapsed_ms / 1000));
     const ratio = rawBytes / compact.parquet_bytes;
+    const ph = compact.phases as Record<string, number>;
+    const rate = (ms: number) => Math.round(records / (ms / 1000));
+    const duckMs = ph.read_ms! + ph.dedup_ms! + ph.write_ms! + ph.verify_ms!;
     return {
       store: 'FsStore (local directory; listing with ETags hashes every file, as a directory store must)',
       cpus: os.availableParallelism(),
-      load_average: os.loadavg().map((l) => Math.round(l * 10) / 10),
+      threads: Number(process.env.BENCH_THREADS ?? 2),
+      memory_limit: process.env.BENCH_MEMORY_LIMIT ?? '(default)',
+      load_average_before: loadBefore,
+      load_average_after: os.loadavg().map((l) => Math.round(l * 10) / 10),
       streams: plan.length,
       objects,
       records,
@@ -83,6 +90,17 @@ export default async function bench(args: string[]) {
         parquet_bytes: compact.parquet_bytes,
         compression_ratio: Math.round(ratio * 10) / 10,
         peak_rss_mb: compact.peak_rss_mb,
+        // Where the time went, summed over the stream-days (records/s of the whole day's records at each step alone).
+        plan_ms: compact.plan_ms,
+        fetch_to_scratch: { elapsed_ms: ph.fetch_ms, records_per_s: rate(ph.fetch_ms!), what: 'GET every segment, line scan, append to the scratch JSONL' },
+        duckdb: {
+          elapsed_ms: duckMs,
+          records_per_s: rate(duckMs),
+          json_read: { elapsed_ms: ph.read_ms, records_per_s: rate(ph.read_ms!), mb_per_s: Math.round(rawBytes / 1e6 / (ph.read_ms! / 1000)) },
+          dedup_ms: ph.dedup_ms,
+          sort_write_ms: ph.write_ms,
+          upload_verify_ms: ph.verify_ms,
+        },
         per_stream: compact.days,
       },
       targets: { records_per_s_1m: recordsPerS >= 1_000_000, ratio_8x: ratio >= 8, peak_rss_500mb: compact.peak_rss_mb <= 500 },

@@ -170,7 +170,7 @@ export async function compactStreamDay(stream: StreamRef, date: string, options:
       phases[phase] += Math.round(now - mark);
       mark = now;
     };
-    await duck.run(`DROP TABLE IF EXISTS src; DROP TABLE IF EXISTS cand; DROP TABLE IF EXISTS dup; DROP TABLE IF EXISTS dropped`);
+    await duck.run(`DROP TABLE IF EXISTS src; DROP TABLE IF EXISTS keys; DROP TABLE IF EXISTS cand; DROP TABLE IF EXISTS dup; DROP TABLE IF EXISTS dropped`);
     const parts = [
       expectCur ? `SELECT ${spec.select}, 1 AS src_day FROM ${readJsonSql([curFile], spec.dataType)}` : null,
       expectPrev ? `SELECT ${spec.select}, 0 AS src_day FROM ${readJsonSql([prevFile], spec.dataType)}` : null,
@@ -205,9 +205,9 @@ export async function compactStreamDay(stream: StreamRef, date: string, options:
     const inDay = `((src_day = 1 AND ts < ${end}) OR (src_day = 0 AND ts >= ${start}) OR src_day = 2)`;
     const sIn = inDay.replace(/\b(src_day|ts)\b/g, 's.$1');
     const content = spec.content;
-    await duck.run(
-      `CREATE TEMP TABLE cand AS SELECT s.rowid AS rid, s.* FROM src s WHERE ${sIn} AND (s.${spec.dupKey} IS NULL OR s.${spec.dupKey} IN (SELECT ${spec.dupKey} FROM src WHERE ${inDay} GROUP BY ${spec.dupKey} HAVING count(*) > 1))`,
-    );
+    const key = spec.dupKey;
+    await duck.run(`CREATE TEMP TABLE keys AS SELECT ${key} AS k, count(*) AS n FROM src WHERE ${inDay} GROUP BY ${key}`);
+    await duck.run(`CREATE TEMP TABLE cand AS SELECT s.rowid AS rid, s.* FROM src s WHERE ${sIn} AND (s.${key} IS NULL OR s.${key} IN (SELECT k FROM keys WHERE n > 1))`);
     await duck.run(
       `CREATE TEMP TABLE dup AS SELECT ${content.join(', ')}, min({'epoch': epoch, 'seq': seq, 'carried': src_day = 2, 'rid': rid}) AS kept
        FROM cand GROUP BY ${content.join(', ')} HAVING count(*) > 1`,
@@ -217,11 +217,13 @@ export async function compactStreamDay(stream: StreamRef, date: string, options:
        FROM cand c JOIN dup d ON ${content.map((col) => `c.${col} IS NOT DISTINCT FROM d.${col}`).join(' AND ')}
        WHERE c.rid <> d.kept.rid`,
     );
-    await duck.run(`DROP TABLE cand`);
+    // Trades: the distinct ids of all the day's source records (the stored copy is checked against it).
+    const [ids] = await duck.rows<{ n: number }>(`SELECT count(*) AS n FROM keys WHERE k IS NOT NULL`);
+    await duck.run(`DROP TABLE cand; DROP TABLE keys`);
     const columns = spec.select.split(/,\s*(?![^(]*\))/).map((c) => c.split(/\s+AS\s+/i).pop()!.trim());
     const cols = columns.join(', ');
     const kept = `(SELECT s.* FROM src s ANTI JOIN dropped x ON x.rid = s.rowid WHERE ${sIn})`;
-    const facts = await sourceFacts(duck, kept, inDay, cols, stream.topic === 'trades');
+    const facts = await sourceFacts(duck, kept, inDay, cols, stream.topic === 'trades' ? ids!.n : null);
     lap('dedup_ms');
     const localParquet = path.join(dir, 'out.parquet');
     await duck.run(
@@ -278,7 +280,7 @@ export async function compactStreamDay(stream: StreamRef, date: string, options:
     lap('verify_ms');
     return { stream: name, date, action: 'compacted', manifest, elapsed_ms: Date.now() - started, phases };
   } finally {
-    await duck.run(`DROP TABLE IF EXISTS src; DROP TABLE IF EXISTS cand; DROP TABLE IF EXISTS dup; DROP TABLE IF EXISTS dropped`).catch(() => undefined);
+    await duck.run(`DROP TABLE IF EXISTS src; DROP TABLE IF EXISTS keys; DROP TABLE IF EXISTS cand; DROP TABLE IF EXISTS dup; DROP TABLE IF EXISTS dropped`).catch(() => undefined);
     if (ownDuck) duck.close();
     await fsp.rm(dir, { recursive: true, force: true });
   }
@@ -299,26 +301,25 @@ interface Facts {
 }
 
 /** Counts, ranges and fingerprints of the kept records (`kept`: a subquery) and of the day's source records. */
-async function sourceFacts(duck: Duck, kept: string, inDay: string, cols: string, trades: boolean): Promise<Facts> {
+async function sourceFacts(duck: Duck, kept: string, inDay: string, cols: string, sourceIds: number | null): Promise<Facts> {
+  const trades = sourceIds !== null;
   const [f] = await duck.rows<{ rows: number; min_ts: number | null; max_ts: number | null; keys_sum: unknown; rows_sum: unknown; min: number | null; max: number | null; fmin: number | null; lmax: number | null }>(
     `SELECT count(*) AS rows, min(ts) AS min_ts, max(ts) AS max_ts, sum(hash(epoch, seq))::VARCHAR AS keys_sum, sum(hash(${cols}))::VARCHAR AS rows_sum,
        ${trades ? 'min(TRY_CAST(id AS BIGINT)) AS min, max(TRY_CAST(id AS BIGINT)) AS max, min(first_trade_id) AS fmin, max(last_trade_id) AS lmax' : 'NULL AS min, NULL AS max, NULL AS fmin, NULL AS lmax'}
      FROM ${kept}`,
   );
   // records_in: records of the raw sources; a carried copy of a record whose segment still exists is no duplicate.
-  const [s] = await duck.rows<{ dropped_raw: number; epochs: number[] | null; source_ids: number | null }>(
-    `SELECT (SELECT count(*) FROM dropped WHERE src_day <> 2) AS dropped_raw,
-       (SELECT list(DISTINCT epoch ORDER BY epoch) FROM src WHERE ${inDay}) AS epochs,
-       ${trades ? `(SELECT count(DISTINCT id) FROM src WHERE ${inDay})` : 'NULL'} AS source_ids`,
+  const [s] = await duck.rows<{ dropped_raw: number; epochs: number[] | null }>(
+    `SELECT (SELECT count(*) FROM dropped WHERE src_day <> 2) AS dropped_raw, (SELECT list(DISTINCT epoch ORDER BY epoch) FROM src WHERE ${inDay}) AS epochs`,
   );
   // Every content group keeps one record and the id is part of the content: the kept records hold
   // exactly the sources' distinct ids (the stored copy is checked against this count).
   const tradeIds: DayManifest['trade_ids'] = trades
-    ? { min: f!.min, max: f!.max, distinct: s!.source_ids ?? 0, first_trade_id_min: f!.fmin, last_trade_id_max: f!.lmax, same_id_different_content: f!.rows - (s!.source_ids ?? 0) }
+    ? { min: f!.min, max: f!.max, distinct: sourceIds, first_trade_id_min: f!.fmin, last_trade_id_max: f!.lmax, same_id_different_content: f!.rows - sourceIds }
     : null;
   return {
     rows: f!.rows, records_in: f!.rows + s!.dropped_raw, min_ts: f!.min_ts, max_ts: f!.max_ts, epochs: (s!.epochs ?? []).map(Number), trade_ids: tradeIds,
-    keys_sum: String(f!.keys_sum), rows_sum: String(f!.rows_sum), source_ids: s!.source_ids,
+    keys_sum: String(f!.keys_sum), rows_sum: String(f!.rows_sum), source_ids: sourceIds,
   };
 }
 
@@ -393,12 +394,22 @@ export function scanSegment(key: string, etag: string, body: Buffer): SourceSegm
   }
   if (seen !== records) {
     const text = body.toString('utf8');
-    // A data field named ts (none today): fall back to parsing each line.
+    // A data field named ts (none today), or a line that is not a record: parse each line.
     min = Infinity;
     max = -Infinity;
-    for (const line of text.split('\n')) {
-      if (!line) continue;
-      const ts = (JSON.parse(line) as { ts: number }).ts;
+    const lines = text.split('\n');
+    lines.pop(); // after the final newline
+    for (let n = 0; n < lines.length; n++) {
+      const line = lines[n]!;
+      if (!line) continue; // counted as a line: DuckDB's count then differs, and the day is refused naming it
+      let record: { ts?: unknown } | null;
+      try {
+        record = JSON.parse(line) as { ts?: unknown } | null;
+      } catch (err) {
+        throw new BtcError('Internal', `raw segment ${key} line ${n + 1} of ${lines.length}: not JSON (${firstLine(err)}): ${JSON.stringify(line.slice(0, 120))}; not compacted, raw segments stay`, { details: { key, line: n + 1 } });
+      }
+      const ts = record?.ts;
+      if (typeof ts !== 'number') continue; // DuckDB reads it as NULL and the day is refused naming it
       if (ts < min) min = ts;
       if (ts > max) max = ts;
     }
