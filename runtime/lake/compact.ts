@@ -75,6 +75,8 @@ export interface DayPhases {
   write_ms: number;
   /** Upload, read-back, verification, manifest. */
   verify_ms: number;
+  /** CPU time of the process (all DuckDB threads) in each phase (ms): the cost whatever else the machine runs. */
+  cpu_ms: { fetch: number; read: number; dedup: number; write: number; verify: number };
 }
 
 export interface DayResult {
@@ -117,6 +119,7 @@ const TS_KEY = Buffer.from('"ts":');
 export async function compactStreamDay(stream: StreamRef, date: string, options: CompactOptions, duck?: Duck, listed?: ListedSegments): Promise<DayResult> {
   const started = Date.now();
   const t0 = performance.now();
+  const cpu0 = process.cpuUsage();
   const name = streamName(stream);
   if (!isTopic(stream.topic)) throw new BtcError('InvalidInput', `no Parquet layout for topic ${stream.topic}`);
   const spec = TOPIC_SPECS[stream.topic];
@@ -163,12 +166,22 @@ export async function compactStreamDay(stream: StreamRef, date: string, options:
     // Every line must come through DuckDB: compare its count with the newline count of the bodies.
     const expectCur = curSources.reduce((n, s) => n + s.records, 0);
     const expectPrev = prevRead.reduce((n, s) => n + s.records, 0);
-    const phases: DayPhases = { fetch_ms: Math.round(performance.now() - t0), read_ms: 0, dedup_ms: 0, write_ms: 0, verify_ms: 0 };
+    const cpuMs = (since: NodeJS.CpuUsage) => {
+      const c = process.cpuUsage(since);
+      return Math.round((c.user + c.system) / 1000);
+    };
+    const phases: DayPhases = {
+      fetch_ms: Math.round(performance.now() - t0), read_ms: 0, dedup_ms: 0, write_ms: 0, verify_ms: 0,
+      cpu_ms: { fetch: cpuMs(cpu0), read: 0, dedup: 0, write: 0, verify: 0 },
+    };
     let mark = performance.now();
-    const lap = (phase: Exclude<keyof DayPhases, 'fetch_ms'>) => {
+    let cpuMark = process.cpuUsage();
+    const lap = (phase: 'read' | 'dedup' | 'write' | 'verify') => {
       const now = performance.now();
-      phases[phase] += Math.round(now - mark);
+      phases[`${phase}_ms`] += Math.round(now - mark);
+      phases.cpu_ms[phase] += cpuMs(cpuMark);
       mark = now;
+      cpuMark = process.cpuUsage();
     };
     await duck.run(`DROP TABLE IF EXISTS src; DROP TABLE IF EXISTS keys; DROP TABLE IF EXISTS cand; DROP TABLE IF EXISTS dup; DROP TABLE IF EXISTS dropped`);
     const parts = [
@@ -195,7 +208,7 @@ export async function compactStreamDay(stream: StreamRef, date: string, options:
         : `DuckDB read ${counts!.cur}+${counts!.prev} records, the segments hold ${expectCur}+${expectPrev} lines`;
       throw await unreadable(`${name} ${date}`, inputs, why);
     }
-    lap('read_ms');
+    lap('read');
     // De-duplication without sorting or hashing every row on its full content: only records whose
     // duplicate key (trades: the trade id; other topics: the exchange time) occurs more than once
     // in the day, or is NULL, are candidates. Among them one exact GROUP BY on the content (NULLs
@@ -224,7 +237,7 @@ export async function compactStreamDay(stream: StreamRef, date: string, options:
     const cols = columns.join(', ');
     const kept = `(SELECT s.* FROM src s ANTI JOIN dropped x ON x.rid = s.rowid WHERE ${sIn})`;
     const facts = await sourceFacts(duck, kept, inDay, cols, stream.topic === 'trades' ? ids!.n : null);
-    lap('dedup_ms');
+    lap('dedup');
     const localParquet = path.join(dir, 'out.parquet');
     await duck.run(
       `COPY (SELECT ${cols} FROM ${kept} ORDER BY ${spec.order}) TO ${sqlString(localParquet)} (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 122880)`,
@@ -236,7 +249,7 @@ export async function compactStreamDay(stream: StreamRef, date: string, options:
     await options.onStep?.('written', name, date);
     const body = await fsp.readFile(localParquet);
     const sha256 = createHash('sha256').update(body).digest('hex');
-    lap('write_ms');
+    lap('write');
     const verifyMethod =
       'sha256 of the stored object; on the stored copy against the kept records: row count, order-free sums of hash(epoch, seq) and of hash(every column), min/max ts; distinct trade ids against the sources';
     const manifestBase = {
@@ -277,7 +290,7 @@ export async function compactStreamDay(stream: StreamRef, date: string, options:
     const manifest: DayManifest = { ...manifestBase, parquet, verified: { at: options.now(), rows: facts.rows, sha256, method: verifyMethod } };
     await options.onStep?.('verified', name, date);
     await options.store.put(manifestKey(stream, date), JSON.stringify(manifest), { contentType: 'application/json' });
-    lap('verify_ms');
+    lap('verify');
     return { stream: name, date, action: 'compacted', manifest, elapsed_ms: Date.now() - started, phases };
   } finally {
     await duck.run(`DROP TABLE IF EXISTS src; DROP TABLE IF EXISTS keys; DROP TABLE IF EXISTS cand; DROP TABLE IF EXISTS dup; DROP TABLE IF EXISTS dropped`).catch(() => undefined);
