@@ -8,9 +8,11 @@ import path from 'node:path';
 import { afterEach, describe, expect, inject, it } from 'vitest';
 import type { Runtime } from '../runtime/context.ts';
 import { openDuck, type Duck } from '../runtime/lake/duck.ts';
-import { manifestKey, parquetKey, sqlString, type StreamRef } from '../runtime/lake/layout.ts';
+import { manifestKey, parquetKey, sqlString, streamName, type StreamRef } from '../runtime/lake/layout.ts';
 import { exportTable, loadWindow } from '../runtime/lake/read.ts';
 import { applyRetention } from '../runtime/lake/retention.ts';
+import { compactAll } from '../runtime/lake/compact.ts';
+import { createS3Store } from '../runtime/store/s3.ts';
 import { capacityReport } from '../runtime/lake/capacity.ts';
 import { makeIncident } from '../runtime/lake/incident.ts';
 import { DashboardData } from '../runtime/http/dashboard-data.ts';
@@ -305,5 +307,53 @@ describe('compaction on MinIO', () => {
     expect(html).toMatch(/data-testid="compact-last">[^<]*ok · 1 stream-day\(s\), \d+ rows/);
     expect(html).toContain(`${(run.capacity.total_bytes / 1e6).toFixed(1)} MB`);
     expect(html).toMatch(/data-testid="incidents">flash-1</);
+  });
+
+  it('a torn, blank or incomplete line fails its stream-day naming segment and line; the same trade id with other content is kept and counted', async () => {
+    const target = await freshBucket(inject('minio'), 'lake-torn');
+    const store = createS3Store({ endpoint: target.endpoint, bucket: target.bucket, accessKeyId: target.accessKey, secretAccessKey: target.secretKey });
+    // Trades: epoch 2 repeats epoch 1's first 10 trades exactly; epoch 3 repeats trade 1000 at the same time with another price.
+    const trades = await putSegments(store, [
+      { stream: TRADES, epoch: 1, firstSeq: 0, count: 40, perSegment: 20, firstTs: T0, stepMs: 1000, firstId: 1000 },
+      { stream: TRADES, epoch: 2, firstSeq: 0, count: 10, perSegment: 10, firstTs: T0, stepMs: 1000, firstId: 1000 },
+    ]);
+    const other = { ...trades[0]!, epoch: 3, seq: 0, data: { ...trades[0]!.data, price: trades[0]!.data.price + 1 } };
+    await store.put('raw/binance/trades/BTC-USDT/dt=2026-11-20/000003-000000000000.jsonl', Buffer.from(JSON.stringify(other) + '\n'));
+    // Three broken streams, each with its fault on line 3 of its second segment.
+    const broken: Array<[StreamId, (line: string) => string, RegExp]> = [
+      [TICKER, (l) => l.slice(0, 25), /line 3 of 20: not JSON/],
+      [CANDLES, () => '', /line 3 of 20: empty line/],
+      [BOOK, (l) => JSON.stringify({ ...JSON.parse(l), ts: undefined }), /line 3 of 20: no numeric ts/],
+    ];
+    const keys = new Map<string, string>();
+    for (const [stream, breakLine] of broken) {
+      const segs = [...segments({ stream, epoch: 1, firstSeq: 0, count: 40, perSegment: 20, firstTs: T0, stepMs: 1000 })];
+      const lines = segs[1]!.body.toString().split('\n');
+      lines[2] = breakLine(lines[2]!);
+      segs[1]!.body = Buffer.from(lines.join('\n'));
+      for (const seg of segs) await store.put(seg.key, seg.body);
+      keys.set(stream.topic, segs[1]!.key);
+    }
+    const scratch = mkdtempSync(path.join(os.tmpdir(), 'btc-ts-lake-torn-'));
+    cleanups.push(() => rmSync(scratch, { recursive: true, force: true }));
+    const report = await compactAll({ store, scratchDir: scratch, now: () => Date.now(), graceMs: 0, threads: 1 });
+    // The torn ticker segment also fails the next day: it might hold records past midnight.
+    expect(report.days.filter((d) => d.action === 'failed').map((d) => `${d.stream}@${d.date}`).sort()).toEqual(
+      [`binance/ohlcv/BTC-USDT@${DAY}`, `binance/orderbook/BTC-USDT@${DAY}`, `binance/ticker/ETH-USDT@${DAY}`, 'binance/ticker/ETH-USDT@2026-11-21'],
+    );
+    for (const [stream, , message] of broken) {
+      for (const day of report.days.filter((d) => d.stream === streamName(ref(stream)) && d.action === 'failed')) {
+        expect(day.error).toContain(`raw segment ${keys.get(stream.topic)} `);
+        expect(day.error).toMatch(message);
+      }
+    }
+    expect(await listKeys(store, 'parquet/')).toEqual([parquetKey(ref(TRADES), DAY)]);
+    const manifest = JSON.parse((await store.get(manifestKey(ref(TRADES), DAY))).body.toString());
+    expect(manifest).toMatchObject({ rows: 41, records_in: 51, dropped: { total: 10, duplicate_trade: 10 }, epochs: [1, 2, 3] });
+    expect(manifest.trade_ids).toMatchObject({ distinct: 40, same_id_different_content: 1, min: 1000, max: 1039 });
+    expect(manifest.dropped.examples[0]).toMatchObject({ id: '1000', kept: { epoch: 1, seq: 0 }, dropped: { epoch: 2, seq: 0 } });
+    const { duck, dir } = await duckdb();
+    const [c] = await parquetRows(duck, dir, store, parquetKey(ref(TRADES), DAY), `SELECT count(*) AS n, count(*) FILTER (id = '1000') AS twice, list(epoch::INTEGER ORDER BY epoch) FILTER (id = '1000') AS epochs FROM $P`);
+    expect(c).toEqual({ n: 41, twice: 2, epochs: [1, 3] });
   });
 });

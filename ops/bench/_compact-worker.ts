@@ -22,7 +22,15 @@ if (mode === 'compact') {
     out.records_in = report.days.reduce((n, d) => n + d.records_in, 0);
     out.parquet_bytes = report.days.reduce((n, d) => n + (d.parquet_bytes ?? 0), 0);
     out.raw_bytes = report.days.reduce((n, d) => n + d.raw_bytes, 0);
-    out.days = report.days.map((d) => ({ stream: d.stream, rows: d.rows, raw_bytes: d.raw_bytes, parquet_bytes: d.parquet_bytes, elapsed_ms: d.elapsed_ms }));
+    out.days = report.days.map((d) => ({ stream: d.stream, rows: d.rows, raw_bytes: d.raw_bytes, parquet_bytes: d.parquet_bytes, elapsed_ms: d.elapsed_ms, phases: d.phases }));
+    const phases: Record<string, number> = {};
+    for (const d of report.days) {
+      const { cpu_ms: cpu, ...wall } = d.phases ?? { cpu_ms: {} };
+      for (const [k, v] of Object.entries(wall)) phases[k] = (phases[k] ?? 0) + v;
+      for (const [k, v] of Object.entries(cpu)) phases[`cpu_${k}_ms`] = (phases[`cpu_${k}_ms`] ?? 0) + v;
+    }
+    out.phases = phases;
+    out.plan_ms = report.plan_ms;
   } finally {
     rmSync(scratch, { recursive: true, force: true });
   }
@@ -43,5 +51,8 @@ if (mode === 'compact') {
   out.objects = keys.length;
 }
 out.elapsed_ms = Math.round(performance.now() - started);
+// CPU time of the whole process (all DuckDB threads included): what the work costs whatever the load.
+const cpu = process.cpuUsage();
+out.cpu_ms = Math.round((cpu.user + cpu.system) / 1000);
 out.peak_rss_mb = Math.round(process.resourceUsage().maxRSS / 1024);
 process.stdout.write(JSON.stringify(out) + '\n');

@@ -59,30 +59,60 @@ export default async function bench(args: string[]) {
       }
     }
     const generateMs = Math.round(performance.now() - genStarted);
+    const loadBefore = os.loadavg().map((l) => Math.round(l * 10) / 10);
     const read = await worker('read', root);
     const parse = await worker('parse', root);
     const compact = await worker('compact', root);
     if (compact.failed) throw new Error(`compaction failed: ${JSON.stringify(compact.errors)}`);
     const recordsPerS = Math.round(records / (compact.elapsed_ms / 1000));
     const ratio = rawBytes / compact.parquet_bytes;
+    const ph = compact.phases as Record<string, number>;
+    const rate = (ms: number) => Math.round(records / (ms / 1000));
+    const duckMs = ph.read_ms! + ph.dedup_ms! + ph.write_ms! + ph.verify_ms!;
+    const duckCpu = ph.cpu_read_ms! + ph.cpu_dedup_ms! + ph.cpu_write_ms! + ph.cpu_verify_ms!;
     return {
       store: 'FsStore (local directory; listing with ETags hashes every file, as a directory store must)',
       cpus: os.availableParallelism(),
-      load_average: os.loadavg().map((l) => Math.round(l * 10) / 10),
+      threads: Number(process.env.BENCH_THREADS ?? 2),
+      memory_limit: process.env.BENCH_MEMORY_LIMIT ?? '(default)',
+      load_average_before: loadBefore,
+      load_average_after: os.loadavg().map((l) => Math.round(l * 10) / 10),
       streams: plan.length,
       objects,
       records,
       raw_jsonl_bytes: rawBytes,
       generate_ms: generateMs,
-      floor_read: { elapsed_ms: read.elapsed_ms, peak_rss_mb: read.peak_rss_mb, mb_per_s: Math.round(rawBytes / 1e6 / (read.elapsed_ms / 1000)) },
-      floor_read_and_parse: { elapsed_ms: parse.elapsed_ms, peak_rss_mb: parse.peak_rss_mb, records_per_s: Math.round(records / (parse.elapsed_ms / 1000)) },
+      // cpu_ms: CPU time of the process (all threads); records_per_s_2_idle_cores: records / (cpu_ms / 2 s), the best two idle cores could give.
+      floor_read: { elapsed_ms: read.elapsed_ms, cpu_ms: read.cpu_ms, peak_rss_mb: read.peak_rss_mb, mb_per_s: Math.round(rawBytes / 1e6 / (read.elapsed_ms / 1000)) },
+      floor_read_and_parse: { elapsed_ms: parse.elapsed_ms, cpu_ms: parse.cpu_ms, peak_rss_mb: parse.peak_rss_mb, records_per_s: Math.round(records / (parse.elapsed_ms / 1000)) },
       compact: {
         elapsed_ms: compact.elapsed_ms,
+        cpu_ms: compact.cpu_ms,
+        records_per_s_2_idle_cores: Math.round(records / (compact.cpu_ms / 2000)),
         records_per_s: recordsPerS,
         rows_out: compact.rows,
         parquet_bytes: compact.parquet_bytes,
         compression_ratio: Math.round(ratio * 10) / 10,
         peak_rss_mb: compact.peak_rss_mb,
+        // Where the time went, summed over the stream-days (records/s of the whole day's records at each step alone).
+        plan_ms: compact.plan_ms,
+        fetch_to_scratch: { elapsed_ms: ph.fetch_ms, cpu_ms: ph.cpu_fetch_ms, records_per_s: rate(ph.fetch_ms!), what: 'GET every segment, line scan, append to the scratch JSONL' },
+        duckdb: {
+          elapsed_ms: duckMs,
+          cpu_ms: duckCpu,
+          records_per_s: rate(duckMs),
+          records_per_s_2_idle_cores: rate(duckCpu / 2),
+          json_read: {
+            elapsed_ms: ph.read_ms, cpu_ms: ph.cpu_read_ms, records_per_s: rate(ph.read_ms!), records_per_s_2_idle_cores: rate(ph.cpu_read_ms! / 2),
+            mb_per_s: Math.round(rawBytes / 1e6 / (ph.read_ms! / 1000)),
+          },
+          cpu_dedup_ms: ph.cpu_dedup_ms,
+          cpu_sort_write_ms: ph.cpu_write_ms,
+          cpu_upload_verify_ms: ph.cpu_verify_ms,
+          dedup_ms: ph.dedup_ms,
+          sort_write_ms: ph.write_ms,
+          upload_verify_ms: ph.verify_ms,
+        },
         per_stream: compact.days,
       },
       targets: { records_per_s_1m: recordsPerS >= 1_000_000, ratio_8x: ratio >= 8, peak_rss_500mb: compact.peak_rss_mb <= 500 },

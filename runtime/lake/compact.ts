@@ -64,12 +64,28 @@ export interface DayManifest {
   engine: string;
 }
 
+/** Where a stream-day's time went (ms): fetch = list + GET + write to scratch + line scan; the rest is DuckDB and the upload. */
+export interface DayPhases {
+  fetch_ms: number;
+  /** DuckDB's JSON reader: the day's JSONL into typed columns. */
+  read_ms: number;
+  /** Duplicate groups, dropped rows, counts and fingerprints of the kept records. */
+  dedup_ms: number;
+  /** Sort and Parquet (zstd) write, sha256. */
+  write_ms: number;
+  /** Upload, read-back, verification, manifest. */
+  verify_ms: number;
+  /** CPU time of the process (all DuckDB threads) in each phase (ms): the cost whatever else the machine runs. */
+  cpu_ms: { fetch: number; read: number; dedup: number; write: number; verify: number };
+}
+
 export interface DayResult {
   stream: string;
   date: string;
   action: 'compacted' | 'would_compact' | 'empty' | 'failed';
   manifest: DayManifest | null;
   elapsed_ms: number;
+  phases?: DayPhases;
 }
 
 export interface CompactOptions {
@@ -87,7 +103,7 @@ export interface CompactOptions {
 }
 
 const DROP_EXAMPLES = 20;
-const TS_FIELD = /"ts":(-?\d+)/g;
+const TS_KEY = Buffer.from('"ts":');
 
 /**
  * Compacts one stream-day. Sources: every raw segment keyed dt=<date> (every epoch) and those of
@@ -102,6 +118,8 @@ const TS_FIELD = /"ts":(-?\d+)/g;
  */
 export async function compactStreamDay(stream: StreamRef, date: string, options: CompactOptions, duck?: Duck, listed?: ListedSegments): Promise<DayResult> {
   const started = Date.now();
+  const t0 = performance.now();
+  const cpu0 = process.cpuUsage();
   const name = streamName(stream);
   if (!isTopic(stream.topic)) throw new BtcError('InvalidInput', `no Parquet layout for topic ${stream.topic}`);
   const spec = TOPIC_SPECS[stream.topic];
@@ -148,7 +166,24 @@ export async function compactStreamDay(stream: StreamRef, date: string, options:
     // Every line must come through DuckDB: compare its count with the newline count of the bodies.
     const expectCur = curSources.reduce((n, s) => n + s.records, 0);
     const expectPrev = prevRead.reduce((n, s) => n + s.records, 0);
-    await duck.run(`DROP TABLE IF EXISTS src; DROP TABLE IF EXISTS dedup`);
+    const cpuMs = (since: NodeJS.CpuUsage) => {
+      const c = process.cpuUsage(since);
+      return Math.round((c.user + c.system) / 1000);
+    };
+    const phases: DayPhases = {
+      fetch_ms: Math.round(performance.now() - t0), read_ms: 0, dedup_ms: 0, write_ms: 0, verify_ms: 0,
+      cpu_ms: { fetch: cpuMs(cpu0), read: 0, dedup: 0, write: 0, verify: 0 },
+    };
+    let mark = performance.now();
+    let cpuMark = process.cpuUsage();
+    const lap = (phase: 'read' | 'dedup' | 'write' | 'verify') => {
+      const now = performance.now();
+      phases[`${phase}_ms`] += Math.round(now - mark);
+      phases.cpu_ms[phase] += cpuMs(cpuMark);
+      mark = now;
+      cpuMark = process.cpuUsage();
+    };
+    await duck.run(`DROP TABLE IF EXISTS src; DROP TABLE IF EXISTS keys; DROP TABLE IF EXISTS cand; DROP TABLE IF EXISTS dup; DROP TABLE IF EXISTS dropped`);
     const parts = [
       expectCur ? `SELECT ${spec.select}, 1 AS src_day FROM ${readJsonSql([curFile], spec.dataType)}` : null,
       expectPrev ? `SELECT ${spec.select}, 0 AS src_day FROM ${readJsonSql([prevFile], spec.dataType)}` : null,
@@ -156,35 +191,67 @@ export async function compactStreamDay(stream: StreamRef, date: string, options:
     ].filter(Boolean);
     // Only deleted sources that held no record of this day: an empty table of the right columns.
     if (!parts.length) parts.push(`SELECT ${spec.select}, 1 AS src_day FROM (SELECT NULL::BIGINT AS ts, NULL::BIGINT AS ingest_ts, NULL::BIGINT AS epoch, NULL::BIGINT AS seq, NULL::${spec.dataType} AS data) WHERE false`);
-    await duck.run(`CREATE TEMP TABLE src AS ${parts.join(' UNION ALL BY NAME ')}`);
-    const [counts] = await duck.rows<{ cur: number; prev: number; early: number }>(
-      `SELECT count(*) FILTER (src_day = 1) AS cur, count(*) FILTER (src_day = 0) AS prev, count(*) FILTER (src_day = 1 AND ts < ${start}) AS early FROM src`,
-    );
-    if (counts!.cur !== expectCur || counts!.prev !== expectPrev) {
-      throw new BtcError('Internal', `${name} ${date}: DuckDB read ${counts!.cur}+${counts!.prev} records, the segments hold ${expectCur}+${expectPrev}; nothing written`);
+    const inputs = [{ file: curFile, sources: curSources }, { file: prevFile, sources: prevRead }];
+    // One pass of DuckDB's JSON reader over the day: typed columns into a temporary table (spilled past memory_limit).
+    try {
+      await duck.run(`CREATE TEMP TABLE src AS ${parts.join(' UNION ALL BY NAME ')}`);
+    } catch (err) {
+      throw await unreadable(`${name} ${date}`, inputs, `DuckDB could not read the segments: ${firstLine(err)}`);
     }
-    const partition = spec.content.join(', ');
-    await duck.run(
-      `CREATE TEMP TABLE dedup AS SELECT *, row_number() OVER (PARTITION BY ${partition} ORDER BY epoch, seq, src_day = 2) AS rn,
-         first_value(epoch) OVER (PARTITION BY ${partition} ORDER BY epoch, seq, src_day = 2) AS kept_epoch,
-         first_value(seq) OVER (PARTITION BY ${partition} ORDER BY epoch, seq, src_day = 2) AS kept_seq
-       FROM src WHERE (src_day = 1 AND ts < ${end}) OR (src_day = 0 AND ts >= ${start}) OR src_day = 2`,
+    const [counts] = await duck.rows<{ cur: number; prev: number; early: number; incomplete: number }>(
+      `SELECT count(*) FILTER (src_day = 1) AS cur, count(*) FILTER (src_day = 0) AS prev, count(*) FILTER (src_day = 1 AND ts < ${start}) AS early,
+              count(*) FILTER (src_day <> 2 AND (ts IS NULL OR epoch IS NULL OR seq IS NULL)) AS incomplete FROM src`,
     );
+    if (counts!.cur !== expectCur || counts!.prev !== expectPrev || counts!.incomplete) {
+      const why = counts!.incomplete
+        ? `${counts!.incomplete} record(s) without ts, epoch or seq`
+        : `DuckDB read ${counts!.cur}+${counts!.prev} records, the segments hold ${expectCur}+${expectPrev} lines`;
+      throw await unreadable(`${name} ${date}`, inputs, why);
+    }
+    lap('read');
+    // De-duplication without sorting or hashing every row on its full content: only records whose
+    // duplicate key (trades: the trade id; other topics: the exchange time) occurs more than once
+    // in the day, or is NULL, are candidates. Among them one exact GROUP BY on the content (NULLs
+    // group together, as PARTITION BY would) finds the groups seen more than once, each keeping its
+    // lowest (epoch, seq) copy (a raw record before the carried Parquet copy of itself; rowid breaks
+    // exact ties so exactly one copy stays). Every other member of such a group is a dropped row.
+    const inDay = `((src_day = 1 AND ts < ${end}) OR (src_day = 0 AND ts >= ${start}) OR src_day = 2)`;
+    const sIn = inDay.replace(/\b(src_day|ts)\b/g, 's.$1');
+    const content = spec.content;
+    const key = spec.dupKey;
+    await duck.run(`CREATE TEMP TABLE keys AS SELECT ${key} AS k, count(*) AS n FROM src WHERE ${inDay} GROUP BY ${key}`);
+    await duck.run(`CREATE TEMP TABLE cand AS SELECT s.rowid AS rid, s.* FROM src s WHERE ${sIn} AND (s.${key} IS NULL OR s.${key} IN (SELECT k FROM keys WHERE n > 1))`);
+    await duck.run(
+      `CREATE TEMP TABLE dup AS SELECT ${content.join(', ')}, min({'epoch': epoch, 'seq': seq, 'carried': src_day = 2, 'rid': rid}) AS kept
+       FROM cand GROUP BY ${content.join(', ')} HAVING count(*) > 1`,
+    );
+    await duck.run(
+      `CREATE TEMP TABLE dropped AS SELECT c.rid, c.ts, ${stream.topic === 'trades' ? 'c.id' : 'NULL::VARCHAR AS id'}, c.epoch, c.seq, c.src_day, d.kept.epoch AS kept_epoch, d.kept.seq AS kept_seq
+       FROM cand c JOIN dup d ON ${content.map((col) => `c.${col} IS NOT DISTINCT FROM d.${col}`).join(' AND ')}
+       WHERE c.rid <> d.kept.rid`,
+    );
+    // Trades: the distinct ids of all the day's source records (the stored copy is checked against it).
+    const [ids] = await duck.rows<{ n: number }>(`SELECT count(*) AS n FROM keys WHERE k IS NOT NULL`);
+    await duck.run(`DROP TABLE cand; DROP TABLE keys`);
     const columns = spec.select.split(/,\s*(?![^(]*\))/).map((c) => c.split(/\s+AS\s+/i).pop()!.trim());
     const cols = columns.join(', ');
+    const kept = `(SELECT s.* FROM src s ANTI JOIN dropped x ON x.rid = s.rowid WHERE ${sIn})`;
+    const facts = await sourceFacts(duck, kept, inDay, cols, stream.topic === 'trades' ? ids!.n : null);
+    lap('dedup');
     const localParquet = path.join(dir, 'out.parquet');
     await duck.run(
-      `COPY (SELECT ${cols} FROM dedup WHERE rn = 1 ORDER BY ${spec.order}) TO ${sqlString(localParquet)} (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 122880)`,
+      `COPY (SELECT ${cols} FROM ${kept} ORDER BY ${spec.order}) TO ${sqlString(localParquet)} (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 122880)`,
     );
-    const facts = await sourceFacts(duck, stream.topic === 'trades');
     const dropReason = stream.topic === 'trades' ? 'duplicate_trade' : 'duplicate_content';
     const examples = await duck.rows<{ ts: number; id: string | null; epoch: number; seq: number; kept_epoch: number; kept_seq: number }>(
-      `SELECT ts, ${stream.topic === 'trades' ? 'id' : 'NULL AS id'}, epoch, seq, kept_epoch, kept_seq FROM dedup WHERE rn > 1 AND src_day <> 2 ORDER BY ts, epoch, seq LIMIT ${DROP_EXAMPLES}`,
+      `SELECT ts, id, epoch, seq, kept_epoch, kept_seq FROM dropped WHERE src_day <> 2 ORDER BY ts, epoch, seq LIMIT ${DROP_EXAMPLES}`,
     );
     await options.onStep?.('written', name, date);
     const body = await fsp.readFile(localParquet);
     const sha256 = createHash('sha256').update(body).digest('hex');
-    const verifyMethod = 'sha256 of the stored object; (epoch, seq) set EXCEPT ALL both ways; trade id set; row count; min/max ts';
+    lap('write');
+    const verifyMethod =
+      'sha256 of the stored object; on the stored copy against the kept records: row count, order-free sums of hash(epoch, seq) and of hash(every column), min/max ts; distinct trade ids against the sources';
     const manifestBase = {
       version: 1 as const, stream: name, exchange: stream.exchange, topic: stream.topic, symbol: stream.symbol, date,
       rows: facts.rows, min_ts: facts.min_ts, max_ts: facts.max_ts, epochs: facts.epochs, trade_ids: facts.trade_ids,
@@ -204,7 +271,7 @@ export async function compactStreamDay(stream: StreamRef, date: string, options:
     };
     if (options.dryRun) {
       const manifest: DayManifest = { ...manifestBase, parquet: facts.rows ? { key: parquetKey(stream, date), bytes: body.length, sha256, etag: '' } : null, verified: { at: 0, rows: 0, sha256: '', method: 'dry run: not uploaded' } };
-      return { stream: name, date, action: 'would_compact', manifest, elapsed_ms: Date.now() - started };
+      return { stream: name, date, action: 'would_compact', manifest, elapsed_ms: Date.now() - started, phases };
     }
     let parquet: DayManifest['parquet'] = null;
     if (facts.rows > 0) {
@@ -217,15 +284,16 @@ export async function compactStreamDay(stream: StreamRef, date: string, options:
       if (backSha !== sha256) throw new BtcError('Internal', `${key}: the stored object reads back with sha256 ${backSha}, written ${sha256}; not recorded as compacted`);
       const stored = path.join(dir, 'stored.parquet');
       await fsp.writeFile(stored, back.body);
-      await verifyParquet(duck, stored, facts, stream.topic === 'trades', `${name} ${date}`);
+      await verifyParquet(duck, stored, facts, cols, stream.topic === 'trades', `${name} ${date}`);
       parquet = { key, bytes: body.length, sha256, etag: put.etag || back.etag };
     }
     const manifest: DayManifest = { ...manifestBase, parquet, verified: { at: options.now(), rows: facts.rows, sha256, method: verifyMethod } };
     await options.onStep?.('verified', name, date);
     await options.store.put(manifestKey(stream, date), JSON.stringify(manifest), { contentType: 'application/json' });
-    return { stream: name, date, action: 'compacted', manifest, elapsed_ms: Date.now() - started };
+    lap('verify');
+    return { stream: name, date, action: 'compacted', manifest, elapsed_ms: Date.now() - started, phases };
   } finally {
-    await duck.run(`DROP TABLE IF EXISTS src; DROP TABLE IF EXISTS dedup`).catch(() => undefined);
+    await duck.run(`DROP TABLE IF EXISTS src; DROP TABLE IF EXISTS keys; DROP TABLE IF EXISTS cand; DROP TABLE IF EXISTS dup; DROP TABLE IF EXISTS dropped`).catch(() => undefined);
     if (ownDuck) duck.close();
     await fsp.rm(dir, { recursive: true, force: true });
   }
@@ -238,37 +306,53 @@ interface Facts {
   max_ts: number | null;
   epochs: number[];
   trade_ids: DayManifest['trade_ids'];
+  /** Order-free fingerprints of the kept records: sums (HUGEINT, as text) of hash(epoch, seq) and of hash(every column). */
+  keys_sum: string;
+  rows_sum: string;
+  /** Trades: distinct trade ids among all records of the day in the sources (before de-duplication). */
+  source_ids: number | null;
 }
 
-async function sourceFacts(duck: Duck, trades: boolean): Promise<Facts> {
-  const [f] = await duck.rows<{ rows: number; records_in: number; min_ts: number | null; max_ts: number | null; epochs: number[] | null }>(
-    // records_in: records of the raw sources; a carried copy of a record whose segment still exists is no duplicate.
-    `SELECT count(*) FILTER (rn = 1) AS rows, count(*) FILTER (rn = 1 OR src_day <> 2) AS records_in, min(ts) AS min_ts, max(ts) AS max_ts, list(DISTINCT epoch ORDER BY epoch) AS epochs FROM dedup`,
+/** Counts, ranges and fingerprints of the kept records (`kept`: a subquery) and of the day's source records. */
+async function sourceFacts(duck: Duck, kept: string, inDay: string, cols: string, sourceIds: number | null): Promise<Facts> {
+  const trades = sourceIds !== null;
+  const [f] = await duck.rows<{ rows: number; min_ts: number | null; max_ts: number | null; keys_sum: unknown; rows_sum: unknown; min: number | null; max: number | null; fmin: number | null; lmax: number | null }>(
+    `SELECT count(*) AS rows, min(ts) AS min_ts, max(ts) AS max_ts, sum(hash(epoch, seq))::VARCHAR AS keys_sum, sum(hash(${cols}))::VARCHAR AS rows_sum,
+       ${trades ? 'min(TRY_CAST(id AS BIGINT)) AS min, max(TRY_CAST(id AS BIGINT)) AS max, min(first_trade_id) AS fmin, max(last_trade_id) AS lmax' : 'NULL AS min, NULL AS max, NULL AS fmin, NULL AS lmax'}
+     FROM ${kept}`,
   );
-  let tradeIds: DayManifest['trade_ids'] = null;
-  if (trades) {
-    const [t] = await duck.rows<{ min: number | null; max: number | null; distinct: number; fmin: number | null; lmax: number | null }>(
-      `SELECT min(TRY_CAST(id AS BIGINT)) AS min, max(TRY_CAST(id AS BIGINT)) AS max, count(DISTINCT id) AS distinct,
-              min(first_trade_id) AS fmin, max(last_trade_id) AS lmax FROM dedup WHERE rn = 1`,
-    );
-    tradeIds = { min: t!.min, max: t!.max, distinct: t!.distinct, first_trade_id_min: t!.fmin, last_trade_id_max: t!.lmax, same_id_different_content: f!.rows - t!.distinct };
-  }
-  return { rows: f!.rows, records_in: f!.records_in, min_ts: f!.min_ts, max_ts: f!.max_ts, epochs: (f!.epochs ?? []).map(Number), trade_ids: tradeIds };
+  // records_in: records of the raw sources; a carried copy of a record whose segment still exists is no duplicate.
+  const [s] = await duck.rows<{ dropped_raw: number; epochs: number[] | null }>(
+    `SELECT (SELECT count(*) FROM dropped WHERE src_day <> 2) AS dropped_raw, (SELECT list(DISTINCT epoch ORDER BY epoch) FROM src WHERE ${inDay}) AS epochs`,
+  );
+  // Every content group keeps one record and the id is part of the content: the kept records hold
+  // exactly the sources' distinct ids (the stored copy is checked against this count).
+  const tradeIds: DayManifest['trade_ids'] = trades
+    ? { min: f!.min, max: f!.max, distinct: sourceIds, first_trade_id_min: f!.fmin, last_trade_id_max: f!.lmax, same_id_different_content: f!.rows - sourceIds }
+    : null;
+  return {
+    rows: f!.rows, records_in: f!.rows + s!.dropped_raw, min_ts: f!.min_ts, max_ts: f!.max_ts, epochs: (s!.epochs ?? []).map(Number), trade_ids: tradeIds,
+    keys_sum: String(f!.keys_sum), rows_sum: String(f!.rows_sum), source_ids: sourceIds,
+  };
 }
 
-/** The Parquet file holds exactly the kept records (by (epoch, seq)), every source trade id, and the same ranges. */
-async function verifyParquet(duck: Duck, file: string, facts: Facts, trades: boolean, what: string): Promise<void> {
+/**
+ * The stored Parquet copy holds exactly the kept records: same row count and ts range, and the
+ * same order-free sums of hash(epoch, seq) and of hash(every column) — a missing, extra, repeated
+ * or altered row changes a sum (a 64-bit hash collision aside) — and, for trades, as many distinct
+ * ids as the sources of the day had (so every source trade id is in it).
+ */
+async function verifyParquet(duck: Duck, file: string, facts: Facts, cols: string, trades: boolean, what: string): Promise<void> {
   const p = `read_parquet(${sqlString(file)})`;
-  const [c] = await duck.rows<{ rows: number; min_ts: number | null; max_ts: number | null; missing: number; extra: number; ids_missing: number }>(
-    `SELECT (SELECT count(*) FROM ${p}) AS rows, (SELECT min(ts) FROM ${p}) AS min_ts, (SELECT max(ts) FROM ${p}) AS max_ts,
-       (SELECT count(*) FROM (SELECT epoch, seq FROM dedup WHERE rn = 1 EXCEPT ALL SELECT epoch, seq FROM ${p})) AS missing,
-       (SELECT count(*) FROM (SELECT epoch, seq FROM ${p} EXCEPT ALL SELECT epoch, seq FROM dedup WHERE rn = 1)) AS extra,
-       ${trades ? `(SELECT count(*) FROM (SELECT DISTINCT id FROM dedup EXCEPT SELECT id FROM ${p}))` : '0'} AS ids_missing`,
+  const [c] = await duck.rows<{ rows: number; min_ts: number | null; max_ts: number | null; keys_sum: unknown; rows_sum: unknown; ids: number | null }>(
+    `SELECT count(*) AS rows, min(ts) AS min_ts, max(ts) AS max_ts, sum(hash(epoch, seq))::VARCHAR AS keys_sum, sum(hash(${cols}))::VARCHAR AS rows_sum,
+       ${trades ? 'count(DISTINCT id)' : 'NULL'} AS ids FROM ${p}`,
   );
   const problems: string[] = [];
   if (c!.rows !== facts.rows) problems.push(`${c!.rows} rows, expected ${facts.rows}`);
-  if (c!.missing || c!.extra) problems.push(`${c!.missing} kept records missing, ${c!.extra} unexpected`);
-  if (c!.ids_missing) problems.push(`${c!.ids_missing} trade ids of the sources missing`);
+  if (String(c!.keys_sum) !== facts.keys_sum) problems.push('the (epoch, seq) set differs from the kept records');
+  if (String(c!.rows_sum) !== facts.rows_sum) problems.push('row contents differ from the kept records');
+  if (trades && c!.ids !== facts.source_ids) problems.push(`${c!.ids} distinct trade ids, the sources hold ${facts.source_ids}`);
   if (c!.min_ts !== facts.min_ts || c!.max_ts !== facts.max_ts) problems.push(`ts range ${c!.min_ts}..${c!.max_ts}, expected ${facts.min_ts}..${facts.max_ts}`);
   if (problems.length) throw new BtcError('Internal', `${what}: Parquet verification failed: ${problems.join('; ')}; raw segments stay`);
 }
@@ -304,23 +388,41 @@ export function scanSegment(key: string, etag: string, body: Buffer): SourceSegm
   if (body.length === 0 || body[body.length - 1] !== 0x0a) throw new BtcError('Internal', `segment ${key} is empty or not newline-terminated; not compacted`);
   let records = 0;
   for (let i = body.indexOf(0x0a); i !== -1; i = body.indexOf(0x0a, i + 1)) records++;
-  const text = body.toString('utf8');
   let min = Infinity;
   let max = -Infinity;
   let seen = 0;
-  for (const m of text.matchAll(TS_FIELD)) {
-    const ts = Number(m[1]);
+  // Every `"ts":` of the bytes (inside a JSON string it would read `\"ts\":`), then its integer part.
+  for (let i = body.indexOf(TS_KEY); i !== -1; i = body.indexOf(TS_KEY, i + TS_KEY.length)) {
+    let j = i + TS_KEY.length;
+    const negative = body[j] === 0x2d;
+    if (negative) j++;
+    let ts = 0;
+    let digits = 0;
+    for (; j < body.length && body[j]! >= 0x30 && body[j]! <= 0x39; j++, digits++) ts = ts * 10 + (body[j]! - 0x30);
+    if (!digits) continue;
+    if (negative) ts = -ts;
     seen++;
     if (ts < min) min = ts;
     if (ts > max) max = ts;
   }
   if (seen !== records) {
-    // A data field named ts (none today): fall back to parsing each line.
+    const text = body.toString('utf8');
+    // A data field named ts (none today), or a line that is not a record: parse each line.
     min = Infinity;
     max = -Infinity;
-    for (const line of text.split('\n')) {
-      if (!line) continue;
-      const ts = (JSON.parse(line) as { ts: number }).ts;
+    const lines = text.split('\n');
+    lines.pop(); // after the final newline
+    for (let n = 0; n < lines.length; n++) {
+      const line = lines[n]!;
+      if (!line) continue; // counted as a line: DuckDB's count then differs, and the day is refused naming it
+      let record: { ts?: unknown } | null;
+      try {
+        record = JSON.parse(line) as { ts?: unknown } | null;
+      } catch (err) {
+        throw new BtcError('Internal', `raw segment ${key} line ${n + 1} of ${lines.length}: not JSON (${firstLine(err)}): ${JSON.stringify(line.slice(0, 120))}; not compacted, raw segments stay`, { details: { key, line: n + 1 } });
+      }
+      const ts = record?.ts;
+      if (typeof ts !== 'number') continue; // DuckDB reads it as NULL and the day is refused naming it
       if (ts < min) min = ts;
       if (ts > max) max = ts;
     }
@@ -445,6 +547,8 @@ async function reasonToCompact(
 export interface CompactRunReport {
   dry_run: boolean;
   planned: number;
+  /** Listing the raw segments and reading manifests to make the plan (ms). */
+  plan_ms: number;
   days: Array<Omit<DayResult, 'manifest'> & { reason: string; rows: number; records_in: number; dropped: number; sources: number; raw_bytes: number; parquet_bytes: number | null; error?: string }>;
   failed: number;
 }
@@ -454,9 +558,11 @@ export interface CompactRunReport {
  * segments of the day before end before midnight). One failed day is reported and the others go on.
  */
 export async function compactAll(options: CompactOptions & { graceMs: number; streams?: StreamRef[]; dates?: string[]; force?: boolean }): Promise<CompactRunReport> {
+  const planStarted = performance.now();
   const plan = await planCompaction(options.store, { now: options.now(), graceMs: options.graceMs, streams: options.streams, dates: options.dates, force: options.force });
+  const planMs = Math.round(performance.now() - planStarted);
   const duck = await openDuck({ scratchDir: options.scratchDir, threads: options.threads, memoryLimit: options.memoryLimit });
-  const report: CompactRunReport = { dry_run: options.dryRun === true, planned: plan.length, days: [], failed: 0 };
+  const report: CompactRunReport = { dry_run: options.dryRun === true, planned: plan.length, plan_ms: planMs, days: [], failed: 0 };
   try {
     for (const item of plan) {
       const started = Date.now();
@@ -468,7 +574,7 @@ export async function compactAll(options: CompactOptions & { graceMs: number; st
         const r = await compactStreamDay(item.stream, item.date, options, duck, item.listed);
         const m = r.manifest;
         report.days.push({
-          stream: r.stream, date: r.date, action: r.action, elapsed_ms: r.elapsed_ms, reason: item.reason,
+          stream: r.stream, date: r.date, action: r.action, elapsed_ms: r.elapsed_ms, phases: r.phases, reason: item.reason,
           rows: m?.rows ?? 0, records_in: m?.records_in ?? 0, dropped: m?.dropped.total ?? 0, sources: m?.sources.length ?? 0,
           raw_bytes: m?.raw_bytes ?? 0, parquet_bytes: m?.parquet?.bytes ?? null,
         });
@@ -484,4 +590,57 @@ export async function compactAll(options: CompactOptions & { graceMs: number; st
     duck.close();
   }
   return report;
+}
+
+/** The first line of an error's message (DuckDB's carry hints after it). */
+function firstLine(err: unknown): string {
+  return (err instanceof Error ? err.message : String(err)).split('\n')[0]!;
+}
+
+/**
+ * A day DuckDB could not read whole: finds the first line of the local JSONL files that is not a
+ * record (not JSON, not an object, or without a numeric ts, epoch or seq) and names its segment
+ * key and line, so a torn or garbage line is reported precisely instead of dropped. The files hold
+ * the segments in `sources` order, back to back. Returns the BtcError to throw (nothing written).
+ */
+async function unreadable(what: string, inputs: Array<{ file: string; sources: SourceSegment[] }>, why: string): Promise<BtcError> {
+  for (const { file, sources } of inputs) {
+    if (!sources.length) continue;
+    const handle = await fsp.open(file, 'r');
+    try {
+      let offset = 0;
+      for (const seg of sources) {
+        const body = Buffer.alloc(seg.size);
+        await handle.read(body, 0, seg.size, offset);
+        offset += seg.size;
+        const lines = body.toString('utf8').split('\n');
+        lines.pop(); // after the final newline
+        for (let i = 0; i < lines.length; i++) {
+          const problem = recordProblem(lines[i]!);
+          if (problem) {
+            return new BtcError('Internal', `${what}: raw segment ${seg.key} line ${i + 1} of ${lines.length}: ${problem}: ${JSON.stringify(lines[i]!.slice(0, 120))}; ${why}; nothing written, raw segments stay`, {
+              details: { key: seg.key, line: i + 1 },
+            });
+          }
+        }
+      }
+    } finally {
+      await handle.close();
+    }
+  }
+  return new BtcError('Internal', `${what}: ${why}; nothing written, raw segments stay`);
+}
+
+function recordProblem(line: string): string | null {
+  if (!line.trim()) return 'empty line';
+  let value: unknown;
+  try {
+    value = JSON.parse(line);
+  } catch (err) {
+    return `not JSON (${firstLine(err)})`;
+  }
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return 'not a JSON object';
+  const r = value as Record<string, unknown>;
+  for (const field of ['ts', 'epoch', 'seq']) if (typeof r[field] !== 'number') return `no numeric ${field}`;
+  return null;
 }

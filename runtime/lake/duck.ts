@@ -20,7 +20,7 @@ export interface DuckOptions {
   scratchDir: string;
   /** Worker threads (default: the CPU count, at most 4). */
   threads?: number;
-  /** DuckDB memory limit, e.g. `128MB` (default: measured peak RSS 357 MB for a 2M-record stream-day, 597 MB at 256MB). Larger sorts and tables spill to the scratch directory. */
+  /** DuckDB memory limit, e.g. `128MB` (default; measured peak RSS of the compacting process 486–504 MB over the 10M-record bench day, docs/data.md; 96MB runs the JSON reader out of memory). Larger sorts and tables spill to the scratch directory. */
   memoryLimit?: string;
 }
 

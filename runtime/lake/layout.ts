@@ -24,6 +24,8 @@ export interface TopicSpec {
   select: string;
   /** Columns that make two records "the same datum" (duplicates across overlapping epochs). */
   content: string[];
+  /** One content column that two copies of a datum always share, cheap to group on: only records whose value repeats are compared on the whole content. */
+  dupKey: string;
   /** Exchange-time order of the rows in a Parquet object. */
   order: string;
 }
@@ -40,12 +42,14 @@ export const TOPIC_SPECS: Record<Topic, TopicSpec> = {
       'ts, data.id AS id, data.price AS price, data.amount AS amount, data.cost AS cost, data.side AS side, ' +
       'data.first_trade_id AS first_trade_id, data.last_trade_id AS last_trade_id, epoch, seq, ingest_ts',
     content: ['id', 'ts', 'price', 'amount', 'side', 'first_trade_id', 'last_trade_id'],
+    dupKey: 'id',
     order: 'ts, TRY_CAST(id AS BIGINT), id, epoch, seq',
   },
   orderbook: {
     dataType: 'STRUCT(bids DOUBLE[][], asks DOUBLE[][], nonce BIGINT)',
     select: 'ts, data.bids AS bids, data.asks AS asks, data.nonce AS update_id, epoch, seq, ingest_ts',
     content: ['ts', 'bids', 'asks', 'update_id'],
+    dupKey: 'ts',
     order: 'ts, epoch, seq',
   },
   ticker: {
@@ -55,12 +59,14 @@ export const TOPIC_SPECS: Record<Topic, TopicSpec> = {
       'ts, data."last" AS "last", data.bid AS bid, data.ask AS ask, data.high AS high, data.low AS low, data.open AS open, ' +
       'data.base_volume AS base_volume, data.quote_volume AS quote_volume, data.vwap AS vwap, data.percentage AS percentage, epoch, seq, ingest_ts',
     content: ['ts', '"last"', 'bid', 'ask', 'high', 'low', 'open', 'base_volume', 'quote_volume', 'vwap', 'percentage'],
+    dupKey: 'ts',
     order: 'ts, epoch, seq',
   },
   ohlcv: {
     dataType: 'STRUCT(open DOUBLE, high DOUBLE, low DOUBLE, close DOUBLE, volume DOUBLE, timeframe VARCHAR)',
     select: 'ts, data.open AS open, data.high AS high, data.low AS low, data.close AS close, data.volume AS volume, data.timeframe AS timeframe, epoch, seq, ingest_ts',
     content: ['ts', 'open', 'high', 'low', 'close', 'volume', 'timeframe'],
+    dupKey: 'ts',
     order: 'ts, epoch, seq',
   },
 };
