@@ -60,6 +60,10 @@ export async function inspectStreams(options: HealthOptions): Promise<StreamHeal
 }
 
 async function inspectStream(stream: string, options: HealthOptions): Promise<StreamHealth> {
+  // The CSV is read before the raw listing: a tick ships its segments first and writes the CSV
+  // after, so a CSV read first never shows a record the later listing misses. Read after, it
+  // could be a tick ahead of a listing made before that tick (seen under load).
+  const csv = await readLatestCsv(options, stream);
   const dates = Array.from({ length: options.days }, (_, i) => new Date(options.now - (options.days - 1 - i) * 86_400_000).toISOString().slice(0, 10));
   const refs = new Map<string, { ref: SegmentRef; store: ObjectStore }>();
   let pending = 0;
@@ -93,7 +97,7 @@ async function inspectStream(stream: string, options: HealthOptions): Promise<St
   const newest = whole.reduce<SegmentSummary | null>((best, s) => (!best || s.lastIngestTs > best.lastIngestTs ? s : best), null);
   const last = newest ? { epoch: newest.epoch, seq: newest.lastSeq, ts: newest.lastTs, ingest_ts: newest.lastIngestTs, age_ms: options.now - newest.lastIngestTs } : null;
   const ageOk = last !== null && last.age_ms <= options.maxAgeMs;
-  const latest = await latestCsv(options, stream, newest);
+  const latest = compareLatestCsv(options, stream, csv, newest);
   const reasons = failureReasons(options, stream, last, latest, issues);
   return { stream, segments: whole.length, pending_in_cache: pending, last, age_ok: ageOk, latest_csv: latest, issues, ok: reasons.length === 0, reasons };
 }
@@ -114,11 +118,15 @@ function failureReasons(options: HealthOptions, stream: string, last: StreamHeal
   return reasons;
 }
 
-async function latestCsv(options: HealthOptions, stream: string, newest: SegmentSummary | null): Promise<StreamHealth['latest_csv']> {
+/** The newest timestamp of the stream's latest CSV (primary, else the cache): undefined when there is no CSV, null when it has no readable one. */
+async function readLatestCsv(options: HealthOptions, stream: string): Promise<number | null | undefined> {
   const key = `latest/${stream}.csv`;
   const got = (await options.primary.getOrNull(key)) ?? (await options.cache.getOrNull(key));
-  if (!got) return null;
-  const ts = csvLatestTs(got.body.toString('utf8'));
+  return got ? csvLatestTs(got.body.toString('utf8')) : undefined;
+}
+
+function compareLatestCsv(options: HealthOptions, stream: string, ts: number | null | undefined, newest: SegmentSummary | null): StreamHealth['latest_csv'] {
+  if (ts === undefined) return null;
   const delta = ts !== null && newest ? newest.lastTs - ts : null;
   return { ts, delta_ms: delta, ok: delta !== null && Math.abs(delta) <= csvLimitMs(options, stream, delta) };
 }
