@@ -10,6 +10,7 @@ import { makeRestorePoint } from '../runtime/git/restore-points.ts';
 import { buildBundle, type Bundle } from '../runtime/handoff/bundle.ts';
 import { repoDirOf } from '../runtime/handoff/files.ts';
 import type { BinaryResult } from '../runtime/http/app.ts';
+import { handoffFileName, handoffKey } from '../runtime/keys.ts';
 
 export const ZIP_CONTENT_TYPE = 'application/zip';
 /** Bundles cut in the same minute get _2, _3, … rather than replacing an audited one. */
@@ -95,13 +96,13 @@ export default defineFunction({
     });
     ctx.log.info({ key, bytes: bundle.bytes.length, sha256: bundle.sha256 }, 'handoff bundle created');
     const json: HandoffSummary = { key, bytes: bundle.bytes.length, sha256: bundle.sha256, files: bundle.files, restore_point: restorePoint, session };
-    return { contentType: ZIP_CONTENT_TYPE, filename: key.slice('handoff/'.length), bytes: bundle.bytes, json, toJSON: () => json } as HandoffResult;
+    return { contentType: ZIP_CONTENT_TYPE, filename: handoffFileName(key), bytes: bundle.bytes, json, toJSON: () => json } as HandoffResult;
   },
 });
 
 /** Create-only put under handoff/; the router writes to the cache while the primary is down. */
 async function storeBundle(ctx: FnContext, bundle: Bundle): Promise<string> {
-  const base = `handoff/${bundle.name.replace(/\.zip$/, '')}`;
+  const base = handoffKey(bundle.name.replace(/\.zip$/, ''));
   for (let n = 1; n <= MAX_SAME_MINUTE; n++) {
     const key = n === 1 ? `${base}.zip` : `${base}_${n}.zip`;
     try {

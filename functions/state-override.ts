@@ -3,8 +3,9 @@
 
 import { z } from 'zod';
 import { defineFunction } from '../runtime/define.ts';
-import { OVERRIDE_KEY, overrideSchema, type OverrideFlag } from '../runtime/state/model.ts';
+import { overrideSchema, type OverrideFlag } from '../runtime/state/model.ts';
 import { readOverride, writeOverride } from '../runtime/state/persist.ts';
+import { OVERRIDE_KEY } from '../runtime/keys.ts';
 
 export default defineFunction({
   name: 'state-override',

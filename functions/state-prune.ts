@@ -5,6 +5,7 @@ import { z } from 'zod';
 import { defineFunction } from '../runtime/define.ts';
 import { ARCHIVE_NAME } from '../runtime/state/model.ts';
 import { listKeys } from '../runtime/store/types.ts';
+import { STATE_ARCHIVE_PREFIX } from '../runtime/keys.ts';
 
 export default defineFunction({
   name: 'state-prune',
@@ -20,7 +21,7 @@ export default defineFunction({
     // The archive lives on the primary (state-update writes it there).
     const store = ctx.store.primary;
     const byPrefix = new Map<string, string[]>();
-    for (const key of await listKeys(store, 'state_archive/')) {
+    for (const key of await listKeys(store, STATE_ARCHIVE_PREFIX)) {
       const slash = key.lastIndexOf('/');
       // Only state_archive/<strategy>/<symbol>/<mode>/<ts>_diff.json; the override flag and strays stay.
       if (key.split('/').length !== 5 || !ARCHIVE_NAME.test(key.slice(slash + 1))) continue;

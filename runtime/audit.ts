@@ -4,11 +4,11 @@
 import path from 'node:path';
 import type { Clock } from './clock.ts';
 import { diskCauseOf } from './durable.ts';
-import { isoDate } from './clock.ts';
 import type { Logger } from './logger.ts';
 import type { Masker } from './secrets.ts';
 import { SegmentLog, type ShipOutcome } from './segments.ts';
 import type { ObjectStore } from './store/types.ts';
+import { auditSegmentKey } from './keys.ts';
 
 export interface AuditEvent {
   ts: number;
@@ -27,10 +27,6 @@ export interface AuditOptions {
   clock: Clock;
   masker: Masker;
   log: Logger;
-}
-
-export function auditKey(host: string, firstTs: number, firstSeq: number): string {
-  return `audit/dt=${isoDate(firstTs)}/${host}-${String(firstSeq).padStart(12, '0')}.jsonl`;
 }
 
 export class AuditLog {
@@ -52,7 +48,7 @@ export class AuditLog {
     this.options = options;
     this.segments = new SegmentLog<AuditEvent>({
       dir: path.join(options.walDir, 'audit'),
-      keyFor: (first, firstSeq) => auditKey(options.host, first.ts, firstSeq),
+      keyFor: (first, firstSeq) => auditSegmentKey(options.host, first.ts, firstSeq),
       // The server and CLI commands of one PC write the same audit trail: one seq, no key clashes.
       shared: true,
     });

@@ -11,7 +11,6 @@ import { DiskMonitor } from './disk-space.ts';
 import type { AnyFunction, FnContext, LeaseView, ModeControl } from './define.ts';
 import { Invoker } from './invoker.ts';
 import { nodeLocalFiles } from './local-files.ts';
-import { LEASE_KEY } from './lease.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { Metrics } from './metrics.ts';
 import { loadFunctions, loadSchedules, type ScheduleDef } from './registry.ts';
@@ -24,6 +23,7 @@ import { createFsStore } from './store/fs.ts';
 import { StorageRouter } from './store/router.ts';
 import { createS3Store } from './store/s3.ts';
 import type { ObjectStore } from './store/types.ts';
+import { LEASE_KEY } from './keys.ts';
 
 export type RuntimePaths = ReturnType<typeof pathsOf>;
 

@@ -1,11 +1,11 @@
 // runtime/health.ts
 // Per-stream health for the restart playbook: latest CSV vs last raw record, last record age, gap inventory. Reads only.
 
-import { symbolKey } from './streams.ts';
 import type { StreamConfig } from '../config/schema.ts';
 import { mapLimit } from './observability/raw-objects.ts';
 import { listAll, type ObjectStore } from './store/types.ts';
 import { checkPair, compareRefs, parseRawKey, summarizeSegment, type ContinuityIssue, type SegmentRef, type SegmentSummary } from './sync/continuity.ts';
+import { latestStreamKey, RAW_PREFIX, rawStreamDayPrefix, symbolKey } from './keys.ts';
 
 export interface HealthOptions {
   /** The primary (the truth) and the local cache (what is still waiting for sync). */
@@ -44,12 +44,12 @@ const READ_PARALLEL = 16;
 export async function inspectStreams(options: HealthOptions): Promise<StreamHealth[]> {
   const streams = new Set<string>();
   for (const s of options.streams) for (const symbol of s.symbols) streams.add(`${s.exchange}/${s.topic}/${symbolKey(symbol)}`);
-  for await (const info of listAll(options.cache, 'raw/', 1000, { etags: false })) {
+  for await (const info of listAll(options.cache, RAW_PREFIX, 1000, { etags: false })) {
     const ref = parseRawKey(info.key);
     if (ref) streams.add(ref.stream);
   }
   if (options.streams.length === 0) {
-    for await (const info of listAll(options.primary, 'raw/')) {
+    for await (const info of listAll(options.primary, RAW_PREFIX)) {
       const ref = parseRawKey(info.key);
       if (ref) streams.add(ref.stream);
     }
@@ -69,7 +69,7 @@ async function inspectStream(stream: string, options: HealthOptions): Promise<St
   let pending = 0;
   for (const [store, isCache] of [[options.primary, false], [options.cache, true]] as const) {
     for (const date of dates) {
-      for await (const info of listAll(store, `raw/${stream}/dt=${date}/`, 1000, { etags: false })) {
+      for await (const info of listAll(store, rawStreamDayPrefix(stream, date), 1000, { etags: false })) {
         const ref = parseRawKey(info.key);
         if (!ref) continue;
         if (isCache) pending++;
@@ -120,7 +120,7 @@ function failureReasons(options: HealthOptions, stream: string, last: StreamHeal
 
 /** The newest timestamp of the stream's latest CSV (primary, else the cache): undefined when there is no CSV, null when it has no readable one. */
 async function readLatestCsv(options: HealthOptions, stream: string): Promise<number | null | undefined> {
-  const key = `latest/${stream}.csv`;
+  const key = latestStreamKey(stream);
   const got = (await options.primary.getOrNull(key)) ?? (await options.cache.getOrNull(key));
   return got ? csvLatestTs(got.body.toString('utf8')) : undefined;
 }

@@ -2,7 +2,8 @@
 // Notices a second runtime under this host name (two PCs with one BTC_TS_HOST) through the writer of the host's status object.
 
 import type { Runtime } from './context.ts';
-import { STATUS_WRITER, statusKey } from './status.ts';
+import { STATUS_WRITER } from './status.ts';
+import { statusKey } from './keys.ts';
 
 /** How often the status object's writer is read back (ms): one small GET. */
 const CHECK_MS = 5_000;

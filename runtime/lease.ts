@@ -4,8 +4,7 @@
 import { z } from 'zod';
 import type { FnContext, LeaseView } from './define.ts';
 import { BtcError, isBtcError, withTimeout } from './errors.ts';
-
-export const LEASE_KEY = 'locks/collector.leader';
+import { LEASE_KEY } from './keys.ts';
 
 /**
  * `ctx.local` key naming the lease object this context beats on (runtime/leader/shards.ts sets it

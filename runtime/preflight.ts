@@ -10,6 +10,7 @@ import { bytes as formatBytes } from './http/format.ts';
 import { CONDITIONAL_WRITES_CHECK, conditionalWritesPreflight } from './conditional-writes.ts';
 import { describeLockKind, detectLockKind } from './file-lock.ts';
 import { describeClockSkew } from './store/server-clock.ts';
+import { clockProbeKey, COLLECTOR_PREFIX } from './keys.ts';
 
 export interface PreflightOptions {
   /** `runtime start`: a symbol the exchange does not list warns (its stream fails alone); `whatif` leaves this off and fails. */
@@ -88,7 +89,7 @@ export async function runPreflight(runtime: Runtime, options: PreflightOptions =
   });
   await check('bucket present', async () => {
     try {
-      await store.primary.listPage('collector/', { limit: 1 });
+      await store.primary.listPage(COLLECTOR_PREFIX, { limit: 1 });
     } catch (err) {
       if (isBtcError(err, 'Unavailable') && /bucket missing/.test(err.message)) {
         throw new Error(`bucket ${loaded.config.storage.s3.bucket} does not exist (run infra/minio/bootstrap.ts)`);
@@ -121,7 +122,7 @@ const STORE_TIME_GRANULARITY_MS = 1000;
 async function clockSanity(runtime: Runtime): Promise<{ detail: string; warn: boolean }> {
   const { store, clock, host } = runtime;
   const { maxClockSkewSeconds, warnClockSkewSeconds } = runtime.loaded.config.preflight;
-  const key = `health/clock-${host}`;
+  const key = clockProbeKey(host);
   const before = clock.now();
   await store.primary.put(key, String(before));
   const after = clock.now();

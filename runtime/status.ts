@@ -8,9 +8,7 @@ import type { Clock } from './clock.ts';
 import type { Logger } from './logger.ts';
 import type { Masker } from './secrets.ts';
 import { listAll, type ObjectStore } from './store/types.ts';
-
-export const STATUS_PREFIX = 'collector/status/';
-export const statusKey = (host: string) => `${STATUS_PREFIX}${host}.json`;
+import { STATUS_PREFIX, statusKey } from './keys.ts';
 
 export const streamStatusSchema = z.object({
   exchange: z.string(),

@@ -3,8 +3,9 @@
 
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
-import { isoDate, type Clock } from './clock.ts';
+import type { Clock } from './clock.ts';
 import { diskCauseOf, writeFileDurable } from './durable.ts';
+import { rawSegmentKey, streamPrefix, symbolKey } from './keys.ts';
 import { SegmentLog, type RecoveryReport, type ShipOutcome } from './segments.ts';
 import type { ObjectStore } from './store/types.ts';
 
@@ -27,20 +28,6 @@ export interface RawRecord extends StreamId {
   data: unknown;
 }
 
-/** `BTC/USDT:USDT` → `BTC-USDT_USDT`: the SYMBOL part of object keys. */
-export function symbolKey(symbol: string): string {
-  return symbol.replace(/\//g, '-').replace(/:/g, '_');
-}
-
-export function streamPrefix(id: StreamId): string {
-  return `raw/${id.exchange}/${id.topic}/${symbolKey(id.symbol)}/`;
-}
-
-/** raw/<exchange>/<topic>/<SYMBOL>/dt=<YYYY-MM-DD>/<epoch:6>-<firstSeq:12>.jsonl */
-export function rawSegmentKey(id: StreamId, epoch: number, firstSeq: number, firstTs: number): string {
-  return `${streamPrefix(id)}dt=${isoDate(firstTs)}/${String(epoch).padStart(6, '0')}-${String(firstSeq).padStart(12, '0')}.jsonl`;
-}
-
 /** What a stream's log reports on its own: a torn line cut on open, a conflicting segment kept aside. */
 export type StreamReport =
   | { kind: 'torn'; stream: StreamId; epoch: number; report: RecoveryReport }
@@ -48,31 +35,6 @@ export type StreamReport =
   | { kind: 'conflict'; stream: StreamId; epoch: number; outcome: Extract<ShipOutcome, { result: 'conflict' }> }
   /** Uploading this stream's segments failed (the others went on); `cause` is `disk_full`, `io_error` or the error code. */
   | { kind: 'ship_failed'; stream: StreamId; epoch: number; cause: string; error: string };
-
-/** What a raw segment key says: the inverse of rawSegmentKey. */
-export interface RawSegmentKey {
-  key: string;
-  /** `<exchange>/<topic>/<SYMBOL>`: the stream, as in keys. */
-  stream: string;
-  exchange: string;
-  topic: string;
-  /** SYMBOL as in the key (`BTC-USDT`). */
-  symbol: string;
-  date: string;
-  epoch: number;
-  firstSeq: number;
-}
-
-// Padding is a minimum: an epoch past 999999 or a seq past 12 digits still parses.
-const RAW_SEGMENT_KEY = /^raw\/([^/]+)\/([^/]+)\/([^/]+)\/dt=(\d{4}-\d{2}-\d{2})\/(\d{6,})-(\d{12,})\.jsonl$/;
-
-/** The parts of a raw segment key; null for any other key. */
-export function parseRawSegmentKey(key: string): RawSegmentKey | null {
-  const m = RAW_SEGMENT_KEY.exec(key);
-  if (!m) return null;
-  const [, exchange, topic, symbol, date, epoch, firstSeq] = m as unknown as string[];
-  return { key, stream: `${exchange}/${topic}/${symbol}`, exchange: exchange!, topic: topic!, symbol: symbol!, date: date!, epoch: Number(epoch), firstSeq: Number(firstSeq) };
-}
 
 export interface RawStreamsOptions {
   walDir: string;

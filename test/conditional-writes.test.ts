@@ -10,7 +10,7 @@ import { guardConditionalWrites } from '../runtime/conditional-writes.ts';
 import { createRuntime } from '../runtime/context.ts';
 import { createApp } from '../runtime/http/app.ts';
 import { silentLogger } from '../runtime/logger.ts';
-import { BEHAVIOUR, conditionalWritesKey, conditionalWritesSummary, probeConditionalWrites } from '../runtime/store/capabilities.ts';
+import { BEHAVIOUR, conditionalWritesSummary, probeConditionalWrites } from '../runtime/store/capabilities.ts';
 import { createFsStore } from '../runtime/store/fs.ts';
 import { createS3Store } from '../runtime/store/s3.ts';
 import { listKeys } from '../runtime/store/types.ts';
@@ -18,6 +18,7 @@ import { runCli } from './helpers/run-cli.ts';
 import { spawnRuntime, type RuntimeProcess } from './helpers/runtime-process.ts';
 import { startWeakS3, type WeakS3Server } from './helpers/s3rver.ts';
 import { startTcpProxy } from './helpers/tcp-proxy.ts';
+import { conditionalWritesKey } from '../runtime/keys.ts';
 
 const PROBE_TIMEOUT_MS = 10_000;
 /** The three behaviours s3rver lacks, in the order the probe tries them. */

@@ -3,7 +3,7 @@
 
 import { describe, expect, it } from 'vitest';
 import { checkPair, spacingOfStreams, timeframeMs, type SegmentSummary } from '../runtime/sync/continuity.ts';
-import { parseRawSegmentKey } from '../runtime/streams.ts';
+import { parseRawSegmentKey } from '../runtime/keys.ts';
 
 const T = Date.UTC(2026, 10, 29, 11, 13);
 

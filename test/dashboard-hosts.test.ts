@@ -3,8 +3,9 @@
 
 import { afterEach, describe, expect, it } from 'vitest';
 import { manualClock } from '../runtime/clock.ts';
-import { statusKey, type HostStatus } from '../runtime/status.ts';
+import type { HostStatus } from '../runtime/status.ts';
 import { createUiRuntime, type UiRuntime } from './helpers/ui-runtime.ts';
+import { statusKey } from '../runtime/keys.ts';
 
 let current: UiRuntime[] = [];
 afterEach(async () => {

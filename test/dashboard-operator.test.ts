@@ -9,9 +9,9 @@ import { loadConfig } from '../runtime/config.ts';
 import { createRuntime } from '../runtime/context.ts';
 import { syncSentence } from '../runtime/http/dashboard-routes.tsx';
 import { silentLogger } from '../runtime/logger.ts';
-import { rawSegmentKey } from '../runtime/streams.ts';
-import { statusKey, type HostStatus } from '../runtime/status.ts';
+import type { HostStatus } from '../runtime/status.ts';
 import { uiRuntimesPerTest, type UiRuntime } from './helpers/ui-runtime.ts';
+import { rawSegmentKey, statusKey } from '../runtime/keys.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const ui = uiRuntimesPerTest();

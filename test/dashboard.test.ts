@@ -11,8 +11,9 @@ import { defineFunction } from '../runtime/define.ts';
 import { BtcError } from '../runtime/errors.ts';
 import { parseNextTasks } from '../runtime/http/handover-tasks.ts';
 import { SESSION_COOKIE } from '../runtime/http/ui-auth.ts';
-import { statusKey, type HostStatus } from '../runtime/status.ts';
+import type { HostStatus } from '../runtime/status.ts';
 import { uiRuntimesPerTest, type UiRuntime } from './helpers/ui-runtime.ts';
+import { statusKey } from '../runtime/keys.ts';
 
 const TOKEN = 'dashboard-test-token-0123456789-abc';
 const ui = uiRuntimesPerTest();

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { afterEach, describe, expect, inject, it } from 'vitest';
 import type { Runtime } from '../runtime/context.ts';
 import { openDuck, type Duck } from '../runtime/lake/duck.ts';
-import { manifestKey, parquetKey, sqlString, streamName, type StreamRef } from '../runtime/lake/layout.ts';
+import { sqlString, streamName, type StreamRef } from '../runtime/lake/layout.ts';
 import { exportTable, loadWindow } from '../runtime/lake/read.ts';
 import { applyRetention } from '../runtime/lake/retention.ts';
 import { compactAll } from '../runtime/lake/compact.ts';
@@ -22,6 +22,7 @@ import type { StreamId } from '../runtime/streams.ts';
 import { segments, type SegmentSpec } from './helpers/data-fixtures.ts';
 import { runCli } from './helpers/run-cli.ts';
 import { freshBucket, inProcessRuntime, readAuditEvents, runtimeEnv, type S3Target } from './helpers/sync-fixtures.ts';
+import { manifestKey, parquetKey } from '../runtime/keys.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
 const DAY = '2026-11-20';

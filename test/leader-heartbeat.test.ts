@@ -4,12 +4,13 @@
 import { afterEach, describe, expect, inject, it } from 'vitest';
 import { loadConfig } from '../runtime/config.ts';
 import { isBtcError } from '../runtime/errors.ts';
-import { LEASE_KEY, requireLease } from '../runtime/lease.ts';
+import { requireLease } from '../runtime/lease.ts';
 import { createFsStore } from '../runtime/store/fs.ts';
 import { createS3Store } from '../runtime/store/s3.ts';
 import { leaseDoc, leaseRuntimes, events } from './helpers/lease-inproc.ts';
 import { freshBucket } from './helpers/lease-probe.ts';
 import { startTcpProxy } from './helpers/tcp-proxy.ts';
+import { LEASE_KEY } from '../runtime/keys.ts';
 
 const LEASE_S = 3;
 const HEARTBEAT_S = 0.5;

@@ -2,10 +2,11 @@
 // What a lease holder does when its renew fails (412, a real 4xx from MinIO) and after its PC slept (wall-clock jump), in-process on a real MinIO.
 
 import { afterEach, describe, expect, inject, it } from 'vitest';
-import { LEASE_KEY, requireLease } from '../runtime/lease.ts';
+import { requireLease } from '../runtime/lease.ts';
 import { createS3Store } from '../runtime/store/s3.ts';
 import { events, leaseCallSpy, leaseDoc, leaseRuntimes } from './helpers/lease-inproc.ts';
 import { freshBucket } from './helpers/lease-probe.ts';
+import { LEASE_KEY } from '../runtime/keys.ts';
 
 const LEASE_S = 3;
 const HEARTBEAT_S = 0.5;

@@ -5,13 +5,14 @@ import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../runtime/config.ts';
-import { LEASE_KEY, leaseDocSchema } from '../runtime/lease.ts';
+import { leaseDocSchema } from '../runtime/lease.ts';
 import { shardLine } from '../runtime/collector/plan.ts';
-import { fnv1a, preferredHosts, shardLeaseKey, shardMap, shardOfStream, shardPlacement, shardStateOf } from '../runtime/leader/shards.ts';
+import { fnv1a, preferredHosts, shardMap, shardOfStream, shardPlacement, shardStateOf } from '../runtime/leader/shards.ts';
 import type { Runtime } from '../runtime/context.ts';
 import { createFsStore } from '../runtime/store/fs.ts';
 import type { ObjectStore } from '../runtime/store/types.ts';
 import { events, leaseRuntimes } from './helpers/lease-inproc.ts';
+import { LEASE_KEY, shardLeaseKey } from '../runtime/keys.ts';
 
 const LEASE_S = 3;
 const HEARTBEAT_S = 0.5;

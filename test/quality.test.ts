@@ -12,8 +12,9 @@ import { silentLogger } from '../runtime/logger.ts';
 import { createMasker } from '../runtime/secrets.ts';
 import { createFsStore } from '../runtime/store/fs.ts';
 import type { ObjectStore } from '../runtime/store/types.ts';
-import { rawSegmentKey, type StreamId } from '../runtime/streams.ts';
+import type { StreamId } from '../runtime/streams.ts';
 import { runCli } from './helpers/run-cli.ts';
+import { rawSegmentKey } from '../runtime/keys.ts';
 
 const DAY = '2026-01-05';
 const D0 = Date.parse(`${DAY}T00:00:00Z`);

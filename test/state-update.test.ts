@@ -8,11 +8,12 @@ import { isBtcError } from '../runtime/errors.ts';
 import { createApp } from '../runtime/http/app.ts';
 import { loadConfig } from '../runtime/config.ts';
 import { historicalVar } from '../runtime/state/guards.ts';
-import { archivedDiffSchema, configFingerprint, OVERRIDE_KEY, stateSchema } from '../runtime/state/model.ts';
+import { archivedDiffSchema, configFingerprint, stateSchema } from '../runtime/state/model.ts';
 import { createS3Store } from '../runtime/store/s3.ts';
 import { listKeys, type ObjectStore } from '../runtime/store/types.ts';
 import { freePort } from './helpers/minio.ts';
 import { fill, makeRuntime, putFills, series, STRATEGY, T0, type TestRuntime } from './helpers/state-fixtures.ts';
+import { OVERRIDE_KEY } from '../runtime/keys.ts';
 
 const STATE_KEY = 'state/day_orb/BTC-USDT/conservative/state.json';
 const open: TestRuntime[] = [];

@@ -9,8 +9,8 @@ import { promisify } from 'node:util';
 import { afterEach, describe, expect, inject, it } from 'vitest';
 import type { Runtime } from '../runtime/context.ts';
 import { listKeys } from '../runtime/store/types.ts';
-import { rawSegmentKey } from '../runtime/streams.ts';
 import { BTC, freshBucket, inProcessRuntime, readAuditEvents, readRecords, runtimeEnv, segmentBody, type S3Target } from './helpers/sync-fixtures.ts';
+import { rawSegmentKey } from '../runtime/keys.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
 const runtimes: Runtime[] = [];

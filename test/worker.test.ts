@@ -8,7 +8,6 @@ import { afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
 import { loadConfig } from '../runtime/config.ts';
 import { createRuntime, type Runtime } from '../runtime/context.ts';
 import { createApp } from '../runtime/http/app.ts';
-import { LEASE_KEY } from '../runtime/lease.ts';
 import { DATASETS } from '../runtime/observability/keys.ts';
 import { verifyChain } from '../runtime/observability/verify.ts';
 import { silentLogger } from '../runtime/logger.ts';
@@ -19,6 +18,7 @@ import { freshBucket, healthOf, leaseEnv, sleep, waitFor } from './helpers/lease
 import { spawnRuntime, type RuntimeProcess } from './helpers/runtime-process.ts';
 import { putFills, series, STRATEGY, T0 } from './helpers/state-fixtures.ts';
 import { startWorker, workerBundle, type TestWorker } from './helpers/worker.ts';
+import { LEASE_KEY } from '../runtime/keys.ts';
 
 const minio = inject('minio');
 const cleanups: Array<() => Promise<void> | void> = [];

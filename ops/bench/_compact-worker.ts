@@ -7,6 +7,7 @@ import path from 'node:path';
 import { compactAll } from '../../runtime/lake/compact.ts';
 import { createFsStore } from '../../runtime/store/fs.ts';
 import { listAll } from '../../runtime/store/types.ts';
+import { RAW_PREFIX } from '../../runtime/keys.ts';
 
 const [root, mode, date] = process.argv.slice(2) as [string, 'read' | 'parse' | 'compact', string];
 const store = createFsStore({ root });
@@ -39,7 +40,7 @@ if (mode === 'compact') {
   let bytes = 0;
   let records = 0;
   const keys: string[] = [];
-  for await (const o of listAll(store, 'raw/', 1000, { etags: false })) keys.push(o.key);
+  for await (const o of listAll(store, RAW_PREFIX, 1000, { etags: false })) keys.push(o.key);
   for (let i = 0; i < keys.length; i += 16) {
     for (const got of await Promise.all(keys.slice(i, i + 16).map((k) => store.get(k)))) {
       bytes += got.body.length;

@@ -10,6 +10,7 @@ import { createS3Store } from '../../runtime/store/s3.ts';
 import { freshBucket, leaseEnv, sleep, waitFor } from '../../test/helpers/lease-probe.ts';
 import { freePort, startMinio, type MinioServer } from '../../test/helpers/minio.ts';
 import { spawnRuntime, type RuntimeProcess } from '../../test/helpers/runtime-process.ts';
+import { cursorKey } from '../../runtime/keys.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 // Two trades streams, pinned one per shard, so two runtimes split them 1/1.
@@ -28,7 +29,7 @@ async function cursorIds(minio: MinioServer, bucket: string): Promise<Map<string
   const store = createS3Store({ endpoint: minio.endpoint, bucket, accessKeyId: minio.accessKey, secretAccessKey: minio.secretKey });
   const ids = new Map<string, number>();
   for (const s of STREAMS) {
-    const got = await store.getOrNull(`collector/cursors/binance/trades/${s.key}.json`);
+    const got = await store.getOrNull(cursorKey({ exchange: 'binance', topic: 'trades', symbol: s.symbol }));
     if (got) ids.set(s.symbol, (JSON.parse(got.body.toString()) as { last_id: number }).last_id);
   }
   return ids;

@@ -13,6 +13,7 @@ import { createRuntime } from '../../runtime/context.ts';
 import { silentLogger } from '../../runtime/logger.ts';
 import { createS3Store } from '../../runtime/store/s3.ts';
 import type { ObjectStore } from '../../runtime/store/types.ts';
+import { RAW_PREFIX } from '../../runtime/keys.ts';
 
 /** What ops/bench/ws.ts hands in (argv[2], JSON). */
 export interface WsPhaseInput {
@@ -40,7 +41,7 @@ function measuringStore(inner: ObjectStore) {
     listPage: (p, o) => inner.listPage(p, o),
     async put(key, body, options) {
       const result = await inner.put(key, body, options);
-      if (figures.measuring && key.startsWith('raw/')) {
+      if (figures.measuring && key.startsWith(RAW_PREFIX)) {
         const storedAt = Date.now();
         const bytes = typeof body === 'string' ? Buffer.from(body) : body;
         for (let at = bytes.indexOf(TS_FIELD); at >= 0; at = bytes.indexOf(TS_FIELD, at + TS_FIELD.length)) {

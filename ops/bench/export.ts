@@ -14,11 +14,12 @@ import { createRuntime } from '../../runtime/context.ts';
 import { silentLogger } from '../../runtime/logger.ts';
 import { runDashboardExport, type ExportSummary } from '../../runtime/observability/export.ts';
 import { mapLimit } from '../../runtime/observability/raw-objects.ts';
-import { rawSegmentKey, type StreamId } from '../../runtime/streams.ts';
+import type { StreamId } from '../../runtime/streams.ts';
 import { createFsStore } from '../../runtime/store/fs.ts';
 import { createS3Store } from '../../runtime/store/s3.ts';
 import type { ObjectStore } from '../../runtime/store/types.ts';
 import { startMinio } from '../../test/helpers/minio.ts';
+import { indexKey, rawSegmentKey } from '../../runtime/keys.ts';
 
 const STREAMS: StreamId[] = [
   { exchange: 'emu', topic: 'ticker', symbol: 'BTC/USDT' },
@@ -117,7 +118,7 @@ export default async function bench(args: string[]): Promise<object> {
     const more = await generate(primary, end, end + HOUR, segmentMs);
     clock.advance(HOUR);
     const incremental = await measured(() => runDashboardExport(runtime.context(), { historyWeeks: 8 }));
-    const indexBytes = (await primary.head('dashboard/index/latency.json'))?.size ?? null;
+    const indexBytes = (await primary.head(indexKey('latency')))?.size ?? null;
     return {
       store: minio ? 'minio (S3Store, loopback)' : 'fs (FsStore)',
       data: { days, start: new Date(start).toISOString(), streams: STREAMS.length, record_every_s: 1, segment_seconds: segmentMs / 1000, ...generated, mb: Math.round(generated.bytes / 2 ** 20), generate_ms: generateMs },

@@ -8,13 +8,13 @@ import { pathToFileURL } from 'node:url';
 import { defaultConfig } from '../../config/schema.ts';
 import { loadConfig } from '../../runtime/config.ts';
 import { createRuntime, type Runtime } from '../../runtime/context.ts';
-import { LEASE_KEY } from '../../runtime/lease.ts';
 import { silentLogger } from '../../runtime/logger.ts';
 import { createS3Store } from '../../runtime/store/s3.ts';
 import type { ObjectStore } from '../../runtime/store/types.ts';
 import { auditLines, freshBucket, healthOf, leaseEnv, waitFor, waitForHolder } from '../../test/helpers/lease-probe.ts';
 import { startMinio, type MinioServer } from '../../test/helpers/minio.ts';
 import { spawnRuntime, type RuntimeProcess } from '../../test/helpers/runtime-process.ts';
+import { LEASE_KEY } from '../../runtime/keys.ts';
 
 // Test timings by default; `--shipped` uses the shipped defaults (defaultConfig().lease), `--lease S --heartbeat S` any other pair.
 let LEASE_S = 3;

@@ -12,6 +12,7 @@ import { silentLogger } from '../../runtime/logger.ts';
 import { createS3Store } from '../../runtime/store/s3.ts';
 import type { ObjectStore } from '../../runtime/store/types.ts';
 import { freePort, startMinio } from '../../test/helpers/minio.ts';
+import { RAW_PREFIX } from '../../runtime/keys.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const SYMBOLS = ['BTC/USDT', 'ETH/USDT', 'ETH/BTC'];
@@ -33,7 +34,7 @@ function measuringStore(inner: ObjectStore) {
       if (!figures.measuring) return result;
       const storedAt = Date.now();
       figures.puts++;
-      if (key.startsWith('raw/')) {
+      if (key.startsWith(RAW_PREFIX)) {
         figures.rawPuts++;
         for (const m of body.toString().matchAll(TS_FIELD)) {
           figures.records++;

@@ -12,6 +12,7 @@ import { createS3Store } from '../../runtime/store/s3.ts';
 import { listAll, type ObjectStore } from '../../runtime/store/types.ts';
 import { startMinio } from '../../test/helpers/minio.ts';
 import { runtimeEnv, segmentBody, writeIntoDir } from '../../test/helpers/sync-fixtures.ts';
+import { RAW_PREFIX } from '../../runtime/keys.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const SMALL_STREAMS = 20;
@@ -197,7 +198,7 @@ function rates(generated: { objects: number; bytes: number }, seconds: number) {
 
 async function countObjects(store: ObjectStore): Promise<number> {
   let n = 0;
-  for await (const info of listAll(store, 'raw/')) if (info.key) n++;
+  for await (const info of listAll(store, RAW_PREFIX)) if (info.key) n++;
   return n;
 }
 

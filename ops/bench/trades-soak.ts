@@ -17,6 +17,7 @@ import { silentLogger } from '../../runtime/logger.ts';
 import { createS3Store } from '../../runtime/store/s3.ts';
 import { listKeys, type ObjectStore } from '../../runtime/store/types.ts';
 import { startMinio } from '../../test/helpers/minio.ts';
+import { rawStreamPrefix } from '../../runtime/keys.ts';
 
 const TICK_MS = 1_000;
 const PHASE_MS = 20_000;
@@ -162,7 +163,7 @@ export default async function tradesSoak(args: string[]) {
     for (const exchange of EXCHANGES) {
       for (const spec of SYMBOLS) {
         const served = emulator.served!.of(exchange, MARKET_OF[exchange](spec));
-        const raw = await readRaw(s3, `raw/${exchange}/trades/${spec.symbol.replace('/', '-')}/`);
+        const raw = await readRaw(s3, rawStreamPrefix(`${exchange}/trades/${spec.symbol.replace('/', '-')}`));
         const keyOf = (r: RawLine) =>
           exchange === 'binance' ? aggregateKey({ a: Number(r.data.id), f: r.data.first_trade_id!, l: r.data.last_trade_id! }) : r.data.id;
         const stored = new Map<string, number>();

@@ -10,6 +10,7 @@ import { bootstrapBucket } from '../../infra/minio/bootstrap.ts';
 import { createS3Store } from '../../runtime/store/s3.ts';
 import { freePort, startMinio } from '../../test/helpers/minio.ts';
 import type { WsPhaseInput } from './_ws-worker.ts';
+import { RAW_PREFIX } from '../../runtime/keys.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const WORKER = path.join(ROOT, 'ops/bench/_ws-worker.ts');
@@ -139,7 +140,7 @@ async function checkContinuity(minio: { endpoint: string; bucket: string; access
   const perStream = new Map<string, number[]>();
   let startAfter: string | undefined;
   for (;;) {
-    const page = await store.listPage('raw/', { startAfter });
+    const page = await store.listPage(RAW_PREFIX, { startAfter });
     for (const o of page.objects) {
       const stream = o.key.split('/').slice(1, 4).join('/');
       const ids = perStream.get(stream) ?? [];

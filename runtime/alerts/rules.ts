@@ -7,7 +7,7 @@ import { diagReasons, heldSince, PRIMARY_DOWN_SINCE_KEY } from '../diag-reasons.
 import type { AuditEvent } from '../audit.ts';
 import { capacityReport, COMPACT_LAST_KEY, type CompactLast } from '../lake/capacity.ts';
 import { measureBacklog } from '../store/backlog.ts';
-import { symbolKey } from '../streams.ts';
+import { symbolKey } from '../keys.ts';
 
 /**
  * Rule names (the `rule` label of btc_ts_alert_open, the first part of every dedupe key) with

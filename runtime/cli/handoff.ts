@@ -14,6 +14,7 @@ import { readBundle, type LoadedBundle } from '../handoff/read.ts';
 import { configHelp, configOption, loadRuntime, runningRuntime } from './load.ts';
 import type { Command, Flags } from './main.ts';
 import { color, plain, printJson } from './output.ts';
+import { HANDOFF_KEY_PATTERN, HANDOFF_PREFIX, handoffKey } from '../keys.ts';
 
 export const handoffMakeCommand: Command = {
   name: 'handoff make',
@@ -82,7 +83,7 @@ async function viaRunningRuntime(flags: Flags, input: object): Promise<Made | nu
   const sha256 = sha256Hex(bytes);
   // The zip answer carries no JSON; the restore point the runtime cut is in the bundle's manifest.
   const { manifest } = await readBundle(bytes, sha256);
-  return { bytes, summary: { key: `handoff/${filename}`, bytes: bytes.length, sha256, restore_point: manifest.restore_point, via: base } };
+  return { bytes, summary: { key: handoffKey(filename), bytes: bytes.length, sha256, restore_point: manifest.restore_point, via: base } };
 }
 
 async function inProcess(flags: Flags, input: object): Promise<Made> {
@@ -98,9 +99,9 @@ async function inProcess(flags: Flags, input: object): Promise<Made> {
 /** A file on disk, else a key in the store (`handoff/Handoff_….zip` or just the file name). */
 async function readSource(flags: Flags, source: string): Promise<Buffer> {
   if (existsSync(source)) return readFile(source);
-  const looksLikeKey = /^(handoff\/)?Handoff_[0-9_]+\.zip$/.test(source);
+  const looksLikeKey = HANDOFF_KEY_PATTERN.test(source);
   if (!looksLikeKey) throw new BtcError('InvalidInput', `${source}: no such file, and not a handoff/Handoff_….zip key`);
-  const key = source.startsWith('handoff/') ? source : `handoff/${source}`;
+  const key = source.startsWith(HANDOFF_PREFIX) ? source : handoffKey(source);
   const runtime = await loadRuntime(flags);
   try {
     const object = await runtime.store.getOrNull(key);

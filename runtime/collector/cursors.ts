@@ -1,8 +1,9 @@
 // runtime/collector/cursors.ts
 // Where each stream stopped (last trade id, last candle), kept in the store so a new leader continues from there.
 
-import { symbolKey, streamPrefix, type StreamId } from '../streams.ts';
+import type { StreamId } from '../streams.ts';
 import { listAll, type ObjectStore } from '../store/types.ts';
+import { cursorKey, datePartitionStart, streamPrefix } from '../keys.ts';
 
 export interface TradeGap {
   /** First and last missing id (inclusive). */
@@ -30,9 +31,6 @@ export interface Cursor {
   host: string;
   updated_at: string;
 }
-
-export const CURSOR_PREFIX = 'collector/cursors/';
-export const cursorKey = (id: StreamId) => `${CURSOR_PREFIX}${id.exchange}/${id.topic}/${symbolKey(id.symbol)}.json`;
 
 export const emptyCursor = (epoch: number, host: string): Cursor => ({
   last_id: null,
@@ -67,7 +65,7 @@ const SEGMENT_NAME = /\/(\d{6})-(\d{12})\.jsonl$/;
  * so the next holder neither repeats nor skips those trades.
  */
 export async function reconcileWithRaw(store: ObjectStore, id: StreamId, cursor: Cursor): Promise<Cursor> {
-  const prefix = `${streamPrefix(id)}dt=`;
+  const prefix = datePartitionStart(streamPrefix(id));
   const startAfter = cursor.last_ts !== null ? `${prefix}${new Date(cursor.last_ts).toISOString().slice(0, 10)}` : undefined;
   const newest: Array<{ key: string; rank: number }> = [];
   for await (const info of startAfter ? listFrom(store, prefix, startAfter) : listAll(store, prefix)) {

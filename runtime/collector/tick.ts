@@ -5,8 +5,7 @@ import type { FnContext } from '../define.ts';
 import { BtcError } from '../errors.ts';
 import type { StreamStatus } from '../status.ts';
 import type { StreamId } from '../streams.ts';
-import { symbolKey } from '../streams.ts';
-import { cursorKey, emptyCursor, loadCursor, reconcileWithRaw, saveCursor, type Cursor } from './cursors.ts';
+import { emptyCursor, loadCursor, reconcileWithRaw, saveCursor, type Cursor } from './cursors.ts';
 import { backoffMs, classify, StreamTimeout, type ClassifiedFailure, type FailureClass } from './errors.ts';
 import { exchangePoolOf, planTasks } from './plan.ts';
 import { fetchOhlcv, fetchOrderBook, fetchTicker, type FetchContext, type StreamFetch, type StreamTask } from './topics.ts';
@@ -21,6 +20,7 @@ import { CANDLE_SETTLE_DEFAULT_S } from './topics.ts';
 import { syncWsStreams, wsStatusOf } from './ws/manager.ts';
 import { shardOfStream, shardStateOf } from '../leader/shards.ts';
 import type { LeaseView } from '../define.ts';
+import { cursorKey, latestKey, symbolKey } from '../keys.ts';
 
 /** What the collector remembers about one stream inside this process (the cursor itself lives in the store). */
 export interface StreamState {
@@ -344,8 +344,6 @@ function stateFor(states: Map<string, StreamState>, name: string): StreamState {
   }
   return state;
 }
-
-export const latestKey = (t: StreamId) => `latest/${t.exchange}/${t.topic}/${symbolKey(t.symbol)}.csv`;
 
 /** A counting semaphore: at most `size` holders at once. */
 class Semaphore {

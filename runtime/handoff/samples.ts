@@ -7,8 +7,8 @@ import type { StreamConfig } from '../../config/schema.ts';
 import { LOG_FILE } from '../logger.ts';
 import { isoDate } from '../clock.ts';
 import type { Masker } from '../secrets.ts';
-import { streamPrefix, symbolKey } from '../streams.ts';
 import { listAll, type ObjectStore } from '../store/types.ts';
+import { datePartitionStart, streamPrefix, symbolKey } from '../keys.ts';
 
 export interface Sample {
   /** Path inside the bundle. */
@@ -49,7 +49,7 @@ const RECENT_DAYS = 7;
 /** The last key under `prefix`: the recent dt= partitions first, so months of history are not listed. */
 async function newestKey(store: ObjectStore, prefix: string, nowMs: number): Promise<string | undefined> {
   let newest: string | undefined;
-  const recentStart = `${prefix}dt=${isoDate(nowMs - RECENT_DAYS * 86_400_000)}`;
+  const recentStart = datePartitionStart(prefix, isoDate(nowMs - RECENT_DAYS * 86_400_000));
   for (;;) {
     const page = await store.listPage(prefix, { startAfter: newest ?? recentStart });
     newest = page.objects.at(-1)?.key ?? newest;

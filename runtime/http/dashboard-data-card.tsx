@@ -4,6 +4,7 @@
 import { listAll, type ObjectStore } from '../store/types.ts';
 import type { CompactLast } from '../lake/capacity.ts';
 import type { DashboardModel } from './dashboard-data.ts';
+import { INCIDENTS_PREFIX, parseIncidentDocKey } from '../keys.ts';
 
 export interface DataModel {
   last: CompactLast | null;
@@ -22,9 +23,9 @@ export class IncidentList {
   async ids(now: number): Promise<string[]> {
     if (this.cached && now - this.cached.at < INCIDENTS_CACHE_MS) return this.cached.ids;
     const found: Array<{ id: string; at: number }> = [];
-    for await (const o of listAll(this.store, 'incidents/', 1000, { etags: false })) {
-      const m = /^incidents\/([^/]+)\/incident\.json$/.exec(o.key);
-      if (m) found.push({ id: m[1]!, at: o.lastModified });
+    for await (const o of listAll(this.store, INCIDENTS_PREFIX, 1000, { etags: false })) {
+      const id = parseIncidentDocKey(o.key);
+      if (id) found.push({ id, at: o.lastModified });
     }
     const ids = found.sort((a, b) => b.at - a.at).slice(0, INCIDENTS_SHOWN).map((f) => f.id);
     this.cached = { at: now, ids };

@@ -22,7 +22,7 @@ import { IncidentList, type DataModel } from './dashboard-data-card.tsx';
 import { StreamCharts, type StreamSeries } from './stream-charts.ts';
 import type { CoverageDay } from './charts.tsx';
 import { coverageOfDays, type CoverageRow } from '../observability/quality-dataset.ts';
-import { symbolKey } from '../streams.ts';
+import { AUDIT_PREFIX, auditDayPrefix, RAW_PREFIX, symbolKey } from '../keys.ts';
 
 /** Quality summaries are written once a day: the strip reads them again at most this often. */
 const COVERAGE_REREAD_MS = 60_000;
@@ -255,7 +255,7 @@ export class DashboardData {
    */
   private async shippedAudit(now: number): Promise<AuditEvent[]> {
     const newestByHost = new Map<string, string[]>();
-    for await (const info of listAll(this.runtime.store, `audit/dt=${isoDate(now)}/`)) {
+    for await (const info of listAll(this.runtime.store, auditDayPrefix(isoDate(now)))) {
       const match = /\/([^/]+)-(\d{12})\.jsonl$/.exec(info.key);
       if (!match) continue;
       const keys = newestByHost.get(match[1]!) ?? [];
@@ -315,7 +315,7 @@ function consoleLinks(rt: Runtime): DashboardModel['console'] {
   if (!s3.consoleUrl) return { hint: 'set storage.s3.consoleUrl (or BTC_TS_S3_CONSOLE_URL) to link the MinIO console here' };
   const base = `${s3.consoleUrl.replace(/\/+$/, '')}/browser/${encodeURIComponent(s3.bucket)}/`;
   const prefixLink = (prefix: string) => base + prefix.split('/').map(encodeURIComponent).join('/');
-  return { raw: prefixLink('raw/'), audit: prefixLink('audit/') };
+  return { raw: prefixLink(RAW_PREFIX), audit: prefixLink(AUDIT_PREFIX) };
 }
 
 /** The last preflight's failing checks while the runtime is in DEBUG; null in PROD/DIAG or before any preflight. */

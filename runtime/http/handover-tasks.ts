@@ -7,8 +7,8 @@ import path from 'node:path';
 import { openZip, type UnzipLimits } from '../handoff/unzip.ts';
 import { listAll, type ObjectStore } from '../store/types.ts';
 import { shorten } from './format.ts';
+import { HANDOFF_PREFIX } from '../keys.ts';
 
-export const HANDOFF_PREFIX = 'handoff/';
 /** A bundle bigger than this is not downloaded just to show a ToDo list. */
 const MAX_BUNDLE_BYTES = 64 << 20;
 /** The card reads one small entry: handover.md over 1 MiB, or a bundle expanding past that, is refused. */

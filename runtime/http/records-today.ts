@@ -2,8 +2,9 @@
 // "Records today" on the stream cards: records in today's raw segments per stream, counted incrementally from keys.
 
 import { isoDate } from '../clock.ts';
-import { streamPrefix, type StreamId } from '../streams.ts';
+import type { StreamId } from '../streams.ts';
 import type { ObjectStore } from '../store/types.ts';
+import { streamDayPrefix } from '../keys.ts';
 
 /** A stream-day is looked at again at most this often; a page refresh in between costs nothing. */
 const RECOUNT_AFTER_MS = 10_000;
@@ -96,7 +97,7 @@ export class RecordsToday {
 
   private async recount(id: StreamId, state: StreamDay, now: number): Promise<number> {
     const day = state.day;
-    const prefix = `${streamPrefix(id)}dt=${day}/`;
+    const prefix = streamDayPrefix(id, day);
     const changed = new Set<number>();
     for (;;) {
       const page = await this.store.listPage(prefix, { startAfter: state.lastKey, etags: false });

@@ -4,9 +4,10 @@
 import { isoDate } from '../clock.ts';
 import { parseRawLines } from '../observability/raw-objects.ts';
 import { timeframeMs } from '../observability/quality.ts';
-import { streamPrefix, type StreamId } from '../streams.ts';
+import type { StreamId } from '../streams.ts';
 import type { ObjectStore } from '../store/types.ts';
 import { streamKeyOf } from './records-today.ts';
+import { streamDayPrefix } from '../keys.ts';
 
 const MINUTE_MS = 60_000;
 /** Minutes shown: the last hour, the current (partial) minute last. */
@@ -101,7 +102,7 @@ export class StreamCharts {
     let reads = 0;
     state.behind = false;
     for (const day of new Set([isoDate(from), isoDate(now)])) {
-      const prefix = `${streamPrefix(id)}dt=${day}/`;
+      const prefix = streamDayPrefix(id, day);
       for (;;) {
         const page = await this.store.listPage(prefix, { startAfter: state.lastKeyByDay.get(day), etags: false });
         for (const info of page.objects) {

@@ -2,8 +2,8 @@
 // Capacity of the bucket: bytes and objects per prefix and per stream-day, compression ratio, growth per day, the day the NAS is full.
 
 import { listAll, type ObjectStore } from '../store/types.ts';
-import { parseRawSegmentKey } from '../streams.ts';
 import { DAY_MS, dayStart } from './layout.ts';
+import { parseParquetKey, parseRawSegmentKey } from '../keys.ts';
 
 export interface CapacityReport {
   at: string;
@@ -32,8 +32,6 @@ export interface CompactLast {
   raw_deleted: number | null;
   capacity: { total_bytes: number; growth_bytes_per_day: number; days_until_full: number | null; full_at: string | null; compression_ratio: number | null } | null;
 }
-
-const PARQUET_KEY = /^parquet\/([^/]+)\/exchange=([^/]+)\/symbol=([^/]+)\/dt=(\d{4}-\d{2}-\d{2})\/[^/]+\.parquet$/;
 
 /**
  * One listing of the whole bucket (sizes only, no ETags). The forecast is linear: (capacity −
@@ -65,9 +63,9 @@ export async function capacityReport(store: ObjectStore, options: { now: number;
       d.raw_bytes += o.size;
       continue;
     }
-    const pq = PARQUET_KEY.exec(o.key);
+    const pq = parseParquetKey(o.key);
     if (pq) {
-      const d = dayOf(`${pq[2]}/${pq[1]}/${pq[3]}`, pq[4]!);
+      const d = dayOf(pq.stream, pq.date);
       d.parquet_bytes = (d.parquet_bytes ?? 0) + o.size;
     }
   }

@@ -7,12 +7,12 @@ import path from 'node:path';
 import { BtcError } from '../errors.ts';
 import { etagOf } from '../store/fs.ts';
 import { listAll, type ObjectStore } from '../store/types.ts';
-import { parseRawSegmentKey } from '../streams.ts';
 import { openDuck, readJsonSql, type Duck } from './duck.ts';
 import {
-  addDays, dayStart, DAY_MS, isTopic, manifestKey, parquetKey, rawDayPrefix, sqlString, streamName, TOPIC_SPECS,
+  addDays, dayStart, DAY_MS, isTopic, sqlString, streamName, TOPIC_SPECS,
   type StreamRef,
 } from './layout.ts';
+import { manifestKey, parquetKey, parseRawSegmentKey, RAW_PREFIX, rawDayPrefix, rawStreamPrefix } from '../keys.ts';
 
 /** One raw segment read for a day, as the manifest lists it. */
 export interface SourceSegment {
@@ -465,7 +465,7 @@ export interface PlanItem {
 export async function planCompaction(store: ObjectStore, options: { now: number; graceMs: number; streams?: StreamRef[]; dates?: string[]; force?: boolean }): Promise<PlanItem[]> {
   const byStream = new Map<string, { stream: StreamRef; dates: Map<string, Map<string, string>> }>();
   const sizes = new Map<string, number>();
-  const prefixes = options.streams?.length ? options.streams.map((s) => `raw/${s.exchange}/${s.topic}/${s.symbol}/`) : ['raw/'];
+  const prefixes = options.streams?.length ? options.streams.map((s) => rawStreamPrefix(streamName(s))) : [RAW_PREFIX];
   for (const prefix of prefixes) {
     for await (const o of listAll(store, prefix)) {
       const ref = parseRawSegmentKey(o.key);

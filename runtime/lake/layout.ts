@@ -1,5 +1,5 @@
 // runtime/lake/layout.ts
-// The compacted data layout: Parquet and manifest keys per stream-day, typed columns per topic, UTC day arithmetic.
+// The compacted data layout: typed columns per topic, stream names, UTC day arithmetic (its object keys are built in runtime/keys.ts).
 
 import { BtcError } from '../errors.ts';
 
@@ -84,31 +84,6 @@ export function parseStreamName(name: string): StreamRef {
 
 export function streamName(s: StreamRef): string {
   return `${s.exchange}/${s.topic}/${s.symbol}`;
-}
-
-/** raw/<exchange>/<topic>/<SYMBOL>/dt=<date>/ — where the raw segments of one stream and key date live. */
-export function rawDayPrefix(s: StreamRef, date: string): string {
-  return `raw/${s.exchange}/${s.topic}/${s.symbol}/dt=${date}/`;
-}
-
-/** parquet/<topic>/exchange=<ex>/symbol=<SYMBOL>/dt=<date>/<ex>-<SYMBOL>-<date>.parquet (Hive partitions: any engine prunes by them). */
-export function parquetKey(s: StreamRef, date: string): string {
-  return `parquet/${s.topic}/exchange=${s.exchange}/symbol=${s.symbol}/dt=${date}/${s.exchange}-${s.symbol}-${date}.parquet`;
-}
-
-/**
- * parquet-manifests/<topic>/<ex>/<SYMBOL>/<date>.json: beside, not inside, the Parquet tree, so
- * engines that read every object of a partition (Athena, Spark) never meet a non-Parquet file.
- */
-export function manifestKey(s: StreamRef, date: string): string {
-  return `parquet-manifests/${s.topic}/${s.exchange}/${s.symbol}/${date}.json`;
-}
-
-const MANIFEST_KEY = /^parquet-manifests\/([a-z]+)\/([^/]+)\/([^/]+)\/(\d{4}-\d{2}-\d{2})\.json$/;
-export function parseManifestKey(key: string): { stream: StreamRef; date: string } | null {
-  const m = MANIFEST_KEY.exec(key);
-  if (!m || !isTopic(m[1]!)) return null;
-  return { stream: { topic: m[1] as Topic, exchange: m[2]!, symbol: m[3]! }, date: m[4]! };
 }
 
 /** 'YYYY-MM-DD' → its UTC midnight (ms); InvalidInput when not a real date. */

@@ -6,10 +6,10 @@ import path from 'node:path';
 import { isoDate } from '../clock.ts';
 import { BtcError } from '../errors.ts';
 import { listAll, type ObjectStore } from '../store/types.ts';
-import { parseRawSegmentKey } from '../streams.ts';
 import { readManifest, scanSegment, type DayManifest } from './compact.ts';
 import { readJsonSql, type Duck } from './duck.ts';
-import { addDays, datesBetween, dayStart, DAY_MS, isTopic, parseManifestKey, rawDayPrefix, sqlString, streamName, TOPIC_SPECS, TOPICS, type StreamRef, type Topic } from './layout.ts';
+import { addDays, datesBetween, dayStart, DAY_MS, isTopic, sqlString, streamName, TOPIC_SPECS, TOPICS, type StreamRef, type Topic } from './layout.ts';
+import { PARQUET_MANIFESTS_PREFIX, parseManifestKey, parseRawSegmentKey, RAW_PREFIX, rawDayPrefix } from '../keys.ts';
 
 export interface Window {
   /** Inclusive start, exclusive end (exchange time, ms). */
@@ -39,7 +39,7 @@ export async function discoverStreams(store: ObjectStore): Promise<StreamRef[]> 
   const found = new Map<string, StreamRef>();
   let startAfter: string | undefined;
   for (;;) {
-    const page = await store.listPage('raw/', { startAfter, limit: 1, etags: false });
+    const page = await store.listPage(RAW_PREFIX, { startAfter, limit: 1, etags: false });
     const o = page.objects[0];
     if (!o) break;
     const ref = parseRawSegmentKey(o.key);
@@ -48,7 +48,7 @@ export async function discoverStreams(store: ObjectStore): Promise<StreamRef[]> 
     // '~' sorts after every character a key uses: the next key is the next stream's first.
     startAfter = parts.length >= 4 ? `${parts.slice(0, 4).join('/')}/~` : `${o.key}~`;
   }
-  for await (const o of listAll(store, 'parquet-manifests/', 1000, { etags: false })) {
+  for await (const o of listAll(store, PARQUET_MANIFESTS_PREFIX, 1000, { etags: false })) {
     const parsed = parseManifestKey(o.key);
     if (parsed) found.set(streamName(parsed.stream), parsed.stream);
   }

@@ -2,9 +2,9 @@
 // Retention: raw segments go only after their days' Parquet objects are verified and retention.rawDays passed; Parquet optionally after parquetDays.
 
 import { listAll, type ObjectStore } from '../store/types.ts';
-import { parseRawSegmentKey } from '../streams.ts';
 import { readManifest, type DayManifest } from './compact.ts';
-import { addDays, dayStart, DAY_MS, isTopic, manifestKey, parseManifestKey, streamName, type StreamRef } from './layout.ts';
+import { addDays, dayStart, DAY_MS, isTopic, streamName, type StreamRef } from './layout.ts';
+import { manifestKey, PARQUET_MANIFESTS_PREFIX, parseManifestKey, parseRawSegmentKey, RAW_PREFIX } from '../keys.ts';
 
 export interface RetentionOptions {
   store: ObjectStore;
@@ -47,7 +47,7 @@ export async function applyRetention(options: RetentionOptions): Promise<Retenti
   const { store } = options;
   const report: RetentionReport = { dry_run: options.dryRun, raw_days: options.rawDays, parquet_days: options.parquetDays ?? null, groups: [], deleted_objects: 0, deleted_bytes: 0, kept_unverified: 0 };
   const groups = new Map<string, { stream: StreamRef; date: string; objects: Array<{ key: string; etag: string; size: number }> }>();
-  for await (const o of listAll(store, 'raw/')) {
+  for await (const o of listAll(store, RAW_PREFIX)) {
     const ref = parseRawSegmentKey(o.key);
     if (!ref || !isTopic(ref.topic)) continue;
     if (dayStart(ref.date) + DAY_MS + options.rawDays * DAY_MS > options.now) continue; // not old enough
@@ -93,7 +93,7 @@ export async function applyRetention(options: RetentionOptions): Promise<Retenti
     report.groups.push(group);
   }
   if (options.parquetDays !== undefined) {
-    for await (const o of listAll(store, 'parquet-manifests/')) {
+    for await (const o of listAll(store, PARQUET_MANIFESTS_PREFIX)) {
       const parsed = parseManifestKey(o.key);
       if (!parsed || dayStart(parsed.date) + DAY_MS + options.parquetDays * DAY_MS > options.now) continue;
       const manifest = await readManifest(store, parsed.stream, parsed.date);

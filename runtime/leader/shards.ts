@@ -5,7 +5,6 @@ import type { AppConfig } from '../../config/schema.ts';
 import type { FnContext, LeaseView } from '../define.ts';
 import { isBtcError, withTimeout } from '../errors.ts';
 import {
-  LEASE_KEY,
   LEASE_KEY_LOCAL,
   LEASE_STATUS_LOCAL,
   iso,
@@ -17,12 +16,7 @@ import {
   type LeaseDoc,
 } from '../lease.ts';
 import type { StreamId } from '../streams.ts';
-
-/** Lease object of shard k (`collector.shards` > 1); shard leases never use `locks/collector.leader`. */
-export const shardLeaseKey = (shard: number) => `locks/collector.shard-${shard}`;
-/** One heartbeat object per runtime: `locks/collector.members/<host>.json`, rewritten at every beat. */
-export const MEMBERS_PREFIX = 'locks/collector.members/';
-export const memberKey = (host: string) => `${MEMBERS_PREFIX}${host}.json`;
+import { LEASE_KEY, memberKey, MEMBERS_PREFIX, parseMemberKey, shardLeaseKey } from '../keys.ts';
 
 /** Shards configured (1 = the one lease of today). */
 export const shardCount = (config: AppConfig): number => config.collector.shards ?? 1;
@@ -468,7 +462,7 @@ async function beatMembership(ctx: FnContext, state: ShardState, leaseMs: number
     const page = await ctx.store.primary.listPage(MEMBERS_PREFIX, { limit: 1000, etags: true });
     const seen = new Set<string>();
     for (const o of page.objects) {
-      const host = o.key.slice(MEMBERS_PREFIX.length).replace(/\.json$/, '');
+      const host = parseMemberKey(o.key)!;
       seen.add(host);
       const prev = state.members.get(host);
       if (prev && prev.etag === o.etag) continue;

@@ -3,9 +3,9 @@
 
 import { BtcError, isBtcError } from '../errors.ts';
 import { listAll, type ObjectStore } from '../store/types.ts';
-import { AUTOMATION_ENTRY_PATTERN, AUTOMATION_LOG_PREFIX, AUTOMATION_SEQUENCE_KEY, automationEntryKey } from './keys.ts';
 import { swapJson, readJson } from './manifest.ts';
 import { AUTOMATION_LINE_MAX_BYTES, automationSequenceSchema, type AutomationEntry } from './schemas.ts';
+import { AUTOMATION_ENTRY_PATTERN, AUTOMATION_LOG_PREFIX, AUTOMATION_SEQUENCE_KEY, automationEntryKey } from '../keys.ts';
 
 /** A warning lists at most this many missing numbers, so its line stays far below 4 KB. */
 const MAX_MISSING_LISTED = 200;

@@ -10,7 +10,7 @@ import type { ObjectStore } from '../store/types.ts';
 import { appendAutomationEntry } from './automation-log.ts';
 import { pruneHistory, type PruneResult } from './history.ts';
 import { indexSchema, packIndex, recomputeDataset, unpackIndex, type DatasetIndex, type IndexEntries } from './incremental.ts';
-import { DATASETS, datasetKey, defaultJobId, historyKey, indexKey, JOB_ID_PATTERN, type DatasetName } from './keys.ts';
+import { DATASETS, defaultJobId, JOB_ID_PATTERN, type DatasetName } from './keys.ts';
 import { sha256Hex } from '../hash.ts';
 import { commitManifest, readJson, updateHeartbeat } from './manifest.ts';
 import { latencyDataset, turnoverDataset, type BucketedDataset } from './raw-datasets.ts';
@@ -20,6 +20,7 @@ import { readStateObjects, stateDatasetRows, type StateDatasetName } from './sta
 import { runUploadCommand, type UploadResult } from './upload.ts';
 import { commandSecretValues, extendMasker } from '../secrets.ts';
 import { coverageRows } from './quality-dataset.ts';
+import { datasetKey, historyKey, indexKey } from '../keys.ts';
 
 export const JOB_NAME = 'dashboard-export';
 export const AUTOMATION_LOCAL_FILE = 'automation_runs.log';

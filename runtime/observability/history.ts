@@ -3,9 +3,9 @@
 
 import { isoDate } from '../clock.ts';
 import { listAll, type ObjectInfo, type ObjectStore } from '../store/types.ts';
-import { ARCHIVE_MANIFEST_PREFIX, HISTORY_PREFIX } from './keys.ts';
 import { readJson } from './manifest.ts';
 import { manifestSchema } from './schemas.ts';
+import { archiveManifestKey, HISTORY_PREFIX, historyJobOf, historyKey } from '../keys.ts';
 
 const WEEK_MS = 7 * 86_400_000;
 
@@ -27,7 +27,7 @@ export interface PruneResult {
 export async function pruneHistory(store: ObjectStore, o: { now: number; weeks: number; jobId: string; host: string }): Promise<PruneResult> {
   const byJob = new Map<string, ObjectInfo[]>();
   for await (const info of listAll(store, HISTORY_PREFIX)) {
-    const job = info.key.slice(HISTORY_PREFIX.length).split('/')[0]!;
+    const job = historyJobOf(info.key);
     const list = byJob.get(job);
     if (list) list.push(info);
     else byJob.set(job, [info]);
@@ -36,7 +36,7 @@ export async function pruneHistory(store: ObjectStore, o: { now: number; weeks: 
   const due: Array<{ job: string; objects: ObjectInfo[]; generatedAt: string }> = [];
   for (const [job, objects] of byJob) {
     if (job === o.jobId) continue;
-    const { doc } = await readJson(store, `${HISTORY_PREFIX}${job}/manifest.json`, manifestSchema);
+    const { doc } = await readJson(store, historyKey(job, 'manifest.json'), manifestSchema);
     const parsed = doc ? Date.parse(doc.generated_at) : NaN;
     const at = Number.isFinite(parsed) ? parsed : Math.max(...objects.map((x) => x.lastModified));
     if (at < cutoff) due.push({ job, objects, generatedAt: new Date(at).toISOString() });
@@ -58,7 +58,7 @@ export async function pruneHistory(store: ObjectStore, o: { now: number; weeks: 
       }),
     ),
   );
-  const logKey = `${ARCHIVE_MANIFEST_PREFIX}dt=${isoDate(o.now)}/${o.jobId}.jsonl`;
+  const logKey = archiveManifestKey(isoDate(o.now), o.jobId);
   await store.put(logKey, lines.join('\n') + '\n', { contentType: 'application/x-ndjson' });
   let objects = 0;
   let bytes = 0;

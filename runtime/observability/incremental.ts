@@ -6,6 +6,7 @@ import { z } from 'zod';
 import type { ObjectStore } from '../store/types.ts';
 import type { BucketedDataset } from './raw-datasets.ts';
 import { mapLimit, parseRawKey, parseRawLines, READ_CONCURRENCY, type RawObject } from './raw-objects.ts';
+import { splitRawStreamKey } from '../keys.ts';
 
 export const INDEX_VERSION = 2;
 
@@ -31,13 +32,11 @@ export interface DatasetIndex {
   objects: IndexEntries;
 }
 
-const STREAM_PREFIX = /^(raw\/[^/]+\/[^/]+\/[^/]+\/)(.+)$/;
-
 export function packIndex(index: DatasetIndex): StoredIndex {
   const bucketNo = new Map<string, number>();
   const streams: StoredIndex['streams'] = {};
   for (const [key, [etag, ...buckets]] of Object.entries(index.objects)) {
-    const [, prefix, rest] = STREAM_PREFIX.exec(key) ?? [];
+    const [prefix, rest] = splitRawStreamKey(key) ?? [];
     if (!prefix || !rest) continue;
     const nos = buckets.map((b) => bucketNo.get(b) ?? bucketNo.set(b, bucketNo.size).get(b)!);
     (streams[prefix] ??= {})[rest] = [etag!, ...nos];

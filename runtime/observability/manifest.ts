@@ -5,8 +5,9 @@ import { sha256Hex } from '../hash.ts';
 import type { z } from 'zod';
 import { BtcError, isBtcError } from '../errors.ts';
 import { listAll, type ObjectStore } from '../store/types.ts';
-import { AUTOMATION_ENTRY_PATTERN, AUTOMATION_LOG_PREFIX, HEARTBEAT_KEY, HISTORY_PREFIX, MANIFEST_KEY, type DatasetName } from './keys.ts';
+import type { DatasetName } from './keys.ts';
 import { heartbeatSchema, manifestSchema, type DatasetError, type Heartbeat, type Manifest, type ManifestDataset } from './schemas.ts';
+import { AUTOMATION_ENTRY_PATTERN, AUTOMATION_LOG_PREFIX, HEARTBEAT_KEY, HISTORY_PREFIX, MANIFEST_KEY } from '../keys.ts';
 
 /** Racing exporters retry the swap; each lost race means another export committed, so this is plenty. */
 const MAX_SWAP_ATTEMPTS = 20;

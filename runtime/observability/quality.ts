@@ -3,14 +3,10 @@
 
 import { isoDate } from '../clock.ts';
 import { listAll, type ObjectStore } from '../store/types.ts';
-import { streamPrefix, symbolKey } from '../streams.ts';
+import { auditDayPrefix, qualityInventoryKey, qualitySummaryKey, streamDayPrefix, symbolKey } from '../keys.ts';
 import { mapLimit, parseRawLines, READ_CONCURRENCY } from './raw-objects.ts';
 
 const DAY_MS = 86_400_000;
-export const QUALITY_PREFIX = 'quality/';
-export const qualitySummaryKey = (date: string) => `${QUALITY_PREFIX}dt=${date}/summary.json`;
-export const qualityInventoryKey = (date: string) => `${QUALITY_PREFIX}dt=${date}/gap_inventory.csv`;
-export const QUALITY_SUMMARY_PATTERN = /^quality\/dt=(\d{4}-\d{2}-\d{2})\/summary\.json$/;
 
 export const GAP_KINDS = ['missed', 'unfillable', 'exchange_had_none', 'suspected'] as const;
 export type GapKind = (typeof GAP_KINDS)[number];
@@ -213,7 +209,7 @@ export async function writeQuality(store: ObjectStore, report: QualityReport, in
 
 async function readStreamDay(store: ObjectStore, s: QualityStream, date: string): Promise<{ records: Rec[]; skipped: number }> {
   const keys: string[] = [];
-  for await (const info of listAll(store, `${streamPrefix(s)}dt=${date}/`)) if (info.key.endsWith('.jsonl')) keys.push(info.key);
+  for await (const info of listAll(store, streamDayPrefix(s, date))) if (info.key.endsWith('.jsonl')) keys.push(info.key);
   const bodies = await mapLimit(keys, READ_CONCURRENCY, async (key) => (await store.getOrNull(key))?.body ?? Buffer.alloc(0));
   const records: Rec[] = [];
   let skipped = 0;
@@ -231,7 +227,7 @@ async function readGapEvents(store: ObjectStore, date: string): Promise<AuditGap
   const out: AuditGap[] = [];
   for (const day of [date, next]) {
     const keys: string[] = [];
-    for await (const info of listAll(store, `audit/dt=${day}/`)) if (info.key.endsWith('.jsonl')) keys.push(info.key);
+    for await (const info of listAll(store, auditDayPrefix(day))) if (info.key.endsWith('.jsonl')) keys.push(info.key);
     const bodies = await mapLimit(keys, READ_CONCURRENCY, async (key) => (await store.getOrNull(key))?.body.toString('utf8') ?? '');
     for (const text of bodies) {
       for (const line of text.split('\n')) {

@@ -2,9 +2,8 @@
 // Reads the raw/ stream objects for the export: key parsing, defensive JSONL parsing, bounded-parallel GETs.
 
 import { listAll, type ObjectInfo, type ObjectStore } from '../store/types.ts';
-import { parseRawSegmentKey } from '../streams.ts';
+import { parseRawSegmentKey, RAW_PREFIX } from '../keys.ts';
 
-export const RAW_PREFIX = 'raw/';
 /** Parallel GETs per export: enough to hide MinIO latency, few enough for a small NAS. */
 export const READ_CONCURRENCY = 16;
 

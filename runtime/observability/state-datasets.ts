@@ -4,9 +4,7 @@
 import { z } from 'zod';
 import { listAll, type ObjectStore } from '../store/types.ts';
 import { mapLimit, READ_CONCURRENCY } from './raw-objects.ts';
-
-const ARCHIVE_KEY = /^state_archive\/([^/]+)\/([^/]+)\/([^/]+)\/([^/]+)_diff\.json$/;
-const STATE_KEY = /^state\/([^/]+)\/([^/]+)\/([^/]+)\/state\.json$/;
+import { ARCHIVE_KEY_PATTERN, STATE_ARCHIVE_PREFIX, STATE_KEY_PATTERN, STATE_PREFIX } from '../keys.ts';
 
 /** Params of each dataset: `ev_…`/`ev.…` and `slippage_…`/`slippage.…`. */
 export const PARAM_PATTERNS = { ev_history: /^ev[._]/, slippage: /^slippage[._]/ } as const;
@@ -48,12 +46,12 @@ interface Parsed {
 /** Reads the archive and the states once; both datasets filter the same parsed objects. */
 export async function readStateObjects(store: ObjectStore): Promise<{ parsed: Parsed[]; skipped: Skipped[] }> {
   const keys: Array<{ key: string; m: RegExpExecArray; kind: 'archive' | 'state' }> = [];
-  for await (const o of listAll(store, 'state_archive/')) {
-    const m = ARCHIVE_KEY.exec(o.key);
+  for await (const o of listAll(store, STATE_ARCHIVE_PREFIX)) {
+    const m = ARCHIVE_KEY_PATTERN.exec(o.key);
     if (m) keys.push({ key: o.key, m, kind: 'archive' });
   }
-  for await (const o of listAll(store, 'state/')) {
-    const m = STATE_KEY.exec(o.key);
+  for await (const o of listAll(store, STATE_PREFIX)) {
+    const m = STATE_KEY_PATTERN.exec(o.key);
     if (m) keys.push({ key: o.key, m, kind: 'state' });
   }
   const skipped: Skipped[] = [];

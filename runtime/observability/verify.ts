@@ -3,10 +3,10 @@
 
 import { listAll, type ObjectStore } from '../store/types.ts';
 import { missingSequences } from './automation-log.ts';
-import { AUTOMATION_ENTRY_PATTERN, AUTOMATION_LOG_PREFIX, AUTOMATION_SEQUENCE_KEY, HEARTBEAT_KEY, historyKey, MANIFEST_KEY } from './keys.ts';
 import { sha256Hex } from '../hash.ts';
 import { highestManifestSequence, readJson } from './manifest.ts';
 import { AUTOMATION_LINE_MAX_BYTES, automationEntrySchema, automationSequenceSchema, heartbeatSchema, manifestSchema, type AutomationEntry } from './schemas.ts';
+import { AUTOMATION_ENTRY_PATTERN, AUTOMATION_LOG_PREFIX, AUTOMATION_SEQUENCE_KEY, HEARTBEAT_KEY, historyKey, MANIFEST_KEY } from '../keys.ts';
 
 export interface VerifyOptions {
   now: number;

@@ -3,7 +3,8 @@
 
 import { BtcError } from '../errors.ts';
 import { listKeys, type ObjectStore } from '../store/types.ts';
-import { fillSchema, runsPrefix, type Fill, type StateTarget } from './model.ts';
+import { fillSchema, type Fill, type StateTarget } from './model.ts';
+import { runsPrefix } from '../keys.ts';
 
 export interface Evidence {
   /** Every valid fill, oldest first (ties keep file and line order). */

@@ -4,7 +4,7 @@
 import { sha256Hex } from '../hash.ts';
 import { z } from 'zod';
 import type { StrategyConfig } from '../../config/schema.ts';
-import { symbolKey } from '../streams.ts';
+import { symbolKey } from '../keys.ts';
 
 /** Bumped when the state.json layout changes; a state of another version is refused on load. */
 export const STATE_VERSION = 1;
@@ -152,18 +152,8 @@ export function targetOf(strategy: string, symbol: string, mode: string): StateT
   return { strategy, symbol: symbolKey(symbol), mode };
 }
 
-const triple = (t: StateTarget) => `${t.strategy}/${t.symbol}/${t.mode}`;
-export const stateKey = (t: StateTarget) => `state/${triple(t)}/state.json`;
-export const runsPrefix = (t: StateTarget) => `runs/${triple(t)}/`;
-export const archivePrefix = (t: StateTarget) => `state_archive/${triple(t)}/`;
-export const OVERRIDE_KEY = 'state_archive/auto_adjust_override.json';
 /** Archived diff names: `<YYYYMMDDTHHMMSSmmmZ>_diff.json`, so name order is time order. */
 export const ARCHIVE_NAME = /^(\d{8}T\d{9}Z)_diff\.json$/;
-
-export function archiveKey(t: StateTarget, atMs: number): string {
-  const stamp = new Date(atMs).toISOString().replace(/[-:]/g, '').replace('.', '');
-  return `${archivePrefix(t)}${stamp}_diff.json`;
-}
 
 /** JSON with object keys sorted at every level: the same config always gives the same bytes. */
 export function canonicalJson(value: unknown): string {

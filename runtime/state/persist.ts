@@ -4,18 +4,16 @@
 import { BtcError, isBtcError } from '../errors.ts';
 import type { ObjectStore } from '../store/types.ts';
 import {
-  archiveKey,
   DEFAULT_OVERRIDE,
-  OVERRIDE_KEY,
   overrideSchema,
   STATE_VERSION,
-  stateKey,
   stateSchema,
   type ArchivedDiff,
   type OverrideFlag,
   type StateTarget,
   type StrategyState,
 } from './model.ts';
+import { archiveKey, OVERRIDE_KEY, stateKey } from '../keys.ts';
 
 export interface LoadedState {
   /** Null when the target has no state yet. */

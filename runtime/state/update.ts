@@ -10,8 +10,9 @@ import { dispatchAlert, selectWebhooks, type AlertMode, type AlertReport } from 
 import { emptyState, foldFills, newFillsOf } from './estimate.ts';
 import { loadEvidence } from './evidence.ts';
 import { anomaliesOf, decide, diffParams, riskOf, type Caps } from './guards.ts';
-import { configFingerprint, stateKey, targetOf, type Anomaly, type DecisionStatus, type OverrideFlag, type RiskSummary, type StateDiff, type StateTarget, type StrategyState } from './model.ts';
+import { configFingerprint, targetOf, type Anomaly, type DecisionStatus, type OverrideFlag, type RiskSummary, type StateDiff, type StateTarget, type StrategyState } from './model.ts';
 import { loadState, readOverride, writeArchivedDiff, writeStateIfUnchanged } from './persist.ts';
+import { stateKey } from '../keys.ts';
 
 export interface UpdateRequest {
   strategy?: string;

@@ -2,6 +2,7 @@
 // Counts what the local cache holds for the primary (the sync backlog), cheaply and with a cap.
 
 import { listAll, type ObjectStore } from './types.ts';
+import { HEALTH_PREFIX } from '../keys.ts';
 
 export interface Backlog {
   objects: number;
@@ -18,7 +19,7 @@ export async function measureBacklog(cache: ObjectStore, cap = BACKLOG_COUNT_CAP
   let objects = 0;
   let bytes = 0;
   for await (const info of listAll(cache, '', 1000, { etags: false })) {
-    if (info.key.startsWith('health/')) continue;
+    if (info.key.startsWith(HEALTH_PREFIX)) continue;
     objects++;
     bytes += info.size;
     if (objects >= cap) return { objects, bytes, capped: true };

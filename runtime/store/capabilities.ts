@@ -3,6 +3,7 @@
 
 import { BtcError, isBtcError, withTimeout, type ErrorCode } from '../errors.ts';
 import type { ObjectStore, PutOptions } from './types.ts';
+import { conditionalWritesKey } from '../keys.ts';
 
 /** One behaviour the probe found missing: which one, and what the store answered instead. */
 export interface MissingBehaviour {
@@ -21,11 +22,6 @@ export interface ConditionalWritesReport {
   error?: string;
   /** When the probe ran (caller's clock, ms). */
   at: number;
-}
-
-/** The probe's own key: never the lease, a segment or the storage probe's key, so it races nobody. */
-export function conditionalWritesKey(host: string): string {
-  return `health/cas-${host}`;
 }
 
 /** An ETag no store gives to the probe's bytes (MD5 of nothing it writes): If-Match on it must be refused. */

@@ -5,6 +5,7 @@ import { BtcError, isBtcError, withTimeout } from '../errors.ts';
 import { conditionalWritesSummary, probeConditionalWrites, type ConditionalWritesReport } from './capabilities.ts';
 import { THROTTLE_CODES } from './s3-put.ts';
 import type { DeleteOptions, GetResult, ListOptions, ListPage, ObjectInfo, ObjectStore, PutOptions, PutResult } from './types.ts';
+import { storageProbeKey } from '../keys.ts';
 
 export interface StorageRouterOptions {
   /** The NAS (MinIO) or the embedded FsStore: the one source of truth. */
@@ -132,7 +133,7 @@ export class StorageRouter implements ObjectStore {
 
   private async runProbe(now: number): Promise<ProbeResult> {
     const started = performance.now();
-    const key = `health/probe-${this.options.host}`;
+    const key = storageProbeKey(this.options.host);
     const body = `${this.options.host} ${now}`;
     try {
       await withTimeout(

@@ -2,7 +2,7 @@
 // Reads raw segment keys and bodies into seq/time ranges and finds seq gaps inside an epoch and time gaps/overlaps across epochs.
 
 import { BtcError } from '../errors.ts';
-import { parseRawSegmentKey, symbolKey, type RawSegmentKey } from '../streams.ts';
+import { parseRawSegmentKey, type RawSegmentKey, symbolKey } from '../keys.ts';
 
 /** What a raw segment key says (built by rawSegmentKey, parsed by parseRawSegmentKey in runtime/streams.ts). */
 export type SegmentRef = RawSegmentKey;

@@ -8,7 +8,8 @@ import { etagOf } from '../store/fs.ts';
 import type { ObjectInfo, ObjectStore } from '../store/types.ts';
 import { AdaptiveLimit, BoundedPool, withBackoff, type BackoffOptions } from './backoff.ts';
 import { checkPair, parseRawKey, summarizeSegment, type ContinuityIssue, type SegmentRef, type SegmentSummary } from './continuity.ts';
-import { CONFLICTS_PREFIX, neighbourDates, planSync, type CachedSegment, type SyncPlan } from './plan.ts';
+import { neighbourDates, planSync, type CachedSegment, type SyncPlan } from './plan.ts';
+import { conflictKey, rawStreamDayPrefix } from '../keys.ts';
 
 export interface SyncDeps {
   primary: ObjectStore;
@@ -104,7 +105,7 @@ export async function runSync(deps: SyncDeps, options: SyncOptions): Promise<Syn
     limit.onSuccess();
     if (outcome.result === 'conflict') {
       // Keep the local bytes where sync will not pick them up again, then make it loud.
-      await cache.put(`${CONFLICTS_PREFIX}${key}`, body);
+      await cache.put(conflictKey(key), body);
       await cache.delete(key);
       summary.conflicts.push({ key, local_etag: outcome.localEtag, remote_etag: outcome.remoteEtag });
       log.error({ key }, 'sync: segment key already holds different bytes in the primary: conflict, not overwritten');
@@ -167,7 +168,7 @@ export async function runSync(deps: SyncDeps, options: SyncOptions): Promise<Syn
     const inCache = new Set(cached.map((s) => s.key));
     const merged = new Map<string, SegmentRef>(cached.map((s) => [s.key, s]));
     for (const date of neighbourDates(cached)) {
-      for await (const info of listPrimary(`raw/${stream}/dt=${date}/`)) {
+      for await (const info of listPrimary(rawStreamDayPrefix(stream, date))) {
         const ref = parseRawKey(info.key);
         if (ref && !merged.has(ref.key)) merged.set(ref.key, ref);
       }

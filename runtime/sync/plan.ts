@@ -3,11 +3,8 @@
 
 import { listAll, type ObjectInfo, type ObjectStore } from '../store/types.ts';
 import { compareRefs, parseRawKey, type SegmentRef } from './continuity.ts';
+import { AUDIT_PREFIX, NOT_SYNCED_PREFIXES, RAW_PREFIX } from '../keys.ts';
 
-/** Keys sync never copies: probes, the lease (primary-only by design), segments kept aside after a conflict. */
-export const NOT_SYNCED_PREFIXES = ['health/', 'locks/', 'conflicts/'] as const;
-/** Where the cache keeps a segment whose key holds other bytes in the primary. */
-export const CONFLICTS_PREFIX = 'conflicts/';
 
 /** Rough throughput for the plan's estimate; the real figures are in the complete audit. */
 const EST_BYTES_PER_MS = 40_000;
@@ -38,7 +35,7 @@ export async function planSync(cache: ObjectStore): Promise<SyncPlan> {
   for await (const info of listAll(cache, '', 1000, { etags: false })) {
     if (NOT_SYNCED_PREFIXES.some((p) => info.key.startsWith(p))) continue;
     bytes += info.size;
-    if (info.key.startsWith('raw/')) {
+    if (info.key.startsWith(RAW_PREFIX)) {
       const ref = parseRawKey(info.key);
       if (!ref) {
         unrecognized.push(info.key);
@@ -48,7 +45,7 @@ export async function planSync(cache: ObjectStore): Promise<SyncPlan> {
       const list = byStream.get(ref.stream) ?? [];
       list.push({ ...ref, size: info.size });
       byStream.set(ref.stream, list);
-    } else if (info.key.startsWith('audit/')) {
+    } else if (info.key.startsWith(AUDIT_PREFIX)) {
       auditSegments.push(info);
     } else {
       atomic.push(info);

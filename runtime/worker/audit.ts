@@ -1,7 +1,7 @@
 // runtime/worker/audit.ts
 // The audit trail of a worker: every event is its own object, written create-only straight to the store (no disk, no write-ahead log).
 
-import { auditKey, type AuditEvent } from '../audit.ts';
+import type { AuditEvent } from '../audit.ts';
 import type { Clock } from '../clock.ts';
 import type { AuditTrail } from '../define.ts';
 import { isBtcError } from '../errors.ts';
@@ -9,6 +9,7 @@ import type { Logger } from '../logger.ts';
 import type { Masker } from '../secrets.ts';
 import type { ShipOutcome } from '../segments.ts';
 import type { ObjectStore } from '../store/types.ts';
+import { auditSegmentKey } from '../keys.ts';
 
 /** A key taken by another isolate of the same host in the same ms: try the next seq, this many times. */
 const CLASH_RETRIES = 8;
@@ -51,7 +52,7 @@ export class StoreAudit implements AuditTrail {
     let seq = Math.max(this.lastSeq + 1, entry.ts);
     for (let attempt = 0; ; attempt++) {
       try {
-        await store.put(auditKey(host, entry.ts, seq), JSON.stringify({ ...entry, seq }) + '\n', { ifNoneMatch: '*', contentType: 'application/x-ndjson' });
+        await store.put(auditSegmentKey(host, entry.ts, seq), JSON.stringify({ ...entry, seq }) + '\n', { ifNoneMatch: '*', contentType: 'application/x-ndjson' });
         break;
       } catch (err) {
         if (!isBtcError(err, 'PreconditionFailed') || attempt >= CLASH_RETRIES) throw err;

@@ -3,7 +3,7 @@
 
 import { spawnSync } from 'node:child_process';
 import { afterEach, describe, expect, inject, it } from 'vitest';
-import { LEASE_KEY, leaseDocSchema } from '../../runtime/lease.ts';
+import { leaseDocSchema } from '../../runtime/lease.ts';
 import { createS3Store } from '../../runtime/store/s3.ts';
 import { listAll } from '../../runtime/store/types.ts';
 import { readAudit } from '../helpers/audit-read.ts';
@@ -11,6 +11,7 @@ import { ensureLibfaketime, faketimeEnv } from '../helpers/faketime.ts';
 import { freshBucket, leaseEnv, waitFor, waitForHolder } from '../helpers/lease-probe.ts';
 import { runCli } from '../helpers/run-cli.ts';
 import { spawnRuntime, type RuntimeProcess } from '../helpers/runtime-process.ts';
+import { LEASE_KEY } from '../../runtime/keys.ts';
 
 const AHEAD_MS = 20 * 60_000;
 /** How close the measured skew must be to the faked one (the issue's ±60 s). */

@@ -5,13 +5,13 @@ import path from 'node:path';
 import { mkdirSync, readdirSync } from 'node:fs';
 import { afterAll, expect, it } from 'vitest';
 import type { RawRecord } from '../../runtime/streams.ts';
-import { parseRawSegmentKey } from '../../runtime/streams.ts';
 import { createS3Store } from '../../runtime/store/s3.ts';
 import { listKeys } from '../../runtime/store/types.ts';
 import { readAudit, cacheStoreOf } from '../helpers/audit-read.ts';
 import { startMinio, type MinioServer } from '../helpers/minio.ts';
 import { spawnRuntime, type RuntimeProcess } from '../helpers/runtime-process.ts';
 import { mountTmpfs, type Tmpfs } from '../helpers/tmpfs.ts';
+import { parseRawSegmentKey } from '../../runtime/keys.ts';
 
 type Health = {
   mode: string;

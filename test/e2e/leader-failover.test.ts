@@ -2,12 +2,13 @@
 // Two real runtimes on one real MinIO: one holder for a minute, kill -9 failover, handover, partition, SIGTERM, clock skew.
 
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { LEASE_KEY, leaseDocSchema } from '../../runtime/lease.ts';
+import { leaseDocSchema } from '../../runtime/lease.ts';
 import { readAllStatus } from '../../runtime/status.ts';
 import { createS3Store } from '../../runtime/store/s3.ts';
 import { freshBucket, healthOf, leaseEnv, sleep, waitFor, waitForAudit, waitForHolder, type LeaderHealth } from '../helpers/lease-probe.ts';
 import { spawnRuntime, spawnRuntimes, type RuntimeProcess } from '../helpers/runtime-process.ts';
 import { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy.ts';
+import { LEASE_KEY } from '../../runtime/keys.ts';
 
 const LEASE_S = 3;
 const HEARTBEAT_S = 0.5;

@@ -2,10 +2,10 @@
 // Three real runtimes started at the same instant on one MinIO, 20 rounds: exactly one wins the lease each round.
 
 import { describe, expect, inject, it } from 'vitest';
-import { LEASE_KEY } from '../../runtime/lease.ts';
 import { createS3Store } from '../../runtime/store/s3.ts';
 import { auditLines, freshBucket, healthOf, leaseEnv, sleep, waitFor } from '../helpers/lease-probe.ts';
 import { spawnRuntimes, type RuntimeProcess } from '../helpers/runtime-process.ts';
+import { LEASE_KEY } from '../../runtime/keys.ts';
 
 const ROUNDS = 20;
 /** Rounds run in two lanes at once, each on its own bucket: 60 process starts are the cost here. */

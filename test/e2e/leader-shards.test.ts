@@ -12,8 +12,8 @@ import { DEFAULT_SYMBOLS } from '../../runtime/emulator/market.ts';
 import { createS3Store } from '../../runtime/store/s3.ts';
 import { listKeys } from '../../runtime/store/types.ts';
 import { checkPair, compareRefs, describeIssue, parseRawKey, summarizeSegment, type SegmentSummary } from '../../runtime/sync/continuity.ts';
-import { symbolKey } from '../../runtime/streams.ts';
 import { spawnRuntime, type RuntimeProcess } from '../helpers/runtime-process.ts';
+import { symbolKey } from '../../runtime/keys.ts';
 
 const SHARDS = 6;
 const LEASE_MS = 3_000;

@@ -6,10 +6,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, expect, it } from 'vitest';
 import type { Runtime } from '../../runtime/context.ts';
-import { statusKey } from '../../runtime/status.ts';
 import { listKeys } from '../../runtime/store/types.ts';
 import { startMinio, type MinioServer } from '../helpers/minio.ts';
 import { BTC, inProcessRuntime, readAuditEvents, readRecords, sleep, startTestWriter } from '../helpers/sync-fixtures.ts';
+import { statusKey } from '../../runtime/keys.ts';
 
 const OUTAGE_MS = 20_000;
 let minio: MinioServer | undefined;

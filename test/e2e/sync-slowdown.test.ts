@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, expect, inject, it } from 'vitest';
-import { LEASE_KEY, leaseDocSchema } from '../../runtime/lease.ts';
+import { leaseDocSchema } from '../../runtime/lease.ts';
 import { createS3Store } from '../../runtime/store/s3.ts';
 import { listKeys } from '../../runtime/store/types.ts';
 import { cacheStoreOf } from '../helpers/audit-read.ts';
@@ -13,6 +13,7 @@ import { startHttpProxy, type HttpProxy } from '../helpers/http-proxy.ts';
 import { auditLines, freshBucket, healthOf, leaseEnv, waitFor, waitForHolder } from '../helpers/lease-probe.ts';
 import { spawnRuntime, type RuntimeProcess } from '../helpers/runtime-process.ts';
 import { BTC, segmentBody, writeIntoDir } from '../helpers/sync-fixtures.ts';
+import { LEASE_KEY } from '../../runtime/keys.ts';
 
 const SEGMENTS = 80;
 const THROTTLE_EVERY = 4;

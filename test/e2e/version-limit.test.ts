@@ -2,12 +2,12 @@
 // A MinIO that refuses a PUT past 20 versions of one object: a holder renewing every 0.5 s stays on the primary; without the exclusions the cause is MaxVersionsExceeded.
 
 import { afterEach, describe, expect, it } from 'vitest';
-import { LEASE_KEY, leaseDocSchema } from '../../runtime/lease.ts';
-import { statusKey } from '../../runtime/status.ts';
+import { leaseDocSchema } from '../../runtime/lease.ts';
 import { createS3Store } from '../../runtime/store/s3.ts';
 import { auditLines, healthOf, leaseEnv, waitFor, waitForAudit, waitForHolder } from '../helpers/lease-probe.ts';
 import { startMinio, type MinioServer } from '../helpers/minio.ts';
 import { spawnRuntime, type RuntimeProcess } from '../helpers/runtime-process.ts';
+import { LEASE_KEY, statusKey } from '../../runtime/keys.ts';
 
 /** MINIO_API_OBJECT_MAX_VERSIONS: low, so a heartbeat of 0.5 s passes it every ten seconds. */
 const VERSION_LIMIT = 20;

@@ -1,7 +1,8 @@
 // test/helpers/data-fixtures.ts
 // Synthetic raw segments as the collector writes them (trades, order book, ticker, OHLCV), for compaction tests and the compact bench.
 
-import { rawSegmentKey, type StreamId } from '../../runtime/streams.ts';
+import type { StreamId } from '../../runtime/streams.ts';
+import { rawSegmentKey } from '../../runtime/keys.ts';
 
 export interface SegmentSpec {
   stream: StreamId;

@@ -8,9 +8,10 @@ import { manualClock } from '../../runtime/clock.ts';
 import { loadConfig } from '../../runtime/config.ts';
 import { createRuntime, type Runtime } from '../../runtime/context.ts';
 import type { LeaseView } from '../../runtime/define.ts';
-import { LEASE_KEY, leaseDocSchema } from '../../runtime/lease.ts';
+import { leaseDocSchema } from '../../runtime/lease.ts';
 import { silentLogger } from '../../runtime/logger.ts';
 import type { ObjectStore } from '../../runtime/store/types.ts';
+import { LEASE_KEY } from '../../runtime/keys.ts';
 
 export interface BeatResult {
   action: string;

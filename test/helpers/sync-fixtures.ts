@@ -7,9 +7,10 @@ import path from 'node:path';
 import { loadConfig } from '../../runtime/config.ts';
 import { createRuntime, type Runtime } from '../../runtime/context.ts';
 import { silentLogger } from '../../runtime/logger.ts';
-import { rawSegmentKey, type RawRecord, type StreamId } from '../../runtime/streams.ts';
+import { type RawRecord, type StreamId } from '../../runtime/streams.ts';
 import { listAll, type ObjectStore } from '../../runtime/store/types.ts';
 import { bootstrapBucket } from '../../infra/minio/bootstrap.ts';
+import { rawSegmentKey } from '../../runtime/keys.ts';
 
 export interface S3Target {
   endpoint: string;
