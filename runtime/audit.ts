@@ -2,6 +2,7 @@
 // The audit trail: events appended durably per host, shipped as audit/dt=<date>/<host>-<firstSeq>.jsonl.
 
 import path from 'node:path';
+import type { AuditEventName, AuditEvents } from './audit-events.ts';
 import type { Clock } from './clock.ts';
 import { diskCauseOf } from './durable.ts';
 import type { Logger } from './logger.ts';
@@ -70,7 +71,7 @@ export class AuditLog {
    * `audit.events_dropped { count }` event says how many once the disk takes writes again.
    * Any other failure rejects, as before.
    */
-  record(event: string, payload: Record<string, unknown> = {}): Promise<void> {
+  record<E extends AuditEventName>(event: E, payload: AuditEvents[E]): Promise<void> {
     const { host, actor, site, clock, masker } = this.options;
     const entry: AuditEvent = { ts: clock.now(), event, host, actor, site, payload: masker.value(payload) };
     this.held.push(entry);

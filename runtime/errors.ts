@@ -1,43 +1,61 @@
 // runtime/errors.ts
-// The one error type of btc-ts: a closed union of codes and the code → HTTP status table.
+// The one error type of btc-ts: a closed union of codes and one code → HTTP status / error name / CLI exit code table.
 
-/** Every failure the system reports on purpose has one of these codes. */
-export type ErrorCode =
-  | 'PreconditionFailed' // conditional put lost (412 / 409 ConditionalRequestConflict)
-  | 'NotFound' // object or thing absent
-  | 'Unavailable' // store or exchange unreachable, timed out, 5xx after retries
-  | 'InvalidInput' // bad body, bad CLI argument, bad config
-  | 'InvalidKey' // object key rejected by the store
-  | 'Unauthorized' // missing or wrong bearer token
-  | 'Forbidden' // a request from another site, or for a Host name that is not this runtime's
-  | 'UnsupportedMediaType' // a state-changing request whose body is not application/json
-  | 'UnknownFunction' // no function of that name
-  | 'PayloadTooLarge' // HTTP body over the limit
-  | 'Busy' // the function is already running (one in-flight run per name)
-  | 'Conflict' // same key, different bytes: never overwritten
-  | 'DiskFull' // a local write met ENOSPC / EDQUOT: nothing of it was kept
-  | 'IoError' // a local write met EIO / EROFS: the device failed or went read-only
-  | 'NotAvailableHere' // a duty this runtime cannot run (a Node-only duty asked of a worker)
-  | 'Internal'; // anything else: a bug
+/** How one code is reported: HTTP status, the HTTP body's `error` name (CONTRACT), the CLI exit code. */
+export interface ErrorCodeSpec {
+  /** The HTTP status of an answer that failed with this code. */
+  status: number;
+  /** The snake_case `error` of the HTTP JSON body. */
+  name: string;
+  /** The exit code of a CLI command that failed with this code: 2 bad usage or input, 1 anything else. */
+  exit: 1 | 2;
+}
 
-export const httpStatusOf: Record<ErrorCode, number> = {
-  PreconditionFailed: 412,
-  NotFound: 404,
-  Unavailable: 503,
-  InvalidInput: 400,
-  InvalidKey: 400,
-  Unauthorized: 401,
-  Forbidden: 403,
-  UnsupportedMediaType: 415,
-  UnknownFunction: 404,
-  PayloadTooLarge: 413,
-  Busy: 409,
-  Conflict: 409,
-  DiskFull: 507,
-  IoError: 500,
-  NotAvailableHere: 501,
-  Internal: 500,
-};
+/**
+ * Every failure the system reports on purpose has one of these codes; this is the one table of
+ * them (runtime/http/errors.ts, runtime/cli/main.ts and the dashboard read it).
+ */
+export const ERROR_CODES = {
+  PreconditionFailed: { status: 412, name: 'precondition_failed', exit: 1 }, // conditional put lost (412 / 409 ConditionalRequestConflict)
+  NotFound: { status: 404, name: 'not_found', exit: 1 }, // object or thing absent
+  Unavailable: { status: 503, name: 'unavailable', exit: 1 }, // store or exchange unreachable, timed out, 5xx after retries
+  InvalidInput: { status: 400, name: 'invalid_input', exit: 2 }, // bad body, bad CLI argument, bad config
+  InvalidKey: { status: 400, name: 'invalid_key', exit: 2 }, // object key rejected by the store
+  Unauthorized: { status: 401, name: 'unauthorized', exit: 1 }, // missing or wrong bearer token
+  Forbidden: { status: 403, name: 'forbidden', exit: 1 }, // a request from another site, or for a Host name that is not this runtime's
+  UnsupportedMediaType: { status: 415, name: 'unsupported_media_type', exit: 1 }, // a state-changing request whose body is not application/json
+  UnknownFunction: { status: 404, name: 'unknown_function', exit: 2 }, // no function of that name
+  PayloadTooLarge: { status: 413, name: 'payload_too_large', exit: 1 }, // HTTP body over the limit
+  Busy: { status: 409, name: 'busy', exit: 1 }, // the function is already running (one in-flight run per name)
+  Conflict: { status: 409, name: 'conflict', exit: 1 }, // same key, different bytes: never overwritten
+  DiskFull: { status: 507, name: 'disk_full', exit: 1 }, // a local write met ENOSPC / EDQUOT: nothing of it was kept
+  IoError: { status: 500, name: 'io_error', exit: 1 }, // a local write met EIO / EROFS: the device failed or went read-only
+  NotAvailableHere: { status: 501, name: 'not_available_here', exit: 1 }, // a duty this runtime cannot run (a Node-only duty asked of a worker)
+  Internal: { status: 500, name: 'internal_error', exit: 1 }, // anything else: a bug
+} as const satisfies Record<string, ErrorCodeSpec>;
+
+/** The closed union of codes: the keys of ERROR_CODES. */
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+/** Every code, in the table's order. */
+export const ERROR_CODE_LIST = Object.keys(ERROR_CODES) as ErrorCode[];
+
+/** Code → HTTP status (ERROR_CODES[code].status). */
+export const httpStatusOf = Object.fromEntries(ERROR_CODE_LIST.map((code) => [code, ERROR_CODES[code].status])) as { readonly [C in ErrorCode]: (typeof ERROR_CODES)[C]['status'] };
+
+/** The exit code of a CLI command that failed with `err`: the table's for a BtcError, 1 for anything else. */
+export function exitCodeOf(err: unknown): 1 | 2 {
+  return err instanceof BtcError ? ERROR_CODES[err.code].exit : 1;
+}
+
+/**
+ * The message an answer to someone else (an HTTP client, the dashboard) may show: an Internal
+ * error's text stays in the log (`internal error; see the <where> log`), any other code's message
+ * is shown through `mask` (the secret masker).
+ */
+export function publicMessage(err: BtcError, where: 'runtime' | 'worker', mask: (text: string) => string = (text) => text): string {
+  return err.code === 'Internal' ? `internal error; see the ${where} log` : mask(err.message);
+}
 
 export class BtcError extends Error {
   readonly code: ErrorCode;

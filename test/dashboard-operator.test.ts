@@ -12,6 +12,7 @@ import { silentLogger } from '../runtime/logger.ts';
 import type { HostStatus } from '../runtime/status.ts';
 import { uiRuntimesPerTest, type UiRuntime } from './helpers/ui-runtime.ts';
 import { rawSegmentKey, statusKey } from '../runtime/keys.ts';
+import { recordAny } from './helpers/audit-any.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const ui = uiRuntimesPerTest();
@@ -20,7 +21,7 @@ const page = async (u: UiRuntime) => (await u.app.request('/', { headers: { acce
 describe('Recent audit events', () => {
   it('shows the events of a CLI command on this PC (same host, shared WAL, shipped), each event once', async () => {
     const u = await ui({ host: 'alpha' });
-    await u.runtime.audit.record('server.own.event', { n: 1 });
+    await recordAny(u.runtime.audit, 'server.own.event', { n: 1 });
     // A CLI command: its own runtime on the same data dir and host name, its own memory.
     const cli = await createRuntime(loadConfig({ env: { BTC_TS_HOST: 'alpha', BTC_TS_DATA_DIR: u.dir, BTC_TS_LOGS_DIR: path.join(u.dir, 'logs') } }), {
       log: silentLogger(),
@@ -30,7 +31,7 @@ describe('Recent audit events', () => {
       schedules: [],
       writeStatus: false,
     });
-    await cli.audit.record('cli.command.event', { n: 2 });
+    await recordAny(cli.audit, 'cli.command.event', { n: 2 });
     await cli.shutdown(); // ships the shared WAL: the server's event too
     const html = await page(u);
     expect(html).toContain('cli.command.event');

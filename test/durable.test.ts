@@ -17,6 +17,7 @@ import { SegmentLog } from '../runtime/segments.ts';
 import { createFsStore } from '../runtime/store/fs.ts';
 import { listKeys } from '../runtime/store/types.ts';
 import { mountTmpfs, type Tmpfs } from './helpers/tmpfs.ts';
+import { recordAny } from './helpers/audit-any.ts';
 
 type Rec = { ts: number; v: string };
 const keyFor = (_first: { ts: number }, firstSeq: number) => `seg/${String(firstSeq).padStart(12, '0')}.jsonl`;
@@ -189,14 +190,14 @@ describe('a real full disk (tmpfs)', () => {
     const clock = manualClock(1_700_000_000_000);
     const audit = new AuditLog({ walDir: path.join(fs.dir, 'wal'), host: 'pc1', actor: 't', site: 's', clock, masker: createMasker({}), log: silentLogger() });
     await audit.open();
-    await audit.record('test.before');
+    await recordAny(audit, 'test.before');
     fs.fill();
     // Big enough to need new pages (a small one fits in the last page the file already has).
-    await audit.record('test.during.1', { n: 1, pad: 'p'.repeat(16 * 1024) }); // resolves: held, not thrown
-    await audit.record('test.during.2', { n: 2, pad: 'p'.repeat(16 * 1024) });
+    await recordAny(audit, 'test.during.1', { n: 1, pad: 'p'.repeat(16 * 1024) }); // resolves: held, not thrown
+    await recordAny(audit, 'test.during.2', { n: 2, pad: 'p'.repeat(16 * 1024) });
     expect(audit.heldEvents()).toBe(2);
     fs.free();
-    await audit.record('test.after');
+    await recordAny(audit, 'test.after');
     expect(audit.heldEvents()).toBe(0);
     const bucket = createFsStore({ root: tempDir() });
     await audit.ship(bucket);

@@ -15,6 +15,7 @@ import type { ObjectStore } from '../runtime/store/types.ts';
 import type { StreamId } from '../runtime/streams.ts';
 import { runCli } from './helpers/run-cli.ts';
 import { rawSegmentKey } from '../runtime/keys.ts';
+import { recordAny } from './helpers/audit-any.ts';
 
 const DAY = '2026-01-05';
 const D0 = Date.parse(`${DAY}T00:00:00Z`);
@@ -98,15 +99,15 @@ beforeAll(async () => {
   const clock = manualClock(at(10, 40));
   const audit = new AuditLog({ walDir: path.join(dir, 'wal'), host: 'pc1', actor: 'test', site: 't', clock, masker: createMasker({}), log: silentLogger() });
   await audit.open();
-  await audit.record('collector.gap.detected', { exchange: 'binance', symbol: 'BTC/USDT', from: 500, to: 509, count: 10 });
-  await audit.record('collector.gap.unfillable', { exchange: 'binance', symbol: 'BTC/USDT', from: 500, to: 509, count: 10, attempts: 5 });
-  await audit.record('collector.gap.detected', { exchange: 'binance', symbol: 'BTC/USDT', from: 800, to: 804, count: 5 });
+  await recordAny(audit, 'collector.gap.detected', { exchange: 'binance', symbol: 'BTC/USDT', from: 500, to: 509, count: 10 });
+  await recordAny(audit, 'collector.gap.unfillable', { exchange: 'binance', symbol: 'BTC/USDT', from: 500, to: 509, count: 10, attempts: 5 });
+  await recordAny(audit, 'collector.gap.detected', { exchange: 'binance', symbol: 'BTC/USDT', from: 800, to: 804, count: 5 });
   // The collector's own candle-gap event (runtime/collector/topics.ts): no topic, reason no_candles, to_ts = last open time.
-  await audit.record('collector.gap.detected', { exchange: 'binance', symbol: 'BTC/USDT', timeframe: '1m', reason: 'no_candles', from_ts: at(5, 0), to_ts: at(5, 19), count: 20 });
+  await recordAny(audit, 'collector.gap.detected', { exchange: 'binance', symbol: 'BTC/USDT', timeframe: '1m', reason: 'no_candles', from_ts: at(5, 0), to_ts: at(5, 19), count: 20 });
   // Accepted by name as well.
-  await audit.record('collector.gap.exchange_had_none', { exchange: 'binance', topic: 'ticker', symbol: 'BTC/USDT', from_ts: at(20, 0), to_ts: at(20, 0) });
-  await audit.record('collector.gap.detected', { exchange: 'binance', topic: 'ticker', symbol: 'BTC/USDT', kind: 'exchange_had_none', from_ts: at(14, 0), to_ts: at(14, 5) - 1 });
-  await audit.record('collector.gap.suspected', { stream: 'binance/ticker/BTC-USDT', from_ts: at(16, 0), to_ts: at(16, 1), reason: 'clock_jump' });
+  await recordAny(audit, 'collector.gap.exchange_had_none', { exchange: 'binance', topic: 'ticker', symbol: 'BTC/USDT', from_ts: at(20, 0), to_ts: at(20, 0) });
+  await recordAny(audit, 'collector.gap.detected', { exchange: 'binance', topic: 'ticker', symbol: 'BTC/USDT', kind: 'exchange_had_none', from_ts: at(14, 0), to_ts: at(14, 5) - 1 });
+  await recordAny(audit, 'collector.gap.suspected', { stream: 'binance/ticker/BTC-USDT', from_ts: at(16, 0), to_ts: at(16, 1), reason: 'clock_jump' });
   await audit.ship(store);
 
   server = createServer((req, res) => {

@@ -9,6 +9,7 @@ import { AuditLog } from '../runtime/audit.ts';
 import { manualClock } from '../runtime/clock.ts';
 import { createLogger, LOG_FILE } from '../runtime/logger.ts';
 import { commandSecretValues, configSecretValues, createMasker } from '../runtime/secrets.ts';
+import { recordAny } from './helpers/audit-any.ts';
 
 const SECRET = 'minio-secret-key-0123456789';
 const TOKEN = 'api-token-abcdefghij';
@@ -31,7 +32,7 @@ it('masks secret values in logs and audit events', async () => {
   expect(text).not.toContain(TOKEN);
 
   const audit = new AuditLog({ walDir: path.join(dir, 'wal'), host: 'h', actor: 'a', site: 's', clock: manualClock(), masker, log });
-  await audit.record('test.event', { reason: `token ${TOKEN} rejected`, deep: [{ s: SECRET }] });
+  await recordAny(audit, 'test.event', { reason: `token ${TOKEN} rejected`, deep: [{ s: SECRET }] });
   const walFiles = readdirSync(path.join(dir, 'wal', 'audit'));
   const walText = walFiles.filter((f) => f.endsWith('.jsonl')).map((f) => readFileSync(path.join(dir, 'wal', 'audit', f), 'utf8')).join('');
   expect(walText).toContain('token *** rejected');
@@ -62,7 +63,7 @@ it('masks a secret holding " or \\ in its JSON-serialised form too (log lines, a
   expect(line).not.toContain('0123456789');
 
   const audit = new AuditLog({ walDir: path.join(dir, 'wal'), host: 'h', actor: 'a', site: 's', clock: manualClock(), masker, log });
-  await audit.record('test.event', { reason: tricky });
+  await recordAny(audit, 'test.event', { reason: tricky });
   const walText = readdirSync(path.join(dir, 'wal', 'audit'))
     .filter((f) => f.endsWith('.jsonl'))
     .map((f) => readFileSync(path.join(dir, 'wal', 'audit', f), 'utf8'))

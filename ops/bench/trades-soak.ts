@@ -4,6 +4,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import type { AuditEventName, AuditEvents } from '../../runtime/audit-events.ts';
 import { streamName, streamStates } from '../../runtime/collector/tick.ts';
 import { loadConfig } from '../../runtime/config.ts';
 import { createRuntime } from '../../runtime/context.ts';
@@ -104,7 +105,7 @@ export default async function tradesSoak(args: string[]) {
     // Every audit event, not only the last 200 the runtime keeps in memory.
     const events: Array<{ event: string; payload: Record<string, unknown> }> = [];
     const record = runtime.audit.record.bind(runtime.audit);
-    runtime.audit.record = async (event, payload = {}) => {
+    runtime.audit.record = async <E extends AuditEventName>(event: E, payload: AuditEvents[E]) => {
       events.push({ event, payload });
       return record(event, payload);
     };

@@ -4,6 +4,7 @@
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
+import type { AlertDeliveryFields } from '../audit-events.ts';
 import type { FnContext } from '../define.ts';
 import { deliver, type AlertMessage, type Delivery, type MessageKind } from './deliver.ts';
 import { RULE_NAMES, RULES, type Condition, type RuleName } from './rules.ts';
@@ -122,7 +123,7 @@ export async function applyConditions(ctx: FnContext, conditions: Condition[], e
   return result;
 }
 
-function deliveryAudit(d: Delivery): Record<string, unknown> {
+function deliveryAudit(d: Delivery): AlertDeliveryFields {
   return { delivery: d.status, targets: d.targets, ...(d.results.length ? { results: d.results.map((r) => ({ url: r.url, ok: r.ok, http_status: r.http_status, attempts: r.attempts, latency_ms: r.latency_ms })) } : {}) };
 }
 

@@ -2,7 +2,7 @@
 // The `runtime` command line: dispatches sub-commands, prints help, maps errors to exit codes 0/1/2.
 
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { BtcError, isBtcError } from '../errors.ts';
+import { BtcError, exitCodeOf } from '../errors.ts';
 import { allCommands, commandsStartingWith } from './commands.ts';
 import { plain } from './output.ts';
 
@@ -70,14 +70,10 @@ export async function main(argv: string[]): Promise<number> {
   try {
     return await command.run(flags, positionals);
   } catch (err) {
-    if (isBtcError(err) && (err.code === 'InvalidInput' || err.code === 'InvalidKey' || err.code === 'UnknownFunction')) {
-      // Messages may quote foreign text (a zip entry name, a peer's field): no terminal control passes.
-      console.error(plain(`runtime ${command.name}: ${err.message}`));
-      return 2;
-    }
+    // Messages may quote foreign text (a zip entry name, a peer's field): no terminal control passes.
     const message = err instanceof BtcError || err instanceof Error ? err.message : String(err);
     console.error(plain(`runtime ${command.name}: ${message}`));
-    return 1;
+    return exitCodeOf(err);
   }
 }
 

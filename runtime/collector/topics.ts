@@ -2,7 +2,7 @@
 // Fetch and normalise ticker, order book and candles through ccxt; each answer also renders the latest CSV.
 
 import type { Exchange } from 'ccxt';
-import type { AuditLog } from '../audit.ts';
+import type { FetchEvent } from '../audit-events.ts';
 import { BadData } from './errors.ts';
 import type { Cursor } from './cursors.ts';
 import { assertPlausibleTimes } from './timestamps.ts';
@@ -29,7 +29,7 @@ export interface StreamFetch {
   /** Notes for the status row (gaps, catching up). */
   notes: string[];
   /** Audit events, recorded on commit. */
-  events: Array<{ event: Parameters<AuditLog['record']>[0]; payload: Record<string, unknown> }>;
+  events: FetchEvent[];
   /** Committed, but the stream is not ok (e.g. `gap_suspected`): the status row shows this cause until a clean fetch. */
   problem?: { cause: string; message: string };
 }

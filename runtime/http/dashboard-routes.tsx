@@ -5,7 +5,7 @@ import type { Context, Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import type { Runtime } from '../context.ts';
-import { BtcError, httpStatusOf, toBtcError } from '../errors.ts';
+import { BtcError, httpStatusOf, publicMessage, toBtcError } from '../errors.ts';
 import { isBinaryResult } from './app.ts';
 import { SYNC_RETRY_KEY, type DashboardData, type SyncRetryOutcome } from './dashboard-data.ts';
 import { DashboardMain, DashboardPage } from './dashboard-view.tsx';
@@ -107,7 +107,7 @@ async function retrySync(runtime: Runtime): Promise<{ outcome: SyncRetryOutcome;
     (err) => {
       const e = toBtcError(err);
       status = httpStatusOf[e.code] as ContentfulStatusCode;
-      remember({ at, ok: false, running: false, message: `sync failed: ${e.code === 'Internal' ? 'internal error; see the runtime log' : runtime.masker.text(e.message)}` });
+      remember({ at, ok: false, running: false, message: `sync failed: ${publicMessage(e, 'runtime', (text) => runtime.masker.text(text))}` });
     },
   );
   await Promise.race([run, new Promise((resolve) => setTimeout(resolve, RETRY_ANSWER_WITHIN_MS).unref())]);

@@ -2,6 +2,7 @@
 // Shards of streams, one lease each: the stable stream → shard map, membership from heartbeat objects, fair-share bidding, per-shard lease contexts.
 
 import type { AppConfig } from '../../config/schema.ts';
+import type { AuditEventName, AuditEvents } from '../audit-events.ts';
 import type { FnContext, LeaseView } from '../define.ts';
 import { isBtcError, withTimeout } from '../errors.ts';
 import {
@@ -234,7 +235,7 @@ class ShardLocal extends Map<string, unknown> {
  */
 function shardContext(ctx: FnContext, state: ShardState, slot: ShardSlot): FnContext {
   const audit = Object.create(ctx.audit) as FnContext['audit'];
-  audit.record = (event: string, payload: Record<string, unknown> = {}) => ctx.audit.record(event, { ...payload, shard: slot.shard });
+  audit.record = <E extends AuditEventName>(event: E, payload: AuditEvents[E]) => ctx.audit.record(event, { ...payload, shard: slot.shard });
   const local = new ShardLocal(ctx.local, slot.own);
   slot.own.set(LEASE_STATUS_LOCAL, (doc: LeaseDoc | null) => {
     slot.doc = doc;

@@ -1,6 +1,7 @@
 // runtime/sync/engine.ts
 // Cache → primary: plan, per-stream continuity check in order, bounded parallel create-only uploads verified by hash, delete after success.
 
+import type { RecordAudit } from '../audit-events.ts';
 import { isBtcError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import { putOnce } from '../segments.ts';
@@ -14,7 +15,7 @@ import { conflictKey, rawStreamDayPrefix } from '../keys.ts';
 export interface SyncDeps {
   primary: ObjectStore;
   cache: ObjectStore;
-  audit: { record(event: string, payload: Record<string, unknown>): Promise<void> };
+  audit: { record: RecordAudit };
   log: Logger;
 }
 

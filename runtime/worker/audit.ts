@@ -1,6 +1,7 @@
 // runtime/worker/audit.ts
 // The audit trail of a worker: every event is its own object, written create-only straight to the store (no disk, no write-ahead log).
 
+import type { AuditEventName, AuditEvents } from '../audit-events.ts';
 import type { AuditEvent } from '../audit.ts';
 import type { Clock } from '../clock.ts';
 import type { AuditTrail } from '../define.ts';
@@ -46,7 +47,7 @@ export class StoreAudit implements AuditTrail {
     this.options = options;
   }
 
-  async record(event: string, payload: Record<string, unknown> = {}): Promise<void> {
+  async record<E extends AuditEventName>(event: E, payload: AuditEvents[E]): Promise<void> {
     const { host, actor, site, clock, masker, log, store } = this.options;
     const entry: AuditEvent = { ts: clock.now(), event, host, actor, site, payload: masker.value(payload) };
     let seq = Math.max(this.lastSeq + 1, entry.ts);

@@ -4,7 +4,7 @@
 import appConfig from 'btc-worker:app-config';
 import { functions, schedules } from 'btc-worker:duties';
 import { deepMerge } from '../config.ts';
-import { BtcError, toBtcError } from '../errors.ts';
+import { BtcError, publicMessage, toBtcError } from '../errors.ts';
 import { createWorkerRuntime, type WorkerRuntime } from './runtime.ts';
 
 /** The parts of workerd's ExecutionContext and ScheduledController used here. */
@@ -52,7 +52,7 @@ function configJson(raw: unknown): Record<string, unknown> {
 function startupFailure(err: unknown): Response {
   const e = toBtcError(err);
   const status = e.code === 'InvalidInput' ? 503 : 500;
-  return Response.json({ ok: false, error: 'runtime_unavailable', message: e.code === 'Internal' ? 'internal error; see the worker log' : e.message }, { status });
+  return Response.json({ ok: false, error: 'runtime_unavailable', message: publicMessage(e, 'worker') }, { status });
 }
 
 export default {

@@ -7,6 +7,7 @@ import { systemClock } from '../../runtime/clock.ts';
 import { silentLogger } from '../../runtime/logger.ts';
 import { createMasker } from '../../runtime/secrets.ts';
 import { createFsStore } from '../../runtime/store/fs.ts';
+import { recordAny } from './audit-any.ts';
 
 const [dir, name, count] = process.argv.slice(2) as [string, string, string];
 const audit = new AuditLog({ walDir: path.join(dir, 'wal'), host: 'pc1', actor: name, site: 's', clock: systemClock(), masker: createMasker({}), log: silentLogger() });
@@ -14,7 +15,7 @@ await audit.open();
 const bucket = createFsStore({ root: path.join(dir, 'bucket') });
 const outcomes = [];
 for (let i = 0; i < Number(count); i++) {
-  await audit.record('test.event', { writer: name, i });
+  await recordAny(audit, 'test.event', { writer: name, i });
   if (i % 5 === 4) outcomes.push(...(await audit.ship(bucket)));
 }
 outcomes.push(...(await audit.ship(bucket)));
