@@ -1,11 +1,13 @@
 // test/layering.test.ts
-// The layers hold: nothing under runtime/ imports functions/ (duties load only by the registry's directory scan).
+// The layers hold: nothing under runtime/ imports functions/ (duties load only by the registry's directory scan), and every duty is named after its file.
 
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import ts from 'typescript';
 import { describe, expect, it } from 'vitest';
+import type { AnyFunction } from '../runtime/define.ts';
+import { FUNCTIONS_DIR, isModule } from '../runtime/registry.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const RUNTIME_DIR = path.join(ROOT, 'runtime');
@@ -109,5 +111,17 @@ describe('layering', () => {
     }
     expect(offending, 'runtime/ must not import functions/: move what it needs into runtime/ and import it from there in the duty').toEqual([]);
     expect(computed, 'a computed import(…) under runtime/ must be reviewed (it may load a duty) and listed in COMPUTED_IMPORTS_ALLOWED').toEqual(COMPUTED_IMPORTS_ALLOWED);
+  });
+
+  it('every functions/<name>.ts exports a duty named <name>', async () => {
+    const files = readdirSync(FUNCTIONS_DIR).filter(isModule).sort();
+    expect(files.length).toBeGreaterThan(5);
+    const mismatched: string[] = [];
+    for (const file of files) {
+      const mod = (await import(pathToFileURL(path.join(FUNCTIONS_DIR, file)).href)) as { default?: AnyFunction };
+      const expected = file.replace(/\.(ts|mjs|js)$/, '');
+      if (mod.default?.name !== expected) mismatched.push(`functions/${file}: name ${JSON.stringify(mod.default?.name)}, expected ${JSON.stringify(expected)}`);
+    }
+    expect(mismatched).toEqual([]);
   });
 });
