@@ -3,7 +3,7 @@
 
 import { symbolKey } from './streams.ts';
 import type { StreamConfig } from '../config/schema.ts';
-import { mapLimit } from './observability/raw-objects.ts';
+import { mapLimit } from './dashboard-export/raw-objects.ts';
 import { listAll, type ObjectStore } from './store/types.ts';
 import { checkPair, compareRefs, parseRawKey, summarizeSegment, type ContinuityIssue, type SegmentRef, type SegmentSummary } from './sync/continuity.ts';
 

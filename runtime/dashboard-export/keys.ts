@@ -1,4 +1,4 @@
-// runtime/observability/keys.ts
+// runtime/dashboard-export/keys.ts
 // Object keys of the dashboard export: datasets, manifest, heartbeat, history, indexes, logs.
 
 export const DATASETS = ['latency', 'turnover', 'slippage', 'ev_history', 'coverage'] as const;
