@@ -3,8 +3,8 @@
 
 import { z } from 'zod';
 import { defineFunction } from '../runtime/define.ts';
-import { runDashboardExport } from '../runtime/observability/export.ts';
-import { DATASETS, JOB_ID_PATTERN } from '../runtime/observability/keys.ts';
+import { runDashboardExport } from '../runtime/dashboard-export/export.ts';
+import { DATASETS, JOB_ID_PATTERN } from '../runtime/dashboard-export/keys.ts';
 
 export default defineFunction({
   name: 'dashboard-export',

@@ -3,7 +3,7 @@
 
 import { z } from 'zod';
 import { defineFunction } from '../runtime/define.ts';
-import { runScheduledVerify } from '../runtime/observability/verify-run.ts';
+import { runScheduledVerify } from '../runtime/dashboard-export/verify-run.ts';
 
 export default defineFunction({
   name: 'dashboard-verify',

@@ -3,7 +3,7 @@
 
 import { z } from 'zod';
 import { defineFunction } from '../runtime/define.ts';
-import { parseQualityDate, runQuality } from '../runtime/observability/quality-run.ts';
+import { parseQualityDate, runQuality } from '../runtime/dashboard-export/quality-run.ts';
 
 export default defineFunction({
   name: 'data-quality',

@@ -11,30 +11,10 @@ import { buildBundle, type Bundle } from '../runtime/handoff/bundle.ts';
 import { repoDirOf } from '../runtime/handoff/files.ts';
 import type { BinaryResult } from '../runtime/http/app.ts';
 import { handoffFileName, handoffKey } from '../runtime/keys.ts';
+import { isHandoffResult, ZIP_CONTENT_TYPE, type HandoffResult, type HandoffSummary } from '../runtime/handoff/result.ts';
 
-export const ZIP_CONTENT_TYPE = 'application/zip';
 /** Bundles cut in the same minute get _2, _3, … rather than replacing an audited one. */
 const MAX_SAME_MINUTE = 20;
-
-export const handoffSummary = z.object({
-  key: z.string(),
-  bytes: z.number().int().nonnegative(),
-  sha256: z.string().regex(/^[0-9a-f]{64}$/),
-  files: z.array(z.string()),
-  restore_point: z.string().nullable(),
-  session: z.string(),
-});
-export type HandoffSummary = z.infer<typeof handoffSummary>;
-
-/** The zip plus its JSON summary; JSON.stringify (CLI, logs) shows only the summary. */
-export interface HandoffResult extends BinaryResult {
-  json: HandoffSummary;
-}
-
-function isHandoffResult(v: unknown): v is HandoffResult {
-  const r = v as HandoffResult;
-  return typeof v === 'object' && v !== null && Buffer.isBuffer(r.bytes) && r.contentType === ZIP_CONTENT_TYPE && handoffSummary.safeParse(r.json).success;
-}
 
 export default defineFunction({
   name: 'handoff',

@@ -5,10 +5,7 @@ import { z } from 'zod';
 import { defineFunction, type FnContext } from '../runtime/define.ts';
 import { DEFAULT_TIMEFRAME } from '../runtime/collector/topics.ts';
 import { spacingOfStreams } from '../runtime/sync/continuity.ts';
-import { pendingInCache, runSync, type SyncProgress } from '../runtime/sync/engine.ts';
-
-/** ctx.local key under which a caller in this process (the CLI's progress bar) can listen to progress. */
-export const SYNC_PROGRESS_LISTENER = 'sync:progress';
+import { pendingInCache, runSync, SYNC_PROGRESS_LISTENER, type SyncProgress } from '../runtime/sync/engine.ts';
 
 const issueSchema = z.looseObject({ kind: z.string(), stream: z.string() });
 

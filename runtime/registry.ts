@@ -35,7 +35,8 @@ export function defineSchedule(def: ScheduleDef): ScheduleDef {
   return def;
 }
 
-const isModule = (f: string) => /\.(ts|mjs|js)$/.test(f) && !f.endsWith('.d.ts') && !f.startsWith('_') && !f.includes('.test.');
+/** A file the registry (and the worker build) loads from functions/ or schedules/: .ts/.mjs/.js, not .d.ts, not _private, not a test. */
+export const isModule = (f: string) => /\.(ts|mjs|js)$/.test(f) && !f.endsWith('.d.ts') && !f.startsWith('_') && !f.includes('.test.');
 
 async function importDefaults<T>(dir: string): Promise<Array<{ file: string; value: T }>> {
   const files = readdirSync(dir).filter(isModule).sort();

@@ -2,10 +2,10 @@
 // Pure parts of the dashboard export: nearest-rank percentiles, 4 KB log lines, gap detection, index packing.
 
 import { describe, expect, it } from 'vitest';
-import { fitLine, missingSequences } from '../runtime/observability/automation-log.ts';
-import { packIndex, unpackIndex } from '../runtime/observability/incremental.ts';
-import { percentile } from '../runtime/observability/raw-datasets.ts';
-import { AUTOMATION_LINE_MAX_BYTES, automationEntrySchema } from '../runtime/observability/schemas.ts';
+import { fitLine, missingSequences } from '../runtime/dashboard-export/automation-log.ts';
+import { packIndex, unpackIndex } from '../runtime/dashboard-export/incremental.ts';
+import { percentile } from '../runtime/dashboard-export/raw-datasets.ts';
+import { AUTOMATION_LINE_MAX_BYTES, automationEntrySchema } from '../runtime/dashboard-export/schemas.ts';
 
 describe('dashboard export parts', () => {
   it('percentile is nearest-rank: a value that occurred', () => {

@@ -12,8 +12,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { manualClock } from '../runtime/clock.ts';
 import { loadSchedules } from '../runtime/registry.ts';
 import type { Runtime } from '../runtime/context.ts';
-import { runDashboardExport } from '../runtime/observability/export.ts';
-import { verifyChain, type VerifyOptions } from '../runtime/observability/verify.ts';
+import { runDashboardExport } from '../runtime/dashboard-export/export.ts';
+import { verifyChain, type VerifyOptions } from '../runtime/dashboard-export/verify.ts';
 import { dashboardWorld, getJson, putRaw, type DashboardWorld } from './helpers/dashboard.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');

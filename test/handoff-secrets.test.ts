@@ -8,7 +8,7 @@ import JSZip from 'jszip';
 import { parse as parseYaml } from 'yaml';
 import { afterEach, describe, expect, it } from 'vitest';
 import { defaultConfig } from '../config/schema.ts';
-import type { HandoffResult } from '../functions/handoff.ts';
+import type { HandoffResult } from '../runtime/handoff/result.ts';
 import { loadConfig } from '../runtime/config.ts';
 import { createRuntime, type Runtime } from '../runtime/context.ts';
 import { openRepo } from '../runtime/git/repo.ts';

@@ -11,7 +11,7 @@ import JSZip from 'jszip';
 import * as Minio from 'minio';
 import { parse as parseYaml } from 'yaml';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import type { HandoffResult } from '../functions/handoff.ts';
+import type { HandoffResult } from '../runtime/handoff/result.ts';
 import { loadConfig } from '../runtime/config.ts';
 import { createRuntime, type Runtime } from '../runtime/context.ts';
 import { assertNoSecrets } from '../runtime/handoff/bundle.ts';

@@ -14,7 +14,7 @@ import { STYLE } from '../runtime/http/layout.tsx';
 import { createHostCheck, isLoopbackHost } from '../runtime/http/security.ts';
 import { SESSION_COOKIE, SESSION_MAX_AGE_MS } from '../runtime/http/ui-auth.ts';
 import { createApp } from '../runtime/http/app.ts';
-import { JOB_ID_PATTERN } from '../runtime/observability/keys.ts';
+import { JOB_ID_PATTERN } from '../runtime/dashboard-export/keys.ts';
 import { makeRuntime } from './helpers/state-fixtures.ts';
 import { uiRuntimesPerTest, type UiRuntime } from './helpers/ui-runtime.ts';
 

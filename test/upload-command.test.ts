@@ -5,7 +5,7 @@ import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { runUploadCommand } from '../runtime/observability/upload.ts';
+import { runUploadCommand } from '../runtime/dashboard-export/upload.ts';
 
 const SECRET = 'pw-7f3a9c1e5b';
 const dirs: string[] = [];

@@ -4,7 +4,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { HandoffResult } from '../../functions/handoff.ts';
+import type { HandoffResult } from '../../runtime/handoff/result.ts';
 import { loadConfig } from '../../runtime/config.ts';
 import { createRuntime } from '../../runtime/context.ts';
 import { silentLogger } from '../../runtime/logger.ts';

@@ -3,10 +3,10 @@
 
 import { writeFileSync } from 'node:fs';
 import { BtcError } from '../errors.ts';
-import { runDashboardExport } from '../observability/export.ts';
-import { DATASETS, isDatasetName, type DatasetName } from '../observability/keys.ts';
-import { verifyChain } from '../observability/verify.ts';
-import { defaultMaxHeartbeatAgeMs } from '../observability/verify-run.ts';
+import { runDashboardExport } from '../dashboard-export/export.ts';
+import { DATASETS, isDatasetName, type DatasetName } from '../dashboard-export/keys.ts';
+import { verifyChain } from '../dashboard-export/verify.ts';
+import { defaultMaxHeartbeatAgeMs } from '../dashboard-export/verify-run.ts';
 import { configHelp, configOption, loadRuntime } from './load.ts';
 import type { Command } from './main.ts';
 import { printJson } from './output.ts';

@@ -4,12 +4,12 @@
 import { existsSync } from 'node:fs';
 import { readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { HandoffResult, HandoffSummary } from '../../functions/handoff.ts';
 import { loadConfig } from '../config.ts';
 import { BtcError } from '../errors.ts';
 import { commitsSince, openRepo } from '../git/repo.ts';
 import { sha256Hex } from '../hash.ts';
 import { repoDirOf } from '../handoff/files.ts';
+import type { HandoffResult, HandoffSummary } from '../handoff/result.ts';
 import { readBundle, type LoadedBundle } from '../handoff/read.ts';
 import { configHelp, configOption, loadRuntime, runningRuntime } from './load.ts';
 import type { Command, Flags } from './main.ts';

@@ -3,7 +3,7 @@
 
 import { writeFileSync } from 'node:fs';
 import { BtcError } from '../errors.ts';
-import { parseQualityDate, runQuality } from '../observability/quality-run.ts';
+import { parseQualityDate, runQuality } from '../dashboard-export/quality-run.ts';
 import { configHelp, configOption, loadRuntime } from './load.ts';
 import type { Command } from './main.ts';
 import { printJson } from './output.ts';

@@ -3,7 +3,7 @@
 
 import { NO_STREAMS_MESSAGE } from '../collector/first-run.ts';
 import { serve, type ServerType } from '@hono/node-server';
-import { assumeLeaseWithoutHeartbeat, startDemo } from '../collector/demo.ts';
+import { startDemo } from '../collector/demo.ts';
 import { loadConfig, pathsOf } from '../config.ts';
 import { createRuntime, type Runtime } from '../context.ts';
 import { acquireDataDirLock } from '../data-dir-lock.ts';
@@ -119,10 +119,7 @@ export async function startRuntime(flags: Flags): Promise<StartedRuntime> {
     assertStreamsValid(streamCheck, { allowMissingSymbols: true });
     for (const m of streamCheck.missingSymbols ?? []) log.warn(m, `${m.message}: that stream fails with cause symbol_unavailable until the exchange lists it; the other streams collect`);
     for (const u of streamCheck.unverified) log.warn(u, `exchange ${u.exchange} unreachable at start; its symbols are checked when its markets load`);
-    if (demo) {
-      log.info({ emulator: demo.emulator.url }, `demo: exchange emulator on ${demo.emulator.url}, streams for ticker, trades, orderbook, ohlcv`);
-      if (assumeLeaseWithoutHeartbeat(runtime)) log.info('demo: no leader-heartbeat duty; this runtime collects as holder of epoch 1');
-    }
+    if (demo) log.info({ emulator: demo.emulator.url }, `demo: exchange emulator on ${demo.emulator.url}, streams for ticker, trades, orderbook, ohlcv`);
     const app = createApp(runtime, { extend: mountUi });
     const { server, port: boundPort } = await listen(app.fetch, host, port);
     undo.push(() => new Promise<void>((resolve) => server.close(() => resolve())));

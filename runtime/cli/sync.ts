@@ -1,9 +1,8 @@
 // runtime/cli/sync.ts
 // `runtime sync [--dry-run]`: runs the sync function now, a progress bar on a TTY, a one-line account and the summary JSON at the end.
 
-import { SYNC_PROGRESS_LISTENER } from '../../functions/sync.ts';
 import { BtcError } from '../errors.ts';
-import type { SyncSummary } from '../sync/engine.ts';
+import { SYNC_PROGRESS_LISTENER, type SyncSummary } from '../sync/engine.ts';
 import { describeIssue } from '../sync/continuity.ts';
 import { configHelp, configOption, loadRuntime } from './load.ts';
 import type { Command } from './main.ts';

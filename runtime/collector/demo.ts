@@ -1,7 +1,6 @@
 // runtime/collector/demo.ts
 // `runtime start --demo`: the bundled emulator in-process and demo streams for all four topics, on the configured storage.
 
-import type { Runtime } from '../context.ts';
 import { startEmulator, type Emulator } from '../emulator/server.ts';
 
 export const DEMO_SYMBOLS = ['BTC/USDT', 'ETH/USDT'];
@@ -31,14 +30,4 @@ export async function startDemo(env: NodeJS.ProcessEnv = process.env): Promise<{
     },
   };
   return { emulator, overrides };
-}
-
-/**
- * Until a leader-heartbeat duty exists, a demo runtime is the only collector there is: it holds
- * epoch 1. When leader-heartbeat is present the lease decides, as on any other runtime.
- */
-export function assumeLeaseWithoutHeartbeat(runtime: Runtime): boolean {
-  if (runtime.functions.has('leader-heartbeat')) return false;
-  Object.assign(runtime.lease, { holder: true, epoch: 1, leaderHost: runtime.host, since: runtime.clock.now(), degraded: false });
-  return true;
 }

@@ -21,7 +21,7 @@ import { COMPACT_LAST_KEY, type CompactLast } from '../lake/capacity.ts';
 import { IncidentList, type DataModel } from './dashboard-data-card.tsx';
 import { StreamCharts, type StreamSeries } from './stream-charts.ts';
 import type { CoverageDay } from './charts.tsx';
-import { coverageOfDays, type CoverageRow } from '../observability/quality-dataset.ts';
+import { coverageOfDays, type CoverageRow } from '../dashboard-export/quality-dataset.ts';
 import { AUDIT_PREFIX, auditDayPrefix, RAW_PREFIX, symbolKey } from '../keys.ts';
 
 /** Quality summaries are written once a day: the strip reads them again at most this often. */

@@ -2,8 +2,8 @@
 // The page's per-stream series of the last hour (records per minute, collection lag p50/p99, ticker price), read incrementally from raw/.
 
 import { isoDate } from '../clock.ts';
-import { parseRawLines } from '../observability/raw-objects.ts';
-import { timeframeMs } from '../observability/quality.ts';
+import { parseRawLines } from '../dashboard-export/raw-objects.ts';
+import { timeframeMs } from '../dashboard-export/quality.ts';
 import type { StreamId } from '../streams.ts';
 import type { ObjectStore } from '../store/types.ts';
 import { streamKeyOf } from './records-today.ts';

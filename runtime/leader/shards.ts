@@ -18,6 +18,9 @@ import {
 } from '../lease.ts';
 import type { StreamId } from '../streams.ts';
 import { LEASE_KEY, memberKey, MEMBERS_PREFIX, parseMemberKey, shardLeaseKey } from '../keys.ts';
+import { followerBeat } from './follower.ts';
+import { holderBeat, releaseLease } from './holder.ts';
+import type { BeatOutput } from './outcome.ts';
 
 /** Shards configured (1 = the one lease of today). */
 export const shardCount = (config: AppConfig): number => config.collector.shards ?? 1;
@@ -253,21 +256,7 @@ function shardContext(ctx: FnContext, state: ShardState, slot: ShardSlot): FnCon
   };
 }
 
-/** What the state machine exports (functions/leader-heartbeat.ts injects it: no import cycle). */
-export interface Machine {
-  holderBeat(ctx: FnContext, mem: LeaderMemory): Promise<BeatResult>;
-  followerBeat(ctx: FnContext, mem: LeaderMemory, policy?: { mayAcquire(why: string, doc: LeaseDoc | null): boolean; wantHandover(doc: LeaseDoc): boolean }): Promise<BeatResult>;
-  releaseLease(ctx: FnContext, mem: LeaderMemory, why: string): Promise<BeatResult>;
-}
-interface BeatResult {
-  action: string;
-  holder: boolean;
-  leader: string | null;
-  epoch: number;
-  degraded: boolean;
-  detail?: string;
-}
-type ShardBeat = Omit<BeatResult, 'action'> & { action: 'released' | 'renewed' | 'following' };
+type ShardBeat = Omit<BeatOutput, 'action'> & { action: 'released' | 'renewed' | 'following' };
 
 /**
  * One beat of every shard lease. Order: this runtime's heartbeat object, the membership (hosts
@@ -278,12 +267,12 @@ type ShardBeat = Omit<BeatResult, 'action'> & { action: 'released' | 'renewed' |
  * by the handover protocol (one request at a time). Returns the one-lease output shape, describing
  * shard 0 (the shard whose holder also runs the cluster-wide duties), plus `shards`.
  */
-export async function shardedBeat(ctx: FnContext, machine: Machine, action: 'heartbeat' | 'release'): Promise<ShardBeat> {
+export async function shardedBeat(ctx: FnContext, action: 'heartbeat' | 'release'): Promise<ShardBeat> {
   const state = ensureState(ctx);
   const contexts = state.slots.map((slot) => shardContext(ctx, state, slot));
   const memOf = (i: number) => leaderMemory(contexts[i]!);
   if (action === 'release') {
-    for (let i = 0; i < state.n; i++) if (memOf(i).held) await machine.releaseLease(contexts[i]!, memOf(i), 'requested');
+    for (let i = 0; i < state.n; i++) if (memOf(i).held) await releaseLease(contexts[i]!, memOf(i), 'requested');
     await ctx.store.primary.delete(memberKey(ctx.host)).catch(() => undefined);
     return finish(ctx, state, 'released');
   }
@@ -298,7 +287,7 @@ export async function shardedBeat(ctx: FnContext, machine: Machine, action: 'hea
   let membershipOk = false;
   const renews = await Promise.all([
     ...heldIdx.map((i) =>
-      machine.holderBeat(contexts[i]!, memOf(i)).catch((err) => {
+      holderBeat(contexts[i]!, memOf(i)).catch((err) => {
         ctx.log.warn({ shard: i, err: ctx.masker.text(String(err)) }, 'shard renew failed');
         return null;
       }),
@@ -307,7 +296,7 @@ export async function shardedBeat(ctx: FnContext, machine: Machine, action: 'hea
       .then((ok) => void (membershipOk = ok))
       .catch((err: unknown) => ctx.log.warn({ err: ctx.masker.text(String(err)) }, 'membership beat failed or late; bidding on what was last seen')),
   ]);
-  await noteHealth(ctx, state, membershipOk, renews.slice(0, heldIdx.length) as Array<BeatResult | null>);
+  await noteHealth(ctx, state, membershipOk, renews.slice(0, heldIdx.length) as Array<BeatOutput | null>);
 
   // Hosts whose shard lease this runtime watches go stale with it: not live, whatever their heartbeat object says.
   const staleHolders = new Set<string>();
@@ -355,7 +344,7 @@ export async function shardedBeat(ctx: FnContext, machine: Machine, action: 'hea
       },
     };
     try {
-      const out = await machine.followerBeat(contexts[i]!, memOf(i), policy);
+      const out = await followerBeat(contexts[i]!, memOf(i), policy);
       if (out.action === 'acquired') {
         mine++;
         slot.requestedMono = null;
@@ -402,7 +391,7 @@ async function noteOwners(ctx: FnContext, state: ShardState, live: string[]): Pr
  * lost shard after a reclaim is a flap (settle time doubles, audited
  * `collector.shards.preferred_flap`); a long healthy stretch forgives the flaps.
  */
-async function noteHealth(ctx: FnContext, state: ShardState, membershipOk: boolean, renews: Array<BeatResult | null>): Promise<void> {
+async function noteHealth(ctx: FnContext, state: ShardState, membershipOk: boolean, renews: Array<BeatOutput | null>): Promise<void> {
   const settle = state.settle;
   const now = ctx.clock.monotonicMs();
   const lost = renews.some((r) => r?.action === 'stepped_down');

@@ -42,6 +42,13 @@ export interface SyncProgress {
   elapsedMs: number;
 }
 
+/**
+ * `ctx.local` key under which a caller in this process (the CLI's progress bar, runtime/cli/sync.ts)
+ * puts a `(progress: SyncProgress) => void`; the sync duty (functions/sync.ts) passes it to runSync
+ * as `onProgress`.
+ */
+export const SYNC_PROGRESS_LISTENER = 'sync:progress';
+
 export interface SyncSummary {
   ok: boolean;
   dry_run: boolean;

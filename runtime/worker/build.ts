@@ -6,6 +6,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as esbuild from 'esbuild';
 import { parse as parseYaml } from 'yaml';
+import { isModule } from '../registry.ts';
 import { NODE_ONLY } from './node-only.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -48,8 +49,6 @@ export interface WorkerBundle {
   /** Node modules replaced by the throwing stand-in, with the files that import them. */
   absent: Record<string, string[]>;
 }
-
-const isModule = (f: string) => /\.(ts|mjs|js)$/.test(f) && !f.endsWith('.d.ts') && !f.startsWith('_') && !f.includes('.test.');
 
 /** @throws esbuild's BuildFailure when a module cannot be bundled (an unknown import from an absent Node module, …). */
 export async function buildWorker(options: { minify?: boolean; outfile?: string } = {}): Promise<WorkerBundle> {

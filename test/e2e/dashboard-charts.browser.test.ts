@@ -7,7 +7,7 @@ import path from 'node:path';
 import { chromium, type Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isoDate } from '../../runtime/clock.ts';
-import { parseRawLines } from '../../runtime/observability/raw-objects.ts';
+import { parseRawLines } from '../../runtime/dashboard-export/raw-objects.ts';
 import { createFsStore } from '../../runtime/store/fs.ts';
 import { listAll } from '../../runtime/store/types.ts';
 import { CHROMIUM_ARGS, ensureChromium } from '../helpers/chromium.ts';

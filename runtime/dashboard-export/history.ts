@@ -1,4 +1,4 @@
-// runtime/observability/history.ts
+// runtime/dashboard-export/history.ts
 // History copies under dashboard/history/<job_id>/ and their pruning after N weeks, every removal logged first.
 
 import { isoDate } from '../clock.ts';

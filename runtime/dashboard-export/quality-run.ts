@@ -1,4 +1,4 @@
-// runtime/observability/quality-run.ts
+// runtime/dashboard-export/quality-run.ts
 // One data-quality run: judge the day, store quality/dt=<date>/…, audit it, and POST data_quality_failure below the threshold.
 
 import { isoDate } from '../clock.ts';

@@ -1,4 +1,4 @@
-// runtime/observability/quality-dataset.ts
+// runtime/dashboard-export/quality-dataset.ts
 // The `coverage` dashboard dataset and the page's coverage strip: one row per (UTC day, stream) from quality/dt=*/summary.json.
 
 import { z } from 'zod';

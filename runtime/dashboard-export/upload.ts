@@ -1,4 +1,4 @@
-// runtime/observability/upload.ts
+// runtime/dashboard-export/upload.ts
 // Runs the operator's upload command after a successful export; its failure is reported, never fatal to artefacts.
 
 import { spawn } from 'node:child_process';

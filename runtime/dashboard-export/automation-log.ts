@@ -1,4 +1,4 @@
-// runtime/observability/automation-log.ts
+// runtime/dashboard-export/automation-log.ts
 // The automation log: one JSON line (< 4 KB) per run with a gap-free sequence, as create-only objects.
 
 import { BtcError, isBtcError } from '../errors.ts';

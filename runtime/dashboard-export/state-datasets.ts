@@ -1,4 +1,4 @@
-// runtime/observability/state-datasets.ts
+// runtime/dashboard-export/state-datasets.ts
 // slippage and ev_history from the state archive and the current states; parsed loosely, bad objects reported.
 
 import { z } from 'zod';

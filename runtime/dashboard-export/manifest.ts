@@ -1,4 +1,4 @@
-// runtime/observability/manifest.ts
+// runtime/dashboard-export/manifest.ts
 // The manifest's strictly increasing sequence (compare-and-swap on dashboard/manifest.json) and the heartbeat.
 
 import { sha256Hex } from '../hash.ts';

@@ -1,4 +1,4 @@
-// runtime/observability/schemas.ts
+// runtime/dashboard-export/schemas.ts
 // zod schemas of the export's own documents (manifest, heartbeat, automation log), shared by export and verify.
 
 import { z } from 'zod';

@@ -1,4 +1,4 @@
-// runtime/observability/verify.ts
+// runtime/dashboard-export/verify.ts
 // The nightly chain check: automation log, heartbeat, manifest checksums, required secrets.
 
 import { listAll, type ObjectStore } from '../store/types.ts';

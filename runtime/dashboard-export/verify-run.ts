@@ -1,4 +1,4 @@
-// runtime/observability/verify-run.ts
+// runtime/dashboard-export/verify-run.ts
 // The scheduled nightly verify: the chain check with a staleness limit that tolerates a late export, logged to the automation log.
 
 import type { AppConfig } from '../../config/schema.ts';

@@ -1,4 +1,4 @@
-// runtime/observability/raw-datasets.ts
+// runtime/dashboard-export/raw-datasets.ts
 // The two datasets computed from raw objects: latency (per stream and hour) and turnover (per symbol and day).
 
 import { isoDate } from '../clock.ts';

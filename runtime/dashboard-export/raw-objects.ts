@@ -1,4 +1,4 @@
-// runtime/observability/raw-objects.ts
+// runtime/dashboard-export/raw-objects.ts
 // Reads the raw/ stream objects for the export: key parsing, defensive JSONL parsing, bounded-parallel GETs.
 
 import { listAll, type ObjectInfo, type ObjectStore } from '../store/types.ts';

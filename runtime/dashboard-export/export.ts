@@ -1,4 +1,4 @@
-// runtime/observability/export.ts
+// runtime/dashboard-export/export.ts
 // One dashboard export: datasets → manifest (CAS sequence) → history → local artefacts → upload → prune →
 // heartbeat → automation log → audit. Reads and writes the primary only (see docs/dashboard-export.md).
 

@@ -1,4 +1,4 @@
-// runtime/observability/incremental.ts
+// runtime/dashboard-export/incremental.ts
 // Incremental recompute of a bucketed raw dataset: only buckets (hours/days) touched by new, changed or
 // removed raw objects are recomputed, from an index of raw object key → etag and the buckets it fed.
 

@@ -1,4 +1,4 @@
-// runtime/observability/quality.ts
+// runtime/dashboard-export/quality.ts
 // Data quality of one UTC day (seed 003): coverage_ratio per stream and the gap inventory, from raw/ and the audit trail.
 
 import { isoDate } from '../clock.ts';

@@ -1,4 +1,4 @@
-// runtime/observability/keys.ts
+// runtime/dashboard-export/keys.ts
 // Names of the dashboard export: datasets and job ids (their object keys are built in runtime/keys.ts).
 
 export const DATASETS = ['latency', 'turnover', 'slippage', 'ev_history', 'coverage'] as const;
