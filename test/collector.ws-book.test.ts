@@ -9,19 +9,11 @@ import type { WsBookRunner } from '../runtime/collector/ws/orderbook.ts';
 import { bookAt } from '../runtime/emulator/book.ts';
 import { startEmulator, type Emulator } from '../runtime/emulator/server.ts';
 import { DEFAULT_SYMBOLS } from '../runtime/emulator/market.ts';
-import { collectorHarness, type Harness } from './helpers/collector-harness.ts';
+import { collectorHarness, until, type Harness } from './helpers/collector-harness.ts';
 
 const NAME = streamName({ exchange: 'binance', topic: 'orderbook', symbol: 'BTC/USDT' });
 const DEPTH = 50;
 
-async function until(what: string, done: () => boolean | Promise<boolean>, boundMs = 30_000): Promise<void> {
-  const deadline = Date.now() + boundMs;
-  while (Date.now() < deadline) {
-    if (await done()) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`timed out waiting for: ${what}`);
-}
 
 const numeric = (book: { bids: [string, string][]; asks: [string, string][] }) => ({
   bids: book.bids.map(([p, q]) => [Number(p), Number(q)]),

@@ -11,21 +11,13 @@ import { loadConfig } from '../runtime/config.ts';
 import { csvLatestTs } from '../runtime/health.ts';
 import { DEFAULT_SYMBOLS } from '../runtime/emulator/market.ts';
 import { startEmulator, type Emulator } from '../runtime/emulator/server.ts';
-import { collectorHarness, type Harness } from './helpers/collector-harness.ts';
+import { collectorHarness, tickLoop, until, type Harness } from './helpers/collector-harness.ts';
 
 const SYMBOL = 'BTC/USDT';
 const OHLCV = streamName({ exchange: 'binance', topic: 'ohlcv', symbol: SYMBOL });
 const TRADES = streamName({ exchange: 'binance', topic: 'trades', symbol: SYMBOL });
 const STEP_MS = 1_000;
 
-async function until(what: string, done: () => boolean | Promise<boolean>, boundMs = 30_000): Promise<void> {
-  const deadline = Date.now() + boundMs;
-  while (Date.now() < deadline) {
-    if (await done()) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`timed out waiting for: ${what}`);
-}
 
 type Candle = { ts: number; seq: number; epoch: number; data: { open: number; high: number; low: number; close: number; volume: number; timeframe: string } };
 
@@ -65,12 +57,11 @@ async function expectEveryCandleOnce(emu: Emulator, raw: Candle[]): Promise<void
 describe('ws ticker and OHLCV against the emulator', () => {
   let emulator: Emulator | undefined;
   let harness: Harness | undefined;
-  let ticking = false;
-  let ticker: Promise<void> = Promise.resolve();
+  let ticking: { stop(): Promise<void> } | undefined;
 
   afterEach(async () => {
-    ticking = false;
-    await ticker;
+    await ticking?.stop();
+    ticking = undefined;
     await harness?.dispose();
     await emulator?.stop();
     harness = undefined;
@@ -78,13 +69,7 @@ describe('ws ticker and OHLCV against the emulator', () => {
   });
 
   const startTicking = (h: Harness) => {
-    ticking = true;
-    ticker = (async () => {
-      while (ticking) {
-        await h.tick().catch(() => undefined);
-        await new Promise((r) => setTimeout(r, 300));
-      }
-    })();
+    ticking = tickLoop(h);
   };
 
   it('stores every closed candle once and the REST ticker record, across a dropped and a silent socket', { timeout: 90_000 }, async () => {

@@ -6,28 +6,19 @@ import { setLeaseView } from '../runtime/lease.ts';
 import { streamName, streamStates } from '../runtime/collector/tick.ts';
 import { startEmulator, type Emulator } from '../runtime/emulator/server.ts';
 import { DEFAULT_SYMBOLS } from '../runtime/emulator/market.ts';
-import { collectorHarness, type Harness } from './helpers/collector-harness.ts';
+import { collectorHarness, tickLoop, until, type Harness } from './helpers/collector-harness.ts';
 
 const NAME = streamName({ exchange: 'binance', topic: 'trades', symbol: 'BTC/USDT' });
 
-async function until(what: string, done: () => boolean | Promise<boolean>, boundMs = 30_000): Promise<void> {
-  const deadline = Date.now() + boundMs;
-  while (Date.now() < deadline) {
-    if (await done()) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`timed out waiting for: ${what}`);
-}
 
 describe('ws trades against the emulator', () => {
   let emulator: Emulator | undefined;
   let harness: Harness | undefined;
-  let ticking = false;
-  let ticker: Promise<void> = Promise.resolve();
+  let ticking: { stop(): Promise<void> } | undefined;
 
   afterEach(async () => {
-    ticking = false;
-    await ticker;
+    await ticking?.stop();
+    ticking = undefined;
     await harness?.dispose();
     await emulator?.stop();
     harness = undefined;
@@ -35,13 +26,7 @@ describe('ws trades against the emulator', () => {
   });
 
   const startTicking = (h: Harness) => {
-    ticking = true;
-    ticker = (async () => {
-      while (ticking) {
-        await h.tick().catch(() => undefined);
-        await new Promise((r) => setTimeout(r, 300));
-      }
-    })();
+    ticking = tickLoop(h);
   };
 
   it('stores every trade id once across a dropped socket, a silent socket and duplicated messages', { timeout: 90_000 }, async () => {

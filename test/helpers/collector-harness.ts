@@ -71,3 +71,30 @@ export async function collectorHarness(emulator: Emulator, collector: Record<str
     dispose: () => runtime.shutdown(),
   };
 }
+
+/** Polls `done` every `everyMs` until it holds; throws naming `what` after `boundMs` (a generous bound, not a timing claim). */
+export async function until(what: string, done: () => boolean | Promise<boolean>, boundMs = 30_000, everyMs = 50): Promise<void> {
+  const deadline = Date.now() + boundMs;
+  while (Date.now() < deadline) {
+    if (await done()) return;
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+  throw new Error(`timed out waiting for: ${what}`);
+}
+
+/** Ticks `h` in the background (a failed tick is retried at the next one) until `stop()`, which waits for the tick in progress. */
+export function tickLoop(h: Harness, everyMs = 300): { stop(): Promise<void> } {
+  let running = true;
+  const loop = (async () => {
+    while (running) {
+      await h.tick().catch(() => undefined);
+      await new Promise((r) => setTimeout(r, everyMs));
+    }
+  })();
+  return {
+    async stop() {
+      running = false;
+      await loop;
+    },
+  };
+}
