@@ -14,6 +14,7 @@ import { silentLogger } from '../../runtime/logger.ts';
 import { createS3Store } from '../../runtime/store/s3.ts';
 import type { ObjectStore } from '../../runtime/store/types.ts';
 import { RAW_PREFIX } from '../../runtime/keys.ts';
+import { afterEveryPut } from './_store-tap.ts';
 
 /** What ops/bench/ws.ts hands in (argv[2], JSON). */
 export interface WsPhaseInput {
@@ -32,26 +33,15 @@ const mb = (bytes: number) => Math.round(bytes / 2 ** 20);
 /** Lag from trade time to "raw segment PUT returned" (the primary object), as a 1 ms histogram (no per-record array in the measured process). */
 function measuringStore(inner: ObjectStore) {
   const figures = { records: 0, histogram: new Uint32Array(HISTOGRAM_MS + 1), measuring: false };
-  const store: ObjectStore = {
-    describe: inner.describe,
-    get: (k) => inner.get(k),
-    getOrNull: (k) => inner.getOrNull(k),
-    head: (k) => inner.head(k),
-    delete: (k) => inner.delete(k),
-    listPage: (p, o) => inner.listPage(p, o),
-    async put(key, body, options) {
-      const result = await inner.put(key, body, options);
-      if (figures.measuring && key.startsWith(RAW_PREFIX)) {
-        const storedAt = Date.now();
-        const bytes = typeof body === 'string' ? Buffer.from(body) : body;
-        for (let at = bytes.indexOf(TS_FIELD); at >= 0; at = bytes.indexOf(TS_FIELD, at + TS_FIELD.length)) {
-          figures.records++;
-          figures.histogram[Math.max(0, Math.min(HISTOGRAM_MS, storedAt - digitsAt(bytes, at + TS_FIELD.length)))]!++;
-        }
-      }
-      return result;
-    },
-  };
+  const store = afterEveryPut(inner, (key, body) => {
+    if (!figures.measuring || !key.startsWith(RAW_PREFIX)) return;
+    const storedAt = Date.now();
+    const bytes = typeof body === 'string' ? Buffer.from(body) : body;
+    for (let at = bytes.indexOf(TS_FIELD); at >= 0; at = bytes.indexOf(TS_FIELD, at + TS_FIELD.length)) {
+      figures.records++;
+      figures.histogram[Math.max(0, Math.min(HISTOGRAM_MS, storedAt - digitsAt(bytes, at + TS_FIELD.length)))]!++;
+    }
+  });
   return { store, figures };
 }
 

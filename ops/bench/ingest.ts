@@ -13,6 +13,7 @@ import { createS3Store } from '../../runtime/store/s3.ts';
 import type { ObjectStore } from '../../runtime/store/types.ts';
 import { freePort, startMinio } from '../../test/helpers/minio.ts';
 import { RAW_PREFIX } from '../../runtime/keys.ts';
+import { afterEveryPut } from './_store-tap.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const SYMBOLS = ['BTC/USDT', 'ETH/USDT', 'ETH/BTC'];
@@ -22,28 +23,18 @@ const TS_FIELD = /"ts":(\d+)/g;
 /** Counts PUTs and, for raw segments, each record's lag from exchange time to "stored in MinIO". */
 function measuringStore(inner: ObjectStore) {
   const figures = { puts: 0, rawPuts: 0, records: 0, lagsMs: [] as number[], measuring: false };
-  const store: ObjectStore = {
-    describe: inner.describe,
-    get: (k) => inner.get(k),
-    getOrNull: (k) => inner.getOrNull(k),
-    head: (k) => inner.head(k),
-    delete: (k) => inner.delete(k),
-    listPage: (p, o) => inner.listPage(p, o),
-    async put(key, body, options) {
-      const result = await inner.put(key, body, options);
-      if (!figures.measuring) return result;
-      const storedAt = Date.now();
-      figures.puts++;
-      if (key.startsWith(RAW_PREFIX)) {
-        figures.rawPuts++;
-        for (const m of body.toString().matchAll(TS_FIELD)) {
-          figures.records++;
-          figures.lagsMs.push(storedAt - Number(m[1]));
-        }
+  const store = afterEveryPut(inner, (key, body) => {
+    if (!figures.measuring) return;
+    const storedAt = Date.now();
+    figures.puts++;
+    if (key.startsWith(RAW_PREFIX)) {
+      figures.rawPuts++;
+      for (const m of body.toString().matchAll(TS_FIELD)) {
+        figures.records++;
+        figures.lagsMs.push(storedAt - Number(m[1]));
       }
-      return result;
-    },
-  };
+    }
+  });
   return { store, figures };
 }
 
