@@ -4,7 +4,7 @@
 import { z } from 'zod';
 import { applyConditions, openIncidents } from '../runtime/alerts/incidents.ts';
 import { evaluateRules, gatherFacts, watchEvents } from '../runtime/alerts/rules.ts';
-import { CLI_COMMAND_KEY, defineFunction } from '../runtime/define.ts';
+import { CLI_COMMAND_SLOT, defineFunction } from '../runtime/define.ts';
 import { BtcError } from '../runtime/errors.ts';
 import { evaluateDiag } from '../runtime/diag-reasons.ts';
 
@@ -23,7 +23,7 @@ export default defineFunction({
   async run(_input, ctx) {
     // A CLI process knows neither the lease nor the NAS state of the runtime serving this host: it
     // would resolve that runtime's incidents (or fire its own). The serving runtime runs this duty.
-    if (ctx.local.get(CLI_COMMAND_KEY)) {
+    if (ctx.local.get(CLI_COMMAND_SLOT)) {
       throw new BtcError('PreconditionFailed', 'alert-check runs in the runtime serving this host (npm start / runtime start); `runtime invoke alert-check` reaches it while it runs; `runtime alerts` lists what is open');
     }
     watchEvents(ctx, await openIncidents(ctx));

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import { defineFunction } from '../runtime/define.ts';
 import { BtcError } from '../runtime/errors.ts';
-import { capacityReport, COMPACT_LAST_KEY, type CompactLast } from '../runtime/lake/capacity.ts';
+import { capacityReport, COMPACT_LAST_SLOT, type CompactLast } from '../runtime/lake/capacity.ts';
 import { compactAll } from '../runtime/lake/compact.ts';
 import { makeScratch, removeScratch } from '../runtime/lake/duck.ts';
 import { dayStart, parseStreamName } from '../runtime/lake/layout.ts';
@@ -94,7 +94,7 @@ export default defineFunction({
           raw_deleted: retention ? retention.deleted_objects : null,
           capacity: capacity && { total_bytes: capacity.total_bytes, growth_bytes_per_day: capacity.growth_bytes_per_day, days_until_full: capacity.days_until_full, full_at: capacity.full_at, compression_ratio: capacity.compression_ratio },
         };
-        ctx.local.set(COMPACT_LAST_KEY, last);
+        ctx.local.set(COMPACT_LAST_SLOT, last);
       }
       return {
         ok: report.failed === 0, dry_run: input.dry_run, skipped: null, planned: report.planned, failed: report.failed, days: report.days, retention,

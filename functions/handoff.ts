@@ -11,6 +11,7 @@ import { buildBundle, type Bundle } from '../runtime/handoff/bundle.ts';
 import { repoDirOf } from '../runtime/handoff/files.ts';
 import type { BinaryResult } from '../runtime/http/app.ts';
 import { handoffFileName, handoffKey } from '../runtime/keys.ts';
+import { defineSlot } from '../runtime/local-slots.ts';
 import { isHandoffResult, ZIP_CONTENT_TYPE, type HandoffResult, type HandoffSummary } from '../runtime/handoff/result.ts';
 
 /** Bundles cut in the same minute get _2, _3, … rather than replacing an audited one. */
@@ -95,13 +96,10 @@ async function storeBundle(ctx: FnContext, bundle: Bundle): Promise<string> {
   throw new BtcError('Conflict', `${MAX_SAME_MINUTE} bundles already exist for ${base}; try again next minute`);
 }
 
+/** This runtime's handoff session id: made and read only by sessionOf. */
+const SESSION_SLOT = defineSlot<string>('handoff:session');
+
 /** One session id per runtime process unless the caller names one. */
 function sessionOf(ctx: FnContext): string {
-  const key = 'handoff:session';
-  let session = ctx.local.get(key) as string | undefined;
-  if (!session) {
-    session = `${ctx.host}-${new Date(ctx.clock.now()).toISOString().slice(0, 16).replace(/[-:]/g, '')}-${randomUUID().slice(0, 8)}`;
-    ctx.local.set(key, session);
-  }
-  return session;
+  return ctx.local.ensure(SESSION_SLOT, () => `${ctx.host}-${new Date(ctx.clock.now()).toISOString().slice(0, 16).replace(/[-:]/g, '')}-${randomUUID().slice(0, 8)}`);
 }

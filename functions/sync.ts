@@ -5,7 +5,7 @@ import { z } from 'zod';
 import { defineFunction, type FnContext } from '../runtime/define.ts';
 import { DEFAULT_TIMEFRAME } from '../runtime/collector/topics.ts';
 import { spacingOfStreams } from '../runtime/sync/continuity.ts';
-import { pendingInCache, runSync, SYNC_PROGRESS_LISTENER, type SyncProgress } from '../runtime/sync/engine.ts';
+import { pendingInCache, runSync, SYNC_PROGRESS_SLOT, type SyncProgress } from '../runtime/sync/engine.ts';
 
 const issueSchema = z.looseObject({ kind: z.string(), stream: z.string() });
 
@@ -72,6 +72,5 @@ export default defineFunction({
 });
 
 function progressListener(ctx: FnContext): ((p: SyncProgress) => void) | undefined {
-  const listener = ctx.local.get(SYNC_PROGRESS_LISTENER);
-  return typeof listener === 'function' ? (listener as (p: SyncProgress) => void) : undefined;
+  return ctx.local.get(SYNC_PROGRESS_SLOT);
 }

@@ -24,6 +24,7 @@ import { StorageRouter } from './store/router.ts';
 import { createS3Store } from './store/s3.ts';
 import type { ObjectStore } from './store/types.ts';
 import { LEASE_KEY } from './keys.ts';
+import { LocalSlots } from './local-slots.ts';
 
 export type RuntimePaths = ReturnType<typeof pathsOf>;
 
@@ -54,7 +55,7 @@ export interface Runtime {
   functions: Map<string, AnyFunction>;
   schedules: ScheduleDef[];
   invoker: Invoker;
-  local: Map<string, unknown>;
+  local: LocalSlots;
   context(): FnContext;
   shutdown(): Promise<void>;
 }
@@ -150,7 +151,7 @@ export async function createRuntime(loaded: LoadedConfig, options: CreateRuntime
     diskFreeBytes: () => disk.last()?.free_bytes ?? null,
   });
   const lease: LeaseView = { holder: false, epoch: 0, leaderHost: null, since: null, degraded: false };
-  const local = new Map<string, unknown>();
+  const local = new LocalSlots();
   const shutdownController = new AbortController();
 
   const setModeGauge = () => {

@@ -7,6 +7,7 @@ import type { AuditLog } from './audit.ts';
 import type { Clock } from './clock.ts';
 import type { DiskMonitor } from './disk-space.ts';
 import type { LocalFiles } from './local-files.ts';
+import { defineSlot, type LocalSlots } from './local-slots.ts';
 import type { RuntimePaths } from './context.ts';
 import type { Logger } from './logger.ts';
 import type { Metrics } from './metrics.ts';
@@ -39,11 +40,11 @@ export interface ModeControl {
 }
 
 /**
- * `ctx.local` key set (true) in the runtime a short-lived CLI command builds: its lease view, router
- * state and memory are not the serving runtime's, so duties that keep state over time (alert-check)
- * refuse to run there.
+ * `ctx.local` slot set (true) in the runtime a short-lived CLI command builds (runtime/cli/load.ts):
+ * its lease view, router state and memory are not the serving runtime's, so duties that keep state
+ * over time (alert-check reads it) refuse to run there.
  */
-export const CLI_COMMAND_KEY = 'cli:command';
+export const CLI_COMMAND_SLOT = defineSlot<boolean>('cli:command');
 
 export interface FnContext {
   host: string;
@@ -72,9 +73,10 @@ export interface FnContext {
   masker: Masker;
   /**
    * Process-local memory for what cannot live in the store by design (a candidate's own
-   * monotonic observation of the lease ETag). Keys are namespaced by the duty's name.
+   * monotonic observation of the lease ETag): typed slots (runtime/local-slots.ts), each declared
+   * once next to its owner; names are namespaced by the owner.
    */
-  local: Map<string, unknown>;
+  local: LocalSlots;
   /** Aborted when the runtime shuts down. */
   signal: AbortSignal;
   /** Prometheus recorders (recordStream, setSyncBacklog, …); absent only in hand-built test contexts. */

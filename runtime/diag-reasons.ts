@@ -2,6 +2,7 @@
 // Why this host is in DIAG: a list of reasons (failing streams, NAS outage, failed sync, lost lease, full disk); PROD again once the list is empty.
 
 import type { FnContext } from './define.ts';
+import { defineSlot } from './local-slots.ts';
 
 /**
  * The reasons known today. `streams` is raised by the collector (runtime/collector/mode.ts), the
@@ -23,19 +24,21 @@ interface DiagBook {
   owned: boolean;
 }
 
-const BOOK_KEY = 'diag:reasons';
-/** When the primary was first seen down (wall ms), shared by evaluateDiag and the alert rules. */
+/** The DIAG reason list: written by raiseDiag / clearDiag, read by diagReasons / diagOwned (status, page, alert rules). */
+const BOOK_SLOT = defineSlot<DiagBook>('diag:reasons');
+/**
+ * heldSince's family: condition name → wall ms since which it has held. Written and read only by
+ * heldSince; the names are computed by its callers (evaluateDiag, the alert rules in
+ * runtime/alerts/rules.ts, e.g. `alerts:stream-seen/<stream>`).
+ */
+const HELD_SINCE_SLOT = defineSlot<Map<string, number>>('diag:held-since');
+/** heldSince name: when the primary was first seen down (wall ms), shared by evaluateDiag and the alert rules. */
 export const PRIMARY_DOWN_SINCE_KEY = 'diag:primary-down-since';
-/** Wall ms of the last lease this host lost (leader-heartbeat's step-down). */
-export const LEASE_LOST_AT_KEY = 'diag:lease-lost-at';
+/** Wall ms of the last lease this host lost: written by the lease state machine's step-down (runtime/leader/holder.ts), read by evaluateDiag. */
+export const LEASE_LOST_AT_SLOT = defineSlot<number>('diag:lease-lost-at');
 
 function book(ctx: Pick<FnContext, 'local'>): DiagBook {
-  let b = ctx.local.get(BOOK_KEY) as DiagBook | undefined;
-  if (!b) {
-    b = { reasons: new Map(), owned: false };
-    ctx.local.set(BOOK_KEY, b);
-  }
-  return b;
+  return ctx.local.ensure(BOOK_SLOT, () => ({ reasons: new Map(), owned: false }));
 }
 
 /** The active reasons, oldest first. */
@@ -89,18 +92,20 @@ export async function clearDiag(ctx: FnContext, id: DiagReasonId, why: string): 
 }
 
 /**
- * Wall ms since when `condition` has held without a break, remembered in ctx.local under `key`
- * (first seen true → now; false → forgotten). Null while it does not hold.
+ * Wall ms since when `condition` has held without a break, remembered in ctx.local (one slot
+ * holding a Map: `key` → ms) under the condition's name `key` (first seen true → now; false →
+ * forgotten). Null while it does not hold.
  */
 export function heldSince(ctx: Pick<FnContext, 'local' | 'clock'>, key: string, condition: boolean): number | null {
   if (!condition) {
-    ctx.local.delete(key);
+    ctx.local.get(HELD_SINCE_SLOT)?.delete(key);
     return null;
   }
-  const seen = ctx.local.get(key);
-  if (typeof seen === 'number') return seen;
+  const held = ctx.local.ensure(HELD_SINCE_SLOT, () => new Map());
+  const seen = held.get(key);
+  if (seen !== undefined) return seen;
   const now = ctx.clock.now();
-  ctx.local.set(key, now);
+  held.set(key, now);
   return now;
 }
 
@@ -127,8 +132,8 @@ export async function evaluateDiag(ctx: FnContext): Promise<void> {
   if (cfg.onSyncFailed && last && !last.ok) await raiseDiag(ctx, 'sync_failed', `sync at ${last.at} failed after its last attempt (${last.items} items done)`);
   else if (!cfg.onSyncFailed || last?.ok) await clearDiag(ctx, 'sync_failed', cfg.onSyncFailed ? `sync at ${last!.at} succeeded` : 'rule off');
 
-  const lostAt = ctx.local.get(LEASE_LOST_AT_KEY);
-  const lostRecently = typeof lostAt === 'number' && cfg.leaseLostSeconds > 0 && now - lostAt < cfg.leaseLostSeconds * 1000;
+  const lostAt = ctx.local.get(LEASE_LOST_AT_SLOT);
+  const lostRecently = lostAt !== undefined && cfg.leaseLostSeconds > 0 && now - lostAt < cfg.leaseLostSeconds * 1000;
   if (lostRecently) await raiseDiag(ctx, 'lease_lost', `lease lost at ${new Date(lostAt).toISOString()}`);
   else await clearDiag(ctx, 'lease_lost', `${cfg.leaseLostSeconds} s since the lease was lost`);
 }

@@ -5,21 +5,23 @@ import { z } from 'zod';
 import type { FnContext, LeaseView } from './define.ts';
 import { BtcError, isBtcError, withTimeout } from './errors.ts';
 import { LEASE_KEY } from './keys.ts';
+import { defineSlot } from './local-slots.ts';
 
 /**
- * `ctx.local` key naming the lease object this context beats on (runtime/leader/shards.ts sets it
- * in each shard's context); absent = LEASE_KEY, the one lease of `collector.shards: 1`.
+ * `ctx.local` slot naming the lease object this context beats on: written by runtime/leader/shards.ts
+ * in each shard's context, read by leaseKeyOf; absent = LEASE_KEY, the one lease of `collector.shards: 1`.
  */
-export const LEASE_KEY_LOCAL = 'leader:lease-key';
+export const LEASE_KEY_SLOT = defineSlot<string>('leader:lease-key');
 /**
- * `ctx.local` key of a status publisher replacing the `leader` block (a shard's context writes its
- * own row instead); absent = publishLeaderStatus writes `leader` as always.
+ * `ctx.local` slot of a status publisher replacing the `leader` block: written by
+ * runtime/leader/shards.ts (a shard's context writes its own row instead), read by
+ * publishLeaderStatus; absent = publishLeaderStatus writes `leader` as always.
  */
-export const LEASE_STATUS_LOCAL = 'leader:publish-status';
+export const LEASE_STATUS_SLOT = defineSlot<(doc: LeaseDoc | null) => void>('leader:publish-status');
 
 /** The lease object key of this context: a shard's own key, else LEASE_KEY. */
 export function leaseKeyOf(ctx: Pick<FnContext, 'local'>): string {
-  return (ctx.local.get(LEASE_KEY_LOCAL) as string | undefined) ?? LEASE_KEY;
+  return ctx.local.get(LEASE_KEY_SLOT) ?? LEASE_KEY;
 }
 
 /** CONTRACT.md: `{ host, pid, started_at, heartbeat_ms, epoch, lease_seconds, released?, handover_to? }`. */
@@ -91,15 +93,11 @@ export interface PausedHolder {
   suspended: null | { fromWall: number; toWall: number };
 }
 
-const MEMORY_KEY = 'leader-heartbeat';
+/** What this context remembers between heartbeats: made and read by leaderMemory (the lease state machine, runtime/leader/); a shard's context keeps its own (runtime/leader/shards.ts). */
+export const LEADER_MEMORY_SLOT = defineSlot<LeaderMemory>('leader-heartbeat');
 
 export function leaderMemory(ctx: FnContext): LeaderMemory {
-  let mem = ctx.local.get(MEMORY_KEY) as LeaderMemory | undefined;
-  if (!mem) {
-    mem = { held: null, observed: null, maxEpochSeen: 0 };
-    ctx.local.set(MEMORY_KEY, mem);
-  }
-  return mem;
+  return ctx.local.ensure(LEADER_MEMORY_SLOT, () => ({ held: null, observed: null, maxEpochSeen: 0 }));
 }
 
 /** Timings from the config, in ms. */
@@ -263,7 +261,7 @@ export function observe(ctx: FnContext, mem: LeaderMemory, current: ObservedLeas
 
 /** Writes `leader: { host, since, active, epoch, degraded }` into this host's status when it changed. */
 export function publishLeaderStatus(ctx: FnContext, mem: LeaderMemory, doc: LeaseDoc | null): void {
-  const hook = ctx.local.get(LEASE_STATUS_LOCAL) as ((doc: LeaseDoc | null) => void) | undefined;
+  const hook = ctx.local.get(LEASE_STATUS_SLOT);
   if (hook) return hook(doc);
   const view = ctx.lease;
   const leader = {

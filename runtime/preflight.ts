@@ -6,6 +6,7 @@ import path from 'node:path';
 import type { Runtime } from './context.ts';
 import { nodeMajor } from './context.ts';
 import { isBtcError } from './errors.ts';
+import { defineSlot } from './local-slots.ts';
 import { bytes as formatBytes } from './http/format.ts';
 import { CONDITIONAL_WRITES_CHECK, conditionalWritesPreflight } from './conditional-writes.ts';
 import { describeLockKind, detectLockKind } from './file-lock.ts';
@@ -30,12 +31,12 @@ export interface CheckResult {
   skipped?: boolean;
 }
 
-/** The last preflight of this runtime: `{ at: ms, results }` in runtime.local (the page lists its failures while DEBUG). */
-export const PREFLIGHT_KEY = 'preflight.last';
 export interface PreflightRecord {
   at: number;
   results: CheckResult[];
 }
+/** The last preflight of this runtime (`{ at: ms, results }`): written by runPreflight, read by the page (runtime/http/dashboard-data.ts lists its failures while DEBUG). */
+export const PREFLIGHT_SLOT = defineSlot<PreflightRecord>('preflight.last');
 
 export const MIN_NODE_MAJOR = 20;
 export const MIN_NODE_MINOR = 15;
@@ -48,7 +49,7 @@ const NEEDS_PRIMARY = 'primary reachable';
 /**
  * Runs every check in order (never throws; a failing check is a result with ok: false and a
  * masked detail). Checks that need the primary are skipped when it failed. The results are also
- * kept in runtime.local under PREFLIGHT_KEY, where the page reads why the runtime stays DEBUG.
+ * kept in runtime.local (PREFLIGHT_SLOT), where the page reads why the runtime stays DEBUG.
  */
 export async function runPreflight(runtime: Runtime, options: PreflightOptions = {}): Promise<CheckResult[]> {
   const { loaded, paths, store } = runtime;
@@ -104,7 +105,7 @@ export async function runPreflight(runtime: Runtime, options: PreflightOptions =
   // Imported here: ccxt is heavy and most commands that load this file never check streams.
   await check('collector streams', async () => (await import('./collector/plan.ts')).streamsPreflight(runtime, { allowMissingSymbols: options.allowMissingSymbols }));
   await check('schedules resolvable', async () => `${runtime.schedules.length} schedules → ${[...new Set(runtime.schedules.map((s) => s.fn))].join(', ')}`);
-  runtime.local.set(PREFLIGHT_KEY, { at: runtime.clock.now(), results } satisfies PreflightRecord);
+  runtime.local.set(PREFLIGHT_SLOT, { at: runtime.clock.now(), results });
   return results;
 }
 

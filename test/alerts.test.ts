@@ -9,7 +9,7 @@ import { afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
 import { bootstrapBucket } from '../infra/minio/bootstrap.ts';
 import { bodyFor, formatOf } from '../runtime/alerts/deliver.ts';
 import type { CheckResult } from '../runtime/alerts/incidents.ts';
-import { readIncidents } from '../runtime/alerts/incidents.ts';
+import { INCIDENTS_SLOT, readIncidents } from '../runtime/alerts/incidents.ts';
 import type { Clock } from '../runtime/clock.ts';
 import { loadConfig } from '../runtime/config.ts';
 import { createRuntime, type Runtime } from '../runtime/context.ts';
@@ -129,7 +129,7 @@ describe('alert rules against a real webhook receiver', () => {
     await until('primary_down, cache_backlog and diag open', async () => {
       await probe(rt);
       const res = await check(rt);
-      return ['primary_down', 'cache_backlog', 'diag'].every((k) => rt.local.has('alerts:incidents') && (rt.local.get('alerts:incidents') as Map<string, unknown>).has(k)) && res.open >= 3;
+      return ['primary_down', 'cache_backlog', 'diag'].every((k) => rt.local.get(INCIDENTS_SLOT)?.has(k) === true) && res.open >= 3;
     });
     expect(rt.mode.get()).toBe('DIAG');
     expect(diagReasons(rt.context()).map((d) => d.id)).toContain('nas_outage');

@@ -7,6 +7,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { bootstrapBucket } from '../infra/minio/bootstrap.ts';
 import { exchangePoolOf } from '../runtime/collector/plan.ts';
+import { streamStates } from '../runtime/collector/tick.ts';
 import { loadConfig } from '../runtime/config.ts';
 import { createRuntime, type Runtime } from '../runtime/context.ts';
 import { startEmulator, type Emulator } from '../runtime/emulator/server.ts';
@@ -67,7 +68,7 @@ describe('trades streams through collect-tick', () => {
 
   const tick = async () => {
     // The emulator's clock is frozen: each tick is due at once.
-    for (const s of (runtime.local.get('collector:streams') as Map<string, { nextDueMonotonicMs: number }> | undefined)?.values() ?? []) s.nextDueMonotonicMs = 0;
+    for (const s of streamStates(runtime.local).values()) s.nextDueMonotonicMs = 0;
     await runtime.invoker.invoke('collect-tick', {}, 'cron');
     return runtime.status.current().streams;
   };

@@ -15,26 +15,30 @@ import { createHostCheck, isLoopbackHost } from '../runtime/http/security.ts';
 import { SESSION_COOKIE, SESSION_MAX_AGE_MS } from '../runtime/http/ui-auth.ts';
 import { createApp } from '../runtime/http/app.ts';
 import { JOB_ID_PATTERN } from '../runtime/dashboard-export/keys.ts';
+import { defineSlot } from '../runtime/local-slots.ts';
 import { makeRuntime } from './helpers/state-fixtures.ts';
 import { uiRuntimesPerTest, type UiRuntime } from './helpers/ui-runtime.ts';
 
 const TOKEN = 'security-test-token-0123456789abcdef';
 
 /** A duty that only counts its runs: a refused request must leave the count alone. */
+/** How many times `touch` ran in this runtime. */
+const TOUCH_RUNS = defineSlot<number>('touch.runs');
+
 const touch = defineFunction({
   name: 'touch',
   description: 'counts runs',
   input: z.object({}).strict(),
   output: z.object({ runs: z.number() }),
   run: async (_input, ctx) => {
-    const runs = ((ctx.local.get('touch.runs') as number | undefined) ?? 0) + 1;
-    ctx.local.set('touch.runs', runs);
+    const runs = (ctx.local.get(TOUCH_RUNS) ?? 0) + 1;
+    ctx.local.set(TOUCH_RUNS, runs);
     return { runs };
   },
 }) as AnyFunction;
 
 const ui = uiRuntimesPerTest({ extraFunctions: [touch] });
-const runs = (u: UiRuntime) => (u.runtime.local.get('touch.runs') as number | undefined) ?? 0;
+const runs = (u: UiRuntime) => u.runtime.local.get(TOUCH_RUNS) ?? 0;
 const JSON_TYPE = { 'content-type': 'application/json' };
 
 describe('DNS rebinding: the Host allow-list', () => {

@@ -5,11 +5,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { defineFunction, type AnyFunction } from '../runtime/define.ts';
 import { createApp } from '../runtime/http/app.ts';
+import { defineSlot } from '../runtime/local-slots.ts';
 import { loadFunctions } from '../runtime/registry.ts';
 import { testRuntime, type TestRuntime } from './helpers/runtime-inproc.ts';
 
 const TOKEN = 'test-token-abcdef-0123456789abcdef';
 const SECRET = 'sk-live-this-must-never-leak';
+/** How many times `slow` ran in this runtime. */
+const SLOW_RUNS = defineSlot<number>('slow.runs');
 
 async function functionsWithExtras(): Promise<Map<string, AnyFunction>> {
   const functions = await loadFunctions();
@@ -33,8 +36,8 @@ async function functionsWithExtras(): Promise<Map<string, AnyFunction>> {
       input: z.object({ ms: z.number().default(200) }),
       output: z.object({ runs: z.number() }),
       run: async ({ ms }, ctx) => {
-        const runs = ((ctx.local.get('slow.runs') as number | undefined) ?? 0) + 1;
-        ctx.local.set('slow.runs', runs);
+        const runs = (ctx.local.get(SLOW_RUNS) ?? 0) + 1;
+        ctx.local.set(SLOW_RUNS, runs);
         await new Promise((r) => setTimeout(r, ms));
         return { runs };
       },
@@ -123,10 +126,10 @@ describe('HTTP API without a token', () => {
     const ra = (await a.json()) as { result: { runs: number } };
     const rb = (await b.json()) as { result: { runs: number } };
     expect(ra.result.runs).toBe(rb.result.runs);
-    const started = (rt.local.get('slow.runs') as number) + 1;
+    const started = rt.local.get(SLOW_RUNS)! + 1;
     const first = post('slow', '{"ms":300}');
     // Wait until that run has really started (a fixed pause is too short on a loaded machine).
-    while (rt.local.get('slow.runs') !== started) await new Promise((r) => setTimeout(r, 5));
+    while (rt.local.get(SLOW_RUNS) !== started) await new Promise((r) => setTimeout(r, 5));
     const other = await post('slow', '{"ms":10}');
     expect(other.status).toBe(409);
     expect(await other.json()).toMatchObject({ error: 'busy' });

@@ -6,6 +6,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import type { AlertDeliveryFields } from '../audit-events.ts';
 import type { FnContext } from '../define.ts';
+import { defineSlot } from '../local-slots.ts';
 import { deliver, type AlertMessage, type Delivery, type MessageKind } from './deliver.ts';
 import { RULE_NAMES, RULES, type Condition, type RuleName } from './rules.ts';
 
@@ -62,7 +63,8 @@ export interface CheckResult {
   evaluated: RuleName[];
 }
 
-const BOOK_KEY = 'alerts:incidents';
+/** This host's open incidents by key: loaded and written by the alert check (loadBook, on first use from <dataDir>/alerts/incidents.json), read by openIncidents (the page). */
+export const INCIDENTS_SLOT = defineSlot<Map<string, Incident>>('alerts:incidents');
 
 /**
  * One check: opens an incident (and sends `fire`, audits `alert.fire`) for every condition without
@@ -149,13 +151,13 @@ export async function openIncidents(ctx: FnContext): Promise<Incident[]> {
 }
 
 async function loadBook(ctx: FnContext): Promise<Map<string, Incident>> {
-  let book = ctx.local.get(BOOK_KEY) as Map<string, Incident> | undefined;
+  let book = ctx.local.get(INCIDENTS_SLOT);
   if (book) return book;
   // First check of this process: the incidents a previous run left open are still open (no second fire).
   const { incidents, error } = await readIncidents(ctx.paths.dataDir);
   if (error) ctx.log.warn({ err: error }, 'alert incidents file unreadable; starting with none open');
   book = new Map(incidents.filter((i) => i.host === ctx.host).map((i) => [i.key, i]));
-  ctx.local.set(BOOK_KEY, book);
+  ctx.local.set(INCIDENTS_SLOT, book);
   return book;
 }
 

@@ -5,7 +5,8 @@ import type { AlertsConfig } from '../../config/schema.ts';
 import type { FnContext } from '../define.ts';
 import { diagReasons, heldSince, PRIMARY_DOWN_SINCE_KEY } from '../diag-reasons.ts';
 import type { AuditEvent } from '../audit.ts';
-import { capacityReport, COMPACT_LAST_KEY, type CompactLast } from '../lake/capacity.ts';
+import { capacityReport, COMPACT_LAST_SLOT } from '../lake/capacity.ts';
+import { defineSlot } from '../local-slots.ts';
 import { measureBacklog } from '../store/backlog.ts';
 import { symbolKey } from '../keys.ts';
 
@@ -57,8 +58,10 @@ interface SeenEvents {
   details: Record<string, unknown>;
 }
 
-const EVENTS_KEY = 'alerts:events';
-const WATCHING_KEY = 'alerts:watching';
+/** Open event incidents (gap, lease change) by incident key: written by watchEvents / noteEvent (audit listener), read by the event rules. */
+const EVENTS_SLOT = defineSlot<Map<string, SeenEvents>>('alerts:events');
+/** Set (true) once watchEvents subscribed to this process's audit, so it subscribes once. */
+const WATCHING_SLOT = defineSlot<boolean>('alerts:watching');
 
 /**
  * Starts watching this process's audit for gap and lease events (idempotent): the events already
@@ -66,8 +69,8 @@ const WATCHING_KEY = 'alerts:watching';
  * missed between two checks however many there are.
  */
 export function watchEvents(ctx: FnContext, open: ReadonlyArray<{ key: string; rule: string; since: string; summary: string; details: Record<string, unknown> }> = []): void {
-  if (ctx.local.get(WATCHING_KEY)) return;
-  ctx.local.set(WATCHING_KEY, true);
+  if (ctx.local.get(WATCHING_SLOT)) return;
+  ctx.local.set(WATCHING_SLOT, true);
   // Event incidents a previous run left open: over only after the quiet time since their last event,
   // not at once because this process has not seen that event itself.
   for (const i of open) {
@@ -83,12 +86,7 @@ export function watchEvents(ctx: FnContext, open: ReadonlyArray<{ key: string; r
 }
 
 function seen(ctx: Pick<FnContext, 'local'>): Map<string, SeenEvents> {
-  let m = ctx.local.get(EVENTS_KEY) as Map<string, SeenEvents> | undefined;
-  if (!m) {
-    m = new Map();
-    ctx.local.set(EVENTS_KEY, m);
-  }
-  return m;
+  return ctx.local.ensure(EVENTS_SLOT, () => new Map());
 }
 
 function noteEvent(ctx: FnContext, e: AuditEvent): void {
@@ -143,7 +141,8 @@ export interface CapacityFact {
   full_at: string | null;
 }
 
-const CAPACITY_KEY = 'alerts:capacity';
+/** The newest NAS capacity forecast: written and read only by capacityFact (the nasFull rule). */
+const CAPACITY_SLOT = defineSlot<CapacityFact>('alerts:capacity');
 
 export async function gatherFacts(ctx: FnContext): Promise<Facts> {
   const rules = ctx.config.alerts.rules;
@@ -162,17 +161,17 @@ async function capacityFact(ctx: FnContext): Promise<CapacityFact | null> {
   const capacityBytes = ctx.config.storage.capacityBytes;
   if (capacityBytes === undefined) return null;
   const now = ctx.clock.now();
-  let fact = ctx.local.get(CAPACITY_KEY) as CapacityFact | undefined;
-  const compacted = ctx.local.get(COMPACT_LAST_KEY) as CompactLast | undefined;
+  let fact = ctx.local.get(CAPACITY_SLOT);
+  const compacted = ctx.local.get(COMPACT_LAST_SLOT);
   if (compacted?.capacity && (!fact || compacted.at > fact.at)) {
     fact = { at: compacted.at, capacity_bytes: capacityBytes, ...compacted.capacity };
-    ctx.local.set(CAPACITY_KEY, fact);
+    ctx.local.set(CAPACITY_SLOT, fact);
   }
   if (!fact || now - fact.at >= ctx.config.alerts.rules.nasFull.measureEverySeconds * 1000) {
     const report = await capacityReport(ctx.store.primary, { now, capacityBytes }).catch(() => null);
     if (report) {
       fact = { at: now, total_bytes: report.total_bytes, capacity_bytes: capacityBytes, growth_bytes_per_day: report.growth_bytes_per_day, days_until_full: report.days_until_full, full_at: report.full_at };
-      ctx.local.set(CAPACITY_KEY, fact);
+      ctx.local.set(CAPACITY_SLOT, fact);
     }
   }
   return fact ?? null;

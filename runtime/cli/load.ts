@@ -3,7 +3,7 @@
 
 import { loadConfig } from '../config.ts';
 import { createRuntime, type Runtime } from '../context.ts';
-import { CLI_COMMAND_KEY } from '../define.ts';
+import { CLI_COMMAND_SLOT } from '../define.ts';
 import { createLogger } from '../logger.ts';
 import { configSecretValues, createMasker } from '../secrets.ts';
 import { pathsOf } from '../config.ts';
@@ -31,7 +31,7 @@ export async function loadRuntime(flags: Flags, overrides?: Record<string, unkno
   });
   // The status object belongs to the runtime serving this host: a command must not overwrite its row.
   const runtime = await createRuntime(loaded, { log, writeStatus: false, ...(options.runsNoFunction ? { functions: new Map(), schedules: [] } : {}) });
-  runtime.local.set(CLI_COMMAND_KEY, true);
+  runtime.local.set(CLI_COMMAND_SLOT, true);
   return runtime;
 }
 

@@ -17,7 +17,7 @@ import { guardConditionalWrites } from '../conditional-writes.ts';
 import { startScheduler } from '../scheduler.ts';
 import { configSecretValues, createMasker } from '../secrets.ts';
 import { BtcError } from '../errors.ts';
-import { INSECURE_NO_TOKEN_KEY } from '../http/dashboard-data.ts';
+import { INSECURE_NO_TOKEN_SLOT } from '../http/dashboard-data.ts';
 import { isLoopbackHost } from '../http/security.ts';
 import { configHelp, configOption } from './load.ts';
 import { defaultShutdownFile, waitForStopRequest } from './stop-requests.ts';
@@ -107,7 +107,7 @@ export async function startRuntime(flags: Flags): Promise<StartedRuntime> {
     });
     if (lockKind) log.info({ lock_kind: lockKind }, describeLockKind(lockKind, dataDir));
     if (insecureNoToken) {
-      runtime.local.set(INSECURE_NO_TOKEN_KEY, true);
+      runtime.local.set(INSECURE_NO_TOKEN_SLOT, true);
       log.error(
         { bind: host },
         `INSECURE: listening on ${host} without BTC_TS_API_TOKEN (--insecure-no-token): anyone who reaches this port can run every duty and download the handoff bundle`,

@@ -2,7 +2,7 @@
 // `runtime sync [--dry-run]`: runs the sync function now, a progress bar on a TTY, a one-line account and the summary JSON at the end.
 
 import { BtcError } from '../errors.ts';
-import { SYNC_PROGRESS_LISTENER, type SyncSummary } from '../sync/engine.ts';
+import { SYNC_PROGRESS_SLOT, type SyncSummary } from '../sync/engine.ts';
 import { describeIssue } from '../sync/continuity.ts';
 import { configHelp, configOption, loadRuntime } from './load.ts';
 import type { Command } from './main.ts';
@@ -31,7 +31,7 @@ export const syncCommand: Command = {
     }
     const runtime = await loadRuntime(flags);
     const bar = progressBar(input.dry_run ? 'checking' : 'syncing');
-    runtime.local.set(SYNC_PROGRESS_LISTENER, bar.update);
+    runtime.local.set(SYNC_PROGRESS_SLOT, bar.update);
     // Ctrl-C (SIGINT; SIGBREAK is Ctrl-Break on Windows) stops the run the way a shutdown does:
     // uploads in flight finish, nothing new starts, the engine audits collector.sync.failed with
     // reason "aborted". A second Ctrl-C quits at once (the cache keeps whatever is left).

@@ -3,6 +3,7 @@
 
 import type { Exchange } from 'ccxt';
 import type { FnContext } from '../define.ts';
+import { defineSlot, type LocalSlots } from '../local-slots.ts';
 import { ExchangeBan } from './pause.ts';
 
 /** The offset is measured again after this long (ms). */
@@ -19,12 +20,11 @@ interface OffsetState {
   running: Promise<void> | null;
 }
 
-const KEY = 'collector:exchange-clock';
+/** Exchange id → its measured clock offset: written by refreshClockOffset (collect ticks), read by clockOffsetMs (records' exchange time). */
+const OFFSETS_SLOT = defineSlot<Map<string, OffsetState>>('collector:exchange-clock');
 
-function offsets(local: Map<string, unknown>): Map<string, OffsetState> {
-  let map = local.get(KEY) as Map<string, OffsetState> | undefined;
-  if (!map) local.set(KEY, (map = new Map()));
-  return map;
+function offsets(local: LocalSlots): Map<string, OffsetState> {
+  return local.ensure(OFFSETS_SLOT, () => new Map());
 }
 
 /**
@@ -63,6 +63,6 @@ export async function refreshClockOffset(ctx: Pick<FnContext, 'local' | 'clock' 
 }
 
 /** Exchange time − this PC's clock (ms), 0 until measured. */
-export function clockOffsetMs(local: Map<string, unknown>, exchangeId: string): number {
+export function clockOffsetMs(local: LocalSlots, exchangeId: string): number {
   return offsets(local).get(exchangeId)?.offsetMs ?? 0;
 }

@@ -3,6 +3,7 @@
 
 import type { Exchange } from 'ccxt';
 import type { FnContext } from '../define.ts';
+import { defineSlot, type LocalSlots } from '../local-slots.ts';
 import type { ExchangePool } from './exchanges.ts';
 import type { FailureClass } from './errors.ts';
 import type { StreamTask } from './topics.ts';
@@ -28,12 +29,11 @@ interface ReloadState {
   running: Promise<void> | null;
 }
 
-const KEY = 'collector:markets';
+/** Exchange id → its market reload state: written and read only by reloadMarkets (collect ticks, WebSocket runners). */
+const RELOADS_SLOT = defineSlot<Map<string, ReloadState>>('collector:markets');
 
-function reloads(local: Map<string, unknown>): Map<string, ReloadState> {
-  let map = local.get(KEY) as Map<string, ReloadState> | undefined;
-  if (!map) local.set(KEY, (map = new Map()));
-  return map;
+function reloads(local: LocalSlots): Map<string, ReloadState> {
+  return local.ensure(RELOADS_SLOT, () => new Map());
 }
 
 /**

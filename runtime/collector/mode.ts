@@ -3,9 +3,9 @@
 
 import type { FnContext } from '../define.ts';
 import { clearDiag, diagOwned, raiseDiag } from '../diag-reasons.ts';
+import { defineSlot } from '../local-slots.ts';
 import type { StreamState } from './tick.ts';
 
-const DIAG_KEY = 'collector:diag';
 /** Consecutive all-healthy ticks before DIAG is lifted (one good tick can be luck). */
 export const HEALTHY_TICKS_TO_PROD = 2;
 
@@ -14,6 +14,9 @@ interface DiagState {
   enteredByCollector: boolean;
   healthyTicks: number;
 }
+
+/** The collector's DIAG bookkeeping: written and read only by updateCollectorMode (after each collect tick). */
+const DIAG_SLOT = defineSlot<DiagState>('collector:diag');
 
 /** This PC's own failures: a full or failing disk sends the collector to DIAG at once, not after N tries. */
 const DISK_CAUSES: ReadonlySet<string> = new Set(['disk_full', 'io_error']);
@@ -28,8 +31,7 @@ export async function updateCollectorMode(
   streams: Array<{ name: string; state: StreamState }>,
   shipFailures: Array<{ name: string; cause: string }> = [],
 ): Promise<string> {
-  const diag = (ctx.local.get(DIAG_KEY) as DiagState | undefined) ?? { enteredByCollector: false, healthyTicks: 0 };
-  ctx.local.set(DIAG_KEY, diag);
+  const diag = ctx.local.ensure(DIAG_SLOT, () => ({ enteredByCollector: false, healthyTicks: 0 }));
   const threshold = ctx.config.collector.diagAfterFailures;
   const failing = streams.filter((s) => s.state.failures >= threshold || (s.state.failures > 0 && DISK_CAUSES.has(s.state.cause ?? '')));
   const diskShip = shipFailures.filter((f) => DISK_CAUSES.has(f.cause));

@@ -3,6 +3,7 @@
 
 import type { AppConfig, StreamConfig } from '../../config/schema.ts';
 import { BtcError } from '../errors.ts';
+import { defineSlot, type LocalSlots } from '../local-slots.ts';
 import { ExchangePool, knownExchangeIds } from './exchanges.ts';
 import { preferredHosts, shardCount, shardMap } from '../leader/shards.ts';
 import { DEFAULT_DEPTH, DEFAULT_TIMEFRAME, type StreamTask } from './topics.ts';
@@ -121,16 +122,12 @@ export function assertStreamsValid(check: StreamCheck, options: { allowMissingSy
   if (errors.length) throw new BtcError('InvalidInput', `config error: ${errors.join('; ')}`);
 }
 
-const POOL_KEY = 'collector:exchange-pool';
+/** The runtime's ccxt instances: made by exchangePoolOf on first use (collect ticks, WebSocket streams, preflight, `runtime diag`), read through it. */
+const POOL_SLOT = defineSlot<ExchangePool>('collector:exchange-pool');
 
 /** The runtime's one exchange pool (process-local: ccxt instances are not state to keep in a store). */
-export function exchangePoolOf(local: Map<string, unknown>, config: AppConfig): ExchangePool {
-  let pool = local.get(POOL_KEY) as ExchangePool | undefined;
-  if (!pool) {
-    pool = new ExchangePool({ exchangeUrl: config.collector.exchangeUrl, timeoutMs: config.collector.streamTimeoutMs });
-    local.set(POOL_KEY, pool);
-  }
-  return pool;
+export function exchangePoolOf(local: LocalSlots, config: AppConfig): ExchangePool {
+  return local.ensure(POOL_SLOT, () => new ExchangePool({ exchangeUrl: config.collector.exchangeUrl, timeoutMs: config.collector.streamTimeoutMs }));
 }
 
 /**
@@ -140,7 +137,7 @@ export function exchangePoolOf(local: Map<string, unknown>, config: AppConfig): 
  * `symbol_unavailable`, the others collect, so preflight must not keep the whole PC in DEBUG).
  */
 export async function streamsPreflight(
-  runtime: { loaded: { config: AppConfig }; local: Map<string, unknown> },
+  runtime: { loaded: { config: AppConfig }; local: LocalSlots },
   options: { allowMissingSymbols?: boolean } = {},
 ): Promise<string | { detail: string; warn: boolean }> {
   const { config } = runtime.loaded;

@@ -3,6 +3,7 @@
 
 import type { FnContext } from '../define.ts';
 import { BtcError } from '../errors.ts';
+import { defineSlot, type LocalSlots } from '../local-slots.ts';
 import type { StreamStatus } from '../status.ts';
 import type { StreamId } from '../streams.ts';
 import { emptyCursor, loadCursor, reconcileWithRaw, saveCursor, type Cursor } from './cursors.ts';
@@ -60,7 +61,8 @@ export interface TickSummary {
   mode: string;
 }
 
-const STATE_KEY = 'collector:streams';
+/** Stream name → its collector state: made by streamStates, written by collect ticks and the WebSocket runners, read by status rows, tests and benchmarks. */
+const STREAMS_SLOT = defineSlot<Map<string, StreamState>>('collector:streams');
 const STICKY_NOTES = 5;
 const FETCHERS: Record<StreamTask['topic'], (fc: FetchContext) => Promise<StreamFetch>> = {
   ticker: fetchTicker,
@@ -74,10 +76,9 @@ export const streamIdOf = (t: StreamId): StreamId => ({ exchange: t.exchange, to
 
 export const streamName = (t: StreamId) => `${t.exchange}/${t.topic}/${symbolKey(t.symbol)}`;
 
-export function streamStates(local: Map<string, unknown>): Map<string, StreamState> {
-  let states = local.get(STATE_KEY) as Map<string, StreamState> | undefined;
-  if (!states) local.set(STATE_KEY, (states = new Map()));
-  return states;
+/** Every stream's collector state in this runtime (made empty on first use). */
+export function streamStates(local: LocalSlots): Map<string, StreamState> {
+  return local.ensure(STREAMS_SLOT, () => new Map());
 }
 
 export async function collectTick(ctx: FnContext): Promise<TickSummary> {

@@ -4,20 +4,21 @@
 import path from 'node:path';
 import type { Runtime } from '../context.ts';
 import { diagReasons, type DiagReason } from '../diag-reasons.ts';
+import { defineSlot } from '../local-slots.ts';
 import type { DiskReading } from '../disk-space.ts';
 import { repoDirOf } from '../handoff/files.ts';
 import type { AuditEvent } from '../audit.ts';
 import type { ClockSkewReading } from '../clock-skew.ts';
 import { isoDate } from '../clock.ts';
 import { hostLiveness, readAllStatus, type HostLiveness, type HostStatus, type StreamStatus } from '../status.ts';
-import { PREFLIGHT_KEY, type CheckResult, type PreflightRecord } from '../preflight.ts';
+import { PREFLIGHT_SLOT, type CheckResult } from '../preflight.ts';
 import { measureBacklog, type Backlog } from '../store/backlog.ts';
 
 export type { Backlog };
 import { listAll, type ObjectStore } from '../store/types.ts';
 import { NextTasksSource, type NextTasks } from './handover-tasks.ts';
 import { RecordsToday, streamKeyOf } from './records-today.ts';
-import { COMPACT_LAST_KEY, type CompactLast } from '../lake/capacity.ts';
+import { COMPACT_LAST_SLOT } from '../lake/capacity.ts';
 import { IncidentList, type DataModel } from './dashboard-data-card.tsx';
 import { StreamCharts, type StreamSeries } from './stream-charts.ts';
 import type { CoverageDay } from './charts.tsx';
@@ -41,15 +42,14 @@ const OTHER_HOST_SEGMENTS = 2;
  */
 const OWN_HOST_SEGMENTS = 8;
 const SEGMENT_CACHE_LIMIT = 64;
-/** Where the last Retry sync outcome lives in runtime.local. */
-export const SYNC_RETRY_KEY = 'dashboard.syncRetry';
-
 export interface SyncRetryOutcome {
   at: number;
   ok: boolean;
   running: boolean;
   message: string;
 }
+/** The last Retry sync outcome: written by the page's Retry button (runtime/http/dashboard-routes.tsx), read by the Sync card. */
+export const SYNC_RETRY_SLOT = defineSlot<SyncRetryOutcome>('dashboard.syncRetry');
 
 export interface HostRow extends HostStatus {
   self: boolean;
@@ -111,8 +111,8 @@ export interface DashboardModel {
   coverage: Map<string, CoverageDay[]>;
 }
 
-/** runtime.local key set by `runtime start --insecure-no-token`. */
-export const INSECURE_NO_TOKEN_KEY = 'http.insecureNoToken';
+/** Set (true) by `runtime start --insecure-no-token` (runtime/cli/start.ts); read by the page, which warns. */
+export const INSECURE_NO_TOKEN_SLOT = defineSlot<boolean>('http.insecureNoToken');
 
 /** One per runtime: holds the caches that keep refreshes cheap. */
 export class DashboardData {
@@ -203,7 +203,7 @@ export class DashboardData {
       deadline(this.charts.series(allStreams, now), new Map<string, StreamSeries>()),
       deadline(this.coverage(allStreams, now), new Map<string, CoverageDay[]>()),
     ]);
-    const retry = (rt.local.get(SYNC_RETRY_KEY) as SyncRetryOutcome | undefined) ?? null;
+    const retry = rt.local.get(SYNC_RETRY_SLOT) ?? null;
     return {
       now,
       host: rt.host,
@@ -241,9 +241,9 @@ export class DashboardData {
       console: consoleLinks(rt),
       handoffAvailable: rt.invoker.has('handoff'),
       preflightFailures: preflightFailures(rt),
-      insecureNoToken: rt.local.get(INSECURE_NO_TOKEN_KEY) === true,
+      insecureNoToken: rt.local.get(INSECURE_NO_TOKEN_SLOT) === true,
       tokenSet: Boolean(rt.loaded.secrets.BTC_TS_API_TOKEN),
-      data: { last: (rt.local.get(COMPACT_LAST_KEY) as CompactLast | undefined) ?? null, incidents },
+      data: { last: rt.local.get(COMPACT_LAST_SLOT) ?? null, incidents },
       charts,
       coverage,
     };
@@ -320,7 +320,7 @@ function consoleLinks(rt: Runtime): DashboardModel['console'] {
 
 /** The last preflight's failing checks while the runtime is in DEBUG; null in PROD/DIAG or before any preflight. */
 function preflightFailures(rt: Runtime): DashboardModel['preflightFailures'] {
-  const last = rt.local.get(PREFLIGHT_KEY) as PreflightRecord | undefined;
+  const last = rt.local.get(PREFLIGHT_SLOT);
   if (!last || rt.mode.get() !== 'DEBUG') return null;
   const failed = last.results.filter((r) => !r.ok);
   return failed.length ? { at: last.at, failed } : null;

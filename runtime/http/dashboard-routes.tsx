@@ -7,7 +7,7 @@ import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import type { Runtime } from '../context.ts';
 import { BtcError, httpStatusOf, publicMessage, toBtcError } from '../errors.ts';
 import { isBinaryResult } from './app.ts';
-import { SYNC_RETRY_KEY, type DashboardData, type SyncRetryOutcome } from './dashboard-data.ts';
+import { SYNC_RETRY_SLOT, type DashboardData, type SyncRetryOutcome } from './dashboard-data.ts';
 import { DashboardMain, DashboardPage } from './dashboard-view.tsx';
 import { measureBacklog, type Backlog } from '../store/backlog.ts';
 import { bytes } from './format.ts';
@@ -84,7 +84,7 @@ export function signInPage(c: Context, wrongToken: boolean, next: string) {
  */
 async function retrySync(runtime: Runtime): Promise<{ outcome: SyncRetryOutcome; status: ContentfulStatusCode }> {
   const remember = (outcome: SyncRetryOutcome) => {
-    runtime.local.set(SYNC_RETRY_KEY, outcome);
+    runtime.local.set(SYNC_RETRY_SLOT, outcome);
     return outcome;
   };
   const at = runtime.clock.now();
@@ -111,7 +111,7 @@ async function retrySync(runtime: Runtime): Promise<{ outcome: SyncRetryOutcome;
     },
   );
   await Promise.race([run, new Promise((resolve) => setTimeout(resolve, RETRY_ANSWER_WITHIN_MS).unref())]);
-  return { outcome: runtime.local.get(SYNC_RETRY_KEY) as SyncRetryOutcome, status };
+  return { outcome: runtime.local.get(SYNC_RETRY_SLOT)!, status };
 }
 
 /** The fields of the sync function's result the sentence uses (see functions/sync.ts). */

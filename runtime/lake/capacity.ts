@@ -1,6 +1,7 @@
 // runtime/lake/capacity.ts
 // Capacity of the bucket: bytes and objects per prefix and per stream-day, compression ratio, growth per day, the day the NAS is full.
 
+import { defineSlot } from '../local-slots.ts';
 import { listAll, type ObjectStore } from '../store/types.ts';
 import { DAY_MS, dayStart } from './layout.ts';
 import { parseParquetKey, parseRawSegmentKey } from '../keys.ts';
@@ -20,9 +21,6 @@ export interface CapacityReport {
   full_at: string | null;
 }
 
-/** What the compact duty leaves in ctx.local for the page (functions/compact.ts); the dashboard's Data card shows it. */
-export const COMPACT_LAST_KEY = 'compact.last';
-
 export interface CompactLast {
   at: number;
   ok: boolean;
@@ -32,6 +30,9 @@ export interface CompactLast {
   raw_deleted: number | null;
   capacity: { total_bytes: number; growth_bytes_per_day: number; days_until_full: number | null; full_at: string | null; compression_ratio: number | null } | null;
 }
+
+/** The last compact run: written by the compact duty (functions/compact.ts), read by the dashboard's Data card and the NAS-capacity alert rule (runtime/alerts/rules.ts). */
+export const COMPACT_LAST_SLOT = defineSlot<CompactLast>('compact.last');
 
 /**
  * One listing of the whole bucket (sizes only, no ETags). The forecast is linear: (capacity −

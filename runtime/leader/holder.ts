@@ -2,7 +2,7 @@
 // The holder's side of the collector lease state machine: renew, degrade, pause, resync, step down, hand over, release.
 
 import type { FnContext } from '../define.ts';
-import { LEASE_LOST_AT_KEY } from '../diag-reasons.ts';
+import { LEASE_LOST_AT_SLOT } from '../diag-reasons.ts';
 import {
   classifyRenewFailure,
   flushBeforeRelease,
@@ -155,7 +155,7 @@ async function stepDown(ctx: FnContext, mem: LeaderMemory, current: ObservedLeas
   const held = mem.held!;
   mem.held = null;
   // A lost lease turns this host DIAG for diag.leaseLostSeconds (runtime/diag-reasons.ts).
-  ctx.local.set(LEASE_LOST_AT_KEY, ctx.clock.now());
+  ctx.local.set(LEASE_LOST_AT_SLOT, ctx.clock.now());
   const other = current?.doc ?? null;
   setLeaseView(ctx.lease, { holder: false, since: null, degraded: false, leaderHost: other && !other.released ? other.host : null, epoch: other?.epoch ?? held.doc.epoch });
   if (current) observe(ctx, mem, current);

@@ -6,16 +6,17 @@ import type { AuditEventName, AuditEvents } from '../audit-events.ts';
 import type { FnContext, LeaseView } from '../define.ts';
 import { isBtcError, withTimeout } from '../errors.ts';
 import {
-  LEASE_KEY_LOCAL,
-  LEASE_STATUS_LOCAL,
+  LEADER_MEMORY_SLOT,
+  LEASE_KEY_SLOT,
+  LEASE_STATUS_SLOT,
   iso,
   leaderMemory,
   leaseDocSchema,
   leaseTimings,
   setLeaseView,
-  type LeaderMemory,
   type LeaseDoc,
 } from '../lease.ts';
+import { defineSlot, LocalSlots, type Slot } from '../local-slots.ts';
 import type { StreamId } from '../streams.ts';
 import { LEASE_KEY, memberKey, MEMBERS_PREFIX, parseMemberKey, shardLeaseKey } from '../keys.ts';
 import { followerBeat } from './follower.ts';
@@ -119,7 +120,7 @@ export interface ShardSlot {
   /** This shard's LeaseView: `holder` = this runtime may collect the shard's streams at `epoch`. */
   view: LeaseView;
   /** The shard context's own `ctx.local` entries (its lease memory); everything else is the runtime's. */
-  own: Map<string, unknown>;
+  own: LocalSlots;
   /** The lease document as last read or written (null: absent or unreadable). */
   doc: LeaseDoc | null;
   /** Monotonic ms this runtime asked the holder to hand the shard over (pending until taken or a lease passed). */
@@ -170,12 +171,14 @@ export interface SettleState {
   inherited: boolean;
 }
 
-const STATE_KEY = 'leader:shards';
-const SHARD_OWN_KEYS = new Set(['leader-heartbeat', LEASE_KEY_LOCAL, LEASE_STATUS_LOCAL]);
+/** This runtime's shard leases: made by the sharded heartbeat (ensureState), read by collect ticks, the HTTP routes, status and tests (shardStateOf). */
+const SHARDS_SLOT = defineSlot<ShardState>('leader:shards');
+/** The slots a shard's context keeps for itself (its lease memory, key and status publisher); every other slot is the runtime's. */
+const SHARD_OWN_SLOTS: ReadonlySet<string> = new Set([LEADER_MEMORY_SLOT, LEASE_KEY_SLOT, LEASE_STATUS_SLOT].map((s) => s.name));
 
 /** The shard state of this runtime, or null with one shard (nothing here runs then). */
-export function shardStateOf(local: Map<string, unknown>): ShardState | null {
-  return (local.get(STATE_KEY) as ShardState | undefined) ?? null;
+export function shardStateOf(local: LocalSlots): ShardState | null {
+  return local.get(SHARDS_SLOT) ?? null;
 }
 
 function ensureState(ctx: FnContext): ShardState {
@@ -188,7 +191,7 @@ function ensureState(ctx: FnContext): ShardState {
         shard,
         key: shardLeaseKey(shard),
         view: { holder: false, epoch: 0, leaderHost: null, since: null, degraded: false },
-        own: new Map<string, unknown>([[LEASE_KEY_LOCAL, shardLeaseKey(shard)]]),
+        own: new LocalSlots().set(LEASE_KEY_SLOT, shardLeaseKey(shard)),
         doc: null,
         requestedMono: null,
       })),
@@ -203,31 +206,34 @@ function ensureState(ctx: FnContext): ShardState {
       conflicts: [],
       settle: { upSinceMono: null, flaps: 0, reclaimed: false, inherited: false },
     };
-    ctx.local.set(STATE_KEY, state);
+    ctx.local.set(SHARDS_SLOT, state);
   }
   return state;
 }
 
 /** `ctx.local` for a shard: its own lease memory and key, the runtime's map for everything else (e.g. the lease-lost DIAG mark). */
-class ShardLocal extends Map<string, unknown> {
+class ShardLocal extends LocalSlots {
   constructor(
-    private readonly parent: Map<string, unknown>,
-    private readonly mine: Map<string, unknown>,
+    private readonly parent: LocalSlots,
+    private readonly mine: LocalSlots,
   ) {
     super();
   }
-  override get(key: string) {
-    return SHARD_OWN_KEYS.has(key) ? this.mine.get(key) : this.parent.get(key);
+  private of<T>(slot: Slot<T>): LocalSlots {
+    return SHARD_OWN_SLOTS.has(slot.name) ? this.mine : this.parent;
   }
-  override set(key: string, value: unknown) {
-    (SHARD_OWN_KEYS.has(key) ? this.mine : this.parent).set(key, value);
+  override get<T>(slot: Slot<T>): T | undefined {
+    return this.of(slot).get(slot);
+  }
+  override set<T>(slot: Slot<T>, value: T): this {
+    this.of(slot).set(slot, value);
     return this;
   }
-  override has(key: string) {
-    return SHARD_OWN_KEYS.has(key) ? this.mine.has(key) : this.parent.has(key);
+  override has<T>(slot: Slot<T>): boolean {
+    return this.of(slot).has(slot);
   }
-  override delete(key: string) {
-    return SHARD_OWN_KEYS.has(key) ? this.mine.delete(key) : this.parent.delete(key);
+  override delete<T>(slot: Slot<T>): boolean {
+    return this.of(slot).delete(slot);
   }
 }
 
@@ -240,7 +246,7 @@ function shardContext(ctx: FnContext, state: ShardState, slot: ShardSlot): FnCon
   const audit = Object.create(ctx.audit) as FnContext['audit'];
   audit.record = <E extends AuditEventName>(event: E, payload: AuditEvents[E]) => ctx.audit.record(event, { ...payload, shard: slot.shard });
   const local = new ShardLocal(ctx.local, slot.own);
-  slot.own.set(LEASE_STATUS_LOCAL, (doc: LeaseDoc | null) => {
+  slot.own.set(LEASE_STATUS_SLOT, (doc: LeaseDoc | null) => {
     slot.doc = doc;
     publishShardStatus(ctx, state);
   });
@@ -592,8 +598,8 @@ function publishShardStatus(ctx: FnContext, state: ShardState): void {
 }
 
 /** This runtime holds at least one shard lease: collecting (`collecting`), or on paper too (paused, degraded: it must keep beating). */
-export function holdsAnyShard(local: Map<string, unknown>, collecting = false): boolean {
+export function holdsAnyShard(local: LocalSlots, collecting = false): boolean {
   const state = shardStateOf(local);
   if (!state) return false;
-  return state.slots.some((s) => s.view.holder || (!collecting && (s.own.get('leader-heartbeat') as LeaderMemory | undefined)?.held));
+  return state.slots.some((s) => s.view.holder || (!collecting && s.own.get(LEADER_MEMORY_SLOT)?.held));
 }

@@ -3,6 +3,7 @@
 
 import type { RecordAudit } from '../audit-events.ts';
 import { isBtcError } from '../errors.ts';
+import { defineSlot } from '../local-slots.ts';
 import type { Logger } from '../logger.ts';
 import { putOnce } from '../segments.ts';
 import { etagOf } from '../store/fs.ts';
@@ -43,11 +44,11 @@ export interface SyncProgress {
 }
 
 /**
- * `ctx.local` key under which a caller in this process (the CLI's progress bar, runtime/cli/sync.ts)
- * puts a `(progress: SyncProgress) => void`; the sync duty (functions/sync.ts) passes it to runSync
- * as `onProgress`.
+ * `ctx.local` slot in which a caller in this process (the CLI's progress bar, runtime/cli/sync.ts)
+ * puts a `(progress: SyncProgress) => void`; the sync duty (functions/sync.ts) reads it and passes
+ * it to runSync as `onProgress`.
  */
-export const SYNC_PROGRESS_LISTENER = 'sync:progress';
+export const SYNC_PROGRESS_SLOT = defineSlot<(progress: SyncProgress) => void>('sync:progress');
 
 export interface SyncSummary {
   ok: boolean;

@@ -24,6 +24,7 @@ import { StatusWriter } from '../status.ts';
 import { StorageRouter } from '../store/router.ts';
 import type { ObjectStore } from '../store/types.ts';
 import type { RawStreams } from '../streams.ts';
+import { LocalSlots } from '../local-slots.ts';
 import { StoreAudit } from './audit.ts';
 import { NODE_ONLY } from './node-only.ts';
 import { createFetchS3Store } from './s3-fetch.ts';
@@ -252,7 +253,7 @@ const verifyInput = z
 let isolateId: number | undefined;
 const isolateIdOf = () => (isolateId ??= 1 + Math.floor(Math.random() * 0x7ffffffe));
 /** ctx.local: what a duty keeps between runs in this isolate (the candidate's lease observation). */
-const ISOLATE_MEMORY = new Map<string, unknown>();
+const ISOLATE_MEMORY = new LocalSlots();
 
 const NO_CACHE = 'none (worker: no cache)';
 

@@ -3,6 +3,7 @@
 
 import type { FnContext } from '../../define.ts';
 import { onLeaseChange } from '../../lease.ts';
+import { defineSlot, type LocalSlots } from '../../local-slots.ts';
 import { exchangePoolOf, planTasks } from '../plan.ts';
 import { streamName, streamStates } from '../tick.ts';
 import type { StreamTask } from '../topics.ts';
@@ -13,7 +14,6 @@ import { WsTickerRunner } from './ticker.ts';
 import type { WsRunner, WsSettings } from './runner.ts';
 import { WsTradesRunner } from './trades.ts';
 
-const KEY = 'collector:ws';
 /** Defaults of collector.ws (config/schema.ts). */
 export const WS_SILENT_DEFAULT_S = 10;
 export const WS_BACKOFF_MAX_DEFAULT_S = 30;
@@ -24,6 +24,9 @@ interface WsManager {
   ctx: FnContext;
   runners: Map<string, WsRunner>;
 }
+
+/** The WebSocket streams of this runtime: written by syncWsStreams (collect-tick), read by stopWsStreams (shutdown), wsStatusOf (status rows) and wsRunnerOf (tests, benchmarks). */
+const WS_SLOT = defineSlot<WsManager>('collector:ws');
 
 /** The `transport: ws` streams of the config. */
 export function wsTasks(ctx: FnContext): StreamTask[] {
@@ -36,10 +39,10 @@ export function wsTasks(ctx: FnContext): StreamTask[] {
  * before the lease duty's next await), and brings the running set in line with the config and lease.
  */
 export function syncWsStreams(ctx: FnContext): void {
-  let mgr = ctx.local.get(KEY) as WsManager | undefined;
+  let mgr = ctx.local.get(WS_SLOT);
   if (!mgr) {
     const created: WsManager = { ctx, runners: new Map() };
-    ctx.local.set(KEY, created);
+    ctx.local.set(WS_SLOT, created);
     onLeaseChange(ctx.lease, () => reconcile(created));
     mgr = created;
   }
@@ -88,8 +91,8 @@ function reconcile(mgr: WsManager): void {
 }
 
 /** Stops every ws stream and waits for their sockets to close (collect-tick's shutdown hook). */
-export async function stopWsStreams(local: Map<string, unknown>): Promise<void> {
-  const mgr = local.get(KEY) as WsManager | undefined;
+export async function stopWsStreams(local: LocalSlots): Promise<void> {
+  const mgr = local.get(WS_SLOT);
   if (!mgr) return;
   const runners = [...mgr.runners.values()];
   mgr.runners.clear();
@@ -97,11 +100,11 @@ export async function stopWsStreams(local: Map<string, unknown>): Promise<void> 
 }
 
 /** The ws block of a stream's status row; undefined when the stream is not running over ws here. */
-export function wsStatusOf(local: Map<string, unknown>, name: string): WsStatus | undefined {
-  return (local.get(KEY) as WsManager | undefined)?.runners.get(name)?.stats.status();
+export function wsStatusOf(local: LocalSlots, name: string): WsStatus | undefined {
+  return local.get(WS_SLOT)?.runners.get(name)?.stats.status();
 }
 
 /** The running ws stream `name` (tests read an order book runner's current book). */
-export function wsRunnerOf(local: Map<string, unknown>, name: string): WsRunner | undefined {
-  return (local.get(KEY) as WsManager | undefined)?.runners.get(name);
+export function wsRunnerOf(local: LocalSlots, name: string): WsRunner | undefined {
+  return local.get(WS_SLOT)?.runners.get(name);
 }
