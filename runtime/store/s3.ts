@@ -14,7 +14,8 @@ import {
 } from '@aws-sdk/client-s3';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { BtcError } from '../errors.ts';
-import { clockSkewError, CLOCK_SKEW_CODE, createSignedPut, refusalError, type SignedPut } from './s3-put.ts';
+import { createSignedPut, type SignedPut } from './s3-put.ts';
+import { CLOCK_SKEW_CODE, mapS3Failure } from './s3-errors.ts';
 import { ServerClock } from './server-clock.ts';
 import type { DeleteOptions, GetResult, ListOptions, ListPage, ObjectInfo, ObjectStore, PutOptions, PutResult } from './types.ts';
 
@@ -215,30 +216,16 @@ function createPool(options: S3StoreOptions, serverClock: ServerClock): Pool {
 }
 
 /**
- * S3 errors → BtcError codes; 409 ConditionalRequestConflict (AWS) counts as a lost race like 412.
- * A RequestTimeTooSkewed reaching here is one the SDK could not correct (its retry at the
- * corrected time was refused too, or retries are off): its cause is the clock.
+ * An SDK error (or a network failure under it) as a BtcError, through the one S3 error map
+ * (s3-errors.ts mapS3Failure). A RequestTimeTooSkewed reaching here is one the SDK could not
+ * correct (its retry at the corrected time was refused too, or retries are off): its cause is the clock.
  */
 export function mapError(err: unknown, key: string, serverClock: ServerClock): BtcError {
   if (err instanceof BtcError) return err;
   const status = (err as { $metadata?: { httpStatusCode?: number } })?.$metadata?.httpStatusCode;
   const name = err instanceof S3ServiceException ? err.name : (err as Error)?.name;
-  if (name === CLOCK_SKEW_CODE) return clockSkewError(status, key, -serverClock.offsetMs, err);
-  const details = { key, status, s3: name };
-  if (status === 412 || name === 'PreconditionFailed' || name === 'ConditionalRequestConflict') {
-    return new BtcError('PreconditionFailed', `precondition failed at ${key}`, { cause: err, details });
-  }
-  if (status === 404 || name === 'NoSuchKey' || name === 'NotFound') {
-    return new BtcError('NotFound', `no object at ${key}`, { cause: err, details });
-  }
-  if (name === 'NoSuchBucket') {
-    return new BtcError('Unavailable', `bucket missing (${key}): create it with node bin/tsnode.mjs infra/minio/bootstrap.ts`, { cause: err, details });
-  }
-  if (status !== undefined && status >= 400 && status < 500 && status !== 429 && status !== 408) {
-    return refusalError(status, name, key, err);
-  }
-  const why = status ? `S3 ${status}` : ((err as NodeJS.ErrnoException)?.code ?? name ?? 'network error');
-  return new BtcError('Unavailable', `store unreachable (${why}) at ${key}`, { cause: err, details });
+  const reason = (err as NodeJS.ErrnoException)?.code ?? name;
+  return mapS3Failure({ status, code: name, key, cause: err, reason, skewMs: name === CLOCK_SKEW_CODE ? -serverClock.offsetMs : undefined }).error;
 }
 
 export function stripQuotes(etag: string): string {
