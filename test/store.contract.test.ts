@@ -123,6 +123,38 @@ describe.each(adapters)('%s contract', (_name, make) => {
     expect((await store.get(`${ns}cas`)).body.toString()).toMatch(/^writer-\d+$/);
   });
 
+  it('refuses the same bad keys with InvalidKey on put, get, head and delete, before any I/O', async () => {
+    // key-rules.ts: one set of rules for every adapter, so a key the cache takes the NAS takes too.
+    const overLimit = `${ns}${'é'}${'a'.repeat(1023 - Buffer.byteLength(ns))}`; // 1025 bytes, fewer characters
+    const bad = ['', '/abs', `${ns}../x`, 'a/../../x', `${ns}a//b`, `${ns}a/./b`, `${ns}dir/`, `${ns}nul\0x`, `${ns}ctl\u0001x`, `${ns}del\u007fx`, `${ns}a\\b`, 'C:/x', overLimit];
+    for (const key of bad) {
+      expect(await codeOf(store.put(key, 'x')), `put ${JSON.stringify(key)}`).toBe('InvalidKey');
+      expect(await codeOf(store.get(key)), `get ${JSON.stringify(key)}`).toBe('InvalidKey');
+      expect(await codeOf(store.getOrNull(key)), `getOrNull ${JSON.stringify(key)}`).toBe('InvalidKey');
+      expect(await codeOf(store.head(key)), `head ${JSON.stringify(key)}`).toBe('InvalidKey');
+      expect(await codeOf(store.delete(key)), `delete ${JSON.stringify(key)}`).toBe('InvalidKey');
+    }
+    // Exactly 1024 bytes of UTF-8 is S3's limit and is accepted (segments stay under a file name's 255).
+    let longest = ns;
+    while (Buffer.byteLength(longest) + 81 < 1024) longest += `${'é'.repeat(40)}/`;
+    longest += 'b'.repeat(1024 - Buffer.byteLength(longest));
+    expect(Buffer.byteLength(longest)).toBe(1024);
+    expect(await codeOf(store.put(longest, 'x'))).toBe('ok');
+    expect((await store.get(longest)).body.toString()).toBe('x');
+    expect(await listKeys(store, ns)).toEqual([longest]);
+  });
+
+  it('refuses list prefixes no valid key could start with, with InvalidKey', async () => {
+    for (const prefix of ['/x', '../', '..', `${ns}..`, `${ns}.`, `${ns}a//`, `${ns}./`, `${ns}a\\b`, `${ns}nul\0`, `${ns}${'a'.repeat(1025)}`]) {
+      expect(await codeOf(store.listPage(prefix)), JSON.stringify(prefix)).toBe('InvalidKey');
+    }
+    // A partial last segment is a prefix, not a key: "dt=" and ".h" at the end are fine.
+    await store.put(`${ns}dt=1/x`, 'v');
+    await store.put(`${ns}.hidden`, 'v');
+    expect(await listKeys(store, `${ns}dt=`)).toEqual([`${ns}dt=1/x`]);
+    expect(await listKeys(store, `${ns}.h`)).toEqual([`${ns}.hidden`]);
+  });
+
   it('lists lexicographically with pagination past 1000 keys', async () => {
     const keys = Array.from({ length: 1205 }, (_, i) => `${ns}list/${String(i).padStart(5, '0')}`);
     keys.push(`${ns}list-sibling`, `${ns}list/a/deeper`, `${ns}list/0000`, `${ns}list.z`);

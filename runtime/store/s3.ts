@@ -15,6 +15,7 @@ import {
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { BtcError } from '../errors.ts';
 import { createSignedPut, type SignedPut } from './s3-put.ts';
+import { validateKey, validatePrefix } from './key-rules.ts';
 import { CLOCK_SKEW_CODE, mapS3Failure } from './s3-errors.ts';
 import { ServerClock } from './server-clock.ts';
 import type { DeleteOptions, GetResult, ListOptions, ListPage, ObjectInfo, ObjectStore, PutOptions, PutResult } from './types.ts';
@@ -134,6 +135,7 @@ class S3Store implements ObjectStore {
   }
 
   async get(key: string): Promise<GetResult> {
+    validateKey(key);
     try {
       const res = await this.send(() => this.poolOf(key).client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key })));
       const body = Buffer.from(await res.Body!.transformToByteArray());
@@ -159,6 +161,7 @@ class S3Store implements ObjectStore {
   }
 
   async head(key: string): Promise<ObjectInfo | null> {
+    validateKey(key);
     try {
       const res = await this.send(() => this.poolOf(key).client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key })));
       return {
@@ -175,10 +178,12 @@ class S3Store implements ObjectStore {
   }
 
   async put(key: string, body: Buffer | string, options: PutOptions = {}): Promise<PutResult> {
+    validateKey(key);
     return this.poolOf(key).signedPut(key, typeof body === 'string' ? Buffer.from(body) : body, { ...options, contentType: options.contentType ?? contentTypeOf(key) });
   }
 
   async delete(key: string, options: DeleteOptions = {}): Promise<void> {
+    validateKey(key);
     try {
       const ifMatch = options.ifMatch === undefined ? undefined : `"${options.ifMatch.replace(/^"|"$/g, '')}"`;
       await this.send(() => this.poolOf(key).client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key, IfMatch: ifMatch })));
@@ -189,6 +194,7 @@ class S3Store implements ObjectStore {
   }
 
   async listPage(prefix: string, options: ListOptions = {}): Promise<ListPage> {
+    validatePrefix(prefix);
     try {
       return toListPage(await this.send(() => this.client.send(listPageCommand(this.bucket, prefix, options))));
     } catch (err) {
