@@ -8,6 +8,7 @@ import path from 'node:path';
 import { fsError, fsyncDir } from '../durable.ts';
 import { BtcError } from '../errors.ts';
 import { acquireFileLock } from '../file-lock.ts';
+import { validateKey, validatePrefix } from './key-rules.ts';
 import type { DeleteOptions, GetResult, ListOptions, ListPage, ObjectInfo, ObjectStore, PutOptions, PutResult } from './types.ts';
 
 export interface FsStoreOptions {
@@ -168,9 +169,10 @@ class FsStore implements ObjectStore {
     const startAfter = options.startAfter ?? '';
     const objects: ObjectInfo[] = [];
     // Walk from the deepest directory the prefix names, in true lexicographic key order.
+    validatePrefix(prefix);
     const slash = prefix.lastIndexOf('/');
     const baseKey = slash >= 0 ? prefix.slice(0, slash + 1) : '';
-    if (baseKey) validateKey(baseKey.slice(0, -1));
+    if (baseKey) validateFsKey(baseKey.slice(0, -1));
     for await (const info of this.walk(baseKey, prefix, startAfter, options.etags !== false)) {
       if (objects.length === limit) {
         return { objects, nextStartAfter: objects[objects.length - 1]!.key };
@@ -237,7 +239,7 @@ class FsStore implements ObjectStore {
   }
 
   private pathOf(key: string): string {
-    validateKey(key);
+    validateFsKey(key);
     return path.join(this.root, ...key.split('/'));
   }
 
@@ -368,18 +370,16 @@ async function createOnly(tmp: string, file: string): Promise<void> {
   }
 }
 
-/** Rejects keys that could escape the root or alias another key. */
-export function validateKey(key: string): void {
-  const bad = (why: string) => new BtcError('InvalidKey', `invalid key ${JSON.stringify(key)}: ${why}`, { details: { key } });
-  if (typeof key !== 'string' || key.length === 0) throw bad('empty');
-  if (key.length > 1024) throw bad('longer than 1024 characters');
-  if (key.includes('\0')) throw bad('contains NUL');
-  if (key.includes('\\')) throw bad('contains a backslash');
-  if (key.startsWith('/') || /^[A-Za-z]:/.test(key)) throw bad('absolute');
-  const segments = key.split('/');
-  if (segments.some((s) => s === '')) throw bad('empty path segment');
-  if (segments.some((s) => s === '.' || s === '..')) throw bad('dot segment');
-  if (segments[0] === INTERNAL_DIR) throw bad(`reserved prefix ${INTERNAL_DIR}`);
+/**
+ * The port's key rules (key-rules.ts validateKey: no escape from the root, no aliasing), plus the
+ * directory store's own: the internal folder `.btc-store/` is not a key.
+ * @throws BtcError InvalidKey.
+ */
+export function validateFsKey(key: string): void {
+  validateKey(key);
+  if (key.split('/')[0] === INTERNAL_DIR) {
+    throw new BtcError('InvalidKey', `invalid key ${JSON.stringify(key)}: reserved prefix ${INTERNAL_DIR}`, { details: { key } });
+  }
 }
 
 /** ETag = MD5 of the content, the same value S3 gives a single-part upload. */

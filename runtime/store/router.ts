@@ -3,7 +3,7 @@
 
 import { BtcError, isBtcError, withTimeout } from '../errors.ts';
 import { conditionalWritesSummary, probeConditionalWrites, type ConditionalWritesReport } from './capabilities.ts';
-import { THROTTLE_CODES } from './s3-put.ts';
+import { THROTTLE_CODES } from './s3-errors.ts';
 import type { DeleteOptions, GetResult, ListOptions, ListPage, ObjectInfo, ObjectStore, PutOptions, PutResult } from './types.ts';
 import { storageProbeKey } from '../keys.ts';
 
@@ -261,13 +261,13 @@ export function storeErrorCause(err: unknown): string {
   return s3 === 'NoSuchBucket' || isThrottled(err) ? s3! : 'network';
 }
 
-/** The store answered, but asked us to slow down (s3-put.ts THROTTLE_CODES): up, not down. */
+/** The store answered, but asked us to slow down (s3-errors.ts THROTTLE_CODES): up, not down. */
 export function isThrottled(err: unknown): boolean {
   const s3 = s3CodeOf(err);
   return s3 !== undefined && THROTTLE_CODES.has(s3);
 }
 
-/** A non-network 4xx refusal by the store (s3-put.ts refusalError): an answer with an S3 code, not a lost race. */
+/** A non-network 4xx refusal by the store (s3-errors.ts refusalError): an answer with an S3 code, not a lost race. */
 function isRefusal(err: unknown): boolean {
   return isBtcError(err, 'Internal') && s3CodeOf(err) !== undefined;
 }

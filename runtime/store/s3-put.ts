@@ -6,7 +6,8 @@ import http from 'node:http';
 import https from 'node:https';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { BtcError } from '../errors.ts';
-import { describeClockSkew, ServerClock } from './server-clock.ts';
+import { CLOCK_SKEW_CODE, isThrottleAnswer, mapS3Failure } from './s3-errors.ts';
+import { ServerClock } from './server-clock.ts';
 import type { PutOptions, PutResult } from './types.ts';
 
 export interface SignedPutOptions {
@@ -37,14 +38,15 @@ const RETRY_CAP_MS = 2_000;
  * and a put that slept a minute would outlive every caller's deadline.
  */
 const RETRY_AFTER_CAP_MS = 5_000;
-/** S3's answer to a signature time more than 15 minutes from its own (AWS S3 API reference, "Error codes"). */
-export const CLOCK_SKEW_CODE = 'RequestTimeTooSkewed';
+// The error table moved to s3-errors.ts; these names stay importable from here.
+export { ACCESS_DENIED_CODES, ACCESS_DENIED_HINT, CLOCK_SKEW_CODE, clockSkewError, refusalError, THROTTLE_CODES } from './s3-errors.ts';
 
 /**
  * PUT with a signed `Content-MD5` (the server refuses bytes that do not match, so a completed
- * upload is verified end to end, and nobody on the way can swap the body); conditional headers map to the same
- * BtcError codes as the SDK path: 412 / 409 ConditionalRequestConflict → PreconditionFailed,
- * 404 → NotFound, network / 5xx after retries → Unavailable. A throttled answer (503 SlowDown,
+ * upload is verified end to end, and nobody on the way can swap the body); answers map to BtcError
+ * codes through the same table as the SDK path (s3-errors.ts mapS3Failure): 412 / 409
+ * ConditionalRequestConflict → PreconditionFailed, 400 BadDigest → InvalidInput, 404 → NotFound,
+ * network / 5xx / 408 / 429 after retries → Unavailable. A throttled answer (503 SlowDown,
  * 429) is retried after its `Retry-After` (seconds, or an HTTP date) when that is longer than the
  * backoff; each one is told to `put.onThrottle(retryAfterMs)`, and the last one's code and wait
  * travel in the Unavailable error's details (`s3: 'SlowDown'`, `retryAfterMs`).
@@ -109,7 +111,7 @@ export function createSignedPut(options: SignedPutOptions): SignedPut {
               return;
             }
             const err = errorOf(status, Buffer.concat(chunks).toString('utf8'), key, serverClock);
-            if (err instanceof RetryableError && isThrottleAnswer(status, err.s3)) {
+            if (err instanceof RetryableError && isThrottleAnswer(status, (err.mapped.details as { s3?: string } | undefined)?.s3)) {
               err.retryAfterMs = retryAfterMs(res.headers['retry-after']);
               put.onThrottle?.(err.retryAfterMs ?? 0);
             }
@@ -118,7 +120,7 @@ export function createSignedPut(options: SignedPutOptions): SignedPut {
         },
       );
       req.on('timeout', () => req.destroy(new Error(`timed out after ${options.requestTimeoutMs} ms`)));
-      req.on('error', (err) => reject(new RetryableError(`store unreachable (${(err as NodeJS.ErrnoException).code ?? err.message}) at ${key}`, err)));
+      req.on('error', (err) => reject(new RetryableError(mapS3Failure({ status: undefined, code: undefined, key, cause: err, reason: (err as NodeJS.ErrnoException).code ?? err.message }).error)));
       req.end(body);
     });
   };
@@ -137,7 +139,8 @@ export function createSignedPut(options: SignedPutOptions): SignedPut {
         }
         if (!(err instanceof RetryableError)) throw err;
         if (attempt >= options.maxAttempts) {
-          throw new BtcError('Unavailable', err.message, { cause: err.cause, details: { key, ...(err.s3 ? { s3: err.s3 } : {}), ...(err.retryAfterMs !== undefined ? { retryAfterMs: err.retryAfterMs } : {}) } });
+          const last = err.mapped;
+          throw new BtcError(last.code, last.message, { cause: last.cause, details: { ...(last.details as object), ...(err.retryAfterMs !== undefined ? { retryAfterMs: err.retryAfterMs } : {}) } });
         }
         const backoff = Math.min(RETRY_CAP_MS, RETRY_BASE_MS * 2 ** (attempt - 1)) * Math.random();
         const delay = Math.max(backoff, err.retryAfterMs ?? 0);
@@ -173,20 +176,13 @@ function isBtcErrorWithS3(err: unknown, code: string): boolean {
   return err instanceof BtcError && (err.details as { s3?: unknown } | undefined)?.s3 === code;
 }
 
+/** A failure another attempt may cure (mapS3Failure said `retryable`), carrying its mapped BtcError. */
 class RetryableError extends Error {
   /** The server's Retry-After (ms) on a throttled answer. */
   retryAfterMs?: number;
-  constructor(message: string, cause?: unknown, readonly s3?: string) {
-    super(message, { cause });
+  constructor(readonly mapped: BtcError) {
+    super(mapped.message, { cause: mapped.cause });
   }
-}
-
-/** S3 codes that mean "busy, slow down" (MinIO: 503 SlowDown / SlowDownWrite / SlowDownRead, 429 TooManyRequests; AWS: 503 SlowDown). */
-export const THROTTLE_CODES: ReadonlySet<string> = new Set(['SlowDown', 'SlowDownWrite', 'SlowDownRead', 'TooManyRequests', 'RequestLimitExceeded', 'Throttling']);
-
-/** A throttle, not an outage: only these honour Retry-After (a 503 from a MinIO still starting is retried on the usual backoff). */
-function isThrottleAnswer(status: number, code: string | undefined): boolean {
-  return status === 429 || (code !== undefined && THROTTLE_CODES.has(code));
 }
 
 /**
@@ -200,51 +196,11 @@ export function retryAfterMs(header: string | string[] | undefined, now = Date.n
   return Number.isFinite(ms) ? Math.min(RETRY_AFTER_CAP_MS, Math.max(0, ms)) : undefined;
 }
 
+/** A non-2xx answer to the PUT, through the one S3 error map; retryable ones wrapped for the retry loop. */
 function errorOf(status: number, xml: string, key: string, serverClock: ServerClock): Error {
   const code = /<Code>([^<]+)<\/Code>/.exec(xml)?.[1];
-  if (code === CLOCK_SKEW_CODE) return clockSkewError(status, key, -serverClock.offsetMs);
-  const details = { key, status, s3: code };
-  if (status === 412 || code === 'PreconditionFailed' || code === 'ConditionalRequestConflict') {
-    return new BtcError('PreconditionFailed', `precondition failed at ${key}`, { details });
-  }
-  if (code === 'BadDigest' || code === 'InvalidDigest') return new BtcError('InvalidInput', `body does not match its MD5 at ${key}`, { details });
-  if (status === 404 && code === 'NoSuchBucket') return new BtcError('Unavailable', `bucket missing (${key}): create it with node bin/tsnode.mjs infra/minio/bootstrap.ts`, { details });
-  if (status === 404) return new BtcError('NotFound', `no object at ${key}`, { details });
-  if (status >= 500 || status === 429 || status === 408) return new RetryableError(`store unreachable (S3 ${status}${code ? ` ${code}` : ''}) at ${key}`, undefined, code ?? (status === 429 ? 'TooManyRequests' : undefined));
-  return refusalError(status, code, key);
-}
-
-/** S3 codes that mean "these credentials may not do this": the operator's fix is the key pair. */
-export const ACCESS_DENIED_CODES: ReadonlySet<string> = new Set(['AccessDenied', 'InvalidAccessKeyId', 'SignatureDoesNotMatch', 'InvalidToken', 'ExpiredToken']);
-export const ACCESS_DENIED_HINT = 'access denied: check BTC_TS_S3_ACCESS_KEY / BTC_TS_S3_SECRET_KEY';
-
-/**
- * A non-network refusal by the store (4xx other than 404/408/409/412/429) as a BtcError whose
- * `details.s3` is the S3 error code, the status cause the page and `runtime status` show. A 403
- * (or one of ACCESS_DENIED_CODES) says which keys to check; HEAD answers 403 without a body, so
- * its code is AccessDenied.
- */
-export function refusalError(status: number | undefined, code: string | undefined, key: string, cause?: unknown): BtcError {
-  // S3 answers a skewed signature time with 403 too, but the fix is the clock, not the keys.
-  if (code === CLOCK_SKEW_CODE) return clockSkewError(status, key, undefined, cause);
-  const denied = status === 403 || (code !== undefined && ACCESS_DENIED_CODES.has(code));
-  const s3 = denied && (code === undefined || !ACCESS_DENIED_CODES.has(code)) ? 'AccessDenied' : code;
-  const where = `S3 ${status ?? '?'} ${s3 ?? ''} at ${key}`.replace(/ {2}/, ' ');
-  const message = denied ? `${ACCESS_DENIED_HINT} (${where})` : where;
-  return new BtcError('Internal', message, { cause, details: { key, status, s3 } });
-}
-
-/**
- * The refusal of a request whose signature time was more than 15 minutes off even after the
- * correction (or before any answer gave one): cause `RequestTimeTooSkewed`, never "access denied"
- * or "primary down". `skewMs` = this PC − server (positive: ahead), in the message when known.
- */
-export function clockSkewError(status: number | undefined, key: string, skewMs?: number, cause?: unknown): BtcError {
-  const how = skewMs === undefined ? "this PC's clock is too far from the store's" : describeClockSkew(skewMs);
-  return new BtcError('Internal', `${how}: fix the time sync (NTP) on this PC or the NAS (S3 ${status ?? '?'} ${CLOCK_SKEW_CODE} at ${key})`, {
-    cause,
-    details: { key, status, s3: CLOCK_SKEW_CODE, clock_skew_ms: skewMs },
-  });
+  const { error, retryable } = mapS3Failure({ status, code, key, skewMs: code === CLOCK_SKEW_CODE ? -serverClock.offsetMs : undefined });
+  return retryable ? new RetryableError(error) : error;
 }
 
 /** RFC 3986 encoding of one path segment, as SigV4 wants it (S3: encoded once). */

@@ -14,7 +14,9 @@ import {
 } from '@aws-sdk/client-s3';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { BtcError } from '../errors.ts';
-import { clockSkewError, CLOCK_SKEW_CODE, createSignedPut, refusalError, type SignedPut } from './s3-put.ts';
+import { createSignedPut, type SignedPut } from './s3-put.ts';
+import { validateKey, validatePrefix } from './key-rules.ts';
+import { CLOCK_SKEW_CODE, mapS3Failure } from './s3-errors.ts';
 import { ServerClock } from './server-clock.ts';
 import type { DeleteOptions, GetResult, ListOptions, ListPage, ObjectInfo, ObjectStore, PutOptions, PutResult } from './types.ts';
 
@@ -133,6 +135,7 @@ class S3Store implements ObjectStore {
   }
 
   async get(key: string): Promise<GetResult> {
+    validateKey(key);
     try {
       const res = await this.send(() => this.poolOf(key).client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key })));
       const body = Buffer.from(await res.Body!.transformToByteArray());
@@ -158,6 +161,7 @@ class S3Store implements ObjectStore {
   }
 
   async head(key: string): Promise<ObjectInfo | null> {
+    validateKey(key);
     try {
       const res = await this.send(() => this.poolOf(key).client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key })));
       return {
@@ -174,10 +178,12 @@ class S3Store implements ObjectStore {
   }
 
   async put(key: string, body: Buffer | string, options: PutOptions = {}): Promise<PutResult> {
+    validateKey(key);
     return this.poolOf(key).signedPut(key, typeof body === 'string' ? Buffer.from(body) : body, { ...options, contentType: options.contentType ?? contentTypeOf(key) });
   }
 
   async delete(key: string, options: DeleteOptions = {}): Promise<void> {
+    validateKey(key);
     try {
       const ifMatch = options.ifMatch === undefined ? undefined : `"${options.ifMatch.replace(/^"|"$/g, '')}"`;
       await this.send(() => this.poolOf(key).client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key, IfMatch: ifMatch })));
@@ -188,6 +194,7 @@ class S3Store implements ObjectStore {
   }
 
   async listPage(prefix: string, options: ListOptions = {}): Promise<ListPage> {
+    validatePrefix(prefix);
     try {
       return toListPage(await this.send(() => this.client.send(listPageCommand(this.bucket, prefix, options))));
     } catch (err) {
@@ -215,30 +222,16 @@ function createPool(options: S3StoreOptions, serverClock: ServerClock): Pool {
 }
 
 /**
- * S3 errors → BtcError codes; 409 ConditionalRequestConflict (AWS) counts as a lost race like 412.
- * A RequestTimeTooSkewed reaching here is one the SDK could not correct (its retry at the
- * corrected time was refused too, or retries are off): its cause is the clock.
+ * An SDK error (or a network failure under it) as a BtcError, through the one S3 error map
+ * (s3-errors.ts mapS3Failure). A RequestTimeTooSkewed reaching here is one the SDK could not
+ * correct (its retry at the corrected time was refused too, or retries are off): its cause is the clock.
  */
 export function mapError(err: unknown, key: string, serverClock: ServerClock): BtcError {
   if (err instanceof BtcError) return err;
   const status = (err as { $metadata?: { httpStatusCode?: number } })?.$metadata?.httpStatusCode;
   const name = err instanceof S3ServiceException ? err.name : (err as Error)?.name;
-  if (name === CLOCK_SKEW_CODE) return clockSkewError(status, key, -serverClock.offsetMs, err);
-  const details = { key, status, s3: name };
-  if (status === 412 || name === 'PreconditionFailed' || name === 'ConditionalRequestConflict') {
-    return new BtcError('PreconditionFailed', `precondition failed at ${key}`, { cause: err, details });
-  }
-  if (status === 404 || name === 'NoSuchKey' || name === 'NotFound') {
-    return new BtcError('NotFound', `no object at ${key}`, { cause: err, details });
-  }
-  if (name === 'NoSuchBucket') {
-    return new BtcError('Unavailable', `bucket missing (${key}): create it with node bin/tsnode.mjs infra/minio/bootstrap.ts`, { cause: err, details });
-  }
-  if (status !== undefined && status >= 400 && status < 500 && status !== 429 && status !== 408) {
-    return refusalError(status, name, key, err);
-  }
-  const why = status ? `S3 ${status}` : ((err as NodeJS.ErrnoException)?.code ?? name ?? 'network error');
-  return new BtcError('Unavailable', `store unreachable (${why}) at ${key}`, { cause: err, details });
+  const reason = (err as NodeJS.ErrnoException)?.code ?? name;
+  return mapS3Failure({ status, code: name, key, cause: err, reason, skewMs: name === CLOCK_SKEW_CODE ? -serverClock.offsetMs : undefined }).error;
 }
 
 export function stripQuotes(etag: string): string {

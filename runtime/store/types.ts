@@ -62,7 +62,11 @@ export interface ListPage {
   nextStartAfter?: string;
 }
 
-/** The object-store interface. Errors are BtcError with codes NotFound, PreconditionFailed, Unavailable, InvalidKey. */
+/**
+ * The object-store interface. Errors are BtcError with codes NotFound, PreconditionFailed,
+ * Unavailable, InvalidKey (every adapter checks keys and list prefixes with key-rules.ts before
+ * any I/O, so all accept the same keys), InvalidInput (a body that does not match its MD5).
+ */
 export interface ObjectStore {
   /** Human-readable location, no secrets (e.g. `s3://btc-ts@127.0.0.1:9000`, `fs:/data/nas`). */
   readonly describe: string;

@@ -6,6 +6,7 @@ import { DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, PutObjectComm
 import { FetchHttpHandler } from '@smithy/fetch-http-handler';
 import { BtcError } from '../errors.ts';
 import { contentTypeOf, listPageCommand, mapError, stripQuotes, toListPage, type S3StoreOptions } from '../store/s3.ts';
+import { validateKey, validatePrefix } from '../store/key-rules.ts';
 import { ServerClock } from '../store/server-clock.ts';
 import type { GetResult, ListOptions, ListPage, ObjectInfo, ObjectStore, PutOptions, PutResult } from '../store/types.ts';
 
@@ -14,7 +15,7 @@ const DEFAULT_MAX_ATTEMPTS = 3;
 
 /**
  * The same contract as `createS3Store` (runtime/store/s3.ts: same keys, ETags, conditional puts and
- * BtcError codes through the same `mapError`), but every call is one `fetch`: no agents, no
+ * BtcError codes through the same `mapError`, same key rules through key-rules.ts), but every call is one `fetch`: no agents, no
  * sockets, no node:http. Puts go through the SDK's PutObject with `If-None-Match` / `If-Match`
  * (S3 conditional writes; R2 and MinIO honour both) and a `Content-MD5` the server checks, as the
  * Node store's lean put does. Options about sockets (`maxSockets`, `ownPoolPrefixes`,
@@ -48,6 +49,7 @@ class FetchS3Store implements ObjectStore {
   }
 
   async get(key: string): Promise<GetResult> {
+    validateKey(key);
     try {
       const res = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }));
       const body = Buffer.from(await res.Body!.transformToByteArray());
@@ -67,6 +69,7 @@ class FetchS3Store implements ObjectStore {
   }
 
   async head(key: string): Promise<ObjectInfo | null> {
+    validateKey(key);
     try {
       const res = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key }));
       return { key, etag: stripQuotes(res.ETag ?? ''), size: res.ContentLength ?? 0, lastModified: res.LastModified?.getTime() ?? 0 };
@@ -78,6 +81,7 @@ class FetchS3Store implements ObjectStore {
   }
 
   async put(key: string, body: Buffer | string, options: PutOptions = {}): Promise<PutResult> {
+    validateKey(key);
     const bytes = typeof body === 'string' ? Buffer.from(body) : body;
     const md5 = options.md5 ? Buffer.from(options.md5, 'hex').toString('base64') : createHash('md5').update(bytes).digest('base64');
     try {
@@ -100,6 +104,7 @@ class FetchS3Store implements ObjectStore {
   }
 
   async delete(key: string): Promise<void> {
+    validateKey(key);
     try {
       await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key }));
     } catch (err) {
@@ -109,6 +114,7 @@ class FetchS3Store implements ObjectStore {
   }
 
   async listPage(prefix: string, options: ListOptions = {}): Promise<ListPage> {
+    validatePrefix(prefix);
     try {
       return toListPage(await this.client.send(listPageCommand(this.bucket, prefix, options)));
     } catch (err) {
