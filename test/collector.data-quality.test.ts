@@ -4,6 +4,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startEmulator, type Emulator } from '../runtime/emulator/server.ts';
 import { collectorHarness, type Harness } from './helpers/collector-harness.ts';
+import { latestKey } from '../runtime/keys.ts';
 
 const YEAR_MS = 365 * 86_400_000;
 
@@ -134,5 +135,13 @@ describe('what real exchanges serve: times, freshness, books, candles', () => {
     const final = (await (await fetch(`${emulator.url}/api/v3/klines?symbol=BTCUSDT&interval=1s&startTime=${stored[0]!.ts}&limit=1000`)).json()) as unknown[][];
     const finalVolume = new Map(final.map((k) => [Number(k[0]), Number(k[5])]));
     for (const r of stored) expect(Number(r.data['volume']), `candle ${r.ts}`).toBe(finalVolume.get(r.ts));
+    // The latest CSV says the same: its newest closed=true row is the newest stored candle; the
+    // forming candle and those closed less than the settle time ago are closed=false (the health
+    // check compares closed rows with raw, and read "CSV ahead of raw" inside the settle time).
+    await h.tick();
+    const rows = (await h.runtime.store.get(latestKey({ exchange: 'binance', topic: 'ohlcv', symbol: 'BTC/USDT' }))).body.toString('utf8').trim().split('\n').slice(1).map((r) => r.split(','));
+    const newestStored = (await h.raw('ohlcv')).at(-1)!.ts;
+    expect(Number(rows.filter((c) => c.at(-1) === 'true').at(-1)![0]), rows.join('\n')).toBe(newestStored);
+    expect(rows.filter((c) => c.at(-1) === 'false').length, rows.join('\n')).toBeGreaterThanOrEqual(2);
   });
 });

@@ -139,8 +139,8 @@ const MAX_LISTED_OPEN_TIMES = 100;
 /**
  * Settled candles are stored once each (the cursor holds the last one): a candle is settled once
  * its period plus `candleSettleMs` has passed in exchange time, so a revision the exchange makes
- * shortly after the close is what gets stored. The CSV shows the last candles as served, the
- * forming (newest) one marked `closed=false`. Open times the exchange skipped between stored candles (maintenance) are
+ * shortly after the close is what gets stored. The CSV shows the last candles as served; the forming
+ * one and any not yet settled are marked `closed=false` (only settled candles are stored). Open times the exchange skipped between stored candles (maintenance) are
  * audited as `collector.gap.detected` with `missing_open_times`.
  */
 export async function fetchOhlcv({ exchange, task, cursor, now, exchangeNow, candleSettleMs }: FetchContext): Promise<StreamFetch> {
@@ -175,7 +175,9 @@ export async function fetchOhlcv({ exchange, task, cursor, now, exchangeNow, can
   const { events, notes } = candleHoles(task, cursor, closed.map((c) => Number(c[0])), stepMs);
   return {
     items: closed.map((c) => ({ ts: Number(c[0]), data: toData(c) })),
-    latestCsv: shown.length ? candlesCsv(shown.map((c, i) => ({ candle: c, closed: i < shown.length - 1 }))) : null,
+    // `closed` = settled, i.e. stored: a candle whose period ended less than the settle time ago
+    // is final neither in the exchange's eyes nor in raw, and the health check skips it.
+    latestCsv: shown.length ? candlesCsv(shown.map((c) => ({ candle: c, closed: isSettled(c) }))) : null,
     cursor: next,
     notes,
     events,
