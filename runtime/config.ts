@@ -75,6 +75,27 @@ export function loadConfig(options: LoadOptions = {}): LoadedConfig {
   return { config, secrets, file, layers: { defaults, file: fileLayer, env: envLayer } };
 }
 
+/**
+ * The S3 connection of the primary from a loaded config, or null when `storage.s3.endpoint` is
+ * not set (the directory store plays the NAS). loadConfig has already refused an endpoint without
+ * both keys. Shared by the Node runtime (SDK store) and the worker (fetch store).
+ */
+export function s3ConnectionOf({ config, secrets }: Pick<LoadedConfig, 'config' | 'secrets'>): {
+  endpoint: string; bucket: string; region?: string; accessKeyId: string; secretAccessKey: string; sessionToken?: string; requestTimeoutMs?: number;
+} | null {
+  const s3 = config.storage.s3;
+  if (!s3.endpoint) return null;
+  return {
+    endpoint: s3.endpoint,
+    bucket: s3.bucket,
+    region: s3.region,
+    accessKeyId: secrets.BTC_TS_S3_ACCESS_KEY!,
+    secretAccessKey: secrets.BTC_TS_S3_SECRET_KEY!,
+    sessionToken: secrets.BTC_TS_S3_SESSION_TOKEN,
+    requestTimeoutMs: s3.requestTimeoutMs,
+  };
+}
+
 /** Objects merge key by key; arrays and scalars replace. */
 export function deepMerge<T>(base: T, over: Record<string, unknown>): T {
   const out: Record<string, unknown> = isPlainObject(base) ? { ...base } : {};

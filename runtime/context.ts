@@ -6,7 +6,7 @@ import type { Mode } from '../config/schema.ts';
 import { AuditLog } from './audit.ts';
 import { ClockSkewMonitor } from './clock-skew.ts';
 import { systemClock, type Clock } from './clock.ts';
-import { pathsOf, type LoadedConfig } from './config.ts';
+import { pathsOf, s3ConnectionOf, type LoadedConfig } from './config.ts';
 import { DiskMonitor } from './disk-space.ts';
 import type { AnyFunction, FnContext, LeaseView, ModeControl } from './define.ts';
 import { Invoker } from './invoker.ts';
@@ -92,20 +92,12 @@ export async function createRuntime(loaded: LoadedConfig, options: CreateRuntime
     options.log ??
     createLogger({ logsDir: paths.logsDir, masker, pretty: options.pretty, consoleFd: options.consoleFd, base: { host, pid: process.pid } });
 
+  const s3 = s3ConnectionOf(loaded);
   const primary =
     options.primary ??
-    (config.storage.s3.endpoint
-      ? createS3Store({
-          endpoint: config.storage.s3.endpoint,
-          bucket: config.storage.s3.bucket,
-          region: config.storage.s3.region,
-          accessKeyId: secrets.BTC_TS_S3_ACCESS_KEY!,
-          secretAccessKey: secrets.BTC_TS_S3_SECRET_KEY!,
-          sessionToken: secrets.BTC_TS_S3_SESSION_TOKEN,
-          requestTimeoutMs: config.storage.s3.requestTimeoutMs,
-          // The lease gets connections of its own: a renew must never wait behind 24 sync uploads.
-          ownPoolPrefixes: [LEASE_PREFIX],
-        })
+    (s3
+      ? // The lease gets connections of its own: a renew must never wait behind 24 sync uploads.
+        createS3Store({ ...s3, ownPoolPrefixes: [LEASE_PREFIX] })
       : createFsStore({ root: paths.fsPrimaryDir }));
   const secondary = options.secondary ?? createFsStore({ root: paths.cacheDir });
   const store = new StorageRouter({

@@ -3,20 +3,14 @@
 
 import type { Context } from 'hono';
 import { Hono } from 'hono';
-import type { FaultSwitches } from './faults.ts';
 import { fixed, type MarketModel, type SymbolSpec } from './market.ts';
-import type { ServedLog } from './served.ts';
+import type { BinanceRoutesOptions } from './binance.ts';
 
 /** Kraken answers at most 1000 trades (`count`), 1000 when not asked. */
 const TRADES_MAX_COUNT = 1000;
 
-export interface KrakenRoutesOptions {
-  model: MarketModel;
-  faults: FaultSwitches;
-  now: () => number;
-  requests: Map<string, number>;
-  served?: ServedLog;
-}
+/** The same options as Binance's routes, without its separate exchange clock. */
+export type KrakenRoutesOptions = Omit<BinanceRoutesOptions, 'clockNow'>;
 
 /** Kraken's asset ids: BTC is XBT, the classic crypto assets carry an X prefix (XXBT, XETH), fiat a Z (ZUSD). */
 const KRAKEN_ASSET: Record<string, string> = { BTC: 'XXBT', ETH: 'XETH', USD: 'ZUSD', EUR: 'ZEUR' };

@@ -3,21 +3,15 @@
 
 import type { Context } from 'hono';
 import { Hono } from 'hono';
-import type { FaultSwitches } from './faults.ts';
-import { fixed, type MarketModel, type SymbolSpec } from './market.ts';
-import type { ServedLog } from './served.ts';
+import { fixed, type SymbolSpec } from './market.ts';
+import type { BinanceRoutesOptions } from './binance.ts';
 
 /** GET /api/v5/market/trades: 100 trades when not asked, at most 500, newest first; no paging parameter. */
 const TRADES_DEFAULT_LIMIT = 100;
 const TRADES_MAX_LIMIT = 500;
 
-export interface OkxRoutesOptions {
-  model: MarketModel;
-  faults: FaultSwitches;
-  now: () => number;
-  requests: Map<string, number>;
-  served?: ServedLog;
-}
+/** The same options as Binance's routes, without its separate exchange clock. */
+export type OkxRoutesOptions = Omit<BinanceRoutesOptions, 'clockNow'>;
 
 /** OKX instrument id of a symbol, e.g. BTC/USDT → BTC-USDT. */
 export const okxInstIdOf = (spec: SymbolSpec) => `${spec.base}-${spec.quote}`;

@@ -8,7 +8,7 @@ import pino from 'pino';
 import { z } from 'zod';
 import type { Mode } from '../../config/schema.ts';
 import { systemClock, type Clock } from '../clock.ts';
-import { loadConfig, pathsOf, type LoadedConfig } from '../config.ts';
+import { loadConfig, pathsOf, s3ConnectionOf, type LoadedConfig } from '../config.ts';
 import type { AnyFunction, FnContext, LeaseView, ModeControl } from '../define.ts';
 import { BtcError } from '../errors.ts';
 import { bearerMatches, mountFunctionRoutes } from '../http/app.ts';
@@ -77,18 +77,11 @@ export function createWorkerRuntime(env: Record<string, string>, bundled: Bundle
   const clock: Clock = systemClock(0);
   const masker = createMasker(secrets, configSecretValues(config));
   const log = consoleLogger(host, masker, env.BTC_TS_LOG_LEVEL ?? 'info');
-  if (!config.storage.s3.endpoint) {
+  const s3 = s3ConnectionOf(loaded);
+  if (!s3) {
     throw new BtcError('InvalidInput', 'config error: a worker needs an S3 primary (BTC_TS_S3_ENDPOINT): it has no disk for a directory store');
   }
-  const primary = createFetchS3Store({
-    endpoint: config.storage.s3.endpoint,
-    bucket: config.storage.s3.bucket,
-    region: config.storage.s3.region,
-    accessKeyId: secrets.BTC_TS_S3_ACCESS_KEY!,
-    secretAccessKey: secrets.BTC_TS_S3_SECRET_KEY!,
-    sessionToken: secrets.BTC_TS_S3_SESSION_TOKEN,
-    requestTimeoutMs: config.storage.s3.requestTimeoutMs,
-  });
+  const primary = createFetchS3Store(s3);
   const store = new StorageRouter({
     primary,
     secondary: noCache(),
