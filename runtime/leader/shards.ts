@@ -4,7 +4,8 @@
 import type { AppConfig } from '../../config/schema.ts';
 import type { AuditEventName, AuditEvents } from '../audit-events.ts';
 import type { FnContext, LeaseView } from '../define.ts';
-import { isBtcError, withTimeout } from '../errors.ts';
+import { withTimeout } from '../async.ts';
+import { isBtcError } from '../errors.ts';
 import {
   LEADER_MEMORY_SLOT,
   LEASE_KEY_SLOT,
