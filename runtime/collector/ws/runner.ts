@@ -2,7 +2,7 @@
 // What every ws stream shares: the reconnect loop with backoff, silent-socket detection, lease fencing, stop.
 
 import type { Exchange } from 'ccxt';
-import { backoffDelay, timeout } from '../../async.ts';
+import { backoffDelay, sleep, timeout } from '../../async.ts';
 import type { FnContext } from '../../define.ts';
 import { BadData } from '../errors.ts';
 import type { ExchangePool } from '../exchanges.ts';
@@ -106,15 +106,11 @@ export abstract class WsRunner {
     this.stats.disconnected(null);
   }
 
+  /** Waits `ms`, or until stop() wakes it. */
   private sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const timer = setTimeout(done, ms);
-      function done() {
-        clearTimeout(timer);
-        resolve();
-      }
-      this.wake = done;
-    });
+    const woken = new AbortController();
+    this.wake = () => woken.abort();
+    return sleep(ms, woken.signal);
   }
 
   /** The ccxt client (one socket) this session reads; ccxt replaces it on its own after a close. */
