@@ -80,15 +80,3 @@ export function toBtcError(err: unknown): BtcError {
   const message = err instanceof Error ? err.message : String(err);
   return new BtcError('Internal', message, { cause: err });
 }
-
-/**
- * Rejects with Unavailable when `promise` has not settled within `ms`. The call itself may still
- * land later (callers that care, like the lease, recognise their own late write).
- */
-export function withTimeout<T>(promise: Promise<T>, ms: number, what = 'call'): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new BtcError('Unavailable', `${what} timed out after ${ms} ms`)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}

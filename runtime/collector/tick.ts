@@ -1,6 +1,7 @@
 // runtime/collector/tick.ts
 // One collection tick: due streams fetched concurrently (per-exchange limit, per-stream timeout), appended, shipped.
 
+import { Slots, timeout } from '../async.ts';
 import type { FnContext } from '../define.ts';
 import { BtcError } from '../errors.ts';
 import { defineSlot, type LocalSlots } from '../local-slots.ts';
@@ -106,7 +107,7 @@ export async function collectTick(ctx: FnContext): Promise<TickSummary> {
   const tickMs = config.collector.tickSeconds * 1000;
   const summary: TickSummary = { ...base, streams: tasks.length };
   const latest: Array<{ key: string; body: string }> = [];
-  const limiters = new Map<string, Semaphore>();
+  const limiters = new Map<string, Slots>();
   const settleMs = (config.collector.candleSettleSeconds ?? CANDLE_SETTLE_DEFAULT_S) * 1000;
   const staleLimit = (task: StreamTask) => {
     let stepMs: number | undefined;
@@ -130,7 +131,7 @@ export async function collectTick(ctx: FnContext): Promise<TickSummary> {
     if (state.inFlight || now < state.retryAtMonotonicMs || now < state.nextDueMonotonicMs || pool.pausedFor(task.exchange, now) > 0) return;
     summary.ran++;
     state.nextDueMonotonicMs = now + task.everyMs - Math.min(250, task.everyMs / 4);
-    const limiter = limiters.get(task.exchange) ?? new Semaphore(config.collector.perExchangeConcurrency);
+    const limiter = limiters.get(task.exchange) ?? new Slots(config.collector.perExchangeConcurrency);
     limiters.set(task.exchange, limiter);
     await limiter.acquire();
     // Queued behind other streams of this exchange: a pause taken meanwhile holds this one too.
@@ -169,12 +170,8 @@ export async function collectTick(ctx: FnContext): Promise<TickSummary> {
       settled = true;
       state.inFlight = false;
     });
-    let timer: NodeJS.Timeout | undefined;
     try {
-      const result = await Promise.race([
-        work,
-        new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new StreamTimeout(timeoutMs)), timeoutMs))),
-      ]);
+      const result = await timeout(work, timeoutMs, () => new StreamTimeout(timeoutMs));
       // The lease may have moved while we fetched: a fenced-out holder writes nothing.
       if (!leaseOf(task).holder || leaseOf(task).epoch !== epoch) return;
       // A rejected append (a full disk) throws before the cursor moves: those trades are fetched again.
@@ -220,7 +217,6 @@ export async function collectTick(ctx: FnContext): Promise<TickSummary> {
       summary.failed++;
       ctx.log.warn({ stream: name, cause: failure.cls, retries: state.failures, err: ctx.masker.text(failure.message) }, 'collector stream failed');
     } finally {
-      clearTimeout(timer);
       limiter.release();
     }
   };
@@ -344,25 +340,4 @@ function stateFor(states: Map<string, StreamState>, name: string): StreamState {
     states.set(name, state);
   }
   return state;
-}
-
-/** A counting semaphore: at most `size` holders at once. */
-class Semaphore {
-  private free: number;
-  private readonly waiting: Array<() => void> = [];
-  constructor(size: number) {
-    this.free = size;
-  }
-  async acquire(): Promise<void> {
-    if (this.free > 0) {
-      this.free--;
-      return;
-    }
-    await new Promise<void>((resolve) => this.waiting.push(resolve));
-  }
-  release(): void {
-    const next = this.waiting.shift();
-    if (next) next();
-    else this.free++;
-  }
 }

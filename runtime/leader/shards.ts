@@ -4,7 +4,8 @@
 import type { AppConfig } from '../../config/schema.ts';
 import type { AuditEventName, AuditEvents } from '../audit-events.ts';
 import type { FnContext, LeaseView } from '../define.ts';
-import { isBtcError, withTimeout } from '../errors.ts';
+import { backoffDelay, withTimeout } from '../async.ts';
+import { isBtcError } from '../errors.ts';
 import {
   LEADER_MEMORY_SLOT,
   LEASE_KEY_SLOT,
@@ -423,7 +424,7 @@ async function noteHealth(ctx: FnContext, state: ShardState, membershipOk: boole
 
 /** The settle time after `flaps` flaps, ms: base × 2^flaps, at most 16 × base. */
 function settleMsOf(ctx: Pick<FnContext, 'config'>, flaps: number): number {
-  return settleBaseMs(ctx.config) * 2 ** Math.min(flaps, MAX_FLAP_DOUBLINGS);
+  return backoffDelay(flaps + 1, { baseMs: settleBaseMs(ctx.config), capMs: Number.POSITIVE_INFINITY, maxDoublings: MAX_FLAP_DOUBLINGS });
 }
 
 /** Ms this runtime still waits before it asks for its preferred shards back (0: settled; the settle time itself until its first good beat). */
