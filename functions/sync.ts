@@ -17,10 +17,10 @@ export default defineFunction({
     .object({
       dry_run: z.boolean().default(false).describe('plan and check continuity only: nothing is uploaded or deleted'),
       concurrency: z.number().int().min(1).max(64).default(24).describe('uploads in flight at once'),
-      max_attempts: z.number().int().min(1).max(20).default(5).describe('tries per upload before the item is left in the cache'),
+      max_attempts: z.number().int().min(1).max(20).default(5).describe('tries per upload, the first included (only an unavailable primary is retried)'),
       base_delay_ms: z.number().int().min(1).max(60_000).default(200).describe('first retry delay (ms), doubled per attempt'),
       max_delay_ms: z.number().int().min(1).max(300_000).default(5_000).describe('longest retry delay (ms)'),
-      chunk_items: z.number().int().min(1).default(1_000).describe('items planned and uploaded per chunk'),
+      chunk_items: z.number().int().min(1).default(1_000).describe('audit collector.sync.chunk every this many items uploaded'),
       /** Default: two ticks. */
       time_gap_ms: z.number().int().min(0).optional().describe('a time gap (ms) in a stream longer than this is a continuity issue (default two collector ticks)'),
     })

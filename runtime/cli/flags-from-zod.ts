@@ -75,17 +75,21 @@ function describeValue(schema: z.ZodType): { kind: ValueKind; text: string } {
     const kind = int ? 'integer' : 'number';
     if (low?.inclusive && high?.inclusive) return { kind: 'number', text: `${kind} ${String(low.value)}..${String(high.value)}` };
     const bounds = [low && `${low.inclusive ? '≥' : '>'} ${String(low.value)}`, high && `${high.inclusive ? '≤' : '<'} ${String(high.value)}`].filter(Boolean);
-    return { kind: 'number', text: [kind, ...bounds].join(' ') };
+    return { kind: 'number', text: [kind, bounds.join(', ')].filter(Boolean).join(' ') };
   }
-  if (schema instanceof z.ZodString) {
+  // z.url(), z.email() … are string formats, not ZodString instances.
+  if (schema instanceof z.ZodString || schema.def.type === 'string') {
     const checks = checksOf(schema);
-    const format = (schema as z.ZodString & { format?: string | null }).format;
+    const format = (schema.def as { format?: string }).format;
     const regex = checks.find((c) => c.check === 'string_format' && c.format === 'regex')?.pattern;
     const min = checks.find((c) => c.check === 'min_length')?.minimum;
     const max = checks.find((c) => c.check === 'max_length')?.maximum;
     const parts = [format === 'url' ? 'URL' : 'string'];
     if (regex instanceof RegExp) parts.push(String(regex));
-    if (min !== undefined || max !== undefined) parts.push(`length ${String(min ?? 0)}..${String(max ?? '')}`);
+    if (min !== undefined && max !== undefined) parts.push(`length ${String(min)}..${String(max)}`);
+    else if (max !== undefined) parts.push(`length ≤ ${String(max)}`);
+    else if (min === 1) parts.push('non-empty');
+    else if (min !== undefined) parts.push(`length ≥ ${String(min)}`);
     return { kind: 'string', text: parts.join(' ') };
   }
   // A refinement or anything else: a string the schema judges.
