@@ -66,7 +66,7 @@ describe('CLI flags derived from the duty input', () => {
     expect(sync).toMatch(/--concurrency <value>\s+uploads in flight at once \[concurrency: integer 1\.\.64, default 24\]/);
     expect(helps[4]!.stdout).toMatch(/--alert-mode <value>\s+.*\[alert_mode: auto \| disable \| force, default "auto"\]/);
     expect(helps[6]!.stdout).toMatch(/--keep <value>\s+.*\[keep: integer ≥ 0, required\]/);
-  });
+   }, 120_000); // 8 real CLI processes at once: generous on a loaded 2-core machine
 
   it('a bound, enum or format violation is refused with exit 2 and the duty’s own zod message, named by its flag', async () => {
     const cases: Array<{ args: string[]; duty: string; raw: unknown; flag: string }> = [
@@ -84,7 +84,7 @@ describe('CLI flags derived from the duty input', () => {
       const message = await dutyMessage(c.duty, c.raw);
       expect([run.code, run.stderr.trim()], c.args.join(' ')).toEqual([2, `runtime ${c.args.slice(0, c.args[0] === 'state' || c.args[0] === 'dashboard' ? 2 : 1).join(' ')}: invalid input for ${c.duty}: ${c.flag}: ${message}`]);
     }
-  });
+   }, 120_000);
 
   it('derives repeatable, negated and positional flags and checks them through the schema (in-process)', () => {
     const schema = z.object({
@@ -163,5 +163,5 @@ describe('one error code, one exit code: in-process and over HTTP', () => {
     expect(JSON.parse(unknownRemote.stdout)).toMatchObject({ ok: false, error: 'unknown_function' });
     expect(unknownLocal.stderr).toContain('unknown function no-such-duty');
     expect([unknownRemote.code, unknownLocal.code]).toEqual([2, 2]);
-  });
+   }, 120_000);
 });
