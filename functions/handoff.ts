@@ -24,11 +24,11 @@ export default defineFunction({
   input: z
     .object({
       /** Cut a restore point (rp tag) before bundling. */
-      rp: z.boolean().optional(),
+      rp: z.boolean().optional().describe('cut a restore point (rp tag) first'),
       /** Label of that restore point (default "handoff"). */
-      label: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,47}$/, 'letters, digits, . _ - (max 48)').optional(),
+      label: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,47}$/, 'letters, digits, . _ - (max 48)').optional().describe('label of that restore point (implies rp; default "handoff")'),
       /** Session recorded in the audit event (default: this runtime process's session). */
-      session: z.string().min(1).max(100).optional(),
+      session: z.string().min(1).max(100).optional().describe('session recorded in the audit event (default: the runtime process\'s session)'),
     })
     .strict(),
   // The result carries bytes; z.custom keeps the very object (zod would copy a plain object and drop toJSON).

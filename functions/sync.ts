@@ -15,14 +15,14 @@ export default defineFunction({
     'Local cache → primary: plan, per-stream continuity check in (exchange, topic, symbol, epoch, seq) order, create-only uploads verified by hash, local copy deleted only after success; atomic objects copied when newer and different.',
   input: z
     .object({
-      dry_run: z.boolean().default(false),
-      concurrency: z.number().int().min(1).max(64).default(24),
-      max_attempts: z.number().int().min(1).max(20).default(5),
-      base_delay_ms: z.number().int().min(1).max(60_000).default(200),
-      max_delay_ms: z.number().int().min(1).max(300_000).default(5_000),
-      chunk_items: z.number().int().min(1).default(1_000),
+      dry_run: z.boolean().default(false).describe('plan and check continuity only: nothing is uploaded or deleted'),
+      concurrency: z.number().int().min(1).max(64).default(24).describe('uploads in flight at once'),
+      max_attempts: z.number().int().min(1).max(20).default(5).describe('tries per upload, the first included (only an unavailable primary is retried)'),
+      base_delay_ms: z.number().int().min(1).max(60_000).default(200).describe('first retry delay (ms), doubled per attempt'),
+      max_delay_ms: z.number().int().min(1).max(300_000).default(5_000).describe('longest retry delay (ms)'),
+      chunk_items: z.number().int().min(1).default(1_000).describe('audit collector.sync.chunk every this many items uploaded'),
       /** Default: two ticks. */
-      time_gap_ms: z.number().int().min(0).optional(),
+      time_gap_ms: z.number().int().min(0).optional().describe('a time gap (ms) in a stream longer than this is a continuity issue (default two collector ticks)'),
     })
     .strict(),
   output: z.looseObject({

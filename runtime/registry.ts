@@ -58,6 +58,18 @@ export async function loadFunctions(dir = FUNCTIONS_DIR): Promise<Map<string, An
   return registry;
 }
 
+/**
+ * The one duty named `name` (functions/<name>.ts, or .mjs/.js), without loading the others: a CLI
+ * command reads its duty's zod input here to derive its flags (runtime/cli/flags-from-zod.ts).
+ * @throws BtcError UnknownFunction when no such file exports a duty of that name.
+ */
+export async function loadFunction(name: string, dir = FUNCTIONS_DIR): Promise<AnyFunction> {
+  const file = readdirSync(dir).filter(isModule).find((f) => f.replace(/\.(ts|mjs|js)$/, '') === name);
+  const mod = file ? ((await import(pathToFileURL(path.join(dir, file)).href)) as { default?: AnyFunction }) : undefined;
+  if (!mod?.default || mod.default.name !== name) throw new BtcError('UnknownFunction', `unknown function ${name}`, { details: { name } });
+  return mod.default;
+}
+
 export async function loadSchedules(functions: Map<string, AnyFunction>, dir = SCHEDULES_DIR): Promise<ScheduleDef[]> {
   const schedules = (await importDefaults<ScheduleDef>(dir)).map(({ file, value }) => ({
     ...value,
