@@ -17,6 +17,11 @@ const MIN_VALUE_LENGTH = 8;
 const NAME_KEY = /^[A-Za-z_][A-Za-z0-9_.-]*$/;
 const isSecretKey = (key: string) => NAME_KEY.test(key) && SECRET_KEY.test(key);
 
+/** Whether secretsInConfigFile reads `relPath` at all (by its name): the other files need not be read for it. */
+export function mayHoldConfigSecrets(relPath: string): boolean {
+  return STRUCTURED.test(relPath) || KEY_VALUE_LINES.test(relPath);
+}
+
 /** String values under a secret-by-kind key in `text` (the content of `relPath`); empty for other files. */
 export function secretsInConfigFile(relPath: string, text: string): string[] {
   const found: string[] = [];
