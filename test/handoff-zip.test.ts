@@ -1,10 +1,11 @@
 // test/handoff-zip.test.ts
-// The fast paths of a bundle against the slow ones they replace: the zip writer, the file list's YAML, the masker's pattern hints.
+// The fast paths of a bundle against the slow ones they replace: the zip writer, the file list's YAML, JSON config files, the masker's pattern hints.
 
 import { randomBytes } from 'node:crypto';
 import JSZip from 'jszip';
 import { parse as parseYaml, stringify } from 'yaml';
 import { describe, expect, it } from 'vitest';
+import { secretsInConfigFile } from '../runtime/handoff/file-secrets.ts';
 import { repoStructure, repoStructureYaml } from '../runtime/handoff/sections.ts';
 import { openZip } from '../runtime/handoff/unzip.ts';
 import { createZipWriter } from '../runtime/handoff/zip-writer.ts';
@@ -62,6 +63,21 @@ describe('repo_structure.yaml', () => {
       expect(repoStructureYaml([], note)).toBe(stringify(repoStructure([], note), { lineWidth: 0 }));
     }
     expect(parseYaml(repoStructureYaml(files)).files).toEqual(files.map(({ path, bytes, included, header }) => ({ path, bytes, included, header })));
+  });
+});
+
+describe('JSON config files', () => {
+  it('read with JSON.parse give the values the YAML parser gives; a file that is not strict JSON still goes through YAML', () => {
+    const docs = [
+      { webhookUrl: 'https://hooks.example.net/abcdefgh', nested: { apiKey: 'abcdefgh1234', list: [{ password: 'p4ssword-long' }] } },
+      { packages: { 'node_modules/@aws-sdk/credential-provider-env': { version: '3.972.84' } }, token: 12345678, credentials: { a: 'value-one-1', b: ['value-two-2'] } },
+      ['not', { secret: 'an-array-root-1' }],
+    ];
+    for (const doc of docs) {
+      const text = JSON.stringify(doc, null, 2);
+      expect(secretsInConfigFile('x.json', text).sort()).toEqual(secretsInConfigFile('x.yaml', text).sort());
+    }
+    expect(secretsInConfigFile('x.json', '# a comment makes it YAML\npassword: yaml-only-value\n')).toEqual(['yaml-only-value']);
   });
 });
 
