@@ -1,5 +1,5 @@
 // runtime/dashboard-export/export.ts
-// One dashboard export: datasets → manifest (CAS sequence) → history → local artefacts → upload (publish.ts) →
+// One dashboard export: datasets (build.ts) → manifest (CAS sequence) → history → local artefacts → upload (publish.ts) →
 // prune → heartbeat → automation log → audit. Reads and writes the primary only (see docs/dashboard-export.md).
 
 import path from 'node:path';
@@ -8,21 +8,16 @@ import { BtcError, isBtcError } from '../errors.ts';
 import type { ObjectStore } from '../store/types.ts';
 import { appendAutomationEntry } from './automation-log.ts';
 import { pruneHistory, type PruneResult } from './history.ts';
-import { indexSchema, recomputeDataset, unpackIndex, type DatasetIndex } from './incremental.ts';
 import { DATASETS, defaultJobId, JOB_ID_PATTERN, type DatasetName } from './keys.ts';
 import { sha256Hex } from '../hash.ts';
-import { readJson, updateHeartbeat } from './manifest.ts';
+import { buildDatasets } from './build.ts';
+import { updateHeartbeat } from './manifest.ts';
 import { publishExport, type BuiltDataset, type ExportRun, type UploadSummary } from './publish.ts';
-import { latencyDataset, turnoverDataset, type BucketedDataset } from './raw-datasets.ts';
-import { listRawObjects, type RawObject } from './raw-objects.ts';
 import type { DatasetError, Manifest, ManifestDataset } from './schemas.ts';
-import { readStateObjects, stateDatasetRows, type StateDatasetName } from './state-datasets.ts';
-import { coverageRows } from './quality-dataset.ts';
-import { datasetKey, historyKey, indexKey } from '../keys.ts';
+import { datasetKey, historyKey } from '../keys.ts';
 
 export const JOB_NAME = 'dashboard-export';
 export const AUTOMATION_LOCAL_FILE = 'automation_runs.log';
-const MAX_SKIPPED_LISTED = 50;
 
 export interface ExportOptions {
   /** Datasets to export (default: all five); the others stay as the last manifest described them. */
@@ -62,8 +57,6 @@ export interface ExportSummary {
   automation_log: { sequence: number; warning_sequence: number | null } | null;
   elapsed_ms: number;
 }
-
-const RAW_DATASETS: Partial<Record<DatasetName, BucketedDataset<any, any>>> = { latency: latencyDataset, turnover: turnoverDataset };
 
 /** One export. Failures of parts are in the summary; a primary that cannot be reached at all throws (audited). */
 export async function runDashboardExport(ctx: FnContext, options: ExportOptions): Promise<ExportSummary> {
@@ -116,61 +109,6 @@ async function startExport(ctx: FnContext, options: ExportOptions): Promise<Expo
   const failed = (dataset: string, err: unknown) => void errors.push({ dataset, message: ctx.masker.text(err instanceof Error ? err.message : String(err)).slice(0, 300) });
   const localDir = path.join(ctx.paths.dataDir, 'dashboard');
   return { ctx, store, jobId, generatedAt, localDir, errors, errorCode: null, failed, selected, t0 };
-}
-
-/** A dataset's body: `{dataset, generated_at, job_id, rows, meta}` as one JSON line. */
-function serialise(job: ExportJob, name: DatasetName, rows: unknown[], meta: Record<string, unknown>): Buffer {
-  return Buffer.from(JSON.stringify({ dataset: name, generated_at: job.generatedAt, job_id: job.jobId, rows, meta }) + '\n');
-}
-
-/** Step 2: the chosen datasets — from raw segments (incremental), from state objects, coverage; a failed one goes to `job.errors`. */
-async function buildDatasets(job: ExportJob): Promise<BuiltDataset[]> {
-  const { ctx, store, selected, failed } = job;
-  const built: BuiltDataset[] = [];
-  const rawWanted = selected.filter((n) => RAW_DATASETS[n]);
-  if (rawWanted.length) {
-    let listing: RawObject[] | null = null;
-    try {
-      const { objects, foreign } = await listRawObjects(store);
-      listing = objects;
-      if (foreign.length) ctx.log.warn({ count: foreign.length, first: foreign[0] }, 'raw/ keys outside the layout ignored');
-    } catch (err) {
-      rawWanted.forEach((n) => failed(n, err));
-    }
-    for (const name of listing ? rawWanted : []) {
-      try {
-        const def = RAW_DATASETS[name]!;
-        const result = await recomputeDataset(store, def, listing!, await loadPrevious(store, name));
-        built.push({ name, body: serialise(job, name, result.rows, { ...result.stats }), rows: result.rows.length, stats: { ...result.stats }, index: result.objects });
-      } catch (err) {
-        failed(name, err);
-      }
-    }
-  }
-  const stateWanted = selected.filter((n): n is StateDatasetName => n === 'slippage' || n === 'ev_history');
-  if (stateWanted.length) {
-    try {
-      const { parsed, skipped } = await readStateObjects(store);
-      if (skipped.length) ctx.log.warn({ skipped: skipped.slice(0, 10) }, `${skipped.length} state object(s) could not be parsed`);
-      for (const name of stateWanted) {
-        const rows = stateDatasetRows(name, parsed);
-        const stats = { objects: parsed.length, skipped_total: skipped.length, skipped: skipped.slice(0, MAX_SKIPPED_LISTED) };
-        built.push({ name, body: serialise(job, name, rows, stats), rows: rows.length, stats });
-      }
-    } catch (err) {
-      stateWanted.forEach((n) => failed(n, err));
-    }
-  }
-
-  if (selected.includes('coverage')) {
-    try {
-      const { rows, skipped } = await coverageRows(store);
-      built.push({ name: 'coverage', body: serialise(job, 'coverage', rows, { days: new Set(rows.map((r) => r.date)).size, skipped }), rows: rows.length, stats: { skipped } });
-    } catch (err) {
-      failed('coverage', err);
-    }
-  }
-  return built;
 }
 
 /** The manifest's entry of each built dataset (key, rows, bytes, sha256). */
@@ -263,21 +201,6 @@ async function finishExport(
     automation_log: automation,
     elapsed_ms: Math.round(performance.now() - t0),
   };
-}
-
-/** The previous rows and index, only when the index describes exactly the stored dataset bytes. */
-async function loadPrevious(store: ObjectStore, name: DatasetName): Promise<{ rows: any[]; index: DatasetIndex } | null> {
-  const { doc: stored } = await readJson(store, indexKey(name), indexSchema);
-  if (!stored) return null;
-  const index = unpackIndex(stored);
-  const dataset = await store.getOrNull(datasetKey(name));
-  if (!dataset || sha256Hex(dataset.body) !== index.dataset_sha256) return null;
-  try {
-    const rows = (JSON.parse(dataset.body.toString('utf8')) as { rows?: unknown }).rows;
-    return Array.isArray(rows) ? { rows, index } : null;
-  } catch {
-    return null;
-  }
 }
 
 /** Appends this run to the automation log (store) and mirrors the line(s) to <logsDir>/automation_runs.log. */
