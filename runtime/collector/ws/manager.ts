@@ -5,7 +5,7 @@ import type { FnContext } from '../../define.ts';
 import { onLeaseChange } from '../../lease.ts';
 import { defineSlot, type LocalSlots } from '../../local-slots.ts';
 import { exchangePoolOf, planTasks } from '../plan.ts';
-import { streamName, streamStates } from '../tick.ts';
+import { streamName, streamStates } from '../stream-state.ts';
 import type { StreamTask } from '../topics.ts';
 import type { WsStatus } from './stats.ts';
 import { WsBookRunner } from './orderbook.ts';
