@@ -6,7 +6,7 @@ import { backoffDelay, sleep, timeout } from '../../async.ts';
 import type { FnContext } from '../../define.ts';
 import { BadData } from '../errors.ts';
 import type { ExchangePool } from '../exchanges.ts';
-import { streamName, type StreamState } from '../tick.ts';
+import { streamName, type StreamState } from '../stream-state.ts';
 import type { StreamTask } from '../topics.ts';
 import { WsStats } from './stats.ts';
 
