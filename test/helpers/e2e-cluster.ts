@@ -31,6 +31,8 @@ export interface E2eClusterOptions {
   timings?: { leaseSeconds?: number; heartbeatSeconds?: number; tickSeconds?: number };
   /** Further env for every runtime (after the cluster's own, so it may override). */
   env?: Record<string, string>;
+  /** Env for one host only, on top of `env` (e.g. a clock skew or a proxy endpoint for 'pc-a'). */
+  hostEnv?: Record<string, Record<string, string>>;
   /**
    * 'sequential' (default): one runtime after the other, because two cold starts at once on a loaded
    * 2-core machine can miss the ready bound. 'parallel': all at once, all or none (spawnRuntimes).
@@ -109,8 +111,9 @@ export async function e2eCluster(options: E2eClusterOptions): Promise<E2eCluster
       runtimes.push(rt);
       return rt;
     };
-    if (options.start === 'parallel') runtimes.push(...(await spawnRuntimes(options.hosts.map((host) => ({ host, env })))));
-    else for (const host of options.hosts) await spawn(host);
+    const hostEnv = (host: string) => options.hostEnv?.[host] ?? {};
+    if (options.start === 'parallel') runtimes.push(...(await spawnRuntimes(options.hosts.map((host) => ({ host, env: { ...env, ...hostEnv(host) } })))));
+    else for (const host of options.hosts) await spawn(host, hostEnv(host));
 
     return {
       bucket,
