@@ -21,7 +21,6 @@ import { auditStreamReport, statusFollowsRouter } from './stream-reports.ts';
 import { hasPendingInCache } from './sync/plan.ts';
 import { createFsStore } from './store/fs.ts';
 import { StorageRouter } from './store/router.ts';
-import { createS3Store } from './store/s3.ts';
 import type { ObjectStore } from './store/types.ts';
 import { LEASE_KEY } from './keys.ts';
 import { LocalSlots } from './local-slots.ts';
@@ -97,7 +96,8 @@ export async function createRuntime(loaded: LoadedConfig, options: CreateRuntime
     options.primary ??
     (s3
       ? // The lease gets connections of its own: a renew must never wait behind 24 sync uploads.
-        createS3Store({ ...s3, ownPoolPrefixes: [LEASE_PREFIX] })
+        // Imported only when configured: the AWS SDK is a few hundred ms to load, the embedded store needs none of it.
+        (await import('./store/s3.ts')).createS3Store({ ...s3, ownPoolPrefixes: [LEASE_PREFIX] })
       : createFsStore({ root: paths.fsPrimaryDir }));
   const secondary = options.secondary ?? createFsStore({ root: paths.cacheDir });
   const store = new StorageRouter({

@@ -3,7 +3,6 @@
 
 import { NO_STREAMS_MESSAGE } from '../collector/first-run.ts';
 import { serve, type ServerType } from '@hono/node-server';
-import { startDemo } from '../collector/demo.ts';
 import { loadConfig, pathsOf } from '../config.ts';
 import { createRuntime, type Runtime } from '../context.ts';
 import { acquireDataDirLock } from '../data-dir-lock.ts';
@@ -71,7 +70,8 @@ export async function startRuntime(flags: Flags): Promise<StartedRuntime> {
     for (const step of undo.reverse()) await step().catch(() => undefined);
   };
   try {
-    const demo = flags.demo ? await startDemo() : null;
+    // The emulator (and its hono, ws) is imported only for --demo.
+    const demo = flags.demo ? await (await import('../collector/demo.ts')).startDemo() : null;
     if (demo) {
       Object.assign(overrides, demo.overrides);
       undo.push(() => demo.emulator.stop());
@@ -114,11 +114,14 @@ export async function startRuntime(flags: Flags): Promise<StartedRuntime> {
       );
     }
     // Bad streams (unknown exchange, topic, timeframe) stop the start with a clear error; a symbol missing from the markets fails only its stream.
-    const { assertStreamsValid, checkStreams, exchangePoolOf } = await import('../collector/plan.ts');
-    const streamCheck = await checkStreams(loaded.config, exchangePoolOf(runtime.local, loaded.config), { loadMarkets: true });
-    assertStreamsValid(streamCheck, { allowMissingSymbols: true });
-    for (const m of streamCheck.missingSymbols ?? []) log.warn(m, `${m.message}: that stream fails with cause symbol_unavailable until the exchange lists it; the other streams collect`);
-    for (const u of streamCheck.unverified) log.warn(u, `exchange ${u.exchange} unreachable at start; its symbols are checked when its markets load`);
+    // No streams, nothing to check: ccxt (about a second to import) is then loaded after the port is bound, by preflight.
+    if (loaded.config.collector.streams.length > 0) {
+      const { assertStreamsValid, checkStreams, exchangePoolOf } = await import('../collector/plan.ts');
+      const streamCheck = await checkStreams(loaded.config, exchangePoolOf(runtime.local, loaded.config), { loadMarkets: true });
+      assertStreamsValid(streamCheck, { allowMissingSymbols: true });
+      for (const m of streamCheck.missingSymbols ?? []) log.warn(m, `${m.message}: that stream fails with cause symbol_unavailable until the exchange lists it; the other streams collect`);
+      for (const u of streamCheck.unverified) log.warn(u, `exchange ${u.exchange} unreachable at start; its symbols are checked when its markets load`);
+    }
     if (demo) log.info({ emulator: demo.emulator.url }, `demo: exchange emulator on ${demo.emulator.url}, streams for ticker, trades, orderbook, ohlcv`);
     const app = createApp(runtime, { extend: mountUi });
     const { server, port: boundPort } = await listen(app.fetch, host, port);
