@@ -61,6 +61,8 @@ export async function build({ root = ROOT, quiet = false } = {}) {
     target: 'node20',
     sourcemap: 'linked',
     sourcesContent: false,
+    // Strings stay as written (an em dash, not \u2014): the output reads like the source.
+    charset: 'utf8',
     tsconfig: path.join(root, 'tsconfig.json'),
     plugins: [plugin],
     write: false,

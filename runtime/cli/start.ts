@@ -18,6 +18,7 @@ import { configSecretValues, createMasker } from '../secrets.ts';
 import { BtcError } from '../errors.ts';
 import { INSECURE_NO_TOKEN_SLOT } from '../http/dashboard-data.ts';
 import { isLoopbackHost } from '../http/security.ts';
+import { RUNNING_FROM_DIST } from '../paths.ts';
 import { configHelp, configOption } from './load.ts';
 import { defaultShutdownFile, waitForStopRequest } from './stop-requests.ts';
 import type { Command, Flags } from './main.ts';
@@ -127,7 +128,8 @@ export async function startRuntime(flags: Flags): Promise<StartedRuntime> {
     const { server, port: boundPort } = await listen(app.fetch, host, port);
     undo.push(() => new Promise<void>((resolve) => server.close(() => resolve())));
     const url = `http://${host}:${boundPort}`;
-    log.info({ url, primary: runtime.store.primary.describe, cache: runtime.store.secondary.describe, mode: runtime.mode.get() }, `btc-ts runtime ${runtime.host} listening on ${url}`);
+    // code: the compiled dist/ or the TypeScript sources through tsx (bin/runtime.mjs chooses).
+    log.info({ url, primary: runtime.store.primary.describe, cache: runtime.store.secondary.describe, mode: runtime.mode.get(), code: RUNNING_FROM_DIST ? 'dist' : 'sources' }, `btc-ts runtime ${runtime.host} listening on ${url}`);
     // After the port is bound: a start refused for its port says only why, in one line.
     if (loaded.config.collector.streams.length === 0) log.warn({ streams: 0 }, NO_STREAMS_MESSAGE);
 
