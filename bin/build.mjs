@@ -12,7 +12,7 @@
 // a .tsx page → .js) with a linked source map, so a stack trace names the .ts line. Every import is
 // left to Node at run time; only relative `.ts`/`.tsx` specifiers are rewritten to `.js`. tsconfig.json
 // applies (JSX: hono/jsx). Plain JavaScript, no shell: runs the same on Windows.
-import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { SOURCE_DIRS, distState, listSources, STAMP_FILE } from './dist-stamp.mjs';
@@ -33,7 +33,9 @@ export async function build({ root = ROOT, quiet = false } = {}) {
   rmSync(path.join(dist, STAMP_FILE), { force: true });
   const { files, fingerprint } = listSources(root);
   const entries = files.filter((f) => TS.test(f) && !f.endsWith('.d.ts') && !/\.test\.tsx?$/.test(f));
-  const built = new Set(entries.map((f) => path.join(root, f)));
+  // Windows paths compare without case (esbuild and Node may spell the drive letter differently).
+  const key = (file) => (process.platform === 'win32' ? path.resolve(file).toLowerCase() : path.resolve(file));
+  const built = new Set(entries.map((f) => key(path.join(root, f))));
   const plugin = {
     name: 'btc-ts-one-file',
     setup(b) {
@@ -42,8 +44,7 @@ export async function build({ root = ROOT, quiet = false } = {}) {
         // Packages and node: builtins: Node resolves them at run time, as it would from the source.
         if (!args.path.startsWith('.') && !path.isAbsolute(args.path)) return { path: args.path, external: true };
         if (!TS.test(args.path)) return { path: args.path, external: true };
-        const target = path.resolve(args.resolveDir, args.path);
-        if (!built.has(target)) {
+        if (!built.has(key(path.resolve(args.resolveDir, args.path)))) {
           return { errors: [{ text: `${path.relative(root, args.importer)} imports ${args.path}, which is not compiled (outside ${SOURCE_DIRS.join(', ')}, or a test)` }] };
         }
         return { path: args.path.replace(TS, '.js'), external: true };
@@ -68,13 +69,31 @@ export async function build({ root = ROOT, quiet = false } = {}) {
     write: false,
     logLevel: 'silent',
   });
-  for (const dir of SOURCE_DIRS) rmSync(path.join(dist, dir), { recursive: true, force: true });
   for (const out of result.outputFiles) writeAtomically(out.path, out.contents);
+  // Then the leftovers of deleted or renamed sources. Nothing this build wrote is ever removed, so
+  // two builds at once (two test runs in one checkout) cannot leave a stamped dist/ with files missing.
+  const written = new Set(result.outputFiles.map((out) => key(out.path)));
+  for (const dir of SOURCE_DIRS) removeOthers(path.join(dist, dir), written, key);
   // The sources as the build saw them: any change since makes dist/ stale (bin/dist-stamp.mjs, bin/runtime.mjs).
   writeAtomically(path.join(dist, STAMP_FILE), JSON.stringify({ fingerprint, files: entries.length, builtAt: new Date().toISOString() }) + '\n');
   const ms = Math.round(performance.now() - started);
   if (!quiet) console.log(`btc-ts: compiled ${entries.length} files to ${path.relative(process.cwd(), dist) || dist} in ${ms} ms`);
   return { files: entries.length, ms };
+}
+
+/** Deletes every file under `dir` whose key is not in `keep` (a missing dir is fine). */
+function removeOthers(dir, keep, key) {
+  let entries;
+  try {
+    entries = readdirSync(dir, { withFileTypes: true });
+  } catch {
+    return;
+  }
+  for (const entry of entries) {
+    const file = path.join(dir, entry.name);
+    if (entry.isDirectory()) removeOthers(file, keep, key);
+    else if (!keep.has(key(file)) && !entry.name.endsWith('.tmp')) rmSync(file, { force: true });
+  }
 }
 
 /** Write to a temporary name, then rename: a runtime starting meanwhile reads the old file or the new one, never half of one. */

@@ -16,10 +16,14 @@ export const DIST_DIR_NAME = 'dist';
 export const CODE_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
 /**
- * The installation: package.json, config/, docs/, the TypeScript sources, the git checkout. Equal to
- * CODE_ROOT from the sources; its parent when CODE_ROOT is the build's dist/ folder.
+ * Whether this process runs the compiled dist/ (bin/runtime.mjs chose it) rather than the sources:
+ * this very file is a .js under a folder named dist (a checkout that happens to live in a folder
+ * named dist still runs paths.ts; the worker bundle's defined URL ends in .js but is not under dist).
  */
-export const PACKAGE_ROOT = path.basename(CODE_ROOT) === DIST_DIR_NAME ? path.dirname(CODE_ROOT) : CODE_ROOT;
+export const RUNNING_FROM_DIST = import.meta.url.endsWith('.js') && path.basename(CODE_ROOT) === DIST_DIR_NAME;
 
-/** Whether this process runs the compiled dist/ (bin/runtime.mjs chose it) rather than the sources. */
-export const RUNNING_FROM_DIST = CODE_ROOT !== PACKAGE_ROOT;
+/**
+ * The installation: package.json, config/, docs/, the TypeScript sources, the git checkout. Equal to
+ * CODE_ROOT from the sources; its parent when running the build.
+ */
+export const PACKAGE_ROOT = RUNNING_FROM_DIST ? path.dirname(CODE_ROOT) : CODE_ROOT;

@@ -15,6 +15,7 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const INSTALL_ENTRIES = ['bin', 'runtime', 'functions', 'schedules', 'config', 'infra', 'package.json', 'tsconfig.json'];
 /** Put into the compiled main.js only: seen in the output exactly when the compiled code runs. */
 const MARKER = 'btc-ts runtime (compiled copy)';
+const GONE = 'runtime/zz-gone.ts';
 
 interface Run {
   code: number;
@@ -40,6 +41,8 @@ describe('compiled build (dist/)', () => {
     copy = mkdtempSync(path.join(os.tmpdir(), 'btc-ts-build-'));
     for (const entry of INSTALL_ENTRIES) cpSync(path.join(ROOT, entry), path.join(copy, entry), { recursive: true });
     symlinkSync(path.join(ROOT, 'node_modules'), path.join(copy, 'node_modules'), 'junction');
+    // A source the second test deletes: its compiled file must go with it.
+    writeFileSync(path.join(copy, GONE), '// runtime/zz-gone.ts\n// A source deleted after the first build (test/cli-build.test.ts).\n\nexport const gone = true;\n');
   });
 
   afterAll(() => {
@@ -73,7 +76,7 @@ describe('compiled build (dist/)', () => {
     expect(compiled.stderr).toBe(tsx.stderr);
   });
 
-  it('runs dist/ while it matches the sources; an edited source (even one given back its old mtime) falls back to tsx', { timeout: 120_000 }, async () => {
+  it('runs dist/ while it matches the sources; an edited source (even one given back its old mtime) falls back to tsx; a rebuild drops a deleted source', { timeout: 120_000 }, async () => {
     const mainJs = path.join(copy, 'dist/runtime/cli/main.js');
     const text = readFileSync(mainJs, 'utf8');
     expect(text).toContain('btc-ts runtime \u2014');
@@ -94,8 +97,13 @@ describe('compiled build (dist/)', () => {
     expect(fallback.stdout).not.toContain(MARKER);
     expect(fallback.stdout).toContain('usage: runtime <command>');
 
-    // `--if-stale` rebuilds (the marker goes), and then builds nothing more.
+    // `--if-stale` rebuilds (the marker goes, a deleted source's output too), and then builds nothing more.
+    const goneJs = path.join(copy, 'dist', GONE.replace(/\.ts$/, '.js'));
+    expect(statSync(goneJs).isFile()).toBe(true);
+    rmSync(path.join(copy, GONE));
     expect((await run(copy, ['bin/build.mjs', '--if-stale'])).stdout).toMatch(/compiled \d+ files/);
+    expect(statSync(goneJs, { throwIfNoEntry: false })).toBeUndefined();
+    expect(statSync(`${goneJs}.map`, { throwIfNoEntry: false })).toBeUndefined();
     expect((await run(copy, ['bin/build.mjs', '--if-stale'])).stdout).toBe('');
     expect((await run(copy, ['bin/runtime.mjs', '--help'])).stdout).not.toContain(MARKER);
   });
