@@ -115,14 +115,14 @@ export async function startRuntime(flags: Flags): Promise<StartedRuntime> {
       );
     }
     // Bad streams (unknown exchange, topic, timeframe) stop the start with a clear error; a symbol missing from the markets fails only its stream.
-    // No streams, nothing to check: ccxt (about a second to import) is then loaded after the port is bound, by preflight.
-    if (loaded.config.collector.streams.length > 0) {
-      const { assertStreamsValid, checkStreams, exchangePoolOf } = await import('../collector/plan.ts');
-      const streamCheck = await checkStreams(loaded.config, exchangePoolOf(runtime.local, loaded.config), { loadMarkets: true });
-      assertStreamsValid(streamCheck, { allowMissingSymbols: true });
-      for (const m of streamCheck.missingSymbols ?? []) log.warn(m, `${m.message}: that stream fails with cause symbol_unavailable until the exchange lists it; the other streams collect`);
-      for (const u of streamCheck.unverified) log.warn(u, `exchange ${u.exchange} unreachable at start; its symbols are checked when its markets load`);
-    }
+    // Also with no stream configured: ccxt (the heaviest import, ~0.4 s of CPU) is loaded here, before
+    // the port is bound, because preflight and the first collect tick load it right after; loaded
+    // then, it stalled /health for a second or more just after its first answer.
+    const { assertStreamsValid, checkStreams, exchangePoolOf } = await import('../collector/plan.ts');
+    const streamCheck = await checkStreams(loaded.config, exchangePoolOf(runtime.local, loaded.config), { loadMarkets: true });
+    assertStreamsValid(streamCheck, { allowMissingSymbols: true });
+    for (const m of streamCheck.missingSymbols ?? []) log.warn(m, `${m.message}: that stream fails with cause symbol_unavailable until the exchange lists it; the other streams collect`);
+    for (const u of streamCheck.unverified) log.warn(u, `exchange ${u.exchange} unreachable at start; its symbols are checked when its markets load`);
     if (demo) log.info({ emulator: demo.emulator.url }, `demo: exchange emulator on ${demo.emulator.url}, streams for ticker, trades, orderbook, ohlcv`);
     const app = createApp(runtime, { extend: mountUi });
     const { server, port: boundPort } = await listen(app.fetch, host, port);
