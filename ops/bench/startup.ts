@@ -16,11 +16,11 @@ const GIVE_UP_MS = 120_000;
 /** Issue 19's targets on an idle 2-core machine (ms). */
 const TARGETS = { help_ms: 300, status_ms: 800, start_to_health_ms: 1500 };
 /**
- * Loaded into each measured process with --import: at exit it prints its own peak RSS on stderr
- * (process.resourceUsage: the operating system's figure, on Windows too). A data: URL, so nothing
- * is read from disk for it.
+ * Loaded into each measured process with --import: at exit it prints its own peak RSS and CPU time
+ * (user + system) on stderr (process.resourceUsage: the operating system's figures, on Windows too).
+ * CPU time moves far less than wall time on a loaded machine. A data: URL: nothing read from disk.
  */
-const RSS_PROBE = `data:text/javascript,process.on('exit',()=>process.stderr.write('\\nBENCH_MAX_RSS_KB='+process.resourceUsage().maxRSS+'\\n'))`;
+const PROBE = `data:text/javascript,process.on('exit',()=>{const u=process.resourceUsage();process.stderr.write('\\nBENCH_USAGE='+u.maxRSS+','+(u.userCPUTime+u.systemCPUTime)+'\\n')})`;
 
 type Code = 'dist' | 'tsx';
 /** BTC_TS_NO_DIST=1 makes bin/runtime.mjs run the sources through tsx even when dist/ is fresh. */
@@ -29,6 +29,7 @@ const CODE_ENV: Record<Code, Record<string, string>> = { dist: { BTC_TS_NO_DIST:
 interface Sample {
   ms: number;
   rss_mb: number | null;
+  cpu_ms: number | null;
 }
 
 /**
@@ -64,10 +65,11 @@ export default async function startup(args: string[]): Promise<object> {
         start.push(await startOnce(code, demo));
       }
       results[code] = {
-        help: { wall_ms: summary(help.map((s) => s.ms)), peak_rss_mb: summary(help.map((s) => s.rss_mb)) },
-        status: { wall_ms: summary(status.map((s) => s.ms)), peak_rss_mb: summary(status.map((s) => s.rss_mb)) },
+        help: { wall_ms: summary(help.map((s) => s.ms)), cpu_ms: summary(help.map((s) => s.cpu_ms)), peak_rss_mb: summary(help.map((s) => s.rss_mb)) },
+        status: { wall_ms: summary(status.map((s) => s.ms)), cpu_ms: summary(status.map((s) => s.cpu_ms)), peak_rss_mb: summary(status.map((s) => s.rss_mb)) },
         start: {
           spawn_to_health_ms: summary(start.map((s) => s.ms)),
+          cpu_ms: summary(start.map((s) => s.cpu_ms)),
           peak_rss_mb: summary(start.map((s) => s.rss_mb)),
           sigterm_to_exit_ms: summary(start.map((s) => s.stop_ms)),
         },
@@ -85,6 +87,7 @@ export default async function startup(args: string[]): Promise<object> {
       code: { dist: 'compiled dist/ (bin/build.mjs)', tsx: 'the TypeScript sources through tsx (BTC_TS_NO_DIST=1)' },
       status: 'against a runtime started for the run on the embedded store (one host status object)',
       peak_rss: "each process's own maxRSS at exit (start: stopped right after its first /health answer)",
+      cpu: 'user + system CPU of the process at exit (start: includes the stop); under tsx its esbuild service process is not counted',
     },
     load_avg: { before: load_before.map((l) => Math.round(l * 100) / 100), after: os.loadavg().map((l) => Math.round(l * 100) / 100) },
     targets: TARGETS,
@@ -96,10 +99,10 @@ export default async function startup(args: string[]): Promise<object> {
 function timedCommand(args: string[], env: Record<string, string>): Promise<Sample> {
   const started = performance.now();
   return new Promise((resolve, reject) => {
-    execFile(process.execPath, ['--import', RSS_PROBE, RUNTIME, ...args], { cwd: ROOT, env: { ...process.env, BTC_TS_CONFIG: path.join(ROOT, 'config/app.yaml'), ...env }, maxBuffer: 16 << 20 }, (err, _stdout, stderr) => {
+    execFile(process.execPath, ['--import', PROBE, RUNTIME, ...args], { cwd: ROOT, env: { ...process.env, BTC_TS_CONFIG: path.join(ROOT, 'config/app.yaml'), ...env }, maxBuffer: 16 << 20 }, (err, _stdout, stderr) => {
       const ms = performance.now() - started;
       if (err) return reject(new Error(`runtime ${args.join(' ')} failed: ${err.message}\n${stderr.slice(-2000)}`));
-      resolve({ ms: Math.round(ms), rss_mb: rssOf(stderr) });
+      resolve({ ms: Math.round(ms), ...usageOf(stderr) });
     });
   });
 }
@@ -137,7 +140,7 @@ async function startOnce(code: Code, demo: boolean): Promise<Sample & { stop_ms:
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'btc-ts-bench-start-'));
   const port = await freePort();
   const started = performance.now();
-  const child = spawn(process.execPath, ['--import', RSS_PROBE, RUNTIME, 'start', '--port', String(port), ...(demo ? ['--demo'] : [])], {
+  const child = spawn(process.execPath, ['--import', PROBE, RUNTIME, 'start', '--port', String(port), ...(demo ? ['--demo'] : [])], {
     cwd: ROOT,
     env: {
       ...process.env,
@@ -166,7 +169,7 @@ async function startOnce(code: Code, demo: boolean): Promise<Sample & { stop_ms:
     // The runtime says which code it ran (runtime/cli/start.ts): a figure for the wrong one is worthless.
     const ran = /"code":"(dist|sources)"/.exec(stdout)?.[1];
     if (ran !== (code === 'dist' ? 'dist' : 'sources')) throw new Error(`asked for ${code}, the runtime ran ${ran ?? 'unknown code'} (is dist/ fresh? npm run build)`);
-    return { ms: Math.round(toHealth), rss_mb: rssOf(stderr), stop_ms: Math.round(stopMs) };
+    return { ms: Math.round(toHealth), ...usageOf(stderr), stop_ms: Math.round(stopMs) };
   } finally {
     if (child.exitCode === null && child.signalCode === null) {
       child.kill('SIGKILL');
@@ -186,9 +189,9 @@ async function untilHealthy(port: number, child: ReturnType<typeof spawn>, start
   }
 }
 
-function rssOf(stderr: string): number | null {
-  const kb = /BENCH_MAX_RSS_KB=(\d+)/.exec(stderr)?.[1];
-  return kb === undefined ? null : Math.round(Number(kb) / 1024);
+function usageOf(stderr: string): { rss_mb: number | null; cpu_ms: number | null } {
+  const m = /BENCH_USAGE=(\d+),(\d+)/.exec(stderr);
+  return m ? { rss_mb: Math.round(Number(m[1]) / 1024), cpu_ms: Math.round(Number(m[2]) / 1000) } : { rss_mb: null, cpu_ms: null };
 }
 
 function summary(values: Array<number | null>) {
