@@ -5,9 +5,7 @@ import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import { defineFunction, type FnContext } from '../runtime/define.ts';
 import { BtcError, isBtcError } from '../runtime/errors.ts';
-import { openRepo } from '../runtime/git/repo.ts';
-import { makeRestorePoint } from '../runtime/git/restore-points.ts';
-import { buildBundle, type Bundle } from '../runtime/handoff/bundle.ts';
+import type { Bundle } from '../runtime/handoff/bundle.ts';
 import { repoDirOf } from '../runtime/handoff/files.ts';
 import type { BinaryResult } from '../runtime/http/app.ts';
 import { handoffFileName, handoffKey } from '../runtime/keys.ts';
@@ -36,6 +34,12 @@ export default defineFunction({
     .custom<HandoffResult>(isHandoffResult, 'handoff must return the zip and its summary')
     .meta({ description: 'The zip itself with Accept: application/zip; else JSON { key, bytes, sha256, files, restore_point, session }.' }),
   async run(input, ctx) {
+    // Loaded on the first run, not at start: isomorphic-git and the zip libraries take a while to import.
+    const [{ openRepo }, { makeRestorePoint }, { buildBundle }] = await Promise.all([
+      import('../runtime/git/repo.ts'),
+      import('../runtime/git/restore-points.ts'),
+      import('../runtime/handoff/bundle.ts'),
+    ]);
     const repoDir = repoDirOf(ctx.config);
     const repo = await openRepo(repoDir);
     const session = input.session ?? sessionOf(ctx);

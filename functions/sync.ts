@@ -3,7 +3,6 @@
 
 import { z } from 'zod';
 import { defineFunction, type FnContext } from '../runtime/define.ts';
-import { DEFAULT_TIMEFRAME } from '../runtime/collector/topics.ts';
 import { spacingOfStreams } from '../runtime/sync/continuity.ts';
 import { pendingInCache, runSync, SYNC_PROGRESS_SLOT, type SyncProgress } from '../runtime/sync/engine.ts';
 
@@ -41,6 +40,8 @@ export default defineFunction({
       await ctx.audit.record('collector.sync.failed', { reason: 'primary_down', items: 0, bytes: 0, elapsed_ms: 0 });
       return { ok: false, dry_run: false, reason: 'primary_down', items: 0, bytes: 0, elapsed_ms: 0, issues: [], pending: true };
     }
+    // Loaded on the first run, not at start: collector/topics.ts pulls ccxt (about a second to import).
+    const { DEFAULT_TIMEFRAME } = await import('../runtime/collector/topics.ts');
     const summary = await runSync(
       { primary: ctx.store.primary, cache: ctx.store.secondary, audit: ctx.audit, log: ctx.log },
       {

@@ -21,7 +21,6 @@ import { auditStreamReport, statusFollowsRouter } from './stream-reports.ts';
 import { hasPendingInCache } from './sync/plan.ts';
 import { createFsStore } from './store/fs.ts';
 import { StorageRouter } from './store/router.ts';
-import { createS3Store } from './store/s3.ts';
 import type { ObjectStore } from './store/types.ts';
 import { LEASE_KEY } from './keys.ts';
 import { LocalSlots } from './local-slots.ts';
@@ -90,7 +89,7 @@ export interface CreateRuntimeOptions {
  */
 export async function createRuntime(loaded: LoadedConfig, options: CreateRuntimeOptions = {}): Promise<Runtime> {
   const basics = basicsOf(loaded, options);
-  const stores = openStores(basics, options);
+  const stores = await openStores(basics, options);
   const records = await openRecords(basics, options);
   const watched = await openStatus({ ...basics, ...stores, ...records }, options);
   const runState = runStateOf();
@@ -143,13 +142,14 @@ interface Stores {
   store: StorageRouter;
 }
 
-function openStores({ loaded, config, host, paths }: Basics, options: CreateRuntimeOptions): Stores {
+async function openStores({ loaded, config, host, paths }: Basics, options: CreateRuntimeOptions): Promise<Stores> {
   const s3 = s3ConnectionOf(loaded);
   const primary =
     options.primary ??
     (s3
       ? // The lease gets connections of its own: a renew must never wait behind 24 sync uploads.
-        createS3Store({ ...s3, ownPoolPrefixes: [LEASE_PREFIX] })
+        // Imported only when configured: the AWS SDK is a few hundred ms to load, the embedded store needs none of it.
+        (await import('./store/s3.ts')).createS3Store({ ...s3, ownPoolPrefixes: [LEASE_PREFIX] })
       : createFsStore({ root: paths.fsPrimaryDir }));
   const secondary = options.secondary ?? createFsStore({ root: paths.cacheDir });
   const store = new StorageRouter({

@@ -3,7 +3,7 @@
 
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { BtcError, exitCodeOf } from '../errors.ts';
-import { allCommands, commandsStartingWith } from './commands.ts';
+import { COMMAND_SUMMARIES, commandsStartingWith } from './commands.ts';
 import { plain } from './output.ts';
 
 export type Flags = Record<string, string | boolean | string[] | undefined>;
@@ -32,7 +32,7 @@ export interface Command {
 export async function main(argv: string[]): Promise<number> {
   exitQuietlyOnClosedPipe();
   if (argv.length === 0 || argv[0] === '--help' || argv[0] === '-h' || argv[0] === 'help') {
-    printHelp(await allCommands());
+    printHelp(COMMAND_SUMMARIES);
     return argv.length === 0 ? 2 : 0;
   }
   const commands = await commandsStartingWith(argv[0]!);
@@ -85,7 +85,7 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
-function printHelp(commands: Command[]): void {
+function printHelp(commands: ReadonlyArray<Pick<Command, 'name' | 'summary'>>): void {
   const width = Math.max(...commands.map((c) => c.name.length));
   console.log(`btc-ts runtime — market-data collection for two PCs and a NAS
 
