@@ -17,6 +17,8 @@ export default defineFunction({
     .object({
       dry_run: z.boolean().default(false),
       concurrency: z.number().int().min(1).max(64).default(24),
+      /** Bytes of bodies held in memory at once (runtime/sync/byte-budget.ts); default DEFAULT_MAX_BYTES_IN_FLIGHT (8 MiB). */
+      max_bytes_in_flight: z.number().int().min(1).max(1024 * 1024 * 1024).optional(),
       max_attempts: z.number().int().min(1).max(20).default(5),
       base_delay_ms: z.number().int().min(1).max(60_000).default(200),
       max_delay_ms: z.number().int().min(1).max(300_000).default(5_000),
@@ -46,6 +48,7 @@ export default defineFunction({
       {
         dryRun: input.dry_run,
         concurrency: input.concurrency,
+        maxBytesInFlight: input.max_bytes_in_flight,
         retry: { maxAttempts: input.max_attempts, baseDelayMs: input.base_delay_ms, maxDelayMs: input.max_delay_ms },
         chunkItems: input.chunk_items,
         timeGapMs: input.time_gap_ms ?? 2 * ctx.config.collector.tickSeconds * 1000,
