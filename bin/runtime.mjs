@@ -1,19 +1,38 @@
 #!/usr/bin/env node
 // bin/runtime.mjs
-// The `runtime` command: loads the TypeScript CLI through tsx so no build step is needed.
-import { register } from 'tsx/esm/api';
+// The `runtime` command: runs the compiled CLI from dist/ when it matches the sources, else the TypeScript sources through tsx.
+
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { distState } from './dist-stamp.mjs';
 
 // The AWS SDK warns on every start under Node 20 that *future* SDK versions will need Node 22;
 // the version in package-lock.json supports Node 20, so the notice is noise here (set it to false to see it).
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
-register();
+
+// dist/ is built by `npm install` ("prepare") and `npm run build` (bin/build.mjs). It is used only
+// when built from exactly the sources on disk (a fingerprint of their paths, sizes and mtimes, a few
+// ms): a developer who edits a .ts file and runs the command never runs stale code, it silently
+// runs through tsx instead. BTC_TS_NO_DIST=1 forces tsx (to compare, or to debug the loader).
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const useDist = process.env.BTC_TS_NO_DIST !== '1' && distState(ROOT).fresh;
+let code;
+if (useDist) {
+  // Stack traces name the .ts lines through the build's source maps (tsx does the same for its own output).
+  process.setSourceMapsEnabled(true);
+  code = { heap: '../dist/runtime/heap.js', main: '../dist/runtime/cli/main.js' };
+} else {
+  const { register } = await import('tsx/esm/api');
+  register();
+  code = { heap: '../runtime/heap.ts', main: '../runtime/cli/main.ts' };
+}
 // V8 heap growth for a busy collector (runtime/heap.ts; BTC_TS_HEAP_GROWING_PERCENT), before anything big is allocated.
 try {
-  const { applyHeapSettings } = await import('../runtime/heap.ts');
+  const { applyHeapSettings } = await import(code.heap);
   applyHeapSettings();
 } catch (err) {
   console.error(err instanceof Error ? err.message : String(err));
   process.exit(2);
 }
-const { main } = await import('../runtime/cli/main.ts');
+const { main } = await import(code.main);
 process.exitCode = await main(process.argv.slice(2));

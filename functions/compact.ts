@@ -23,13 +23,13 @@ export default defineFunction({
   description: 'Compact raw segments of closed UTC days into one verified zstd Parquet object per stream-day (late segments recompact their day), then delete raw days past retention.rawDays whose Parquet is verified. dry_run: plan and account only.',
   input: z
     .object({
-      date: z.string().regex(/^\d{4}-\d{2}-\d{2}$/).optional(),
-      streams: z.array(z.string()).default([]),
-      dry_run: z.boolean().default(false),
+      date: z.string().regex(/^\d{4}-\d{2}-\d{2}$/).optional().describe('only this UTC day (YYYY-MM-DD)'),
+      streams: z.array(z.string()).default([]).describe('only these streams, e.g. binance/trades/BTC-USDT (default: every stream)'),
+      dry_run: z.boolean().default(false).describe('plan and account only: nothing is written or deleted'),
       /** Recompact the chosen days even when their manifest lists every segment. */
-      force: z.boolean().default(false),
+      force: z.boolean().default(false).describe('recompact the chosen days even when nothing changed'),
       /** Skip retention (compaction only). */
-      no_retention: z.boolean().default(false),
+      no_retention: z.boolean().default(false).describe('compact only; delete no raw segment'),
     })
     .strict(),
   output: z.object({

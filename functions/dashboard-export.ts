@@ -13,10 +13,10 @@ export default defineFunction({
   input: z
     .object({
       /** Limit the run to these datasets; the manifest keeps the others as they were. */
-      datasets: z.array(z.enum(DATASETS)).optional(),
-      job_id: z.string().regex(JOB_ID_PATTERN).optional(),
+      datasets: z.array(z.enum(DATASETS)).optional().describe('limit the run to these datasets (default all); the manifest keeps the others'),
+      job_id: z.string().regex(JOB_ID_PATTERN).optional().describe('job id (default <UTC time>-<host>); names dashboard/history/<job_id>/'),
       /** Run the configured upload command (dashboard.uploadCommand) after a successful export. */
-      upload: z.boolean().default(true),
+      upload: z.boolean().default(true).describe('run the configured upload command (dashboard.uploadCommand) after a successful export'),
     })
     .strict(),
   output: z.looseObject({

@@ -20,8 +20,8 @@ export default defineFunction({
             return false;
           }
         }, 'a UTC day YYYY-MM-DD')
-        .optional(),
-      coverage_threshold: z.number().min(0).max(1).optional(),
+        .optional().describe('UTC day to judge, YYYY-MM-DD (default yesterday; today judges up to now)'),
+      coverage_threshold: z.number().min(0).max(1).optional().describe('fail below this coverage_ratio (default quality.coverageThreshold, 0.95)'),
     })
     .strict(),
   output: z.looseObject({

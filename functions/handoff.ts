@@ -5,9 +5,7 @@ import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import { defineFunction, type FnContext } from '../runtime/define.ts';
 import { BtcError, isBtcError } from '../runtime/errors.ts';
-import { openRepo } from '../runtime/git/repo.ts';
-import { makeRestorePoint } from '../runtime/git/restore-points.ts';
-import { buildBundle, type Bundle } from '../runtime/handoff/bundle.ts';
+import type { Bundle } from '../runtime/handoff/bundle.ts';
 import { repoDirOf } from '../runtime/handoff/files.ts';
 import type { BinaryResult } from '../runtime/http/app.ts';
 import { handoffFileName, handoffKey } from '../runtime/keys.ts';
@@ -24,11 +22,11 @@ export default defineFunction({
   input: z
     .object({
       /** Cut a restore point (rp tag) before bundling. */
-      rp: z.boolean().optional(),
+      rp: z.boolean().optional().describe('cut a restore point (rp tag) first'),
       /** Label of that restore point (default "handoff"). */
-      label: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,47}$/, 'letters, digits, . _ - (max 48)').optional(),
+      label: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,47}$/, 'letters, digits, . _ - (max 48)').optional().describe('label of that restore point (implies rp; default "handoff")'),
       /** Session recorded in the audit event (default: this runtime process's session). */
-      session: z.string().min(1).max(100).optional(),
+      session: z.string().min(1).max(100).optional().describe('session recorded in the audit event (default: the runtime process\'s session)'),
     })
     .strict(),
   // The result carries bytes; z.custom keeps the very object (zod would copy a plain object and drop toJSON).
@@ -36,6 +34,12 @@ export default defineFunction({
     .custom<HandoffResult>(isHandoffResult, 'handoff must return the zip and its summary')
     .meta({ description: 'The zip itself with Accept: application/zip; else JSON { key, bytes, sha256, files, restore_point, session }.' }),
   async run(input, ctx) {
+    // Loaded on the first run, not at start: isomorphic-git and the zip libraries take a while to import.
+    const [{ openRepo }, { makeRestorePoint }, { buildBundle }] = await Promise.all([
+      import('../runtime/git/repo.ts'),
+      import('../runtime/git/restore-points.ts'),
+      import('../runtime/handoff/bundle.ts'),
+    ]);
     const repoDir = repoDirOf(ctx.config);
     const repo = await openRepo(repoDir);
     const session = input.session ?? sessionOf(ctx);

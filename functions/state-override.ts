@@ -12,9 +12,9 @@ export default defineFunction({
   description: 'Enable or disable automatic state adjustment (disabled → every state update is a preview with reason override_disabled), or show the flag.',
   input: z
     .object({
-      action: z.enum(['enable', 'disable', 'status']),
-      reason: z.string().max(500).optional(),
-      dry_run: z.boolean().default(false),
+      action: z.enum(['enable', 'disable', 'status']).describe('turn automatic state adjustment on or off, or show the flag'),
+      reason: z.string().max(500).optional().describe('why (recorded in the flag and the audit)'),
+      dry_run: z.boolean().default(false).describe('show what would be written'),
     })
     .strict(),
   output: z.object({

@@ -10,7 +10,12 @@ import { STATE_ARCHIVE_PREFIX } from '../runtime/keys.ts';
 export default defineFunction({
   name: 'state-prune',
   description: 'Keep the newest N archived state diffs per strategy/symbol/mode under state_archive/; dry run lists what would go.',
-  input: z.object({ keep: z.number().int().nonnegative(), dry_run: z.boolean().default(false) }).strict(),
+  input: z
+    .object({
+      keep: z.number().int().nonnegative().describe('archived state diffs to keep per strategy/symbol/mode'),
+      dry_run: z.boolean().default(false).describe('list what would be removed, remove nothing'),
+    })
+    .strict(),
   output: z.object({
     keep: z.number().int(),
     dry_run: z.boolean(),

@@ -27,22 +27,22 @@ export default defineFunction({
     'decide applied|preview|blocked; archive the diff; alert state_update_rollback on anomalies.',
   input: z
     .object({
-      strategy: z.string().min(1).optional(),
-      symbol: z.string().min(1).optional(),
-      mode: z.string().min(1).optional(),
+      strategy: z.string().min(1).optional().describe('strategy name from the config (default: the only one)'),
+      symbol: z.string().min(1).optional().describe('default: the strategy\'s symbol'),
+      mode: z.string().min(1).optional().describe('default: the strategy\'s mode'),
       /** The guarded pseudo-live update; without it the run only reports (preview, reason simulate_live_off). */
-      simulate_live: z.boolean().default(false),
-      dry_run: z.boolean().default(false),
-      max_delta: z.number().positive().optional(),
-      var_cap: z.number().optional(),
-      liquidity_cap: z.number().nonnegative().optional(),
-      alert_mode: z.enum(ALERT_MODES).default('auto'),
+      simulate_live: z.boolean().default(false).describe('the guarded pseudo-live update (without it: report only)'),
+      dry_run: z.boolean().default(false).describe('compute and print only: no state, archive or audit written, alert logged as status=preview'),
+      max_delta: z.number().positive().optional().describe('largest |relative change| of any param (0.2 = 20 %)'),
+      var_cap: z.number().optional().describe('largest 5 % VaR of per-trade pnl of the new fills, in pips'),
+      liquidity_cap: z.number().nonnegative().optional().describe('largest sum of |qty| of the new fills'),
+      alert_mode: z.enum(ALERT_MODES).default('auto').describe('auto: alert on anomalies; disable: never; force: always'),
       /** Picks among the configured webhooks (SIGNAL_WEBHOOK_URLS); a URL that is not configured is refused. */
-      alert_webhook: z.array(z.url()).max(20).optional(),
-      alert_timeout_ms: z.number().int().positive().max(60_000).default(DEFAULT_ALERT_TIMEOUT_MS),
-      alert_retry_delay_ms: z.number().int().nonnegative().max(60_000).default(DEFAULT_ALERT_RETRY_DELAY_MS),
+      alert_webhook: z.array(z.url()).max(20).optional().describe('webhook URL(s), among the configured ones (default: $SIGNAL_WEBHOOK_URLS)'),
+      alert_timeout_ms: z.number().int().positive().max(60_000).default(DEFAULT_ALERT_TIMEOUT_MS).describe('per attempt (ms; one retry)'),
+      alert_retry_delay_ms: z.number().int().nonnegative().max(60_000).default(DEFAULT_ALERT_RETRY_DELAY_MS).describe('wait before the retry (ms)'),
       /** Start from an empty state (after a config change): re-estimate from all fills, replacing the old state when applied. */
-      reset: z.boolean().default(false),
+      reset: z.boolean().default(false).describe('ignore the current state (e.g. after a config change) and re-estimate from all fills'),
     })
     .strict(),
   output: z.object({

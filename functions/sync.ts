@@ -3,7 +3,6 @@
 
 import { z } from 'zod';
 import { defineFunction, type FnContext } from '../runtime/define.ts';
-import { DEFAULT_TIMEFRAME } from '../runtime/collector/topics.ts';
 import { spacingOfStreams } from '../runtime/sync/continuity.ts';
 import { pendingInCache, runSync, SYNC_PROGRESS_SLOT, type SyncProgress } from '../runtime/sync/engine.ts';
 
@@ -15,16 +14,15 @@ export default defineFunction({
     'Local cache → primary: plan, per-stream continuity check in (exchange, topic, symbol, epoch, seq) order, create-only uploads verified by hash, local copy deleted only after success; atomic objects copied when newer and different.',
   input: z
     .object({
-      dry_run: z.boolean().default(false),
-      concurrency: z.number().int().min(1).max(64).default(24),
-      /** Bytes of bodies held in memory at once (runtime/sync/byte-budget.ts); default DEFAULT_MAX_BYTES_IN_FLIGHT (8 MiB). */
-      max_bytes_in_flight: z.number().int().min(1).max(1024 * 1024 * 1024).optional(),
-      max_attempts: z.number().int().min(1).max(20).default(5),
-      base_delay_ms: z.number().int().min(1).max(60_000).default(200),
-      max_delay_ms: z.number().int().min(1).max(300_000).default(5_000),
-      chunk_items: z.number().int().min(1).default(1_000),
+      dry_run: z.boolean().default(false).describe('plan and check continuity only: nothing is uploaded or deleted'),
+      concurrency: z.number().int().min(1).max(64).default(24).describe('uploads in flight at once'),
+      max_bytes_in_flight: z.number().int().min(1).max(1024 * 1024 * 1024).optional().describe('bytes of segment bodies held in memory at once (default 8 MiB; runtime/sync/byte-budget.ts)'),
+      max_attempts: z.number().int().min(1).max(20).default(5).describe('tries per upload, the first included (only an unavailable primary is retried)'),
+      base_delay_ms: z.number().int().min(1).max(60_000).default(200).describe('first retry delay (ms), doubled per attempt'),
+      max_delay_ms: z.number().int().min(1).max(300_000).default(5_000).describe('longest retry delay (ms)'),
+      chunk_items: z.number().int().min(1).default(1_000).describe('audit collector.sync.chunk every this many items uploaded'),
       /** Default: two ticks. */
-      time_gap_ms: z.number().int().min(0).optional(),
+      time_gap_ms: z.number().int().min(0).optional().describe('a time gap (ms) in a stream longer than this is a continuity issue (default two collector ticks)'),
     })
     .strict(),
   output: z.looseObject({
@@ -43,6 +41,8 @@ export default defineFunction({
       await ctx.audit.record('collector.sync.failed', { reason: 'primary_down', items: 0, bytes: 0, elapsed_ms: 0 });
       return { ok: false, dry_run: false, reason: 'primary_down', items: 0, bytes: 0, elapsed_ms: 0, issues: [], pending: true };
     }
+    // Loaded on the first run, not at start: collector/topics.ts pulls ccxt (about a second to import).
+    const { DEFAULT_TIMEFRAME } = await import('../runtime/collector/topics.ts');
     const summary = await runSync(
       { primary: ctx.store.primary, cache: ctx.store.secondary, audit: ctx.audit, log: ctx.log },
       {

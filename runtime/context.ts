@@ -21,7 +21,6 @@ import { auditStreamReport, statusFollowsRouter } from './stream-reports.ts';
 import { hasPendingInCache } from './sync/plan.ts';
 import { createFsStore } from './store/fs.ts';
 import { StorageRouter } from './store/router.ts';
-import { createS3Store } from './store/s3.ts';
 import type { ObjectStore } from './store/types.ts';
 import { LEASE_KEY } from './keys.ts';
 import { LocalSlots } from './local-slots.ts';
@@ -82,7 +81,46 @@ export interface CreateRuntimeOptions {
   pid?: number;
 }
 
+/**
+ * Assembles one runtime, step by step (each step is a function below, in this order): basics (host,
+ * paths, clock, masker, logger) → stores (primary, cache, failover store) → records (metrics, audit
+ * log, raw streams) → status (clock-skew and disk monitors, status writer) → run state (lease view,
+ * typed local slots, shutdown signal) → mode → store events → duties and schedules → invoker.
+ */
 export async function createRuntime(loaded: LoadedConfig, options: CreateRuntimeOptions = {}): Promise<Runtime> {
+  const basics = basicsOf(loaded, options);
+  const stores = await openStores(basics, options);
+  const records = await openRecords(basics, options);
+  const watched = await openStatus({ ...basics, ...stores, ...records }, options);
+  const runState = runStateOf();
+  const mode = modeControlOf({ ...basics, ...stores, ...records, ...watched });
+  wireStoreEvents({ ...basics, ...stores, ...records, ...watched });
+  const functions = options.functions ?? (await loadFunctions());
+  const schedules = options.schedules ?? (await loadSchedules(functions));
+  const { context, invoker } = invokerOf({ ...basics, ...stores, ...records, ...watched, ...runState, mode, functions }, options);
+  const { host, paths, clock, log, masker } = basics;
+  const { store } = stores;
+  const { audit, streams, metrics } = records;
+  const { status, clockSkew, disk } = watched;
+  const { lease, local } = runState;
+  const runtime: Omit<Runtime, 'shutdown'> = {
+    loaded, host, paths, clock, log, masker, store, audit, streams, status, lease, mode, metrics, clockSkew, disk, functions, schedules, invoker, local, context,
+  };
+  return { ...runtime, shutdown: () => shutdownOf(runtime, runState.shutdownController) };
+}
+
+/** Step 1: the host, its paths, the clock, the secret masker and the logger (under `<logsDir>`, masked). */
+interface Basics {
+  loaded: LoadedConfig;
+  config: LoadedConfig['config'];
+  host: string;
+  paths: RuntimePaths;
+  clock: Clock;
+  masker: Masker;
+  log: Logger;
+}
+
+function basicsOf(loaded: LoadedConfig, options: CreateRuntimeOptions): Basics {
   const { config, secrets } = loaded;
   const host = config.host;
   const paths = pathsOf(config);
@@ -91,13 +129,27 @@ export async function createRuntime(loaded: LoadedConfig, options: CreateRuntime
   const log =
     options.log ??
     createLogger({ logsDir: paths.logsDir, masker, pretty: options.pretty, consoleFd: options.consoleFd, base: { host, pid: process.pid } });
+  return { loaded, config, host, paths, clock, masker, log };
+}
 
+/**
+ * Step 2: the primary (S3Store when `storage.s3.endpoint` is set, else an FsStore under
+ * `<dataDir>/nas`), the cache (FsStore under `<dataDir>/cache`) and the failover store over both.
+ */
+interface Stores {
+  primary: ObjectStore;
+  secondary: ObjectStore;
+  store: StorageRouter;
+}
+
+async function openStores({ loaded, config, host, paths }: Basics, options: CreateRuntimeOptions): Promise<Stores> {
   const s3 = s3ConnectionOf(loaded);
   const primary =
     options.primary ??
     (s3
       ? // The lease gets connections of its own: a renew must never wait behind 24 sync uploads.
-        createS3Store({ ...s3, ownPoolPrefixes: [LEASE_PREFIX] })
+        // Imported only when configured: the AWS SDK is a few hundred ms to load, the embedded store needs none of it.
+        (await import('./store/s3.ts')).createS3Store({ ...s3, ownPoolPrefixes: [LEASE_PREFIX] })
       : createFsStore({ root: paths.fsPrimaryDir }));
   const secondary = options.secondary ?? createFsStore({ root: paths.cacheDir });
   const store = new StorageRouter({
@@ -108,12 +160,35 @@ export async function createRuntime(loaded: LoadedConfig, options: CreateRuntime
     upAfterGoodProbes: config.storage.probe.upAfterGoodProbes,
     downAfterBadProbes: config.storage.probe.downAfterBadProbes,
   });
+  return { primary, secondary, store };
+}
 
+/** Step 3: metrics, the audit log (its write-ahead log opened and recovered) and the raw streams. */
+interface Records {
+  metrics: Metrics;
+  audit: AuditLog;
+  streams: RawStreams;
+}
+
+async function openRecords({ config, host, paths, clock, masker, log }: Basics, options: CreateRuntimeOptions): Promise<Records> {
   const metrics = new Metrics({ defaults: options.log === undefined, now: () => clock.now() });
   const audit = new AuditLog({ walDir: paths.walDir, host, actor: config.actor, site: config.site, clock, masker, log });
   await audit.open();
   const streams = new RawStreams({ walDir: paths.walDir, clock, onReport: (report) => auditStreamReport(audit, log, report) });
+  return { metrics, audit, streams };
+}
 
+/**
+ * Step 4: the clock-skew monitor (this PC against the primary's clock), the disk monitor (first
+ * reading taken) and the status writer that shows both; a skew crossing its limit rewrites the status.
+ */
+interface Watched {
+  clockSkew: ClockSkewMonitor;
+  disk: DiskMonitor;
+  status: StatusWriter;
+}
+
+async function openStatus({ config, host, paths, clock, masker, log, primary, store, audit }: Basics & Stores & Records, options: CreateRuntimeOptions): Promise<Watched> {
   const clockSkew = new ClockSkewMonitor({
     serverClock: primary.serverClock,
     // A hand-moved test clock is not this PC's time: measure the process clock (plus any test shift) instead.
@@ -128,10 +203,9 @@ export async function createRuntime(loaded: LoadedConfig, options: CreateRuntime
   const disk = new DiskMonitor(paths.dataDir, config.storage.diskFreeWarnBytes, () => clock.now());
   await disk.read();
 
-  let mode: Mode = config.mode ?? 'DEBUG';
   const status = new StatusWriter({
     host,
-    mode,
+    mode: initialMode(config),
     secondaryPath: paths.cacheDir,
     clock,
     masker,
@@ -142,15 +216,34 @@ export async function createRuntime(loaded: LoadedConfig, options: CreateRuntime
     clockSkewMs: () => clockSkew.reading().skewMs,
     diskFreeBytes: () => disk.last()?.free_bytes ?? null,
   });
-  const lease: LeaseView = { holder: false, epoch: 0, leaderHost: null, since: null, degraded: false };
-  const local = new LocalSlots();
-  const shutdownController = new AbortController();
+  return { clockSkew, disk, status };
+}
 
+/** The mode a runtime starts in: the configured one, DEBUG when none is set. */
+function initialMode(config: LoadedConfig['config']): Mode {
+  return config.mode ?? 'DEBUG';
+}
+
+/** Step 5: what a run shares in this process: the lease view, the typed local slots, the shutdown signal. */
+interface RunState {
+  lease: LeaseView;
+  local: LocalSlots;
+  shutdownController: AbortController;
+}
+
+function runStateOf(): RunState {
+  const lease: LeaseView = { holder: false, epoch: 0, leaderHost: null, since: null, degraded: false };
+  return { lease, local: new LocalSlots(), shutdownController: new AbortController() };
+}
+
+/** Step 6: the mode (DEBUG / PROD / DIAG): its gauge, and each change audited and written to the status. */
+function modeControlOf({ config, store, metrics, audit, status }: Basics & Stores & Records & Watched): ModeControl {
+  let mode: Mode = initialMode(config);
   const setModeGauge = () => {
     for (const m of ['DEBUG', 'PROD', 'DIAG'] as const) metrics.mode.set({ mode: m }, m === mode ? 1 : 0);
   };
   setModeGauge();
-  const modeControl: ModeControl = {
+  return {
     get: () => mode,
     async set(next, reason) {
       if (next === mode) return;
@@ -161,7 +254,13 @@ export async function createRuntime(loaded: LoadedConfig, options: CreateRuntime
       await status.update(store, (doc) => void (doc.mode = next)).catch(() => undefined);
     },
   };
+}
 
+/**
+ * Step 7: what follows the failover store: a switch is counted, audited and logged, the status
+ * follows the router, and a backlog left in the cache by an earlier run makes sync pending.
+ */
+function wireStoreEvents({ log, secondary, store, metrics, audit, status }: Basics & Stores & Records & Watched): void {
   store.onSwitch((change) => {
     metrics.primaryUp.set(change.to === 'primary' ? 1 : 0);
     metrics.recordStorageSwitch(change.from, change.to);
@@ -175,10 +274,17 @@ export async function createRuntime(loaded: LoadedConfig, options: CreateRuntime
     .catch((err) => log.warn({ err: String(err) }, 'could not check the cache for a sync backlog'));
   metrics.primaryUp.set(1);
   metrics.useStreamStatus(() => status.current().streams);
+}
 
-  const functions = options.functions ?? (await loadFunctions());
-  const schedules = options.schedules ?? (await loadSchedules(functions));
-
+/**
+ * Step 9 (after step 8, the duties and schedules from the registry): `context()`, one `FnContext`
+ * per run, and the `Invoker` that runs the duties with it and ships the audit after each run.
+ */
+function invokerOf(
+  parts: Basics & Stores & Records & Watched & RunState & { mode: ModeControl; functions: Map<string, AnyFunction> },
+  options: CreateRuntimeOptions,
+): { context: () => FnContext; invoker: Invoker } {
+  const { config, host, paths, clock, log, masker, store, metrics, audit, streams, disk, status, lease, local, functions } = parts;
   let invoker: Invoker;
   const context = (): FnContext => ({
     host,
@@ -194,10 +300,10 @@ export async function createRuntime(loaded: LoadedConfig, options: CreateRuntime
     disk,
     status: { current: () => status.current(), update: (change) => status.update(store, change) },
     lease,
-    mode: modeControl,
+    mode: parts.mode,
     masker,
     local,
-    signal: shutdownController.signal,
+    signal: parts.shutdownController.signal,
     metrics,
     invoke: (name, input) => invoker.invoke(name, input, 'internal'),
   });
@@ -210,44 +316,25 @@ export async function createRuntime(loaded: LoadedConfig, options: CreateRuntime
       await audit.ship(store);
     },
   });
+  return { context, invoker };
+}
 
-  return {
-    loaded,
-    host,
-    paths,
-    clock,
-    log,
-    masker,
-    store,
-    audit,
-    streams,
-    status,
-    lease,
-    mode: modeControl,
-    metrics,
-    clockSkew,
-    disk,
-    functions,
-    schedules,
-    invoker,
-    local,
-    context,
-    async shutdown() {
-      shutdownController.abort();
-      // Let in-flight runs end (they see the aborted signal), then the functions' own shutdown
-      // hooks, e.g. leader-heartbeat releasing the lease so the standby need not wait it out.
-      await invoker.settle(SHUTDOWN_SETTLE_MS);
-      for (const fn of functions.values()) {
-        if (!fn.onShutdown) continue;
-        await fn.onShutdown(context()).catch((err) => log.warn({ fn: fn.name, err: masker.text(String(err)) }, 'shutdown hook failed'));
-      }
-      // After the hooks (the lease release updates the leader row): `runtime status` and the page say "stopped", not PROD forever.
-      await status.markStopped(store).catch((err) => log.warn({ err: String(err) }, 'status write on shutdown failed'));
-      await audit.ship(store).catch((err) => log.warn({ err: String(err) }, 'audit ship on shutdown failed'));
-      await store.flush().catch((err) => log.warn({ err: String(err) }, 'store flush on shutdown failed'));
-      log.flush?.();
-    },
-  };
+/** `Runtime.shutdown`: abort, let runs settle, the duties' shutdown hooks, then status, audit and store flushed. */
+async function shutdownOf(runtime: Omit<Runtime, 'shutdown'>, shutdownController: AbortController): Promise<void> {
+  const { invoker, functions, context, log, masker, status, store, audit } = runtime;
+  shutdownController.abort();
+  // Let in-flight runs end (they see the aborted signal), then the functions' own shutdown
+  // hooks, e.g. leader-heartbeat releasing the lease so the standby need not wait it out.
+  await invoker.settle(SHUTDOWN_SETTLE_MS);
+  for (const fn of functions.values()) {
+    if (!fn.onShutdown) continue;
+    await fn.onShutdown(context()).catch((err) => log.warn({ fn: fn.name, err: masker.text(String(err)) }, 'shutdown hook failed'));
+  }
+  // After the hooks (the lease release updates the leader row): `runtime status` and the page say "stopped", not PROD forever.
+  await status.markStopped(store).catch((err) => log.warn({ err: String(err) }, 'status write on shutdown failed'));
+  await audit.ship(store).catch((err) => log.warn({ err: String(err) }, 'audit ship on shutdown failed'));
+  await store.flush().catch((err) => log.warn({ err: String(err) }, 'store flush on shutdown failed'));
+  log.flush?.();
 }
 
 export function nodeMajor(): number {

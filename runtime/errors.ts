@@ -48,6 +48,22 @@ export function exitCodeOf(err: unknown): 1 | 2 {
   return err instanceof BtcError ? ERROR_CODES[err.code].exit : 1;
 }
 
+/** The code whose HTTP body `error` name (ERROR_CODES[code].name) is `name`; undefined for any other value. */
+export function errorCodeOfName(name: unknown): ErrorCode | undefined {
+  return ERROR_CODE_LIST.find((code) => ERROR_CODES[code].name === name);
+}
+
+/**
+ * The exit code of a CLI command whose duty ran on a runtime over HTTP and failed: the table's exit
+ * code of the body's `error` name, so one code exits the same whether the duty ran in this process
+ * (exitCodeOf) or remotely. A body without a known name (an older runtime, a stranger) falls back
+ * on the status: 400 is bad input (2), anything else 1.
+ */
+export function exitCodeOfAnswer(status: number, body: unknown): 1 | 2 {
+  const code = errorCodeOfName(typeof body === 'object' && body !== null ? (body as { error?: unknown }).error : undefined);
+  return code ? ERROR_CODES[code].exit : status === 400 ? 2 : 1;
+}
+
 /**
  * The message an answer to someone else (an HTTP client, the dashboard) may show: an Internal
  * error's text stays in the log (`internal error; see the <where> log`), any other code's message
@@ -79,16 +95,4 @@ export function toBtcError(err: unknown): BtcError {
   if (err instanceof BtcError) return err;
   const message = err instanceof Error ? err.message : String(err);
   return new BtcError('Internal', message, { cause: err });
-}
-
-/**
- * Rejects with Unavailable when `promise` has not settled within `ms`. The call itself may still
- * land later (callers that care, like the lease, recognise their own late write).
- */
-export function withTimeout<T>(promise: Promise<T>, ms: number, what = 'call'): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new BtcError('Unavailable', `${what} timed out after ${ms} ms`)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }

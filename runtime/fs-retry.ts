@@ -2,6 +2,7 @@
 // Rename and unlink that wait out a file held for a moment by another program (Windows antivirus, search indexer, backup agents).
 
 import { promises as fsp } from 'node:fs';
+import { retry } from './async.ts';
 
 /**
  * What Windows answers while another program has the file open without FILE_SHARE_DELETE (or a
@@ -32,16 +33,11 @@ const BACKOFF_MAX_MS = 100;
  */
 export async function retryWhileBusy<T>(op: () => Promise<T>, budgetMs: number = BUSY_RETRY_MS): Promise<T> {
   const started = Date.now();
-  let backoff = 0;
-  for (;;) {
-    try {
-      return await op();
-    } catch (err) {
-      if (!BUSY_CODES.has((err as NodeJS.ErrnoException).code ?? '') || Date.now() - started >= budgetMs) throw err;
-    }
-    backoff = Math.min(backoff + BACKOFF_STEP_MS, BACKOFF_MAX_MS);
-    await new Promise((r) => setTimeout(r, backoff));
-  }
+  return retry(op, {
+    attempts: Number.POSITIVE_INFINITY,
+    retryIf: (err) => BUSY_CODES.has((err as NodeJS.ErrnoException).code ?? '') && Date.now() - started < budgetMs,
+    delayMs: (attempt) => Math.min(attempt * BACKOFF_STEP_MS, BACKOFF_MAX_MS),
+  });
 }
 
 /** fs.promises.rename, retried while the file is held by another program (see retryWhileBusy). */

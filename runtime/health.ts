@@ -2,7 +2,7 @@
 // Per-stream health for the restart playbook: latest CSV vs last raw record, last record age, gap inventory. Reads only.
 
 import type { StreamConfig } from '../config/schema.ts';
-import { mapLimit } from './dashboard-export/raw-objects.ts';
+import { mapLimit } from './async.ts';
 import { listAll, type ObjectStore } from './store/types.ts';
 import { checkPair, compareRefs, parseRawKey, summarizeSegment, type ContinuityIssue, type SegmentRef, type SegmentSummary } from './sync/continuity.ts';
 import { latestStreamKey, RAW_PREFIX, rawStreamDayPrefix, symbolKey } from './keys.ts';

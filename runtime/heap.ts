@@ -4,8 +4,8 @@
 import v8 from 'node:v8';
 import { BtcError } from './errors.ts';
 
-/** Default of BTC_TS_HEAP_GROWING_PERCENT: the old generation grows to 1.5× its live size between full GCs. */
-export const HEAP_GROWING_PERCENT_DEFAULT = 50;
+/** Default of BTC_TS_HEAP_GROWING_PERCENT: the old generation grows to 1.25× its live size between full GCs. */
+export const HEAP_GROWING_PERCENT_DEFAULT = 25;
 const FLAG = '--heap-growing-percent';
 
 /**
@@ -13,9 +13,10 @@ const FLAG = '--heap-growing-percent';
  * the same on Windows; no shell or re-spawn). Why: a collector taking 20,000 messages/s allocates
  * fast, and V8's default lets the old generation grow up to ~4× its live size before the next full
  * GC (V8 heap/memory-controller: the growing factor rises to 4 while GC is cheap). Measured with
- * `npm run bench -- ws` at 20,000 messages/s (docs/collector.md "Memory"): peak RSS 430–510 MB with
- * V8's default, 240 MB at 50 %, for a live heap near 100 MB; the cost is more frequent (incremental,
- * concurrent) full GCs.
+ * `npm run bench -- ws` at 20,000 messages/s for 60 s on an idle 2-core machine (docs/collector.md
+ * "Memory"): peak RSS 332 MB at 50 %, 246 MB at 25 % (430–510 MB with V8's default in 20 s runs), for
+ * a live heap near 100 MB; the cost is more frequent (incremental, concurrent) full GCs: 57 → 63 % of
+ * one core.
  *
  * `env.BTC_TS_HEAP_GROWING_PERCENT`: an integer 1–400 (percent), `0` = leave V8's own heuristic.
  * A node flag given on the command line (`node --heap-growing-percent=N …`) wins. Returns the

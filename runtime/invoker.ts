@@ -1,6 +1,7 @@
 // runtime/invoker.ts
 // Runs functions: validates input, one in-flight run per name (cron, HTTP and CLI alike), metrics, errors.
 
+import { orAfter } from './async.ts';
 import type { AnyFunction, FnContext } from './define.ts';
 import { BtcError, toBtcError } from './errors.ts';
 import type { Logger } from './logger.ts';
@@ -37,9 +38,7 @@ export class Invoker {
   async settle(timeoutMs: number): Promise<void> {
     const inFlight = [...this.running.values()].map((r) => r.promise.catch(() => undefined));
     if (inFlight.length === 0) return;
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([Promise.all(inFlight), new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs)))]);
-    clearTimeout(timer);
+    await orAfter(Promise.all(inFlight), timeoutMs, undefined);
   }
 
   /**

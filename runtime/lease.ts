@@ -3,7 +3,8 @@
 
 import { z } from 'zod';
 import type { FnContext, LeaseView } from './define.ts';
-import { BtcError, isBtcError, withTimeout } from './errors.ts';
+import { withTimeout } from './async.ts';
+import { BtcError, isBtcError } from './errors.ts';
 import { LEASE_KEY } from './keys.ts';
 import { defineSlot } from './local-slots.ts';
 

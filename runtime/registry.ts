@@ -3,15 +3,16 @@
 
 import { readdirSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { pathToFileURL } from 'node:url';
 import { z } from 'zod';
 import type { AppConfig } from '../config/schema.ts';
 import type { AnyFunction, FnContext } from './define.ts';
 import { BtcError } from './errors.ts';
+import { CODE_ROOT, PACKAGE_ROOT } from './paths.ts';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-export const FUNCTIONS_DIR = path.join(ROOT, 'functions');
-export const SCHEDULES_DIR = path.join(ROOT, 'schedules');
+// The folders next to the running code: the .ts sources under tsx, their compiled .js in dist/ (runtime/paths.ts).
+export const FUNCTIONS_DIR = path.join(CODE_ROOT, 'functions');
+export const SCHEDULES_DIR = path.join(CODE_ROOT, 'schedules');
 
 export interface ScheduleDef {
   /** Job name for logs; defaults to the file name. */
@@ -43,7 +44,7 @@ async function importDefaults<T>(dir: string): Promise<Array<{ file: string; val
   return Promise.all(
     files.map(async (file) => {
       const mod = (await import(pathToFileURL(path.join(dir, file)).href)) as { default?: T };
-      if (!mod.default) throw new BtcError('Internal', `${path.relative(ROOT, path.join(dir, file))} has no default export`);
+      if (!mod.default) throw new BtcError('Internal', `${path.relative(PACKAGE_ROOT, path.join(dir, file))} has no default export`);
       return { file, value: mod.default };
     }),
   );
@@ -56,6 +57,18 @@ export async function loadFunctions(dir = FUNCTIONS_DIR): Promise<Map<string, An
     registry.set(value.name, value);
   }
   return registry;
+}
+
+/**
+ * The one duty named `name` (functions/<name>.ts, or .mjs/.js), without loading the others: a CLI
+ * command reads its duty's zod input here to derive its flags (runtime/cli/flags-from-zod.ts).
+ * @throws BtcError UnknownFunction when no such file exports a duty of that name.
+ */
+export async function loadFunction(name: string, dir = FUNCTIONS_DIR): Promise<AnyFunction> {
+  const file = readdirSync(dir).filter(isModule).find((f) => f.replace(/\.(ts|mjs|js)$/, '') === name);
+  const mod = file ? ((await import(pathToFileURL(path.join(dir, file)).href)) as { default?: AnyFunction }) : undefined;
+  if (!mod?.default || mod.default.name !== name) throw new BtcError('UnknownFunction', `unknown function ${name}`, { details: { name } });
+  return mod.default;
 }
 
 export async function loadSchedules(functions: Map<string, AnyFunction>, dir = SCHEDULES_DIR): Promise<ScheduleDef[]> {

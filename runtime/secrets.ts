@@ -24,6 +24,33 @@ export const SECRET_PATTERNS: readonly RegExp[] = [
 ];
 
 /**
+ * For SECRET_PATTERNS (by identity), a cheap test on the lower-cased text that every match needs
+ * to pass: the words or marks each pattern cannot match without. The lookbehind patterns cost a
+ * scan per character, and most texts (a repository's source files) hold none of these words.
+ */
+const PATTERN_HINTS = new Map<RegExp, (lower: string) => boolean>(
+  (
+    [
+      (t) => t.includes('://'),
+      (t) => t.includes('bearer'),
+      (t) => t.includes('akia') || t.includes('asia'),
+      (t) => t.includes('hooks.slack.com/services/'),
+      (t) => t.includes('discord'),
+      (t) => /token|secret|passw|api[_-]?key|access[_-]?key/.test(t),
+    ] satisfies Array<(lower: string) => boolean>
+  ).map((hint, i) => [SECRET_PATTERNS[i]!, hint]),
+);
+
+/** The patterns of `patterns` that may match `text`: a SECRET_PATTERNS entry whose hint fails is left out; any other pattern stays. */
+export function patternsFor(text: string, patterns: readonly RegExp[] = SECRET_PATTERNS): RegExp[] {
+  let lower: string | undefined;
+  return patterns.filter((p) => {
+    const hint = PATTERN_HINTS.get(p);
+    return !hint || hint((lower ??= text.toLowerCase()));
+  });
+}
+
+/**
  * A config key, env variable or command option that names a secret by kind: webhook URLs, upload
  * commands, tokens, secrets, passwords (pass, pwd), api / access / private keys, credentials.
  */
@@ -85,7 +112,7 @@ export function createMasker(secrets: Secrets, extra: readonly string[] = []): M
   const pattern = values.length ? new RegExp(values.map(escapeRegExp).join('|'), 'g') : null;
   const text = (input: string) => {
     let out = pattern ? input.replace(pattern, MASK) : input;
-    for (const p of SECRET_PATTERNS) out = out.replace(p, MASK);
+    for (const p of patternsFor(out)) out = out.replace(p, MASK);
     return out;
   };
   const value = <T>(input: T): T => JSON.parse(text(JSON.stringify(input) ?? 'null')) as T;

@@ -6,6 +6,7 @@ import path from 'node:path';
 import { appendDurable, fsyncDir, openForAppend, writeFileDurable, type OpenForAppend } from './durable.ts';
 import { BtcError, isBtcError } from './errors.ts';
 import { acquireFileLock } from './file-lock.ts';
+import { CONFLICTS_DIR, nextSeqOnDisk, OPEN_FILE, recoverOpenSegment, SEALED_DIR, STATE_FILE } from './segment-files.ts';
 import { etagOf } from './store/fs.ts';
 import type { ObjectStore, PutOptions } from './store/types.ts';
 
@@ -39,7 +40,7 @@ export interface SealedSegment {
 export interface RecoveryReport {
   /** Bytes of a torn last line cut on open (a crash mid-append); 0 when the file was whole. */
   tornBytes: number;
-  /** The start of what was cut (at most TORN_PREVIEW_CHARS), so an operator can see what it was. */
+  /** The start of what was cut (at most TORN_PREVIEW_CHARS, segment-files.ts), so an operator can see what it was. */
   tornPreview: string;
   /** Whole records kept in the open segment. */
   goodRecords: number;
@@ -51,12 +52,6 @@ export type ShipOutcome =
   | { key: string; result: 'uploaded' | 'already_present'; bytes: number }
   | { key: string; result: 'conflict'; bytes: number; localEtag: string; remoteEtag: string; keptAt?: string };
 
-const OPEN_FILE = 'open.jsonl';
-const STATE_FILE = 'state.json';
-const SEALED_DIR = 'sealed';
-/** Segments whose key already holds other bytes in the store: kept here for the operator, never retried. */
-const CONFLICTS_DIR = 'conflicts';
-const TORN_PREVIEW_CHARS = 120;
 const LOCK_FILE = 'writer.lock';
 /** A lock older than this was left by a crashed process (appends hold it for milliseconds). */
 const STALE_LOCK_MS = 10_000;
@@ -193,47 +188,24 @@ export class SegmentLog<T extends { ts: number }> {
 
   private async recover(): Promise<RecoveryReport> {
     await fsp.mkdir(path.join(this.dir, SEALED_DIR), { recursive: true });
-    const state = await fsp
-      .readFile(path.join(this.dir, STATE_FILE), 'utf8')
-      .then((t) => JSON.parse(t) as { nextSeq: number })
-      .catch(() => null);
-    // state.json is written at every seal, but a lost or stale one must never make a seq be used
-    // twice: the sealed (and conflicting) segments still on disk say how far the sequence went.
-    this.nextSeq = Math.max(state?.nextSeq ?? this.options.firstSeq ?? 0, (await this.lastSealedSeq()) + 1);
-    const openPath = path.join(this.dir, OPEN_FILE);
-    const content = await fsp.readFile(openPath).catch(() => null);
+    this.nextSeq = await nextSeqOnDisk(this.dir, this.options.firstSeq);
     const report: RecoveryReport = { tornBytes: 0, tornPreview: '', goodRecords: 0, nextSeq: this.nextSeq };
-    if (content && content.length > 0) {
-      const { keep, lines } = wholeRecords(content);
-      report.tornBytes = content.length - keep;
-      report.tornPreview = content.subarray(keep, keep + TORN_PREVIEW_CHARS * 4).toString('utf8').slice(0, TORN_PREVIEW_CHARS);
-      if (report.tornBytes > 0) {
-        await fsp.truncate(openPath, keep);
-        await syncFile(openPath);
-      }
-      if (lines.length > 0) {
-        const first = lines[0]!;
-        const last = lines[lines.length - 1]!;
+    const open = await recoverOpenSegment(this.dir);
+    if (open) {
+      report.tornBytes = open.tornBytes;
+      report.tornPreview = open.tornPreview;
+      if (open.lines.length > 0) {
+        const first = open.lines[0]!;
+        const last = open.lines[open.lines.length - 1]!;
         this.openFirst = { seq: first.seq, ts: first.ts };
-        this.openCount = lines.length;
-        this.openBytes = keep;
+        this.openCount = open.lines.length;
+        this.openBytes = open.keep;
         this.nextSeq = Math.max(this.nextSeq, last.seq + 1);
       }
-      report.goodRecords = lines.length;
+      report.goodRecords = open.lines.length;
     }
     report.nextSeq = this.nextSeq;
     return report;
-  }
-
-  /** The highest seq in the segments sealed but not yet shipped (or kept as conflicts); -1 when none. */
-  private async lastSealedSeq(): Promise<number> {
-    let last = -1;
-    for (const sub of [SEALED_DIR, CONFLICTS_DIR]) {
-      const dir = path.join(this.dir, sub);
-      const names = await fsp.readdir(dir).catch(() => [] as string[]);
-      for (const name of names.filter((n) => !n.startsWith('.'))) last = Math.max(last, await lastSeqIn(path.join(dir, name)));
-    }
-    return last;
   }
 
   private serial<R>(fn: () => Promise<R>): Promise<R> {
@@ -293,73 +265,6 @@ async function verifyStored(store: ObjectStore, key: string, body: Buffer, local
   if (!back.body.equals(body)) {
     throw new BtcError('Unavailable', `upload of ${key} reads back different bytes (etag ${remoteEtag}, local md5 ${localEtag})`, { details: { key } });
   }
-}
-
-/**
- * The whole, parseable records at the start of a segment file. A crash mid-append leaves a last
- * line without its newline (or, on some file systems, a newline-terminated line of zeros); both
- * are cut, and nothing before them.
- */
-function wholeRecords(content: Buffer): { keep: number; lines: Array<{ seq: number; ts: number }> } {
-  let keep = content.lastIndexOf(0x0a) + 1;
-  const text = content.subarray(0, keep).toString('utf8');
-  const raw = text.split('\n');
-  raw.pop(); // after the final newline
-  const lines: Array<{ seq: number; ts: number }> = [];
-  for (const line of raw) lines.push(parseRecord(line) ?? { seq: NaN, ts: NaN });
-  while (lines.length > 0 && Number.isNaN(lines[lines.length - 1]!.seq)) {
-    lines.pop();
-    keep -= Buffer.byteLength(raw[lines.length]!) + 1;
-  }
-  if (lines.some((l) => Number.isNaN(l.seq))) {
-    throw new BtcError('Internal', 'segment has an unreadable record before its last line; refusing to guess (fix by hand)');
-  }
-  return { keep, lines };
-}
-
-function parseRecord(line: string): { seq: number; ts: number } | null {
-  try {
-    const record = JSON.parse(line) as { seq?: unknown; ts?: unknown };
-    return typeof record.seq === 'number' && typeof record.ts === 'number' ? { seq: record.seq, ts: record.ts } : null;
-  } catch {
-    return null;
-  }
-}
-
-async function syncFile(file: string): Promise<void> {
-  const handle = await fsp.open(file, 'r+');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-}
-
-/** The seq of the last whole record of a segment file (read from its tail); -1 when it has none. */
-async function lastSeqIn(file: string): Promise<number> {
-  const handle = await fsp.open(file, 'r').catch(() => null);
-  if (!handle) return -1;
-  try {
-    const size = (await handle.stat()).size;
-    // Grow the window until it holds a whole last line (records are small; a big order book is not).
-    for (let window = 16 * 1024; ; window *= 4) {
-      const start = Math.max(0, size - window);
-      const tail = Buffer.alloc(size - start);
-      await handle.read(tail, 0, tail.length, start);
-      const lines = recordsInTail(tail, start === 0);
-      if (lines.length > 0) return lines[lines.length - 1]!.seq;
-      if (start === 0) return -1;
-    }
-  } finally {
-    await handle.close();
-  }
-}
-
-/** The parseable records of a segment tail; when `fromStart` is false the first (partial) line is skipped. */
-function recordsInTail(tail: Buffer, fromStart: boolean): Array<{ seq: number; ts: number }> {
-  const raw = tail.toString('utf8').split('\n');
-  if (!fromStart) raw.shift();
-  return raw.map(parseRecord).filter((r): r is { seq: number; ts: number } => r !== null);
 }
 
 export function assertNoConflicts(outcomes: ShipOutcome[]): void {

@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ExchangePool } from '../runtime/collector/exchanges.ts';
 import { checkStreams } from '../runtime/collector/plan.ts';
-import { streamName, streamStates } from '../runtime/collector/tick.ts';
+import { streamName, streamStates } from '../runtime/collector/stream-state.ts';
 import { loadConfig, type LoadedConfig } from '../runtime/config.ts';
 import { createRuntime } from '../runtime/context.ts';
 import { startEmulator, type Emulator } from '../runtime/emulator/server.ts';

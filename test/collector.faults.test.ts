@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { bootstrapBucket } from '../infra/minio/bootstrap.ts';
-import { streamStates, streamName } from '../runtime/collector/tick.ts';
+import { streamStates, streamName } from '../runtime/collector/stream-state.ts';
 import { loadConfig } from '../runtime/config.ts';
 import { createRuntime, type Runtime } from '../runtime/context.ts';
 import { startEmulator, type Emulator } from '../runtime/emulator/server.ts';

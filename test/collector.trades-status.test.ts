@@ -7,7 +7,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { bootstrapBucket } from '../infra/minio/bootstrap.ts';
 import { exchangePoolOf } from '../runtime/collector/plan.ts';
-import { streamStates } from '../runtime/collector/tick.ts';
+import { streamStates } from '../runtime/collector/stream-state.ts';
 import { loadConfig } from '../runtime/config.ts';
 import { createRuntime, type Runtime } from '../runtime/context.ts';
 import { startEmulator, type Emulator } from '../runtime/emulator/server.ts';

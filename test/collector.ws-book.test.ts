@@ -2,7 +2,7 @@
 // transport: ws order book through the real ccxt pro against the emulator: a skipped diff is a resync, and the stored records rebuild the emulator's book.
 
 import { afterEach, describe, expect, it } from 'vitest';
-import { streamName } from '../runtime/collector/tick.ts';
+import { streamName } from '../runtime/collector/stream-state.ts';
 import { rebuildBook, type BookRecord } from '../runtime/collector/ws/book.ts';
 import { wsRunnerOf } from '../runtime/collector/ws/manager.ts';
 import type { WsBookRunner } from '../runtime/collector/ws/orderbook.ts';

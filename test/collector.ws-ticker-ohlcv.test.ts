@@ -4,7 +4,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { ExchangePool } from '../runtime/collector/exchanges.ts';
 import { checkStreams } from '../runtime/collector/plan.ts';
-import { streamName, streamStates } from '../runtime/collector/tick.ts';
+import { streamName, streamStates } from '../runtime/collector/stream-state.ts';
 import { setLeaseView } from '../runtime/lease.ts';
 import { wsExchange } from '../runtime/collector/ws/exchange.ts';
 import { loadConfig } from '../runtime/config.ts';

@@ -3,7 +3,7 @@
 
 import { afterEach, describe, expect, it } from 'vitest';
 import { setLeaseView } from '../runtime/lease.ts';
-import { streamName, streamStates } from '../runtime/collector/tick.ts';
+import { streamName, streamStates } from '../runtime/collector/stream-state.ts';
 import { startEmulator, type Emulator } from '../runtime/emulator/server.ts';
 import { DEFAULT_SYMBOLS } from '../runtime/emulator/market.ts';
 import { collectorHarness, tickLoop, until, type Harness } from './helpers/collector-harness.ts';

@@ -78,9 +78,10 @@ describe('runtime state CLI', { timeout: 180_000 }, () => {
     );
     rmSync(path.join(runsDir, 'c.jsonl'));
 
-    expect((await cli('state', 'update', '--max-delta', 'abc')).stderr).toMatch(/--max-delta must be a number/);
+    // Flags are the duty's input: its zod schema refuses them, the issue named by its flag (exit 2).
+    expect((await cli('state', 'update', '--max-delta', 'abc')).stderr).toMatch(/--max-delta: Invalid input: expected number, received string/);
     const mode = await cli('state', 'update', '--alert-mode', 'loud');
-    expect([mode.code, mode.stderr.trim()]).toEqual([2, 'runtime state update: --alert-mode must be one of auto|disable|force, got loud']);
+    expect([mode.code, mode.stderr.trim()]).toEqual([2, 'runtime state update: invalid input for state-update: --alert-mode: Invalid option: expected one of "auto"|"disable"|"force"']);
   });
 
   it('a config change makes the old state unloadable (exit 1 with the reason) until --reset', async () => {

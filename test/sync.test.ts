@@ -231,7 +231,7 @@ describe('sync pieces', () => {
       );
     const badConcurrency = await run(['sync', '--concurrency', 'lots']);
     expect(badConcurrency.code).toBe(2);
-    expect(badConcurrency.stderr).toContain('--concurrency must be an integer');
+    expect(badConcurrency.stderr).toContain('runtime sync: invalid input for sync: --concurrency: Invalid input: expected number, received string');
     const noDryRun = await run(['health']);
     expect(noDryRun.code).toBe(2);
     expect(noDryRun.stderr).toContain('display only');

@@ -14,7 +14,7 @@ if (!repoDir) throw new Error('usage: handoff-worker.ts <repoDir>');
 const dataDir = mkdtempSync(path.join(os.tmpdir(), 'btc-ts-bench-handoff-'));
 try {
   // A secret in the environment makes the final secret scan run, as it does in production.
-  const env = { BTC_TS_API_TOKEN: 'bench-token-0c4e9a1f', BTC_TS_REPO_DIR: repoDir, BTC_TS_DATA_DIR: dataDir, BTC_TS_LOGS_DIR: path.join(dataDir, 'logs'), BTC_TS_HOST: 'bench' };
+  const env = { BTC_TS_API_TOKEN: 'bench-token-0c4e9a1f-5d2b7e8a-9f3c6b1d', BTC_TS_REPO_DIR: repoDir, BTC_TS_DATA_DIR: dataDir, BTC_TS_LOGS_DIR: path.join(dataDir, 'logs'), BTC_TS_HOST: 'bench' };
   const runtime = await createRuntime(loadConfig({ env }), { log: silentLogger() });
   const started = performance.now();
   const result = (await runtime.invoker.invoke('handoff', {}, 'cli')) as HandoffResult;

@@ -4,7 +4,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { streamName, streamStates } from '../../runtime/collector/tick.ts';
+import { streamName, streamStates } from '../../runtime/collector/stream-state.ts';
 import { wsRunnerOf } from '../../runtime/collector/ws/manager.ts';
 import { histogramPercentile } from '../../runtime/collector/ws/stats.ts';
 import { loadConfig } from '../../runtime/config.ts';

@@ -13,7 +13,7 @@ import { loadConfig } from '../../runtime/config.ts';
 import { createRuntime } from '../../runtime/context.ts';
 import { silentLogger } from '../../runtime/logger.ts';
 import { runDashboardExport, type ExportSummary } from '../../runtime/dashboard-export/export.ts';
-import { mapLimit } from '../../runtime/dashboard-export/raw-objects.ts';
+import { mapLimit } from '../../runtime/async.ts';
 import type { StreamId } from '../../runtime/streams.ts';
 import { createFsStore } from '../../runtime/store/fs.ts';
 import { createS3Store } from '../../runtime/store/s3.ts';

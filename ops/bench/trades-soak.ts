@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { AuditEventName, AuditEvents } from '../../runtime/audit-events.ts';
-import { streamName, streamStates } from '../../runtime/collector/tick.ts';
+import { streamName, streamStates } from '../../runtime/collector/stream-state.ts';
 import { loadConfig } from '../../runtime/config.ts';
 import { createRuntime } from '../../runtime/context.ts';
 import { aggregateKey } from '../../runtime/emulator/binance.ts';

@@ -3,46 +3,35 @@
 
 import { writeFileSync } from 'node:fs';
 import { BtcError } from '../errors.ts';
-import { runDashboardExport } from '../dashboard-export/export.ts';
-import { DATASETS, isDatasetName, type DatasetName } from '../dashboard-export/keys.ts';
+import type { ExportSummary } from '../dashboard-export/export.ts';
+import { DATASETS, isDatasetName } from '../dashboard-export/keys.ts';
 import { verifyChain } from '../dashboard-export/verify.ts';
 import { defaultMaxHeartbeatAgeMs } from '../dashboard-export/verify-run.ts';
+import { dutyCommand } from './flags-from-zod.ts';
 import { configHelp, configOption, loadRuntime } from './load.ts';
 import type { Command } from './main.ts';
 import { printJson } from './output.ts';
 
-export const dashboardExportCommand: Command = {
+export const dashboardExportCommand: Command = dutyCommand({
   name: 'dashboard export',
+  duty: 'dashboard-export',
   summary: 'export the dashboard datasets, manifest, heartbeat and history',
   usage: 'runtime dashboard export [--dataset D]… [--job-id ID] [--upload-command CMD] [--json-out F] [--config F]',
-  options: {
-    ...configOption,
-    dataset: { type: 'string', multiple: true },
-    'job-id': { type: 'string' },
-    'upload-command': { type: 'string' },
-    'json-out': { type: 'string' },
-  },
+  // --dataset (the input's datasets), --job-id and --no-upload come from the dashboard-export duty's zod input.
+  flagNames: { datasets: 'dataset' },
+  options: { ...configOption, 'upload-command': { type: 'string' }, 'json-out': { type: 'string' } },
   optionHelp: {
     ...configHelp,
-    dataset: `limit to ${DATASETS.join(' | ')} (repeatable; default all)`,
-    'job-id': 'job id (default <UTC time>-<host>); names dashboard/history/<job_id>/',
     'upload-command': 'command run after a successful export, by /bin/sh (cmd.exe on Windows) (default: dashboard.uploadCommand)',
     'json-out': 'also write the summary JSON to this file',
   },
-  async run(flags) {
-    const datasets = (flags.dataset as string[] | undefined) ?? [];
-    const bad = datasets.filter((d) => !isDatasetName(d));
-    if (bad.length) throw new BtcError('InvalidInput', `unknown dataset ${bad.join(', ')} (expected ${DATASETS.join(', ')})`);
-    const runtime = await loadRuntime(flags);
+  async run(input, flags) {
+    // The duty takes its upload command from the config only (HTTP may switch it off, never supply
+    // one); the command line's --upload-command is this run's config value.
+    const command = flags['upload-command'] as string | undefined;
+    const runtime = await loadRuntime(flags, command === undefined ? undefined : { dashboard: { uploadCommand: command } });
     try {
-      const { dashboard } = runtime.loaded.config;
-      const summary = await runDashboardExport(runtime.context(), {
-        datasets: datasets as DatasetName[],
-        jobId: flags['job-id'] as string | undefined,
-        uploadCommand: (flags['upload-command'] as string | undefined) ?? dashboard.uploadCommand ?? null,
-        uploadTimeoutMs: dashboard.uploadTimeoutSeconds * 1000,
-        historyWeeks: dashboard.historyWeeks,
-      });
+      const summary = (await runtime.invoker.invoke('dashboard-export', input, 'cli')) as ExportSummary;
       printJson(summary);
       if (flags['json-out']) writeFileSync(flags['json-out'] as string, JSON.stringify(summary, null, 2) + '\n');
       return summary.status === 'ok' ? 0 : 1;
@@ -50,7 +39,7 @@ export const dashboardExportCommand: Command = {
       await runtime.shutdown();
     }
   },
-};
+});
 
 export const dashboardVerifyCommand: Command = {
   name: 'dashboard verify',

@@ -5,31 +5,31 @@ import { existsSync } from 'node:fs';
 import { readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { loadConfig } from '../config.ts';
-import { BtcError } from '../errors.ts';
+import { BtcError, errorCodeOfName } from '../errors.ts';
 import { commitsSince, openRepo } from '../git/repo.ts';
 import { sha256Hex } from '../hash.ts';
 import { repoDirOf } from '../handoff/files.ts';
 import type { HandoffResult, HandoffSummary } from '../handoff/result.ts';
 import { readBundle, type LoadedBundle } from '../handoff/read.ts';
+import { dutyCommand } from './flags-from-zod.ts';
 import { configHelp, configOption, loadRuntime, runningRuntime } from './load.ts';
 import type { Command, Flags } from './main.ts';
 import { color, plain, printJson } from './output.ts';
 import { HANDOFF_KEY_PATTERN, HANDOFF_PREFIX, handoffKey } from '../keys.ts';
 
-export const handoffMakeCommand: Command = {
+export const handoffMakeCommand: Command = dutyCommand({
   name: 'handoff make',
+  duty: 'handoff',
   summary: 'make a handoff bundle, store it under handoff/ (and --out a local copy)',
   usage: 'runtime handoff make [--rp] [--label L] [--out FILE|DIR] [--local] [--config F]',
-  options: { ...configOption, rp: { type: 'boolean' }, label: { type: 'string' }, out: { type: 'string' }, local: { type: 'boolean' } },
+  // --rp, --label and --session come from the handoff duty's zod input.
+  options: { ...configOption, out: { type: 'string' }, local: { type: 'boolean' } },
   optionHelp: {
     ...configHelp,
-    rp: 'cut a restore point (rp tag) first',
-    label: 'label of that restore point (implies --rp)',
     out: 'also write the zip here (a file, or a directory to keep its name)',
     local: 'run in this process even when a runtime is listening',
   },
-  async run(flags) {
-    const input = { ...(flags.rp ? { rp: true } : {}), ...(typeof flags.label === 'string' ? { label: flags.label } : {}) };
+  async run(input, flags) {
     const made = (!flags.local && (await viaRunningRuntime(flags, input))) || (await inProcess(flags, input));
     if (typeof flags.out === 'string') {
       const isDir = existsSync(flags.out) && (await stat(flags.out)).isDirectory();
@@ -42,7 +42,7 @@ export const handoffMakeCommand: Command = {
     printJson(made.summary);
     return 0;
   },
-};
+});
 
 export const handoffLoadCommand: Command = {
   name: 'handoff load',
@@ -76,7 +76,7 @@ async function viaRunningRuntime(flags: Flags, input: object): Promise<Made | nu
   const res = await fetch(`${base}/fn/handoff`, { method: 'POST', headers, body: JSON.stringify(input) });
   if (!res.ok || !res.headers.get('content-type')?.includes('application/zip')) {
     const body = (await res.json().catch(() => ({}))) as { message?: string; error?: string };
-    throw new BtcError(res.status === 400 ? 'InvalidInput' : 'Internal', `runtime at ${base}: ${body.message ?? body.error ?? res.status}`);
+    throw new BtcError(errorCodeOfName(body.error) ?? (res.status === 400 ? 'InvalidInput' : 'Internal'), `runtime at ${base}: ${body.message ?? body.error ?? res.status}`);
   }
   const bytes = Buffer.from(await res.arrayBuffer());
   const filename = /filename="([^"]+)"/.exec(res.headers.get('content-disposition') ?? '')?.[1] ?? 'unknown.zip';

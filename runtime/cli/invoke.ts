@@ -1,7 +1,7 @@
 // runtime/cli/invoke.ts
 // `runtime invoke <fn>`: runs one function once — through the running runtime when one answers, else in-process.
 
-import { BtcError } from '../errors.ts';
+import { BtcError, exitCodeOfAnswer } from '../errors.ts';
 import { configHelp, configOption, loadRuntime, runningRuntime } from './load.ts';
 import type { Command } from './main.ts';
 import { printJson } from './output.ts';
@@ -50,7 +50,7 @@ export const invokeCommand: Command = {
   },
 };
 
-/** The exit code of the run on the runtime listening on this PC (0 ok, 1 failed, 2 bad input), or null when none answers. */
+/** The exit code of the run on the runtime listening on this PC (0 ok, else exitCodeOfAnswer), or null when none answers. */
 async function viaRunningRuntime(configFile: string | undefined, name: string, input: unknown): Promise<number | null> {
   const running = await runningRuntime(configFile);
   if (!running) return null;
@@ -58,5 +58,6 @@ async function viaRunningRuntime(configFile: string | undefined, name: string, i
   const body = (await res.json()) as { ok: boolean; result?: unknown };
   printJson(body.ok ? body.result : body);
   if (res.ok) return 0;
-  return res.status === 400 || res.status === 404 ? 2 : 1;
+  // The code's own exit code (ERROR_CODES), as main() gives an in-process failure: NotFound is 1 both ways.
+  return exitCodeOfAnswer(res.status, body);
 }

@@ -11,35 +11,25 @@ import { makeIncident } from '../lake/incident.ts';
 import { parseStreamName, TOPICS, type StreamRef } from '../lake/layout.ts';
 import { discoverStreams, exportTable, loadWindow, parseTime, type ExportFormat, type LoadReport, type Window } from '../lake/read.ts';
 import type { ObjectStore } from '../store/types.ts';
+import { dutyCommand } from './flags-from-zod.ts';
 import { configHelp, configOption, loadRuntime } from './load.ts';
 import type { Command, Flags } from './main.ts';
 import { color, plain, printJson, printTable } from './output.ts';
 
 const streamsOf = (flags: Flags): StreamRef[] => ((flags.stream as string[] | undefined) ?? []).map(parseStreamName);
 
-export const compactCommand: Command = {
+export const compactCommand: Command = dutyCommand({
   name: 'compact',
+  duty: 'compact',
   summary: 'raw segments of closed days → one verified Parquet object per stream-day, then raw retention',
   usage: 'runtime compact [--date D] [--stream S]… [--dry-run] [--force] [--no-retention] [--config F]',
-  options: { ...configOption, date: { type: 'string' }, stream: { type: 'string', multiple: true }, 'dry-run': { type: 'boolean' }, force: { type: 'boolean' }, 'no-retention': { type: 'boolean' } },
-  optionHelp: {
-    ...configHelp,
-    date: 'only this UTC day (YYYY-MM-DD)',
-    stream: 'only this stream, e.g. binance/trades/BTC-USDT (repeatable)',
-    'dry-run': 'plan and account only: nothing is written or deleted',
-    force: 'recompact the chosen days even when nothing changed',
-    'no-retention': 'compact only; delete no raw segment',
-  },
-  async run(flags) {
+  // --date, --stream (the input's streams), --dry-run, --force, --no-retention come from the compact duty's zod input.
+  flagNames: { streams: 'stream' },
+  options: { ...configOption },
+  optionHelp: { ...configHelp },
+  async run(input, flags) {
     const runtime = await loadRuntime(flags);
     try {
-      const input = {
-        date: flags.date as string | undefined,
-        streams: (flags.stream as string[] | undefined) ?? [],
-        dry_run: flags['dry-run'] === true,
-        force: flags.force === true,
-        no_retention: flags['no-retention'] === true,
-      };
       const result = (await runtime.invoker.invoke('compact', input, 'cli')) as Omit<CompactRunReport, 'days'> & { ok: boolean; skipped: string | null; days: CompactRunReport['days'] };
       if (result.skipped) console.error(color.yellow(`compaction skipped: ${result.skipped}`));
       for (const d of result.days) {
@@ -53,7 +43,7 @@ export const compactCommand: Command = {
       await runtime.shutdown();
     }
   },
-};
+});
 
 /** The primary when it answers, else the local cache (what the router would read). */
 async function readableStore(runtime: Runtime): Promise<ObjectStore> {

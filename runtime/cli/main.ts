@@ -3,7 +3,7 @@
 
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { BtcError, exitCodeOf } from '../errors.ts';
-import { allCommands, commandsStartingWith } from './commands.ts';
+import { COMMAND_SUMMARIES, commandsStartingWith } from './commands.ts';
 import { plain } from './output.ts';
 
 export type Flags = Record<string, string | boolean | string[] | undefined>;
@@ -18,6 +18,13 @@ export interface Command {
   optionHelp?: Record<string, string>;
   /** Positional arguments allowed (names for help). */
   positionals?: string[];
+  /**
+   * A duty-mapped command (runtime/cli/flags-from-zod.ts): the command with its flags derived
+   * from the duty's zod input, called once before its flags are parsed or its help is printed.
+   */
+  prepare?(): Promise<Command>;
+  /** The --help section of the flags that are the duty's input (their names in `options`). */
+  inputHelp?: { title: string; flags: string[]; lines: string[] };
   run(flags: Flags, positionals: string[]): Promise<number>;
 }
 
@@ -25,12 +32,12 @@ export interface Command {
 export async function main(argv: string[]): Promise<number> {
   exitQuietlyOnClosedPipe();
   if (argv.length === 0 || argv[0] === '--help' || argv[0] === '-h' || argv[0] === 'help') {
-    printHelp(await allCommands());
+    printHelp(COMMAND_SUMMARIES);
     return argv.length === 0 ? 2 : 0;
   }
   const commands = await commandsStartingWith(argv[0]!);
   // Longest match first: `config diff` before `config`.
-  const command = [...commands]
+  let command = [...commands]
     .sort((a, b) => b.name.split(' ').length - a.name.split(' ').length)
     .find((c) => {
       const words = c.name.split(' ');
@@ -47,6 +54,7 @@ export async function main(argv: string[]): Promise<number> {
     console.error(`runtime: unknown command "${argv.join(' ')}". Run \`runtime --help\`.`);
     return 2;
   }
+  if (command.prepare) command = await command.prepare();
   const rest = argv.slice(command.name.split(' ').length);
   if (rest.includes('--help') || rest.includes('-h')) {
     printCommandHelp(command);
@@ -77,7 +85,7 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
-function printHelp(commands: Command[]): void {
+function printHelp(commands: ReadonlyArray<Pick<Command, 'name' | 'summary'>>): void {
   const width = Math.max(...commands.map((c) => c.name.length));
   console.log(`btc-ts runtime — market-data collection for two PCs and a NAS
 
@@ -92,7 +100,8 @@ environment: BTC_TS_CONFIG, BTC_TS_HOST, BTC_TS_MODE, BTC_TS_DATA_DIR, BTC_TS_PO
 
 function printCommandHelp(command: Command): void {
   console.log(`runtime ${command.name} — ${command.summary}\n\nusage: ${command.usage}`);
-  const options = Object.entries(command.options ?? {});
+  if (command.inputHelp) console.log(`\n${command.inputHelp.title}\n${command.inputHelp.lines.join('\n')}`);
+  const options = Object.entries(command.options ?? {}).filter(([name]) => !command.inputHelp?.flags.includes(name));
   if (options.length) {
     console.log('\noptions:');
     for (const [name, spec] of options) {

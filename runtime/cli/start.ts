@@ -3,7 +3,6 @@
 
 import { NO_STREAMS_MESSAGE } from '../collector/first-run.ts';
 import { serve, type ServerType } from '@hono/node-server';
-import { startDemo } from '../collector/demo.ts';
 import { loadConfig, pathsOf } from '../config.ts';
 import { createRuntime, type Runtime } from '../context.ts';
 import { acquireDataDirLock } from '../data-dir-lock.ts';
@@ -19,6 +18,7 @@ import { configSecretValues, createMasker } from '../secrets.ts';
 import { BtcError } from '../errors.ts';
 import { INSECURE_NO_TOKEN_SLOT } from '../http/dashboard-data.ts';
 import { isLoopbackHost } from '../http/security.ts';
+import { RUNNING_FROM_DIST } from '../paths.ts';
 import { configHelp, configOption } from './load.ts';
 import { defaultShutdownFile, waitForStopRequest } from './stop-requests.ts';
 import type { Command, Flags } from './main.ts';
@@ -71,7 +71,8 @@ export async function startRuntime(flags: Flags): Promise<StartedRuntime> {
     for (const step of undo.reverse()) await step().catch(() => undefined);
   };
   try {
-    const demo = flags.demo ? await startDemo() : null;
+    // The emulator (and its hono, ws) is imported only for --demo.
+    const demo = flags.demo ? await (await import('../collector/demo.ts')).startDemo() : null;
     if (demo) {
       Object.assign(overrides, demo.overrides);
       undo.push(() => demo.emulator.stop());
@@ -114,6 +115,9 @@ export async function startRuntime(flags: Flags): Promise<StartedRuntime> {
       );
     }
     // Bad streams (unknown exchange, topic, timeframe) stop the start with a clear error; a symbol missing from the markets fails only its stream.
+    // Also with no stream configured: ccxt (the heaviest import, ~0.4 s of CPU) is loaded here, before
+    // the port is bound, because preflight and the first collect tick load it right after; loaded
+    // then, it stalled /health for a second or more just after its first answer.
     const { assertStreamsValid, checkStreams, exchangePoolOf } = await import('../collector/plan.ts');
     const streamCheck = await checkStreams(loaded.config, exchangePoolOf(runtime.local, loaded.config), { loadMarkets: true });
     assertStreamsValid(streamCheck, { allowMissingSymbols: true });
@@ -124,7 +128,8 @@ export async function startRuntime(flags: Flags): Promise<StartedRuntime> {
     const { server, port: boundPort } = await listen(app.fetch, host, port);
     undo.push(() => new Promise<void>((resolve) => server.close(() => resolve())));
     const url = `http://${host}:${boundPort}`;
-    log.info({ url, primary: runtime.store.primary.describe, cache: runtime.store.secondary.describe, mode: runtime.mode.get() }, `btc-ts runtime ${runtime.host} listening on ${url}`);
+    // code: the compiled dist/ or the TypeScript sources through tsx (bin/runtime.mjs chooses).
+    log.info({ url, primary: runtime.store.primary.describe, cache: runtime.store.secondary.describe, mode: runtime.mode.get(), code: RUNNING_FROM_DIST ? 'dist' : 'sources' }, `btc-ts runtime ${runtime.host} listening on ${url}`);
     // After the port is bound: a start refused for its port says only why, in one line.
     if (loaded.config.collector.streams.length === 0) log.warn({ streams: 0 }, NO_STREAMS_MESSAGE);
 

@@ -14,7 +14,8 @@ export const statusCommand: Command = {
   options: { ...configOption, json: { type: 'boolean' } },
   optionHelp: { ...configHelp, json: 'print the status objects as JSON' },
   async run(flags) {
-    const runtime = await loadRuntime(flags);
+    // Reads status objects only: no duty (ccxt, seconds to import) is loaded.
+    const runtime = await loadRuntime(flags, undefined, { runsNoFunction: true });
     const { hosts, errors } = await readAllStatus(runtime.store);
     const now = runtime.clock.now();
     // A row is the host's last word: without its age and state a stopped host reads as live.

@@ -1,9 +1,9 @@
 // runtime/cli/sync.ts
 // `runtime sync [--dry-run]`: runs the sync function now, a progress bar on a TTY, a one-line account and the summary JSON at the end.
 
-import { BtcError } from '../errors.ts';
 import { SYNC_PROGRESS_SLOT, type SyncSummary } from '../sync/engine.ts';
 import { describeIssue } from '../sync/continuity.ts';
+import { dutyCommand } from './flags-from-zod.ts';
 import { configHelp, configOption, loadRuntime } from './load.ts';
 import type { Command } from './main.ts';
 import { color, printJson } from './output.ts';
@@ -12,23 +12,15 @@ import { progressBar } from './progress.ts';
 /** 128 + SIGINT: what a shell reports for a command stopped by Ctrl-C. */
 const EXIT_INTERRUPTED = 130;
 
-export const syncCommand: Command = {
+export const syncCommand: Command = dutyCommand({
   name: 'sync',
+  duty: 'sync',
   summary: 'sync the local cache to the primary now (gap-checked), summary JSON at the end',
   usage: 'runtime sync [--dry-run] [--concurrency N] [--config F]',
-  options: { ...configOption, 'dry-run': { type: 'boolean' }, concurrency: { type: 'string' } },
-  optionHelp: {
-    ...configHelp,
-    'dry-run': 'plan and check continuity only: nothing is uploaded or deleted',
-    concurrency: 'uploads in flight at once (default 24)',
-  },
-  async run(flags) {
-    const input: Record<string, unknown> = { dry_run: flags['dry-run'] === true };
-    if (flags.concurrency !== undefined) {
-      const n = Number(flags.concurrency);
-      if (!Number.isInteger(n) || n < 1 || n > 64) throw new BtcError('InvalidInput', `--concurrency must be an integer 1..64, got ${String(flags.concurrency)}`);
-      input.concurrency = n;
-    }
+  options: { ...configOption },
+  optionHelp: { ...configHelp },
+  // --dry-run, --concurrency, … come from the sync duty's zod input (flags-from-zod.ts).
+  async run(input, flags) {
     const runtime = await loadRuntime(flags);
     const bar = progressBar(input.dry_run ? 'checking' : 'syncing');
     runtime.local.set(SYNC_PROGRESS_SLOT, bar.update);
@@ -59,7 +51,7 @@ export const syncCommand: Command = {
       for (const s of signals) process.off(s, onSignal);
     }
   },
-};
+});
 
 /** The one line a person reads: what was (or would be) copied, and what is left in the cache. */
 function accountOf(result: SyncSummary, interrupted: boolean): string {

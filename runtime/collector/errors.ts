@@ -2,6 +2,7 @@
 // Collector failures in classes (network, rate_limit, exchange, bad_data; disk_full, io_error of this PC) and the backoff for each.
 
 import ccxt from './ccxt.ts';
+import { backoffDelay } from '../async.ts';
 import { diskCauseOf } from '../durable.ts';
 import type { RetryAfterCarrier } from './exchanges.ts';
 import { SymbolUnavailable } from './markets.ts';
@@ -63,7 +64,6 @@ const BACKOFF_MAX_MS = 30_000;
  * jitter, capped; never shorter than the exchange's Retry-After.
  */
 export function backoffMs(failures: number, failure: ClassifiedFailure, capMs = BACKOFF_MAX_MS, random = Math.random): number {
-  const exponential = Math.min(capMs, BACKOFF_BASE_MS * 2 ** Math.max(0, failures - 1));
-  const jittered = exponential * (0.8 + 0.4 * random());
+  const jittered = backoffDelay(failures, { baseMs: BACKOFF_BASE_MS, capMs, jitter: [0.8, 1.2] }, random);
   return Math.max(Math.round(jittered), failure.retryAfterMs ?? 0);
 }

@@ -44,8 +44,8 @@ export class ExchangePool {
   instance(id: string): Exchange {
     let exchange = this.instances.get(id);
     if (exchange) return exchange;
-    const ExchangeClass = (ccxt as unknown as Record<string, new (config: object) => Exchange>)[id];
-    if (!knownExchangeIds().includes(id) || typeof ExchangeClass !== 'function') {
+    const ExchangeClass = ccxt.exchangeClass(id);
+    if (typeof ExchangeClass !== 'function') {
       throw new BtcError('InvalidInput', `unknown exchange id "${id}" (not a ccxt exchange)`);
     }
     exchange = new ExchangeClass({ enableRateLimit: true, timeout: this.options.timeoutMs });

@@ -4,7 +4,7 @@
 import type { FnContext } from '../define.ts';
 import { clearDiag, diagOwned, raiseDiag } from '../diag-reasons.ts';
 import { defineSlot } from '../local-slots.ts';
-import type { StreamState } from './tick.ts';
+import type { StreamState } from './stream-state.ts';
 
 /** Consecutive all-healthy ticks before DIAG is lifted (one good tick can be luck). */
 export const HEALTHY_TICKS_TO_PROD = 2;

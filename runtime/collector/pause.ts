@@ -2,6 +2,7 @@
 // One pause per exchange after a 429/418/403: from Retry-After, else the body's ban-until time, else exponential backoff.
 
 import ccxt from './ccxt.ts';
+import { backoffDelay } from '../async.ts';
 
 /**
  * What an exchange's refusal told us about how long to stay away. Binance answers 429 (too many
@@ -123,7 +124,7 @@ export class ExchangePauses {
       if (running && running.untilMonotonicMs > nowMono) return running;
       const strikes = (this.strikes.get(exchange) ?? 0) + 1;
       this.strikes.set(exchange, strikes);
-      lengthMs = Math.min(BAN_BACKOFF_MAX_MS, Math.max(BAN_BACKOFF_BASE_MS, minMs) * 2 ** (strikes - 1));
+      lengthMs = backoffDelay(strikes, { baseMs: Math.max(BAN_BACKOFF_BASE_MS, minMs), capMs: BAN_BACKOFF_MAX_MS });
       source = 'backoff';
     }
     const current = this.pauses.get(exchange);

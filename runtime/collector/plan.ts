@@ -2,6 +2,7 @@
 // Turns collector.streams into one task per (exchange, topic, symbol) and checks them against ccxt.
 
 import type { AppConfig, StreamConfig } from '../../config/schema.ts';
+import { timeout } from '../async.ts';
 import { BtcError } from '../errors.ts';
 import { defineSlot, type LocalSlots } from '../local-slots.ts';
 import { ExchangePool, knownExchangeIds } from './exchanges.ts';
@@ -89,12 +90,8 @@ export async function checkStreams(config: AppConfig, pool: ExchangePool, option
   await Promise.all(
     [...byExchange.entries()].map(async ([id, streams]) => {
       try {
-        let timer: NodeJS.Timeout | undefined;
         const waitMs = options.waitMs ?? MARKETS_WAIT_MS;
-        const exchange = await Promise.race([
-          pool.ready(id),
-          new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`markets not loaded within ${waitMs} ms`)), waitMs))),
-        ]).finally(() => clearTimeout(timer));
+        const exchange = await timeout(pool.ready(id), waitMs, () => new Error(`markets not loaded within ${waitMs} ms`));
         for (const { stream, index } of streams) {
           for (const symbol of stream.symbols) {
             const market = exchange.markets?.[symbol];

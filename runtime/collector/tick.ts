@@ -2,53 +2,20 @@
 // One collection tick: due streams fetched concurrently (per-exchange limit, per-stream timeout), appended, shipped.
 
 import type { FnContext } from '../define.ts';
-import { BtcError } from '../errors.ts';
-import { defineSlot, type LocalSlots } from '../local-slots.ts';
-import type { StreamStatus } from '../status.ts';
-import type { StreamId } from '../streams.ts';
-import { emptyCursor, loadCursor, reconcileWithRaw, saveCursor, type Cursor } from './cursors.ts';
-import { backoffMs, classify, StreamTimeout, type ClassifiedFailure, type FailureClass } from './errors.ts';
-import { exchangePoolOf, planTasks } from './plan.ts';
-import { fetchOhlcv, fetchOrderBook, fetchTicker, type FetchContext, type StreamFetch, type StreamTask } from './topics.ts';
-import { fetchTradesStream } from './trades.ts';
-import { updateCollectorMode } from './mode.ts';
-import { pauseOnRefusal, pauseRow } from './pause.ts';
-import { ensureSymbol, reloadMarketsPeriodically, symbolTransition } from './markets.ts';
-import { clockOffsetMs, refreshClockOffset } from './exchange-clock.ts';
-import { emptyFreshness, judgeFreshness, staleAfterMs, staleRow, type Freshness } from './freshness.ts';
-import { assertPlausibleTimes } from './timestamps.ts';
-import { CANDLE_SETTLE_DEFAULT_S } from './topics.ts';
-import { syncWsStreams, wsStatusOf } from './ws/manager.ts';
 import { shardOfStream, shardStateOf } from '../leader/shards.ts';
 import type { LeaseView } from '../define.ts';
-import { cursorKey, latestKey, symbolKey } from '../keys.ts';
-
-/** What the collector remembers about one stream inside this process (the cursor itself lives in the store). */
-export interface StreamState {
-  failures: number;
-  cause: FailureClass | null;
-  lastError: string | null;
-  retryAtMonotonicMs: number;
-  nextDueMonotonicMs: number;
-  lastOkMs: number | null;
-  /** A fetch that outlived its timeout and has not settled; the stream waits for it. */
-  inFlight: boolean;
-  cursor: Cursor | null;
-  /** Epoch the cursor was loaded (and reconciled) for. */
-  cursorEpoch: number | null;
-  cursorDirty: boolean;
-  notes: string[];
-  /** Notes that stay until replaced (unfillable and suspected gaps). */
-  stickyNotes: string[];
-  /** Whether the stream's data still moves (freshness.ts). */
-  freshness?: Freshness;
-  /** What a fetcher keeps between ticks (the order book's last update id). */
-  memory?: Map<string, unknown>;
-  /** The last fetch was committed but reported a problem (a suspected gap): not ok until a clean fetch. */
-  problem?: { cause: string; message: string } | null;
-  /** ws streams (ticker, ohlcv): the latest CSV as of their last append; the tick writes it after shipping. */
-  wsLatestCsv?: string | null;
-}
+import { cursorKey, latestKey } from '../keys.ts';
+import type { StreamId } from '../streams.ts';
+import { saveCursor } from './cursors.ts';
+import { runStream, type TickRun } from './fetch-stream.ts';
+import { staleAfterMs, staleRow } from './freshness.ts';
+import { reloadMarketsPeriodically } from './markets.ts';
+import { updateCollectorMode } from './mode.ts';
+import { pauseRow } from './pause.ts';
+import { exchangePoolOf, planTasks } from './plan.ts';
+import { stateFor, statusRow, streamIdOf, streamName, streamStates } from './stream-state.ts';
+import { CANDLE_SETTLE_DEFAULT_S, type StreamTask } from './topics.ts';
+import { syncWsStreams, wsStatusOf } from './ws/manager.ts';
 
 export interface TickSummary {
   skipped?: 'not_holder' | 'debug_mode' | 'no_streams';
@@ -61,27 +28,27 @@ export interface TickSummary {
   mode: string;
 }
 
-/** Stream name → its collector state: made by streamStates, written by collect ticks and the WebSocket runners, read by status rows, tests and benchmarks. */
-const STREAMS_SLOT = defineSlot<Map<string, StreamState>>('collector:streams');
-const STICKY_NOTES = 5;
-const FETCHERS: Record<StreamTask['topic'], (fc: FetchContext) => Promise<StreamFetch>> = {
-  ticker: fetchTicker,
-  orderbook: fetchOrderBook,
-  ohlcv: fetchOhlcv,
-  trades: fetchTradesStream,
-};
-
-/** Only the stream's identity: RawStreams copies every field of it into each record. */
-export const streamIdOf = (t: StreamId): StreamId => ({ exchange: t.exchange, topic: t.topic, symbol: t.symbol });
-
-export const streamName = (t: StreamId) => `${t.exchange}/${t.topic}/${symbolKey(t.symbol)}`;
-
-/** Every stream's collector state in this runtime (made empty on first use). */
-export function streamStates(local: LocalSlots): Map<string, StreamState> {
-  return local.ensure(STREAMS_SLOT, () => new Map());
+/**
+ * One tick, step by step: plan (which streams this runtime collects now, under which epoch) → run
+ * each stream (fetch-stream.ts) → ship (segments, then cursors and latest CSVs) → report (status
+ * rows, collector mode).
+ */
+export async function collectTick(ctx: FnContext): Promise<TickSummary> {
+  const planned = planTick(ctx);
+  if ('skipped' in planned) return planned.skipped;
+  const tick = planned.tick;
+  await Promise.all(tick.tasks.map((t) => runStream(tick, t).catch((err) => ctx.log.error({ err: String(err) }, 'collector stream crashed'))));
+  await shipTick(tick);
+  await reportTick(tick);
+  return tick.summary;
 }
 
-export async function collectTick(ctx: FnContext): Promise<TickSummary> {
+/**
+ * Step 1: the ws streams started or stopped; nothing when this runtime holds no lease (of the
+ * collector, or of any shard), is in DEBUG or has no streams; else this tick's streams, each with
+ * its lease and epoch, and the shared parts (exchange pool, stream states, limits).
+ */
+function planTick(ctx: FnContext): { skipped: TickSummary } | { tick: TickRun } {
   const mode = ctx.mode.get();
   const base = { streams: 0, ran: 0, ok: 0, failed: 0, records: 0, shipped: 0, mode };
   // transport: ws streams run between ticks while this host holds the lease (runtime/collector/ws/).
@@ -89,12 +56,12 @@ export async function collectTick(ctx: FnContext): Promise<TickSummary> {
   // collector.shards > 1: only the streams of the shards this runtime holds, each under its shard's lease.
   const shards = (ctx.config.collector.shards ?? 1) > 1 ? shardStateOf(ctx.local) : null;
   const leaseOf = (task: StreamId): LeaseView => (shards ? shards.slots[shardOfStream(ctx.config, task)]!.view : ctx.lease);
-  if (shards ? !shards.slots.some((s) => s.view.holder) : !ctx.lease.holder) return { ...base, skipped: 'not_holder' };
-  if (mode === 'DEBUG') return { ...base, skipped: 'debug_mode' };
+  if (shards ? !shards.slots.some((s) => s.view.holder) : !ctx.lease.holder) return { skipped: { ...base, skipped: 'not_holder' } };
+  if (mode === 'DEBUG') return { skipped: { ...base, skipped: 'debug_mode' } };
   const planned = planTasks(ctx.config);
-  if (!planned.length) return { ...base, skipped: 'no_streams' };
+  if (!planned.length) return { skipped: { ...base, skipped: 'no_streams' } };
   const tasks = shards ? planned.filter((t) => leaseOf(t).holder) : planned;
-  if (!tasks.length) return { ...base, skipped: 'not_holder' };
+  if (!tasks.length) return { skipped: { ...base, skipped: 'not_holder' } };
 
   const { config, clock } = ctx;
   // The fencing token of each stream: its lease's epoch as the tick starts.
@@ -106,7 +73,7 @@ export async function collectTick(ctx: FnContext): Promise<TickSummary> {
   const tickMs = config.collector.tickSeconds * 1000;
   const summary: TickSummary = { ...base, streams: tasks.length };
   const latest: Array<{ key: string; body: string }> = [];
-  const limiters = new Map<string, Semaphore>();
+  const limiters: TickRun['limiters'] = new Map();
   const settleMs = (config.collector.candleSettleSeconds ?? CANDLE_SETTLE_DEFAULT_S) * 1000;
   const staleLimit = (task: StreamTask) => {
     let stepMs: number | undefined;
@@ -119,114 +86,14 @@ export async function collectTick(ctx: FnContext): Promise<TickSummary> {
   };
   pool.pauses.useClock(clock);
   reloadMarketsPeriodically(ctx, pool);
+  const tick: TickRun = { ctx, config, clock, tasks, sharded: shards !== null, pool, states, summary, latest, limiters, timeoutMs, tickMs, settleMs, epochOf, leaseOf, staleLimit };
+  return { tick };
+}
 
-  const runOne = async (task: StreamTask) => {
-    const name = streamName(task);
-    const state = stateFor(states, name);
-    // A ws stream appends by itself; the tick only ships its segments and saves its cursor.
-    if (task.transport === 'ws') return;
-    const epoch = epochOf(task);
-    const now = clock.monotonicMs();
-    if (state.inFlight || now < state.retryAtMonotonicMs || now < state.nextDueMonotonicMs || pool.pausedFor(task.exchange, now) > 0) return;
-    summary.ran++;
-    state.nextDueMonotonicMs = now + task.everyMs - Math.min(250, task.everyMs / 4);
-    const limiter = limiters.get(task.exchange) ?? new Semaphore(config.collector.perExchangeConcurrency);
-    limiters.set(task.exchange, limiter);
-    await limiter.acquire();
-    // Queued behind other streams of this exchange: a pause taken meanwhile holds this one too.
-    if (pool.pausedFor(task.exchange, clock.monotonicMs()) > 0) {
-      limiter.release();
-      summary.ran--;
-      state.nextDueMonotonicMs = 0;
-      return;
-    }
-    const started = clock.monotonicMs();
-    let settled = false;
-    const work = (async () => {
-      await ensureCursor(ctx, task, state, epoch);
-      const exchange = await pool.ready(task.exchange);
-      await ensureSymbol(ctx, exchange, task);
-      await refreshClockOffset(ctx, exchange);
-      const cursorBefore = state.cursor!;
-      const exchangeNow = () => clock.now() + clockOffsetMs(ctx.local, task.exchange);
-      const fetched = await FETCHERS[task.topic]({
-        exchange,
-        task,
-        now: () => clock.now(),
-        cursor: state.cursor!,
-        deadlineMonotonicMs: started + timeoutMs / 2,
-        monotonicMs: () => clock.monotonicMs(),
-        pageLimit: config.collector.tradesPageLimit,
-        maxPages: config.collector.maxPagesPerTick,
-        exchangeNow,
-        candleSettleMs: settleMs,
-        memory: (state.memory ??= new Map()),
-      });
-      // Seconds for milliseconds, far future, before the cursor: bad_data, nothing appended.
-      if (task.topic === 'trades' || task.topic === 'ohlcv') assertPlausibleTimes(`${streamName(task)}`, task.topic, fetched.items, cursorBefore, exchangeNow());
-      return fetched;
-    })().finally(() => {
-      settled = true;
-      state.inFlight = false;
-    });
-    let timer: NodeJS.Timeout | undefined;
-    try {
-      const result = await Promise.race([
-        work,
-        new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new StreamTimeout(timeoutMs)), timeoutMs))),
-      ]);
-      // The lease may have moved while we fetched: a fenced-out holder writes nothing.
-      if (!leaseOf(task).holder || leaseOf(task).epoch !== epoch) return;
-      // A rejected append (a full disk) throws before the cursor moves: those trades are fetched again.
-      const written = await ctx.streams.append(streamIdOf(task), epoch, result.items);
-      if (result.cursor) {
-        state.cursor = result.cursor;
-        state.cursorDirty = true;
-      }
-      summary.records += written.length;
-      ctx.metrics?.recordStream(streamIdOf(task), { records: written.length, okAtMs: ctx.clock.now() });
-      // The records are acknowledged: an audit write that fails now (the same full disk) is logged,
-      // and must not fail the stream, which would fetch and store them a second time.
-      for (const e of result.events) {
-        await ctx.audit.record(e.event, { ...e.payload, topic: task.topic, epoch }).catch((err: unknown) =>
-          ctx.log.error({ stream: name, event: e.event, err: ctx.masker.text(String(err)) }, 'audit event could not be recorded'),
-        );
-      }
-      if (result.latestCsv !== null) latest.push({ key: latestKey(task), body: result.latestCsv });
-      const isSticky = (n: string) => n.startsWith('unfillable') || n.startsWith('suspected gap');
-      state.stickyNotes = [...state.stickyNotes, ...result.notes.filter(isSticky)].slice(-STICKY_NOTES);
-      state.notes = result.notes.filter((n) => !isSticky(n));
-      state.problem = result.problem ?? null;
-      await symbolTransition(ctx, pool, task, state.cause, null, null);
-      state.failures = 0;
-      state.cause = null;
-      state.lastError = null;
-      state.lastOkMs = clock.now();
-      state.retryAtMonotonicMs = 0;
-      pool.pauses.answered(task.exchange);
-      const freshness = judgeFreshness((state.freshness ??= emptyFreshness()), task, result, clock.monotonicMs(), staleLimit(task));
-      if (freshness) {
-        await ctx.audit.record(freshness === 'stale' ? 'collector.stream.stale' : 'collector.stream.fresh', {
-          exchange: task.exchange, topic: task.topic, symbol: task.symbol, stale_after_ms: staleLimit(task), epoch,
-        });
-      }
-      summary.ok++;
-    } catch (err) {
-      const failure = classify(err);
-      await symbolTransition(ctx, pool, task, state.cause, failure.cls, failure.message);
-      recordFailure(state, failure, clock.monotonicMs(), Math.max(tickMs * 6, 5_000));
-      if (failure.cls === 'rate_limit') pauseOnRefusal(pool.pauses, task.exchange, err, tickMs);
-      if (!settled) state.inFlight = true;
-      summary.failed++;
-      ctx.log.warn({ stream: name, cause: failure.cls, retries: state.failures, err: ctx.masker.text(failure.message) }, 'collector stream failed');
-    } finally {
-      clearTimeout(timer);
-      limiter.release();
-    }
-  };
-
-  await Promise.all(tasks.map((t) => runOne(t).catch((err) => ctx.log.error({ err: String(err) }, 'collector stream crashed'))));
-
+/** Step 3: every open segment shipped, then the cursors of the streams whose segments are in the store, and the latest CSVs. */
+async function shipTick(tick: TickRun): Promise<void> {
+  const { ctx, clock, tasks, states, summary, latest, epochOf, leaseOf } = tick;
+  const shards = tick.sharded;
   // Segments first, then cursors: a cursor never points past data that is not in the store yet.
   // A ws stream may append while we ship: its cursor as of now is the one the shipped data covers.
   const shippedCursors = new Map(tasks.map((t) => [streamName(t), states.get(streamName(t))?.cursor ?? null]));
@@ -264,7 +131,11 @@ export async function collectTick(ctx: FnContext): Promise<TickSummary> {
       ctx.store.put(key, body, { contentType: 'text/csv' }).catch((err) => ctx.log.warn({ key, err: String(err) }, 'latest CSV write failed')),
     ),
   ]);
+}
 
+/** Step 4: this host's status rows (pause, staleness, ws figures, ship failures) and the collector mode (PROD / DIAG). */
+async function reportTick(tick: TickRun): Promise<void> {
+  const { ctx, clock, tasks, pool, states, summary, staleLimit } = tick;
   const rows = tasks.map((task) => {
     const state = stateFor(states, streamName(task));
     const row = pauseRow(staleRow(statusRow(task, state, clock.monotonicMs()), state.freshness, clock.monotonicMs(), staleLimit(task)), pool.pauses.current(task.exchange));
@@ -284,85 +155,4 @@ export async function collectTick(ctx: FnContext): Promise<TickSummary> {
     return cause ? [{ name: streamName(t), cause }] : [];
   });
   summary.mode = await updateCollectorMode(ctx, tasks.map((t) => ({ name: streamName(t), state: stateFor(states, streamName(t)) })), shipFailures);
-  return summary;
-}
-
-/** Loads the stream's cursor from the store once per epoch and reconciles it with the newest raw segments. */
-export async function ensureCursor(ctx: FnContext, task: StreamTask, state: StreamState, epoch: number): Promise<void> {
-  if (state.cursor && state.cursorEpoch === epoch) return;
-  if (task.topic !== 'trades' && task.topic !== 'ohlcv') {
-    state.cursor = emptyCursor(epoch, ctx.host);
-    state.cursorEpoch = epoch;
-    return;
-  }
-  // Ship whatever this epoch's local log still holds first, so the reconcile below sees it.
-  await ctx.streams.append(streamIdOf(task), epoch, []);
-  await ctx.streams.ship(ctx.store);
-  // The reconcile below reads the store: with this stream's segments still local it would rewind.
-  if (ctx.streams.shipFailed(streamIdOf(task))) {
-    throw new BtcError('Unavailable', `${streamName(task)}: its raw segments could not be uploaded yet; the cursor is loaded once they are`);
-  }
-  const stored = (await loadCursor(ctx.store, task)) ?? emptyCursor(epoch, ctx.host);
-  // Within this process the in-memory cursor is newest; the store's matters when none is held yet.
-  const base = state.cursor && (state.cursor.last_id ?? -1) >= (stored.last_id ?? -1) && (state.cursor.last_ts ?? -1) >= (stored.last_ts ?? -1) ? state.cursor : stored;
-  state.cursor = await reconcileWithRaw(ctx.store, task, base);
-  state.cursorDirty = state.cursor.last_id !== stored.last_id || state.cursor.last_ts !== stored.last_ts;
-  state.cursorEpoch = epoch;
-}
-
-function recordFailure(state: StreamState, failure: ClassifiedFailure, nowMonotonic: number, capMs: number): void {
-  state.failures++;
-  state.cause = failure.cls;
-  state.lastError = failure.message;
-  state.retryAtMonotonicMs = nowMonotonic + backoffMs(state.failures, failure, capMs);
-}
-
-function statusRow(task: StreamTask, state: StreamState, nowMonotonic: number): StreamStatus {
-  const notes = [...state.stickyNotes, ...state.notes];
-  if (state.lastError) notes.push(`${state.cause}: ${state.lastError}`);
-  if (state.problem && !state.lastError) notes.push(`${state.problem.cause}: ${state.problem.message}`);
-  if (state.retryAtMonotonicMs > nowMonotonic) notes.push(`next attempt in ${Math.round(state.retryAtMonotonicMs - nowMonotonic)} ms`);
-  return {
-    exchange: task.exchange,
-    topic: task.topic,
-    symbol: task.symbol,
-    ok: state.failures === 0 && state.lastOkMs !== null && !state.problem,
-    cause: state.cause ?? state.problem?.cause ?? null,
-    retries: state.failures,
-    last_ok_ms: state.lastOkMs,
-    notes,
-  };
-}
-
-function stateFor(states: Map<string, StreamState>, name: string): StreamState {
-  let state = states.get(name);
-  if (!state) {
-    state = {
-      failures: 0, cause: null, lastError: null, retryAtMonotonicMs: 0, nextDueMonotonicMs: 0, lastOkMs: null, inFlight: false,
-      cursor: null, cursorEpoch: null, cursorDirty: false, notes: [], stickyNotes: [],
-    };
-    states.set(name, state);
-  }
-  return state;
-}
-
-/** A counting semaphore: at most `size` holders at once. */
-class Semaphore {
-  private free: number;
-  private readonly waiting: Array<() => void> = [];
-  constructor(size: number) {
-    this.free = size;
-  }
-  async acquire(): Promise<void> {
-    if (this.free > 0) {
-      this.free--;
-      return;
-    }
-    await new Promise<void>((resolve) => this.waiting.push(resolve));
-  }
-  release(): void {
-    const next = this.waiting.shift();
-    if (next) next();
-    else this.free++;
-  }
 }

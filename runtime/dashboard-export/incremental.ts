@@ -5,7 +5,8 @@
 import { z } from 'zod';
 import type { ObjectStore } from '../store/types.ts';
 import type { BucketedDataset } from './raw-datasets.ts';
-import { mapLimit, parseRawKey, parseRawLines, READ_CONCURRENCY, type RawObject } from './raw-objects.ts';
+import { mapLimit } from '../async.ts';
+import { parseRawKey, parseRawLines, READ_CONCURRENCY, type RawObject } from './raw-objects.ts';
 import { splitRawStreamKey } from '../keys.ts';
 
 export const INDEX_VERSION = 2;

@@ -3,6 +3,7 @@
 
 import { sha256Hex } from '../hash.ts';
 import type { z } from 'zod';
+import { retry } from '../async.ts';
 import { BtcError, isBtcError } from '../errors.ts';
 import { listAll, type ObjectStore } from '../store/types.ts';
 import type { DatasetName } from './keys.ts';
@@ -38,21 +39,31 @@ export async function swapJson<S extends z.ZodType, T>(
   build: (current: z.output<S> | null) => T,
   beforeWrite?: () => Promise<void>,
 ): Promise<T> {
-  for (let attempt = 0; attempt < MAX_SWAP_ATTEMPTS; attempt++) {
-    const current = await readJson(store, key, schema);
-    await beforeWrite?.();
-    const next = build(current.doc);
-    try {
-      const body = JSON.stringify(next, null, 2) + '\n';
-      await store.put(key, body, current.etag ? { ifMatch: current.etag, contentType: 'application/json' } : { ifNoneMatch: '*', contentType: 'application/json' });
-      return next;
-    } catch (err) {
-      // PreconditionFailed: someone else swapped first. NotFound: it was deleted under us. Both: retry.
-      if (!isBtcError(err, 'PreconditionFailed') && !isBtcError(err, 'NotFound')) throw err;
-      await new Promise((r) => setTimeout(r, Math.random() * 20 * (attempt + 1)));
-    }
+  // PreconditionFailed: someone else swapped first. NotFound: it was deleted under us. Both: retry.
+  const lostRace = (err: unknown) => isBtcError(err, 'PreconditionFailed') || isBtcError(err, 'NotFound');
+  let lost = false;
+  try {
+    return await retry(
+      async () => {
+        lost = false;
+        const current = await readJson(store, key, schema);
+        await beforeWrite?.();
+        const next = build(current.doc);
+        const body = JSON.stringify(next, null, 2) + '\n';
+        try {
+          await store.put(key, body, current.etag ? { ifMatch: current.etag, contentType: 'application/json' } : { ifNoneMatch: '*', contentType: 'application/json' });
+        } catch (err) {
+          lost = lostRace(err);
+          throw err;
+        }
+        return next;
+      },
+      { attempts: MAX_SWAP_ATTEMPTS, retryIf: () => lost, delayMs: (attempt) => Math.random() * 20 * attempt },
+    );
+  } catch (err) {
+    if (lost) throw new BtcError('Conflict', `${key}: gave up after ${MAX_SWAP_ATTEMPTS} lost races`);
+    throw err;
   }
-  throw new BtcError('Conflict', `${key}: gave up after ${MAX_SWAP_ATTEMPTS} lost races`);
 }
 
 /**

@@ -4,7 +4,8 @@
 import { isoDate } from '../clock.ts';
 import { listAll, type ObjectStore } from '../store/types.ts';
 import { auditDayPrefix, qualityInventoryKey, qualitySummaryKey, streamDayPrefix, symbolKey } from '../keys.ts';
-import { mapLimit, parseRawLines, READ_CONCURRENCY } from './raw-objects.ts';
+import { mapLimit } from '../async.ts';
+import { parseRawLines, READ_CONCURRENCY } from './raw-objects.ts';
 
 const DAY_MS = 86_400_000;
 

@@ -3,7 +3,8 @@
 
 import { z } from 'zod';
 import { listAll, type ObjectStore } from '../store/types.ts';
-import { mapLimit, READ_CONCURRENCY } from './raw-objects.ts';
+import { mapLimit } from '../async.ts';
+import { READ_CONCURRENCY } from './raw-objects.ts';
 import { ARCHIVE_KEY_PATTERN, STATE_ARCHIVE_PREFIX, STATE_KEY_PATTERN, STATE_PREFIX } from '../keys.ts';
 
 /** Params of each dataset: `ev_…`/`ev.…` and `slippage_…`/`slippage.…`. */

@@ -1,23 +1,23 @@
 // runtime/handoff/bundle.ts
-// Builds the Handoff_YYYYMMDD_HHMM.zip with jszip and proves no secret value is anywhere in it.
+// Builds the Handoff_YYYYMMDD_HHMM.zip, streaming the repository files through, and proves no secret value is anywhere in it.
 
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { sha256Hex } from '../hash.ts';
-import JSZip from 'jszip';
 import { stringify } from 'yaml';
 import type { AppConfig, StreamConfig } from '../../config/schema.ts';
 import { utcStamp } from '../clock.ts';
 import { BtcError } from '../errors.ts';
 import { gitSummary, type GitRepo } from '../git/repo.ts';
-import { extendMasker, MASK, SECRET_PATTERNS, type Masker } from '../secrets.ts';
+import { extendMasker, MASK, patternsFor, SECRET_PATTERNS, type Masker } from '../secrets.ts';
 import type { ObjectStore } from '../store/types.ts';
-import { secretsInConfigFile } from './file-secrets.ts';
-import { headerLines, listRepoFiles, looksBinary } from './files.ts';
+import { mayHoldConfigSecrets, secretsInConfigFile } from './file-secrets.ts';
+import { headerLines, listRepoFiles, looksBinary, type RepoFile } from './files.ts';
 import { parseHandover } from './handover.ts';
 import { logSample, rawSamples } from './samples.ts';
-import { contextMap, ENTRY, envManifest, gitDocument, repoStructure, type Identity } from './sections.ts';
+import { contextMap, ENTRY, envManifest, gitDocument, repoStructureYaml, type Identity } from './sections.ts';
 import { BUNDLE_LIMITS, openZip } from './unzip.ts';
+import { createZipWriter } from './zip-writer.ts';
 
 /** Source files are copied under this folder of the zip. */
 export const REPO_FOLDER = 'repo/';
@@ -58,26 +58,41 @@ export async function buildBundle(src: BundleSources): Promise<Bundle> {
 
   // Tracked files only (see listRepoFiles); without a checkout no repository file is copied.
   const listed = git ? await listRepoFiles(src.repoDir, git.trackedFiles, src.settings.exclude) : [];
-  const read = await Promise.all(listed.map(async (file) => ({ file, body: await fsp.readFile(path.join(src.repoDir, file.path)) })));
-  // Secrets by kind in the copied config files (a webhook URL in a config/app.yaml other than the
-  // loaded one) join the runtime's own: masked in every entry and covered by the final scan.
-  const found = read.flatMap(({ file, body }) => (looksBinary(body) ? [] : secretsInConfigFile(file.path, body.toString('utf8'))));
-  const masker = extendMasker(src.masker, found);
+  const masker = await bundleMasker(src, listed);
 
-  const entries = new Map<string, Buffer>();
-  const addText = (entry: string, text: string) => entries.set(entry, Buffer.from(masker.text(text), 'utf8'));
-  const addYaml = (entry: string, doc: unknown) => addText(entry, stringify(doc, { lineWidth: 0 }));
+  const zip = createZipWriter(src.nowMs);
+  const sums = new Map<string, string>();
+  const add = (entry: string, body: Buffer) => {
+    sums.set(entry, sha256Hex(body));
+    return zip.add(entry, body);
+  };
 
-  const described = [];
-  for (const { file, body } of read) {
-    const binary = looksBinary(body);
-    const included = !binary && file.bytes <= src.settings.maxFileBytes;
-    // Masked on the way in: a secret committed by mistake must not travel; the final scan is the guard.
-    if (included) addText(REPO_FOLDER + file.path, body.toString('utf8'));
-    described.push({ ...file, included, header: binary ? [] : headerLines(body.subarray(0, 1024).toString('utf8')).map(masker.text) });
+  // Repository files stream through: read a window, mask, hash and hand to the zip, drop the bodies.
+  const described: Array<RepoFile & { header: string[]; included: boolean }> = [];
+  let compressing: Array<Promise<void>> = [];
+  for (let i = 0; i < listed.length; i += FILE_WINDOW) {
+    const window = listed.slice(i, i + FILE_WINDOW);
+    const bodies = await Promise.all(window.map((file) => readRepoFile(src.repoDir, file, src.settings.maxFileBytes)));
+    await Promise.all(compressing); // at most two windows of bodies are held at once
+    compressing = window.map((file, j) => {
+      const body = bodies[j]!;
+      const binary = looksBinary(body);
+      const included = !binary && file.bytes <= src.settings.maxFileBytes;
+      described.push({ ...file, included, header: binary ? [] : headerLines(body.subarray(0, 1024).toString('utf8')).map(masker.text) });
+      // Masked on the way in: a secret committed by mistake must not travel; the final scan is the guard.
+      return included ? add(REPO_FOLDER + file.path, Buffer.from(masker.text(body.toString('utf8')), 'utf8')) : Promise.resolve();
+    });
   }
+  await Promise.all(compressing);
 
-  addYaml(ENTRY.repoStructure, repoStructure(described, git ? null : `${path.basename(src.repoDir)} is not a git checkout: no repository file is bundled (only tracked files are ever copied)`));
+  // The small documents; a later entry of the same name replaces an earlier one.
+  const documents = new Map<string, Buffer>();
+  const addText = (entry: string, text: string) => documents.set(entry, Buffer.from(masker.text(text), 'utf8'));
+  const addYaml = (entry: string, doc: unknown) => addText(entry, stringify(doc, { lineWidth: 0 }));
+  addText(
+    ENTRY.repoStructure,
+    repoStructureYaml(described, git ? null : `${path.basename(src.repoDir)} is not a git checkout: no repository file is bundled (only tracked files are ever copied)`),
+  );
   addYaml(
     ENTRY.envManifest,
     envManifest({ name, createdAt: new Date(src.nowMs).toISOString(), identity: src.identity, repoDir: src.repoDir, git, restorePoint: src.restorePoint }),
@@ -87,17 +102,50 @@ export async function buildBundle(src: BundleSources): Promise<Bundle> {
   addText(ENTRY.handover, handoverText || '# Handover\n\n(no handover file found)\n');
   for (const sample of await rawSamples(src.store, src.streams, src.settings.sampleLines, masker, src.nowMs)) addText(sample.name, sample.text);
   for (const sample of await logSample(src.logsDir, src.settings.logLines, masker)) addText(sample.name, sample.text);
+  await Promise.all([...documents].map(([entry, body]) => add(entry, body)));
 
-  const sums = [...entries.entries()].sort(([a], [b]) => (a < b ? -1 : 1)).map(([entry, body]) => `${sha256Hex(body)}  ${entry}`);
-  entries.set(ENTRY.checksums, Buffer.from(`${sums.join('\n')}\n`));
-
-  const zip = new JSZip();
-  // A fixed date keeps the bytes a function of the content (and the name carries the time anyway).
-  const date = new Date(src.nowMs);
-  for (const [entry, body] of entries) zip.file(entry, body, { date, createFolders: false });
-  const bytes = await zip.generateAsync({ type: 'nodebuffer', compression: 'DEFLATE', compressionOptions: { level: 6 } });
+  const sorted = [...sums.keys()].sort((a, b) => (a < b ? -1 : 1));
+  await add(ENTRY.checksums, Buffer.from(`${sorted.map((entry) => `${sums.get(entry)}  ${entry}`).join('\n')}\n`));
+  const bytes = await zip.finish();
   await assertNoSecrets(bytes, masker.values);
-  return { name, bytes, sha256: sha256Hex(bytes), files: [...entries.keys()].sort() };
+  return { name, bytes, sha256: sha256Hex(bytes), files: [...sums.keys()].sort() };
+}
+
+/** Repository files read at once (and compressed while the next window is read). */
+const FILE_WINDOW = 64;
+/** What looksBinary and headerLines look at: all that is read of a file too big to be copied. */
+const HEAD_BYTES = 8192;
+
+/** The file's bytes; only its head when it is over `maxFileBytes` (listed, never copied). */
+async function readRepoFile(repoDir: string, file: RepoFile, maxFileBytes: number): Promise<Buffer> {
+  const full = path.join(repoDir, file.path);
+  if (file.bytes <= maxFileBytes) return fsp.readFile(full);
+  const handle = await fsp.open(full, 'r');
+  try {
+    const head = Buffer.alloc(HEAD_BYTES);
+    const { bytesRead } = await handle.read(head, 0, HEAD_BYTES, 0);
+    return head.subarray(0, bytesRead);
+  } finally {
+    await handle.close();
+  }
+}
+
+/**
+ * The runtime's masker plus the secrets by kind in the copied config files (a webhook URL in a
+ * config/app.yaml other than the loaded one): masked in every entry and covered by the final scan.
+ * Only the files secretsInConfigFile reads (by name) are read for it, before any entry is masked.
+ */
+async function bundleMasker(src: BundleSources, listed: readonly RepoFile[]): Promise<Masker> {
+  const candidates = listed.filter((file) => mayHoldConfigSecrets(file.path));
+  const found: string[] = [];
+  for (let i = 0; i < candidates.length; i += FILE_WINDOW) {
+    const window = candidates.slice(i, i + FILE_WINDOW);
+    const bodies = await Promise.all(window.map((file) => fsp.readFile(path.join(src.repoDir, file.path))));
+    bodies.forEach((body, j) => {
+      if (!looksBinary(body)) found.push(...secretsInConfigFile(window[j]!.path, body.toString('utf8')));
+    });
+  }
+  return extendMasker(src.masker, found);
 }
 
 /**
@@ -110,7 +158,7 @@ export async function assertNoSecrets(bytes: Buffer, secrets: readonly string[],
   const needles = secrets.flatMap((s) => [Buffer.from(s), Buffer.from(Buffer.from(s).toString('base64'))]);
   const hit = (body: Buffer) => needles.some((n) => body.includes(n)) || shaped(body.toString('utf8'));
   // What the masker left behind (`***`) matches some patterns (a URL's user:***@); only a real value is a leak.
-  const shaped = (text: string) => patterns.some((p) => [...text.matchAll(new RegExp(p.source, p.flags))].some((m) => m[0] !== MASK));
+  const shaped = (text: string) => patternsFor(text, patterns).some((p) => [...text.matchAll(new RegExp(p.source, p.flags))].some((m) => m[0] !== MASK));
   const leaks: string[] = [];
   if (needles.some((n) => bytes.includes(n))) leaks.push('(zip bytes)');
   const zip = await openZip(bytes, BUNDLE_LIMITS, 'bundle');

@@ -17,10 +17,18 @@ const MIN_VALUE_LENGTH = 8;
 const NAME_KEY = /^[A-Za-z_][A-Za-z0-9_.-]*$/;
 const isSecretKey = (key: string) => NAME_KEY.test(key) && SECRET_KEY.test(key);
 
+/** Whether secretsInConfigFile reads `relPath` at all (by its name): the other files need not be read for it. */
+export function mayHoldConfigSecrets(relPath: string): boolean {
+  return STRUCTURED.test(relPath) || KEY_VALUE_LINES.test(relPath);
+}
+
 /** String values under a secret-by-kind key in `text` (the content of `relPath`); empty for other files. */
 export function secretsInConfigFile(relPath: string, text: string): string[] {
   const found: string[] = [];
-  if (STRUCTURED.test(relPath)) {
+  const json = JSON_FILE.test(relPath) ? parseJson(text) : NOT_JSON;
+  if (json !== NOT_JSON) {
+    collect(json, false, found);
+  } else if (STRUCTURED.test(relPath)) {
     for (const doc of parseAllDocuments(text)) {
       if ('errors' in doc && doc.errors.length === 0) collect(doc.toJS({ maxAliasCount: 100 }), false, found);
     }
@@ -31,6 +39,22 @@ export function secretsInConfigFile(relPath: string, text: string): string[] {
     }
   }
   return [...new Set(found.filter((v) => v.length >= MIN_VALUE_LENGTH))];
+}
+
+/**
+ * `.json` files go through JSON.parse first: the same values as the YAML parser for valid JSON,
+ * hundreds of times faster (package-lock.json: milliseconds instead of a second). A file that is
+ * not strict JSON falls back to the YAML parser.
+ */
+const JSON_FILE = /\.json$/i;
+const NOT_JSON = Symbol('not JSON');
+
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return NOT_JSON;
+  }
 }
 
 /** Walks parsed YAML/JSON; every string under a secret-named key (at any depth below it) is a secret. */

@@ -3,8 +3,8 @@
 
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { AppConfig } from '../../config/schema.ts';
+import { PACKAGE_ROOT } from '../paths.ts';
 
 /**
  * Never in a bundle, whatever the config says: environment files, keys and credentials,
@@ -31,8 +31,8 @@ export const ALWAYS_EXCLUDED = [
 
 const STAT_BATCH = 64;
 
-/** This installation's own directory: the default repository a handoff describes. */
-export const INSTALL_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+/** This installation's own directory (the source tree, also when running the compiled dist/): the default repository a handoff describes. */
+export const INSTALL_DIR = PACKAGE_ROOT;
 
 export function repoDirOf(config: AppConfig): string {
   return path.resolve(config.handoff.repoDir ?? INSTALL_DIR);

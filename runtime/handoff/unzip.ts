@@ -1,8 +1,8 @@
 // runtime/handoff/unzip.ts
-// The one bounded zip reader (yauzl): entry count, per-entry and total uncompressed size and ratio are capped before and while inflating.
+// The one bounded zip reader (yauzl for the directory, fflate or zlib with an output cap to inflate): entry count, per-entry and total uncompressed size and ratio are capped before and while inflating.
 
-import type { Readable } from 'node:stream';
 import zlib from 'node:zlib';
+import { inflateSync } from 'fflate';
 import yauzl from 'yauzl';
 import { BtcError } from '../errors.ts';
 
@@ -32,7 +32,7 @@ export interface ZipEntry {
   /** The name as stored (UTF-8, `/`-separated; absolute paths and `..` segments are refused at open); directories end with `/`. */
   name: string;
   dir: boolean;
-  /** Sizes from the central directory. The declared size is enforced on the real output (yauzl's validateEntrySizes). */
+  /** Sizes from the central directory. The declared size is enforced on the real output (zlib's output cap, then an exact size check). */
   compressedSize: number;
   declaredSize: number;
 }
@@ -52,7 +52,7 @@ const MiB = (n: number) => (n < 1 << 20 ? `${n} bytes` : `${Math.round((n / (1 <
 
 /**
  * Reads the central directory of `bytes` (nothing is inflated yet). Every limit is checked on the
- * declared sizes first — free, and early — and yauzl's stream fails as soon as an entry's real
+ * declared sizes first — free, and early — and zlib stops inflating as soon as an entry's real
  * output passes its declared size, so a lying header cannot make the reader hold more than the cap.
  * @throws BtcError InvalidInput for a truncated or corrupt archive, an unsafe name, encryption,
  *   an unknown compression method, a repeated name or too many entries.
@@ -96,7 +96,9 @@ export async function openZip(bytes: Buffer, limits: UnzipLimits = BUNDLE_LIMITS
       { bytes: Math.max(RATIO_FLOOR_BYTES, entry.compressedSize * limits.maxRatio), says: `compression ratio limit ${limits.maxRatio}:1` },
     ];
     for (const cap of caps) if (declared > cap.bytes) throw refuse(`declares ${MiB(declared)}`, cap.says);
-    const out = await readStream(zip, entry, declared, () => refuse(`expands beyond its declared ${MiB(declared)}`, 'sizes are enforced on the real output'));
+    const tooBig = () => refuse(`expands beyond its declared ${MiB(declared)}`, 'sizes are enforced on the real output');
+    const out = await readEntry(bytes, entry, declared, tooBig);
+    if (out.length > declared) throw tooBig();
     if (out.length !== declared) throw corrupt(new Error(`entry "${name}" is ${out.length} bytes, declared ${declared}`));
     if (zlib.crc32(out) !== entry.crc32) throw corrupt(new Error(`entry "${name}" fails its CRC-32`));
     total += out.length;
@@ -118,24 +120,49 @@ export async function openZip(bytes: Buffer, limits: UnzipLimits = BUNDLE_LIMITS
   };
 }
 
-/** The entry's bytes; a stream that yields more than `limit` is destroyed and rejects with `tooBig()`. */
-function readStream(zip: yauzl.ZipFile, entry: yauzl.Entry, limit: number, tooBig: () => BtcError): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    zip.openReadStream(entry, (err, stream: Readable | undefined) => {
-      if (err || !stream) return reject(corrupt(err ?? new Error('no stream')));
-      const chunks: Buffer[] = [];
-      let size = 0;
-      stream.on('data', (chunk: Buffer) => {
-        size += chunk.length;
-        // yauzl's validateEntrySizes fails too, but only after this chunk: count here as well.
-        if (size > limit) return stream.destroy(tooBig());
-        chunks.push(chunk);
-      });
-      stream.once('error', (e: Error) => reject(e instanceof BtcError ? e : /too many bytes/.test(e.message) ? tooBig() : corrupt(e)));
-      stream.once('end', () => resolve(Buffer.concat(chunks, size)));
-    });
-  });
+/**
+ * The entry's bytes: its local header is checked (signature, data within the archive, as yauzl's
+ * readLocalFileHeader does) and the slice is inflated with its output capped just past `limit`,
+ * so a lying header costs at most `limit` bytes. Entries up to SYNC_INFLATE_BYTES inflate in one
+ * synchronous fflate call into a buffer of that size: a bundle holds thousands of small entries,
+ * and a zlib object (or yauzl's stream) per entry costs more than the inflating; bigger ones go
+ * to zlib's thread pool.
+ */
+async function readEntry(bytes: Buffer, entry: yauzl.Entry, limit: number, tooBig: () => BtcError): Promise<Buffer> {
+  const fileDataStart = localDataStart(bytes, entry);
+  const data = bytes.subarray(fileDataStart, fileDataStart + entry.compressedSize);
+  if (entry.compressionMethod === 0) return data; // stored: yauzl checked that both sizes agree
+  try {
+    if (entry.uncompressedSize <= SYNC_INFLATE_BYTES) {
+      // fflate writes into this buffer and stops when it is full: one byte past `limit` shows an entry that expands beyond it.
+      const out = inflateSync(data, { out: new Uint8Array(limit + 1) });
+      return Buffer.from(out.buffer, out.byteOffset, out.length);
+    }
+    // zlib refuses a cap of 0; one byte more than declared is caught by the size check of the caller.
+    const options = { maxOutputLength: Math.max(limit, 1) };
+    return await new Promise<Buffer>((resolve, reject) => zlib.inflateRaw(data, options, (err, out) => (err ? reject(err) : resolve(out))));
+  } catch (err) {
+    throw (err as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE' ? tooBig() : corrupt(err as Error);
+  }
 }
+
+/**
+ * Where the entry's data starts: after the 30-byte local file header, its name and its extra field
+ * (APPNOTE.TXT 4.3.7; the lengths there may differ from the central directory's).
+ * @throws BtcError InvalidInput when the header is not there or the data runs past the archive.
+ */
+function localDataStart(bytes: Buffer, entry: yauzl.Entry): number {
+  const at = entry.relativeOffsetOfLocalHeader;
+  if (at + 30 > bytes.length) throw corrupt(new Error(`local file header of "${entry.fileName}" past the end of the archive`));
+  const signature = bytes.readUInt32LE(at);
+  if (signature !== 0x04034b50) throw corrupt(new Error(`invalid local file header signature: 0x${signature.toString(16)}`));
+  const start = at + 30 + bytes.readUInt16LE(at + 26) + bytes.readUInt16LE(at + 28);
+  if (start + entry.compressedSize > bytes.length) throw corrupt(new Error(`file data overflows file bounds: ${start} + ${entry.compressedSize} > ${bytes.length}`));
+  return start;
+}
+
+/** Declared sizes up to this inflate synchronously (a few milliseconds at most). */
+const SYNC_INFLATE_BYTES = 1 << 20;
 
 /** yauzl's own name checks (absolute paths, `..` segments) become the same refusal read.ts gives. */
 const UNSAFE_NAME = /^(invalid relative path|absolute path): (.*)$/;

@@ -2,6 +2,7 @@
 // Gathers what the dashboard shows: live state of this runtime, every host's status, backlog, audit, ToDo.
 
 import path from 'node:path';
+import { orAfter } from '../async.ts';
 import type { Runtime } from '../context.ts';
 import { diagReasons, type DiagReason } from '../diag-reasons.ts';
 import { defineSlot } from '../local-slots.ts';
@@ -328,13 +329,5 @@ function preflightFailures(rt: Runtime): DashboardModel['preflightFailures'] {
 
 /** The value, or `fallback` when it takes longer than READ_DEADLINE_MS or fails. */
 async function deadline<T, F>(promise: Promise<T>, fallback: F): Promise<T | F> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<F>((resolve) => {
-    timer = setTimeout(() => resolve(fallback), READ_DEADLINE_MS);
-  });
-  try {
-    return await Promise.race([promise.catch(() => fallback), late]);
-  } finally {
-    clearTimeout(timer);
-  }
+  return orAfter(promise.catch(() => fallback), READ_DEADLINE_MS, fallback);
 }

@@ -4,6 +4,7 @@
 import { EventEmitter } from 'node:events';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
+import { orAfter } from '../async.ts';
 import { openZip, type UnzipLimits } from '../handoff/unzip.ts';
 import { listAll, type ObjectStore } from '../store/types.ts';
 import { shorten } from './format.ts';
@@ -93,15 +94,7 @@ export class NextTasksSource extends EventEmitter<{ refreshed: [NextTasks] }> {
 
   async load(): Promise<NextTasks> {
     const refresh = this.refresh();
-    let timer: NodeJS.Timeout | undefined;
-    const late = new Promise<null>((resolve) => {
-      timer = setTimeout(() => resolve(null), PROMPT_MS);
-    });
-    try {
-      return (await Promise.race([refresh, late])) ?? this.last ?? { source: null, tasks: [], note: 'loading the handover tasks…' };
-    } finally {
-      clearTimeout(timer);
-    }
+    return (await orAfter(refresh, PROMPT_MS, null)) ?? this.last ?? { source: null, tasks: [], note: 'loading the handover tasks…' };
   }
 
   /** Starts a refresh unless one is running; resolves with its result, never rejects. */

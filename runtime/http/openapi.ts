@@ -3,16 +3,15 @@
 
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { MODES } from '../../config/schema.ts';
 import type { AnyFunction } from '../define.ts';
+import { PACKAGE_ROOT } from '../paths.ts';
 import { describeFunctions } from '../registry.ts';
 import { hostStatusSchema } from '../status.ts';
 import { SESSION_COOKIE } from './ui-auth.ts';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const VERSION = (JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
+const VERSION = (JSON.parse(readFileSync(path.join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
 
 type JsonSchema = Record<string, unknown>;
 type Auth = 'none' | 'bearer' | 'ui';

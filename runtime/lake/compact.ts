@@ -6,63 +6,16 @@ import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { BtcError } from '../errors.ts';
 import { etagOf } from '../store/fs.ts';
-import { listAll, type ObjectStore } from '../store/types.ts';
+import type { ObjectStore } from '../store/types.ts';
+import { readManifest, type DayManifest, type DroppedRow } from './compact-manifest.ts';
+import { planCompaction, reasonToCompact, type ListedSegments } from './compact-plan.ts';
+import { downloadInto, firstLine, listObjects, unreadable } from './compact-sources.ts';
 import { openDuck, readJsonSql, type Duck } from './duck.ts';
 import {
   addDays, dayStart, DAY_MS, isTopic, sqlString, streamName, TOPIC_SPECS,
   type StreamRef,
 } from './layout.ts';
-import { manifestKey, parquetKey, parseRawSegmentKey, RAW_PREFIX, rawDayPrefix, rawStreamPrefix } from '../keys.ts';
-
-/** One raw segment read for a day, as the manifest lists it. */
-export interface SourceSegment {
-  key: string;
-  etag: string;
-  size: number;
-  /** Lines (records) in the segment. */
-  records: number;
-  /** Exchange-time range of its records (ms). */
-  min_ts: number;
-  max_ts: number;
-}
-
-export interface DroppedRow {
-  reason: 'duplicate_trade' | 'duplicate_content';
-  ts: number;
-  id: string | null;
-  kept: { epoch: number; seq: number };
-  dropped: { epoch: number; seq: number };
-}
-
-/** parquet-manifests/<topic>/<ex>/<SYMBOL>/<date>.json. */
-export interface DayManifest {
-  version: 1;
-  stream: string;
-  exchange: string;
-  topic: string;
-  symbol: string;
-  date: string;
-  /** Null when no record of the sources falls on this day (the manifest still proves they were read). */
-  parquet: { key: string; bytes: number; sha256: string; etag: string } | null;
-  rows: number;
-  min_ts: number | null;
-  max_ts: number | null;
-  epochs: number[];
-  /** Trades: the exchange's trade ids (numeric ones; null when ids are not integers). */
-  trade_ids: { min: number | null; max: number | null; distinct: number; first_trade_id_min: number | null; last_trade_id_max: number | null; same_id_different_content: number } | null;
-  /** Records of the sources that fall on this day, before de-duplication. */
-  records_in: number;
-  dropped: { total: number; duplicate_trade: number; duplicate_content: number; examples: DroppedRow[] };
-  /** Records older than their segment's key date (late back-fill), kept on the segment's day. */
-  early_rows: number;
-  /** Records taken over from the day's earlier Parquet object because retention deleted their segments (those stay listed in `sources`). */
-  carried_rows: number;
-  sources: SourceSegment[];
-  raw_bytes: number;
-  verified: { at: number; rows: number; sha256: string; method: string };
-  compacted_at: number;
-  engine: string;
-}
+import { manifestKey, parquetKey, rawDayPrefix } from '../keys.ts';
 
 /** Where a stream-day's time went (ms): fetch = list + GET + write to scratch + line scan; the rest is DuckDB and the upload. */
 export interface DayPhases {
@@ -103,7 +56,6 @@ export interface CompactOptions {
 }
 
 const DROP_EXAMPLES = 20;
-const TS_KEY = Buffer.from('"ts":');
 
 /**
  * Compacts one stream-day. Sources: every raw segment keyed dt=<date> (every epoch) and those of
@@ -357,193 +309,6 @@ async function verifyParquet(duck: Duck, file: string, facts: Facts, cols: strin
   if (problems.length) throw new BtcError('Internal', `${what}: Parquet verification failed: ${problems.join('; ')}; raw segments stay`);
 }
 
-async function listObjects(store: ObjectStore, prefix: string): Promise<Array<{ key: string; etag: string; size: number }>> {
-  const out: Array<{ key: string; etag: string; size: number }> = [];
-  for await (const o of listAll(store, prefix)) if (parseRawSegmentKey(o.key)) out.push({ key: o.key, etag: o.etag, size: o.size });
-  return out;
-}
-
-/** Downloads segments (bounded parallelism) and appends them, in key order, to one local JSONL file. */
-async function downloadInto(options: CompactOptions, objects: Array<{ key: string; etag: string; size: number }>, file: string): Promise<SourceSegment[]> {
-  const sorted = [...objects].sort((a, b) => (a.key < b.key ? -1 : 1));
-  const handle = await fsp.open(file, 'w');
-  const out: SourceSegment[] = [];
-  try {
-    const width = options.downloadConcurrency ?? 16;
-    for (let i = 0; i < sorted.length; i += width) {
-      const batch = await Promise.all(sorted.slice(i, i + width).map((o) => options.store.get(o.key)));
-      for (const got of batch) {
-        out.push(scanSegment(got.key, got.etag, got.body));
-        await handle.write(got.body);
-      }
-    }
-  } finally {
-    await handle.close();
-  }
-  return out;
-}
-
-/** Line count and exchange-time range of a segment body; refuses a body that is not whole JSONL. */
-export function scanSegment(key: string, etag: string, body: Buffer): SourceSegment {
-  if (body.length === 0 || body[body.length - 1] !== 0x0a) throw new BtcError('Internal', `segment ${key} is empty or not newline-terminated; not compacted`);
-  let records = 0;
-  for (let i = body.indexOf(0x0a); i !== -1; i = body.indexOf(0x0a, i + 1)) records++;
-  let min = Infinity;
-  let max = -Infinity;
-  let seen = 0;
-  // Every `"ts":` of the bytes (inside a JSON string it would read `\"ts\":`), then its integer part.
-  for (let i = body.indexOf(TS_KEY); i !== -1; i = body.indexOf(TS_KEY, i + TS_KEY.length)) {
-    let j = i + TS_KEY.length;
-    const negative = body[j] === 0x2d;
-    if (negative) j++;
-    let ts = 0;
-    let digits = 0;
-    for (; j < body.length && body[j]! >= 0x30 && body[j]! <= 0x39; j++, digits++) ts = ts * 10 + (body[j]! - 0x30);
-    if (!digits) continue;
-    if (negative) ts = -ts;
-    seen++;
-    if (ts < min) min = ts;
-    if (ts > max) max = ts;
-  }
-  if (seen !== records) {
-    const text = body.toString('utf8');
-    // A data field named ts (none today), or a line that is not a record: parse each line.
-    min = Infinity;
-    max = -Infinity;
-    const lines = text.split('\n');
-    lines.pop(); // after the final newline
-    for (let n = 0; n < lines.length; n++) {
-      const line = lines[n]!;
-      if (!line) continue; // counted as a line: DuckDB's count then differs, and the day is refused naming it
-      let record: { ts?: unknown } | null;
-      try {
-        record = JSON.parse(line) as { ts?: unknown } | null;
-      } catch (err) {
-        throw new BtcError('Internal', `raw segment ${key} line ${n + 1} of ${lines.length}: not JSON (${firstLine(err)}): ${JSON.stringify(line.slice(0, 120))}; not compacted, raw segments stay`, { details: { key, line: n + 1 } });
-      }
-      const ts = record?.ts;
-      if (typeof ts !== 'number') continue; // DuckDB reads it as NULL and the day is refused naming it
-      if (ts < min) min = ts;
-      if (ts > max) max = ts;
-    }
-  }
-  return { key, etag, size: body.length, records, min_ts: min, max_ts: max };
-}
-
-export async function readManifest(store: ObjectStore, stream: StreamRef, date: string): Promise<DayManifest | null> {
-  const got = await store.getOrNull(manifestKey(stream, date));
-  if (!got) return null;
-  try {
-    return JSON.parse(got.body.toString('utf8')) as DayManifest;
-  } catch {
-    return null; // a torn or foreign manifest: the day is recompacted
-  }
-}
-
-/** The raw segments keyed on the day and on the day before, as a listing just found them. */
-export interface ListedSegments {
-  current: Array<{ key: string; etag: string; size: number }>;
-  previous: Array<{ key: string; etag: string; size: number }>;
-}
-
-export interface PlanItem {
-  stream: StreamRef;
-  date: string;
-  reason: 'new' | 'late_segment' | 'changed_segment' | 'manifest_unreadable' | 'parquet_changed' | 'forced';
-  /** Set when only the day before's segments made this day a candidate: asked again once that day is compacted. */
-  recheck?: { own: Map<string, string>; prev: Map<string, string> };
-  /** The plan's listing of the day's segments (saves listing them again). */
-  listed: ListedSegments;
-}
-
-/**
- * Which stream-days need (re)compaction: closed days (ended more than `graceMs` ago) whose raw
- * segments are not all listed, with the same ETag, in the day's manifest — a day never compacted,
- * or one a late segment (a sync after an outage) arrived for. Days of the segments' key dates and
- * the day after each (spill-over past midnight) are considered, in date order per stream.
- */
-export async function planCompaction(store: ObjectStore, options: { now: number; graceMs: number; streams?: StreamRef[]; dates?: string[]; force?: boolean }): Promise<PlanItem[]> {
-  const byStream = new Map<string, { stream: StreamRef; dates: Map<string, Map<string, string>> }>();
-  const sizes = new Map<string, number>();
-  const prefixes = options.streams?.length ? options.streams.map((s) => rawStreamPrefix(streamName(s))) : [RAW_PREFIX];
-  for (const prefix of prefixes) {
-    for await (const o of listAll(store, prefix)) {
-      const ref = parseRawSegmentKey(o.key);
-      if (!ref || !isTopic(ref.topic)) continue;
-      const entry = byStream.get(ref.stream) ?? { stream: { exchange: ref.exchange, topic: ref.topic, symbol: ref.symbol }, dates: new Map() };
-      byStream.set(ref.stream, entry);
-      const keys = entry.dates.get(ref.date) ?? new Map<string, string>();
-      keys.set(o.key, o.etag);
-      sizes.set(o.key, o.size);
-      entry.dates.set(ref.date, keys);
-    }
-  }
-  const plan: PlanItem[] = [];
-  for (const { stream, dates } of [...byStream.values()].sort((a, b) => (streamName(a.stream) < streamName(b.stream) ? -1 : 1))) {
-    const candidates = new Set<string>();
-    for (const d of dates.keys()) {
-      candidates.add(d);
-      candidates.add(addDays(d, 1));
-    }
-    const manifests = new Map<string, DayManifest | null>();
-    const manifestOf = async (d: string) => {
-      if (!manifests.has(d)) manifests.set(d, await readManifest(store, stream, d));
-      return manifests.get(d)!;
-    };
-    for (const date of [...candidates].sort()) {
-      if (options.dates?.length && !options.dates.includes(date)) continue;
-      if (dayStart(date) + DAY_MS + options.graceMs > options.now) continue; // not closed yet
-      if (options.force) {
-        plan.push({ stream, date, reason: 'forced', listed: listedOf(dates, date, sizes) });
-        continue;
-      }
-      const own = dates.get(date) ?? new Map<string, string>();
-      const prev = dates.get(addDays(date, -1)) ?? new Map<string, string>();
-      const check = await reasonToCompact(store, stream, date, own, prev, manifestOf);
-      const reason = check?.reason ?? null;
-      if (reason) plan.push({ stream, date, reason, recheck: check!.onlyPrev ? { own, prev } : undefined, listed: listedOf(dates, date, sizes) });
-      // Today's manifest decision may change the next day's: forget it so the next day rereads.
-      if (reason) manifests.delete(date);
-    }
-  }
-  return plan;
-}
-
-function listedOf(dates: Map<string, Map<string, string>>, date: string, sizes: Map<string, number>): ListedSegments {
-  const of = (d: string) => [...(dates.get(d) ?? new Map<string, string>())].map(([key, etag]) => ({ key, etag, size: sizes.get(key) ?? 0 }));
-  return { current: of(date), previous: of(addDays(date, -1)) };
-}
-
-/**
- * Why a stream-day needs (re)compaction, or null. `onlyPrev`: only because segments of the day
- * before might hold records of this day — which that day's compaction, run first, settles.
- */
-async function reasonToCompact(
-  store: ObjectStore, stream: StreamRef, date: string, own: Map<string, string>, prev: Map<string, string>,
-  manifestOf: (d: string) => Promise<DayManifest | null>,
-): Promise<{ reason: PlanItem['reason']; onlyPrev: boolean } | null> {
-  const manifest = await manifestOf(date);
-  const listed = new Map((manifest?.sources ?? []).map((s) => [s.key, s.etag]));
-  const prevManifest = await manifestOf(addDays(date, -1));
-  const prevEnded = new Map((prevManifest?.sources ?? []).filter((s) => s.max_ts < dayStart(date)).map((s) => [s.key, s.etag]));
-  let reason: PlanItem['reason'] | null = null;
-  for (const [key, etag] of own) {
-    if (!listed.has(key)) reason ??= manifest ? 'late_segment' : 'new';
-    else if (listed.get(key) !== etag) reason ??= 'changed_segment';
-  }
-  if (manifest && manifest.parquet === undefined) reason ??= 'manifest_unreadable';
-  if (!reason && manifest?.parquet && (own.size > 0 || prev.size > 0)) {
-    // The object is not the one verified (a crash between upload and manifest, a hand edit): redo the day.
-    if ((await store.head(manifest.parquet.key))?.etag !== manifest.parquet.etag) reason = 'parquet_changed';
-  }
-  if (reason) return { reason, onlyPrev: false };
-  for (const [key, etag] of prev) {
-    if (listed.get(key) === etag || prevEnded.get(key) === etag) continue;
-    // A segment of the day before not known to end before midnight: it may hold records of this day.
-    return { reason: manifest ? 'late_segment' : 'new', onlyPrev: true };
-  }
-  return null;
-}
 export interface CompactRunReport {
   dry_run: boolean;
   planned: number;
@@ -592,55 +357,3 @@ export async function compactAll(options: CompactOptions & { graceMs: number; st
   return report;
 }
 
-/** The first line of an error's message (DuckDB's carry hints after it). */
-function firstLine(err: unknown): string {
-  return (err instanceof Error ? err.message : String(err)).split('\n')[0]!;
-}
-
-/**
- * A day DuckDB could not read whole: finds the first line of the local JSONL files that is not a
- * record (not JSON, not an object, or without a numeric ts, epoch or seq) and names its segment
- * key and line, so a torn or garbage line is reported precisely instead of dropped. The files hold
- * the segments in `sources` order, back to back. Returns the BtcError to throw (nothing written).
- */
-async function unreadable(what: string, inputs: Array<{ file: string; sources: SourceSegment[] }>, why: string): Promise<BtcError> {
-  for (const { file, sources } of inputs) {
-    if (!sources.length) continue;
-    const handle = await fsp.open(file, 'r');
-    try {
-      let offset = 0;
-      for (const seg of sources) {
-        const body = Buffer.alloc(seg.size);
-        await handle.read(body, 0, seg.size, offset);
-        offset += seg.size;
-        const lines = body.toString('utf8').split('\n');
-        lines.pop(); // after the final newline
-        for (let i = 0; i < lines.length; i++) {
-          const problem = recordProblem(lines[i]!);
-          if (problem) {
-            return new BtcError('Internal', `${what}: raw segment ${seg.key} line ${i + 1} of ${lines.length}: ${problem}: ${JSON.stringify(lines[i]!.slice(0, 120))}; ${why}; nothing written, raw segments stay`, {
-              details: { key: seg.key, line: i + 1 },
-            });
-          }
-        }
-      }
-    } finally {
-      await handle.close();
-    }
-  }
-  return new BtcError('Internal', `${what}: ${why}; nothing written, raw segments stay`);
-}
-
-function recordProblem(line: string): string | null {
-  if (!line.trim()) return 'empty line';
-  let value: unknown;
-  try {
-    value = JSON.parse(line);
-  } catch (err) {
-    return `not JSON (${firstLine(err)})`;
-  }
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) return 'not a JSON object';
-  const r = value as Record<string, unknown>;
-  for (const field of ['ts', 'epoch', 'seq']) if (typeof r[field] !== 'number') return `no numeric ${field}`;
-  return null;
-}

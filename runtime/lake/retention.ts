@@ -2,7 +2,7 @@
 // Retention: raw segments go only after their days' Parquet objects are verified and retention.rawDays passed; Parquet optionally after parquetDays.
 
 import { listAll, type ObjectStore } from '../store/types.ts';
-import { readManifest, type DayManifest } from './compact.ts';
+import { readManifest, type DayManifest } from './compact-manifest.ts';
 import { addDays, dayStart, DAY_MS, isTopic, streamName, type StreamRef } from './layout.ts';
 import { manifestKey, PARQUET_MANIFESTS_PREFIX, parseManifestKey, parseRawSegmentKey, RAW_PREFIX } from '../keys.ts';
 

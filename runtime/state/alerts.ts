@@ -1,6 +1,7 @@
 // runtime/state/alerts.ts
 // Webhook delivery (timeout, one retry, latency CSV, state_alerts.log lines) and the state_update_rollback alert built on it.
 
+import { retry } from '../async.ts';
 import { BtcError } from '../errors.ts';
 import { sha256Hex } from '../hash.ts';
 import type { LocalFiles } from '../local-files.ts';
@@ -138,23 +139,29 @@ export async function postWebhook(
 ): Promise<SendResult> {
   const shown = redactUrl(url);
   let last: { ok: boolean; status: number | null; latency: number; error?: string } = { ok: false, status: null, latency: 0 };
-  const maxAttempts = 2; // the first try and one retry
   let attempt = 0;
-  while (attempt < maxAttempts) {
-    attempt++;
-    if (attempt > 1) await new Promise((r) => setTimeout(r, options.retryDelayMs));
-    const started = performance.now();
-    try {
-      const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body, signal: AbortSignal.timeout(options.timeoutMs) });
-      await res.arrayBuffer().catch(() => undefined);
-      last = { ok: res.ok, status: res.status, latency: Math.round(performance.now() - started), ...(res.ok ? {} : { error: `HTTP ${res.status}` }) };
-    } catch (err) {
-      const timedOut = (err as Error).name === 'TimeoutError';
-      last = { ok: false, status: null, latency: Math.round(performance.now() - started), error: timedOut ? `timeout after ${options.timeoutMs} ms` : describeFetchError(err) };
-    }
-    await appendLatencyRow(options, row, shown, attempt, last);
-    if (last.ok) break;
-  }
+  /** Thrown by an attempt the webhook did not accept (the answer is in `last`): the one failure retried. */
+  const refused = new Error('webhook did not accept');
+  await retry(
+    async (n) => {
+      attempt = n;
+      const started = performance.now();
+      try {
+        const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body, signal: AbortSignal.timeout(options.timeoutMs) });
+        await res.arrayBuffer().catch(() => undefined);
+        last = { ok: res.ok, status: res.status, latency: Math.round(performance.now() - started), ...(res.ok ? {} : { error: `HTTP ${res.status}` }) };
+      } catch (err) {
+        const timedOut = (err as Error).name === 'TimeoutError';
+        last = { ok: false, status: null, latency: Math.round(performance.now() - started), error: timedOut ? `timeout after ${options.timeoutMs} ms` : describeFetchError(err) };
+      }
+      await appendLatencyRow(options, row, shown, attempt, last);
+      if (!last.ok) throw refused;
+    },
+    // The first try and one retry.
+    { attempts: 2, retryIf: (err) => err === refused, delayMs: () => options.retryDelayMs },
+  ).catch((err: unknown) => {
+    if (err !== refused) throw err;
+  });
   return { url: shown, ok: last.ok, attempts: attempt, http_status: last.status, latency_ms: last.latency, ...(last.error ? { error: last.error } : {}) };
 }
 

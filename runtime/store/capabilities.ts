@@ -1,7 +1,8 @@
 // runtime/store/capabilities.ts
 // Conditional-write capability probe: does the primary refuse the writes the lease and create-only segments rely on it to refuse?
 
-import { BtcError, isBtcError, withTimeout, type ErrorCode } from '../errors.ts';
+import { withTimeout } from '../async.ts';
+import { BtcError, isBtcError, type ErrorCode } from '../errors.ts';
 import type { ObjectStore, PutOptions } from './types.ts';
 import { conditionalWritesKey } from '../keys.ts';
 

@@ -1,13 +1,15 @@
 // runtime/store/fs.ts
 // FsStore: a directory that behaves like a bucket (the embedded default primary and the local cache).
 
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
-import { fsError, fsyncDir } from '../durable.ts';
+import { fsyncDir } from '../durable.ts';
 import { BtcError } from '../errors.ts';
 import { acquireFileLock } from '../file-lock.ts';
+import { createOnly, intoDir, isMissing, PruneQueue, readWhole, removeIfPresent, unavailable, writeTemp } from './fs-files.ts';
+import { walkKeys } from './fs-listing.ts';
 import { validateKey, validatePrefix } from './key-rules.ts';
 import type { DeleteOptions, GetResult, ListOptions, ListPage, ObjectInfo, ObjectStore, PutOptions, PutResult } from './types.ts';
 
@@ -25,10 +27,6 @@ const INTERNAL_DIR = '.btc-store';
 const DEFAULT_STALE_LOCK_MS = 10_000;
 const DEFAULT_LOCK_WAIT_MS = 5_000;
 const MAX_PAGE = 1000;
-/** Emptied folders are pruned this long after the delete that emptied them (ms). */
-const PRUNE_DELAY_MS = 200;
-/** Files described in parallel while listing (bounded so a huge directory does not open thousands at once). */
-const LIST_READ_BATCH = 32;
 
 export function createFsStore(options: FsStoreOptions): ObjectStore {
   return new FsStore(options);
@@ -100,7 +98,7 @@ class FsStore implements ObjectStore {
       this.ready = undefined;
       throw unavailable(err, key);
     });
-    const tmp = await this.writeTemp(bytes, key);
+    const tmp = await writeTemp(this.tmpDir, bytes, key);
     try {
       if (options.ifNoneMatch === '*') {
         // link() fails with EEXIST when the key exists: an atomic create-if-absent, even across processes.
@@ -173,7 +171,9 @@ class FsStore implements ObjectStore {
     const slash = prefix.lastIndexOf('/');
     const baseKey = slash >= 0 ? prefix.slice(0, slash + 1) : '';
     if (baseKey) validateFsKey(baseKey.slice(0, -1));
-    for await (const info of this.walk(baseKey, prefix, startAfter, options.etags !== false)) {
+    const withEtags = options.etags !== false;
+    const describeFile = (file: string, key: string) => this.describeFile(file, key, withEtags);
+    for await (const info of walkKeys({ root: this.root, internalDir: INTERNAL_DIR, prefix, startAfter, describeFile }, baseKey)) {
       if (objects.length === limit) {
         return { objects, nextStartAfter: objects[objects.length - 1]!.key };
       }
@@ -182,60 +182,19 @@ class FsStore implements ObjectStore {
     return { objects };
   }
 
-  /** Yields objects under `dirKey` whose key starts with `prefix` and is > startAfter, sorted. */
-  private async *walk(dirKey: string, prefix: string, startAfter: string, withEtags: boolean): AsyncGenerator<ObjectInfo> {
-    const dir = dirKey ? path.join(this.root, ...dirKey.slice(0, -1).split('/')) : this.root;
-    let entries;
+  /** A listed file's object info (its ETag read only `withEtags`); null when deleted while listing; never rejects. */
+  private async describeFile(file: string, key: string, withEtags: boolean): Promise<ObjectInfo | BtcError | null> {
     try {
-      entries = await fsp.readdir(dir, { withFileTypes: true });
+      if (!withEtags) {
+        const stat = await fsp.stat(file);
+        return { key, etag: '', size: stat.size, lastModified: stat.mtimeMs };
+      }
+      const [body, stat] = await Promise.all([fsp.readFile(file), fsp.stat(file)]);
+      return { key, etag: etagOf(body), size: body.length, lastModified: stat.mtimeMs };
     } catch (err) {
-      if (isMissing(err) || (err as NodeJS.ErrnoException).code === 'ENOTDIR') return;
-      throw unavailable(err, dirKey);
+      if (isMissing(err)) return null; // deleted while listing: skip
+      return unavailable(err, key);
     }
-    // A directory "d" sorts as "d/" so that DFS order equals lexicographic key order.
-    const named = entries
-      .filter((e) => !(dirKey === '' && e.name === INTERNAL_DIR))
-      .map((e) => ({ entry: e, sortKey: dirKey + e.name + (e.isDirectory() ? '/' : '') }))
-      .sort((a, b) => (a.sortKey < b.sortKey ? -1 : a.sortKey > b.sortKey ? 1 : 0));
-    // Files are read (or stat'ed) a batch at a time in parallel, then yielded in order.
-    // describeFile never rejects (a batch abandoned at a page's end must not leave a stray rejection).
-    let batch: Array<Promise<ObjectInfo | BtcError | null>> = [];
-    const settle = async function* (pending: typeof batch) {
-      for (const info of await Promise.all(pending)) {
-        if (info instanceof BtcError) throw info;
-        if (info) yield info;
-      }
-    };
-    const describeFile = async (file: string, key: string): Promise<ObjectInfo | BtcError | null> => {
-      try {
-        if (!withEtags) {
-          const stat = await fsp.stat(file);
-          return { key, etag: '', size: stat.size, lastModified: stat.mtimeMs };
-        }
-        const [body, stat] = await Promise.all([fsp.readFile(file), fsp.stat(file)]);
-        return { key, etag: etagOf(body), size: body.length, lastModified: stat.mtimeMs };
-      } catch (err) {
-        if (isMissing(err)) return null; // deleted while listing: skip
-        return unavailable(err, key);
-      }
-    };
-    for (const { entry, sortKey } of named) {
-      if (entry.isDirectory()) {
-        const couldMatch = sortKey.startsWith(prefix) || prefix.startsWith(sortKey);
-        const entirelyBefore = sortKey < startAfter && !startAfter.startsWith(sortKey);
-        if (!couldMatch || entirelyBefore) continue;
-        yield* settle(batch);
-        batch = [];
-        yield* this.walk(sortKey, prefix, startAfter, withEtags);
-      } else if (entry.isFile() && sortKey.startsWith(prefix) && sortKey > startAfter) {
-        batch.push(describeFile(path.join(dir, entry.name), sortKey));
-        if (batch.length >= LIST_READ_BATCH) {
-          yield* settle(batch);
-          batch = [];
-        }
-      }
-    }
-    yield* settle(batch);
   }
 
   private pathOf(key: string): string {
@@ -251,24 +210,6 @@ class FsStore implements ObjectStore {
     return this.ready;
   }
 
-  /** Writes and fsyncs a temp file; on failure (a full disk) removes it and throws fsError's codes. */
-  private async writeTemp(bytes: Buffer, key: string): Promise<string> {
-    const tmp = path.join(this.tmpDir, `${process.pid}-${randomBytes(8).toString('hex')}`);
-    try {
-      const handle = await fsp.open(tmp, 'w');
-      try {
-        await handle.writeFile(bytes);
-        await handle.sync();
-      } finally {
-        await handle.close();
-      }
-      return tmp;
-    } catch (err) {
-      await fsp.rm(tmp, { force: true }).catch(() => undefined);
-      throw unavailable(err, key);
-    }
-  }
-
   /** Serialises writers of one key across processes with an O_EXCL lock file. */
   private async withKeyLock<T>(key: string, body: () => Promise<T>): Promise<T> {
     const lock = path.join(this.lockDir, createHash('sha1').update(key).digest('hex'));
@@ -281,93 +222,10 @@ class FsStore implements ObjectStore {
   }
 }
 
-/**
- * Folders emptied by deletes, removed in batches: a backlog of thousands of segments in one dt=
- * folder would otherwise try (and fail) an rmdir after every single delete.
- */
-class PruneQueue {
-  private readonly dirs = new Set<string>();
-  private timer: NodeJS.Timeout | undefined;
-  private running: Promise<void> = Promise.resolve();
-
-  constructor(private readonly root: string) {}
-
-  schedule(dir: string): void {
-    this.dirs.add(dir);
-    this.timer ??= setTimeout(() => void this.flush(), PRUNE_DELAY_MS).unref();
-  }
-
-  /** Prunes every scheduled folder now (and waits for a batch already under way). */
-  flush(): Promise<void> {
-    clearTimeout(this.timer);
-    this.timer = undefined;
-    const dirs = [...this.dirs].sort().reverse(); // deepest first
-    this.dirs.clear();
-    this.running = this.running.then(async () => {
-      for (const dir of dirs) await this.pruneUp(dir);
-    });
-    return this.running;
-  }
-
-  private async pruneUp(dir: string): Promise<void> {
-    for (let current = dir; current.startsWith(this.root + path.sep); current = path.dirname(current)) {
-      try {
-        await fsp.rmdir(current);
-      } catch {
-        return; // not empty, or already gone
-      }
-    }
-  }
-}
-
-/** Reads a file of known size in one call (a file that shrank meanwhile is read up to its end). */
-async function readWhole(handle: FileHandle, size: number): Promise<Buffer> {
-  const body = Buffer.allocUnsafe(size);
-  let filled = 0;
-  while (filled < size) {
-    const { bytesRead } = await handle.read(body, filled, size - filled, filled);
-    if (bytesRead === 0) break;
-    filled += bytesRead;
-  }
-  return filled === size ? body : body.subarray(0, filled);
-}
-
 /** A get result whose ETag (an MD5 of the body) is only computed when someone reads it. */
 function withLazyEtag(info: Omit<GetResult, 'etag'>): GetResult {
   let etag: string | undefined;
   return Object.defineProperty(info, 'etag', { enumerable: true, get: () => (etag ??= etagOf(info.body)) }) as GetResult;
-}
-
-/**
- * Makes `file`'s folder and runs a link or rename into it. A delete (in this or another process)
- * may prune that folder, or a parent, while it is empty for a moment: then mkdir or the move meets
- * ENOENT, and both are simply done again.
- */
-async function intoDir(file: string, move: () => Promise<void>): Promise<void> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      await fsp.mkdir(path.dirname(file), { recursive: true });
-      return await move();
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || attempt === 10) throw err;
-    }
-  }
-}
-
-/**
- * Moves `tmp` to `file` only when `file` does not exist (EEXIST otherwise). link() does it
- * atomically; a file system without hard links (exFAT, FAT32, some SMB shares) answers EPERM, and
- * then a look and a rename do it — safe because every FsStore writer of the key holds its key
- * lock (a directory lock there, see file-lock.ts).
- */
-async function createOnly(tmp: string, file: string): Promise<void> {
-  try {
-    await fsp.link(tmp, file);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EPERM') throw err;
-    if (await fsp.access(file).then(() => true, () => false)) throw Object.assign(new Error(`${file} exists`), { code: 'EEXIST' });
-    await fsp.rename(tmp, file);
-  }
 }
 
 /**
@@ -389,23 +247,5 @@ export function etagOf(body: Buffer): string {
 
 function stripQuotes(etag: string): string {
   return etag.replace(/^"|"$/g, '');
-}
-
-/** unlink without rm's extra lstat; absent is fine. */
-async function removeIfPresent(file: string): Promise<void> {
-  try {
-    await fsp.unlink(file);
-  } catch (err) {
-    if (!isMissing(err)) throw err;
-  }
-}
-
-function isMissing(err: unknown): boolean {
-  return (err as NodeJS.ErrnoException)?.code === 'ENOENT';
-}
-
-/** A file-system failure at `key`: DiskFull / IoError / Unavailable (durable.ts fsError). */
-function unavailable(err: unknown, key: string): BtcError {
-  return fsError(err, key, { key });
 }
 

@@ -1,7 +1,8 @@
 // runtime/store/router.ts
 // StorageRouter: writes go to the primary while it is up and to the local cache while it is down.
 
-import { BtcError, isBtcError, withTimeout } from '../errors.ts';
+import { withTimeout } from '../async.ts';
+import { BtcError, isBtcError } from '../errors.ts';
 import { conditionalWritesSummary, probeConditionalWrites, type ConditionalWritesReport } from './capabilities.ts';
 import { THROTTLE_CODES } from './s3-errors.ts';
 import type { DeleteOptions, GetResult, ListOptions, ListPage, ObjectInfo, ObjectStore, PutOptions, PutResult } from './types.ts';

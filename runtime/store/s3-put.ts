@@ -5,6 +5,7 @@ import { createHash, createHmac, type BinaryLike, type Hash, type Hmac } from 'n
 import http from 'node:http';
 import https from 'node:https';
 import { SignatureV4 } from '@smithy/signature-v4';
+import { backoffDelay, retry, type BackoffShape } from '../async.ts';
 import { BtcError } from '../errors.ts';
 import { CLOCK_SKEW_CODE, isThrottleAnswer, mapS3Failure } from './s3-errors.ts';
 import { ServerClock } from './server-clock.ts';
@@ -32,6 +33,8 @@ export type SignedPut = (key: string, body: Buffer, options: PutOptions & { cont
 
 const RETRY_BASE_MS = 100;
 const RETRY_CAP_MS = 2_000;
+/** Full jitter: a wait drawn from [0, min(cap, base × 2^(attempt−1))). */
+const RETRY_BACKOFF: BackoffShape = { baseMs: RETRY_BASE_MS, capMs: RETRY_CAP_MS, jitter: [0, 1] };
 /**
  * A Retry-After longer than this is waited only this long: MinIO sends a fixed `Retry-After: 60`
  * with every 503 and 429 (cmd/api-response.go writeErrorResponse), a hint rather than a measurement,
@@ -127,25 +130,28 @@ export function createSignedPut(options: SignedPutOptions): SignedPut {
 
   return async (key, body, put) => {
     let skewRetried = false;
-    for (let attempt = 1; ; attempt++) {
-      try {
-        return await once(key, body, put);
-      } catch (err) {
-        // The refusal's Date header has corrected serverClock already: one more try at the right time.
-        if (isBtcErrorWithS3(err, CLOCK_SKEW_CODE) && !skewRetried) {
-          skewRetried = true;
-          attempt--;
-          continue;
-        }
-        if (!(err instanceof RetryableError)) throw err;
-        if (attempt >= options.maxAttempts) {
-          const last = err.mapped;
-          throw new BtcError(last.code, last.message, { cause: last.cause, details: { ...(last.details as object), ...(err.retryAfterMs !== undefined ? { retryAfterMs: err.retryAfterMs } : {}) } });
-        }
-        const backoff = Math.min(RETRY_CAP_MS, RETRY_BASE_MS * 2 ** (attempt - 1)) * Math.random();
-        const delay = Math.max(backoff, err.retryAfterMs ?? 0);
-        await new Promise((r) => setTimeout(r, delay));
-      }
+    try {
+      return await retry(
+        async () => {
+          try {
+            return await once(key, body, put);
+          } catch (err) {
+            // The refusal's Date header has corrected serverClock already: one more try at the right time, not counted as an attempt.
+            if (!isBtcErrorWithS3(err, CLOCK_SKEW_CODE) || skewRetried) throw err;
+            skewRetried = true;
+            return await once(key, body, put);
+          }
+        },
+        {
+          attempts: options.maxAttempts,
+          retryIf: (err) => err instanceof RetryableError,
+          delayMs: (attempt, err) => Math.max(backoffDelay(attempt, RETRY_BACKOFF), (err as RetryableError).retryAfterMs ?? 0),
+        },
+      );
+    } catch (err) {
+      if (!(err instanceof RetryableError)) throw err;
+      const last = err.mapped;
+      throw new BtcError(last.code, last.message, { cause: last.cause, details: { ...(last.details as object), ...(err.retryAfterMs !== undefined ? { retryAfterMs: err.retryAfterMs } : {}) } });
     }
   };
 }

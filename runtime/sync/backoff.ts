@@ -1,7 +1,10 @@
 // runtime/sync/backoff.ts
-// Retries of store calls with capped exponential backoff, an AIMD concurrency limit for a throttling store, and a bounded pool of uploads in flight.
+// Retries of store calls with capped exponential backoff and an AIMD concurrency limit for a throttling store (the pool of uploads in flight is runtime/async.ts's).
 
+import { backoffDelay as delayOf, retry } from '../async.ts';
 import { isBtcError } from '../errors.ts';
+
+export { BoundedPool } from '../async.ts';
 
 export interface BackoffOptions {
   /** Attempts including the first; after the last one the error is thrown. */
@@ -17,24 +20,22 @@ export interface BackoffOptions {
 
 /** min(cap, base × 2^(attempt-1)), scaled by a jitter in [0.5, 1) so many clients do not retry in step. */
 export function backoffDelay(attempt: number, options: Pick<BackoffOptions, 'baseDelayMs' | 'maxDelayMs'>, random = Math.random): number {
-  const exponential = Math.min(options.maxDelayMs, options.baseDelayMs * 2 ** (attempt - 1));
-  return Math.round(exponential * (0.5 + random() / 2));
+  return Math.round(delayOf(attempt, { baseMs: options.baseDelayMs, capMs: options.maxDelayMs, jitter: [0.5, 1] }, random));
 }
 
 /** Runs `op`, retrying only Unavailable (network, 5xx, timeouts): anything else is a real answer. */
-export async function withBackoff<T>(op: () => Promise<T>, options: BackoffOptions): Promise<T> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await op();
-    } catch (err) {
-      if (!isBtcError(err, 'Unavailable') || attempt >= options.maxAttempts || options.signal?.aborted) throw err;
-      // A throttled answer's Retry-After (s3-put.ts, already capped) is the least we wait.
-      const retryAfter = (err.details as { retryAfterMs?: unknown } | undefined)?.retryAfterMs;
-      const delay = Math.max(backoffDelay(attempt, options), typeof retryAfter === 'number' ? retryAfter : 0);
-      options.onRetry?.(attempt, delay, err);
-      await new Promise((resolve) => setTimeout(resolve, delay));
-    }
-  }
+export function withBackoff<T>(op: () => Promise<T>, options: BackoffOptions): Promise<T> {
+  return retry(op, {
+    attempts: options.maxAttempts,
+    retryIf: (err) => isBtcError(err, 'Unavailable'),
+    // A throttled answer's Retry-After (s3-put.ts, already capped) is the least we wait.
+    delayMs: (attempt, err) => {
+      const retryAfter = ((err as { details?: unknown }).details as { retryAfterMs?: unknown } | undefined)?.retryAfterMs;
+      return Math.max(backoffDelay(attempt, options), typeof retryAfter === 'number' ? retryAfter : 0);
+    },
+    ...(options.onRetry ? { onRetry: options.onRetry } : {}),
+    ...(options.signal ? { signal: options.signal } : {}),
+  });
 }
 
 /** One burst of throttled answers (the requests in flight when the store got busy) is one signal, not many. */
@@ -84,50 +85,5 @@ export class AdaptiveLimit {
   /** How long new work should still wait for the latest Retry-After (ms). */
   pauseMs(): number {
     return Math.max(0, this.resumeAt - this.now());
-  }
-}
-
-/**
- * At most `limit` tasks in flight (a number, or an AdaptiveLimit read at every submit). `submit` waits for a free slot, so the producer (which reads
- * and checks segments in order) never runs far ahead; the first failure stops new submissions.
- */
-export class BoundedPool {
-  private readonly inFlight = new Set<Promise<void>>();
-  private firstError: unknown;
-  private failed = false;
-
-  constructor(private readonly limit: number | AdaptiveLimit) {}
-
-  get error(): unknown {
-    return this.firstError;
-  }
-
-  get hasFailed(): boolean {
-    return this.failed;
-  }
-
-  async submit(task: () => Promise<void>): Promise<void> {
-    const limit = this.limit;
-    if (typeof limit === 'number') {
-      while (this.inFlight.size >= limit) await Promise.race(this.inFlight);
-    } else {
-      for (let pause = limit.pauseMs(); ; pause = limit.pauseMs()) {
-        if (pause > 0) await new Promise((resolve) => setTimeout(resolve, pause));
-        else if (this.inFlight.size >= limit.current) await Promise.race(this.inFlight);
-        else break;
-      }
-    }
-    if (this.failed) return;
-    const run = task()
-      .catch((err) => {
-        if (!this.failed) this.firstError = err;
-        this.failed = true;
-      })
-      .finally(() => this.inFlight.delete(run));
-    this.inFlight.add(run);
-  }
-
-  async drain(): Promise<void> {
-    while (this.inFlight.size > 0) await Promise.race(this.inFlight);
   }
 }

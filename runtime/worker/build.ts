@@ -6,10 +6,12 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as esbuild from 'esbuild';
 import { parse as parseYaml } from 'yaml';
+import { PACKAGE_ROOT } from '../paths.ts';
 import { isModule } from '../registry.ts';
 import { NODE_ONLY } from './node-only.ts';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+// The TypeScript sources, also when this file runs compiled from dist/: the worker is bundled from them.
+const ROOT = PACKAGE_ROOT;
 export const WORKER_ENTRY = path.join(ROOT, 'runtime/worker/index.ts');
 /** The workerd date the bundle is built and tested against (miniflare 3.20250718 ships workerd 2025-07-18). */
 export const COMPATIBILITY_DATE = '2025-07-18';

@@ -1,43 +1,42 @@
 // test/e2e/alerts-failover.test.ts
 // Two real runtimes on one MinIO, the holder killed with -9: the survivor sends lease_change once and resolves it once at a real webhook receiver.
 
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { auditLines, freshBucket, healthOf, leaseEnv, waitFor, waitForHolder } from '../helpers/lease-probe.ts';
-import { spawnRuntimes, type RuntimeProcess } from '../helpers/runtime-process.ts';
+import { e2eCluster, type E2eCluster } from '../helpers/e2e-cluster.ts';
+import { auditLines, healthOf, waitFor, waitForHolder } from '../helpers/lease-probe.ts';
+import type { RuntimeProcess } from '../helpers/runtime-process.ts';
 import { startWebhookReceiver, type WebhookReceiver } from '../helpers/webhook-receiver.ts';
 
 const minio = inject('minio');
 const QUIET_S = 6;
 let receiver: WebhookReceiver;
-let runtimes: RuntimeProcess[] = [];
-let configDir: string;
+let cluster: E2eCluster | undefined;
 
 beforeAll(async () => {
   receiver = await startWebhookReceiver();
-  configDir = mkdtempSync(path.join(os.tmpdir(), 'btc-ts-alerts-e2e-'));
-  const config = path.join(configDir, 'app.yaml');
-  // Checked every second; a lease change is over after QUIET_S seconds without another.
-  writeFileSync(config, `alerts:\n  everySeconds: 1\n  repeatSeconds: 0\n  retryDelayMs: 50\n  rules:\n    leaseChange: { enabled: true, quietSeconds: ${QUIET_S} }\n`);
-  const bucket = await freshBucket(minio, 'alerts-e2e');
-  const env = leaseEnv(minio, minio.endpoint, bucket, { leaseSeconds: 3, heartbeatSeconds: 0.5 }, { BTC_TS_CONFIG: config, SIGNAL_WEBHOOK_URLS: `${receiver.base}/hooks/T9/B9/e2e-secret-token` });
-  runtimes = await spawnRuntimes([
-    { host: 'pc-a', env },
-    { host: 'pc-b', env },
-  ]);
+  cluster = await e2eCluster({
+    minio,
+    name: 'alerts-e2e',
+    hosts: ['pc-a', 'pc-b'],
+    start: 'parallel',
+    // Checked every second; a lease change is over after QUIET_S seconds without another.
+    config: `alerts:\n  everySeconds: 1\n  repeatSeconds: 0\n  retryDelayMs: 50\n  rules:\n    leaseChange: { enabled: true, quietSeconds: ${QUIET_S} }\n`,
+    timings: { leaseSeconds: 3, heartbeatSeconds: 0.5 },
+    env: { SIGNAL_WEBHOOK_URLS: `${receiver.base}/hooks/T9/B9/e2e-secret-token` },
+  });
 }, 300_000);
 
 afterAll(async () => {
-  await Promise.all(runtimes.map((r) => r.dispose()));
-  await receiver?.close();
-  if (configDir) rmSync(configDir, { recursive: true, force: true });
+  try {
+    await cluster?.dispose();
+  } finally {
+    await receiver?.close();
+  }
 });
 
 describe('alerts across a kill -9 failover', () => {
   it('the survivor fires lease_change once (changed hands from the killed holder) and resolves it once; the metrics count the change', async () => {
-    const [a, b] = runtimes as [RuntimeProcess, RuntimeProcess];
+    const [a, b] = cluster!.runtimes as [RuntimeProcess, RuntimeProcess];
     const holder = await waitFor('a holder', async () => ((await healthOf(a))?.leader.self ? a : (await healthOf(b))?.leader.self ? b : null), 60_000, 100);
     const survivor = holder === a ? b : a;
     const killed = holder === a ? 'pc-a' : 'pc-b';

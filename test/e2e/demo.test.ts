@@ -61,8 +61,11 @@ describe('npm start -- --demo', () => {
       return { text, records: Number(match?.[1] ?? 0) };
     };
     const first = await tradesRecords();
-    await new Promise((r) => setTimeout(r, 4_500));
-    const second = await tradesRecords();
+    // The next collect-tick that stores trades moves the counter: wait for it (bounded), not a fixed time.
+    let second = await tradesRecords();
+    for (const until = Date.now() + 30_000; second.records <= first.records && Date.now() < until; second = await tradesRecords()) {
+      await new Promise((r) => setTimeout(r, 250));
+    }
     expect(second.records).toBeGreaterThan(first.records);
     expect(second.text).toMatch(/btc_ts_lease_holder 1/);
     expect(second.text).toMatch(/btc_ts_sync_backlog_objects \d+/);

@@ -5,6 +5,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { hostLiveness } from '../../runtime/status.ts';
 import { runCli } from '../helpers/run-cli.ts';
 import { spawnRuntime, type RuntimeProcess } from '../helpers/runtime-process.ts';
 
@@ -47,23 +48,42 @@ async function statusRows(env: Record<string, string>): Promise<StatusRow[]> {
   return (JSON.parse(run.stdout) as { hosts: StatusRow[] }).hosts;
 }
 
-/** Polls `runtime status --json` until `accept` holds for the host's row (no fixed sleeps). */
-async function waitForRow(env: Record<string, string>, host: string, accept: (row: StatusRow) => boolean, timeoutMs = 30_000): Promise<StatusRow> {
+/** The host's row as `runtime status` derives it (runtime/status.ts hostLiveness), read in-process from its status object; null while there is none. */
+function localRow(statusFile: string): StatusRow | null {
+  try {
+    const doc = JSON.parse(readFileSync(statusFile, 'utf8')) as StatusRow & { period_s?: number };
+    const { state, ageMs } = hostLiveness(doc, Date.now());
+    return { ...doc, state, age_s: ageMs === null ? null : Math.round(ageMs / 1000) };
+  } catch {
+    return null; // not written yet, or caught mid-write
+  }
+}
+
+/**
+ * Waits until `accept` holds for the host's row of `runtime status --json` (no fixed sleeps). The
+ * status object is polled in-process, cheaply; the CLI runs only once it should agree, and its row
+ * is what is returned (so every assertion is on the CLI's answer).
+ */
+async function waitForRow(env: Record<string, string>, host: string, statusFile: string, accept: (row: StatusRow) => boolean, timeoutMs = 30_000): Promise<StatusRow> {
   const deadline = Date.now() + timeoutMs;
   let last: StatusRow | undefined;
   while (Date.now() < deadline) {
-    last = (await statusRows(env)).find((r) => r.host === host);
-    if (last && accept(last)) return last;
+    const local = localRow(statusFile);
+    if (local && accept(local)) {
+      last = (await statusRows(env)).find((r) => r.host === host);
+      if (last && accept(last)) return last;
+    }
+    await new Promise((r) => setTimeout(r, 100));
   }
-  throw new Error(`row of ${host} never matched; last: ${JSON.stringify(last)}`);
+  throw new Error(`row of ${host} never matched; last from the CLI: ${JSON.stringify(last)}; local: ${JSON.stringify(localRow(statusFile))}`);
 }
 
 describe('runtime status: age and stopped / stale', () => {
   it('shows a runtime stopped with SIGTERM as "stopped" (table and JSON), with its age', async () => {
-    const { env, dataDir } = setup('pc-term');
+    const { env, dataDir, statusFile } = setup('pc-term');
     const rt = await spawnRuntime({ host: 'pc-term', dataDir, env });
     runtimes.push(rt);
-    const running = await waitForRow(env, 'pc-term', (r) => r.state === 'running');
+    const running = await waitForRow(env, 'pc-term', statusFile, (r) => r.state === 'running');
     expect(running.age_s).not.toBeNull();
     await rt.stop();
     const stopped = (await statusRows(env)).find((r) => r.host === 'pc-term')!;
@@ -75,12 +95,12 @@ describe('runtime status: age and stopped / stale', () => {
   });
 
   it('shows a killed runtime as "stale" once it is older than 3 status periods', async () => {
-    const { env, dataDir } = setup('pc-kill');
+    const { env, dataDir, statusFile } = setup('pc-kill');
     const rt = await spawnRuntime({ host: 'pc-kill', dataDir, env });
     runtimes.push(rt);
-    await waitForRow(env, 'pc-kill', (r) => r.state === 'running');
+    await waitForRow(env, 'pc-kill', statusFile, (r) => r.state === 'running');
     await rt.kill9();
-    const stale = await waitForRow(env, 'pc-kill', (r) => r.state === 'stale');
+    const stale = await waitForRow(env, 'pc-kill', statusFile, (r) => r.state === 'stale');
     expect(stale.stopped_at).toBeUndefined();
     // age_s is rounded to whole seconds; the state is decided on milliseconds (> 3 periods).
     expect(stale.age_s).toBeGreaterThanOrEqual(3 * PROBE_SECONDS);
@@ -93,7 +113,7 @@ describe('runtime status: age and stopped / stale', () => {
     const { env, dataDir, statusFile } = setup('pc-cli');
     const rt = await spawnRuntime({ host: 'pc-cli', dataDir, env });
     runtimes.push(rt);
-    await waitForRow(env, 'pc-cli', (r) => r.state === 'running');
+    await waitForRow(env, 'pc-cli', statusFile, (r) => r.state === 'running');
     // While it runs: a DEBUG command right after must not have replaced the PROD row with its own.
     const live = await runCli(['invoke', 'storage-probe', '--local'], { ...env, BTC_TS_MODE: 'DEBUG' });
     expect(live.code, live.stderr).toBe(0);

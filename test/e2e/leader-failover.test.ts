@@ -4,9 +4,9 @@
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { leaseDocSchema } from '../../runtime/lease.ts';
 import { readAllStatus } from '../../runtime/status.ts';
-import { createS3Store } from '../../runtime/store/s3.ts';
-import { freshBucket, healthOf, leaseEnv, sleep, waitFor, waitForAudit, waitForHolder, type LeaderHealth } from '../helpers/lease-probe.ts';
-import { spawnRuntime, spawnRuntimes, type RuntimeProcess } from '../helpers/runtime-process.ts';
+import { e2eCluster, type E2eCluster } from '../helpers/e2e-cluster.ts';
+import { healthOf, sleep, waitFor, waitForAudit, waitForHolder, type LeaderHealth } from '../helpers/lease-probe.ts';
+import type { RuntimeProcess } from '../helpers/runtime-process.ts';
 import { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy.ts';
 import { LEASE_KEY } from '../../runtime/keys.ts';
 
@@ -21,30 +21,39 @@ const SKEW_MS = 10 * 60_000;
 // Item 6 (clock skew) runs through every scenario: pc-a's wall clock is 10 minutes ahead, pc-b's
 // 10 minutes behind. Any wall-clock comparison of the lease would fail the same bounds at once.
 const minio = inject('minio');
-let bucket: string;
+let cluster: E2eCluster | undefined;
 let proxy: TcpProxy;
 let a: RuntimeProcess; // preferred leader, reaches MinIO through the proxy (item 5)
 let b: RuntimeProcess;
 
-const store = () => createS3Store({ endpoint: minio.endpoint, bucket, accessKeyId: minio.accessKey, secretAccessKey: minio.secretKey });
+const store = () => cluster!.store();
 const readLease = async () => leaseDocSchema.parse(JSON.parse((await store().get(LEASE_KEY)).body.toString()));
 const describeHealth = (h: LeaderHealth | null) => (h ? `${h.host}:${h.leader.self ? 'self' : '-'}@${h.leader.epoch}${h.leader.degraded ? '(degraded)' : ''}` : 'down');
 
 beforeAll(async () => {
-  bucket = await freshBucket(minio, 'lease-e2e');
   const target = new URL(minio.endpoint);
   proxy = await startTcpProxy({ host: target.hostname, port: Number(target.port) });
-  const timings = { leaseSeconds: LEASE_S, heartbeatSeconds: HEARTBEAT_S };
-  const common = { BTC_TS_PREFERRED_LEADER: 'pc-a' };
-  [a, b] = (await spawnRuntimes([
-    { host: 'pc-a', env: leaseEnv(minio, proxy.url, bucket, timings, { ...common, BTC_TS_TEST_CLOCK_SKEW_MS: String(SKEW_MS) }) },
-    { host: 'pc-b', env: leaseEnv(minio, minio.endpoint, bucket, timings, { ...common, BTC_TS_TEST_CLOCK_SKEW_MS: String(-SKEW_MS) }) },
-  ])) as [RuntimeProcess, RuntimeProcess];
+  cluster = await e2eCluster({
+    minio,
+    name: 'lease-e2e',
+    hosts: ['pc-a', 'pc-b'],
+    start: 'parallel',
+    timings: { leaseSeconds: LEASE_S, heartbeatSeconds: HEARTBEAT_S },
+    env: { BTC_TS_PREFERRED_LEADER: 'pc-a' },
+    hostEnv: {
+      'pc-a': { BTC_TS_S3_ENDPOINT: proxy.url, BTC_TS_TEST_CLOCK_SKEW_MS: String(SKEW_MS) },
+      'pc-b': { BTC_TS_TEST_CLOCK_SKEW_MS: String(-SKEW_MS) },
+    },
+  });
+  [a, b] = cluster.runtimes as [RuntimeProcess, RuntimeProcess];
 }, 300_000);
 
 afterAll(async () => {
-  await Promise.all([a?.dispose(), b?.dispose()]);
-  await proxy?.close();
+  try {
+    await cluster?.dispose();
+  } finally {
+    await proxy?.close();
+  }
 });
 
 describe('leader lease with two runtimes (lease 3 s, heartbeat 0.5 s, clocks ±10 min apart)', () => {

@@ -1,18 +1,13 @@
 // test/e2e/leader-shards.test.ts
 // Three real runtimes, six shards, MinIO: a 2/2/2 split, kill -9 moves a runtime's shards within the lease bound, a joiner gets its share by handover, every trade id once.
 
-import { randomBytes } from 'node:crypto';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { bootstrapBucket } from '../../infra/minio/bootstrap.ts';
-import { startEmulator, type Emulator } from '../../runtime/emulator/server.ts';
 import { DEFAULT_SYMBOLS } from '../../runtime/emulator/market.ts';
-import { createS3Store } from '../../runtime/store/s3.ts';
 import { listKeys } from '../../runtime/store/types.ts';
 import { checkPair, compareRefs, describeIssue, parseRawKey, summarizeSegment, type SegmentSummary } from '../../runtime/sync/continuity.ts';
-import { spawnRuntime, type RuntimeProcess } from '../helpers/runtime-process.ts';
+import { cursorLastId, e2eCluster, healthJson, type E2eCluster } from '../helpers/e2e-cluster.ts';
+import { sleep, waitFor } from '../helpers/lease-probe.ts';
+import type { RuntimeProcess } from '../helpers/runtime-process.ts';
 import { symbolKey } from '../../runtime/keys.ts';
 
 const SHARDS = 6;
@@ -34,57 +29,32 @@ interface Health {
   shards?: { held: number[]; rows: ShardRow[]; live: string[] };
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const healthOf = (rt: RuntimeProcess) =>
-  fetch(`${rt.url}/health`, { signal: AbortSignal.timeout(2_000) })
-    .then((r) => (r.ok ? (r.json() as Promise<Health>) : null))
-    .catch(() => null);
-
-async function waitFor<T>(what: string, probe: () => Promise<T | null | undefined | false>, timeoutMs: number): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(100);
-  }
-}
+const healthOf = (rt: RuntimeProcess) => healthJson<Health>(rt);
 
 describe('sharded collection (three runtimes, six shards, kill -9, a fourth joins)', () => {
   const minio = inject('minio');
-  let bucket: string;
-  let emulator: Emulator;
-  const runtimes: RuntimeProcess[] = [];
-  let env: Record<string, string>;
-  const store = () => createS3Store({ endpoint: minio.endpoint, bucket, accessKeyId: minio.accessKey, secretAccessKey: minio.secretKey });
+  let cluster: E2eCluster;
+  let runtimes: RuntimeProcess[];
 
   beforeAll(async () => {
-    bucket = `leader-shards-${randomBytes(4).toString('hex')}`;
-    await bootstrapBucket({ endpoint: minio.endpoint, bucket, accessKey: minio.accessKey, secretKey: minio.secretKey });
-    emulator = await startEmulator({ port: 0, seed: 21 });
-    const dir = mkdtempSync(path.join(os.tmpdir(), 'btc-ts-shards-'));
-    const config = path.join(dir, 'app.yaml');
-    writeFileSync(config, `collector:\n  shards: ${SHARDS}\n  streams:\n${STREAMS}\n`);
-    env = {
-      BTC_TS_CONFIG: config,
-      BTC_TS_S3_ENDPOINT: minio.endpoint,
-      BTC_TS_S3_BUCKET: bucket,
-      BTC_TS_S3_ACCESS_KEY: minio.accessKey,
-      BTC_TS_S3_SECRET_KEY: minio.secretKey,
-      BTC_TS_EXCHANGE_URL: emulator.url,
-      BTC_TS_LEASE_SECONDS: String(LEASE_MS / 1000),
-      BTC_TS_HEARTBEAT_SECONDS: '0.5',
-      BTC_TS_TICK_SECONDS: '1',
-    };
-    for (const host of ['pc-a', 'pc-b', 'pc-c']) runtimes.push(await spawnRuntime({ host, env }));
+    cluster = await e2eCluster({
+      minio,
+      name: 'leader-shards',
+      hosts: ['pc-a', 'pc-b', 'pc-c'],
+      config: `collector:\n  shards: ${SHARDS}\n  streams:\n${STREAMS}\n`,
+      emulator: { seed: 21 },
+      timings: { leaseSeconds: LEASE_MS / 1000, heartbeatSeconds: 0.5, tickSeconds: 1 },
+    });
+    runtimes = cluster.runtimes;
   }, 120_000);
 
   afterAll(async () => {
-    await Promise.all(runtimes.map((r) => r.dispose()));
-    await emulator?.stop();
+    await cluster?.dispose();
   });
 
   it('splits 2/2/2, survives kill -9 within the lease bound, hands a joiner its share, never two holders, every id once', { timeout: 180_000 }, async () => {
+    const { emulator } = cluster;
+    const store = cluster.store;
     // Every 100 ms: which runtimes say they collect each shard. Never two at once.
     const live = new Set(runtimes);
     const doubles: string[] = [];
@@ -101,20 +71,32 @@ describe('sharded collection (three runtimes, six shards, kill -9, a fourth join
     })();
     const heldBy = async () => new Map(await Promise.all([...live].map(async (rt) => [rt.host, (await healthOf(rt))?.shards?.held ?? []] as const)));
     const spread = (m: Map<string, readonly number[]>) => [...m.values()].map((h) => h.length).sort().join('/');
+    /** Waits until every trades stream's stored cursor reaches `ids`; on a time-out, names the shard rows and recent warnings. */
+    const waitForCursors = async (ids: Map<string, number>, why: string) => {
+      for (const symbol of SYMBOLS) {
+        const cursor = `collector/cursors/binance/trades/${symbolKey(symbol)}.json`;
+        await waitFor(`${symbol}'s cursor to pass ${ids.get(symbol)} (${why})`, async () => ((await cursorLastId(store(), cursor)) ?? 0) >= ids.get(symbol)!, 30_000, 100).catch(async (err: Error) => {
+          const got = await store().getOrNull(cursor);
+          const rows = await Promise.all([...live].map(async (rt) => `${rt.host}: ${JSON.stringify((await healthOf(rt))?.shards?.rows)}\n${rt.output().split('\n').filter((l) => /"level":(40|50)/.test(l)).slice(-8).join('\n')}`));
+          throw new Error(`${err.message}; cursor ${got?.body.toString()}\n${rows.join('\n')}`);
+        });
+      }
+    };
     try {
-      await waitFor('a 2/2/2 split', async () => spread(await heldBy()) === '2/2/2', 60_000);
+      await waitFor('a 2/2/2 split', async () => spread(await heldBy()) === '2/2/2', 60_000, 100);
       // From here on every id must be stored once: each trades stream has a cursor, so its shard collects.
       await waitFor('a cursor for every trades stream', async () => {
         for (const symbol of SYMBOLS) if (!(await store().getOrNull(`collector/cursors/binance/trades/${symbolKey(symbol)}.json`))) return false;
         return true;
-      }, 30_000);
+      }, 30_000, 100);
       const firstIds = new Map(SYMBOLS.map((s) => [s, emulator.lastTradeId(s)]));
       // The page names each host's shards with their epochs (from the hosts' status documents).
       await waitFor('the page to show every host\'s shards', async () => {
         const page = await fetch(`${runtimes[0]!.url}/`).then((r) => r.text()).catch(() => '');
         return (page.match(/data-testid="host-shards">shards \d \(epoch \d+\), \d \(epoch \d+\) of 6/g) ?? []).length === 3;
-      }, 20_000);
-      await sleep(3_000); // collect for a while
+      }, 20_000, 100);
+      // Collect for a while: every trades cursor passes the id its symbol produces a second from now.
+      await waitForCursors(new Map(SYMBOLS.map((s) => [s, emulator.lastTradeId(s, Date.now() + 1_000)])), 'collect for a second');
 
       // kill -9 one runtime: its two shards move to the survivors within the lease (plus a beat or two).
       const victim = runtimes[2]!;
@@ -125,7 +107,7 @@ describe('sharded collection (three runtimes, six shards, kill -9, a fourth join
       await waitFor('the survivors to take the dead runtime\'s shards', async () => {
         const held = [...(await heldBy()).values()].flat();
         return victimShards.every((k) => held.includes(k));
-      }, 30_000);
+      }, 30_000, 100);
       const movedMs = Date.now() - killedAt;
       console.info(`[leader-shards] ${victim.host}'s shards ${victimShards.join(',')} held by survivors ${movedMs} ms after kill -9 (lease ${LEASE_MS} ms)`);
       // The lease plus two heartbeats and the poll; slack for a loaded 2-core machine.
@@ -133,25 +115,14 @@ describe('sharded collection (three runtimes, six shards, kill -9, a fourth join
       expect(spread(await heldBy())).toBe('3/3');
 
       // A fourth runtime joins: it gets two shards by handover, the others keep two each.
-      const d = await spawnRuntime({ host: 'pc-d', env });
-      runtimes.push(d);
+      const d = await cluster.spawn('pc-d');
       live.add(d);
-      await waitFor('pc-d to get its share by handover', async () => spread(await heldBy()) === '2/2/2', 45_000);
-      await sleep(3_000);
+      await waitFor('pc-d to get its share by handover', async () => spread(await heldBy()) === '2/2/2', 45_000, 100);
 
-      // Let the holders pass the last id of every trades stream, then check ids and segments.
-      const lastIds = new Map(SYMBOLS.map((s) => [s, emulator.lastTradeId(s)]));
-      for (const symbol of SYMBOLS) {
-        const cursor = `collector/cursors/binance/trades/${symbolKey(symbol)}.json`;
-        await waitFor(`${symbol}'s cursor to pass ${lastIds.get(symbol)}`, async () => {
-          const got = await store().getOrNull(cursor);
-          return got && (JSON.parse(got.body.toString()) as { last_id: number }).last_id >= lastIds.get(symbol)!;
-        }, 30_000).catch(async (err: Error) => {
-          const got = await store().getOrNull(cursor);
-          const rows = await Promise.all([...live].map(async (rt) => `${rt.host}: ${JSON.stringify((await healthOf(rt))?.shards?.rows)}\n${rt.output().split('\n').filter((l) => /"level":(40|50)/.test(l)).slice(-8).join('\n')}`));
-          throw new Error(`${err.message}; cursor ${got?.body.toString()}\n${rows.join('\n')}`);
-        });
-      }
+      // Let the holders (the handed-over shards' too) pass the id each trades stream produces a
+      // second from now, then check ids and segments.
+      const lastIds = new Map(SYMBOLS.map((s) => [s, emulator.lastTradeId(s, Date.now() + 1_000)]));
+      await waitForCursors(lastIds, 'pass the last id');
       polling = false;
       await poller;
       expect(doubles.slice(0, 10)).toEqual([]);

@@ -28,7 +28,8 @@ it('records appended during a 20 s NAS outage reach the primary exactly once, in
   rt.lease.epoch = epoch;
   rt.lease.holder = true;
   const writer = startTestWriter(rt, { id: BTC, epoch, everyMs: 50, tickMs: 500 });
-  await sleep(3_000);
+  // A steady writer first: wait until it has appended more than 20 records (bounded), not a fixed time.
+  for (const until = Date.now() + 30_000; writer.appended <= 20 && Date.now() < until; ) await sleep(100);
   expect(writer.appended).toBeGreaterThan(20);
 
   await minio.stop();

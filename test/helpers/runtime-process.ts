@@ -44,21 +44,24 @@ export interface SpawnRuntimeOptions {
   args?: string[];
   dataDir?: string;
   port?: number;
+  /** The installation to run (default this checkout): a copy with its own dist/ (test/cli-build.test.ts). */
+  root?: string;
 }
 
 export async function spawnRuntime(options: SpawnRuntimeOptions): Promise<RuntimeProcess> {
   const port = options.port ?? (await freePort());
   const dataDir = options.dataDir ?? mkdtempSync(path.join(os.tmpdir(), `btc-ts-rt-${options.host}-`));
   const url = `http://127.0.0.1:${port}`;
+  const root = options.root ?? ROOT;
   let child!: ChildProcess;
   let output = '';
 
   const launch = async () => {
-    child = spawn(process.execPath, [path.join(ROOT, 'bin/runtime.mjs'), 'start', ...(options.args ?? [])], {
-      cwd: ROOT,
+    child = spawn(process.execPath, [path.join(root, 'bin/runtime.mjs'), 'start', ...(options.args ?? [])], {
+      cwd: root,
       env: {
         ...process.env,
-        BTC_TS_CONFIG: path.join(ROOT, 'config/app.yaml'),
+        BTC_TS_CONFIG: path.join(root, 'config/app.yaml'),
         BTC_TS_HOST: options.host,
         BTC_TS_PORT: String(port),
         BTC_TS_DATA_DIR: dataDir,

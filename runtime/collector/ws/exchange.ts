@@ -14,8 +14,7 @@ import { rewriteApiUrls } from '../exchanges.ts';
  * when ccxt has no WebSocket class for the exchange.
  */
 export async function wsExchange(id: string, rest: Exchange, exchangeUrl: string | undefined): Promise<Exchange> {
-  const pro = (ccxt as unknown as { pro: Record<string, new (config: object) => Exchange> }).pro;
-  const ExchangeClass = pro[id];
+  const ExchangeClass = ccxt.proExchangeClass(id);
   if (typeof ExchangeClass !== 'function') throw new BtcError('InvalidInput', `exchange ${id} has no WebSocket API in ccxt (use transport: rest)`);
   // No rate limiter: ccxt 4.5 sends a throttled subscribe without catching its rejection
   // (Exchange.watchMultiple: `client.throttle(cost).then(() => { client.send(message) })`), so a
@@ -40,8 +39,7 @@ export async function wsExchange(id: string, rest: Exchange, exchangeUrl: string
 
 /** Whether ccxt offers `capability` (`watchTrades`, …) over WebSocket for `id`. */
 export function wsHas(id: string, capability: string): boolean {
-  const pro = (ccxt as unknown as { pro: Record<string, new (config: object) => Exchange> }).pro;
-  const ExchangeClass = pro[id];
+  const ExchangeClass = ccxt.proExchangeClass(id);
   if (typeof ExchangeClass !== 'function') return false;
   return Boolean(new ExchangeClass({}).has[capability]);
 }

@@ -5,7 +5,7 @@ import type { FnContext } from '../../define.ts';
 import { onLeaseChange } from '../../lease.ts';
 import { defineSlot, type LocalSlots } from '../../local-slots.ts';
 import { exchangePoolOf, planTasks } from '../plan.ts';
-import { streamName, streamStates } from '../tick.ts';
+import { stateFor, streamName, streamStates } from '../stream-state.ts';
 import type { StreamTask } from '../topics.ts';
 import type { WsStatus } from './stats.ts';
 import { WsBookRunner } from './orderbook.ts';
@@ -67,14 +67,7 @@ function reconcile(mgr: WsManager): void {
   const ws = ctx.config.collector.ws;
   for (const [name, task] of wanted) {
     if (mgr.runners.has(name)) continue;
-    let state = states.get(name);
-    if (!state) {
-      state = {
-        failures: 0, cause: null, lastError: null, retryAtMonotonicMs: 0, nextDueMonotonicMs: 0, lastOkMs: null, inFlight: false,
-        cursor: null, cursorEpoch: null, cursorDirty: false, notes: [], stickyNotes: [],
-      };
-      states.set(name, state);
-    }
+    const state = stateFor(states, name);
     const settings: WsSettings = {
       silentMs: (ws?.silentSeconds ?? WS_SILENT_DEFAULT_S) * 1000,
       backoffMaxMs: (ws?.backoffMaxSeconds ?? WS_BACKOFF_MAX_DEFAULT_S) * 1000,

@@ -5,7 +5,7 @@ import type { Exchange } from 'ccxt';
 import { BtcError } from '../../errors.ts';
 import { BadData } from '../errors.ts';
 import { clockOffsetMs } from '../exchange-clock.ts';
-import { ensureCursor, streamIdOf, streamName } from '../tick.ts';
+import { ensureCursor, streamIdOf, streamName } from '../stream-state.ts';
 import { assertPlausibleTimes } from '../timestamps.ts';
 import { CANDLE_SETTLE_DEFAULT_S, candleData, candleHoles, candlesCsv, LATEST_CANDLES_SHOWN } from '../topics.ts';
 import { wsExchange, wsOhlcvSupported } from './exchange.ts';

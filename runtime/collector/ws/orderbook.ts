@@ -5,7 +5,7 @@ import type { Exchange } from 'ccxt';
 import ccxt from '../ccxt.ts';
 import { BtcError } from '../../errors.ts';
 import { BadData } from '../errors.ts';
-import { streamIdOf, streamName } from '../tick.ts';
+import { streamIdOf, streamName } from '../stream-state.ts';
 import { LocalBook, type BookLevel, type BookRecord } from './book.ts';
 import { wsExchange } from './exchange.ts';
 import { Fenced, WsRunner } from './runner.ts';

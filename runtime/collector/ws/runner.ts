@@ -2,10 +2,11 @@
 // What every ws stream shares: the reconnect loop with backoff, silent-socket detection, lease fencing, stop.
 
 import type { Exchange } from 'ccxt';
+import { backoffDelay, sleep, timeout } from '../../async.ts';
 import type { FnContext } from '../../define.ts';
 import { BadData } from '../errors.ts';
 import type { ExchangePool } from '../exchanges.ts';
-import { streamName, type StreamState } from '../tick.ts';
+import { streamName, type StreamState } from '../stream-state.ts';
 import type { StreamTask } from '../topics.ts';
 import { WsStats } from './stats.ts';
 
@@ -99,21 +100,17 @@ export abstract class WsRunner {
         this.ws = null;
         await ws?.close().catch(() => undefined);
       }
-      const delay = Math.min(this.settings.backoffMaxMs, 250 * 2 ** Math.min(failures - 1, 10)) * (0.75 + Math.random() * 0.5);
+      const delay = backoffDelay(failures, { baseMs: 250, capMs: this.settings.backoffMaxMs, jitter: [0.75, 1.25], maxDoublings: 10 });
       await this.sleep(delay);
     }
     this.stats.disconnected(null);
   }
 
+  /** Waits `ms`, or until stop() wakes it. */
   private sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const timer = setTimeout(done, ms);
-      function done() {
-        clearTimeout(timer);
-        resolve();
-      }
-      this.wake = done;
-    });
+    const woken = new AbortController();
+    this.wake = () => woken.abort();
+    return sleep(ms, woken.signal);
   }
 
   /** The ccxt client (one socket) this session reads; ccxt replaces it on its own after a close. */
@@ -137,16 +134,7 @@ export abstract class WsRunner {
 
   /** `next`, or SilentSocket after `silentMs` without it resolving. */
   protected async withSilence<T>(next: Promise<T>): Promise<T> {
-    let timer: NodeJS.Timeout | undefined;
-    next.catch(() => undefined);
-    try {
-      return await Promise.race([
-        next,
-        new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new SilentSocket(`no message for ${this.settings.silentMs} ms`)), this.settings.silentMs))),
-      ]);
-    } finally {
-      clearTimeout(timer);
-    }
+    return timeout(next, this.settings.silentMs, () => new SilentSocket(`no message for ${this.settings.silentMs} ms`));
   }
 }
 

@@ -2,7 +2,7 @@
 // One ticker stream over WebSocket (ccxt pro watchTicker, Binance `@ticker`): every sample appended, fenced; a reconnect's hole is reported, not filled.
 
 import { clockOffsetMs } from '../exchange-clock.ts';
-import { streamIdOf } from '../tick.ts';
+import { streamIdOf } from '../stream-state.ts';
 import { tickerCsv, tickerRecord } from '../topics.ts';
 import { wsExchange } from './exchange.ts';
 import { Fenced, WsRunner } from './runner.ts';

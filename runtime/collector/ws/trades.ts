@@ -4,7 +4,7 @@
 import type { Exchange } from 'ccxt';
 import { BtcError } from '../../errors.ts';
 import { BadData } from '../errors.ts';
-import { ensureCursor, streamIdOf, streamName } from '../tick.ts';
+import { ensureCursor, streamIdOf, streamName } from '../stream-state.ts';
 import { BoundedQueue } from './backpressure.ts';
 import { wsExchange } from './exchange.ts';
 import { Fenced, WsRunner } from './runner.ts';

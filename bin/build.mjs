@@ -1,0 +1,130 @@
+#!/usr/bin/env node
+// bin/build.mjs
+// Compiles the TypeScript the runtime reaches (runtime/, functions/, schedules/, config/, infra/) to dist/ with esbuild, so `runtime` starts without transpiling.
+
+// `node bin/build.mjs`         build (what `npm install` runs through "prepare", and `npm run build`)
+// `node bin/build.mjs --if-stale` build only when dist/ is missing or older than the sources (test/global-setup.ts)
+// `node bin/build.mjs --check`  print whether dist/ is fresh (exit 0) or stale (exit 1), build nothing
+// `node bin/build.mjs --prepare` as plain, but a failed build only warns (exit 0): `npm install` still
+//                                completes and `runtime` runs the sources through tsx, as before there was a build
+//
+// One file in, one file out: dist/ mirrors the tree (runtime/cli/main.ts → dist/runtime/cli/main.js,
+// a .tsx page → .js) with a linked source map, so a stack trace names the .ts line. Every import is
+// left to Node at run time; only relative `.ts`/`.tsx` specifiers are rewritten to `.js`. tsconfig.json
+// applies (JSX: hono/jsx). Plain JavaScript, no shell: runs the same on Windows.
+import { mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { SOURCE_DIRS, distState, listSources, STAMP_FILE } from './dist-stamp.mjs';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const TS = /\.(ts|tsx|mts)$/;
+
+/**
+ * Builds dist/ from the sources. Returns { files, ms }.
+ * @throws Error (esbuild's BuildFailure, or an import of a file outside the compiled folders) — nothing
+ *   is stamped then, so `runtime` keeps running the sources through tsx.
+ */
+export async function build({ root = ROOT, quiet = false } = {}) {
+  const started = performance.now();
+  const esbuild = await import('esbuild');
+  const dist = path.join(root, 'dist');
+  // The stamp goes first and comes back last: a half-written dist/ is never taken for a fresh one.
+  rmSync(path.join(dist, STAMP_FILE), { force: true });
+  const { files, fingerprint } = listSources(root);
+  const entries = files.filter((f) => TS.test(f) && !f.endsWith('.d.ts') && !/\.test\.tsx?$/.test(f));
+  // Windows paths compare without case (esbuild and Node may spell the drive letter differently).
+  const key = (file) => (process.platform === 'win32' ? path.resolve(file).toLowerCase() : path.resolve(file));
+  const built = new Set(entries.map((f) => key(path.join(root, f))));
+  const plugin = {
+    name: 'btc-ts-one-file',
+    setup(b) {
+      b.onResolve({ filter: /.*/ }, (args) => {
+        if (args.kind === 'entry-point') return undefined;
+        // Packages and node: builtins: Node resolves them at run time, as it would from the source.
+        if (!args.path.startsWith('.') && !path.isAbsolute(args.path)) return { path: args.path, external: true };
+        if (!TS.test(args.path)) return { path: args.path, external: true };
+        if (!built.has(key(path.resolve(args.resolveDir, args.path)))) {
+          return { errors: [{ text: `${path.relative(root, args.importer)} imports ${args.path}, which is not compiled (outside ${SOURCE_DIRS.join(', ')}, or a test)` }] };
+        }
+        return { path: args.path.replace(TS, '.js'), external: true };
+      });
+    },
+  };
+  const result = await esbuild.build({
+    absWorkingDir: root,
+    entryPoints: entries,
+    outdir: dist,
+    outbase: root,
+    bundle: true,
+    format: 'esm',
+    platform: 'node',
+    target: 'node20',
+    sourcemap: 'linked',
+    sourcesContent: false,
+    // Strings stay as written (an em dash, not \u2014): the output reads like the source.
+    charset: 'utf8',
+    tsconfig: path.join(root, 'tsconfig.json'),
+    plugins: [plugin],
+    write: false,
+    logLevel: 'silent',
+  });
+  for (const out of result.outputFiles) writeAtomically(out.path, out.contents);
+  // Then the leftovers of deleted or renamed sources. Nothing this build wrote is ever removed, so
+  // two builds at once (two test runs in one checkout) cannot leave a stamped dist/ with files missing.
+  const written = new Set(result.outputFiles.map((out) => key(out.path)));
+  for (const dir of SOURCE_DIRS) removeOthers(path.join(dist, dir), written, key);
+  // The sources as the build saw them: any change since makes dist/ stale (bin/dist-stamp.mjs, bin/runtime.mjs).
+  writeAtomically(path.join(dist, STAMP_FILE), JSON.stringify({ fingerprint, files: entries.length, builtAt: new Date().toISOString() }) + '\n');
+  const ms = Math.round(performance.now() - started);
+  if (!quiet) console.log(`btc-ts: compiled ${entries.length} files to ${path.relative(process.cwd(), dist) || dist} in ${ms} ms`);
+  return { files: entries.length, ms };
+}
+
+/** Deletes every file under `dir` whose key is not in `keep` (a missing dir is fine). */
+function removeOthers(dir, keep, key) {
+  let entries;
+  try {
+    entries = readdirSync(dir, { withFileTypes: true });
+  } catch {
+    return;
+  }
+  for (const entry of entries) {
+    const file = path.join(dir, entry.name);
+    if (entry.isDirectory()) removeOthers(file, keep, key);
+    else if (!keep.has(key(file)) && !entry.name.endsWith('.tmp')) rmSync(file, { force: true });
+  }
+}
+
+/** Write to a temporary name, then rename: a runtime starting meanwhile reads the old file or the new one, never half of one. */
+function writeAtomically(file, contents) {
+  mkdirSync(path.dirname(file), { recursive: true });
+  const tmp = `${file}.${process.pid}.tmp`;
+  writeFileSync(tmp, contents);
+  try {
+    renameSync(tmp, file);
+  } catch {
+    // Windows refuses to replace a file another process holds open: write in place instead.
+    rmSync(tmp, { force: true });
+    writeFileSync(file, contents);
+  }
+}
+
+if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  const args = process.argv.slice(2);
+  try {
+    if (args.includes('--check')) {
+      const state = distState(ROOT);
+      console.log(`dist/ ${state.fresh ? 'fresh' : `stale: ${state.reason}`}`);
+      process.exitCode = state.fresh ? 0 : 1;
+    } else if (args.includes('--if-stale') && distState(ROOT).fresh) {
+      // Nothing to do.
+    } else {
+      await build();
+    }
+  } catch (err) {
+    console.error(`btc-ts build failed: ${err instanceof Error ? err.message : String(err)}`);
+    console.error('`runtime` still works: it runs the TypeScript sources through tsx (slower to start).');
+    process.exitCode = args.includes('--prepare') ? 0 : 1;
+  }
+}

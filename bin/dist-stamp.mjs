@@ -1,0 +1,57 @@
+// bin/dist-stamp.mjs
+// Whether dist/ (bin/build.mjs) matches the TypeScript sources: a fingerprint of every source's path, size and mtime, stored by the build, checked by bin/runtime.mjs at each start.
+
+import { createHash } from 'node:crypto';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import path from 'node:path';
+
+/** The folders compiled to dist/ (the code `runtime` can reach; test/ and ops/ run through tsx). */
+export const SOURCE_DIRS = ['runtime', 'functions', 'schedules', 'config', 'infra'];
+/** Files outside those folders that change the output. */
+const BUILD_INPUTS = ['tsconfig.json', 'bin/build.mjs'];
+/** Written last by the build, inside dist/. */
+export const STAMP_FILE = 'build-stamp.json';
+const SOURCE = /\.(ts|tsx|mts)$/;
+
+/**
+ * The sources under `root`: `files` (paths relative to root, OS separators, sorted) and `fingerprint`
+ * (sha256 of every source's and build input's path, size and mtime). Any edit, added, deleted or
+ * restored-with-an-old-mtime file changes the fingerprint. One stat per file: a few ms for ~250 files.
+ */
+export function listSources(root) {
+  const files = [];
+  const walk = (rel) => {
+    for (const entry of readdirSync(path.join(root, rel), { withFileTypes: true })) {
+      const child = path.join(rel, entry.name);
+      if (entry.isDirectory()) walk(child);
+      else if (SOURCE.test(entry.name)) files.push(child);
+    }
+  };
+  for (const dir of SOURCE_DIRS) walk(dir);
+  files.sort();
+  const hash = createHash('sha256');
+  for (const rel of [...files, ...BUILD_INPUTS]) {
+    const stat = statSync(path.join(root, rel), { throwIfNoEntry: false });
+    hash.update(`${rel}\0${stat ? `${stat.size}\0${stat.mtimeMs}` : 'absent'}\n`);
+  }
+  return { files, fingerprint: hash.digest('hex') };
+}
+
+/**
+ * `{ fresh: true }` when dist/ was built from exactly the sources on disk now, else `{ fresh: false, reason }`
+ * (no build yet, a build under way or failed, a source edited, added or deleted since). Never throws.
+ */
+export function distState(root) {
+  let stamp;
+  try {
+    stamp = JSON.parse(readFileSync(path.join(root, 'dist', STAMP_FILE), 'utf8'));
+  } catch {
+    return { fresh: false, reason: 'not built (run `npm run build`)' };
+  }
+  try {
+    if (listSources(root).fingerprint !== stamp.fingerprint) return { fresh: false, reason: 'a source changed since the last build (run `npm run build`)' };
+  } catch (err) {
+    return { fresh: false, reason: `sources unreadable: ${err instanceof Error ? err.message : String(err)}` };
+  }
+  return { fresh: true };
+}
