@@ -16,6 +16,7 @@ export default defineFunction({
     .object({
       dry_run: z.boolean().default(false).describe('plan and check continuity only: nothing is uploaded or deleted'),
       concurrency: z.number().int().min(1).max(64).default(24).describe('uploads in flight at once'),
+      max_bytes_in_flight: z.number().int().min(1).max(1024 * 1024 * 1024).optional().describe('bytes of segment bodies held in memory at once (default 8 MiB; runtime/sync/byte-budget.ts)'),
       max_attempts: z.number().int().min(1).max(20).default(5).describe('tries per upload, the first included (only an unavailable primary is retried)'),
       base_delay_ms: z.number().int().min(1).max(60_000).default(200).describe('first retry delay (ms), doubled per attempt'),
       max_delay_ms: z.number().int().min(1).max(300_000).default(5_000).describe('longest retry delay (ms)'),
@@ -47,6 +48,7 @@ export default defineFunction({
       {
         dryRun: input.dry_run,
         concurrency: input.concurrency,
+        maxBytesInFlight: input.max_bytes_in_flight,
         retry: { maxAttempts: input.max_attempts, baseDelayMs: input.base_delay_ms, maxDelayMs: input.max_delay_ms },
         chunkItems: input.chunk_items,
         timeGapMs: input.time_gap_ms ?? 2 * ctx.config.collector.tickSeconds * 1000,
