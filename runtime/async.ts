@@ -106,25 +106,18 @@ export async function retry<T>(op: (attempt: number) => Promise<T>, options: Ret
  * (runner.ts withSilence), and p-timeout costs ~30× more per call (allocates an Error each time).
  */
 export function timeout<T>(promise: PromiseLike<T>, ms: number, onTimeout: () => Error): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(() => reject(onTimeout()), ms);
-    promise.then(
-      (value) => {
-        clearTimeout(timer);
-        resolve(value);
-      },
-      (err: unknown) => {
-        clearTimeout(timer);
-        reject(err);
-      },
-    );
-  });
+  return within<T, never>(promise, ms, (_resolve, reject) => reject(onTimeout()));
 }
 
 /** `promise`'s value, or `fallback` when it has not settled within `ms` (a rejection still rejects; the timer is cleared when it settles). */
 export function orAfter<T, F>(promise: PromiseLike<T>, ms: number, fallback: F): Promise<T | F> {
+  return within<T, F>(promise, ms, (resolve) => resolve(fallback));
+}
+
+/** `promise` settled as it settles, or as `atTimeout` says after `ms`; the timer is cleared when it settles. */
+function within<T, F>(promise: PromiseLike<T>, ms: number, atTimeout: (resolve: (value: F) => void, reject: (err: Error) => void) => void): Promise<T | F> {
   return new Promise<T | F>((resolve, reject) => {
-    const timer = setTimeout(() => resolve(fallback), ms);
+    const timer = setTimeout(() => atTimeout(resolve, reject), ms);
     promise.then(
       (value) => {
         clearTimeout(timer);
