@@ -12,7 +12,7 @@
 // a .tsx page → .js) with a linked source map, so a stack trace names the .ts line. Every import is
 // left to Node at run time; only relative `.ts`/`.tsx` specifiers are rewritten to `.js`. tsconfig.json
 // applies (JSX: hono/jsx). Plain JavaScript, no shell: runs the same on Windows.
-import { mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { SOURCE_DIRS, distState, listSources, STAMP_FILE } from './dist-stamp.mjs';
@@ -70,9 +70,16 @@ export async function build({ root = ROOT, quiet = false } = {}) {
     logLevel: 'silent',
   });
   for (const out of result.outputFiles) writeAtomically(out.path, out.contents);
+  // Plain JavaScript modules (a duty or schedule written as .mjs/.js, which runtime/registry.ts loads)
+  // are copied as they are, so dist/ has every module the sources have.
+  const copied = files.filter((f) => /\.(mjs|js)$/.test(f)).map((f) => {
+    const out = path.join(dist, f);
+    writeAtomically(out, readFileSync(path.join(root, f)));
+    return out;
+  });
   // Then the leftovers of deleted or renamed sources. Nothing this build wrote is ever removed, so
   // two builds at once (two test runs in one checkout) cannot leave a stamped dist/ with files missing.
-  const written = new Set(result.outputFiles.map((out) => key(out.path)));
+  const written = new Set([...result.outputFiles.map((out) => key(out.path)), ...copied.map(key)]);
   for (const dir of SOURCE_DIRS) removeOthers(path.join(dist, dir), written, key);
   // The sources as the build saw them: any change since makes dist/ stale (bin/dist-stamp.mjs, bin/runtime.mjs).
   writeAtomically(path.join(dist, STAMP_FILE), JSON.stringify({ fingerprint, files: entries.length, builtAt: new Date().toISOString() }) + '\n');

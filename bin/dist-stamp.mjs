@@ -11,7 +11,8 @@ export const SOURCE_DIRS = ['runtime', 'functions', 'schedules', 'config', 'infr
 const BUILD_INPUTS = ['tsconfig.json', 'bin/build.mjs'];
 /** Written last by the build, inside dist/. */
 export const STAMP_FILE = 'build-stamp.json';
-const SOURCE = /\.(ts|tsx|mts)$/;
+/** TypeScript (compiled) and plain JavaScript (copied as is: runtime/registry.ts loads .mjs/.js duties and schedules too). */
+const SOURCE = /\.(ts|tsx|mts|mjs|js)$/;
 
 /**
  * The sources under `root`: `files` (paths relative to root, OS separators, sorted) and `fingerprint`

@@ -16,7 +16,7 @@ export default defineFunction({
     .object({
       dry_run: z.boolean().default(false).describe('plan and check continuity only: nothing is uploaded or deleted'),
       concurrency: z.number().int().min(1).max(64).default(24).describe('uploads in flight at once'),
-      max_bytes_in_flight: z.number().int().min(1).max(1024 * 1024 * 1024).optional().describe('bytes of segment bodies held in memory at once (default 8 MiB; runtime/sync/byte-budget.ts)'),
+      max_bytes_in_flight: z.number().int().min(1).max(1024 * 1024 * 1024).optional().describe('bytes of segment bodies held in memory at once (default 8 MiB, DEFAULT_MAX_BYTES_IN_FLIGHT in runtime/sync/byte-budget.ts)'),
       max_attempts: z.number().int().min(1).max(20).default(5).describe('tries per upload, the first included (only an unavailable primary is retried)'),
       base_delay_ms: z.number().int().min(1).max(60_000).default(200).describe('first retry delay (ms), doubled per attempt'),
       max_delay_ms: z.number().int().min(1).max(300_000).default(5_000).describe('longest retry delay (ms)'),

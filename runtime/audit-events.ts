@@ -52,7 +52,7 @@ type OnCommit = { topic: string; epoch: number };
 
 /**
  * The events a stream fetch returns (runtime/collector/topics.ts, trades.ts), without the
- * `topic` and `epoch` that runtime/collector/tick.ts and ws/ohlcv.ts add on commit.
+ * `topic` and `epoch` that runtime/collector/fetch-stream.ts and ws/ohlcv.ts add on commit.
  */
 type FetchPayloads = {
   'collector.book.anomaly': { exchange: string; symbol: string; kind: string; ts: number; [extra: string]: unknown };
@@ -176,7 +176,7 @@ export type RecordAudit = <E extends AuditEventName>(event: E, payload: AuditEve
 
 /**
  * An event a stream fetch returns, recorded on commit with the stream's `topic` and `epoch` added
- * (runtime/collector/tick.ts, runtime/collector/ws/ohlcv.ts). The payload reads by any field name.
+ * (runtime/collector/fetch-stream.ts, runtime/collector/ws/ohlcv.ts). The payload reads by any field name.
  */
 export type FetchEvent = { [E in keyof FetchPayloads]: { event: E; payload: FetchPayloads[E] & Record<string, unknown> } }[keyof FetchPayloads];
 

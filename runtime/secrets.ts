@@ -8,38 +8,32 @@ export const MASK = '***';
 const MIN_MASKABLE_LENGTH = 4;
 
 /**
+ * Each secret shape with its hint: a cheap test on the lower-cased text that every match needs to
+ * pass (the words or marks the pattern cannot match without). The lookbehind patterns cost a scan
+ * per character, and most texts (a repository's source files) hold none of these words. A pattern
+ * and its hint are written side by side, so a new or reordered pattern cannot take another's hint.
+ */
+const SECRET_RULES: ReadonlyArray<{ pattern: RegExp; hint: (lower: string) => boolean }> = [
+  // scheme://user:password@host — the password part.
+  { pattern: /(?<=[a-z][a-z0-9+.-]*:\/\/[^\s/:@"'<>]*:)[^\s/@"'<>]+(?=@)/gi, hint: (t) => t.includes('://') },
+  { pattern: /(?<=\bBearer\s+)[A-Za-z0-9._~+/=-]{8,}/g, hint: (t) => t.includes('bearer') },
+  { pattern: /\b(?:AKIA|ASIA)[A-Z0-9]{16}\b/g, hint: (t) => t.includes('akia') || t.includes('asia') },
+  { pattern: /(?<=hooks\.slack\.com\/services\/)[A-Za-z0-9/_-]+/g, hint: (t) => t.includes('hooks.slack.com/services/') },
+  { pattern: /(?<=discord(?:app)?\.com\/api\/webhooks\/)[A-Za-z0-9/_-]+/g, hint: (t) => t.includes('discord') },
+  // The name must end in the secret word (API_TOKEN=…, password: …), so `secrets.ts:42:7` in a stack stays readable.
+  {
+    pattern: /(?<=\b[A-Za-z0-9_-]*(?:token|secret|passw(?:or)?d|api[_-]?key|access[_-]?key|secret[_-]?key)\s*[=:]\s*["']?)(?![(*<])[^\s"'&;,\\]{4,}/gi,
+    hint: (t) => /token|secret|passw|api[_-]?key|access[_-]?key/.test(t),
+  },
+];
+
+/**
  * Secrets recognised by their shape wherever they appear, even when nobody told the masker their
  * value: credentials in a URL's user-info, bearer tokens, AWS access key ids, Slack / Discord
  * webhook paths, and `name=value` pairs whose name says "secret". Each keeps its harmless prefix.
  */
-export const SECRET_PATTERNS: readonly RegExp[] = [
-  // scheme://user:password@host — the password part.
-  /(?<=[a-z][a-z0-9+.-]*:\/\/[^\s/:@"'<>]*:)[^\s/@"'<>]+(?=@)/gi,
-  /(?<=\bBearer\s+)[A-Za-z0-9._~+/=-]{8,}/g,
-  /\b(?:AKIA|ASIA)[A-Z0-9]{16}\b/g,
-  /(?<=hooks\.slack\.com\/services\/)[A-Za-z0-9/_-]+/g,
-  /(?<=discord(?:app)?\.com\/api\/webhooks\/)[A-Za-z0-9/_-]+/g,
-  // The name must end in the secret word (API_TOKEN=…, password: …), so `secrets.ts:42:7` in a stack stays readable.
-  /(?<=\b[A-Za-z0-9_-]*(?:token|secret|passw(?:or)?d|api[_-]?key|access[_-]?key|secret[_-]?key)\s*[=:]\s*["']?)(?![(*<])[^\s"'&;,\\]{4,}/gi,
-];
-
-/**
- * For SECRET_PATTERNS (by identity), a cheap test on the lower-cased text that every match needs
- * to pass: the words or marks each pattern cannot match without. The lookbehind patterns cost a
- * scan per character, and most texts (a repository's source files) hold none of these words.
- */
-const PATTERN_HINTS = new Map<RegExp, (lower: string) => boolean>(
-  (
-    [
-      (t) => t.includes('://'),
-      (t) => t.includes('bearer'),
-      (t) => t.includes('akia') || t.includes('asia'),
-      (t) => t.includes('hooks.slack.com/services/'),
-      (t) => t.includes('discord'),
-      (t) => /token|secret|passw|api[_-]?key|access[_-]?key/.test(t),
-    ] satisfies Array<(lower: string) => boolean>
-  ).map((hint, i) => [SECRET_PATTERNS[i]!, hint]),
-);
+export const SECRET_PATTERNS: readonly RegExp[] = SECRET_RULES.map((r) => r.pattern);
+const PATTERN_HINTS = new Map<RegExp, (lower: string) => boolean>(SECRET_RULES.map((r) => [r.pattern, r.hint]));
 
 /** The patterns of `patterns` that may match `text`: a SECRET_PATTERNS entry whose hint fails is left out; any other pattern stays. */
 export function patternsFor(text: string, patterns: readonly RegExp[] = SECRET_PATTERNS): RegExp[] {

@@ -16,6 +16,15 @@ const INSTALL_ENTRIES = ['bin', 'runtime', 'functions', 'schedules', 'config', '
 /** Put into the compiled main.js only: seen in the output exactly when the compiled code runs. */
 const MARKER = 'btc-ts runtime (compiled copy)';
 const GONE = 'runtime/zz-gone.ts';
+/** A duty written in plain JavaScript (runtime/registry.ts loads .mjs/.js duties too): dist/ must carry it. */
+const PLAIN = 'functions/zz-plain.mjs';
+const PLAIN_SOURCE = `// functions/zz-plain.mjs
+// A duty in plain JavaScript (test/cli-build.test.ts): copied into dist/ as it is.
+
+import { z } from 'zod';
+
+export default { name: 'zz-plain', description: 'a plain JavaScript duty', input: z.object({}).strict(), output: z.object({ ok: z.boolean() }), run: async () => ({ ok: true }) };
+`;
 
 interface Run {
   code: number;
@@ -106,6 +115,13 @@ describe('compiled build (dist/)', () => {
     expect(statSync(`${goneJs}.map`, { throwIfNoEntry: false })).toBeUndefined();
     expect((await run(copy, ['bin/build.mjs', '--if-stale'])).stdout).toBe('');
     expect((await run(copy, ['bin/runtime.mjs', '--help'])).stdout).not.toContain(MARKER);
+
+    // A new plain-JavaScript duty makes dist/ stale, and the build copies it over unchanged (the next
+    // test's runtime, started from dist/, must list it among its duties).
+    writeFileSync(path.join(copy, PLAIN), PLAIN_SOURCE);
+    expect((await run(copy, ['bin/build.mjs', '--check'])).code).toBe(1);
+    expect((await run(copy, ['bin/build.mjs', '--if-stale'])).stdout).toMatch(/compiled \d+ files/);
+    expect(readFileSync(path.join(copy, 'dist', PLAIN), 'utf8')).toBe(PLAIN_SOURCE);
   });
 
   it('a runtime started from dist/ answers /health, says it runs the compiled code and loads every duty', { timeout: 180_000 }, async () => {
@@ -117,7 +133,8 @@ describe('compiled build (dist/)', () => {
       expect(listening, proc.output().slice(-2000)).toBeDefined();
       expect(JSON.parse(listening!).code).toBe('dist');
       const { functions } = await proc.get<{ functions: Array<{ name: string }> }>('/fn');
-      const duties = readdirSync(path.join(copy, 'functions')).filter((f) => f.endsWith('.ts') && !f.startsWith('_')).map((f) => f.replace(/\.ts$/, ''));
+      const duties = readdirSync(path.join(copy, 'functions')).filter((f) => /\.(ts|mjs|js)$/.test(f) && !f.startsWith('_')).map((f) => f.replace(/\.(ts|mjs|js)$/, ''));
+      expect(duties).toContain('zz-plain');
       expect(functions.map((f) => f.name).sort()).toEqual(duties.sort());
     } finally {
       await proc?.dispose();

@@ -58,6 +58,22 @@ describe('bounded unzip', () => {
     expect(grown).toBeLessThan(64 << 20);
   });
 
+  it('stops inflating a lying entry at its declared size: refusing a 200 MB bomb declared as 2 KB costs a few ms of CPU, not a decode of 200 MB', async () => {
+    const zip = await openZip(lyingBomb, BUNDLE_LIMITS);
+    const cpu = process.cpuUsage();
+    const error = await errorOf(zip.read('handover.md'));
+    const { user, system } = process.cpuUsage(cpu);
+    expect(error?.message).toMatch(/entry "handover\.md" expands beyond its declared 2048 bytes/);
+    // Decoding all 200 MB (what a decoder that only drops the bytes past its buffer does) takes
+    // hundreds of ms of CPU on any machine; zlib stopping at the cap takes well under one.
+    expect((user + system) / 1000).toBeLessThan(100);
+  });
+
+  it('refuses an encrypted entry and a compression method other than stored or deflate when opening, naming the entry', async () => {
+    expect((await errorOf(openZip(await makeZip([{ name: 'secret.txt', body: 'x', flags: 0x1 }]), BUNDLE_LIMITS)))?.message).toBe('zip: entry "secret.txt" is encrypted');
+    expect((await errorOf(openZip(await makeZip([{ name: 'bzip2.txt', body: 'y', method: 12 }]), BUNDLE_LIMITS)))?.message).toBe('zip: entry "bzip2.txt" uses compression method 12');
+  });
+
   it('counts the total across entries and refuses the entry that passes it', async () => {
     const zip = await openZip(await makeZip([{ name: 'a.txt', repeat: 800 }, { name: 'b.txt', repeat: 800 }]), { ...BUNDLE_LIMITS, maxEntryBytes: 1000, maxTotalBytes: 1500 });
     expect((await zip.read('a.txt')).length).toBe(800);

@@ -53,7 +53,7 @@ function makeRouter(primary: ObjectStore, secondary: ObjectStore, failedOver = f
  * under its per-key lock). `ignored`: the port allows a store to ignore If-Match on DeleteObject
  * (types.ts ObjectStore.delete; AWS added conditional deletes in 2024) and the MinIO the tests run
  * does: the object goes whatever its ETag. Only the cache (an FsStore) is deleted conditionally
- * (runtime/sync/engine.ts), so nothing relies on it over S3.
+ * (runtime/sync/transfer.ts), so nothing relies on it over S3.
  */
 type DeleteIfMatch = 'enforced' | 'ignored';
 

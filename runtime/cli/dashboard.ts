@@ -16,7 +16,7 @@ export const dashboardExportCommand: Command = dutyCommand({
   name: 'dashboard export',
   duty: 'dashboard-export',
   summary: 'export the dashboard datasets, manifest, heartbeat and history',
-  usage: 'runtime dashboard export [--dataset D]… [--job-id ID] [--upload-command CMD] [--json-out F] [--config F]',
+  usage: 'runtime dashboard export [--dataset D]… [--job-id ID] [--no-upload] [--upload-command CMD] [--json-out F] [--config F]',
   // --dataset (the input's datasets), --job-id and --no-upload come from the dashboard-export duty's zod input.
   flagNames: { datasets: 'dataset' },
   options: { ...configOption, 'upload-command': { type: 'string' }, 'json-out': { type: 'string' } },
@@ -29,7 +29,7 @@ export const dashboardExportCommand: Command = dutyCommand({
     // The duty takes its upload command from the config only (HTTP may switch it off, never supply
     // one); the command line's --upload-command is this run's config value.
     const command = flags['upload-command'] as string | undefined;
-    const runtime = await loadRuntime(flags, command === undefined ? undefined : { dashboard: { uploadCommand: command } });
+    const runtime = await loadRuntime(flags, command === undefined ? undefined : { dashboard: { uploadCommand: command } }, { runsOnly: 'dashboard-export' });
     try {
       const summary = (await runtime.invoker.invoke('dashboard-export', input, 'cli')) as ExportSummary;
       printJson(summary);

@@ -119,7 +119,9 @@ export function deriveFlags(schema: z.ZodType, options: DerivationOptions = {}):
     if (hasDefault) facts.push(`default ${JSON.stringify(defaultValue)}`);
     else if (!field.safeParse(undefined).success) facts.push('required');
     if (negated) facts.push(`--${option} sets false`);
-    const help = `${description ? `${description} ` : ''}[${key}: ${facts.join(', ')}]`;
+    // `--no-upload` says what giving it does: the duty's description says what the key does when true.
+    const says = description ? (negated ? `don't ${description}` : description) : '';
+    const help = `${says ? `${says} ` : ''}[${key}: ${facts.join(', ')}]`;
     return { key, flag: option === null ? `<${key}>` : `--${option}`, option, position: position >= 0 ? position : null, kind: value.kind, multiple, negated, help };
   });
 }

@@ -28,7 +28,7 @@ export const compactCommand: Command = dutyCommand({
   options: { ...configOption },
   optionHelp: { ...configHelp },
   async run(input, flags) {
-    const runtime = await loadRuntime(flags);
+    const runtime = await loadRuntime(flags, undefined, { runsOnly: 'compact' });
     try {
       const result = (await runtime.invoker.invoke('compact', input, 'cli')) as Omit<CompactRunReport, 'days'> & { ok: boolean; skipped: string | null; days: CompactRunReport['days'] };
       if (result.skipped) console.error(color.yellow(`compaction skipped: ${result.skipped}`));

@@ -10,6 +10,7 @@ import { pathsOf } from '../config.ts';
 import { readDataDirLock } from '../data-dir-lock.ts';
 import { processAlive } from '../file-lock.ts';
 import type { Flags } from './main.ts';
+import { loadFunction } from '../registry.ts';
 
 export const configOption = { config: { type: 'string' } } as const;
 export const configHelp = { config: 'config file (default: $BTC_TS_CONFIG or config/app.yaml)' };
@@ -17,9 +18,16 @@ export const configHelp = { config: 'config file (default: $BTC_TS_CONFIG or con
 /**
  * A runtime for a short-lived command: logs go to stderr at warn level unless BTC_TS_LOG_LEVEL says
  * otherwise. `runsNoFunction`: the command only reads and writes the store (query, export), so the
- * duties (and ccxt, seconds to import) are not loaded.
+ * duties (and ccxt, seconds to import) are not loaded. `runsOnly`: the one duty the command runs
+ * (`runtime sync` → `sync`): only that duty's module and what it imports are loaded, and no
+ * schedule (a command runs no cron), so a one-shot command does not pay for every duty's modules
+ * (ccxt among them) in start-up time and memory.
  */
-export async function loadRuntime(flags: Flags, overrides?: Record<string, unknown>, options: { runsNoFunction?: boolean } = {}): Promise<Runtime> {
+export async function loadRuntime(
+  flags: Flags,
+  overrides?: Record<string, unknown>,
+  options: { runsNoFunction?: boolean; runsOnly?: string } = {},
+): Promise<Runtime> {
   const loaded = loadConfig({ file: flags.config as string | undefined, overrides });
   const masker = createMasker(loaded.secrets, configSecretValues(loaded.config));
   const log = createLogger({
@@ -30,7 +38,8 @@ export async function loadRuntime(flags: Flags, overrides?: Record<string, unkno
     base: { host: loaded.config.host, pid: process.pid, cli: true },
   });
   // The status object belongs to the runtime serving this host: a command must not overwrite its row.
-  const runtime = await createRuntime(loaded, { log, writeStatus: false, ...(options.runsNoFunction ? { functions: new Map(), schedules: [] } : {}) });
+  const functions = options.runsNoFunction ? new Map() : options.runsOnly ? new Map([[options.runsOnly, await loadFunction(options.runsOnly)]]) : undefined;
+  const runtime = await createRuntime(loaded, { log, writeStatus: false, ...(functions ? { functions, schedules: [] } : {}) });
   runtime.local.set(CLI_COMMAND_SLOT, true);
   return runtime;
 }

@@ -17,7 +17,7 @@ export const qualityCommand: Command = dutyCommand({
   options: { ...configOption, 'json-out': { type: 'string' } },
   optionHelp: { ...configHelp, 'json-out': 'also write the summary JSON to this file' },
   async run(input, flags) {
-    const runtime = await loadRuntime(flags);
+    const runtime = await loadRuntime(flags, undefined, { runsOnly: 'data-quality' });
     try {
       const report = (await runtime.invoker.invoke('data-quality', input, 'cli')) as QualityRun;
       printJson(report);

@@ -10,7 +10,7 @@ import { printJson } from './output.ts';
 
 /** Runs one state function in-process with input already validated by its schema (flags-from-zod.ts). */
 async function runStateFunction(flags: Flags, name: string, input: Record<string, unknown>): Promise<unknown> {
-  const runtime = await loadRuntime(flags);
+  const runtime = await loadRuntime(flags, undefined, { runsOnly: name });
   try {
     return await runtime.invoker.invoke(name, input, 'cli');
   } finally {

@@ -16,12 +16,12 @@ export const syncCommand: Command = dutyCommand({
   name: 'sync',
   duty: 'sync',
   summary: 'sync the local cache to the primary now (gap-checked), summary JSON at the end',
-  usage: 'runtime sync [--dry-run] [--concurrency N] [--config F]',
+  usage: 'runtime sync [--dry-run] [--concurrency N] [--max-bytes-in-flight B] [retry and audit flags below] [--config F]',
   options: { ...configOption },
   optionHelp: { ...configHelp },
   // --dry-run, --concurrency, … come from the sync duty's zod input (flags-from-zod.ts).
   async run(input, flags) {
-    const runtime = await loadRuntime(flags);
+    const runtime = await loadRuntime(flags, undefined, { runsOnly: 'sync' });
     const bar = progressBar(input.dry_run ? 'checking' : 'syncing');
     runtime.local.set(SYNC_PROGRESS_SLOT, bar.update);
     // Ctrl-C (SIGINT; SIGBREAK is Ctrl-Break on Windows) stops the run the way a shutdown does:

@@ -123,18 +123,24 @@ export async function openZip(bytes: Buffer, limits: UnzipLimits = BUNDLE_LIMITS
 /**
  * The entry's bytes: its local header is checked (signature, data within the archive, as yauzl's
  * readLocalFileHeader does) and the slice is inflated with its output capped just past `limit`,
- * so a lying header costs at most `limit` bytes. Entries up to SYNC_INFLATE_BYTES inflate in one
- * synchronous fflate call into a buffer of that size: a bundle holds thousands of small entries,
- * and a zlib object (or yauzl's stream) per entry costs more than the inflating; bigger ones go
- * to zlib's thread pool.
+ * so a lying header costs at most `limit` bytes of output. Small entries (declared ≤
+ * SYNC_INFLATE_BYTES, compressed data that cannot expand past FFLATE_DECODE_BOUND) inflate in one
+ * synchronous fflate call into a buffer of `limit + 1` bytes: a bundle holds thousands of small
+ * entries, and a zlib object per entry costs more than the inflating. fflate decodes its whole input
+ * even past a full buffer (it only drops the bytes), so only input whose worst case is small goes
+ * that way; everything else goes to zlib, which stops at `maxOutputLength`.
+ * (Encrypted entries and methods other than stored and deflate were refused by openZip.)
+ * @throws BtcError InvalidInput for output past `limit` (`tooBig()`) or corrupt data.
  */
 async function readEntry(bytes: Buffer, entry: yauzl.Entry, limit: number, tooBig: () => BtcError): Promise<Buffer> {
   const fileDataStart = localDataStart(bytes, entry);
   const data = bytes.subarray(fileDataStart, fileDataStart + entry.compressedSize);
+  if (entry.isEncrypted()) throw new BtcError('InvalidInput', `entry "${entry.fileName}" is encrypted: refused`);
   if (entry.compressionMethod === 0) return data; // stored: yauzl checked that both sizes agree
+  if (entry.compressionMethod !== 8) throw new BtcError('InvalidInput', `entry "${entry.fileName}" uses compression method ${entry.compressionMethod}: only stored (0) and deflate (8) are read`);
   try {
-    if (entry.uncompressedSize <= SYNC_INFLATE_BYTES) {
-      // fflate writes into this buffer and stops when it is full: one byte past `limit` shows an entry that expands beyond it.
+    if (entry.uncompressedSize <= SYNC_INFLATE_BYTES && entry.compressedSize * MAX_DEFLATE_RATIO <= FFLATE_DECODE_BOUND) {
+      // One byte past `limit` in this buffer shows an entry that expands beyond it.
       const out = inflateSync(data, { out: new Uint8Array(limit + 1) });
       return Buffer.from(out.buffer, out.byteOffset, out.length);
     }
@@ -163,6 +169,10 @@ function localDataStart(bytes: Buffer, entry: yauzl.Entry): number {
 
 /** Declared sizes up to this inflate synchronously (a few milliseconds at most). */
 const SYNC_INFLATE_BYTES = 1 << 20;
+/** Deflate's densest code: a 258-byte match in ~2 bits, so compressed data expands ~1032× at most (RFC 1951 3.2.5). */
+const MAX_DEFLATE_RATIO = 1032;
+/** The most output a synchronous fflate call may have to decode (it does not stop at a full buffer): ~a few ms. */
+const FFLATE_DECODE_BOUND = 4 << 20;
 
 /** yauzl's own name checks (absolute paths, `..` segments) become the same refusal read.ts gives. */
 const UNSAFE_NAME = /^(invalid relative path|absolute path): (.*)$/;

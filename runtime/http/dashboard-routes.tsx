@@ -4,6 +4,7 @@
 import type { Context, Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
+import { orAfter } from '../async.ts';
 import type { Runtime } from '../context.ts';
 import { BtcError, httpStatusOf, publicMessage, toBtcError } from '../errors.ts';
 import { isBinaryResult } from './app.ts';
@@ -110,7 +111,7 @@ async function retrySync(runtime: Runtime): Promise<{ outcome: SyncRetryOutcome;
       remember({ at, ok: false, running: false, message: `sync failed: ${publicMessage(e, 'runtime', (text) => runtime.masker.text(text))}` });
     },
   );
-  await Promise.race([run, new Promise((resolve) => setTimeout(resolve, RETRY_ANSWER_WITHIN_MS).unref())]);
+  await orAfter(run, RETRY_ANSWER_WITHIN_MS, undefined);
   return { outcome: runtime.local.get(SYNC_RETRY_SLOT)!, status };
 }
 

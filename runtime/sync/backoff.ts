@@ -4,7 +4,6 @@
 import { backoffDelay as delayOf, retry } from '../async.ts';
 import { isBtcError } from '../errors.ts';
 
-export { BoundedPool } from '../async.ts';
 
 export interface BackoffOptions {
   /** Attempts including the first; after the last one the error is thrown. */

@@ -2,6 +2,12 @@
 // A budget of bytes held in memory at once (bodies read ahead and uploads in flight): a 1 MB segment takes 1 MB of it, small ones share it.
 
 /**
+ * Default byte budget (bytes): 8 MiB. Measured with `npm run bench -- sync` (docs/sync.md): 8 uploads
+ * of 1 MB segments keep a local MinIO as busy as 24 do, and the process holds ~60 MB less.
+ */
+export const DEFAULT_MAX_BYTES_IN_FLIGHT = 8 * 1024 * 1024;
+
+/**
  * Bytes in flight, bounded: `acquire(n)` waits until `n` more bytes fit under `limit`, first come
  * first served, so a large body is never starved by small ones behind it. One body larger than the
  * whole budget is let through alone (when nothing else is held), so no object is ever stuck.

@@ -24,7 +24,7 @@ export interface SyncOptions {
   /**
    * Bytes of object bodies held in memory at once: read ahead of the continuity check plus uploads
    * in flight (byte-budget.ts). A 1 MB segment takes 1 MB of it; one larger than the budget goes
-   * alone. Default DEFAULT_MAX_BYTES_IN_FLIGHT.
+   * alone. Default DEFAULT_MAX_BYTES_IN_FLIGHT (byte-budget.ts).
    */
   maxBytesInFlight?: number;
   retry: Omit<BackoffOptions, 'signal' | 'onRetry'>;
@@ -37,12 +37,6 @@ export interface SyncOptions {
   signal?: AbortSignal;
   onProgress?: (progress: SyncProgress) => void;
 }
-
-/**
- * Default byte budget (bytes): 8 MiB. Measured with `npm run bench -- sync` (docs/sync.md): 8 uploads
- * of 1 MB segments keep a local MinIO as busy as 24 do, and the process holds ~60 MB less.
- */
-export const DEFAULT_MAX_BYTES_IN_FLIGHT = 8 * 1024 * 1024;
 
 export interface SyncProgress {
   done: number;

@@ -3,9 +3,10 @@
 
 import { isBtcError } from '../errors.ts';
 import type { ObjectInfo } from '../store/types.ts';
-import { AdaptiveLimit, BoundedPool, withBackoff, type BackoffOptions } from './backoff.ts';
-import { ByteBudget } from './byte-budget.ts';
-import { DEFAULT_MAX_BYTES_IN_FLIGHT, type SyncDeps, type SyncOptions, type SyncSummary } from './engine.ts';
+import { BoundedPool } from '../async.ts';
+import { AdaptiveLimit, withBackoff, type BackoffOptions } from './backoff.ts';
+import { ByteBudget, DEFAULT_MAX_BYTES_IN_FLIGHT } from './byte-budget.ts';
+import type { SyncDeps, SyncOptions, SyncSummary } from './engine.ts';
 import type { SyncPlan } from './plan.ts';
 import { syncStream } from './stream-walk.ts';
 import { copyAtomic, readHeld, releaseUnlessStarted, uploadSegment } from './transfer.ts';

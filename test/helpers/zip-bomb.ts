@@ -11,6 +11,10 @@ export interface BombEntry {
   repeat?: number;
   /** The uncompressed size written into the headers (default: the true size); a bomb may lie. */
   declaredSize?: number;
+  /** The compression method written into the headers (default 8, deflate; the data is deflated either way). */
+  method?: number;
+  /** General-purpose flag bits added to UTF-8 names (bit 0: encrypted). */
+  flags?: number;
 }
 
 const CHUNK = Buffer.alloc(1 << 20, 'a');
@@ -27,8 +31,8 @@ export async function makeZip(entries: BombEntry[]): Promise<Buffer> {
     const local = Buffer.alloc(30);
     local.writeUInt32LE(0x04034b50, 0);
     local.writeUInt16LE(20, 4);
-    local.writeUInt16LE(0x0800, 6); // UTF-8 names
-    local.writeUInt16LE(8, 8); // deflate
+    local.writeUInt16LE(0x0800 | (entry.flags ?? 0), 6); // UTF-8 names
+    local.writeUInt16LE(entry.method ?? 8, 8); // deflate
     local.writeUInt32LE(crc, 14);
     local.writeUInt32LE(data.length, 18);
     local.writeUInt32LE(declared, 22);
@@ -37,8 +41,8 @@ export async function makeZip(entries: BombEntry[]): Promise<Buffer> {
     head.writeUInt32LE(0x02014b50, 0);
     head.writeUInt16LE(20, 4);
     head.writeUInt16LE(20, 6);
-    head.writeUInt16LE(0x0800, 8);
-    head.writeUInt16LE(8, 10);
+    head.writeUInt16LE(0x0800 | (entry.flags ?? 0), 8);
+    head.writeUInt16LE(entry.method ?? 8, 10);
     head.writeUInt32LE(crc, 16);
     head.writeUInt32LE(data.length, 20);
     head.writeUInt32LE(declared, 24);

@@ -2,6 +2,7 @@
 // One OHLCV stream over WebSocket (ccxt pro watchOHLCV, Binance `@kline_<interval>`): closed candles only, REST back-fill on every (re)connect, fenced appends.
 
 import type { Exchange } from 'ccxt';
+import { sleep } from '../../async.ts';
 import { BtcError } from '../../errors.ts';
 import { BadData } from '../errors.ts';
 import { clockOffsetMs } from '../exchange-clock.ts';
@@ -188,7 +189,7 @@ export class WsOhlcvRunner extends WsRunner {
     // The newest candle of the range settles last: wait for it (bounded by the settle time).
     for (let wait = to + stepMs + settleMs - exchangeNow(); wait > 0; wait = to + stepMs + settleMs - exchangeNow()) {
       if (this.fenced()) throw new Fenced();
-      await new Promise((r) => setTimeout(r, Math.min(wait, 250)));
+      await sleep(Math.min(wait, 250));
     }
     const out: Array<{ ts: number; data: ReturnType<typeof candleData> }> = [];
     let next = from;
