@@ -92,19 +92,24 @@ export async function appendDurable(file: string, bytes: Buffer, open: OpenForAp
 export async function writeFileDurable(file: string, body: Buffer | string): Promise<void> {
   const tmp = `${file}.${randomBytes(4).toString('hex')}.tmp`;
   try {
-    const handle = await fsp.open(tmp, 'w');
-    try {
-      await handle.writeFile(body);
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
+    await writeSynced(tmp, body);
     await fsp.rename(tmp, file);
   } catch (err) {
     await fsp.rm(tmp, { force: true }).catch(() => undefined);
     throw fsError(err, file);
   }
   await fsyncDir(path.dirname(file));
+}
+
+/** Creates or truncates `file`, writes `body` and fsyncs it (no rename, no directory fsync); errors as Node gives them. */
+export async function writeSynced(file: string, body: Buffer | string): Promise<void> {
+  const handle = await fsp.open(file, 'w');
+  try {
+    await handle.writeFile(body);
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
 }
 
 /**

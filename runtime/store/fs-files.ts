@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
-import { fsError } from '../durable.ts';
+import { fsError, writeSynced } from '../durable.ts';
 import type { BtcError } from '../errors.ts';
 
 /** Emptied folders are pruned this long after the delete that emptied them (ms). */
@@ -15,13 +15,7 @@ const PRUNE_DELAY_MS = 200;
 export async function writeTemp(tmpDir: string, bytes: Buffer, key: string): Promise<string> {
   const tmp = path.join(tmpDir, `${process.pid}-${randomBytes(8).toString('hex')}`);
   try {
-    const handle = await fsp.open(tmp, 'w');
-    try {
-      await handle.writeFile(bytes);
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
+    await writeSynced(tmp, bytes);
     return tmp;
   } catch (err) {
     await fsp.rm(tmp, { force: true }).catch(() => undefined);
