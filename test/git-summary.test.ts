@@ -33,6 +33,7 @@ async function busyRepo(): Promise<TempRepo> {
     'rmcached.ts': 'cached\n',
     'a/b.ts': 'ab\n',
     'a-b.ts': 'a-b\n',
+    'with space ü.ts': 'spaced\n',
   });
   const dir = repo.dir;
   await repo.commitAll('first');
@@ -47,6 +48,7 @@ async function busyRepo(): Promise<TempRepo> {
   repo.write('a/b.ts', 'ab staged\n'); // modified and staged
   await git.add({ fs, dir, filepath: 'a/b.ts' });
   repo.write('a-b.ts', 'a-b changed\n');
+  repo.write('with space ü.ts', 'spaced and changed\n'); // porcelain fields are split on spaces, -z leaves names unquoted
   unlinkSync(path.join(dir, 'del.ts')); // deleted from disk, still in the index
   await git.remove({ fs, dir, filepath: 'staged-del.ts' }); // `git rm`
   unlinkSync(path.join(dir, 'staged-del.ts'));
@@ -83,8 +85,9 @@ describe('gitSummary: git CLI and isomorphic-git agree', () => {
       { path: 'new.ts', change: 'untracked' },
       { path: 'rmcached.ts', change: 'modified' },
       { path: 'staged-del.ts', change: 'deleted' },
+      { path: 'with space ü.ts', change: 'modified' },
     ]);
-    expect([...viaCli!.trackedFiles].sort()).toEqual(['.gitignore', 'a-b.ts', 'a/b.ts', 'added.ts', 'keep.ts', 'mod.ts']);
+    expect([...viaCli!.trackedFiles].sort()).toEqual(['.gitignore', 'a-b.ts', 'a/b.ts', 'added.ts', 'keep.ts', 'mod.ts', 'with space ü.ts']);
     expect(viaCli).toMatchObject({ branch: 'main', dirty: true, tags: ['v1.0'], restorePoints: ['rp/20260101-0000-base'] });
     expect(viaCli!.commits.map((c) => c.message)).toEqual(['third', 'second']);
     expect(viaCli!.commits[0]).toMatchObject({ author: TEST_AUTHOR.name, oid: viaCli!.head });

@@ -238,19 +238,28 @@ const nulSplit = (out: string) => out.split('\0').filter((field, i, all) => fiel
 export async function gitSummaryCli(repo: GitRepo, commitCount = 20, binary = 'git'): Promise<GitSummary | null> {
   const run = (args: string[]) => runGit(binary, repo, args);
   try {
-    const [branch, head, status, indexed, tags] = await Promise.all([
-      run(['symbolic-ref', '-q', '--short', 'HEAD']).then((out) => out.trim() || null, () => null), // exit 1: detached
-      run(['rev-parse', '-q', '--verify', 'HEAD^{commit}']).then((out) => out.trim() || null, () => null), // fails in an empty repository
-      run(['status', '--porcelain=v1', '-z', '--untracked-files=all', '--no-renames', '--ignore-submodules=none']),
+    const [status, indexed, tags, commits] = await Promise.all([
+      // --branch: the `# branch.oid` / `# branch.head` headers give HEAD and the branch without two more processes.
+      run(['status', '--porcelain=v2', '--branch', '-z', '--untracked-files=all', '--no-renames', '--ignore-submodules=none']),
       run(['ls-files', '-z', '--cached']),
       run(['for-each-ref', '--format=%(refname)', 'refs/tags']),
+      // Fails on an unborn branch (no commit yet); isomorphic-git's log then gives [] too.
+      run(['log', '-z', `-n${commitCount}`, '--format=%H%x1f%at%x1f%an%x1f%B', 'HEAD']).then(parseLog, () => []),
     ]);
-    // git log fails on an unborn branch; isomorphic-git's log then gives [] too.
-    const commits = head ? parseLog(await run(['log', '-z', `-n${commitCount}`, '--format=%H%x1f%at%x1f%an%x1f%B', head])) : [];
+    let branch: string | null = null;
+    let head: string | null = null;
     const byPath = new Map<string, string[]>();
     for (const record of nulSplit(status)) {
-      const code = record.slice(0, 2);
-      const file = record.slice(3);
+      const kind = record[0];
+      if (kind === '#') {
+        const [, key, value] = /^# (\S+) (.*)$/.exec(record) ?? [];
+        if (key === 'branch.oid') head = value === '(initial)' ? null : value!;
+        if (key === 'branch.head') branch = value === '(detached)' ? null : value!;
+        continue;
+      }
+      // `1 XY sub mH mI mW hH hI path`, `u XY sub m1 m2 m3 mW h1 h2 h3 path`, `? path` (git-status(1), porcelain v2).
+      const [code, file] = kind === '?' ? ['??', record.slice(2)] : kind === '1' ? [record.slice(2, 4), fieldsAfter(record, 8)] : kind === 'u' ? [record.slice(2, 4), fieldsAfter(record, 10)] : [null, null];
+      if (code === null || file === null) continue; // `!` (ignored) is not asked for; `2` (renames) is turned off
       byPath.set(file, [...(byPath.get(file) ?? []), code]);
     }
     const changes: Array<{ path: string; change: ChangeKind }> = [];
@@ -274,6 +283,16 @@ export async function gitSummaryCli(repo: GitRepo, commitCount = 20, binary = 'g
   } catch {
     return null;
   }
+}
+
+/** What follows the first `count` space-separated fields of `record` (a path may hold spaces). */
+function fieldsAfter(record: string, count: number): string | null {
+  let at = 0;
+  for (let i = 0; i < count; i++) {
+    at = record.indexOf(' ', at) + 1;
+    if (at === 0) return null;
+  }
+  return record.slice(at);
 }
 
 /** `git log -z --format=%H%x1f%at%x1f%an%x1f%B` records as CommitInfo (the message's first line, like toCommitInfo). */

@@ -1,6 +1,7 @@
 // runtime/handoff/bundle.ts
 // Builds the Handoff_YYYYMMDD_HHMM.zip, streaming the repository files through, and proves no secret value is anywhere in it (checked as each entry is written).
 
+import { isUtf8 } from 'node:buffer';
 import fs, { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { sha256Hex } from '../hash.ts';
@@ -12,7 +13,7 @@ import { gitSummary, type GitRepo } from '../git/repo.ts';
 import { extendMasker, MASK, patternsFor, SECRET_PATTERNS, type Masker } from '../secrets.ts';
 import type { ObjectStore } from '../store/types.ts';
 import { mayHoldConfigSecrets, secretsInConfigFile } from './file-secrets.ts';
-import { headerLines, listRepoFiles, looksBinary, timeSliced, type RepoFile } from './files.ts';
+import { headerLines, listRepoFiles, looksBinary, pathPrefix, timeSliced, type RepoFile } from './files.ts';
 import { parseHandover } from './handover.ts';
 import { logSample, rawSamples } from './samples.ts';
 import { contextMap, ENTRY, envManifest, gitDocument, repoStructureYaml, type Identity } from './sections.ts';
@@ -74,10 +75,11 @@ export async function buildBundle(src: BundleSources): Promise<Bundle> {
   // Repository files stream through: read a window, mask, hash and hand to the zip, drop the bodies.
   const described: Array<RepoFile & { header: string[]; included: boolean }> = [];
   let compressing: Array<Promise<void>> = [];
+  const prefix = pathPrefix(src.repoDir);
   for (let i = 0; i < listed.length; i += FILE_WINDOW) {
     const window = listed.slice(i, i + FILE_WINDOW);
     // A config file was read once already, for its secrets (bundleMasker).
-    const bodies = await timeSliced(window, (file) => configBodies.get(file.path) ?? readRepoFile(src.repoDir, file, src.settings.maxFileBytes));
+    const bodies = await timeSliced(window, (file) => configBodies.get(file.path) ?? readRepoFile(prefix + file.path, file.bytes, src.settings.maxFileBytes));
     await Promise.all(compressing); // at most two windows of bodies are held at once
     compressing = window.map((file, j) => {
       const body = bodies[j]!;
@@ -86,8 +88,10 @@ export async function buildBundle(src: BundleSources): Promise<Bundle> {
       described.push({ ...file, included, header: binary ? [] : headerLines(body.subarray(0, 1024).toString('utf8')).map(masker.text) });
       if (!included) return Promise.resolve();
       // Masked on the way in: a secret committed by mistake must not travel; the scan of each entry is the guard.
-      const text = masker.text(body.toString('utf8'));
-      return add(REPO_FOLDER + file.path, Buffer.from(text, 'utf8'), text);
+      const decoded = body.toString('utf8');
+      const text = masker.text(decoded);
+      // Nothing masked in valid UTF-8: the bytes as read are exactly what Buffer.from(text) would copy.
+      return add(REPO_FOLDER + file.path, text === decoded && isUtf8(body) ? body : Buffer.from(text, 'utf8'), text);
     });
   }
   configBodies.clear();
@@ -125,10 +129,9 @@ const FILE_WINDOW = 64;
 /** What looksBinary and headerLines look at: all that is read of a file too big to be copied. */
 const HEAD_BYTES = 8192;
 
-/** The file's bytes; only its head when it is over `maxFileBytes` (listed, never copied). Synchronous: called through timeSliced. */
-function readRepoFile(repoDir: string, file: RepoFile, maxFileBytes: number): Buffer {
-  const full = path.join(repoDir, file.path);
-  if (file.bytes <= maxFileBytes) return fs.readFileSync(full);
+/** The bytes of the file at `full` (`bytes` long when listed); only its head when it is over `maxFileBytes` (listed, never copied). Synchronous: called through timeSliced. */
+function readRepoFile(full: string, bytes: number, maxFileBytes: number): Buffer {
+  if (bytes <= maxFileBytes) return fs.readFileSync(full);
   const fd = fs.openSync(full, 'r');
   try {
     const head = Buffer.alloc(HEAD_BYTES);
@@ -149,9 +152,10 @@ async function bundleMasker(src: BundleSources, listed: readonly RepoFile[]): Pr
   const candidates = listed.filter((file) => mayHoldConfigSecrets(file.path));
   const found: string[] = [];
   const configBodies = new Map<string, Buffer>();
+  const prefix = pathPrefix(src.repoDir);
   for (let i = 0; i < candidates.length; i += FILE_WINDOW) {
     const window = candidates.slice(i, i + FILE_WINDOW);
-    const bodies = await timeSliced(window, (file) => fs.readFileSync(path.join(src.repoDir, file.path)));
+    const bodies = await timeSliced(window, (file) => fs.readFileSync(prefix + file.path));
     bodies.forEach((body, j) => {
       configBodies.set(window[j]!.path, body);
       if (!looksBinary(body)) found.push(...secretsInConfigFile(window[j]!.path, body.toString('utf8')));

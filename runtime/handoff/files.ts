@@ -62,6 +62,15 @@ export function repoDirOf(config: AppConfig): string {
   return path.resolve(config.handoff.repoDir ?? INSTALL_DIR);
 }
 
+/**
+ * `repoDir` ready to have a git path (`/`-separated, never `..`) appended: path.join for
+ * thousands of files costs more than the stat calls themselves. Windows takes `/` inside a path.
+ */
+export function pathPrefix(repoDir: string): string {
+  const root = path.resolve(repoDir);
+  return root.endsWith(path.sep) ? root : root + path.sep;
+}
+
 export interface RepoFile {
   path: string;
   bytes: number;
@@ -103,9 +112,10 @@ export async function listRepoFiles(repoDir: string, trackedFiles: readonly stri
   const isExcluded = excluder(exclude);
   const kept = trackedFiles.filter((rel) => !isExcluded(rel));
   const files: RepoFile[] = [];
+  const prefix = pathPrefix(repoDir);
   const stats = await timeSliced(kept, (rel) => {
     try {
-      return fs.lstatSync(path.join(repoDir, rel));
+      return fs.lstatSync(prefix + rel);
     } catch {
       return null; // vanished (or unreadable) since git listed it
     }
