@@ -133,7 +133,7 @@ const COMMENT_LINE = /^\s*(\/\/|#(?!!)|\/\*|\*|<!--|--|;)/;
  * shebang is skipped. Empty when the file does not open with comments.
  */
 export function headerLines(head: string): string[] {
-  const lines = head.split(/\r?\n/);
+  const lines = head.split(/\r?\n/, 3); // a shebang and the two header lines: no need to split the rest
   if (lines[0]?.startsWith('#!')) lines.shift();
   const header: string[] = [];
   for (const line of lines.slice(0, 2)) {
