@@ -126,6 +126,8 @@ export async function buildBundle(src: BundleSources): Promise<Bundle> {
 
 /** Repository files read in one window (and compressed while the next window is read). */
 const FILE_WINDOW = 64;
+/** Bytes of config files kept from bundleMasker for the bundle (a repository of large JSON fixtures is read twice rather than held). */
+const CONFIG_KEEP_BYTES = 32 << 20;
 /** What looksBinary and headerLines look at: all that is read of a file too big to be copied. */
 const HEAD_BYTES = 8192;
 
@@ -146,18 +148,25 @@ function readRepoFile(full: string, bytes: number, maxFileBytes: number): Buffer
  * The runtime's masker plus the secrets by kind in the copied config files (a webhook URL in a
  * config/app.yaml other than the loaded one): masked in every entry and covered by the scan.
  * Only the files secretsInConfigFile reads (by name) are read for it, before any entry is masked;
- * their bytes are kept (`configBodies`, by path) so the bundle does not read them a second time.
+ * what the bundle needs of them is kept (`configBodies`, by path; up to CONFIG_KEEP_BYTES) so the
+ * bundle does not read them a second time.
  */
 async function bundleMasker(src: BundleSources, listed: readonly RepoFile[]): Promise<{ masker: Masker; configBodies: Map<string, Buffer> }> {
   const candidates = listed.filter((file) => mayHoldConfigSecrets(file.path));
   const found: string[] = [];
   const configBodies = new Map<string, Buffer>();
+  let keptBytes = 0;
   const prefix = pathPrefix(src.repoDir);
   for (let i = 0; i < candidates.length; i += FILE_WINDOW) {
     const window = candidates.slice(i, i + FILE_WINDOW);
     const bodies = await timeSliced(window, (file) => fs.readFileSync(prefix + file.path));
     bodies.forEach((body, j) => {
-      configBodies.set(window[j]!.path, body);
+      // What the bundle will use of it: the whole file when it is copied, else its head; within a bound, else it is read again.
+      const kept = window[j]!.bytes <= src.settings.maxFileBytes ? body : Buffer.from(body.subarray(0, HEAD_BYTES)); // as readRepoFile decides
+      if (keptBytes + kept.length <= CONFIG_KEEP_BYTES) {
+        configBodies.set(window[j]!.path, kept);
+        keptBytes += kept.length;
+      }
       if (!looksBinary(body)) found.push(...secretsInConfigFile(window[j]!.path, body.toString('utf8')));
     });
   }
