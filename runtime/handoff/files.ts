@@ -1,5 +1,5 @@
 // runtime/handoff/files.ts
-// Which repository files a handoff bundle may carry: git-tracked only, minus fixed and configured exclusions; header lines.
+// Which repository files a handoff bundle may carry: git-tracked only, minus fixed and configured exclusions; header lines; time-sliced synchronous file calls.
 
 import fs from 'node:fs';
 import path from 'node:path';
