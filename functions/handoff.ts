@@ -35,11 +35,8 @@ export default defineFunction({
     .meta({ description: 'The zip itself with Accept: application/zip; else JSON { key, bytes, sha256, files, restore_point, session }.' }),
   async run(input, ctx) {
     // Loaded on the first run, not at start: isomorphic-git and the zip libraries take a while to import.
-    const [{ openRepo }, { makeRestorePoint }, { buildBundle }] = await Promise.all([
-      import('../runtime/git/repo.ts'),
-      import('../runtime/git/restore-points.ts'),
-      import('../runtime/handoff/bundle.ts'),
-    ]);
+    // restore-points (and isomorphic-git with it) only when a restore point is asked for: the bundle reads git through its CLI when it can.
+    const [{ openRepo }, { buildBundle }] = await Promise.all([import('../runtime/git/repo.ts'), import('../runtime/handoff/bundle.ts')]);
     const repoDir = repoDirOf(ctx.config);
     const repo = await openRepo(repoDir);
     const session = input.session ?? sessionOf(ctx);
@@ -47,6 +44,7 @@ export default defineFunction({
     let restorePoint: string | null = null;
     if (input.rp || input.label) {
       if (!repo) throw new BtcError('InvalidInput', `${repoDir} is not a git repository: no restore point possible`);
+      const { makeRestorePoint } = await import('../runtime/git/restore-points.ts');
       const rp = await makeRestorePoint(repo, {
         label: input.label ?? 'handoff',
         nowMs,

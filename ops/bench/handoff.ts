@@ -13,15 +13,19 @@ const WORKER = path.join(ROOT, 'ops/bench/_handoff-worker.ts');
 const RUNTIME_BIN = path.join(ROOT, 'bin/runtime.mjs');
 /** Issue 19's target: a handoff takes at most this many times as long as `git archive` of the same repository. */
 const TARGET_RATIO = 2;
-/** GNU time prints "<elapsed s> <max RSS KB>" on the last stderr line. */
-const TIME_FORMAT = '%e %M';
+/** GNU time prints "<elapsed s> <max RSS KB> <user s> <system s>" on the last stderr line. */
+const TIME_FORMAT = '%e %M %U %S';
 
 interface Measure {
   wall_ms: number;
+  /** User + system CPU time of the process: steadier than wall time on a machine others load too. */
+  cpu_ms: number;
   max_rss_mb: number;
   zip_bytes: number;
   /** The in-process run only: time of the handoff duty itself, without process start-up. */
   bundle_ms?: number;
+  /** The in-process run only: CPU time (user + system) of the handoff duty itself. */
+  bundle_cpu_ms?: number;
   entries?: number;
 }
 
@@ -41,6 +45,7 @@ export default async function bench(args: string[]): Promise<object> {
         handoff_in_process: summarise(await repeat(runs, () => measureInProcess(dir))),
         git_archive_zip: gitArchive,
         ratio_to_git_archive: Number((handoff.wall_ms! / gitArchive.wall_ms!).toFixed(2)),
+        cpu_ratio_to_git_archive: Number((handoff.cpu_ms! / gitArchive.cpu_ms!).toFixed(2)),
         target_ratio: TARGET_RATIO,
       };
     }
@@ -49,7 +54,7 @@ export default async function bench(args: string[]): Promise<object> {
       node: process.versions.node,
       cpus: os.cpus().length,
       loadavg_1m: Number(os.loadavg()[0]!.toFixed(2)),
-      note: 'median of runs; handoff = `node bin/runtime.mjs handoff make --local` (start-up included); handoff_in_process.bundle_ms = the duty alone; RSS = peak resident set of the process (GNU time %M)',
+      note: 'median of runs; handoff = `node bin/runtime.mjs handoff make --local` (start-up included); handoff_in_process.bundle_ms = the duty alone; RSS = peak resident set of the process (GNU time %M); cpu_ms = user + system CPU (GNU time %U + %S), steadier than wall time under load',
       ...report,
     };
   } finally {
@@ -93,9 +98,9 @@ function benchEnv(repoDir: string, dataDir: string): Record<string, string> {
 async function measureCommand(repoDir: string): Promise<Measure> {
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'btc-ts-bench-handoff-'));
   try {
-    const { stdout, elapsedMs, maxRssKb } = await timed(process.execPath, [RUNTIME_BIN, 'handoff', 'make', '--local'], benchEnv(repoDir, dataDir));
+    const { stdout, elapsedMs, maxRssKb, cpuMs } = await timed(process.execPath, [RUNTIME_BIN, 'handoff', 'make', '--local'], benchEnv(repoDir, dataDir));
     const summary = JSON.parse(stdout) as { bytes: number; files: string[] };
-    return { wall_ms: elapsedMs, max_rss_mb: maxRssKb / 1024, zip_bytes: summary.bytes, entries: summary.files.length };
+    return { wall_ms: elapsedMs, cpu_ms: cpuMs, max_rss_mb: maxRssKb / 1024, zip_bytes: summary.bytes, entries: summary.files.length };
   } finally {
     rmSync(dataDir, { recursive: true, force: true });
   }
@@ -103,27 +108,27 @@ async function measureCommand(repoDir: string): Promise<Measure> {
 
 /** The handoff duty timed inside its process (ops/bench/_handoff-worker.ts): what start-up leaves over. */
 async function measureInProcess(repoDir: string): Promise<Measure> {
-  const { stdout, elapsedMs, maxRssKb } = await timed(process.execPath, [path.join(ROOT, 'bin/tsnode.mjs'), WORKER, repoDir]);
-  const inner = JSON.parse(stdout.trim().split('\n').pop()!) as { ms: number; bytes: number; files: number };
-  return { wall_ms: elapsedMs, max_rss_mb: maxRssKb / 1024, zip_bytes: inner.bytes, bundle_ms: inner.ms, entries: inner.files };
+  const { stdout, elapsedMs, maxRssKb, cpuMs } = await timed(process.execPath, [path.join(ROOT, 'bin/tsnode.mjs'), WORKER, repoDir]);
+  const inner = JSON.parse(stdout.trim().split('\n').pop()!) as { ms: number; cpuMs: number; bytes: number; files: number };
+  return { wall_ms: elapsedMs, cpu_ms: cpuMs, max_rss_mb: maxRssKb / 1024, zip_bytes: inner.bytes, bundle_ms: inner.ms, bundle_cpu_ms: inner.cpuMs, entries: inner.files };
 }
 
 async function measureGitArchive(repoDir: string): Promise<Measure> {
   const out = path.join(os.tmpdir(), `btc-ts-bench-archive-${process.pid}.zip`);
   try {
-    const { elapsedMs, maxRssKb } = await timed('git', ['-C', repoDir, 'archive', '--format=zip', '-o', out, 'HEAD']);
-    return { wall_ms: elapsedMs, max_rss_mb: maxRssKb / 1024, zip_bytes: statSync(out).size };
+    const { elapsedMs, maxRssKb, cpuMs } = await timed('git', ['-C', repoDir, 'archive', '--format=zip', '-o', out, 'HEAD']);
+    return { wall_ms: elapsedMs, cpu_ms: cpuMs, max_rss_mb: maxRssKb / 1024, zip_bytes: statSync(out).size };
   } finally {
     rmSync(out, { force: true });
   }
 }
 
-function timed(cmd: string, args: string[], env?: Record<string, string>): Promise<{ stdout: string; elapsedMs: number; maxRssKb: number }> {
+function timed(cmd: string, args: string[], env?: Record<string, string>): Promise<{ stdout: string; elapsedMs: number; maxRssKb: number; cpuMs: number }> {
   return new Promise((resolve, reject) => {
     execFile('/usr/bin/time', ['-f', TIME_FORMAT, cmd, ...args], { maxBuffer: 64 << 20, cwd: ROOT, ...(env ? { env } : {}) }, (err, stdout, stderr) => {
       if (err) return reject(new Error(`${cmd} failed: ${stderr.slice(-2000)}`));
-      const [elapsed, rss] = stderr.trim().split('\n').pop()!.split(' ').map(Number);
-      resolve({ stdout, elapsedMs: Math.round(elapsed! * 1000), maxRssKb: rss! });
+      const [elapsed, rss, user, system] = stderr.trim().split('\n').pop()!.split(' ').map(Number);
+      resolve({ stdout, elapsedMs: Math.round(elapsed! * 1000), maxRssKb: rss!, cpuMs: Math.round((user! + system!) * 1000) });
     });
   });
 }
@@ -141,7 +146,9 @@ function summarise(measures: Measure[]) {
   };
   return {
     wall_ms: median((m) => m.wall_ms),
+    cpu_ms: median((m) => m.cpu_ms),
     bundle_ms: median((m) => m.bundle_ms),
+    bundle_cpu_ms: median((m) => m.bundle_cpu_ms),
     max_rss_mb: Number(median((m) => m.max_rss_mb)!.toFixed(1)),
     zip_bytes: median((m) => m.zip_bytes),
     entries: median((m) => m.entries),

@@ -1,9 +1,14 @@
 // runtime/git/repo.ts
-// Opens a git repository for isomorphic-git (worktrees included) and reads branch, status, tags and commits.
+// Opens a git repository for isomorphic-git (worktrees included) and reads branch, status, tags and commits (the git CLI when on PATH).
 
+import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import git from 'isomorphic-git';
+import type IsomorphicGit from 'isomorphic-git';
+
+/** isomorphic-git, imported on first use: a few hundred ms of start-up the git CLI path never pays. */
+let isogit: Promise<typeof IsomorphicGit> | undefined;
+const loadGit = () => (isogit ??= import('isomorphic-git').then((m) => m.default));
 
 /** What isomorphic-git needs to address one repository. */
 export interface GitRepo {
@@ -81,6 +86,7 @@ function worktreeFs(gitdir: string, commondir: string): typeof fs {
 }
 
 export async function headOid(repo: GitRepo): Promise<string | null> {
+  const git = await loadGit();
   try {
     return await git.resolveRef({ ...repo, ref: 'HEAD' });
   } catch {
@@ -92,6 +98,7 @@ type StatusRow = [string, number, number, number];
 
 /** One pass over the working tree: the walk that costs, so callers share its result. */
 async function statusRows(repo: GitRepo, cache: object = {}): Promise<StatusRow[]> {
+  const git = await loadGit();
   return (await git.statusMatrix({ ...repo, cache })) as StatusRow[];
 }
 
@@ -107,6 +114,7 @@ export async function changedFiles(repo: GitRepo, rows?: StatusRow[]): Promise<A
 }
 
 export async function recentCommits(repo: GitRepo, depth: number, ref = 'HEAD', cache: object = {}): Promise<CommitInfo[]> {
+  const git = await loadGit();
   try {
     const log = await git.log({ ...repo, ref, depth, cache });
     return log.map(toCommitInfo);
@@ -125,7 +133,29 @@ export async function commitsSince(repo: GitRepo, since: string, limit = 1000): 
   return index === -1 ? { known: false, commits: [] } : { known: true, commits: log.slice(0, index) };
 }
 
-export async function gitSummary(repo: GitRepo, commitCount = 20): Promise<GitSummary> {
+export interface GitSummaryOptions {
+  /**
+   * The git executable tried first (execFile, no shell); null goes straight to isomorphic-git.
+   * Default `git` from PATH. Any failure of it (absent, too old, a repository it refuses as of
+   * "dubious ownership") falls back to isomorphic-git, which gives the same summary.
+   */
+  gitBinary?: string | null;
+}
+
+/**
+ * Branch, HEAD, working-tree changes, tags, the last `commitCount` commits and the tracked files.
+ * Through the git CLI when it runs (git compares the index's stat data and hashes only files whose
+ * stat differs: tens of ms for thousands of files), else isomorphic-git (gitSummaryIsomorphic).
+ */
+export async function gitSummary(repo: GitRepo, commitCount = 20, options: GitSummaryOptions = {}): Promise<GitSummary> {
+  const binary = options.gitBinary === undefined ? 'git' : options.gitBinary;
+  const viaCli = binary ? await gitSummaryCli(repo, commitCount, binary) : null;
+  return viaCli ?? gitSummaryIsomorphic(repo, commitCount);
+}
+
+/** gitSummary through isomorphic-git alone (no git executable needed): one statusMatrix walk. */
+export async function gitSummaryIsomorphic(repo: GitRepo, commitCount = 20): Promise<GitSummary> {
+  const git = await loadGit();
   // One shared cache: isomorphic-git then parses each pack and tree once for all the calls.
   const cache = {};
   const [branch, head, rows, tags, commits] = await Promise.all([
@@ -136,20 +166,149 @@ export async function gitSummary(repo: GitRepo, commitCount = 20): Promise<GitSu
     recentCommits(repo, commitCount, 'HEAD', cache),
   ]);
   const changes = await changedFiles(repo, rows);
-  return {
+  return summaryOf({
     branch,
     head,
-    dirty: changes.length > 0,
     changes,
-    tags: tags.filter((t) => !t.startsWith('rp/')),
-    restorePoints: tags.filter((t) => t.startsWith('rp/')),
+    tags,
     commits,
     // stage 0 = absent from the index (untracked, or `git rm --cached`); workdir 0 = deleted from disk.
     trackedFiles: rows.filter(([, , workdir, stage]) => stage !== 0 && workdir !== 0).map(([file]) => file),
+  });
+}
+
+function summaryOf(parts: Omit<GitSummary, 'dirty' | 'restorePoints'>): GitSummary {
+  const tags = [...parts.tags].sort(compareNames);
+  return {
+    branch: parts.branch,
+    head: parts.head,
+    dirty: parts.changes.length > 0,
+    // Tree order (a/b before a-b), whichever way they were found.
+    changes: [...parts.changes].sort((a, b) => comparePaths(a.path, b.path)),
+    tags: tags.filter((t) => !t.startsWith('rp/')),
+    restorePoints: tags.filter((t) => t.startsWith('rp/')),
+    commits: parts.commits,
+    trackedFiles: parts.trackedFiles,
   };
 }
 
-function toCommitInfo(entry: Awaited<ReturnType<typeof git.log>>[number]): CommitInfo {
+const compareNames = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+
+/** Path order of a tree walk: segment by segment, so `a/b` (inside `a`) comes before `a-b`. */
+function comparePaths(a: string, b: string): number {
+  const x = a.split('/');
+  const y = b.split('/');
+  for (let i = 0; i < Math.min(x.length, y.length); i++) {
+    const order = compareNames(x[i]!, y[i]!);
+    if (order !== 0) return order;
+  }
+  return x.length - y.length;
+}
+
+/** Git reads these from the environment before its arguments: a hook's GIT_DIR must not redirect the repository named here. */
+function gitEnv(): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [key, value] of Object.entries(process.env)) if (!key.startsWith('GIT_')) env[key] = value;
+  // Read-only: `git status` must not refresh (write) the index under a user's own git command.
+  env.GIT_OPTIONAL_LOCKS = '0';
+  return env;
+}
+
+/** stdout of `git <args>` in `repo` (execFile, no shell); rejects on a non-zero exit. */
+function runGit(binary: string, repo: GitRepo, args: string[]): Promise<string> {
+  return new Promise((resolve, reject) => {
+    execFile(
+      binary,
+      ['--git-dir', repo.gitdir, '--work-tree', repo.dir, '-c', 'core.quotePath=false', ...args],
+      { cwd: repo.dir, env: gitEnv(), encoding: 'utf8', maxBuffer: 512 << 20, windowsHide: true },
+      (err, stdout) => (err ? reject(err) : resolve(stdout)),
+    );
+  });
+}
+
+/** NUL-separated fields without the empty one after the last NUL. */
+const nulSplit = (out: string) => out.split('\0').filter((field, i, all) => field !== '' || i < all.length - 1);
+
+/**
+ * gitSummary through the git CLI; null when git cannot answer (not installed, refuses the
+ * repository), for the caller to fall back. Changes are classified exactly as changedFiles does
+ * statusMatrix rows: `??` untracked; staged addition added; a staged deletion whose file is still
+ * on disk (`git rm --cached`) modified, else deleted; deleted from disk deleted; anything else modified.
+ */
+export async function gitSummaryCli(repo: GitRepo, commitCount = 20, binary = 'git'): Promise<GitSummary | null> {
+  const run = (args: string[]) => runGit(binary, repo, args);
+  try {
+    const [status, indexed, tags, commits] = await Promise.all([
+      // --branch: the `# branch.oid` / `# branch.head` headers give HEAD and the branch without two more processes.
+      run(['status', '--porcelain=v2', '--branch', '-z', '--untracked-files=all', '--no-renames', '--ignore-submodules=none']),
+      run(['ls-files', '-z', '--cached']),
+      run(['for-each-ref', '--format=%(refname)', 'refs/tags']),
+      // Fails on an unborn branch (no commit yet); isomorphic-git's log then gives [] too.
+      run(['log', '-z', `-n${commitCount}`, '--format=%H%x1f%at%x1f%an%x1f%B', 'HEAD']).then(parseLog, () => []),
+    ]);
+    let branch: string | null = null;
+    let head: string | null = null;
+    const byPath = new Map<string, string[]>();
+    for (const record of nulSplit(status)) {
+      const kind = record[0];
+      if (kind === '#') {
+        const [, key, value] = /^# (\S+) (.*)$/.exec(record) ?? [];
+        if (key === 'branch.oid') head = value === '(initial)' ? null : value!;
+        if (key === 'branch.head') branch = value === '(detached)' ? null : value!;
+        continue;
+      }
+      // `1 XY sub mH mI mW hH hI path`, `u XY sub m1 m2 m3 mW h1 h2 h3 path`, `? path` (git-status(1), porcelain v2).
+      const [code, file] = kind === '?' ? ['??', record.slice(2)] : kind === '1' ? [record.slice(2, 4), fieldsAfter(record, 8)] : kind === 'u' ? [record.slice(2, 4), fieldsAfter(record, 10)] : [null, null];
+      if (code === null || file === null) continue; // `!` (ignored) is not asked for; `2` (renames) is turned off
+      byPath.set(file, [...(byPath.get(file) ?? []), code]);
+    }
+    const changes: Array<{ path: string; change: ChangeKind }> = [];
+    const goneFromDisk = new Set<string>();
+    for (const [file, codes] of byPath) {
+      const untracked = codes.includes('??');
+      const staged = codes.find((c) => c !== '??');
+      const [x, y] = staged ? [staged[0], staged[1]] : ['?', '?'];
+      if (y === 'D') goneFromDisk.add(file);
+      const change: ChangeKind = !staged ? 'untracked' : x === 'A' ? 'added' : x === 'D' ? (untracked ? 'modified' : 'deleted') : y === 'D' ? 'deleted' : 'modified';
+      changes.push({ path: file, change });
+    }
+    return summaryOf({
+      branch,
+      head,
+      changes,
+      tags: nulSplit(tags.replace(/\n/g, '\0')).map((ref) => ref.replace(/^refs\/tags\//, '')),
+      commits,
+      trackedFiles: [...new Set(nulSplit(indexed))].filter((file) => !goneFromDisk.has(file)),
+    });
+  } catch {
+    return null;
+  }
+}
+
+/** What follows the first `count` space-separated fields of `record` (a path may hold spaces). */
+function fieldsAfter(record: string, count: number): string | null {
+  let at = 0;
+  for (let i = 0; i < count; i++) {
+    at = record.indexOf(' ', at) + 1;
+    if (at === 0) return null;
+  }
+  return record.slice(at);
+}
+
+/** `git log -z --format=%H%x1f%at%x1f%an%x1f%B` records as CommitInfo (the message's first line, like toCommitInfo). */
+function parseLog(out: string): CommitInfo[] {
+  return nulSplit(out).map((record) => {
+    const [oid, at, author, ...message] = record.split('\x1f');
+    return {
+      oid: oid!.trim(),
+      date: new Date(Number(at) * 1000).toISOString(),
+      author: author!,
+      message: message.join('\x1f').split('\n')[0]!.trim(),
+    };
+  });
+}
+
+function toCommitInfo(entry: Awaited<ReturnType<typeof IsomorphicGit.log>>[number]): CommitInfo {
   const { author, message } = entry.commit;
   return {
     oid: entry.oid,

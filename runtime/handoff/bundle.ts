@@ -1,7 +1,8 @@
 // runtime/handoff/bundle.ts
-// Builds the Handoff_YYYYMMDD_HHMM.zip, streaming the repository files through, and proves no secret value is anywhere in it.
+// Builds the Handoff_YYYYMMDD_HHMM.zip, streaming the repository files through, and proves no secret value is anywhere in it (checked as each entry is written).
 
-import { promises as fsp } from 'node:fs';
+import { isUtf8 } from 'node:buffer';
+import fs, { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { sha256Hex } from '../hash.ts';
 import { stringify } from 'yaml';
@@ -12,11 +13,11 @@ import { gitSummary, type GitRepo } from '../git/repo.ts';
 import { extendMasker, MASK, patternsFor, SECRET_PATTERNS, type Masker } from '../secrets.ts';
 import type { ObjectStore } from '../store/types.ts';
 import { mayHoldConfigSecrets, secretsInConfigFile } from './file-secrets.ts';
-import { headerLines, listRepoFiles, looksBinary, type RepoFile } from './files.ts';
+import { headerLines, listRepoFiles, looksBinary, pathPrefix, timeSliced, type RepoFile } from './files.ts';
 import { parseHandover } from './handover.ts';
 import { logSample, rawSamples } from './samples.ts';
 import { contextMap, ENTRY, envManifest, gitDocument, repoStructureYaml, type Identity } from './sections.ts';
-import { BUNDLE_LIMITS, openZip } from './unzip.ts';
+import { BUNDLE_LIMITS, openZip, RATIO_FLOOR_BYTES, type UnzipLimits } from './unzip.ts';
 import { createZipWriter } from './zip-writer.ts';
 
 /** Source files are copied under this folder of the zip. */
@@ -58,31 +59,42 @@ export async function buildBundle(src: BundleSources): Promise<Bundle> {
 
   // Tracked files only (see listRepoFiles); without a checkout no repository file is copied.
   const listed = git ? await listRepoFiles(src.repoDir, git.trackedFiles, src.settings.exclude) : [];
-  const masker = await bundleMasker(src, listed);
+  const { masker, configBodies } = await bundleMasker(src, listed);
 
   const zip = createZipWriter(src.nowMs);
   const sums = new Map<string, string>();
-  const add = (entry: string, body: Buffer) => {
+  // Every entry is checked as it is written, on the very bytes the zip gets (see secretScanner).
+  const scan = secretScanner(masker.values);
+  const limits = limitsGuard(BUNDLE_LIMITS);
+  const add = async (entry: string, body: Buffer, text?: string) => {
     sums.set(entry, sha256Hex(body));
-    return zip.add(entry, body);
+    scan.entry(entry, body, text);
+    limits.entry(entry, body.length, await zip.add(entry, body));
   };
 
   // Repository files stream through: read a window, mask, hash and hand to the zip, drop the bodies.
   const described: Array<RepoFile & { header: string[]; included: boolean }> = [];
   let compressing: Array<Promise<void>> = [];
+  const prefix = pathPrefix(src.repoDir);
   for (let i = 0; i < listed.length; i += FILE_WINDOW) {
     const window = listed.slice(i, i + FILE_WINDOW);
-    const bodies = await Promise.all(window.map((file) => readRepoFile(src.repoDir, file, src.settings.maxFileBytes)));
+    // A config file was read once already, for its secrets (bundleMasker).
+    const bodies = await timeSliced(window, (file) => configBodies.get(file.path) ?? readRepoFile(prefix + file.path, file.bytes, src.settings.maxFileBytes));
     await Promise.all(compressing); // at most two windows of bodies are held at once
     compressing = window.map((file, j) => {
       const body = bodies[j]!;
       const binary = looksBinary(body);
       const included = !binary && file.bytes <= src.settings.maxFileBytes;
       described.push({ ...file, included, header: binary ? [] : headerLines(body.subarray(0, 1024).toString('utf8')).map(masker.text) });
-      // Masked on the way in: a secret committed by mistake must not travel; the final scan is the guard.
-      return included ? add(REPO_FOLDER + file.path, Buffer.from(masker.text(body.toString('utf8')), 'utf8')) : Promise.resolve();
+      if (!included) return Promise.resolve();
+      // Masked on the way in: a secret committed by mistake must not travel; the scan of each entry is the guard.
+      const decoded = body.toString('utf8');
+      const text = masker.text(decoded);
+      // Nothing masked in valid UTF-8: the bytes as read are exactly what Buffer.from(text) would copy.
+      return add(REPO_FOLDER + file.path, text === decoded && isUtf8(body) ? body : Buffer.from(text, 'utf8'), text);
     });
   }
+  configBodies.clear();
   await Promise.all(compressing);
 
   // The small documents; a later entry of the same name replaces an earlier one.
@@ -107,45 +119,119 @@ export async function buildBundle(src: BundleSources): Promise<Bundle> {
   const sorted = [...sums.keys()].sort((a, b) => (a < b ? -1 : 1));
   await add(ENTRY.checksums, Buffer.from(`${sorted.map((entry) => `${sums.get(entry)}  ${entry}`).join('\n')}\n`));
   const bytes = await zip.finish();
-  await assertNoSecrets(bytes, masker.values);
+  limits.finish(sums.size);
+  scan.finish(bytes);
   return { name, bytes, sha256: sha256Hex(bytes), files: [...sums.keys()].sort() };
 }
 
-/** Repository files read at once (and compressed while the next window is read). */
+/** Repository files read in one window (and compressed while the next window is read). */
 const FILE_WINDOW = 64;
+/** Bytes of config files kept from bundleMasker for the bundle (a repository of large JSON fixtures is read twice rather than held). */
+const CONFIG_KEEP_BYTES = 32 << 20;
 /** What looksBinary and headerLines look at: all that is read of a file too big to be copied. */
 const HEAD_BYTES = 8192;
 
-/** The file's bytes; only its head when it is over `maxFileBytes` (listed, never copied). */
-async function readRepoFile(repoDir: string, file: RepoFile, maxFileBytes: number): Promise<Buffer> {
-  const full = path.join(repoDir, file.path);
-  if (file.bytes <= maxFileBytes) return fsp.readFile(full);
-  const handle = await fsp.open(full, 'r');
+/** The bytes of the file at `full` (`bytes` long when listed); only its head when it is over `maxFileBytes` (listed, never copied). Synchronous: called through timeSliced. */
+function readRepoFile(full: string, bytes: number, maxFileBytes: number): Buffer {
+  if (bytes <= maxFileBytes) return fs.readFileSync(full);
+  const fd = fs.openSync(full, 'r');
   try {
     const head = Buffer.alloc(HEAD_BYTES);
-    const { bytesRead } = await handle.read(head, 0, HEAD_BYTES, 0);
+    const bytesRead = fs.readSync(fd, head, 0, HEAD_BYTES, 0);
     return head.subarray(0, bytesRead);
   } finally {
-    await handle.close();
+    fs.closeSync(fd);
   }
 }
 
 /**
  * The runtime's masker plus the secrets by kind in the copied config files (a webhook URL in a
- * config/app.yaml other than the loaded one): masked in every entry and covered by the final scan.
- * Only the files secretsInConfigFile reads (by name) are read for it, before any entry is masked.
+ * config/app.yaml other than the loaded one): masked in every entry and covered by the scan.
+ * Only the files secretsInConfigFile reads (by name) are read for it, before any entry is masked;
+ * what the bundle needs of them is kept (`configBodies`, by path; up to CONFIG_KEEP_BYTES) so the
+ * bundle does not read them a second time.
  */
-async function bundleMasker(src: BundleSources, listed: readonly RepoFile[]): Promise<Masker> {
+async function bundleMasker(src: BundleSources, listed: readonly RepoFile[]): Promise<{ masker: Masker; configBodies: Map<string, Buffer> }> {
   const candidates = listed.filter((file) => mayHoldConfigSecrets(file.path));
   const found: string[] = [];
+  const configBodies = new Map<string, Buffer>();
+  let keptBytes = 0;
+  const prefix = pathPrefix(src.repoDir);
   for (let i = 0; i < candidates.length; i += FILE_WINDOW) {
     const window = candidates.slice(i, i + FILE_WINDOW);
-    const bodies = await Promise.all(window.map((file) => fsp.readFile(path.join(src.repoDir, file.path))));
+    const bodies = await timeSliced(window, (file) => fs.readFileSync(prefix + file.path));
     bodies.forEach((body, j) => {
+      // What the bundle will use of it: the whole file when it is copied, else its head; within a bound, else it is read again.
+      const kept = window[j]!.bytes <= src.settings.maxFileBytes ? body : Buffer.from(body.subarray(0, HEAD_BYTES)); // as readRepoFile decides
+      if (keptBytes + kept.length <= CONFIG_KEEP_BYTES) {
+        configBodies.set(window[j]!.path, kept);
+        keptBytes += kept.length;
+      }
       if (!looksBinary(body)) found.push(...secretsInConfigFile(window[j]!.path, body.toString('utf8')));
     });
   }
-  return extendMasker(src.masker, found);
+  return { masker: extendMasker(src.masker, found), configBodies };
+}
+
+/**
+ * What assertNoSecrets checks on a finished zip, done entry by entry on the bytes handed to the zip
+ * writer (no re-reading and inflating the archive): the entry's name and uncompressed content,
+ * plain or base64, must hold no secret value nor a secret-shaped string; `finish` checks the raw
+ * zip bytes for the values and throws the same refusal as assertNoSecrets, naming the entries.
+ */
+function secretScanner(secrets: readonly string[], patterns: readonly RegExp[] = SECRET_PATTERNS) {
+  const hit = leakTest(secrets, patterns);
+  const leaks: string[] = [];
+  return {
+    /** `text`: `body` as UTF-8 when the caller has it already. */
+    entry(name: string, body: Buffer, text?: string): void {
+      if (hit(Buffer.from(name)) || hit(body, text)) leaks.push(name);
+    },
+    finish(zipBytes: Buffer): void {
+      if (hit.needles.some((n) => zipBytes.includes(n))) leaks.unshift('(zip bytes)');
+      refuseLeaks(leaks);
+    },
+  };
+}
+
+/** A test for one body: a secret value (plain or base64) in its bytes, or a secret-shaped string that is not the mask. */
+function leakTest(secrets: readonly string[], patterns: readonly RegExp[]) {
+  const needles = secrets.flatMap((s) => [Buffer.from(s), Buffer.from(Buffer.from(s).toString('base64'))]);
+  // What the masker left behind (`***`) matches some patterns (a URL's user:***@); only a real value is a leak.
+  const shaped = (text: string) => patternsFor(text, patterns).some((p) => [...text.matchAll(new RegExp(p.source, p.flags))].some((m) => m[0] !== MASK));
+  const hit = (body: Buffer, text?: string) => needles.some((n) => body.includes(n)) || shaped(text ?? body.toString('utf8'));
+  return Object.assign(hit, { needles });
+}
+
+function refuseLeaks(leaks: readonly string[]): void {
+  if (leaks.length) {
+    throw new BtcError('Internal', `handoff bundle refused: a secret value was found in ${leaks.join(', ')}`);
+  }
+}
+
+/**
+ * The caps `handoff load` reads a bundle under (BUNDLE_LIMITS), checked on each entry as it is
+ * written: a bundle is refused here, with the message openZip would give, rather than stored and
+ * refused when loaded. `compressed` is the entry's deflated size.
+ */
+function limitsGuard(limits: UnzipLimits) {
+  let total = 0;
+  const what = 'bundle';
+  const MiB = (n: number) => (n < 1 << 20 ? `${n} bytes` : `${Math.round((n / (1 << 20)) * 10) / 10} MiB`);
+  return {
+    entry(name: string, bytes: number, compressed: number): void {
+      const caps = [
+        { bytes: limits.maxEntryBytes, says: `per-entry limit ${MiB(limits.maxEntryBytes)}` },
+        { bytes: limits.maxTotalBytes - total, says: `total limit ${MiB(limits.maxTotalBytes)} for the archive` },
+        { bytes: Math.max(RATIO_FLOOR_BYTES, compressed * limits.maxRatio), says: `compression ratio limit ${limits.maxRatio}:1` },
+      ];
+      for (const cap of caps) if (bytes > cap.bytes) throw new BtcError('InvalidInput', `${what} refused: entry "${name}" declares ${MiB(bytes)} (${cap.says})`);
+      total += bytes;
+    },
+    finish(entries: number): void {
+      if (entries > limits.maxEntries) throw new BtcError('InvalidInput', `${what} refused: ${entries} entries (limit ${limits.maxEntries})`);
+    },
+  };
 }
 
 /**
@@ -155,17 +241,12 @@ async function bundleMasker(src: BundleSources, listed: readonly RepoFile[]): Pr
  * the bounded reader. The error names the entries, never the value.
  */
 export async function assertNoSecrets(bytes: Buffer, secrets: readonly string[], patterns: readonly RegExp[] = SECRET_PATTERNS): Promise<void> {
-  const needles = secrets.flatMap((s) => [Buffer.from(s), Buffer.from(Buffer.from(s).toString('base64'))]);
-  const hit = (body: Buffer) => needles.some((n) => body.includes(n)) || shaped(body.toString('utf8'));
-  // What the masker left behind (`***`) matches some patterns (a URL's user:***@); only a real value is a leak.
-  const shaped = (text: string) => patternsFor(text, patterns).some((p) => [...text.matchAll(new RegExp(p.source, p.flags))].some((m) => m[0] !== MASK));
+  const hit = leakTest(secrets, patterns);
   const leaks: string[] = [];
-  if (needles.some((n) => bytes.includes(n))) leaks.push('(zip bytes)');
+  if (hit.needles.some((n) => bytes.includes(n))) leaks.push('(zip bytes)');
   const zip = await openZip(bytes, BUNDLE_LIMITS, 'bundle');
   for (const entry of zip.entries) {
     if (hit(Buffer.from(entry.name)) || (!entry.dir && hit(await zip.read(entry.name)))) leaks.push(entry.name);
   }
-  if (leaks.length) {
-    throw new BtcError('Internal', `handoff bundle refused: a secret value was found in ${leaks.join(', ')}`);
-  }
+  refuseLeaks(leaks);
 }

@@ -18,10 +18,10 @@ const DOS_LAST_MS = new Date(2099, 11, 31, 12).getTime();
 export interface ZipWriter {
   /**
    * Adds `name` with `body` as the next entry (entries keep the order of the calls); resolves once
-   * the entry is compressed, so a caller bounds the bytes in flight by awaiting. `body` may be
-   * dropped by the caller after that.
+   * the entry is compressed, with its compressed size in bytes, so a caller bounds the bytes in
+   * flight by awaiting. `body` may be dropped by the caller after that.
    */
-  add(name: string, body: Buffer): Promise<void>;
+  add(name: string, body: Buffer): Promise<number>;
   /** Ends the archive once every added entry is in: the whole zip. */
   finish(): Promise<Buffer>;
 }
@@ -59,6 +59,7 @@ export function createZipWriter(mtimeMs: number): ZipWriter {
           : await new Promise<Buffer>((resolve, reject) => zlib.deflateRaw(body, options, (err, out) => (err ? reject(err) : resolve(out))));
       file.ondata!(null, new Uint8Array(deflated.buffer as ArrayBuffer, deflated.byteOffset, deflated.length), true);
       if (failure) throw failure;
+      return deflated.length;
     },
     async finish() {
       if (failure) throw failure;
