@@ -11,6 +11,14 @@ const ROUNDS = 20;
 /** Rounds run in two lanes at once, each on its own bucket: 60 process starts are the cost here. */
 const LANES = 2;
 const SKEW_MS = 10 * 60_000;
+/**
+ * Who wins a round never waits on the lease running out (an absent lease is created, a released one
+ * taken at the next beat), so a longer lease costs nothing here. It only matters to a holder stalled
+ * by a loaded machine (six starts on two shared cores): a renew timed out at a third of the lease,
+ * or no beat for a whole lease, lets another runtime take over while the stalled one still says
+ * self until its next beat. 6 s keeps such a stall from passing for a dead holder.
+ */
+const TIMINGS = { leaseSeconds: 6, heartbeatSeconds: 0.5 };
 const minio = inject('minio');
 
 /** One round: three runtimes started together on `bucket`; returns the one host that acquired. */
@@ -22,7 +30,7 @@ async function round(bucket: string, index: number, lease: 'absent' | 'released'
   const runtimes: RuntimeProcess[] = await spawnRuntimes(
     ['r1', 'r2', 'r3'].map((name, i) => ({
       host: `${name}-round${index}`,
-      env: leaseEnv(minio, minio.endpoint, bucket, { leaseSeconds: 3, heartbeatSeconds: 0.5 }, i === index % 3 ? { BTC_TS_TEST_CLOCK_SKEW_MS: String(skew) } : {}),
+      env: leaseEnv(minio, minio.endpoint, bucket, TIMINGS, i === index % 3 ? { BTC_TS_TEST_CLOCK_SKEW_MS: String(skew) } : {}),
     })),
   );
   try {
@@ -30,7 +38,8 @@ async function round(bucket: string, index: number, lease: 'absent' | 'released'
     // Let every candidate beat a few more times: still exactly one holder at each poll.
     for (let poll = 0; poll < 5; poll++) {
       const health = await Promise.all(runtimes.map((r) => healthOf(r)));
-      expect(health.filter((h) => h?.leader.self).map((h) => h!.host), `round ${index} poll ${poll}`).toHaveLength(1);
+      const views = health.map((h, i) => (h ? `${h.host}: ${JSON.stringify(h.leader)}` : `${runtimes[i]!.host}: down`)).join('; ');
+      expect(health.filter((h) => h?.leader.self).map((h) => h!.host), `round ${index} poll ${poll}: ${views}`).toHaveLength(1);
       await sleep(100);
     }
     const acquiresNow = () => runtimes.flatMap((r) => auditLines(r, 'collector.leader.acquire').map(() => r.host));
@@ -44,7 +53,7 @@ async function round(bucket: string, index: number, lease: 'absent' | 'released'
   }
 }
 
-describe('three runtimes racing for the lease (lease 3 s, heartbeat 0.5 s)', () => {
+describe('three runtimes racing for the lease (lease 6 s, heartbeat 0.5 s)', () => {
   it(`one winner in each of ${ROUNDS} rounds, whether the lease is absent or released`, async () => {
     const winners: string[] = [];
     await Promise.all(
