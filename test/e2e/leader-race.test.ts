@@ -8,6 +8,8 @@ import { spawnRuntimes, type RuntimeProcess } from '../helpers/runtime-process.t
 import { LEASE_KEY } from '../../runtime/keys.ts';
 
 const ROUNDS = 20;
+/** Per round: ms until all three answered /health, + ms until one said it holds (printed at the end). */
+const timings: string[] = [];
 /** Rounds run in two lanes at once, each on its own bucket: 60 process starts are the cost here. */
 const LANES = 2;
 const SKEW_MS = 10 * 60_000;
@@ -27,6 +29,7 @@ async function round(bucket: string, index: number, lease: 'absent' | 'released'
   if (lease === 'absent') await store.delete(LEASE_KEY);
   // One runtime per round runs 10 minutes ahead or behind (item 6): nothing may change.
   const skew = index % 4 < 2 ? SKEW_MS : -SKEW_MS;
+  const started = performance.now();
   const runtimes: RuntimeProcess[] = await spawnRuntimes(
     ['r1', 'r2', 'r3'].map((name, i) => ({
       host: `${name}-round${index}`,
@@ -34,7 +37,9 @@ async function round(bucket: string, index: number, lease: 'absent' | 'released'
     })),
   );
   try {
+    const ready = performance.now();
     await waitFor(`round ${index}: a holder`, async () => (await Promise.all(runtimes.map((r) => healthOf(r)))).some((h) => h?.leader.self), 20_000);
+    timings.push(`${index}${lease[0]}: ${Math.round(ready - started)}+${Math.round(performance.now() - ready)}`);
     // Let every candidate beat a few more times: still exactly one holder at each poll.
     for (let poll = 0; poll < 5; poll++) {
       const health = await Promise.all(runtimes.map((r) => healthOf(r)));
@@ -67,7 +72,7 @@ describe('three runtimes racing for the lease (lease 6 s, heartbeat 0.5 s)', () 
         }
       }),
     );
-    console.log(`[leader race] winners: ${winners.map((w) => w.split('-')[0]).join(' ')}`);
+    console.log(`[leader race] winners: ${winners.map((w) => w.split('-')[0]).join(' ')}; start+holder ms per round (a: absent, r: released): ${timings.join(', ')}`);
     expect(winners.filter(Boolean)).toHaveLength(ROUNDS);
   }, 420_000); // 60 process starts: ~75 s on an idle 2-core box, far more when it is shared
 });
