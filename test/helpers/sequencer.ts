@@ -26,7 +26,7 @@ const SECONDS: Record<string, number> = {
   'test/collector.bans.test.ts': 17,
   'test/e2e/leader-shards.test.ts': 17,
   'test/e2e/disk-full.test.ts': 14,
-  'test/collector.config.test.ts': 14,
+  'test/collector.config.test.ts': 12,
   'test/conditional-writes.test.ts': 13,
   'test/lake.test.ts': 13,
   'test/e2e/collector-ws-failover.test.ts': 11,
