@@ -118,7 +118,8 @@ describe('a primary without conditional writes (real processes against s3rver)',
   it('runtime start stays DEBUG, never takes the lease, writes no raw segment, and /health and the page say why', { timeout: 120_000 }, async () => {
     const server = await weakS3();
     const dir = tmpDir();
-    const env = { ...s3Env(server, dir), BTC_TS_HEARTBEAT_SECONDS: '0.5', BTC_TS_LEASE_SECONDS: '3', BTC_TS_PROBE_SECONDS: '0.5' };
+    // Short periods: this runtime must never take the lease at all, so no lease of its own can lapse under load.
+    const env = { ...s3Env(server, dir), BTC_TS_HEARTBEAT_SECONDS: '0.25', BTC_TS_LEASE_SECONDS: '1.5', BTC_TS_PROBE_SECONDS: '0.25' };
     // --demo: streams from the bundled emulator, so a runtime that went PROD would collect within a tick.
     const rt: RuntimeProcess = await spawnRuntime({ host: 'cas-pc', env, args: ['--demo'], dataDir: dir });
     cleanups.push(() => rt.stop());
@@ -128,7 +129,7 @@ describe('a primary without conditional writes (real processes against s3rver)',
       return h.storage.conditional_writes.startsWith('missing') ? h : null;
     }, 30_000);
     expect(health.storage.conditional_writes).toBe(`missing: ${S3RVER_MISSING.join(', ')}`);
-    // Time passes by the runtime's own duties: 20 storage probes at 0.5 s are ≥ 10 s, 20 heartbeat periods and two lease periods.
+    // Time passes by the runtime's own duties: 20 storage probes at 0.25 s are ≥ 5 s, 20 heartbeat periods and three lease periods.
     await waitFor('20 storage-probe runs', async () => {
       const metrics = await fetch(`${rt.url}/metrics`).then((r) => r.text());
       const runs = /btc_ts_function_runs_total\{fn="storage-probe",source="cron",result="ok"\} (\d+)/.exec(metrics);

@@ -41,19 +41,24 @@ async function storedRecords(prefix: string): Promise<Array<{ ts: number; ingest
 
 describe('stream charts in Chromium', () => {
   it('draws records/min, lag and price from the stored records, the coverage strip from the quality report, and Records today', { timeout: 5 * 60_000 }, async () => {
+    // Today's quality report (the daily duty's function, run now) once trades and tickers are stored, before the
+    // page is first drawn: the strip re-reads summaries at most once a minute, so a page drawn first
+    // would show the report only a minute after its first look.
+    const stored = async (topic: string) => (await storedRecords(`raw/binance/${topic}/BTC-USDT/`)).length;
+    await expect.poll(async () => Math.min(await stored('trades'), await stored('ticker')), { timeout: 60_000, interval: 500 }).toBeGreaterThan(0);
+    const today = isoDate(Date.now());
+    const quality = await rt.post<{ ok: boolean; result: { streams: Array<{ stream: string; coverage_ratio: number; gaps: Record<string, number> }>; coverage_threshold: number } }>('/fn/data-quality', { date: today, coverage_threshold: 0.5 });
+    expect(quality.status).toBe(200);
+    const trades = quality.body.result.streams.find((s) => s.stream === 'binance/trades/BTC-USDT')!;
+    const ticker = quality.body.result.streams.find((s) => s.stream === 'binance/ticker/BTC-USDT')!;
+
     const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
     await page.goto(`${rt.url}/`);
     const card = page.locator('[data-testid="stream-card"]', { hasText: 'binance · ticker · BTC/USDT' });
     // Two minutes with ticks make a line (the demo ticks every 2 s).
     await expect.poll(async () => Number(await card.locator('[data-testid="chart-price"]').getAttribute('data-points')), { timeout: 150_000, interval: 2_000 }).toBeGreaterThanOrEqual(2);
 
-    // Today's quality report (the daily duty's function, run now): the strip's last square is it.
-    const today = isoDate(Date.now());
-    const quality = await rt.post<{ ok: boolean; result: { streams: Array<{ stream: string; coverage_ratio: number; gaps: Record<string, number> }>; coverage_threshold: number } }>('/fn/data-quality', { date: today, coverage_threshold: 0.5 });
-    expect(quality.status).toBe(200);
-    const trades = quality.body.result.streams.find((s) => s.stream === 'binance/trades/BTC-USDT')!;
-    const ticker = quality.body.result.streams.find((s) => s.stream === 'binance/ticker/BTC-USDT')!;
-    // The strip re-reads summaries once a minute: a reload with a fresh page model shows it at the latest then.
+    // The strip's last square is the report (a reload with a fresh page model; within a minute at the latest).
     const tradesCard = page.locator('[data-testid="stream-card"]', { hasText: 'binance · trades · BTC/USDT' });
     await expect
       .poll(async () => {
