@@ -7,10 +7,10 @@ import { exchangeLine } from './diag.ts';
 import { configHelp, configOption, loadRuntimeForExchangeCheck } from './load.ts';
 import type { Command } from './main.ts';
 import { color, printJson, printTable } from './output.ts';
+import { listed } from './summaries.ts';
 
 export const whatifCommand: Command = {
-  name: 'whatif',
-  summary: 'preflight: config, paths, permissions, primary, bucket, node, schedules',
+  ...listed('whatif'),
   usage: 'runtime whatif [--config F] [--json]',
   options: { ...configOption, json: { type: 'boolean' } },
   optionHelp: { ...configHelp, json: 'print the results as JSON' },

@@ -5,7 +5,6 @@ import { Cron } from 'croner';
 import { Hono, type MiddlewareHandler } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import pino from 'pino';
-import { z } from 'zod';
 import type { Mode } from '../../config/schema.ts';
 import { systemClock, type Clock } from '../clock.ts';
 import { loadConfig, pathsOf, s3ConnectionOf, type LoadedConfig } from '../config.ts';
@@ -19,7 +18,7 @@ import type { Logger } from '../logger.ts';
 import type { ScheduleDef } from '../registry.ts';
 import { configSecretValues, createMasker, type Masker } from '../secrets.ts';
 import { DATASETS } from '../dashboard-export/keys.ts';
-import { verifyChain } from '../dashboard-export/verify.ts';
+import { verifyChain, verifyInputSchema } from '../dashboard-export/verify.ts';
 import { StatusWriter } from '../status.ts';
 import { StorageRouter } from '../store/router.ts';
 import type { ObjectStore } from '../store/types.ts';
@@ -196,11 +195,11 @@ export function createWorkerRuntime(env: Record<string, string>, bundled: Bundle
     } catch (err) {
       throw new BtcError('InvalidInput', 'body is not valid JSON', { details: [{ code: 'invalid_json', path: [], message: (err as Error).message }] });
     }
-    const parsed = verifyInput.safeParse(raw);
+    const parsed = verifyInputSchema.safeParse(raw);
     if (!parsed.success) throw new BtcError('InvalidInput', 'invalid input for dashboard verify', { details: parsed.error.issues });
     const report = await verifyChain(primary, {
       now: clock.now(),
-      maxHeartbeatAgeMs: parsed.data.max_heartbeat_age_h * 3_600_000,
+      maxHeartbeatAgeMs: (parsed.data.max_heartbeat_age_h ?? DEFAULT_VERIFY_MAX_AGE_H) * 3_600_000,
       expectedDatasets: parsed.data.expected_datasets ?? [...DATASETS],
       secrets: parsed.data.secrets ?? [],
       env,
@@ -233,14 +232,8 @@ export function createWorkerRuntime(env: Record<string, string>, bundled: Bundle
   return { loaded, host, store, functions, schedules, invoker, app, context, runScheduled, settle };
 }
 
-/** POST /dashboard/verify: the CLI's flags as JSON (runtime dashboard verify --help). */
-const verifyInput = z
-  .object({
-    max_heartbeat_age_h: z.number().positive().default(6),
-    expected_datasets: z.array(z.enum(DATASETS)).optional(),
-    secrets: z.array(z.string().min(1).max(200)).max(50).optional(),
-  })
-  .strict();
+/** POST /dashboard/verify's age limit when the body names none (hours): a 6-hourly export's period. */
+const DEFAULT_VERIFY_MAX_AGE_H = 6;
 
 /** The lease names its holder by host and this id: one per isolate (a worker has no process id); drawn on first use (no randomness at global scope in workerd). */
 let isolateId: number | undefined;
