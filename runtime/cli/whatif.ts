@@ -1,7 +1,7 @@
 // runtime/cli/whatif.ts
 // `runtime whatif`: the preflight table; exit 0 only when every check passes.
 
-import { shardCount, shardPlacement } from '../leader/shards.ts';
+import { shardCount, shardPlacement } from '../leader/shard-map.ts';
 import { runPreflight } from '../preflight.ts';
 import { exchangeLine } from './diag.ts';
 import { configHelp, configOption, loadRuntimeForExchangeCheck } from './load.ts';
