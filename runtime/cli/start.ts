@@ -16,7 +16,7 @@ import { guardConditionalWrites } from '../conditional-writes.ts';
 import { startScheduler } from '../scheduler.ts';
 import { configSecretValues, createMasker } from '../secrets.ts';
 import { BtcError } from '../errors.ts';
-import { INSECURE_NO_TOKEN_SLOT } from '../http/dashboard-data.ts';
+import { INSECURE_NO_TOKEN_SLOT } from '../http/dashboard-model.ts';
 import { isLoopbackHost } from '../http/security.ts';
 import { RUNNING_FROM_DIST } from '../paths.ts';
 import { configHelp, configOption } from './load.ts';
