@@ -3,7 +3,9 @@
 
 import { z } from 'zod';
 import { applyConditions, openIncidents } from '../runtime/alerts/incidents.ts';
-import { evaluateRules, gatherFacts, watchEvents } from '../runtime/alerts/rules.ts';
+import { watchEvents } from '../runtime/alerts/event-watch.ts';
+import { gatherFacts } from '../runtime/alerts/facts.ts';
+import { evaluateRules } from '../runtime/alerts/rules.ts';
 import { CLI_COMMAND_SLOT, defineFunction } from '../runtime/define.ts';
 import { BtcError } from '../runtime/errors.ts';
 import { evaluateDiag } from '../runtime/diag-reasons.ts';

@@ -126,6 +126,9 @@ export function pathsOf(config: AppConfig) {
   };
 }
 
+/** The paths of a runtime (pathsOf). */
+export type RuntimePaths = ReturnType<typeof pathsOf>;
+
 /** Flattens a nested object into dotted keys (arrays stay values). */
 export function flatten(obj: unknown, prefix = ''): Record<string, unknown> {
   const out: Record<string, unknown> = {};

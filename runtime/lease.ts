@@ -9,8 +9,8 @@ import { LEASE_KEY } from './keys.ts';
 import { defineSlot } from './local-slots.ts';
 
 /**
- * `ctx.local` slot naming the lease object this context beats on: written by runtime/leader/shards.ts
- * in each shard's context, read by leaseKeyOf; absent = LEASE_KEY, the one lease of `collector.shards: 1`.
+ * `ctx.local` slot naming the lease object this context beats on: written by runtime/leader/shard-state.ts
+ * in each shard's own slots, read by leaseKeyOf; absent = LEASE_KEY, the one lease of `collector.shards: 1`.
  */
 export const LEASE_KEY_SLOT = defineSlot<string>('leader:lease-key');
 /**

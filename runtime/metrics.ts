@@ -108,7 +108,7 @@ export class Metrics {
   readonly shardHolder = new Gauge({ name: 'btc_ts_shard_holder', help: '1 when this runtime holds the lease of the shard', labelNames: ['shard'], registers: [this.registry] });
   readonly shardEpoch = new Gauge({ name: 'btc_ts_shard_epoch', help: 'Epoch of the shard lease as last seen', labelNames: ['shard'], registers: [this.registry] });
 
-  /** One shard's lease as this runtime sees it (runtime/leader/shards.ts). */
+  /** One shard's lease as this runtime sees it (runtime/leader/shard-status.ts). */
   noteShard(shard: number, holder: boolean, epoch: number): void {
     this.shardHolder.set({ shard: String(shard) }, holder ? 1 : 0);
     this.shardEpoch.set({ shard: String(shard) }, epoch);

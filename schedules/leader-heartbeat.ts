@@ -2,7 +2,7 @@
 // Beat the collector lease every lease.heartbeatSeconds (BTC_TS_HEARTBEAT_SECONDS); a DEBUG runtime never bids for it.
 
 import { holdsLease } from '../runtime/lease.ts';
-import { holdsAnyShard } from '../runtime/leader/shards.ts';
+import { holdsAnyShard } from '../runtime/leader/shard-state.ts';
 import { defineSchedule } from '../runtime/registry.ts';
 
 export default defineSchedule({

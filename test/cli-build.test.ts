@@ -7,7 +7,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { allCommands, COMMAND_SUMMARIES } from '../runtime/cli/commands.ts';
+import { allCommands } from '../runtime/cli/commands.ts';
+import { COMMAND_SUMMARIES } from '../runtime/cli/summaries.ts';
 import { spawnRuntime, type RuntimeProcess } from './helpers/runtime-process.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -143,7 +144,7 @@ describe('compiled build (dist/)', () => {
 });
 
 describe('runtime --help', () => {
-  it('lists COMMAND_SUMMARIES, which are each command module\'s own name and summary, in order', { timeout: 60_000 }, async () => {
+  it('lists COMMAND_SUMMARIES: every command module\'s name and summary are an entry there, each entry is a command, in order', { timeout: 60_000 }, async () => {
     const commands = await allCommands();
     expect(COMMAND_SUMMARIES.map((c) => ({ name: c.name, summary: c.summary }))).toEqual(commands.map((c) => ({ name: c.name, summary: c.summary })));
   });

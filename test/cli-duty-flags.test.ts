@@ -7,7 +7,8 @@ import path from 'node:path';
 import { serve } from '@hono/node-server';
 import { z } from 'zod';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { deriveFlags, inputFromFlags } from '../runtime/cli/flags-from-zod.ts';
+import { commandsStartingWith } from '../runtime/cli/commands.ts';
+import { deriveFlags, inputFromFlags, usageOf } from '../runtime/cli/flags-from-zod.ts';
 import { defineFunction } from '../runtime/define.ts';
 import { BtcError, ERROR_CODE_LIST, ERROR_CODES, exitCodeOf, exitCodeOfAnswer, type ErrorCode } from '../runtime/errors.ts';
 import { createApp } from '../runtime/http/app.ts';
@@ -109,6 +110,51 @@ describe('CLI flags derived from the duty input', () => {
     expect((err as BtcError).message).toBe('invalid input for x: <action>: Invalid option: expected one of "on"|"off"; --count: Too big: expected number to be <=3');
     expect((err as BtcError).details).toEqual(schema.safeParse({ count: 4 }).error!.issues);
   });
+});
+
+describe('usage lines derived from the flags', () => {
+  it('usageOf: positionals first, required bare, optional bracketed, repeatable …, enum values and N/X/URL or the option name for a value', () => {
+    const schema = z.object({
+      streams: z.array(z.string()).default([]),
+      upload: z.boolean().default(true),
+      action: z.enum(['on', 'off']),
+      count: z.number().int().min(1),
+      ratio: z.number().optional(),
+      hook: z.url().optional(),
+    });
+    const flags = deriveFlags(schema, { flagNames: { streams: 'stream' }, positionalKeys: ['action'] });
+    expect(usageOf('thing do', flags, { config: { type: 'string' }, json: { type: 'boolean' }, tag: { type: 'string', multiple: true } })).toBe(
+      'runtime thing do on|off [--stream STREAM]… [--no-upload] --count N [--ratio X] [--hook URL] [--config CONFIG] [--json] [--tag TAG]…',
+    );
+  });
+
+  it("every zod-checked command's usage line names exactly the options it parses, and its positionals", async () => {
+    const commands = [...MAPPED.map((m) => m.words), ['dashboard', 'verify']];
+    for (const words of commands) {
+      const command = (await commandsStartingWith(words[0]!)).find((c) => c.name === words.join(' '))!;
+      const prepared = await command.prepare!();
+      const named = [...prepared.usage.matchAll(/--([a-z][a-z0-9-]*)/g)].map((m) => m[1]);
+      expect(named.sort(), prepared.usage).toEqual(Object.keys(prepared.options ?? {}).sort());
+      expect(prepared.usage.startsWith(`runtime ${words.join(' ')} `)).toBe(true);
+    }
+    const override = (await commandsStartingWith('state')).find((c) => c.name === 'state override')!;
+    expect((await override.prepare!()).usage).toMatch(/^runtime state override enable\|disable\|status \[/);
+  });
+
+  it('runtime dashboard verify judges its flags with its zod schema: a bad value exits 2 naming the flag', async () => {
+    const [hours, notNumber, dataset, help] = await Promise.all([
+      runCli(['dashboard', 'verify', '--max-heartbeat-age-h', '0']),
+      runCli(['dashboard', 'verify', '--max-heartbeat-age-h', 'soon']),
+      runCli(['dashboard', 'verify', '--expected-dataset', 'nope']),
+      runCli(['dashboard', 'verify', '--help']),
+    ]);
+    expect([hours.code, hours.stderr.trim()]).toEqual([2, 'runtime dashboard verify: invalid input for dashboard verify: --max-heartbeat-age-h: must be a positive number of hours']);
+    expect([notNumber.code, notNumber.stderr.trim()]).toEqual([2, 'runtime dashboard verify: invalid input for dashboard verify: --max-heartbeat-age-h: must be a positive number of hours']);
+    expect(dataset.code).toBe(2);
+    expect(dataset.stderr).toMatch(/^runtime dashboard verify: invalid input for dashboard verify: --expected-dataset: .*"turnover"/);
+    expect(help.code).toBe(0);
+    expect(help.stdout).toMatch(/--expected-dataset <value> …\s+.*\[expected_datasets: latency \| turnover \| slippage \| ev_history \| coverage, repeatable\]/);
+  }, 120_000);
 });
 
 describe('one error code, one exit code: in-process and over HTTP', () => {

@@ -1,14 +1,12 @@
 // runtime/alerts/rules.ts
-// The alert rules: what holds now on this host (conditions, each with a dedupe key), from status, router, disk, clock and audit events.
+// The alert rules: what holds now on this host (conditions, each with a dedupe key), from status, router, disk, clock and audit events (watched: event-watch.ts; measured: facts.ts).
 
 import type { AlertsConfig } from '../../config/schema.ts';
 import type { FnContext } from '../define.ts';
 import { diagReasons, heldSince, PRIMARY_DOWN_SINCE_KEY } from '../diag-reasons.ts';
-import type { AuditEvent } from '../audit.ts';
-import { capacityReport, COMPACT_LAST_SLOT } from '../lake/capacity.ts';
-import { defineSlot } from '../local-slots.ts';
-import { measureBacklog } from '../store/backlog.ts';
 import { symbolKey } from '../keys.ts';
+import { seen } from './event-watch.ts';
+import type { Facts } from './facts.ts';
 
 /**
  * Rule names (the `rule` label of btc_ts_alert_open, the first part of every dedupe key) with
@@ -42,139 +40,6 @@ export interface Condition {
   /** Wall ms the condition began (or the first event was seen). */
   since: number;
   details: Record<string, unknown>;
-}
-
-/** Audit events the event rules watch. */
-export const GAP_EVENTS = ['collector.gap.unfillable', 'collector.gap.suspected'] as const;
-export const LEASE_EVENTS = ['collector.leader.acquire', 'collector.leader.overlap'] as const;
-
-interface SeenEvents {
-  key: string;
-  rule: 'gap' | 'lease_change';
-  first: number;
-  last: number;
-  count: number;
-  summary: string;
-  details: Record<string, unknown>;
-}
-
-/** Open event incidents (gap, lease change) by incident key: written by watchEvents / noteEvent (audit listener), read by the event rules. */
-const EVENTS_SLOT = defineSlot<Map<string, SeenEvents>>('alerts:events');
-/** Set (true) once watchEvents subscribed to this process's audit, so it subscribes once. */
-const WATCHING_SLOT = defineSlot<boolean>('alerts:watching');
-
-/**
- * Starts watching this process's audit for gap and lease events (idempotent): the events already
- * recorded since start are taken from the recent list, later ones from the listener, so none is
- * missed between two checks however many there are.
- */
-export function watchEvents(ctx: FnContext, open: ReadonlyArray<{ key: string; rule: string; since: string; summary: string; details: Record<string, unknown> }> = []): void {
-  if (ctx.local.get(WATCHING_SLOT)) return;
-  ctx.local.set(WATCHING_SLOT, true);
-  // Event incidents a previous run left open: over only after the quiet time since their last event,
-  // not at once because this process has not seen that event itself.
-  for (const i of open) {
-    if (i.rule !== 'gap' && i.rule !== 'lease_change') continue;
-    const last = Date.parse(String(i.details.last_at ?? i.since));
-    const first = Date.parse(i.since);
-    const count = typeof i.details.events === 'number' ? i.details.events : 1;
-    const { events: _e, last_at: _l, ...details } = i.details;
-    seen(ctx).set(i.key, { key: i.key, rule: i.rule, first, last: Number.isFinite(last) ? last : ctx.clock.now(), count, summary: i.summary.replace(/ \(\d+ events, last at [^)]*\)$/, ''), details });
-  }
-  for (const e of ctx.audit.recentEvents(Number.MAX_SAFE_INTEGER).reverse()) noteEvent(ctx, e);
-  ctx.audit.onRecord((e) => noteEvent(ctx, e));
-}
-
-function seen(ctx: Pick<FnContext, 'local'>): Map<string, SeenEvents> {
-  return ctx.local.ensure(EVENTS_SLOT, () => new Map());
-}
-
-function noteEvent(ctx: FnContext, e: AuditEvent): void {
-  const p = e.payload;
-  let entry: Omit<SeenEvents, 'first' | 'last' | 'count'> | null = null;
-  if ((GAP_EVENTS as readonly string[]).includes(e.event)) {
-    const kind = e.event.slice('collector.gap.'.length);
-    const stream = typeof p.stream === 'string' ? p.stream : `${String(p.exchange ?? '?')}/trades/${symbolKey(String(p.symbol ?? '?'))}`;
-    entry = {
-      key: `gap/${stream}`,
-      rule: 'gap',
-      summary: `${kind} trade gap in ${stream}: ids ${String(p.from ?? '?')}–${String(p.to ?? '?')} (${String(p.count ?? '?')} trades)`,
-      details: { event: e.event, stream, from: p.from ?? null, to: p.to ?? null, count: p.count ?? null },
-    };
-  } else if (e.event === 'collector.leader.overlap') {
-    entry = {
-      key: 'lease_change',
-      rule: 'lease_change',
-      summary: `overlap reported: ${String(p.host)} (epoch ${String(p.epoch)}) and ${String(p.other_host ?? '?')} (epoch ${String(p.other_epoch ?? '?')}) may both have collected ${String(p.from)} – ${String(p.to)}`,
-      details: { event: e.event, host: p.host ?? null, epoch: p.epoch ?? null, other_host: p.other_host ?? null, other_epoch: p.other_epoch ?? null, from: p.from ?? null, to: p.to ?? null },
-    };
-  } else if (e.event === 'collector.leader.acquire' && typeof p.previous_host === 'string' && p.previous_host !== e.host) {
-    entry = {
-      key: 'lease_change',
-      rule: 'lease_change',
-      summary: `lease changed hands: ${p.previous_host} (epoch ${String(p.previous_epoch ?? '?')}) → ${e.host} (epoch ${String(p.epoch)}), reason ${String(p.reason ?? '?')}`,
-      details: { event: e.event, previous_host: p.previous_host, previous_epoch: p.previous_epoch ?? null, host: e.host, epoch: p.epoch ?? null, reason: p.reason ?? null },
-    };
-  }
-  if (!entry) return;
-  const m = seen(ctx);
-  const prev = m.get(entry.key);
-  m.set(entry.key, { ...entry, first: prev?.first ?? e.ts, last: e.ts, count: (prev?.count ?? 0) + 1 });
-}
-
-/** Everything the rules read that is not in the context itself (measured once per check). */
-export interface Facts {
-  now: number;
-  backlog: { objects: number; bytes: number; capped: boolean } | null;
-  disk: { free_bytes: number; total_bytes: number } | null;
-  /** The primary's capacity forecast (null: rule off, not the holder, no storage.capacityBytes, or not measured yet). */
-  capacity: CapacityFact | null;
-}
-
-/** The forecast the nas_full rule reads: `at` is the wall ms of the bucket listing it comes from. */
-export interface CapacityFact {
-  at: number;
-  total_bytes: number;
-  capacity_bytes: number;
-  growth_bytes_per_day: number;
-  days_until_full: number | null;
-  full_at: string | null;
-}
-
-/** The newest NAS capacity forecast: written and read only by capacityFact (the nasFull rule). */
-const CAPACITY_SLOT = defineSlot<CapacityFact>('alerts:capacity');
-
-export async function gatherFacts(ctx: FnContext): Promise<Facts> {
-  const rules = ctx.config.alerts.rules;
-  const backlog = rules.cacheBacklog.enabled ? await measureBacklog(ctx.store.secondary).catch(() => null) : null;
-  const disk = rules.diskFree.enabled ? ((await ctx.disk?.read()) ?? null) : null;
-  const capacity = rules.nasFull.enabled && ctx.lease.holder ? await capacityFact(ctx) : null;
-  return { now: ctx.clock.now(), backlog, disk, capacity };
-}
-
-/**
- * The newest capacity forecast this process has: the compact duty's (it lists the bucket once a
- * day), else its own listing of the primary, repeated at most every `measureEverySeconds`. A
- * failed listing (primary down) keeps the previous forecast; the first failure leaves none.
- */
-async function capacityFact(ctx: FnContext): Promise<CapacityFact | null> {
-  const capacityBytes = ctx.config.storage.capacityBytes;
-  if (capacityBytes === undefined) return null;
-  const now = ctx.clock.now();
-  let fact = ctx.local.get(CAPACITY_SLOT);
-  const compacted = ctx.local.get(COMPACT_LAST_SLOT);
-  if (compacted?.capacity && (!fact || compacted.at > fact.at)) {
-    fact = { at: compacted.at, capacity_bytes: capacityBytes, ...compacted.capacity };
-    ctx.local.set(CAPACITY_SLOT, fact);
-  }
-  if (!fact || now - fact.at >= ctx.config.alerts.rules.nasFull.measureEverySeconds * 1000) {
-    const report = await capacityReport(ctx.store.primary, { now, capacityBytes }).catch(() => null);
-    if (report) {
-      fact = { at: now, total_bytes: report.total_bytes, capacity_bytes: capacityBytes, growth_bytes_per_day: report.growth_bytes_per_day, days_until_full: report.days_until_full, full_at: report.full_at };
-      ctx.local.set(CAPACITY_SLOT, fact);
-    }
-  }
-  return fact ?? null;
 }
 
 const secs = (ms: number) => `${Math.round(ms / 1000)} s`;

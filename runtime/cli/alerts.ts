@@ -8,6 +8,7 @@ import { readAllStatus } from '../status.ts';
 import { configHelp, configOption, loadRuntime } from './load.ts';
 import type { Command } from './main.ts';
 import { color, plain, printJson, printTable } from './output.ts';
+import { listed } from './summaries.ts';
 
 export interface OpenAlertRow {
   host: string;
@@ -21,8 +22,7 @@ export interface OpenAlertRow {
 }
 
 export const alertsListCommand: Command = {
-  name: 'alerts',
-  summary: 'open alert incidents of every host (this host from its local file, the others from their status)',
+  ...listed('alerts'),
   usage: 'runtime alerts [--json] [--config F]',
   options: { ...configOption, json: { type: 'boolean' } },
   optionHelp: { ...configHelp, json: 'print the incidents as JSON' },
@@ -60,8 +60,7 @@ export const alertsListCommand: Command = {
 };
 
 export const alertsTestCommand: Command = {
-  name: 'alerts test',
-  summary: 'send a test message to every configured webhook (SIGNAL_WEBHOOK_URLS); exit 1 when one fails',
+  ...listed('alerts test'),
   usage: 'runtime alerts test [--json] [--config F]',
   options: { ...configOption, json: { type: 'boolean' } },
   optionHelp: { ...configHelp, json: 'print the delivery result as JSON' },

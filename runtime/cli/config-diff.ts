@@ -8,6 +8,7 @@ import { redactUrl } from '../state/alerts.ts';
 import { configHelp, configOption } from './load.ts';
 import type { Command } from './main.ts';
 import { color, printJson, printTable } from './output.ts';
+import { listed } from './summaries.ts';
 
 /**
  * What `config diff` shows of a value whose key names a secret kind (SECRET_KEY: webhook URLs, the
@@ -30,8 +31,7 @@ function layerSecretValues(flat: Record<string, unknown>): string[] {
 }
 
 export const configDiffCommand: Command = {
-  name: 'config diff',
-  summary: 'defaults vs file vs env vs secrets (masked)',
+  ...listed('config diff'),
   usage: 'runtime config diff [--all] [--json] [--config F]',
   options: { ...configOption, all: { type: 'boolean' }, json: { type: 'boolean' } },
   optionHelp: { ...configHelp, all: 'also list keys left at their default', json: 'print rows as JSON' },

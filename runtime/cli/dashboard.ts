@@ -2,21 +2,19 @@
 // `runtime dashboard export` and `runtime dashboard verify`: the seed's export CLI and nightly chain check.
 
 import { writeFileSync } from 'node:fs';
-import { BtcError } from '../errors.ts';
 import type { ExportSummary } from '../dashboard-export/export.ts';
-import { DATASETS, isDatasetName } from '../dashboard-export/keys.ts';
-import { verifyChain } from '../dashboard-export/verify.ts';
+import { DATASETS } from '../dashboard-export/keys.ts';
+import { verifyChain, verifyInputSchema, type VerifyInput } from '../dashboard-export/verify.ts';
 import { defaultMaxHeartbeatAgeMs } from '../dashboard-export/verify-run.ts';
-import { dutyCommand } from './flags-from-zod.ts';
+import { dutyCommand, zodCommand } from './flags-from-zod.ts';
 import { configHelp, configOption, loadRuntime } from './load.ts';
 import type { Command } from './main.ts';
 import { printJson } from './output.ts';
+import { listed } from './summaries.ts';
 
 export const dashboardExportCommand: Command = dutyCommand({
-  name: 'dashboard export',
+  ...listed('dashboard export'),
   duty: 'dashboard-export',
-  summary: 'export the dashboard datasets, manifest, heartbeat and history',
-  usage: 'runtime dashboard export [--dataset D]… [--job-id ID] [--no-upload] [--upload-command CMD] [--json-out F] [--config F]',
   // --dataset (the input's datasets), --job-id and --no-upload come from the dashboard-export duty's zod input.
   flagNames: { datasets: 'dataset' },
   options: { ...configOption, 'upload-command': { type: 'string' }, 'json-out': { type: 'string' } },
@@ -41,35 +39,22 @@ export const dashboardExportCommand: Command = dutyCommand({
   },
 });
 
-export const dashboardVerifyCommand: Command = {
-  name: 'dashboard verify',
-  summary: 'nightly check: automation log, heartbeat age, dataset checksums, secrets',
-  usage: 'runtime dashboard verify [--max-heartbeat-age-h H] [--expected-dataset D]… [--secret NAME]… [--config F]',
-  options: {
-    ...configOption,
-    'max-heartbeat-age-h': { type: 'string' },
-    'expected-dataset': { type: 'string', multiple: true },
-    secret: { type: 'string', multiple: true },
-  },
-  optionHelp: {
-    ...configHelp,
-    'max-heartbeat-age-h': 'fail when the heartbeat or a dataset success is older (hours; default one export period plus a quarter, 7.5 for 6 h)',
-    'expected-dataset': 'dataset that must be present and ok (repeatable; default all)',
-    secret: 'environment variable that must be set (repeatable; only names are reported)',
-  },
-  async run(flags) {
-    const hours = flags['max-heartbeat-age-h'] === undefined ? null : Number(flags['max-heartbeat-age-h']);
-    if (hours !== null && (!Number.isFinite(hours) || hours <= 0)) throw new BtcError('InvalidInput', '--max-heartbeat-age-h must be a positive number of hours');
-    const expected = (flags['expected-dataset'] as string[] | undefined) ?? [...DATASETS];
-    const bad = expected.filter((d) => !isDatasetName(d));
-    if (bad.length) throw new BtcError('InvalidInput', `unknown dataset ${bad.join(', ')} (expected ${DATASETS.join(', ')})`);
+// Its flags are the check's own limits (the dashboard-verify duty takes no input), judged by the
+// schema a worker's POST /dashboard/verify judges its body with.
+export const dashboardVerifyCommand: Command = zodCommand(verifyInputSchema, {
+  ...listed('dashboard verify'),
+  flagNames: { expected_datasets: 'expected-dataset', secrets: 'secret' },
+  options: { ...configOption },
+  optionHelp: { ...configHelp },
+  async run(input, flags) {
+    const { max_heartbeat_age_h: hours, expected_datasets: expected, secrets } = input as VerifyInput;
     const runtime = await loadRuntime(flags);
     try {
       const report = await verifyChain(runtime.store.primary, {
         now: runtime.clock.now(),
-        maxHeartbeatAgeMs: hours === null ? defaultMaxHeartbeatAgeMs(runtime.loaded.config) : hours * 3_600_000,
-        expectedDatasets: expected,
-        secrets: (flags.secret as string[] | undefined) ?? [],
+        maxHeartbeatAgeMs: hours === undefined ? defaultMaxHeartbeatAgeMs(runtime.loaded.config) : hours * 3_600_000,
+        expectedDatasets: expected ?? [...DATASETS],
+        secrets: secrets ?? [],
         env: process.env,
       });
       printJson(report);
@@ -78,4 +63,4 @@ export const dashboardVerifyCommand: Command = {
       await runtime.shutdown();
     }
   },
-};
+}, 'input of the check (a worker\'s POST /dashboard/verify takes the same keys):');

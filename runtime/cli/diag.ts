@@ -7,6 +7,7 @@ import type { ExchangePool } from '../collector/exchanges.ts';
 import { configHelp, configOption, loadRuntimeForExchangeCheck, type ExchangeTarget } from './load.ts';
 import type { Command } from './main.ts';
 import { color, printJson, printTable } from './output.ts';
+import { listed } from './summaries.ts';
 
 const CONNECT_TIMEOUT_MS = 3_000;
 
@@ -20,8 +21,7 @@ interface Probe {
 }
 
 export const diagApiCommand: Command = {
-  name: 'diag api',
-  summary: 'reachability and latency of each exchange and the primary (IPv4 first)',
+  ...listed('diag api'),
   usage: 'runtime diag api [--config F] [--json]',
   options: { ...configOption, json: { type: 'boolean' } },
   optionHelp: { ...configHelp, json: 'print the results as JSON' },

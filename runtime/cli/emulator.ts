@@ -4,10 +4,10 @@
 import { DEFAULT_EMULATOR_PORT, startEmulator } from '../emulator/server.ts';
 import { BtcError } from '../errors.ts';
 import type { Command } from './main.ts';
+import { listed } from './summaries.ts';
 
 export const emulatorCommand: Command = {
-  name: 'emulator',
-  summary: 'the local exchange emulator (Binance, Kraken and OKX public REST formats, fault switches at /admin/faults)',
+  ...listed('emulator'),
   usage: 'runtime emulator [--port P] [--host H] [--seed N] [--trades-per-second R] [--max-fills N]',
   options: { port: { type: 'string' }, host: { type: 'string' }, seed: { type: 'string' }, 'trades-per-second': { type: 'string' }, 'max-fills': { type: 'string' } },
   optionHelp: {

@@ -1,5 +1,5 @@
 // runtime/cli/flags-from-zod.ts
-// CLI flags derived from a duty's zod input: node:util parseArgs options, --help lines, and validation through the duty's own schema.
+// CLI flags derived from a zod input (a duty's, or a command's own): node:util parseArgs options, the usage line, --help lines, and validation through that schema.
 
 import type { ParseArgsConfig } from 'node:util';
 import { z } from 'zod';
@@ -23,6 +23,10 @@ export interface DerivedFlag {
   /** Index among the positionals, for a positional. */
   position: number | null;
   kind: ValueKind;
+  /** What the usage line shows for the value: `N`, `X`, `URL`, `a|b|c`, else the option in upper snake case; null for a switch. */
+  metavar: string | null;
+  /** The schema needs it (no default, undefined refused): the usage line shows it without brackets. */
+  required: boolean;
   /** An array input: the flag is repeatable. */
   multiple: boolean;
   /** A boolean defaulting to true is given as `--no-<key>`, which sets it false. */
@@ -63,19 +67,23 @@ function checksOf(schema: z.ZodType): Array<Record<string, unknown>> {
   return checks.map((c) => c._zod?.def ?? {});
 }
 
-/** `integer 1..64`, `number > 0`, `auto | disable | force`, `string /^…$/`, `URL`: what a value must be. */
-function describeValue(schema: z.ZodType): { kind: ValueKind; text: string } {
+/** `integer 1..64`, `number > 0`, `auto | disable | force`, `string /^…$/`, `URL`: what a value must be; `metavar` its name in the usage line, where the kind says more than the key. */
+function describeValue(schema: z.ZodType): { kind: ValueKind; text: string; metavar?: string } {
   if (schema instanceof z.ZodBoolean) return { kind: 'boolean', text: 'boolean' };
-  if (schema instanceof z.ZodEnum) return { kind: 'string', text: (schema.options as unknown[]).map(String).join(' | ') };
+  if (schema instanceof z.ZodEnum) {
+    const values = (schema.options as unknown[]).map(String);
+    return { kind: 'string', text: values.join(' | '), metavar: values.join('|') };
+  }
   if (schema instanceof z.ZodNumber) {
     const checks = checksOf(schema);
     const int = checks.some((c) => c.check === 'number_format' && typeof c.format === 'string' && /int/.test(c.format));
     const low = checks.find((c) => c.check === 'greater_than');
     const high = checks.find((c) => c.check === 'less_than');
     const kind = int ? 'integer' : 'number';
-    if (low?.inclusive && high?.inclusive) return { kind: 'number', text: `${kind} ${String(low.value)}..${String(high.value)}` };
+    const metavar = int ? 'N' : 'X';
+    if (low?.inclusive && high?.inclusive) return { kind: 'number', text: `${kind} ${String(low.value)}..${String(high.value)}`, metavar };
     const bounds = [low && `${low.inclusive ? '≥' : '>'} ${String(low.value)}`, high && `${high.inclusive ? '≤' : '<'} ${String(high.value)}`].filter(Boolean);
-    return { kind: 'number', text: [kind, bounds.join(', ')].filter(Boolean).join(' ') };
+    return { kind: 'number', text: [kind, bounds.join(', ')].filter(Boolean).join(' '), metavar };
   }
   // z.url(), z.email() … are string formats, not ZodString instances.
   if (schema instanceof z.ZodString || schema.def.type === 'string') {
@@ -90,13 +98,15 @@ function describeValue(schema: z.ZodType): { kind: ValueKind; text: string } {
     else if (max !== undefined) parts.push(`length ≤ ${String(max)}`);
     else if (min === 1) parts.push('non-empty');
     else if (min !== undefined) parts.push(`length ≥ ${String(min)}`);
-    return { kind: 'string', text: parts.join(' ') };
+    return { kind: 'string', text: parts.join(' '), ...(format === 'url' ? { metavar: 'URL' } : {}) };
   }
   // A refinement or anything else: a string the schema judges.
   return { kind: 'string', text: 'string' };
 }
 
 const kebab = (key: string) => key.replace(/_/g, '-');
+/** `json-out` → `JSON_OUT`: a value's name in the usage line when its kind says nothing more. */
+const upperSnake = (name: string) => name.replace(/-/g, '_').toUpperCase();
 
 /**
  * The flags of a zod object `schema` (a duty's input): one per key, kebab-case of the key unless
@@ -115,14 +125,16 @@ export function deriveFlags(schema: z.ZodType, options: DerivationOptions = {}):
     const negated = value.kind === 'boolean' && !multiple && hasDefault && defaultValue === true;
     const position = positionalKeys.indexOf(key);
     const option = position >= 0 ? null : negated ? `no-${kebab(key)}` : (options.flagNames?.[key] ?? kebab(key));
+    const required = !hasDefault && !field.safeParse(undefined).success;
     const facts = [`${value.text}${multiple ? ', repeatable' : ''}`];
     if (hasDefault) facts.push(`default ${JSON.stringify(defaultValue)}`);
-    else if (!field.safeParse(undefined).success) facts.push('required');
+    else if (required) facts.push('required');
     if (negated) facts.push(`--${option} sets false`);
     // `--no-upload` says what giving it does: the duty's description says what the key does when true.
     const says = description ? (negated ? `don't ${description}` : description) : '';
     const help = `${says ? `${says} ` : ''}[${key}: ${facts.join(', ')}]`;
-    return { key, flag: option === null ? `<${key}>` : `--${option}`, option, position: position >= 0 ? position : null, kind: value.kind, multiple, negated, help };
+    const metavar = value.kind === 'boolean' ? null : (value.metavar ?? (option === null ? `<${key}>` : upperSnake(option)));
+    return { key, flag: option === null ? `<${key}>` : `--${option}`, option, position: position >= 0 ? position : null, kind: value.kind, metavar, required, multiple, negated, help };
   });
 }
 
@@ -163,12 +175,39 @@ export function inputFromFlags(duty: string, schema: z.ZodType, derived: Derived
   throw new BtcError('InvalidInput', `invalid input for ${duty}: ${lines.join('; ')}`, { details: parsed.error.issues });
 }
 
-/** A command that runs one duty: its CLI-only options plus the flags derived from the duty's input. */
-export interface DutyCommandDef extends Omit<Command, 'run' | 'prepare' | 'inputHelp'>, DerivationOptions {
-  /** The duty's name (functions/<duty>.ts). */
-  duty: string;
+/**
+ * The usage line: `runtime <name>`, the positionals, every derived flag, then the command's own
+ * `options` (parseArgs specs; a string option's value is named in upper snake case). Optional ones
+ * are bracketed, repeatable ones end in `…`; derived from the same flags the parser takes, so the
+ * line cannot drift from them.
+ */
+export function usageOf(name: string, derived: DerivedFlag[], own: Record<string, OptionSpec> = {}): string {
+  const item = (text: string, required: boolean, multiple: boolean) => `${required ? text : `[${text}]`}${multiple ? '…' : ''}`;
+  const positionals = derived.filter((f) => f.option === null).sort((a, b) => a.position! - b.position!).map((f) => item(f.metavar ?? f.flag, f.required, f.multiple));
+  const flags = derived.filter((f) => f.option !== null).map((f) => item(`${f.flag}${f.metavar ? ` ${f.metavar}` : ''}`, f.required, f.multiple));
+  const options = Object.entries(own).map(([option, spec]) => item(`--${option}${spec.type === 'string' ? ` ${upperSnake(option)}` : ''}`, false, spec.multiple === true));
+  return ['runtime', name, ...positionals, ...flags, ...options].join(' ');
+}
+
+/** A command whose flags are a zod object's keys: its CLI-only options plus the flags derived from the schema. */
+export interface ZodCommandDef extends Omit<Command, 'run' | 'prepare' | 'inputHelp' | 'usage'>, DerivationOptions {
   /** Runs with the validated input (defaults applied) and the raw flags (for the CLI-only options). */
   run(input: Record<string, unknown>, flags: Flags, positionals: string[]): Promise<number>;
+}
+
+/** A command that runs one duty: its flags are the duty's input. */
+export interface DutyCommandDef extends ZodCommandDef {
+  /** The duty's name (functions/<duty>.ts). */
+  duty: string;
+}
+
+/** The schema a command's flags come from, loaded when the command is about to run or show its help. */
+interface FlagSource {
+  load(): Promise<z.ZodType>;
+  /** Who judges the input, in the error message: `invalid input for <judge>: …`. */
+  judge: string;
+  /** The --help section title of the derived flags. */
+  title: string;
 }
 
 /**
@@ -177,24 +216,40 @@ export interface DutyCommandDef extends Omit<Command, 'run' | 'prepare' | 'input
  * refused (exit 2) with the duty's own zod message before any runtime is built.
  */
 export function dutyCommand(def: DutyCommandDef): Command {
-  const { duty, flagNames, positionalKeys, run, ...shape } = def;
+  const { duty, ...rest } = def;
+  return commandOver({ load: async () => (await loadFunction(duty)).input, judge: duty, title: `input of the duty ${duty} (POST /fn/${duty} takes the same keys):` }, rest);
+}
+
+/**
+ * A command that runs no duty but checks its flags with a zod object `schema` the way a duty
+ * command does (`runtime dashboard verify`): derived flags, usage and help, the same error
+ * messages; `title` heads the derived flags in --help.
+ */
+export function zodCommand(schema: z.ZodType, def: ZodCommandDef, title = `flags of runtime ${def.name} (checked by its zod schema):`): Command {
+  return commandOver({ load: async () => schema, judge: def.name, title }, def);
+}
+
+function commandOver(source: FlagSource, def: ZodCommandDef): Command {
+  const { flagNames, positionalKeys, run, ...shape } = def;
   const prepare = async (): Promise<Command> => {
-    const fn = await loadFunction(duty);
-    const derived = deriveFlags(fn.input, { flagNames, positionalKeys });
+    const schema = await source.load();
+    const derived = deriveFlags(schema, { flagNames, positionalKeys });
     const own = def.options ?? {};
     const clash = derived.find((f) => f.option !== null && Object.hasOwn(own, f.option));
-    if (clash) throw new BtcError('Internal', `runtime ${def.name}: --${clash.option} is both a CLI option and ${duty}'s input ${clash.key}`);
+    if (clash) throw new BtcError('Internal', `runtime ${def.name}: --${clash.option} is both a CLI option and ${source.judge}'s input ${clash.key}`);
     return {
       ...shape,
+      usage: usageOf(def.name, derived, own),
       options: { ...optionsOf(derived), ...own },
       optionHelp: { ...Object.fromEntries(derived.filter((f) => f.option !== null).map((f) => [f.option!, f.help])), ...def.optionHelp },
       inputHelp: {
-        title: `input of the duty ${duty} (POST /fn/${duty} takes the same keys):`,
+        title: source.title,
         flags: derived.map((f) => f.option).filter((o): o is string => o !== null),
         lines: derived.map((f) => `  ${`${f.flag}${f.option !== null && f.kind !== 'boolean' ? ' <value>' : ''}${f.multiple ? ' …' : ''}`.padEnd(28)} ${f.help}`),
       },
-      run: (flags, positionals) => run(inputFromFlags(duty, fn.input, derived, flags, positionals), flags, positionals),
+      run: (flags, positionals) => run(inputFromFlags(source.judge, schema, derived, flags, positionals), flags, positionals),
     };
   };
-  return { ...shape, prepare, run: async (flags, positionals) => (await prepare()).run(flags, positionals) };
+  // The usage line needs the schema: a command is prepared before anything prints it (runtime/cli/main.ts).
+  return { ...shape, usage: `runtime ${def.name} (prepare() derives the usage)`, prepare, run: async (flags, positionals) => (await prepare()).run(flags, positionals) };
 }

@@ -16,12 +16,11 @@ import { configHelp, configOption, loadRuntime, runningRuntime } from './load.ts
 import type { Command, Flags } from './main.ts';
 import { color, plain, printJson } from './output.ts';
 import { HANDOFF_KEY_PATTERN, HANDOFF_PREFIX, handoffKey } from '../keys.ts';
+import { listed } from './summaries.ts';
 
 export const handoffMakeCommand: Command = dutyCommand({
-  name: 'handoff make',
+  ...listed('handoff make'),
   duty: 'handoff',
-  summary: 'make a handoff bundle, store it under handoff/ (and --out a local copy)',
-  usage: 'runtime handoff make [--rp] [--label L] [--out FILE|DIR] [--local] [--config F]',
   // --rp, --label and --session come from the handoff duty's zod input.
   options: { ...configOption, out: { type: 'string' }, local: { type: 'boolean' } },
   optionHelp: {
@@ -45,8 +44,7 @@ export const handoffMakeCommand: Command = dutyCommand({
 });
 
 export const handoffLoadCommand: Command = {
-  name: 'handoff load',
-  summary: 'validate a bundle and print where to continue',
+  ...listed('handoff load'),
   usage: 'runtime handoff load <zip|key> [--sha256 HEX] [--json] [--config F]',
   positionals: ['zip|key'],
   options: { ...configOption, sha256: { type: 'string' }, json: { type: 'boolean' } },

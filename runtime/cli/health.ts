@@ -8,10 +8,10 @@ import { describeIssue, spacingOfStreams } from '../sync/continuity.ts';
 import { configHelp, configOption, loadRuntime } from './load.ts';
 import type { Command } from './main.ts';
 import { color, printJson, printTable } from './output.ts';
+import { listed } from './summaries.ts';
 
 export const healthCommand: Command = {
-  name: 'health',
-  summary: 'per stream: latest vs raw consistency, last record age, gap inventory (display only)',
+  ...listed('health'),
   usage: 'runtime health --dry-run [--days N] [--max-age-s S] [--json] [--config F]',
   options: { ...configOption, 'dry-run': { type: 'boolean' }, days: { type: 'string' }, 'max-age-s': { type: 'string' }, json: { type: 'boolean' } },
   optionHelp: {

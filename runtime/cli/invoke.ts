@@ -5,10 +5,10 @@ import { BtcError, exitCodeOfAnswer } from '../errors.ts';
 import { configHelp, configOption, loadRuntime, runningRuntime } from './load.ts';
 import type { Command } from './main.ts';
 import { printJson } from './output.ts';
+import { listed } from './summaries.ts';
 
 export const invokeCommand: Command = {
-  name: 'invoke',
-  summary: 'run one function once, print its JSON result',
+  ...listed('invoke'),
   usage: 'runtime invoke <fn> [--input JSON] [--local] [--config F]',
   positionals: ['fn'],
   options: { ...configOption, input: { type: 'string' }, local: { type: 'boolean' } },

@@ -15,14 +15,13 @@ import { dutyCommand } from './flags-from-zod.ts';
 import { configHelp, configOption, loadRuntime } from './load.ts';
 import type { Command, Flags } from './main.ts';
 import { color, plain, printJson, printTable } from './output.ts';
+import { listed } from './summaries.ts';
 
 const streamsOf = (flags: Flags): StreamRef[] => ((flags.stream as string[] | undefined) ?? []).map(parseStreamName);
 
 export const compactCommand: Command = dutyCommand({
-  name: 'compact',
+  ...listed('compact'),
   duty: 'compact',
-  summary: 'raw segments of closed days → one verified Parquet object per stream-day, then raw retention',
-  usage: 'runtime compact [--date D] [--stream S]… [--dry-run] [--force] [--no-retention] [--config F]',
   // --date, --stream (the input's streams), --dry-run, --force, --no-retention come from the compact duty's zod input.
   flagNames: { streams: 'stream' },
   options: { ...configOption },
@@ -76,8 +75,7 @@ async function withWindow<T>(runtime: Runtime, window: Window, streams: StreamRe
 }
 
 export const queryCommand: Command = {
-  name: 'query',
-  summary: 'SQL over tables trades, orderbook, ticker, ohlcv (Parquet + raw not yet compacted) in a time window',
+  ...listed('query'),
   usage: 'runtime query "<SQL>" [--from T] [--to T] [--stream S]… [--format table|csv|json] [--config F]',
   positionals: ['sql'],
   options: { ...configOption, from: { type: 'string' }, to: { type: 'string' }, stream: { type: 'string', multiple: true }, format: { type: 'string' } },
@@ -124,8 +122,7 @@ function csvCell(v: unknown): string {
 }
 
 export const exportCommand: Command = {
-  name: 'export',
-  summary: "one stream's window, de-duplicated, in exchange-time order, to a local csv, parquet or jsonl file",
+  ...listed('export'),
   usage: 'runtime export --stream EX/TOPIC/SYMBOL --from T --to T --format csv|parquet|jsonl --out F [--config F]',
   options: { ...configOption, stream: { type: 'string' }, from: { type: 'string' }, to: { type: 'string' }, format: { type: 'string' }, out: { type: 'string' } },
   optionHelp: { ...configHelp, stream: 'e.g. binance/trades/BTC-USDT', from: 'window start (ms, YYYY-MM-DD or ISO time)', to: 'window end, exclusive', format: 'csv, parquet or jsonl', out: 'local file to write' },
@@ -148,8 +145,7 @@ export const exportCommand: Command = {
 };
 
 export const capacityCommand: Command = {
-  name: 'capacity',
-  summary: 'bytes and objects per prefix and stream-day, compression ratio, growth per day, the day the NAS is full',
+  ...listed('capacity'),
   usage: 'runtime capacity [--json] [--config F]',
   options: { ...configOption, json: { type: 'boolean' } },
   optionHelp: { ...configHelp, json: 'the whole report as JSON' },
@@ -177,8 +173,7 @@ function printCapacity(r: CapacityReport): void {
 }
 
 export const incidentMakeCommand: Command = {
-  name: 'incident make',
-  summary: 'an incident folder in the bucket: incident.json, replay_params.json, replay_notes.md and the exported window (seed 003)',
+  ...listed('incident make'),
   usage: 'runtime incident make <id> --from T --to T [--stream S]… [--config F]',
   positionals: ['id'],
   options: { ...configOption, from: { type: 'string' }, to: { type: 'string' }, stream: { type: 'string', multiple: true } },

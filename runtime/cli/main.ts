@@ -3,8 +3,9 @@
 
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { BtcError, exitCodeOf } from '../errors.ts';
-import { COMMAND_SUMMARIES, commandsStartingWith } from './commands.ts';
+import { commandsStartingWith } from './commands.ts';
 import { plain } from './output.ts';
+import { COMMAND_SUMMARIES, type CommandListing } from './summaries.ts';
 
 export type Flags = Record<string, string | boolean | string[] | undefined>;
 
@@ -12,6 +13,7 @@ export interface Command {
   /** Words after `runtime`, e.g. `config diff`. */
   name: string;
   summary: string;
+  /** Written out for a command with hand-checked flags; derived from the schema for a zod command (flags-from-zod.ts usageOf). */
   usage: string;
   options?: ParseArgsConfig['options'];
   /** One line per option for --help. */
@@ -45,7 +47,8 @@ export async function main(argv: string[]): Promise<number> {
     });
   if (!command) {
     // `runtime rp` or `runtime handoff --help`: name the sub-commands of that group.
-    const group = commands.filter((c) => c.name.split(' ')[0] === argv[0] && c.name.includes(' '));
+    // A duty command's usage line is derived from its schema: prepare it first.
+    const group = await Promise.all(commands.filter((c) => c.name.split(' ')[0] === argv[0] && c.name.includes(' ')).map((c) => (c.prepare ? c.prepare() : c)));
     if (group.length) {
       const asked = argv.includes('--help') || argv.includes('-h');
       (asked ? console.log : console.error)(`runtime ${argv[0]}: name a sub-command:\n${group.map((c) => `  ${c.usage}`).join('\n')}`);
@@ -85,7 +88,7 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
-function printHelp(commands: ReadonlyArray<Pick<Command, 'name' | 'summary'>>): void {
+function printHelp(commands: ReadonlyArray<CommandListing>): void {
   const width = Math.max(...commands.map((c) => c.name.length));
   console.log(`btc-ts runtime — market-data collection for two PCs and a NAS
 

@@ -7,12 +7,11 @@ import { dutyCommand } from './flags-from-zod.ts';
 import { configHelp, configOption, loadRuntime } from './load.ts';
 import type { Command } from './main.ts';
 import { printJson } from './output.ts';
+import { listed } from './summaries.ts';
 
 export const qualityCommand: Command = dutyCommand({
-  name: 'quality',
+  ...listed('quality'),
   duty: 'data-quality',
-  summary: 'data quality of a UTC day: coverage_ratio per stream, gap inventory (quality/dt=<date>/)',
-  usage: 'runtime quality [--date YYYY-MM-DD] [--coverage-threshold X] [--json-out F] [--config F]',
   // --date and --coverage-threshold come from the data-quality duty's zod input.
   options: { ...configOption, 'json-out': { type: 'string' } },
   optionHelp: { ...configHelp, 'json-out': 'also write the summary JSON to this file' },

@@ -9,13 +9,13 @@ import { repoDirOf } from '../handoff/files.ts';
 import { configHelp, configOption } from './load.ts';
 import type { Command, Flags } from './main.ts';
 import { printJson, printTable } from './output.ts';
+import { listed } from './summaries.ts';
 
 const repoOptions = { ...configOption, dir: { type: 'string' }, json: { type: 'boolean' } } as const;
 const repoHelp = { ...configHelp, dir: 'the repository (default: handoff.repoDir, i.e. this installation)', json: 'print JSON' };
 
 export const rpMakeCommand: Command = {
-  name: 'rp make',
-  summary: 'cut a restore point: annotated tag rp/<YYYYMMDD-HHMM>-<label>',
+  ...listed('rp make'),
   usage: 'runtime rp make <label> [--message M] [--dir D] [--json]',
   positionals: ['label'],
   options: { ...repoOptions, message: { type: 'string' } },
@@ -36,8 +36,7 @@ export const rpMakeCommand: Command = {
 };
 
 export const rpListCommand: Command = {
-  name: 'rp list',
-  summary: 'list restore points, oldest first',
+  ...listed('rp list'),
   usage: 'runtime rp list [--dir D] [--json]',
   options: repoOptions,
   optionHelp: repoHelp,
@@ -51,8 +50,7 @@ export const rpListCommand: Command = {
 };
 
 export const rpRestoreCommand: Command = {
-  name: 'rp restore',
-  summary: 'check a restore point out on a new branch restore/<tag> (refuses a dirty tree)',
+  ...listed('rp restore'),
   usage: 'runtime rp restore <tag> [--dir D] [--json]',
   positionals: ['tag'],
   options: repoOptions,

@@ -16,19 +16,19 @@ import { guardConditionalWrites } from '../conditional-writes.ts';
 import { startScheduler } from '../scheduler.ts';
 import { configSecretValues, createMasker } from '../secrets.ts';
 import { BtcError } from '../errors.ts';
-import { INSECURE_NO_TOKEN_SLOT } from '../http/dashboard-data.ts';
+import { INSECURE_NO_TOKEN_SLOT } from '../http/dashboard-model.ts';
 import { isLoopbackHost } from '../http/security.ts';
 import { RUNNING_FROM_DIST } from '../paths.ts';
 import { configHelp, configOption } from './load.ts';
 import { defaultShutdownFile, waitForStopRequest } from './stop-requests.ts';
 import type { Command, Flags } from './main.ts';
+import { listed } from './summaries.ts';
 
 /** How often a runtime still in DEBUG re-runs its preflight. */
 const PREFLIGHT_RETRY_MS = 15_000;
 
 export const startCommand: Command = {
-  name: 'start',
-  summary: 'HTTP server + scheduler on this PC',
+  ...listed('start'),
   usage: 'runtime start [--config F] [--host H] [--port P] [--demo] [--shutdown-file F] [--insecure-no-token]',
   options: {
     ...configOption,

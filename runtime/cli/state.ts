@@ -7,6 +7,7 @@ import { dutyCommand } from './flags-from-zod.ts';
 import { configHelp, configOption, loadRuntime } from './load.ts';
 import type { Command, Flags } from './main.ts';
 import { printJson } from './output.ts';
+import { listed } from './summaries.ts';
 
 /** Runs one state function in-process with input already validated by its schema (flags-from-zod.ts). */
 async function runStateFunction(flags: Flags, name: string, input: Record<string, unknown>): Promise<unknown> {
@@ -19,12 +20,8 @@ async function runStateFunction(flags: Flags, name: string, input: Record<string
 }
 
 export const stateUpdateCommand: Command = dutyCommand({
-  name: 'state update',
+  ...listed('state update'),
   duty: 'state-update',
-  summary: 'seed 003 state update: re-estimate, guard, decide applied|preview|blocked',
-  usage:
-    'runtime state update [--simulate-live] [--dry-run] [--max-delta X] [--var-cap X] [--liquidity-cap X] [--alert-mode auto|disable|force] ' +
-    '[--alert-webhook URL]… [--json-out F] [--strategy S --symbol Y --mode M] [--reset] [--config F]',
   // Every flag but --json-out and --config comes from the state-update duty's zod input.
   options: { ...configOption, 'json-out': { type: 'string' } },
   optionHelp: { ...configHelp, 'json-out': 'also write the result JSON to this file' },
@@ -42,10 +39,8 @@ export const stateUpdateCommand: Command = dutyCommand({
 });
 
 export const stateOverrideCommand: Command = dutyCommand({
-  name: 'state override',
+  ...listed('state override'),
   duty: 'state-override',
-  summary: 'enable / disable automatic state adjustment, or show the flag',
-  usage: 'runtime state override enable|disable|status [--reason R] [--dry-run] [--config F]',
   positionals: ['action'],
   // <action>, --reason and --dry-run come from the state-override duty's zod input.
   positionalKeys: ['action'],
@@ -58,10 +53,8 @@ export const stateOverrideCommand: Command = dutyCommand({
 });
 
 export const statePruneCommand: Command = dutyCommand({
-  name: 'state prune',
+  ...listed('state prune'),
   duty: 'state-prune',
-  summary: 'keep the newest N archived state diffs per strategy/symbol/mode',
-  usage: 'runtime state prune --keep N [--dry-run] [--config F]',
   // --keep and --dry-run come from the state-prune duty's zod input.
   options: { ...configOption },
   optionHelp: { ...configHelp },

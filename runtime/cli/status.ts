@@ -6,10 +6,10 @@ import { age } from '../http/format.ts';
 import { configHelp, configOption, loadRuntime } from './load.ts';
 import type { Command } from './main.ts';
 import { color, plain, printJson, printTable } from './output.ts';
+import { listed } from './summaries.ts';
 
 export const statusCommand: Command = {
-  name: 'status',
-  summary: 'merged status of all hosts from the primary',
+  ...listed('status'),
   usage: 'runtime status [--json] [--config F]',
   options: { ...configOption, json: { type: 'boolean' } },
   optionHelp: { ...configHelp, json: 'print the status objects as JSON' },

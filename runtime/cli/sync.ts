@@ -8,15 +8,14 @@ import { configHelp, configOption, loadRuntime } from './load.ts';
 import type { Command } from './main.ts';
 import { color, printJson } from './output.ts';
 import { progressBar } from './progress.ts';
+import { listed } from './summaries.ts';
 
 /** 128 + SIGINT: what a shell reports for a command stopped by Ctrl-C. */
 const EXIT_INTERRUPTED = 130;
 
 export const syncCommand: Command = dutyCommand({
-  name: 'sync',
+  ...listed('sync'),
   duty: 'sync',
-  summary: 'sync the local cache to the primary now (gap-checked), summary JSON at the end',
-  usage: 'runtime sync [--dry-run] [--concurrency N] [--max-bytes-in-flight B] [retry and audit flags below] [--config F]',
   options: { ...configOption },
   optionHelp: { ...configHelp },
   // --dry-run, --concurrency, … come from the sync duty's zod input (flags-from-zod.ts).

@@ -1,16 +1,16 @@
 // runtime/cli/whatif.ts
 // `runtime whatif`: the preflight table; exit 0 only when every check passes.
 
-import { shardCount, shardPlacement } from '../leader/shards.ts';
+import { shardCount, shardPlacement } from '../leader/shard-map.ts';
 import { runPreflight } from '../preflight.ts';
 import { exchangeLine } from './diag.ts';
 import { configHelp, configOption, loadRuntimeForExchangeCheck } from './load.ts';
 import type { Command } from './main.ts';
 import { color, printJson, printTable } from './output.ts';
+import { listed } from './summaries.ts';
 
 export const whatifCommand: Command = {
-  name: 'whatif',
-  summary: 'preflight: config, paths, permissions, primary, bucket, node, schedules',
+  ...listed('whatif'),
   usage: 'runtime whatif [--config F] [--json]',
   options: { ...configOption, json: { type: 'boolean' } },
   optionHelp: { ...configHelp, json: 'print the results as JSON' },

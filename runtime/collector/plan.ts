@@ -6,7 +6,7 @@ import { timeout } from '../async.ts';
 import { BtcError } from '../errors.ts';
 import { defineSlot, type LocalSlots } from '../local-slots.ts';
 import { ExchangePool, knownExchangeIds } from './exchanges.ts';
-import { preferredHosts, shardCount, shardMap } from '../leader/shards.ts';
+import { preferredHosts, shardCount, shardMap } from '../leader/shard-map.ts';
 import { DEFAULT_DEPTH, DEFAULT_TIMEFRAME, type StreamTask } from './topics.ts';
 import { NO_STREAMS_MESSAGE } from './first-run.ts';
 import { wsHas, wsOhlcvSupported } from './ws/exchange.ts';

@@ -2,7 +2,8 @@
 // One collection tick: due streams fetched concurrently (per-exchange limit, per-stream timeout), appended, shipped.
 
 import type { FnContext } from '../define.ts';
-import { shardOfStream, shardStateOf } from '../leader/shards.ts';
+import { shardOfStream } from '../leader/shard-map.ts';
+import { shardStateOf } from '../leader/shard-state.ts';
 import type { LeaseView } from '../define.ts';
 import { cursorKey, latestKey } from '../keys.ts';
 import type { StreamId } from '../streams.ts';

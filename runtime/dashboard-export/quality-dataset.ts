@@ -4,7 +4,7 @@
 import { z } from 'zod';
 import { listAll, type ObjectStore } from '../store/types.ts';
 import { readJson } from './manifest.ts';
-import { GAP_KINDS } from './quality.ts';
+import { GAP_KINDS } from './quality-gaps.ts';
 import { mapLimit } from '../async.ts';
 import { READ_CONCURRENCY } from './raw-objects.ts';
 import { QUALITY_PREFIX, QUALITY_SUMMARY_PATTERN, qualitySummaryKey } from '../keys.ts';

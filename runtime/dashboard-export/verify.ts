@@ -1,12 +1,30 @@
 // runtime/dashboard-export/verify.ts
 // The nightly chain check: automation log, heartbeat, manifest checksums, required secrets.
 
+import { z } from 'zod';
 import { listAll, type ObjectStore } from '../store/types.ts';
+import { DATASETS } from './keys.ts';
 import { missingSequences } from './automation-log.ts';
 import { sha256Hex } from '../hash.ts';
 import { highestManifestSequence, readJson } from './manifest.ts';
 import { AUTOMATION_LINE_MAX_BYTES, automationEntrySchema, automationSequenceSchema, heartbeatSchema, manifestSchema, type AutomationEntry } from './schemas.ts';
 import { AUTOMATION_ENTRY_PATTERN, AUTOMATION_LOG_PREFIX, AUTOMATION_SEQUENCE_KEY, HEARTBEAT_KEY, historyKey, MANIFEST_KEY } from '../keys.ts';
+
+const HOURS = { error: 'must be a positive number of hours' };
+
+/**
+ * The check's limits as input, one schema for both doors: `runtime dashboard verify`'s flags
+ * (runtime/cli/dashboard.ts derives them from it) and the body of a worker's POST /dashboard/verify.
+ * Each door supplies its own default age limit.
+ */
+export const verifyInputSchema = z
+  .object({
+    max_heartbeat_age_h: z.number(HOURS).positive(HOURS).optional().describe('fail when the heartbeat or a dataset success is older (hours; default one export period plus a quarter, 7.5 for 6 h)'),
+    expected_datasets: z.array(z.enum(DATASETS)).optional().describe('dataset that must be present and ok (default all)'),
+    secrets: z.array(z.string().min(1).max(200)).max(50).optional().describe('environment variable that must be set (only names are reported)'),
+  })
+  .strict();
+export type VerifyInput = z.infer<typeof verifyInputSchema>;
 
 export interface VerifyOptions {
   now: number;

@@ -1,7 +1,9 @@
 // runtime/http/app.ts
 // The hono app: POST /fn/:name, GET /fn, /health, /status, /metrics; bearer token and body limit.
 
-import { preferenceBlock, shardMap, shardRows, shardStateOf } from '../leader/shards.ts';
+import { shardMap } from '../leader/shard-map.ts';
+import { shardStateOf } from '../leader/shard-state.ts';
+import { preferenceBlock, shardRows } from '../leader/shard-status.ts';
 import { timingSafeEqual } from 'node:crypto';
 import { Hono, type MiddlewareHandler } from 'hono';
 import { bodyLimit } from 'hono/body-limit';

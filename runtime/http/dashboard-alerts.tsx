@@ -1,7 +1,7 @@
 // runtime/http/dashboard-alerts.tsx
 // The dashboard's alerts card, on top: open alert incidents of every host (from their status) and why this host is DIAG.
 
-import type { DashboardModel } from './dashboard-data.ts';
+import type { DashboardModel } from './dashboard-model.ts';
 import { State } from './dashboard-cards.tsx';
 
 export function AlertsCard({ model }: { model: DashboardModel }) {

@@ -1,7 +1,7 @@
 // runtime/http/dashboard-cards.tsx
 // The dashboard's top cards: runtime and mode, leader, storage, sync with the Retry sync button.
 
-import type { DashboardModel } from './dashboard-data.ts';
+import type { DashboardModel } from './dashboard-model.ts';
 import { age, bytes, clock, iso } from './format.ts';
 import { describeClockSkew } from '../store/server-clock.ts';
 

@@ -1,37 +1,7 @@
 // runtime/http/dashboard-data-card.tsx
 // The dashboard's Data card: last compaction, bucket size, growth and the day the NAS is full, and the incident folders.
 
-import { listAll, type ObjectStore } from '../store/types.ts';
-import type { CompactLast } from '../lake/capacity.ts';
-import type { DashboardModel } from './dashboard-data.ts';
-import { INCIDENTS_PREFIX, parseIncidentDocKey } from '../keys.ts';
-
-export interface DataModel {
-  last: CompactLast | null;
-  /** Newest first; null when the listing did not answer in time. */
-  incidents: string[] | null;
-}
-
-const INCIDENTS_SHOWN = 10;
-const INCIDENTS_CACHE_MS = 60_000;
-
-/** Incident ids (folders with an incident.json), listed at most once a minute. */
-export class IncidentList {
-  private cached: { at: number; ids: string[] } | null = null;
-  constructor(private readonly store: ObjectStore) {}
-
-  async ids(now: number): Promise<string[]> {
-    if (this.cached && now - this.cached.at < INCIDENTS_CACHE_MS) return this.cached.ids;
-    const found: Array<{ id: string; at: number }> = [];
-    for await (const o of listAll(this.store, INCIDENTS_PREFIX, 1000, { etags: false })) {
-      const id = parseIncidentDocKey(o.key);
-      if (id) found.push({ id, at: o.lastModified });
-    }
-    const ids = found.sort((a, b) => b.at - a.at).slice(0, INCIDENTS_SHOWN).map((f) => f.id);
-    this.cached = { at: now, ids };
-    return ids;
-  }
-}
+import type { DashboardModel } from './dashboard-model.ts';
 
 const mb = (bytes: number) => `${(bytes / 1e6).toFixed(1)} MB`;
 

@@ -1,7 +1,7 @@
 // runtime/http/dashboard-sections.tsx
 // The dashboard's lower sections: hosts, stream cards, next tasks, object links, handoff, recent audit events.
 
-import type { DashboardModel, HostRow } from './dashboard-data.ts';
+import type { DashboardModel, HostRow } from './dashboard-model.ts';
 import { ModeBadge, signedMs, State } from './dashboard-cards.tsx';
 import { age, bytes, iso, shorten } from './format.ts';
 import { CoverageStrip, Sparkline } from './charts.tsx';

@@ -2,7 +2,7 @@
 // The dashboard's HTML (hono/jsx): the page shell and the main partial the page re-fetches every few seconds.
 
 import { raw } from 'hono/html';
-import type { DashboardModel } from './dashboard-data.ts';
+import type { DashboardModel } from './dashboard-model.ts';
 import { AlertsCard } from './dashboard-alerts.tsx';
 import { LeaderCard, RuntimeCard, StorageCard, SyncCard } from './dashboard-cards.tsx';
 import { DataCard } from './dashboard-data-card.tsx';

@@ -31,7 +31,7 @@ export interface CompactLast {
   capacity: { total_bytes: number; growth_bytes_per_day: number; days_until_full: number | null; full_at: string | null; compression_ratio: number | null } | null;
 }
 
-/** The last compact run: written by the compact duty (functions/compact.ts), read by the dashboard's Data card and the NAS-capacity alert rule (runtime/alerts/rules.ts). */
+/** The last compact run: written by the compact duty (functions/compact.ts), read by the dashboard's Data card and the NAS-capacity alert rule (runtime/alerts/facts.ts). */
 export const COMPACT_LAST_SLOT = defineSlot<CompactLast>('compact.last');
 
 /**

@@ -6,7 +6,8 @@ import { leaderMemory } from '../lease.ts';
 import { followerBeat } from './follower.ts';
 import { holderBeat, releaseLease } from './holder.ts';
 import type { BeatOutput } from './outcome.ts';
-import { shardCount, shardedBeat } from './shards.ts';
+import { shardCount } from './shard-map.ts';
+import { shardedBeat } from './shards.ts';
 
 /**
  * One beat (`heartbeat`) or a release on request (`release`). With `collector.shards` > 1 every

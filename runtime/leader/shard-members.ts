@@ -8,7 +8,7 @@ import { isBtcError } from '../errors.ts';
 import { LEASE_KEY, memberKey, MEMBERS_PREFIX, parseMemberKey } from '../keys.ts';
 import { leaseDocSchema } from '../lease.ts';
 import type { BeatOutput } from './outcome.ts';
-import type { ShardState } from './shards.ts';
+import type { ShardState } from './shard-state.ts';
 
 /** Base hysteresis of a preferred host, ms: `lease.preferredSettleSeconds`, default three leases. */
 export function settleBaseMs(config: AppConfig): number {
@@ -18,15 +18,6 @@ export function settleBaseMs(config: AppConfig): number {
 const MAX_FLAP_DOUBLINGS = 4;
 /** A preferred host live this many settle times in a row without losing a lease is forgiven its flaps. */
 const FORGIVE_AFTER_SETTLES = 4;
-
-/** A runtime's heartbeat object as last observed (staleness on this runtime's monotonic clock, like the lease). */
-export interface MemberSeen {
-  etag: string;
-  firstSeenMono: number;
-  shards: number | null;
-  /** The shards its own config prefers it for (its heartbeat object's `preferred`). */
-  preferred?: number[];
-}
 
 /**
  * Who prefers which shard, from what each live runtime says of itself (its own config, published in

@@ -1,198 +1,21 @@
 // runtime/leader/shards.ts
-// Shards of streams, one lease each: the stable stream → shard map, fair-share bidding, per-shard lease contexts (membership and preference: shard-members.ts).
+// The sharded heartbeat: each shard's lease beaten in its own context, fair-share bidding and handover requests (map: shard-map.ts; state: shard-state.ts; membership and preference: shard-members.ts; reporting: shard-status.ts).
 
-import type { AppConfig } from '../../config/schema.ts';
 import type { AuditEventName, AuditEvents } from '../audit-events.ts';
-import type { FnContext, LeaseView } from '../define.ts';
+import type { FnContext } from '../define.ts';
 import { withTimeout } from '../async.ts';
-import {
-  LEADER_MEMORY_SLOT,
-  LEASE_KEY_SLOT,
-  LEASE_STATUS_SLOT,
-  iso,
-  leaderMemory,
-  leaseDocSchema,
-  leaseTimings,
-  setLeaseView,
-  type LeaseDoc,
-} from '../lease.ts';
-import { defineSlot, LocalSlots, type Slot } from '../local-slots.ts';
-import type { StreamId } from '../streams.ts';
-import { memberKey, shardLeaseKey } from '../keys.ts';
+import { LEADER_MEMORY_SLOT, LEASE_KEY_SLOT, LEASE_STATUS_SLOT, leaderMemory, leaseTimings, setLeaseView, type LeaseDoc } from '../lease.ts';
+import { LocalSlots, type Slot } from '../local-slots.ts';
+import { memberKey } from '../keys.ts';
 import { followerBeat } from './follower.ts';
 import { holderBeat, releaseLease } from './holder.ts';
 import type { BeatOutput } from './outcome.ts';
-import { beatMembership, noteHealth, noteOwners, settledFor, settleMsOf, type MemberSeen } from './shard-members.ts';
+import { beatMembership, noteHealth, noteOwners, settledFor } from './shard-members.ts';
+import { ensureState, type ShardSlot, type ShardState } from './shard-state.ts';
+import { publishShardStatus } from './shard-status.ts';
 
-/** Shards configured (1 = the one lease of today). */
-export const shardCount = (config: AppConfig): number => config.collector.shards ?? 1;
-
-/**
- * FNV-1a, 32 bit, over UTF-8: stable across processes, versions and platforms (no node:crypto, so
- * a workerd build can map streams too). Changing it moves streams between shards: never change it.
- */
-export function fnv1a(text: string): number {
-  let h = 0x811c9dc5;
-  for (const byte of new TextEncoder().encode(text)) {
-    h ^= byte;
-    h = Math.imul(h, 0x01000193) >>> 0;
-  }
-  return h >>> 0;
-}
-
-/**
- * The shard of a stream (exchange, topic, symbol): its stream entry's `shard:` when pinned, else
- * fnv1a("exchange\ntopic\nsymbol") mod `collector.shards`. Always 0 with one shard.
- */
-export function shardOfStream(config: AppConfig, id: StreamId): number {
-  const n = shardCount(config);
-  if (n <= 1) return 0;
-  const pinned = config.collector.streams.find((s) => s.exchange === id.exchange && s.topic === id.topic && s.symbols.includes(id.symbol))?.shard;
-  if (pinned !== undefined) return pinned;
-  return fnv1a(`${id.exchange}\n${id.topic}\n${id.symbol}`) % n;
-}
-
-/** Every configured stream with its shard (`runtime whatif`, /health, the page). */
-export function shardMap(config: AppConfig): Array<StreamId & { shard: number; pinned: boolean }> {
-  return config.collector.streams.flatMap((s) =>
-    s.symbols.map((symbol) => ({ exchange: s.exchange, topic: s.topic, symbol, shard: shardOfStream(config, { exchange: s.exchange, topic: s.topic, symbol }), pinned: s.shard !== undefined })),
-  );
-}
-
-/**
- * Shard → its preferred host from `lease.preferredShards` (null: none). The schema guarantees each
- * shard exists and has at most one preferred host (config/schema.ts).
- */
-export function preferredHosts(config: AppConfig): Array<string | null> {
-  const out: Array<string | null> = Array.from({ length: shardCount(config) }, () => null);
-  for (const [host, list] of Object.entries(config.lease.preferredShards ?? {})) for (const k of list) if (k < out.length) out[k] = host;
-  return out;
-}
-
-/** One shard's placement as `runtime whatif` reads it: its preferred host, its lease as stored now, its streams. */
-export interface ShardPlacement {
-  shard: number;
-  /** Preferred host by this config's lease.preferredShards, null when none. */
-  preferred: string | null;
-  /** Holder named in `locks/collector.shard-<k>` now (null: absent, released, or the read failed: see `error`). */
-  holder: string | null;
-  epoch: number | null;
-  released: boolean;
-  /** The lease read failed: its message (the caller masks secrets before printing it). */
-  error?: string;
-  streams: string[];
-}
-
-/**
- * Reads every shard's lease once from the primary: shard → preferred host, current holder and
- * epoch, streams. One snapshot: whether the holder is still live is for the runtimes to judge (by
- * their own clocks), not for this read. Never throws: a failed read is in `error`.
- */
-export async function shardPlacement(config: AppConfig, primary: { getOrNull(key: string): Promise<{ body: Buffer } | null> }): Promise<ShardPlacement[]> {
-  const preferred = preferredHosts(config);
-  const map = shardMap(config);
-  return Promise.all(
-    preferred.map(async (pref, shard) => {
-      const streams = map.filter((m) => m.shard === shard).map((m) => `${m.exchange}/${m.topic}/${m.symbol}${m.pinned ? ' (pinned)' : ''}`);
-      try {
-        const got = await primary.getOrNull(shardLeaseKey(shard));
-        const doc = got ? leaseDocSchema.parse(JSON.parse(got.body.toString('utf8'))) : null;
-        return { shard, preferred: pref, holder: doc && !doc.released ? doc.host : null, epoch: doc?.epoch ?? null, released: doc?.released === true, streams };
-      } catch (err) {
-        return { shard, preferred: pref, holder: null, epoch: null, released: false, error: err instanceof Error ? err.message : String(err), streams };
-      }
-    }),
-  );
-}
-
-/** One shard's lease as this runtime sees it. */
-export interface ShardSlot {
-  shard: number;
-  key: string;
-  /** This shard's LeaseView: `holder` = this runtime may collect the shard's streams at `epoch`. */
-  view: LeaseView;
-  /** The shard context's own `ctx.local` entries (its lease memory); everything else is the runtime's. */
-  own: LocalSlots;
-  /** The lease document as last read or written (null: absent or unreadable). */
-  doc: LeaseDoc | null;
-  /** Monotonic ms this runtime asked the holder to hand the shard over (pending until taken or a lease passed). */
-  requestedMono: number | null;
-}
-
-export interface ShardState {
-  n: number;
-  slots: ShardSlot[];
-  members: Map<string, MemberSeen>;
-  /** The one-lease object as observed (a runtime still on `collector.shards: 1` makes the split unsafe). */
-  single: MemberSeen | null;
-  /** Why bidding is refused (runtimes disagree on N), else null; audited when it changes. */
-  refused: string | null;
-  /** Hosts counted live at the last beat (self included), and the fair share that gave. */
-  live: string[];
-  share: number;
-  beat: number;
-  /** shard → its preferred host (lease.preferredShards), null when none. */
-  preferred: Array<string | null>;
-  /** This runtime as a preferred host: the hysteresis before it asks for its preferred shards back. */
-  settle: SettleState;
-  /** shard → the one live runtime that prefers it by its own config (published in its heartbeat object), null when none or contested. */
-  owners: Array<string | null>;
-  /** Shards two live runtimes both prefer (their configs disagree): preferred by neither until fixed. */
-  conflicts: string[];
-  lastStatus?: string;
-}
-
-/** Hysteresis of a preferred host (docs/leader.md "Preferred placement"). */
-export interface SettleState {
-  /** Monotonic ms since which this runtime has been live without losing, pausing or degrading a lease; null until its heartbeat object is written. */
-  upSinceMono: number | null;
-  /** Times it lost its preferred shards soon after taking them back: the settle time is base × 2^flaps (at most 16 ×). Carried across a crash in its heartbeat object. */
-  flaps: number;
-  /** It took one of its preferred shards from another live runtime since it was last forgiven (a loss now is a flap). */
-  reclaimed: boolean;
-  /** Its heartbeat object as an earlier process of this host left it was read (first beat only). */
-  inherited: boolean;
-}
-
-/** This runtime's shard leases: made by the sharded heartbeat (ensureState), read by collect ticks, the HTTP routes, status and tests (shardStateOf). */
-const SHARDS_SLOT = defineSlot<ShardState>('leader:shards');
 /** The slots a shard's context keeps for itself (its lease memory, key and status publisher); every other slot is the runtime's. */
 const SHARD_OWN_SLOTS: ReadonlySet<string> = new Set([LEADER_MEMORY_SLOT, LEASE_KEY_SLOT, LEASE_STATUS_SLOT].map((s) => s.name));
-
-/** The shard state of this runtime, or null with one shard (nothing here runs then). */
-export function shardStateOf(local: LocalSlots): ShardState | null {
-  return local.get(SHARDS_SLOT) ?? null;
-}
-
-function ensureState(ctx: FnContext): ShardState {
-  const n = shardCount(ctx.config);
-  let state = shardStateOf(ctx.local);
-  if (!state || state.n !== n) {
-    state = {
-      n,
-      slots: Array.from({ length: n }, (_, shard) => ({
-        shard,
-        key: shardLeaseKey(shard),
-        view: { holder: false, epoch: 0, leaderHost: null, since: null, degraded: false },
-        own: new LocalSlots().set(LEASE_KEY_SLOT, shardLeaseKey(shard)),
-        doc: null,
-        requestedMono: null,
-      })),
-      members: new Map(),
-      single: null,
-      refused: null,
-      live: [ctx.host],
-      share: n,
-      beat: 0,
-      preferred: preferredHosts(ctx.config),
-      owners: Array.from({ length: n }, () => null),
-      conflicts: [],
-      settle: { upSinceMono: null, flaps: 0, reclaimed: false, inherited: false },
-    };
-    ctx.local.set(SHARDS_SLOT, state);
-  }
-  return state;
-}
 
 /** `ctx.local` for a shard: its own lease memory and key, the runtime's map for everything else (e.g. the lease-lost DIAG mark). */
 class ShardLocal extends LocalSlots {
@@ -365,60 +188,4 @@ function finish(ctx: FnContext, state: ShardState, what: string): ShardBeat {
     degraded: zero.degraded,
     detail: `shards held: [${held.join(',')}] of ${state.n}; live: ${state.live.join(',')}; share ${state.share}${state.refused ? `; ${state.refused}` : ''}`,
   };
-}
-
-/**
- * One row per shard as this runtime sees it (status `shards`, /health, the page): `host` holds it
- * at `epoch`; `preferred` is its preferred host by this runtime's config (null: none).
- */
-export function shardRows(state: ShardState) {
-  return state.slots.map((s) => ({
-    shard: s.shard,
-    host: s.view.leaderHost,
-    epoch: s.view.epoch,
-    self: s.view.holder,
-    since: iso(s.view.since),
-    degraded: s.view.degraded,
-    preferred: state.preferred[s.shard] ?? null,
-  }));
-}
-
-/**
- * This runtime as a preferred host (null when its config prefers no shard for it): its preferred
- * shards, whether it has settled (may ask for them back), the settle time now (ms, doubled per
- * flap), its flaps; plus the shards live runtimes both claim.
- */
-export function preferenceBlock(ctx: Pick<FnContext, 'host' | 'config' | 'clock'>, state: ShardState) {
-  const mine = state.preferred.flatMap((h, k) => (h === ctx.host ? [k] : []));
-  return {
-    shards: mine,
-    settled: mine.length > 0 && settledFor(ctx, state) === 0,
-    settle_ms: settleMsOf(ctx, state.settle.flaps),
-    flaps: state.settle.flaps,
-    conflicts: state.conflicts,
-  };
-}
-
-/** Status `shards` block and the per-shard gauges, written only when they changed. */
-function publishShardStatus(ctx: FnContext, state: ShardState): void {
-  const rows = shardRows(state);
-  for (const r of rows) ctx.metrics?.noteShard?.(r.shard, r.self, r.epoch);
-  const block = { count: state.n, live: state.live, share: state.share, refused: state.refused, rows, preference: preferenceBlock(ctx, state) };
-  const fingerprint = JSON.stringify(block);
-  if (state.lastStatus === fingerprint) return;
-  state.lastStatus = fingerprint;
-  const zero = state.slots[0]!.view;
-  ctx.status
-    .update((s) => {
-      (s as unknown as Record<string, unknown>).shards = block;
-      s.leader = { host: zero.leaderHost, since: iso(zero.since), active: zero.holder, epoch: zero.epoch };
-    })
-    .catch(() => undefined);
-}
-
-/** This runtime holds at least one shard lease: collecting (`collecting`), or on paper too (paused, degraded: it must keep beating). */
-export function holdsAnyShard(local: LocalSlots, collecting = false): boolean {
-  const state = shardStateOf(local);
-  if (!state) return false;
-  return state.slots.some((s) => s.view.holder || (!collecting && s.own.get(LEADER_MEMORY_SLOT)?.held));
 }

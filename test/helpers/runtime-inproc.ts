@@ -5,7 +5,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { loadConfig } from '../../runtime/config.ts';
-import { createRuntime, type CreateRuntimeOptions, type Runtime } from '../../runtime/context.ts';
+import { createRuntime, type Runtime } from '../../runtime/context.ts';
+import type { CreateRuntimeOptions } from '../../runtime/runtime-parts.ts';
 import { silentLogger } from '../../runtime/logger.ts';
 
 export interface TestRuntime extends Runtime {
