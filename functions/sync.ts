@@ -44,7 +44,7 @@ export default defineFunction({
     // Loaded on the first run, not at start: collector/topics.ts pulls ccxt (about a second to import).
     const { DEFAULT_TIMEFRAME } = await import('../runtime/collector/topics.ts');
     const summary = await runSync(
-      { primary: ctx.store.primary, cache: ctx.store.secondary, audit: ctx.audit, log: ctx.log },
+      { primary: ctx.store.primary, cache: ctx.store.cache, audit: ctx.audit, log: ctx.log },
       {
         dryRun: input.dry_run,
         concurrency: input.concurrency,
@@ -62,7 +62,7 @@ export default defineFunction({
     // Still pending when the run stopped early, when something is left, or when the NAS went down
     // again meanwhile (new writes are landing in the cache).
     const pending =
-      summary.reason !== undefined || (await pendingInCache(ctx.store.secondary)) > 0 || ctx.store.state().primary === 'down';
+      summary.reason !== undefined || (await pendingInCache(ctx.store.cache)) > 0 || ctx.store.state().primary === 'down';
     ctx.store.setSyncPending(pending);
     await ctx.status
       .update((doc) => {

@@ -95,7 +95,7 @@ export class Metrics {
     this.syncBacklogBytes.set(bytes);
   }
 
-  /** A primary → secondary or secondary → primary switch of the router. */
+  /** A primary → cache or cache → primary switch of the router (the label says `secondary`, the contract's name). */
   recordStorageSwitch(from: string, to: string): void {
     this.storageSwitches.inc({ direction: `${from}_to_${to}` });
   }

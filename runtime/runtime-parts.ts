@@ -29,7 +29,7 @@ export interface CreateRuntimeOptions {
   log?: Logger;
   /** Replace the stores (tests). */
   primary?: ObjectStore;
-  secondary?: ObjectStore;
+  cache?: ObjectStore;
   functions?: Map<string, AnyFunction>;
   /** Replace the schedules (tests that bring their own functions). */
   schedules?: ScheduleDef[];
@@ -75,7 +75,7 @@ export function basicsOf(loaded: LoadedConfig, options: CreateRuntimeOptions): B
  */
 export interface Stores {
   primary: ObjectStore;
-  secondary: ObjectStore;
+  cache: ObjectStore;
   store: StorageRouter;
 }
 
@@ -88,16 +88,16 @@ export async function openStores({ loaded, config, host, paths }: Basics, option
         // Imported only when configured: the AWS SDK is a few hundred ms to load, the embedded store needs none of it.
         (await import('./store/s3.ts')).createS3Store({ ...s3, ownPoolPrefixes: [LEASE_PREFIX] })
       : createFsStore({ root: paths.fsPrimaryDir }));
-  const secondary = options.secondary ?? createFsStore({ root: paths.cacheDir });
+  const cache = options.cache ?? createFsStore({ root: paths.cacheDir });
   const store = new StorageRouter({
     primary,
-    secondary,
+    cache,
     host,
     probeTimeoutMs: config.storage.probe.timeoutMs,
     upAfterGoodProbes: config.storage.probe.upAfterGoodProbes,
     downAfterBadProbes: config.storage.probe.downAfterBadProbes,
   });
-  return { primary, secondary, store };
+  return { primary, cache, store };
 }
 
 /** Step 3: metrics, the audit log (its write-ahead log opened and recovered) and the raw streams. */

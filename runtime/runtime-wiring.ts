@@ -46,16 +46,16 @@ export function modeControlOf({ config, store, metrics, audit, status }: Basics 
  * Step 7: what follows the failover store: a switch is counted, audited and logged, the status
  * follows the router, and a backlog left in the cache by an earlier run makes sync pending.
  */
-export function wireStoreEvents({ log, secondary, store, metrics, audit, status }: Basics & Stores & Records & Watched): void {
+export function wireStoreEvents({ log, cache, store, metrics, audit, status }: Basics & Stores & Records & Watched): void {
   store.onSwitch((change) => {
     metrics.primaryUp.set(change.to === 'primary' ? 1 : 0);
     metrics.recordStorageSwitch(change.from, change.to);
-    audit.record('collector.storage.switch', { ...change, primary: store.primary.describe, secondary: store.secondary.describe }).catch((err: unknown) => log.error({ err: String(err) }, 'collector.storage.switch could not be audited'));
+    audit.record('collector.storage.switch', { ...change, primary: store.primary.describe, secondary: store.cache.describe }).catch((err: unknown) => log.error({ err: String(err) }, 'collector.storage.switch could not be audited'));
     log.warn(change, `storage switched to ${change.to}`);
   });
   statusFollowsRouter(store, status, log);
   // A backlog left by an earlier run (primary down, or a sync killed half-way) is pending from the start.
-  void hasPendingInCache(secondary)
+  void hasPendingInCache(cache)
     .then((pending) => pending && store.setSyncPending(true))
     .catch((err) => log.warn({ err: String(err) }, 'could not check the cache for a sync backlog'));
   metrics.primaryUp.set(1);

@@ -37,7 +37,7 @@ export async function auditStreamReport(audit: AuditLog, log: Logger, report: St
 
 /**
  * Status shows the storage state the moment the router changes it (a failed write fails over
- * without waiting for the next probe): primary down, secondary used, sync pending.
+ * without waiting for the next probe): primary down, cache used, sync pending.
  */
 export function statusFollowsRouter(store: StorageRouter, status: StatusWriter, log: Logger): void {
   store.onSwitch(() => {

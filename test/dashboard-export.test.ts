@@ -286,7 +286,7 @@ describe('dashboard export races, pruning, upload and metrics', () => {
     expect(result).toMatchObject({ status: 'ok' });
     rt.metrics.recordStream({ exchange: 'emu', topic: 'ticker', symbol: 'BTC/USDT' }, { records: 5, okAtMs: rt.clock.now() - 2000 });
     // The backlog gauge is measured from the local cache when scraped: leave 7 objects, 4,096 bytes there.
-    for (let i = 0; i < 7; i++) await rt.store.secondary.put(`raw/emu/trades/ETH-USDT/dt=2026-01-01/000001-${String(i).padStart(12, '0')}.jsonl`, Buffer.alloc(i < 6 ? 512 : 1024, 'x'));
+    for (let i = 0; i < 7; i++) await rt.store.cache.put(`raw/emu/trades/ETH-USDT/dt=2026-01-01/000001-${String(i).padStart(12, '0')}.jsonl`, Buffer.alloc(i < 6 ? 512 : 1024, 'x'));
     await rt.status.update(rt.store, (doc) => {
       doc.streams = [{ exchange: 'emu', topic: 'trades', symbol: 'ETH/USDT', ok: true, cause: null, retries: 0, last_ok_ms: rt.clock.now() - 30_000, notes: [] }];
     });

@@ -26,7 +26,7 @@ describe('Recent audit events', () => {
     const cli = await createRuntime(loadConfig({ env: { BTC_TS_HOST: 'alpha', BTC_TS_DATA_DIR: u.dir, BTC_TS_LOGS_DIR: path.join(u.dir, 'logs') } }), {
       log: silentLogger(),
       primary: u.primary,
-      secondary: u.secondary,
+      cache: u.cache,
       functions: new Map(),
       schedules: [],
       writeStatus: false,
@@ -71,7 +71,7 @@ describe('Records today', () => {
 describe('Retry sync', () => {
   it('answers a human sentence, not raw JSON', async () => {
     const u = await ui();
-    await u.secondary.put('raw/x/ticker/BTC-USDT/dt=2026-01-01/000001-000000000000.jsonl', 'a'.repeat(2048));
+    await u.cache.put('raw/x/ticker/BTC-USDT/dt=2026-01-01/000001-000000000000.jsonl', 'a'.repeat(2048));
     const res = await u.app.request('/ui/sync/retry', { method: 'POST', headers: { accept: 'application/json' } });
     const body = (await res.json()) as { ok: boolean; message: string };
     expect(body.ok).toBe(true);

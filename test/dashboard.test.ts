@@ -79,9 +79,9 @@ describe('dashboard page', () => {
 
   it('counts the backlog in the local cache and shows a switch to the cache', async () => {
     const u = await ui();
-    await u.secondary.put('raw/x/ticker/BTC-USDT/dt=2026-01-01/000001-000000000000.jsonl', 'a'.repeat(1000));
-    await u.secondary.put('audit/dt=2026-01-01/alpha-000000000000.jsonl', 'b'.repeat(24));
-    await u.secondary.put('health/probe-alpha', 'not backlog');
+    await u.cache.put('raw/x/ticker/BTC-USDT/dt=2026-01-01/000001-000000000000.jsonl', 'a'.repeat(1000));
+    await u.cache.put('audit/dt=2026-01-01/alpha-000000000000.jsonl', 'b'.repeat(24));
+    await u.cache.put('health/probe-alpha', 'not backlog');
     u.runtime.store.recordProbe({ ok: false, latencyMs: 1, error: 'connect ECONNREFUSED' });
     const page = await (await html(u, '/')).text();
     expect(page).toMatch(/data-testid="backlog">2 objects, 1.0 KiB</);

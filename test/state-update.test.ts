@@ -217,7 +217,7 @@ describe('state update', () => {
     const t = await runtime({ primary });
     const err = await errorOf(t.update());
     expect(err.code).toBe('Unavailable');
-    expect(await listKeys(t.runtime.store.secondary, 'state')).toEqual([]);
+    expect(await listKeys(t.runtime.store.cache, 'state')).toEqual([]);
   });
 
   it('no new fills → preview (no_new_fills); without --simulate-live → preview (simulate_live_off)', async () => {

@@ -82,7 +82,7 @@ describe('correction that fails', () => {
     const primary = createS3Store({ endpoint: `http://127.0.0.1:${port}`, bucket: 'b', accessKeyId: 'k', secretAccessKey: 'secret-k', maxAttempts: 1 });
     const root = mkdtempSync(path.join(os.tmpdir(), 'btc-ts-skew-cache-'));
     cleanup.push(() => rmSync(root, { recursive: true, force: true }));
-    const router = new StorageRouter({ primary, secondary: createFsStore({ root }), host: 'h', probeTimeoutMs: 5_000, upAfterGoodProbes: 3, downAfterBadProbes: 1 });
+    const router = new StorageRouter({ primary, cache: createFsStore({ root }), host: 'h', probeTimeoutMs: 5_000, upAfterGoodProbes: 3, downAfterBadProbes: 1 });
     const probe = await router.probePrimary();
     expect(probe.ok).toBe(false);
     expect(probe.cause).toBe('RequestTimeTooSkewed');

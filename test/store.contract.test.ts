@@ -42,8 +42,8 @@ async function codeOf(p: Promise<unknown>): Promise<string> {
  * `downAfterBadProbes` failed probe results (its own hysteresis API, no stubbed store), so every
  * call goes to the cache, as while the NAS is down.
  */
-function makeRouter(primary: ObjectStore, secondary: ObjectStore, failedOver = false): StorageRouter {
-  const router = new StorageRouter({ primary, secondary, host: 'contract', probeTimeoutMs: 5_000, upAfterGoodProbes: 2, downAfterBadProbes: 2 });
+function makeRouter(primary: ObjectStore, cache: ObjectStore, failedOver = false): StorageRouter {
+  const router = new StorageRouter({ primary, cache, host: 'contract', probeTimeoutMs: 5_000, upAfterGoodProbes: 2, downAfterBadProbes: 2 });
   if (failedOver) for (let i = 0; i < 2; i++) router.recordProbe({ ok: false, latencyMs: 0, error: 'marked down by the test', cause: 'network' });
   return router;
 }

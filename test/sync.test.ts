@@ -93,8 +93,8 @@ describe('sync', () => {
     const t0 = Date.now() - 60_000;
     const ours = segmentBody(BTC, 2, 0, 5, t0);
     const good = segmentBody(BTC, 2, 5, 5, t0 + 500);
-    await rt.store.secondary.put(ours.key, ours.body);
-    await rt.store.secondary.put(good.key, good.body);
+    await rt.store.cache.put(ours.key, ours.body);
+    await rt.store.cache.put(good.key, good.body);
     await rt.store.primary.put(ours.key, 'different bytes\n');
 
     const result = (await rt.invoker.invoke('sync', {})) as { ok: boolean; conflicts: Array<{ key: string }>; uploaded: number };
@@ -103,8 +103,8 @@ describe('sync', () => {
     expect(result.uploaded).toBe(1);
     expect((await rt.store.primary.get(ours.key)).body.toString()).toBe('different bytes\n');
     expect((await rt.store.primary.get(good.key)).body.equals(good.body)).toBe(true);
-    expect(await listKeys(rt.store.secondary, 'raw/')).toEqual([]);
-    expect((await rt.store.secondary.get(`conflicts/${ours.key}`)).body.equals(ours.body)).toBe(true);
+    expect(await listKeys(rt.store.cache, 'raw/')).toEqual([]);
+    expect((await rt.store.cache.get(`conflicts/${ours.key}`)).body.equals(ours.body)).toBe(true);
     const events = await readAuditEvents(rt.store.primary);
     expect(events.find((e) => e.event === 'collector.sync.failed')?.payload).toMatchObject({ reason: 'conflict', key: ours.key });
   });
@@ -119,7 +119,7 @@ describe('sync', () => {
       segmentBody(BTC, 1, 15, 5, t0 + 1_500), // seq 10..14 never written: a gap
       segmentBody(BTC, 2, 0, 10, t0 + 200), // epoch 2 collected over the same time: an overlap
     ];
-    for (const s of planted) await rt.store.secondary.put(s.key, s.body);
+    for (const s of planted) await rt.store.cache.put(s.key, s.body);
 
     const dry = (await rt.invoker.invoke('sync', { dry_run: true })) as { issues: Array<Record<string, unknown>>; items: number };
     expect(dry.issues.map((i) => i.kind).sort()).toEqual(['seq_gap', 'time_overlap']);
@@ -160,10 +160,10 @@ describe('sync', () => {
     await rt.store.primary.put('latest/x/ticker/A.csv', 'ts\n1\n');
     await rt.store.primary.put('latest/x/ticker/B.csv', 'ts\n2\n');
     await new Promise((r) => setTimeout(r, 1_100)); // MinIO's Last-Modified has second resolution
-    await rt.store.secondary.put('latest/x/ticker/A.csv', 'ts\n10\n'); // newer, different → copied
-    await rt.store.secondary.put('latest/x/ticker/B.csv', 'ts\n2\n'); // same → just dropped
-    await rt.store.secondary.put('latest/x/ticker/C.csv', 'ts\n3\n'); // absent in primary → copied
-    await rt.store.secondary.put('collector/status/old.json', '{"stale":true}');
+    await rt.store.cache.put('latest/x/ticker/A.csv', 'ts\n10\n'); // newer, different → copied
+    await rt.store.cache.put('latest/x/ticker/B.csv', 'ts\n2\n'); // same → just dropped
+    await rt.store.cache.put('latest/x/ticker/C.csv', 'ts\n3\n'); // absent in primary → copied
+    await rt.store.cache.put('collector/status/old.json', '{"stale":true}');
     await new Promise((r) => setTimeout(r, 1_100));
     await rt.store.primary.put('collector/status/old.json', '{"fresh":true}'); // primary newer → kept
 

@@ -109,7 +109,7 @@ export default async function bench(args: string[]): Promise<object> {
   const end = start + days * 24 * HOUR;
   const clock = manualClock(end + HOUR);
   const loaded = loadConfig({ env: { BTC_TS_HOST: 'bench', BTC_TS_DATA_DIR: dir, BTC_TS_LOGS_DIR: path.join(dir, 'logs'), BTC_TS_MODE: 'PROD' } });
-  const runtime = await createRuntime(loaded, { log: silentLogger(), primary, secondary: createFsStore({ root: path.join(dir, 'cache') }), clock });
+  const runtime = await createRuntime(loaded, { log: silentLogger(), primary, cache: createFsStore({ root: path.join(dir, 'cache') }), clock });
   try {
     const g0 = performance.now();
     const generated = await generate(primary, start, end, segmentMs);

@@ -31,7 +31,7 @@ const CAPACITY_SLOT = defineSlot<CapacityFact>('alerts:capacity');
 /** Measures the facts of the enabled rules: the cache backlog, the disk, and (on the lease holder) the NAS capacity forecast. Never throws for a failed measure: it is null. */
 export async function gatherFacts(ctx: FnContext): Promise<Facts> {
   const rules = ctx.config.alerts.rules;
-  const backlog = rules.cacheBacklog.enabled ? await measureBacklog(ctx.store.secondary).catch(() => null) : null;
+  const backlog = rules.cacheBacklog.enabled ? await measureBacklog(ctx.store.cache).catch(() => null) : null;
   const disk = rules.diskFree.enabled ? ((await ctx.disk?.read()) ?? null) : null;
   const capacity = rules.nasFull.enabled && ctx.lease.holder ? await capacityFact(ctx) : null;
   return { now: ctx.clock.now(), backlog, disk, capacity };

@@ -30,7 +30,7 @@ export const healthCommand: Command = {
       const maxAgeMs = positiveNumber(flags['max-age-s'], Math.max(60, (3 * tickMs) / 1000), '--max-age-s') * 1000;
       const streams = await inspectStreams({
         primary: runtime.store.primary,
-        cache: runtime.store.secondary,
+        cache: runtime.store.cache,
         streams: runtime.loaded.config.collector.streams,
         now: runtime.clock.now(),
         days,

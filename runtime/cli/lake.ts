@@ -48,8 +48,8 @@ export const compactCommand: Command = dutyCommand({
 async function readableStore(runtime: Runtime): Promise<ObjectStore> {
   const probe = await runtime.store.probePrimary();
   if (probe.ok) return runtime.store.primary;
-  console.error(color.yellow(`the primary is unreachable (${probe.cause ?? probe.error}); reading the local cache ${runtime.store.secondary.describe}`));
-  return runtime.store.secondary;
+  console.error(color.yellow(`the primary is unreachable (${probe.cause ?? probe.error}); reading the local cache ${runtime.store.cache.describe}`));
+  return runtime.store.cache;
 }
 
 function windowOf(flags: Flags, now: number, required: boolean): Window {

@@ -129,7 +129,7 @@ export async function startRuntime(flags: Flags): Promise<StartedRuntime> {
     undo.push(() => new Promise<void>((resolve) => server.close(() => resolve())));
     const url = `http://${host}:${boundPort}`;
     // code: the compiled dist/ or the TypeScript sources through tsx (bin/runtime.mjs chooses).
-    log.info({ url, primary: runtime.store.primary.describe, cache: runtime.store.secondary.describe, mode: runtime.mode.get(), code: RUNNING_FROM_DIST ? 'dist' : 'sources' }, `btc-ts runtime ${runtime.host} listening on ${url}`);
+    log.info({ url, primary: runtime.store.primary.describe, cache: runtime.store.cache.describe, mode: runtime.mode.get(), code: RUNNING_FROM_DIST ? 'dist' : 'sources' }, `btc-ts runtime ${runtime.host} listening on ${url}`);
     // After the port is bound: a start refused for its port says only why, in one line.
     if (loaded.config.collector.streams.length === 0) log.warn({ streams: 0 }, NO_STREAMS_MESSAGE);
 

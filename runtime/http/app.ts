@@ -87,7 +87,7 @@ export function createApp(runtime: Runtime, options: AppOptions = {}): Hono {
     runtime.metrics.leaseHolder.set(runtime.lease.holder ? 1 : 0);
     runtime.metrics.leaseEpoch.set(runtime.lease.epoch);
     // Measured at scrape time, like the streams' last-ok age: the gauge is never stale.
-    const backlog = await measureBacklog(runtime.store.secondary).catch(() => null);
+    const backlog = await measureBacklog(runtime.store.cache).catch(() => null);
     const disk = await runtime.disk.read();
     if (disk) runtime.metrics.diskFreeBytes.set(disk.free_bytes);
     if (backlog) runtime.metrics.setSyncBacklog(backlog.objects, backlog.bytes);

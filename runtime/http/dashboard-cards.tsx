@@ -113,7 +113,7 @@ export function StorageCard({ model }: { model: DashboardModel }) {
         <dt>Secondary</dt>
         <dd>
           <State tone={storage.secondary === 'used' ? 'warn' : 'idle'} text={storage.secondary === 'used' ? 'cache in use' : 'cache idle'} testid="secondary-state" />{' '}
-          <code>{storage.secondaryDescribe}</code>
+          <code>{storage.cacheDescribe}</code>
         </dd>
         <dt>Last probe</dt>
         <dd>

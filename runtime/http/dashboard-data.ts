@@ -53,7 +53,7 @@ export class DashboardData {
     const state = rt.store.state();
     const [hosts, backlog, shipped, nextTasks, incidents] = await Promise.all([
       deadline(readAllStatus(rt.store), null),
-      deadline(measureBacklog(rt.store.secondary), null),
+      deadline(measureBacklog(rt.store.cache), null),
       deadline(this.shippedAudit.events(now), null),
       deadline(this.nextTasks.load(), { source: null, tasks: [], note: 'handover not readable in time (storage slow?)' }),
       deadline(this.incidents.ids(now), null),
@@ -101,7 +101,7 @@ export class DashboardData {
         secondary: state.secondary,
         cause: state.cause,
         primaryDescribe: rt.store.primary.describe,
-        secondaryDescribe: rt.store.secondary.describe,
+        cacheDescribe: rt.store.cache.describe,
         clockSkew: rt.clockSkew.reading(),
         disk: await rt.disk.read(),
         lastProbe: state.lastProbe && { ok: state.lastProbe.ok, at: state.lastProbe.at, error: state.lastProbe.error && rt.masker.text(state.lastProbe.error) },

@@ -47,7 +47,7 @@ export interface DashboardModel {
     /** Why the primary is down: `network` or the S3 error code (AccessDenied, SignatureDoesNotMatch, …). */
     cause: string | null;
     primaryDescribe: string;
-    secondaryDescribe: string;
+    cacheDescribe: string;
     lastProbe?: { ok: boolean; at: number; error?: string };
     /** Whether the primary enforces If-None-Match / If-Match: `ok`, `missing: …`, `unknown: …` (capabilities.ts). */
     conditionalWrites: string;

@@ -103,7 +103,7 @@ async function retrySync(runtime: Runtime): Promise<{ outcome: SyncRetryOutcome;
       // A sync that ran but could not copy (the NAS still down) is a failure to the button, as to the API.
       status = summary.ok === false ? 503 : 200;
       // What is left is counted, not guessed from `pending`: the operator wants "0 left".
-      const left = await measureBacklog(runtime.store.secondary).catch(() => null);
+      const left = await measureBacklog(runtime.store.cache).catch(() => null);
       remember({ at, ok: summary.ok !== false, running: false, message: runtime.masker.text(syncSentence(summary, left)) });
     },
     (err) => {

@@ -12,7 +12,7 @@ export interface StorageRouterOptions {
   /** The NAS (MinIO) or the embedded FsStore: the one source of truth. */
   primary: ObjectStore;
   /** The local cache bucket (FsStore) that takes writes while the primary is down. */
-  secondary: ObjectStore;
+  cache: ObjectStore;
   /** Used in the probe key `health/probe-<host>`. */
   host: string;
   /** A probe slower than this counts as failed (ms). */
@@ -61,7 +61,7 @@ type SwitchListener = (change: StorageSwitch) => void;
 
 export class StorageRouter implements ObjectStore {
   readonly primary: ObjectStore;
-  readonly secondary: ObjectStore;
+  readonly cache: ObjectStore;
   readonly describe: string;
   private readonly options: StorageRouterOptions;
   private usingPrimary = true;
@@ -78,15 +78,15 @@ export class StorageRouter implements ObjectStore {
   constructor(options: StorageRouterOptions) {
     this.options = options;
     this.primary = options.primary;
-    this.secondary = options.secondary;
-    this.describe = `router(${options.primary.describe} | ${options.secondary.describe})`;
+    this.cache = options.cache;
+    this.describe = `router(${options.primary.describe} | ${options.cache.describe})`;
   }
 
   state(): StorageState {
     return {
       primary: this.usingPrimary ? 'up' : 'down',
       secondary: this.usingPrimary ? 'idle' : 'used',
-      secondaryPath: this.secondary.describe,
+      secondaryPath: this.cache.describe,
       syncPending: this.syncPending,
       cause: this.usingPrimary ? null : this.downCause,
       goodProbes: this.goodProbes,
@@ -193,7 +193,7 @@ export class StorageRouter implements ObjectStore {
         this.switchTo('secondary', `write failed: ${describeError(err)}`);
       }
     }
-    const result = await this.secondary.put(key, body, options);
+    const result = await this.cache.put(key, body, options);
     this.syncPending = true;
     return result;
   }
@@ -219,7 +219,7 @@ export class StorageRouter implements ObjectStore {
   }
 
   async flush(): Promise<void> {
-    await Promise.all([this.primary.flush?.(), this.secondary.flush?.()]);
+    await Promise.all([this.primary.flush?.(), this.cache.flush?.()]);
   }
 
   private async read<R>(op: (store: ObjectStore) => Promise<R>): Promise<R> {
@@ -232,7 +232,7 @@ export class StorageRouter implements ObjectStore {
         this.switchTo('secondary', `read failed: ${describeError(err)}`);
       }
     }
-    return op(this.secondary);
+    return op(this.cache);
   }
 
   private switchTo(to: 'primary' | 'secondary', reason: string): StorageSwitch | null {

@@ -75,7 +75,7 @@ export function createWorkerRuntime(env: Record<string, string>, bundled: Bundle
   const primary = createFetchS3Store(s3);
   const store = new StorageRouter({
     primary,
-    secondary: noCache(),
+    cache: noCache(),
     host,
     probeTimeoutMs: config.storage.probe.timeoutMs,
     upAfterGoodProbes: config.storage.probe.upAfterGoodProbes,

@@ -8,11 +8,11 @@ import type { Masker } from '../secrets.ts';
 import type { ObjectStore } from '../store/types.ts';
 import type { RawStreams } from '../streams.ts';
 
-/** How the router's secondary and the status name the missing cache. */
+/** How the router's cache slot and the status name the missing cache. */
 export const NO_CACHE = 'none (worker: no cache)';
 
 /**
- * The router's secondary in a worker: there is no cache to fall back to, so every call fails
+ * The router's cache in a worker: there is no cache to fall back to, so every call fails
  * Unavailable, naming why. A write the primary refuses is then an error the caller sees, never a
  * record kept somewhere that does not survive the request.
  */

@@ -46,11 +46,11 @@ it('records appended during a 20 s NAS outage reach the primary exactly once, in
     }
   }
   expect(sawDown).toBe(true);
-  const cachedStatus = JSON.parse((await rt.store.secondary.get(statusKey(rt.host))).body.toString()) as { storage: Record<string, string>; sync: { pending: boolean } };
+  const cachedStatus = JSON.parse((await rt.store.cache.get(statusKey(rt.host))).body.toString()) as { storage: Record<string, string>; sync: { pending: boolean } };
   expect(cachedStatus.storage).toMatchObject({ primary: 'down', secondary: 'used' });
   expect(cachedStatus.sync.pending).toBe(true);
-  expect((await listKeys(rt.store.secondary, 'raw/')).length).toBeGreaterThan(10);
-  expect(await listKeys(rt.store.secondary, 'latest/')).toHaveLength(1);
+  expect((await listKeys(rt.store.cache, 'raw/')).length).toBeGreaterThan(10);
+  expect(await listKeys(rt.store.cache, 'latest/')).toHaveLength(1);
 
   await minio.restart();
   // Back up: probes switch the router after 3 good ones, then the schedule's `when` runs sync.
@@ -72,8 +72,8 @@ it('records appended during a 20 s NAS outage reach the primary exactly once, in
   expect(records.every((r) => r.epoch === epoch)).toBe(true);
   const keys = await listKeys(rt.store.primary, 'raw/');
   expect(new Set(keys).size).toBe(keys.length);
-  expect(await listKeys(rt.store.secondary, 'raw/')).toEqual([]);
-  expect(await listKeys(rt.store.secondary, 'latest/')).toEqual([]);
+  expect(await listKeys(rt.store.cache, 'raw/')).toEqual([]);
+  expect(await listKeys(rt.store.cache, 'latest/')).toEqual([]);
 
   const events = await readAuditEvents(rt.store.primary);
   const switches = events.filter((e) => e.event === 'collector.storage.switch').map((e) => e.payload.to);

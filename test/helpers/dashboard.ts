@@ -40,7 +40,7 @@ export async function dashboardWorld(): Promise<DashboardWorld> {
       const dir = mkdtempSync(path.join(os.tmpdir(), `btc-ts-dash-${host}-`));
       dirs.push(dir);
       const loaded = loadConfig({ env: { BTC_TS_HOST: host, BTC_TS_DATA_DIR: dir, BTC_TS_LOGS_DIR: path.join(dir, 'logs'), BTC_TS_MODE: 'PROD' } });
-      const rt = await createRuntime(loaded, { log: silentLogger(), primary: makeStore(), secondary: createFsStore({ root: path.join(dir, 'cache') }), clock });
+      const rt = await createRuntime(loaded, { log: silentLogger(), primary: makeStore(), cache: createFsStore({ root: path.join(dir, 'cache') }), clock });
       runtimes.push(rt);
       return Object.assign(rt, { dir });
     },

@@ -64,7 +64,7 @@ export async function makeRuntime(options: MakeRuntimeOptions = {}): Promise<Tes
     log: silentLogger(),
     clock,
     primary: options.primary ?? createFsStore({ root: path.join(dir, 'nas') }),
-    secondary: createFsStore({ root: path.join(dir, 'cache') }),
+    cache: createFsStore({ root: path.join(dir, 'cache') }),
   });
   return {
     runtime,

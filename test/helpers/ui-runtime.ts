@@ -21,7 +21,7 @@ export interface UiRuntime {
   runtime: Runtime;
   app: Hono;
   primary: ObjectStore;
-  secondary: ObjectStore;
+  cache: ObjectStore;
   dir: string;
   dispose(): Promise<void>;
 }
@@ -31,7 +31,7 @@ export async function createUiRuntime(
 ): Promise<UiRuntime> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'btc-ts-ui-'));
   const primary = createFsStore({ root: path.join(dir, 'nas') });
-  const secondary = createFsStore({ root: path.join(dir, 'cache') });
+  const cache = createFsStore({ root: path.join(dir, 'cache') });
   const loaded = loadConfig({
     env: { BTC_TS_HOST: options.host ?? 'alpha', BTC_TS_DATA_DIR: dir, BTC_TS_LOGS_DIR: path.join(dir, 'logs'), ...options.env },
   });
@@ -39,7 +39,7 @@ export async function createUiRuntime(
   for (const fn of options.extraFunctions ?? []) functions.set(fn.name, fn);
   for (const name of options.withoutFunctions ?? []) functions.delete(name);
   // The page is tested without its scheduler, so no schedule has to resolve.
-  const runtime = await createRuntime(loaded, { log: silentLogger(), primary, secondary, functions, schedules: [], clock: options.clock });
+  const runtime = await createRuntime(loaded, { log: silentLogger(), primary, cache, functions, schedules: [], clock: options.clock });
   const app = createApp(runtime, {
     extend: (a, rt, guard) => mountUi(a, rt, guard, { handoverFile: options.handoverFile === null ? undefined : (options.handoverFile ?? path.join(dir, 'no-handover.md')) }),
   });
@@ -47,7 +47,7 @@ export async function createUiRuntime(
     runtime,
     app,
     primary,
-    secondary,
+    cache,
     dir,
     async dispose() {
       await runtime.shutdown();
