@@ -85,9 +85,12 @@ export async function readBody(run: SyncRun, key: string): Promise<Buffer | null
 }
 
 /**
- * Gives back what a held body took: its budget, and its buffer to the pool — `reuse` only when no
- * request can still be sending its bytes (it was never sent, or its upload was verified: the store
- * received every byte); `forget` otherwise (a refused or failed PUT may still be on the wire).
+ * Gives back what a held body took: its budget, and its buffer to the pool — `reuse` only when the
+ * body was never sent, or its upload was verified (the store answered for every byte, checked
+ * against their MD5, before the buffer can be overwritten); `forget` otherwise: a refused PUT
+ * (conflict, already present) or a failed one may still be writing it, and its memory is left to
+ * the GC. Whatever a reused buffer later holds, it is never what a store keeps for this key: a
+ * late write belongs to an attempt the store already answered, and Content-MD5 guards every PUT.
  */
 export function releaseHeld(run: SyncRun, held: HeldBody, buffer: 'reuse' | 'forget'): void {
   if (held.body) {

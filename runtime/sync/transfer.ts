@@ -46,7 +46,7 @@ export async function releaseUnlessStarted(run: SyncRun, held: HeldBody, task: (
  * exact bytes. A key that holds other bytes in the primary is a conflict: the local bytes are
  * kept under conflicts/ in the cache, audited `collector.sync.failed` (reason conflict), never
  * overwritten. Releases the body's budget at the end, whatever happened; its buffer is reused only
- * after a verified upload (the store then received every byte, so no request still sends them).
+ * after a verified upload (run.ts releaseHeld).
  */
 export async function uploadSegment(run: SyncRun, key: string, held: HeldBody & { body: Buffer }): Promise<void> {
   const { deps, summary } = run;
