@@ -1,6 +1,7 @@
 // runtime/heap.ts
-// V8 heap settings the runtime applies to its own process at start (bin/runtime.mjs): how far the old generation may grow past its live size before a full GC.
+// V8 heap settings the runtime applies to its own process: how far the old generation may grow past its live size before a full GC (at start, bin/runtime.mjs), and a cap on the young generation (runtime sync).
 
+import { PerformanceObserver } from 'node:perf_hooks';
 import v8 from 'node:v8';
 import { BtcError } from './errors.ts';
 
@@ -33,4 +34,38 @@ export function applyHeapSettings(env: Record<string, string | undefined> = proc
   if (percent === 0) return null;
   v8.setFlagsFromString(`${FLAG}=${percent}`);
   return percent;
+}
+
+/**
+ * Most young generation (V8's new space, both semi-spaces, MB) of the `runtime sync` process
+ * (runtime/cli/sync.ts). V8 lets it grow to 32 MB on 64-bit; sync keeps dozens of requests in flight
+ * whose objects survive a scavenge or two, so it got there within seconds, and all of it was
+ * resident. Measured with `npm run bench -- sync` (docs/sync.md "Memory"): peak RSS 142–160 →
+ * 117–118 MB with the young generation at 16 MB (and sync's reused read buffers), the same CPU.
+ */
+export const SYNC_NEW_SPACE_MB = 16;
+
+/**
+ * Keeps this process's young generation at or under `maxNewSpaceMb` (MB). It grows by doubling from
+ * 1 MB; `--max-semi-space-size` is read only when the heap is made, but V8 reads
+ * `--semi-space-growth-factor` at each growth, so GCs are watched (perf_hooks `gc` entries) and the
+ * factor set to 1 once one more doubling would pass the cap. The entry arrives after the GC, so a
+ * doubling may slip in first: the new space ends between half the cap and the cap. Plain
+ * JavaScript, the same on Windows, no re-spawn. A semi-space flag given on the node command line
+ * wins (nothing is done). Process-wide and for good: meant for a process that exists to do one
+ * bulk job. Returns `stop` (stops watching) and whether a command-line flag took precedence.
+ */
+export function capYoungGeneration(maxNewSpaceMb: number, execArgv: string[] = process.execArgv): { stop: () => void; commandLine: boolean } {
+  if (execArgv.some((a) => /^--(max[-_]semi[-_]space[-_]size|semi[-_]space[-_]growth[-_]factor)/.test(a))) return { stop: () => {}, commandLine: true };
+  const limit = maxNewSpaceMb * 1024 * 1024;
+  const newSpace = () => v8.getHeapSpaceStatistics().find((s) => s.space_name === 'new_space')?.space_size ?? 0;
+  const observer = new PerformanceObserver(() => check());
+  const check = () => {
+    if (2 * newSpace() <= limit) return;
+    v8.setFlagsFromString('--semi-space-growth-factor=1');
+    observer.disconnect();
+  };
+  observer.observe({ entryTypes: ['gc'] });
+  check();
+  return { stop: () => observer.disconnect(), commandLine: false };
 }

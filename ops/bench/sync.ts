@@ -30,6 +30,8 @@ export default async function syncBench(args: string[]): Promise<object> {
       large: { type: 'string', default: '200' },
       concurrency: { type: 'string', default: '24' },
       'skip-rclone': { type: 'boolean', default: false },
+      /** Where the memory goes: process.memoryUsage() and V8's spaces sampled in `runtime sync` (ops/bench/_memory-split.mjs). */
+      'memory-split': { type: 'boolean', default: false },
     },
   });
   const small = Number(values.small);
@@ -56,7 +58,9 @@ export default async function syncBench(args: string[]): Promise<object> {
       await bootstrapBucket({ endpoint: minio.endpoint, bucket, accessKey: minio.accessKey, secretKey: minio.secretKey });
       const env = runtimeEnv({ ...minio, bucket }, dataDir, { BTC_TS_HOST: 'bench' });
       const minioBefore = cpuSecondsOf(minioPid);
-      const run = await timedProcess(process.execPath, [...(process.env.BENCH_CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir=' + process.env.BENCH_CPU_PROF] : []), ...(process.env.BENCH_NODE_FLAGS?.split(' ').filter(Boolean) ?? []), path.join(ROOT, 'bin/runtime.mjs'), 'sync', '--concurrency', String(values.concurrency)], { ...process.env, ...env });
+      const splitFile = path.join(dataDir, `memory-split-${name}.json`);
+      const split = values['memory-split'] ? ['--import', pathToFileURL(path.join(ROOT, 'ops/bench/_memory-split.mjs')).href] : [];
+      const run = await timedProcess(process.execPath, [...(process.env.BENCH_CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir=' + process.env.BENCH_CPU_PROF] : []), ...split, ...(process.env.BENCH_NODE_FLAGS?.split(' ').filter(Boolean) ?? []), path.join(ROOT, 'bin/runtime.mjs'), 'sync', '--concurrency', String(values.concurrency)], { ...process.env, ...env, BENCH_MEMORY_SPLIT_OUT: splitFile });
       const summary = JSON.parse(run.stdout) as { ok: boolean; uploaded: number; issues: unknown[]; elapsed_ms: number };
       result[name] = {
         ...rates(generated, run.seconds),
@@ -68,6 +72,7 @@ export default async function syncBench(args: string[]): Promise<object> {
         issues: summary.issues.length,
         in_bucket: await countObjects(createS3Store({ ...s3, bucket })),
         peak_rss_mb: run.peakRssMb,
+        ...(values['memory-split'] ? { memory_split_mb: memorySplit(splitFile) } : {}),
       };
     };
     await oursRun('ours', 'bench-ours', work);
@@ -190,6 +195,17 @@ function findPid(dataDir: string): number | undefined {
     }
   }
   return undefined;
+}
+
+type MemorySample = Record<'rss' | 'heap_total' | 'heap_used' | 'external' | 'array_buffers' | 'new_space' | 'old_space', number>;
+
+/** The samples of ops/bench/_memory-split.mjs: each figure's largest value, and all of them at the largest RSS (MB). */
+function memorySplit(file: string): { max: MemorySample; at_peak_rss: MemorySample; samples: number } {
+  const samples = JSON.parse(readFileSync(file, 'utf8')) as MemorySample[];
+  const round = (s: MemorySample) => Object.fromEntries(Object.entries(s).map(([k, v]) => [k, +v.toFixed(1)])) as MemorySample;
+  const max = Object.fromEntries(Object.keys(samples[0]!).map((k) => [k, Math.max(...samples.map((s) => s[k as keyof MemorySample]))])) as MemorySample;
+  const atPeak = samples.reduce((a, b) => (b.rss > a.rss ? b : a));
+  return { max: round(max), at_peak_rss: round(atPeak), samples: samples.length };
 }
 
 function rates(generated: { objects: number; bytes: number }, seconds: number) {

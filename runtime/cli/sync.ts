@@ -1,6 +1,7 @@
 // runtime/cli/sync.ts
 // `runtime sync [--dry-run]`: runs the sync function now, a progress bar on a TTY, a one-line account and the summary JSON at the end.
 
+import { capYoungGeneration, SYNC_NEW_SPACE_MB } from '../heap.ts';
 import { SYNC_PROGRESS_SLOT, type SyncSummary } from '../sync/engine.ts';
 import { describeIssue } from '../sync/continuity.ts';
 import { dutyCommand } from './flags-from-zod.ts';
@@ -20,6 +21,8 @@ export const syncCommand: Command = dutyCommand({
   optionHelp: { ...configHelp },
   // --dry-run, --concurrency, … come from the sync duty's zod input (flags-from-zod.ts).
   async run(input, flags) {
+    // This process exists to sync: a small young generation keeps its peak RSS down (heap.ts).
+    capYoungGeneration(SYNC_NEW_SPACE_MB);
     const runtime = await loadRuntime(flags, undefined, { runsOnly: 'sync' });
     const bar = progressBar(input.dry_run ? 'checking' : 'syncing');
     runtime.local.set(SYNC_PROGRESS_SLOT, bar.update);

@@ -23,9 +23,13 @@ export async function writeTemp(tmpDir: string, bytes: Buffer, key: string): Pro
   }
 }
 
-/** Reads a file of known size in one call (a file that shrank meanwhile is read up to its end). */
-export async function readWhole(handle: FileHandle, size: number): Promise<Buffer> {
-  const body = Buffer.allocUnsafe(size);
+/**
+ * Reads a file of known size (bytes) in one call (a file that shrank meanwhile is read up to its
+ * end) into `allocate(size)`: a fresh Buffer by default, or one the caller reuses.
+ */
+export async function readWhole(handle: FileHandle, size: number, allocate: (size: number) => Buffer = (n) => Buffer.allocUnsafe(n)): Promise<Buffer> {
+  const body = allocate(size);
+  if (body.length !== size) throw new RangeError(`read buffer of ${body.length} bytes for ${size}`);
   let filled = 0;
   while (filled < size) {
     const { bytesRead } = await handle.read(body, filled, size - filled, filled);

@@ -11,7 +11,7 @@ import { acquireFileLock } from '../file-lock.ts';
 import { createOnly, intoDir, isMissing, PruneQueue, readWhole, removeIfPresent, unavailable, writeTemp } from './fs-files.ts';
 import { walkKeys } from './fs-listing.ts';
 import { validateKey, validatePrefix } from './key-rules.ts';
-import type { DeleteOptions, GetResult, ListOptions, ListPage, ObjectInfo, ObjectStore, PutOptions, PutResult } from './types.ts';
+import type { DeleteOptions, GetOptions, GetResult, ListOptions, ListPage, ObjectInfo, ObjectStore, PutOptions, PutResult } from './types.ts';
 
 export interface FsStoreOptions {
   /** The directory that plays the bucket; created when missing. */
@@ -58,7 +58,8 @@ class FsStore implements ObjectStore {
     return found;
   }
 
-  async getOrNull(key: string): Promise<GetResult | null> {
+  /** `options.into` gives the buffer the body is read into (GetOptions). */
+  async getOrNull(key: string, options: GetOptions = {}): Promise<GetResult | null> {
     const file = this.pathOf(key);
     let handle: FileHandle;
     try {
@@ -71,7 +72,7 @@ class FsStore implements ObjectStore {
     // still read whole and consistent, from the inode that was opened.
     try {
       const stat = await handle.stat();
-      const body = await readWhole(handle, stat.size);
+      const body = await readWhole(handle, stat.size, options.into);
       return withLazyEtag({ key, body, size: body.length, lastModified: stat.mtimeMs });
     } catch (err) {
       throw unavailable(err, key);

@@ -16,6 +16,16 @@ export interface GetResult extends ObjectInfo {
   body: Buffer;
 }
 
+export interface GetOptions {
+  /**
+   * Where to read the body: called once with the object's size (bytes), returns a Buffer of
+   * exactly that many bytes; the result's body is then that Buffer (or a shorter view of it, when
+   * the object shrank meanwhile). Lets a bulk reader reuse its buffers (sync, runtime/sync/body-pool.ts).
+   * A store that cannot read into a given buffer ignores it (the S3 adapters do).
+   */
+  into?: (size: number) => Buffer;
+}
+
 export interface PutOptions {
   /** `"*"`: create only when absent; otherwise PreconditionFailed. */
   ifNoneMatch?: '*';
@@ -72,8 +82,9 @@ export interface ObjectStore {
   readonly describe: string;
   get(key: string): Promise<GetResult>;
   /** Like get, but null when absent. */
-  getOrNull(key: string): Promise<GetResult | null>;
+  getOrNull(key: string, options?: GetOptions): Promise<GetResult | null>;
   head(key: string): Promise<ObjectInfo | null>;
+  /** Keeps no reference to `body` once settled (a caller may reuse the Buffer, see GetOptions.into). */
   put(key: string, body: Buffer | string, options?: PutOptions): Promise<PutResult>;
   /**
    * Idempotent: deleting an absent key is fine. With `ifMatch` the object goes only while its

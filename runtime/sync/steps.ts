@@ -1,65 +1,15 @@
 // runtime/sync/steps.ts
-// The steps of one sync run (engine.ts runSync): open the run, announce the plan, transfer everything, report; and the state they share.
+// The steps of one sync run (engine.ts runSync) after planning: announce the plan, transfer everything, report.
 
 import { isBtcError } from '../errors.ts';
 import type { ObjectInfo } from '../store/types.ts';
-import { BoundedPool } from '../async.ts';
-import { AdaptiveLimit, withBackoff, type BackoffOptions } from './backoff.ts';
-import { ByteBudget, DEFAULT_MAX_BYTES_IN_FLIGHT } from './byte-budget.ts';
-import type { SyncDeps, SyncOptions, SyncSummary } from './engine.ts';
-import type { SyncPlan } from './plan.ts';
+import { releaseHeld, stopped, wouldCopy, type SyncRun } from './run.ts';
 import { syncStream } from './stream-walk.ts';
 import { copyAtomic, readHeld, releaseUnlessStarted, uploadSegment } from './transfer.ts';
+import type { SyncSummary } from './types.ts';
 
 /** How many issues travel in one audit event (the rest are counted). */
 const ISSUES_IN_AUDIT = 100;
-
-/** What every step of one run shares: its inputs, the summary being filled, and the limits on work in flight. */
-export interface SyncRun {
-  readonly deps: SyncDeps;
-  readonly options: SyncOptions;
-  readonly plan: SyncPlan;
-  readonly summary: SyncSummary;
-  /** Uploads in flight (a count), lowered while the primary throttles. */
-  readonly limit: AdaptiveLimit;
-  readonly pool: BoundedPool;
-  /** Bytes of bodies held in memory (read ahead or uploading). */
-  readonly budget: ByteBudget;
-  /** A store call with the run's retries (only Unavailable is retried). */
-  call<T>(op: () => Promise<T>): Promise<T>;
-  /** Told of each throttled answer: fewer uploads in flight. */
-  onThrottle(retryAfterMs: number): void;
-  /** ms since the run started. */
-  elapsed(): number;
-  /** Items finished when the last chunk audit went out. */
-  lastChunkAt: number;
-}
-
-/** Step 0: the run's shared state for `plan` (started: performance.now() at the start). */
-export function openRun(deps: SyncDeps, options: SyncOptions, plan: SyncPlan, started: number): SyncRun {
-  const retry: BackoffOptions = {
-    ...options.retry,
-    signal: options.signal,
-    onRetry: (attempt, delayMs, err) => deps.log.warn({ attempt, delayMs, err: String(err) }, 'sync: store call failed, retrying'),
-  };
-  // Fewer uploads in flight while the primary says SlowDown, back up slowly once it stops.
-  const limit = new AdaptiveLimit(Math.max(1, options.concurrency));
-  return {
-    deps,
-    options,
-    plan,
-    summary: emptySummary(plan, options.dryRun),
-    limit,
-    pool: new BoundedPool(limit),
-    budget: new ByteBudget(Math.max(1, options.maxBytesInFlight ?? DEFAULT_MAX_BYTES_IN_FLIGHT)),
-    call: (op) => withBackoff(op, retry),
-    onThrottle: (retryAfterMs) => {
-      if (limit.onThrottle(retryAfterMs)) deps.log.warn({ concurrency: limit.current, retryAfterMs }, 'sync: primary is throttling (SlowDown); fewer uploads in flight');
-    },
-    elapsed: () => Math.round(performance.now() - started),
-    lastChunkAt: 0,
-  };
-}
 
 /** Step 1: the plan in the audit (`collector.sync.plan`; `collector.sync.start` unless a dry run). */
 export async function announcePlan(run: SyncRun): Promise<void> {
@@ -108,7 +58,7 @@ async function transferAuditSegment(run: SyncRun, info: ObjectInfo): Promise<voi
   if (!held) return; // taken by a concurrent sync
   if (run.options.dryRun) {
     wouldCopy(run, held.body.length);
-    run.budget.release(held.bytes);
+    releaseHeld(run, held, 'reuse');
     return;
   }
   await releaseUnlessStarted(run, held, () => uploadSegment(run, info.key, held));
@@ -134,44 +84,3 @@ export async function reportRun(run: SyncRun): Promise<SyncSummary> {
   return summary;
 }
 
-/** True once an upload failed or the run was aborted: nothing new starts. */
-export function stopped(run: SyncRun): boolean {
-  return run.pool.hasFailed || run.options.signal?.aborted === true;
-}
-
-/** One item done: counts, progress, and a `collector.sync.chunk` audit every `chunkItems`. */
-export async function finished(run: SyncRun, bytes: number): Promise<void> {
-  const { summary, plan, options } = run;
-  summary.items++;
-  summary.bytes += bytes;
-  options.onProgress?.({ done: summary.items, total: plan.items, bytesDone: summary.bytes, bytesTotal: plan.bytes, elapsedMs: run.elapsed() });
-  if (summary.items - run.lastChunkAt >= options.chunkItems) {
-    run.lastChunkAt = summary.items;
-    await run.deps.audit.record('collector.sync.chunk', { items: summary.items, bytes: summary.bytes, elapsed_ms: run.elapsed(), total_items: plan.items });
-  }
-}
-
-/** Dry run: one more item a real run would upload. */
-export function wouldCopy(run: SyncRun, bytes: number): void {
-  run.summary.would_copy!.items++;
-  run.summary.would_copy!.bytes += bytes;
-}
-
-function emptySummary(plan: SyncPlan, dryRun: boolean): SyncSummary {
-  const segments = plan.streams.reduce((n, s) => n + s.segments.length, 0);
-  return {
-    ok: true,
-    dry_run: dryRun,
-    plan: { items: plan.items, bytes: plan.bytes, est_ms: plan.estMs, streams: plan.streams.length, segments, audit_segments: plan.auditSegments.length, atomic: plan.atomic.length },
-    items: 0,
-    bytes: 0,
-    elapsed_ms: 0,
-    uploaded: 0,
-    already_present: 0,
-    atomic: dryRun ? { copied: 0, same: 0, primary_newer: 0, would_copy: 0 } : { copied: 0, same: 0, primary_newer: 0 },
-    ...(dryRun ? { would_copy: { items: 0, bytes: 0 } } : {}),
-    conflicts: [],
-    issues: [],
-    unrecognized: plan.unrecognized,
-  };
-}

@@ -5,8 +5,8 @@ import { rawStreamDayPrefix } from '../keys.ts';
 import type { ObjectInfo } from '../store/types.ts';
 import { checkPair, parseRawKey, summarizeSegment, type SegmentRef, type SegmentSummary } from './continuity.ts';
 import { neighbourDates, type CachedSegment } from './plan.ts';
-import { stopped, wouldCopy, type SyncRun } from './steps.ts';
-import { releaseUnlessStarted, uploadSegment, type HeldBody } from './transfer.ts';
+import { readBody, releaseHeld, stopped, wouldCopy, type HeldBody, type SyncRun } from './run.ts';
+import { releaseUnlessStarted, uploadSegment } from './transfer.ts';
 
 /**
  * Walks one stream: the cached segments merged with the primary's segments of the same dates (and
@@ -42,9 +42,9 @@ export async function syncStream(run: SyncRun, stream: string, cached: CachedSeg
         unsent = await reads.get(ref.key)!;
         reads.delete(ref.key);
         // A read ahead that failed is tried once more, now letting its error stop the run.
-        unsent.body ??= (await run.deps.cache.getOrNull(ref.key))?.body ?? null;
+        unsent.body ??= await readBody(run, ref.key);
         if (!unsent.body) {
-          run.budget.release(unsent.bytes);
+          releaseHeld(run, unsent, 'reuse');
           unsent = null;
           continue; // taken by a concurrent sync
         }
@@ -67,8 +67,8 @@ export async function syncStream(run: SyncRun, stream: string, cached: CachedSeg
     }
   } finally {
     // Bodies no longer needed when the walk stopped early still hold budget: give it back.
-    if (unsent) run.budget.release(unsent.bytes);
-    for (const pending of reads.values()) void pending.then((held) => run.budget.release(held.bytes));
+    if (unsent) releaseHeld(run, unsent, 'reuse'); // read, never sent
+    for (const pending of reads.values()) void pending.then((held) => releaseHeld(run, held, 'reuse'));
   }
 }
 
@@ -79,7 +79,7 @@ export async function syncStream(run: SyncRun, stream: string, cached: CachedSeg
  */
 async function readAheadOf(run: SyncRun, key: string, size: number): Promise<HeldBody> {
   await run.budget.acquire(size);
-  const body = await run.deps.cache.getOrNull(key).then((got) => got?.body ?? null, () => null);
+  const body = await readBody(run, key).catch(() => null);
   return { body, bytes: size };
 }
 
@@ -99,7 +99,7 @@ async function walkOrder(run: SyncRun, stream: string, cached: CachedSegment[]):
 async function transferOrCount(run: SyncRun, key: string, held: HeldBody & { body: Buffer }): Promise<void> {
   if (run.options.dryRun) {
     wouldCopy(run, held.body.length);
-    run.budget.release(held.bytes);
+    releaseHeld(run, held, 'reuse');
     return;
   }
   await releaseUnlessStarted(run, held, () => uploadSegment(run, key, held));

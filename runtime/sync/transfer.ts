@@ -6,16 +6,8 @@ import { conflictKey } from '../keys.ts';
 import { putOnce } from '../segments.ts';
 import { etagOf } from '../store/fs.ts';
 import type { ObjectInfo } from '../store/types.ts';
-import type { SyncSummary } from './engine.ts';
-import { finished, wouldCopy, type SyncRun } from './steps.ts';
-
-/** A body read from the cache and the bytes of the run's budget it holds until released. */
-export interface HeldBody {
-  /** null while a read ahead failed or found the key gone (stream-walk.ts). */
-  body: Buffer | null;
-  /** What was acquired from the budget: the size the cache listed (release exactly this). */
-  bytes: number;
-}
+import { readBody, releaseHeld, finished, wouldCopy, type HeldBody, type SyncRun } from './run.ts';
+import type { SyncSummary } from './types.ts';
 
 /**
  * Reads `key` from the cache once `size` bytes (its listed size) fit in the run's byte budget;
@@ -25,8 +17,8 @@ export interface HeldBody {
 export async function readHeld(run: SyncRun, key: string, size: number): Promise<(HeldBody & { body: Buffer }) | null> {
   await run.budget.acquire(size);
   try {
-    const got = await run.deps.cache.getOrNull(key);
-    if (got) return { body: got.body, bytes: size };
+    const body = await readBody(run, key);
+    if (body) return { body, bytes: size };
   } catch (err) {
     run.budget.release(size);
     throw err;
@@ -45,7 +37,7 @@ export async function releaseUnlessStarted(run: SyncRun, held: HeldBody, task: (
     started = true;
     return task();
   });
-  if (!started) run.budget.release(held.bytes);
+  if (!started) releaseHeld(run, held, 'reuse'); // never sent
 }
 
 /**
@@ -53,13 +45,16 @@ export async function releaseUnlessStarted(run: SyncRun, held: HeldBody, task: (
  * (segments.ts putOnce), then the cache copy is deleted — only now, when the primary holds these
  * exact bytes. A key that holds other bytes in the primary is a conflict: the local bytes are
  * kept under conflicts/ in the cache, audited `collector.sync.failed` (reason conflict), never
- * overwritten. Releases the body's budget at the end, whatever happened.
+ * overwritten. Releases the body's budget at the end, whatever happened; its buffer is reused only
+ * after a verified upload (run.ts releaseHeld).
  */
 export async function uploadSegment(run: SyncRun, key: string, held: HeldBody & { body: Buffer }): Promise<void> {
   const { deps, summary } = run;
   const body = held.body;
+  let verified = false;
   try {
     const outcome = await run.call(() => putOnce(deps.primary, key, body, { onThrottle: run.onThrottle }));
+    verified = outcome.result === 'uploaded';
     run.limit.onSuccess();
     if (outcome.result === 'conflict') {
       // Keep the local bytes where sync will not pick them up again, then make it loud.
@@ -75,7 +70,7 @@ export async function uploadSegment(run: SyncRun, key: string, held: HeldBody & 
     }
     await finished(run, body.length);
   } finally {
-    run.budget.release(held.bytes);
+    releaseHeld(run, held, verified ? 'reuse' : 'forget');
   }
 }
 
