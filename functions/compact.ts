@@ -119,7 +119,10 @@ function holdAt(dataDir: string): ((step: string) => Promise<void>) | undefined 
   if (!step) return undefined;
   return async (reached) => {
     if (reached !== step) return;
-    await fsp.writeFile(path.join(dataDir, `compact-held-${step}`), String(process.pid));
+    // Written aside and renamed: the test polls for the marker and must never read it half-written.
+    const marker = path.join(dataDir, `compact-held-${step}`);
+    await fsp.writeFile(`${marker}.tmp`, String(process.pid));
+    await fsp.rename(`${marker}.tmp`, marker);
     await new Promise(() => setInterval(() => undefined, 60_000));
   };
 }
