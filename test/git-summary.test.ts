@@ -7,7 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import git from 'isomorphic-git';
 import { afterEach, describe, expect, it } from 'vitest';
-import { gitSummary, gitSummaryCli, gitSummaryIsomorphic, openRepo, type GitSummary } from '../runtime/git/repo.ts';
+import { findOnPath, gitSummary, gitSummaryCli, gitSummaryIsomorphic, openRepo, type GitSummary } from '../runtime/git/repo.ts';
 import { createTempRepo, TEST_AUTHOR, type TempRepo } from './helpers/git-repo.ts';
 
 const cleanups: Array<() => void> = [];
@@ -132,5 +132,28 @@ describe('gitSummary: git CLI and isomorphic-git agree', () => {
         { path: 'two.ts', change: 'modified' },
       ],
     });
+  });
+});
+
+describe('findOnPath: which git the handoff runs', () => {
+  it('takes the first absolute PATH directory holding an executable file, never a relative entry or the current directory', () => {
+    const root = fs.mkdtempSync(path.join(os.tmpdir(), 'btc-ts-which-'));
+    cleanups.push(() => rmSync(root, { recursive: true, force: true }));
+    const [here, plainFile, good, later] = ['here', 'plain', 'good', 'later'].map((d) => path.join(root, d));
+    for (const dir of [here!, plainFile!, good!, later!]) fs.mkdirSync(dir);
+    fs.writeFileSync(path.join(here!, 'fakegit'), '#!/bin/sh\n', { mode: 0o755 }); // a repository's own "git": in cwd, and named relatively
+    fs.writeFileSync(path.join(plainFile!, 'fakegit'), 'not executable\n', { mode: 0o644 });
+    fs.mkdirSync(path.join(later!, 'fakegit')); // a directory of that name is not a program
+    fs.writeFileSync(path.join(good!, 'fakegit'), '#!/bin/sh\n', { mode: 0o755 });
+    const cwd = process.cwd();
+    process.chdir(here!);
+    try {
+      const env = { PATH: ['.', 'here', '', path.join(root, 'missing'), ...(process.platform === 'win32' ? [] : [plainFile!]), later!, good!].join(':') };
+      expect(findOnPath('fakegit', env, 'linux')).toBe(path.join(good!, 'fakegit'));
+      expect(findOnPath('fakegit', { PATH: ['.', here!.slice(root.length + 1)].join(':') }, 'linux')).toBeNull();
+      expect(findOnPath('fakegit', {}, 'linux')).toBeNull();
+    } finally {
+      process.chdir(cwd);
+    }
   });
 });

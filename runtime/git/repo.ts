@@ -136,10 +136,46 @@ export async function commitsSince(repo: GitRepo, since: string, limit = 1000): 
 export interface GitSummaryOptions {
   /**
    * The git executable tried first (execFile, no shell); null goes straight to isomorphic-git.
-   * Default `git` from PATH. Any failure of it (absent, too old, a repository it refuses as of
+   * Default: `git` found on PATH by findOnPath (absolute entries only, never the current
+   * directory), looked up once per process. Any failure of it (absent, too old, a repository it refuses as of
    * "dubious ownership") falls back to isomorphic-git, which gives the same summary.
    */
   gitBinary?: string | null;
+}
+
+/** A git that does not answer within this is given up (killed) for isomorphic-git (ms): a hung fsmonitor hook, a stalled network drive. */
+export const GIT_TIMEOUT_MS = 30_000;
+/** Bytes of one git command's output held at most; more is an error, and isomorphic-git answers instead. */
+const GIT_MAX_OUTPUT_BYTES = 64 << 20;
+
+let gitOnPath: string | null | undefined;
+
+/**
+ * The absolute path of `name` in the PATH directories of `env`, or null. Only absolute PATH
+ * entries count, and the current directory is never looked in: Windows' own search (libuv's, for a
+ * bare name) tries the child's working directory first, which would run a `git.exe` planted in the
+ * repository being bundled. On Windows the extensions are `.exe` and `.com` (execFile cannot run a
+ * `.cmd` shim without a shell; such a git falls back to isomorphic-git).
+ */
+export function findOnPath(name: string, env: NodeJS.ProcessEnv = process.env, platform: NodeJS.Platform = process.platform): string | null {
+  const windows = platform === 'win32';
+  const pathVar = windows ? (Object.entries(env).find(([k]) => k.toUpperCase() === 'PATH')?.[1] ?? '') : (env.PATH ?? '');
+  const pathApi = windows ? path.win32 : path.posix;
+  const names = windows ? ['.exe', '.com'].map((ext) => name + ext) : [name];
+  for (const dir of pathVar.split(windows ? ';' : ':')) {
+    const clean = windows ? dir.replace(/^"(.*)"$/, '$1') : dir;
+    if (!clean || !pathApi.isAbsolute(clean)) continue;
+    for (const candidate of names) {
+      const full = pathApi.join(clean, candidate);
+      try {
+        fs.accessSync(full, windows ? fs.constants.F_OK : fs.constants.X_OK);
+        if (fs.statSync(full).isFile()) return full;
+      } catch {
+        // not here
+      }
+    }
+  }
+  return null;
 }
 
 /**
@@ -148,7 +184,7 @@ export interface GitSummaryOptions {
  * stat differs: tens of ms for thousands of files), else isomorphic-git (gitSummaryIsomorphic).
  */
 export async function gitSummary(repo: GitRepo, commitCount = 20, options: GitSummaryOptions = {}): Promise<GitSummary> {
-  const binary = options.gitBinary === undefined ? 'git' : options.gitBinary;
+  const binary = options.gitBinary === undefined ? (gitOnPath === undefined ? (gitOnPath = findOnPath('git')) : gitOnPath) : options.gitBinary;
   const viaCli = binary ? await gitSummaryCli(repo, commitCount, binary) : null;
   return viaCli ?? gitSummaryIsomorphic(repo, commitCount);
 }
@@ -205,22 +241,30 @@ function comparePaths(a: string, b: string): number {
   return x.length - y.length;
 }
 
-/** Git reads these from the environment before its arguments: a hook's GIT_DIR must not redirect the repository named here. */
+/** What git needs of the environment to find its config and temp files (any case on Windows). */
+const GIT_ENV_KEYS = new Set(['PATH', 'HOME', 'USERPROFILE', 'HOMEDRIVE', 'HOMEPATH', 'SYSTEMROOT', 'WINDIR', 'TEMP', 'TMP', 'TMPDIR', 'LANG', 'LC_ALL', 'XDG_CONFIG_HOME']);
+
+/**
+ * Git's environment: only GIT_ENV_KEYS, so none of the runtime's secrets (S3 keys, webhook URLs,
+ * the API token) reaches git or a hook or filter a repository's config may run; no GIT_* either
+ * (a hook's GIT_DIR must not redirect the repository named here).
+ */
 function gitEnv(): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
-  for (const [key, value] of Object.entries(process.env)) if (!key.startsWith('GIT_')) env[key] = value;
+  for (const [key, value] of Object.entries(process.env)) if (GIT_ENV_KEYS.has(key.toUpperCase())) env[key] = value;
   // Read-only: `git status` must not refresh (write) the index under a user's own git command.
   env.GIT_OPTIONAL_LOCKS = '0';
   return env;
 }
 
-/** stdout of `git <args>` in `repo` (execFile, no shell); rejects on a non-zero exit. */
+/** stdout of `git <args>` in `repo` (execFile, no shell); rejects on a non-zero exit, on output over GIT_MAX_OUTPUT_BYTES and after GIT_TIMEOUT_MS (git killed). */
 function runGit(binary: string, repo: GitRepo, args: string[]): Promise<string> {
   return new Promise((resolve, reject) => {
     execFile(
       binary,
-      ['--git-dir', repo.gitdir, '--work-tree', repo.dir, '-c', 'core.quotePath=false', ...args],
-      { cwd: repo.dir, env: gitEnv(), encoding: 'utf8', maxBuffer: 512 << 20, windowsHide: true },
+      // No fsmonitor: a repository's configured hook is a program of its own, run by every status.
+      ['--git-dir', repo.gitdir, '--work-tree', repo.dir, '-c', 'core.quotePath=false', '-c', 'core.fsmonitor=false', ...args],
+      { cwd: repo.dir, env: gitEnv(), encoding: 'utf8', maxBuffer: GIT_MAX_OUTPUT_BYTES, timeout: GIT_TIMEOUT_MS, killSignal: 'SIGKILL', windowsHide: true },
       (err, stdout) => (err ? reject(err) : resolve(stdout)),
     );
   });
@@ -240,7 +284,7 @@ export async function gitSummaryCli(repo: GitRepo, commitCount = 20, binary = 'g
   try {
     const [status, indexed, tags, commits] = await Promise.all([
       // --branch: the `# branch.oid` / `# branch.head` headers give HEAD and the branch without two more processes.
-      run(['status', '--porcelain=v2', '--branch', '-z', '--untracked-files=all', '--no-renames', '--ignore-submodules=none']),
+      run(['status', '--porcelain=v2', '--branch', '--no-ahead-behind', '-z', '--untracked-files=all', '--no-renames', '--ignore-submodules=none']),
       run(['ls-files', '-z', '--cached']),
       run(['for-each-ref', '--format=%(refname)', 'refs/tags']),
       // Fails on an unborn branch (no commit yet); isomorphic-git's log then gives [] too.
