@@ -20,10 +20,10 @@ const FLAG = '--heap-growing-percent';
  * one core.
  *
  * `env.BTC_TS_HEAP_GROWING_PERCENT`: an integer 1–400 (percent), `0` = leave V8's own heuristic.
- * A node flag given on the command line (`node --heap-growing-percent=N …`) wins. Returns the
+ * A node flag given on the command line (`node --heap-growing-percent=N …`) or in NODE_OPTIONS wins. Returns the
  * percent in force (null: V8's heuristic). Throws BtcError InvalidInput for any other value.
  */
-export function applyHeapSettings(env: Record<string, string | undefined> = process.env, execArgv: string[] = process.execArgv): number | null {
+export function applyHeapSettings(env: Record<string, string | undefined> = process.env, execArgv: string[] = nodeFlags(env)): number | null {
   const given = execArgv.find((a) => a.startsWith(FLAG) || a.startsWith('--heap_growing_percent'));
   if (given) return Number(given.split('=')[1] ?? NaN) || null;
   const text = env['BTC_TS_HEAP_GROWING_PERCENT']?.trim();
@@ -52,10 +52,10 @@ export const SYNC_NEW_SPACE_MB = 16;
  * factor set to 1 once one more doubling would pass the cap. The entry arrives after the GC, so a
  * doubling may slip in first: the new space ends between half the cap and the cap. Plain
  * JavaScript, the same on Windows, no re-spawn. A semi-space flag given on the node command line
- * wins (nothing is done). Process-wide and for good: meant for a process that exists to do one
+ * or in NODE_OPTIONS wins (nothing is done). Process-wide and for good: meant for a process that exists to do one
  * bulk job. Returns `stop` (stops watching) and whether a command-line flag took precedence.
  */
-export function capYoungGeneration(maxNewSpaceMb: number, execArgv: string[] = process.execArgv): { stop: () => void; commandLine: boolean } {
+export function capYoungGeneration(maxNewSpaceMb: number, execArgv: string[] = nodeFlags()): { stop: () => void; commandLine: boolean } {
   if (execArgv.some((a) => /^--(max[-_]semi[-_]space[-_]size|semi[-_]space[-_]growth[-_]factor)/.test(a))) return { stop: () => {}, commandLine: true };
   const limit = maxNewSpaceMb * 1024 * 1024;
   const newSpace = () => v8.getHeapSpaceStatistics().find((s) => s.space_name === 'new_space')?.space_size ?? 0;
@@ -68,4 +68,9 @@ export function capYoungGeneration(maxNewSpaceMb: number, execArgv: string[] = p
   observer.observe({ entryTypes: ['gc'] });
   check();
   return { stop: () => observer.disconnect(), commandLine: false };
+}
+
+/** The node flags of this process: its command line's and NODE_OPTIONS' (which process.execArgv does not show). */
+export function nodeFlags(env: Record<string, string | undefined> = process.env): string[] {
+  return [...process.execArgv, ...(env['NODE_OPTIONS']?.split(/\s+/).filter(Boolean) ?? [])];
 }

@@ -124,7 +124,7 @@ describe('usage lines derived from the flags', () => {
     });
     const flags = deriveFlags(schema, { flagNames: { streams: 'stream' }, positionalKeys: ['action'] });
     expect(usageOf('thing do', flags, { config: { type: 'string' }, json: { type: 'boolean' }, tag: { type: 'string', multiple: true } })).toBe(
-      'runtime thing do on|off [--stream STREAM]… [--no-upload] --count N [--ratio X] [--hook URL] [--config CONFIG] [--json] [--tag TAG]…',
+      'runtime thing do on|off [--stream STREAM]… [--no-upload] --count N [--ratio X] [--hook URL] [--config FILE] [--json] [--tag TAG]…',
     );
   });
 

@@ -124,6 +124,12 @@ describe('timeSliced', () => {
     turns = 1000; // stop the ticker
   });
 
+  it('awaits an item whose result is a promise (a big file read off the main thread) in its place', async () => {
+    const out = await timeSliced([1, 2, 3, 4], (n) => (n % 2 === 0 ? new Promise<number>((resolve) => setTimeout(() => resolve(n * 10), 5 - n)) : n * 10));
+    expect(out).toEqual([10, 20, 30, 40]);
+    await expect(timeSliced([1, 2], (n) => (n === 2 ? Promise.reject(new Error('unreadable 2')) : n))).rejects.toThrow('unreadable 2');
+  });
+
   it('an error thrown for one item rejects the whole call', async () => {
     await expect(
       timeSliced(['a', 'b'], (s) => {

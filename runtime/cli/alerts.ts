@@ -23,7 +23,7 @@ export interface OpenAlertRow {
 
 export const alertsListCommand: Command = {
   ...listed('alerts'),
-  usage: 'runtime alerts [--json] [--config F]',
+  usage: 'runtime alerts [--json] [--config FILE]',
   options: { ...configOption, json: { type: 'boolean' } },
   optionHelp: { ...configHelp, json: 'print the incidents as JSON' },
   async run(flags) {
@@ -61,7 +61,7 @@ export const alertsListCommand: Command = {
 
 export const alertsTestCommand: Command = {
   ...listed('alerts test'),
-  usage: 'runtime alerts test [--json] [--config F]',
+  usage: 'runtime alerts test [--json] [--config FILE]',
   options: { ...configOption, json: { type: 'boolean' } },
   optionHelp: { ...configHelp, json: 'print the delivery result as JSON' },
   async run(flags) {

@@ -22,7 +22,7 @@ interface Probe {
 
 export const diagApiCommand: Command = {
   ...listed('diag api'),
-  usage: 'runtime diag api [--config F] [--json]',
+  usage: 'runtime diag api [--config FILE] [--json]',
   options: { ...configOption, json: { type: 'boolean' } },
   optionHelp: { ...configHelp, json: 'print the results as JSON' },
   async run(flags) {

@@ -105,8 +105,13 @@ function describeValue(schema: z.ZodType): { kind: ValueKind; text: string; meta
 }
 
 const kebab = (key: string) => key.replace(/_/g, '-');
-/** `json-out` → `JSON_OUT`: a value's name in the usage line when its kind says nothing more. */
-const upperSnake = (name: string) => name.replace(/-/g, '_').toUpperCase();
+/**
+ * A value's name in the usage line, by option, where the option's name says less: the same words
+ * the hand-written usage lines use too (`--config FILE`).
+ */
+const METAVARS: Record<string, string> = { config: 'FILE', 'json-out': 'FILE', out: 'FILE|DIR', date: 'YYYY-MM-DD' };
+/** `job-id` → `JOB_ID`: a value's name in the usage line when its kind and METAVARS say nothing more. */
+const upperSnake = (name: string) => METAVARS[name] ?? name.replace(/-/g, '_').toUpperCase();
 
 /**
  * The flags of a zod object `schema` (a duty's input): one per key, kebab-case of the key unless
@@ -251,5 +256,5 @@ function commandOver(source: FlagSource, def: ZodCommandDef): Command {
     };
   };
   // The usage line needs the schema: a command is prepared before anything prints it (runtime/cli/main.ts).
-  return { ...shape, usage: `runtime ${def.name} (prepare() derives the usage)`, prepare, run: async (flags, positionals) => (await prepare()).run(flags, positionals) };
+  return { ...shape, usage: `runtime ${def.name} [options]`, prepare, run: async (flags, positionals) => (await prepare()).run(flags, positionals) };
 }

@@ -45,7 +45,7 @@ export const handoffMakeCommand: Command = dutyCommand({
 
 export const handoffLoadCommand: Command = {
   ...listed('handoff load'),
-  usage: 'runtime handoff load <zip|key> [--sha256 HEX] [--json] [--config F]',
+  usage: 'runtime handoff load <zip|key> [--sha256 HEX] [--json] [--config FILE]',
   positionals: ['zip|key'],
   options: { ...configOption, sha256: { type: 'string' }, json: { type: 'boolean' } },
   optionHelp: { ...configHelp, sha256: 'expected sha256 of the zip (from the audit event)', json: 'print the result as JSON' },

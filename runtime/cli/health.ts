@@ -12,7 +12,7 @@ import { listed } from './summaries.ts';
 
 export const healthCommand: Command = {
   ...listed('health'),
-  usage: 'runtime health --dry-run [--days N] [--max-age-s S] [--json] [--config F]',
+  usage: 'runtime health --dry-run [--days N] [--max-age-s S] [--json] [--config FILE]',
   options: { ...configOption, 'dry-run': { type: 'boolean' }, days: { type: 'string' }, 'max-age-s': { type: 'string' }, json: { type: 'boolean' } },
   optionHelp: {
     ...configHelp,

@@ -9,7 +9,7 @@ import { listed } from './summaries.ts';
 
 export const invokeCommand: Command = {
   ...listed('invoke'),
-  usage: 'runtime invoke <fn> [--input JSON] [--local] [--config F]',
+  usage: 'runtime invoke <fn> [--input JSON] [--local] [--config FILE]',
   positionals: ['fn'],
   options: { ...configOption, input: { type: 'string' }, local: { type: 'boolean' } },
   optionHelp: {

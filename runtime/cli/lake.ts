@@ -76,7 +76,7 @@ async function withWindow<T>(runtime: Runtime, window: Window, streams: StreamRe
 
 export const queryCommand: Command = {
   ...listed('query'),
-  usage: 'runtime query "<SQL>" [--from T] [--to T] [--stream S]… [--format table|csv|json] [--config F]',
+  usage: 'runtime query "<SQL>" [--from T] [--to T] [--stream S]… [--format table|csv|json] [--config FILE]',
   positionals: ['sql'],
   options: { ...configOption, from: { type: 'string' }, to: { type: 'string' }, stream: { type: 'string', multiple: true }, format: { type: 'string' } },
   optionHelp: {
@@ -123,7 +123,7 @@ function csvCell(v: unknown): string {
 
 export const exportCommand: Command = {
   ...listed('export'),
-  usage: 'runtime export --stream EX/TOPIC/SYMBOL --from T --to T --format csv|parquet|jsonl --out F [--config F]',
+  usage: 'runtime export --stream EX/TOPIC/SYMBOL --from T --to T --format csv|parquet|jsonl --out F [--config FILE]',
   options: { ...configOption, stream: { type: 'string' }, from: { type: 'string' }, to: { type: 'string' }, format: { type: 'string' }, out: { type: 'string' } },
   optionHelp: { ...configHelp, stream: 'e.g. binance/trades/BTC-USDT', from: 'window start (ms, YYYY-MM-DD or ISO time)', to: 'window end, exclusive', format: 'csv, parquet or jsonl', out: 'local file to write' },
   async run(flags) {
@@ -146,7 +146,7 @@ export const exportCommand: Command = {
 
 export const capacityCommand: Command = {
   ...listed('capacity'),
-  usage: 'runtime capacity [--json] [--config F]',
+  usage: 'runtime capacity [--json] [--config FILE]',
   options: { ...configOption, json: { type: 'boolean' } },
   optionHelp: { ...configHelp, json: 'the whole report as JSON' },
   async run(flags) {
@@ -174,7 +174,7 @@ function printCapacity(r: CapacityReport): void {
 
 export const incidentMakeCommand: Command = {
   ...listed('incident make'),
-  usage: 'runtime incident make <id> --from T --to T [--stream S]… [--config F]',
+  usage: 'runtime incident make <id> --from T --to T [--stream S]… [--config FILE]',
   positionals: ['id'],
   options: { ...configOption, from: { type: 'string' }, to: { type: 'string' }, stream: { type: 'string', multiple: true } },
   optionHelp: { ...configHelp, from: 'window start (ms, YYYY-MM-DD or ISO time)', to: 'window end, exclusive', stream: 'streams to export (repeatable; default: every stream with data in the window)' },

@@ -48,7 +48,8 @@ export async function main(argv: string[]): Promise<number> {
   if (!command) {
     // `runtime rp` or `runtime handoff --help`: name the sub-commands of that group.
     // A duty command's usage line is derived from its schema: prepare it first.
-    const group = await Promise.all(commands.filter((c) => c.name.split(' ')[0] === argv[0] && c.name.includes(' ')).map((c) => (c.prepare ? c.prepare() : c)));
+    // One duty that fails to load still leaves the others' lines, and its own placeholder line.
+    const group = await Promise.all(commands.filter((c) => c.name.split(' ')[0] === argv[0] && c.name.includes(' ')).map((c) => (c.prepare ? c.prepare().catch(() => c) : c)));
     if (group.length) {
       const asked = argv.includes('--help') || argv.includes('-h');
       (asked ? console.log : console.error)(`runtime ${argv[0]}: name a sub-command:\n${group.map((c) => `  ${c.usage}`).join('\n')}`);

@@ -10,7 +10,7 @@ import { listed } from './summaries.ts';
 
 export const statusCommand: Command = {
   ...listed('status'),
-  usage: 'runtime status [--json] [--config F]',
+  usage: 'runtime status [--json] [--config FILE]',
   options: { ...configOption, json: { type: 'boolean' } },
   optionHelp: { ...configHelp, json: 'print the status objects as JSON' },
   async run(flags) {

@@ -11,7 +11,7 @@ import { listed } from './summaries.ts';
 
 export const whatifCommand: Command = {
   ...listed('whatif'),
-  usage: 'runtime whatif [--config F] [--json]',
+  usage: 'runtime whatif [--config FILE] [--json]',
   options: { ...configOption, json: { type: 'boolean' } },
   optionHelp: { ...configHelp, json: 'print the results as JSON' },
   async run(flags) {

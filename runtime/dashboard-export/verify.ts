@@ -19,7 +19,7 @@ const HOURS = { error: 'must be a positive number of hours' };
  */
 export const verifyInputSchema = z
   .object({
-    max_heartbeat_age_h: z.number(HOURS).positive(HOURS).optional().describe('fail when the heartbeat or a dataset success is older (hours; default one export period plus a quarter, 7.5 for 6 h)'),
+    max_heartbeat_age_h: z.number(HOURS).positive(HOURS).optional().describe('fail when the heartbeat or a dataset success is older (hours; default: `runtime dashboard verify` one export period plus a quarter, 7.5 for 6 h; POST /dashboard/verify on a worker 6)'),
     expected_datasets: z.array(z.enum(DATASETS)).optional().describe('dataset that must be present and ok (default all)'),
     secrets: z.array(z.string().min(1).max(200)).max(50).optional().describe('environment variable that must be set (only names are reported)'),
   })

@@ -13,7 +13,7 @@ import { gitSummary, type GitRepo } from '../git/repo.ts';
 import { extendMasker, MASK, patternsFor, SECRET_PATTERNS, type Masker } from '../secrets.ts';
 import type { ObjectStore } from '../store/types.ts';
 import { mayHoldConfigSecrets, secretsInConfigFile } from './file-secrets.ts';
-import { headerLines, listRepoFiles, looksBinary, pathPrefix, timeSliced, type RepoFile } from './files.ts';
+import { headerLines, listRepoFiles, looksBinary, pathPrefix, readWholeFile, timeSliced, type RepoFile } from './files.ts';
 import { parseHandover } from './handover.ts';
 import { logSample, rawSamples } from './samples.ts';
 import { contextMap, ENTRY, envManifest, gitDocument, repoStructureYaml, type Identity } from './sections.ts';
@@ -131,9 +131,9 @@ const CONFIG_KEEP_BYTES = 32 << 20;
 /** What looksBinary and headerLines look at: all that is read of a file too big to be copied. */
 const HEAD_BYTES = 8192;
 
-/** The bytes of the file at `full` (`bytes` long when listed); only its head when it is over `maxFileBytes` (listed, never copied). Synchronous: called through timeSliced. */
-function readRepoFile(full: string, bytes: number, maxFileBytes: number): Buffer {
-  if (bytes <= maxFileBytes) return fs.readFileSync(full);
+/** The bytes of the file at `full` (`bytes` long when listed); only its head when it is over `maxFileBytes` (listed, never copied). Synchronous unless big (readWholeFile): called through timeSliced. */
+function readRepoFile(full: string, bytes: number, maxFileBytes: number): Buffer | Promise<Buffer> {
+  if (bytes <= maxFileBytes) return readWholeFile(full, bytes);
   const fd = fs.openSync(full, 'r');
   try {
     const head = Buffer.alloc(HEAD_BYTES);
@@ -159,7 +159,7 @@ async function bundleMasker(src: BundleSources, listed: readonly RepoFile[]): Pr
   const prefix = pathPrefix(src.repoDir);
   for (let i = 0; i < candidates.length; i += FILE_WINDOW) {
     const window = candidates.slice(i, i + FILE_WINDOW);
-    const bodies = await timeSliced(window, (file) => fs.readFileSync(prefix + file.path));
+    const bodies = await timeSliced(window, (file) => readWholeFile(prefix + file.path, file.bytes));
     bodies.forEach((body, j) => {
       // What the bundle will use of it: the whole file when it is copied, else its head; within a bound, else it is read again.
       const kept = window[j]!.bytes <= src.settings.maxFileBytes ? body : Buffer.from(body.subarray(0, HEAD_BYTES)); // as readRepoFile decides

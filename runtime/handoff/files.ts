@@ -42,7 +42,7 @@ const SLICE_MS = 8;
  * has run SLICE_MS: for many fast synchronous calls (stat, reading small files) in a process that
  * serves other work too. An error thrown by `fn` rejects the whole call.
  */
-export async function timeSliced<T, R>(items: readonly T[], fn: (item: T) => R): Promise<R[]> {
+export async function timeSliced<T, R>(items: readonly T[], fn: (item: T) => R | Promise<R>): Promise<R[]> {
   const out: R[] = [];
   let sliceStart = performance.now();
   for (const item of items) {
@@ -50,9 +50,19 @@ export async function timeSliced<T, R>(items: readonly T[], fn: (item: T) => R):
       await new Promise<void>((resolve) => setImmediate(resolve));
       sliceStart = performance.now();
     }
-    out.push(fn(item));
+    const result = fn(item);
+    // A promise (a big file read off the main thread) is awaited; a plain value costs no microtask.
+    out.push(result instanceof Promise ? await result : result);
   }
   return out;
+}
+
+/** Files larger than this are read with the promise API: one synchronous read must not hold the event loop for long (bytes). */
+export const SYNC_READ_MAX_BYTES = 1 << 20;
+
+/** The whole file at `full`, `bytes` long when listed: synchronously when small (see timeSliced), else off the main thread. */
+export function readWholeFile(full: string, bytes: number): Buffer | Promise<Buffer> {
+  return bytes > SYNC_READ_MAX_BYTES ? fs.promises.readFile(full) : fs.readFileSync(full);
 }
 
 /** This installation's own directory (the source tree, also when running the compiled dist/): the default repository a handoff describes. */

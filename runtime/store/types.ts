@@ -21,7 +21,8 @@ export interface GetOptions {
    * Where to read the body: called once with the object's size (bytes), returns a Buffer of
    * exactly that many bytes; the result's body is then that Buffer (or a shorter view of it, when
    * the object shrank meanwhile). Lets a bulk reader reuse its buffers (sync, runtime/sync/body-pool.ts).
-   * A store that cannot read into a given buffer ignores it (the S3 adapters do).
+   * A store that cannot read into a given buffer ignores it (the S3 adapters do). FsStore works
+   * the result's `etag` out from the body when it is first read: read it before the buffer is reused.
    */
   into?: (size: number) => Buffer;
 }
@@ -84,7 +85,11 @@ export interface ObjectStore {
   /** Like get, but null when absent. */
   getOrNull(key: string, options?: GetOptions): Promise<GetResult | null>;
   head(key: string): Promise<ObjectInfo | null>;
-  /** Keeps no reference to `body` once settled (a caller may reuse the Buffer, see GetOptions.into). */
+  /**
+   * Keeps no reference to `body` once it resolved with a 2xx answer. After a refusal or an error
+   * the S3 adapters' socket may still be sending from it (a server may answer before reading the
+   * body): a caller reuses the Buffer (GetOptions.into) only after a verified upload, as sync does.
+   */
   put(key: string, body: Buffer | string, options?: PutOptions): Promise<PutResult>;
   /**
    * Idempotent: deleting an absent key is fine. With `ifMatch` the object goes only while its
