@@ -85,7 +85,7 @@ async function viaRunningRuntime(flags: Flags, input: object): Promise<Made | nu
 }
 
 async function inProcess(flags: Flags, input: object): Promise<Made> {
-  const runtime = await loadRuntime(flags);
+  const runtime = await loadRuntime(flags, undefined, { runsOnly: 'handoff' }); // only the handoff duty's modules
   try {
     const result = (await runtime.invoker.invoke('handoff', input, 'cli')) as HandoffResult;
     return { bytes: result.bytes, summary: result.json };
