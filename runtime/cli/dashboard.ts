@@ -48,7 +48,7 @@ export const dashboardVerifyCommand: Command = zodCommand(verifyInputSchema, {
   optionHelp: { ...configHelp },
   async run(input, flags) {
     const { max_heartbeat_age_h: hours, expected_datasets: expected, secrets } = input as VerifyInput;
-    const runtime = await loadRuntime(flags);
+    const runtime = await loadRuntime(flags, undefined, { runsNoFunction: true }); // reads the store only
     try {
       const report = await verifyChain(runtime.store.primary, {
         now: runtime.clock.now(),

@@ -100,7 +100,7 @@ async function readSource(flags: Flags, source: string): Promise<Buffer> {
   const looksLikeKey = HANDOFF_KEY_PATTERN.test(source);
   if (!looksLikeKey) throw new BtcError('InvalidInput', `${source}: no such file, and not a handoff/Handoff_….zip key`);
   const key = source.startsWith(HANDOFF_PREFIX) ? source : handoffKey(source);
-  const runtime = await loadRuntime(flags);
+  const runtime = await loadRuntime(flags, undefined, { runsNoFunction: true }); // reads the store only
   try {
     const object = await runtime.store.getOrNull(key);
     if (!object) throw new BtcError('InvalidInput', `no bundle ${key} in ${runtime.store.primary.describe} or the cache`);
