@@ -7,7 +7,8 @@ import os from 'node:os';
 import path from 'node:path';
 import git from 'isomorphic-git';
 import { afterEach, describe, expect, it } from 'vitest';
-import { findOnPath, gitSummary, gitSummaryCli, gitSummaryIsomorphic, openRepo, type GitSummary } from '../runtime/git/repo.ts';
+import { findOnPath, gitSummaryCli } from '../runtime/git/git-cli.ts';
+import { gitSummary, gitSummaryIsomorphic, openRepo, type GitSummary } from '../runtime/git/repo.ts';
 import { createTempRepo, TEST_AUTHOR, type TempRepo } from './helpers/git-repo.ts';
 
 const cleanups: Array<() => void> = [];
