@@ -49,9 +49,9 @@ export interface SpawnRuntimeOptions {
 }
 
 export async function spawnRuntime(options: SpawnRuntimeOptions): Promise<RuntimeProcess> {
-  const port = options.port ?? (await freePort());
+  let port = options.port ?? (await freePort());
   const dataDir = options.dataDir ?? mkdtempSync(path.join(os.tmpdir(), `btc-ts-rt-${options.host}-`));
-  const url = `http://127.0.0.1:${port}`;
+  let url = `http://127.0.0.1:${port}`;
   const root = options.root ?? ROOT;
   let child!: ChildProcess;
   let output = '';
@@ -79,7 +79,8 @@ export async function spawnRuntime(options: SpawnRuntimeOptions): Promise<Runtim
       if (child.exitCode !== null) throw new Error(`runtime ${options.host} exited with ${child.exitCode}:\n${output}`);
       try {
         const res = await fetch(`${url}/health`, { signal: AbortSignal.timeout(1000) });
-        if (res.ok) return;
+        // Ours only: another test's runtime may have bound this port between freePort and our bind.
+        if (res.ok && ((await res.json()) as { host?: string }).host === options.host) return;
       } catch {
         // not up yet
       }
@@ -95,7 +96,19 @@ export async function spawnRuntime(options: SpawnRuntimeOptions): Promise<Runtim
     c.exitCode !== null || c.signalCode !== null ? Promise.resolve() : new Promise<void>((r) => c.once('exit', () => r()));
 
   try {
-    await launch();
+    // A port freePort found free can be taken by a parallel test before the child binds it
+    // (EADDRINUSE, exit 2): with a port of our choosing, try another.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await launch();
+        break;
+      } catch (err) {
+        if (options.port !== undefined || attempt >= 3 || !output.includes('EADDRINUSE')) throw err;
+        port = await freePort();
+        url = `http://127.0.0.1:${port}`;
+        output = '';
+      }
+    }
   } catch (err) {
     if (!options.dataDir) rmSync(dataDir, { recursive: true, force: true });
     throw err;
