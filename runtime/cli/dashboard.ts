@@ -1,15 +1,14 @@
 // runtime/cli/dashboard.ts
 // `runtime dashboard export` and `runtime dashboard verify`: the seed's export CLI and nightly chain check.
 
-import { writeFileSync } from 'node:fs';
 import type { ExportSummary } from '../dashboard-export/export.ts';
 import { DATASETS } from '../dashboard-export/keys.ts';
 import { verifyChain, verifyInputSchema, type VerifyInput } from '../dashboard-export/verify.ts';
 import { defaultMaxHeartbeatAgeMs } from '../dashboard-export/verify-run.ts';
 import { dutyCommand, zodCommand } from './flags-from-zod.ts';
-import { configHelp, configOption, loadRuntime } from './load.ts';
+import { configHelp, configOption, invokeOnce, loadRuntime } from './load.ts';
 import type { Command } from './main.ts';
-import { printJson } from './output.ts';
+import { printJson, writeJsonOut } from './output.ts';
 import { listed } from './summaries.ts';
 
 export const dashboardExportCommand: Command = dutyCommand({
@@ -27,15 +26,10 @@ export const dashboardExportCommand: Command = dutyCommand({
     // The duty takes its upload command from the config only (HTTP may switch it off, never supply
     // one); the command line's --upload-command is this run's config value.
     const command = flags['upload-command'] as string | undefined;
-    const runtime = await loadRuntime(flags, command === undefined ? undefined : { dashboard: { uploadCommand: command } }, { runsOnly: 'dashboard-export' });
-    try {
-      const summary = (await runtime.invoker.invoke('dashboard-export', input, 'cli')) as ExportSummary;
-      printJson(summary);
-      if (flags['json-out']) writeFileSync(flags['json-out'] as string, JSON.stringify(summary, null, 2) + '\n');
-      return summary.status === 'ok' ? 0 : 1;
-    } finally {
-      await runtime.shutdown();
-    }
+    const summary = (await invokeOnce(flags, 'dashboard-export', input, command === undefined ? undefined : { dashboard: { uploadCommand: command } })) as ExportSummary;
+    printJson(summary);
+    writeJsonOut(flags['json-out'], summary);
+    return summary.status === 'ok' ? 0 : 1;
   },
 });
 

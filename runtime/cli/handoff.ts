@@ -12,7 +12,7 @@ import { repoDirOf } from '../handoff/files.ts';
 import type { HandoffResult, HandoffSummary } from '../handoff/result.ts';
 import { readBundle, type LoadedBundle } from '../handoff/read.ts';
 import { dutyCommand } from './flags-from-zod.ts';
-import { configHelp, configOption, loadRuntime, runningRuntime } from './load.ts';
+import { configHelp, configOption, invokeOnce, loadRuntime, runningRuntime } from './load.ts';
 import type { Command, Flags } from './main.ts';
 import { color, plain, printJson } from './output.ts';
 import { HANDOFF_KEY_PATTERN, HANDOFF_PREFIX, handoffKey } from '../keys.ts';
@@ -85,13 +85,8 @@ async function viaRunningRuntime(flags: Flags, input: object): Promise<Made | nu
 }
 
 async function inProcess(flags: Flags, input: object): Promise<Made> {
-  const runtime = await loadRuntime(flags, undefined, { runsOnly: 'handoff' }); // only the handoff duty's modules
-  try {
-    const result = (await runtime.invoker.invoke('handoff', input, 'cli')) as HandoffResult;
-    return { bytes: result.bytes, summary: result.json };
-  } finally {
-    await runtime.shutdown();
-  }
+  const result = (await invokeOnce(flags, 'handoff', input as Record<string, unknown>)) as HandoffResult;
+  return { bytes: result.bytes, summary: result.json };
 }
 
 /** A file on disk, else a key in the store (`handoff/Handoff_….zip` or just the file name). */

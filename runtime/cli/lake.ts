@@ -12,7 +12,7 @@ import { parseStreamName, TOPICS, type StreamRef } from '../lake/layout.ts';
 import { discoverStreams, exportTable, loadWindow, parseTime, type ExportFormat, type LoadReport, type Window } from '../lake/read.ts';
 import type { ObjectStore } from '../store/types.ts';
 import { dutyCommand } from './flags-from-zod.ts';
-import { configHelp, configOption, loadRuntime } from './load.ts';
+import { configHelp, configOption, invokeOnce, loadRuntime } from './load.ts';
 import type { Command, Flags } from './main.ts';
 import { color, plain, printJson, printTable } from './output.ts';
 import { listed } from './summaries.ts';
@@ -27,20 +27,15 @@ export const compactCommand: Command = dutyCommand({
   options: { ...configOption },
   optionHelp: { ...configHelp },
   async run(input, flags) {
-    const runtime = await loadRuntime(flags, undefined, { runsOnly: 'compact' });
-    try {
-      const result = (await runtime.invoker.invoke('compact', input, 'cli')) as Omit<CompactRunReport, 'days'> & { ok: boolean; skipped: string | null; days: CompactRunReport['days'] };
-      if (result.skipped) console.error(color.yellow(`compaction skipped: ${result.skipped}`));
-      for (const d of result.days) {
-        const line = `${d.action.padEnd(13)} ${d.stream} ${d.date} (${d.reason}): ${d.rows} rows from ${d.records_in} records of ${d.sources} segments, ${d.dropped} duplicates dropped` +
-          (d.parquet_bytes ? `, ${(d.raw_bytes / 1e6).toFixed(1)} MB → ${(d.parquet_bytes / 1e6).toFixed(2)} MB` : '');
-        console.error(d.action === 'failed' ? color.red(plain(`${line}: ${d.error}`)) : line);
-      }
-      printJson(result);
-      return result.ok ? 0 : 1;
-    } finally {
-      await runtime.shutdown();
+    const result = (await invokeOnce(flags, 'compact', input)) as Omit<CompactRunReport, 'days'> & { ok: boolean; skipped: string | null; days: CompactRunReport['days'] };
+    if (result.skipped) console.error(color.yellow(`compaction skipped: ${result.skipped}`));
+    for (const d of result.days) {
+      const line = `${d.action.padEnd(13)} ${d.stream} ${d.date} (${d.reason}): ${d.rows} rows from ${d.records_in} records of ${d.sources} segments, ${d.dropped} duplicates dropped` +
+        (d.parquet_bytes ? `, ${(d.raw_bytes / 1e6).toFixed(1)} MB → ${(d.parquet_bytes / 1e6).toFixed(2)} MB` : '');
+      console.error(d.action === 'failed' ? color.red(plain(`${line}: ${d.error}`)) : line);
     }
+    printJson(result);
+    return result.ok ? 0 : 1;
   },
 });
 

@@ -45,6 +45,20 @@ export async function loadRuntime(
 }
 
 /**
+ * Runs `duty` once with `input` (already validated by its schema) in a runtime built for this
+ * command, with only that duty loaded (loadRuntime `runsOnly`), and shuts the runtime down:
+ * resolves with the duty's result. @throws what the duty or the invoker throws (BtcError).
+ */
+export async function invokeOnce(flags: Flags, duty: string, input: Record<string, unknown>, overrides?: Record<string, unknown>): Promise<unknown> {
+  const runtime = await loadRuntime(flags, overrides, { runsOnly: duty });
+  try {
+    return await runtime.invoker.invoke(duty, input, 'cli');
+  } finally {
+    await runtime.shutdown();
+  }
+}
+
+/**
  * How long the CLI waits for `/health` of a runtime on this PC (ms), on the port the
  * data-directory lock names and on the configured one alike. A port nobody listens on refuses at
  * once, so the wait only costs when something is there: a runtime that is slow on a busy PC (a

@@ -1,5 +1,8 @@
 // runtime/cli/output.ts
-// Terminal output helpers: aligned tables, JSON printing, colour only on a TTY, control sequences stripped from foreign text.
+// Terminal output helpers: aligned tables, JSON printing (and --json-out files), colour only on a TTY, control sequences stripped from foreign text.
+
+import { mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
 
 const useColor = () => process.stdout.isTTY && !process.env.NO_COLOR;
 
@@ -41,6 +44,13 @@ export function printJson(value: unknown): void {
   // eslint-disable-next-line no-control-regex
   const text = JSON.stringify(value, null, 2).replace(/[\x7f-\x9f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
   process.stdout.write(text + '\n');
+}
+
+/** `--json-out FILE`: `value` as pretty JSON in `file` (its folder made when missing); nothing when `file` is not a string. */
+export function writeJsonOut(file: unknown, value: unknown): void {
+  if (typeof file !== 'string') return;
+  mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
+  writeFileSync(file, JSON.stringify(value, null, 2) + '\n');
 }
 
 function stripAnsi(s: string): string {

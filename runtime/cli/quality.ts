@@ -1,12 +1,11 @@
 // runtime/cli/quality.ts
 // `runtime quality`: the seed 003 data-quality check of one UTC day; exit 1 when a stream is below the coverage threshold.
 
-import { writeFileSync } from 'node:fs';
 import type { QualityRun } from '../dashboard-export/quality-run.ts';
 import { dutyCommand } from './flags-from-zod.ts';
-import { configHelp, configOption, loadRuntime } from './load.ts';
+import { configHelp, configOption, invokeOnce } from './load.ts';
 import type { Command } from './main.ts';
-import { printJson } from './output.ts';
+import { printJson, writeJsonOut } from './output.ts';
 import { listed } from './summaries.ts';
 
 export const qualityCommand: Command = dutyCommand({
@@ -16,14 +15,9 @@ export const qualityCommand: Command = dutyCommand({
   options: { ...configOption, 'json-out': { type: 'string' } },
   optionHelp: { ...configHelp, 'json-out': 'also write the summary JSON to this file' },
   async run(input, flags) {
-    const runtime = await loadRuntime(flags, undefined, { runsOnly: 'data-quality' });
-    try {
-      const report = (await runtime.invoker.invoke('data-quality', input, 'cli')) as QualityRun;
-      printJson(report);
-      if (flags['json-out']) writeFileSync(flags['json-out'] as string, JSON.stringify(report, null, 2) + '\n');
-      return report.status === 'ok' ? 0 : 1;
-    } finally {
-      await runtime.shutdown();
-    }
+    const report = (await invokeOnce(flags, 'data-quality', input)) as QualityRun;
+    printJson(report);
+    writeJsonOut(flags['json-out'], report);
+    return report.status === 'ok' ? 0 : 1;
   },
 });
