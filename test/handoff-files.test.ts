@@ -1,7 +1,8 @@
 // test/handoff-files.test.ts
 // The pieces of a bundle on their own: exclusion globs, the directory walk without git, handover parsing, samples, the daily schedule.
 
-import { mkdtempSync, rmSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Cron } from 'croner';
@@ -9,7 +10,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import handoffSchedule from '../schedules/handoff.ts';
 import { isoDate } from '../runtime/clock.ts';
 import { bundleName } from '../runtime/handoff/bundle.ts';
-import { excluder, globToRegExp, headerLines, listRepoFiles } from '../runtime/handoff/files.ts';
+import { excluder, globToRegExp, headerLines, listRepoFiles, readRepoFile, SYNC_READ_MAX_BYTES } from '../runtime/handoff/files.ts';
 import { parseHandover } from '../runtime/handoff/handover.ts';
 import { rawSamples } from '../runtime/handoff/samples.ts';
 import { createMasker } from '../runtime/secrets.ts';
@@ -34,11 +35,30 @@ describe('exclusions', () => {
     for (const p of ['src/env.ts', 'docs/keys.md', 'functions/handoff.ts', 'environment.md']) expect(isExcluded(p), p).toBe(false);
   });
 
-  it('lists only the tracked files it is given that exist on disk, minus the fixed exclusions', async () => {
-    const repo: TempRepo = await createTempRepo({ 'a.ts': '// a\n', '.env': 'X=1\n', 'data/x': '', 'src/b.ts': '', 'stray.env.txt': 'TOKEN=1\n' });
+  it('lists the tracked files it is given, sorted, minus the fixed exclusions', () => {
+    expect(listRepoFiles(['src/b.ts', 'a.ts', '.env', 'data/x', 'gone.ts', 'keys/k.pem'], ['src/**'])).toEqual(['a.ts', 'gone.ts']);
+  });
+
+  it('reads regular files only: a path that is gone, a symlink, a directory or a FIFO is null, never followed nor waited on', async () => {
+    const repo: TempRepo = await createTempRepo({ 'a.ts': '// a\n', 'big.txt': 'x'.repeat(10_000), 'sub/c.ts': '' });
     cleanups.push(() => repo.dispose());
-    const tracked = ['a.ts', '.env', 'data/x', 'src/b.ts', 'gone.ts'];
-    expect((await listRepoFiles(repo.dir, tracked, [])).map((f) => f.path)).toEqual(['a.ts', 'src/b.ts']);
+    const at = (rel: string) => path.join(repo.dir, rel);
+    expect(readRepoFile(at('a.ts'), 100, 4)).toEqual({ bytes: 5, body: Buffer.from('// a\n') });
+    // Over the whole-file limit: its true size, and only its head.
+    expect(readRepoFile(at('big.txt'), 100, 4)).toEqual({ bytes: 10_000, body: Buffer.from('xxxx') });
+    expect(readRepoFile(at('gone.ts'), 100, 4)).toBeNull();
+    expect(readRepoFile(at('sub'), 100, 4)).toBeNull();
+    symlinkSync(at('a.ts'), at('link.ts'));
+    expect(readRepoFile(at('link.ts'), 100, 4)).toBeNull();
+    if (process.platform !== 'win32') {
+      execFileSync('mkfifo', [at('pipe')]);
+      expect(readRepoFile(at('pipe'), 100, 4)).toBeNull();
+    }
+    // Over the synchronous-read size: read through the thread pool, the same bytes.
+    writeFileSync(at('large.bin'), Buffer.alloc(SYNC_READ_MAX_BYTES + 10, 7));
+    const large = await readRepoFile(at('large.bin'), Infinity, 4);
+    expect(large?.bytes).toBe(SYNC_READ_MAX_BYTES + 10);
+    expect(large?.body.equals(Buffer.alloc(SYNC_READ_MAX_BYTES + 10, 7))).toBe(true);
   });
 
   it('header lines: the first two comment lines, after a shebang; nothing when the file opens with code', () => {

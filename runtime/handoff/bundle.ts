@@ -2,7 +2,7 @@
 // Builds the Handoff_YYYYMMDD_HHMM.zip, streaming the repository files through, and proves no secret value is anywhere in it (checked as each entry is written).
 
 import { isUtf8 } from 'node:buffer';
-import fs, { promises as fsp } from 'node:fs';
+import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { sha256Hex } from '../hash.ts';
 import { stringify } from 'yaml';
@@ -13,11 +13,11 @@ import { gitSummary, type GitRepo } from '../git/repo.ts';
 import { extendMasker, MASK, patternsFor, SECRET_PATTERNS, type Masker } from '../secrets.ts';
 import type { ObjectStore } from '../store/types.ts';
 import { mayHoldConfigSecrets, secretsInConfigFile } from './file-secrets.ts';
-import { headerLines, listRepoFiles, looksBinary, pathPrefix, readWholeFile, timeSliced, type RepoFile } from './files.ts';
+import { headerLines, listRepoFiles, looksBinary, pathPrefix, readRepoFile, timeSliced, type RepoFile, type RepoRead } from './files.ts';
 import { parseHandover } from './handover.ts';
 import { logSample, rawSamples } from './samples.ts';
 import { contextMap, ENTRY, envManifest, gitDocument, repoStructureYaml, type Identity } from './sections.ts';
-import { BUNDLE_LIMITS, openZip, RATIO_FLOOR_BYTES, type UnzipLimits } from './unzip.ts';
+import { BUNDLE_LIMITS, RATIO_FLOOR_BYTES, type UnzipLimits } from './zip-limits.ts';
 import { createZipWriter } from './zip-writer.ts';
 
 /** Source files are copied under this folder of the zip. */
@@ -58,7 +58,7 @@ export async function buildBundle(src: BundleSources): Promise<Bundle> {
   const handover = parseHandover(handoverText);
 
   // Tracked files only (see listRepoFiles); without a checkout no repository file is copied.
-  const listed = git ? await listRepoFiles(src.repoDir, git.trackedFiles, src.settings.exclude) : [];
+  const listed = git ? listRepoFiles(git.trackedFiles, src.settings.exclude) : [];
   const { masker, configBodies } = await bundleMasker(src, listed);
 
   const zip = createZipWriter(src.nowMs);
@@ -79,17 +79,24 @@ export async function buildBundle(src: BundleSources): Promise<Bundle> {
   for (let i = 0; i < listed.length; i += FILE_WINDOW) {
     const window = listed.slice(i, i + FILE_WINDOW);
     // A config file was read once already, for its secrets (bundleMasker).
-    const bodies = await timeSliced(window, (file) => configBodies.get(file.path) ?? readRepoFile(prefix + file.path, file.bytes, src.settings.maxFileBytes));
+    const reads = await timeSliced(window, (rel) => (configBodies.has(rel) ? configBodies.get(rel)! : readRepoFile(prefix + rel, src.settings.maxFileBytes, HEAD_BYTES)));
     await Promise.all(compressing); // at most two windows of bodies are held at once
-    compressing = window.map((file, j) => {
-      const body = bodies[j]!;
+    compressing = window.map((rel, j) => {
+      const read = reads[j];
+      if (!read) return Promise.resolve(); // not a regular file (any more): neither listed nor copied
+      const { body } = read;
+      const file = { path: rel, bytes: read.bytes };
       const binary = looksBinary(body);
       const included = !binary && file.bytes <= src.settings.maxFileBytes;
-      described.push({ ...file, included, header: binary ? [] : headerLines(body.subarray(0, 1024).toString('utf8')).map(masker.text) });
-      if (!included) return Promise.resolve();
+      if (!included) {
+        described.push({ ...file, included, header: binary ? [] : headerLines(body.subarray(0, HEADER_CHARS).toString('utf8')).map(masker.text) });
+        return Promise.resolve();
+      }
       // Masked on the way in: a secret committed by mistake must not travel; the scan of each entry is the guard.
       const decoded = body.toString('utf8');
       const text = masker.text(decoded);
+      // The header lines as the entry has them: masked with the whole file around them, and masked once.
+      described.push({ ...file, included, header: headerLines(text.slice(0, HEADER_CHARS)) });
       // Nothing masked in valid UTF-8: the bytes as read are exactly what Buffer.from(text) would copy.
       return add(REPO_FOLDER + file.path, text === decoded && isUtf8(body) ? body : Buffer.from(text, 'utf8'), text);
     });
@@ -124,25 +131,14 @@ export async function buildBundle(src: BundleSources): Promise<Bundle> {
   return { name, bytes, sha256: sha256Hex(bytes), files: [...sums.keys()].sort() };
 }
 
+/** What headerLines looks at (the path and purpose lines open a file). */
+const HEADER_CHARS = 1024;
 /** Repository files read in one window (and compressed while the next window is read). */
 const FILE_WINDOW = 64;
 /** Bytes of config files kept from bundleMasker for the bundle (a repository of large JSON fixtures is read twice rather than held). */
 const CONFIG_KEEP_BYTES = 32 << 20;
 /** What looksBinary and headerLines look at: all that is read of a file too big to be copied. */
 const HEAD_BYTES = 8192;
-
-/** The bytes of the file at `full` (`bytes` long when listed); only its head when it is over `maxFileBytes` (listed, never copied). Synchronous unless big (readWholeFile): called through timeSliced. */
-function readRepoFile(full: string, bytes: number, maxFileBytes: number): Buffer | Promise<Buffer> {
-  if (bytes <= maxFileBytes) return readWholeFile(full, bytes);
-  const fd = fs.openSync(full, 'r');
-  try {
-    const head = Buffer.alloc(HEAD_BYTES);
-    const bytesRead = fs.readSync(fd, head, 0, HEAD_BYTES, 0);
-    return head.subarray(0, bytesRead);
-  } finally {
-    fs.closeSync(fd);
-  }
-}
 
 /**
  * The runtime's masker plus the secrets by kind in the copied config files (a webhook URL in a
@@ -151,23 +147,26 @@ function readRepoFile(full: string, bytes: number, maxFileBytes: number): Buffer
  * what the bundle needs of them is kept (`configBodies`, by path; up to CONFIG_KEEP_BYTES) so the
  * bundle does not read them a second time.
  */
-async function bundleMasker(src: BundleSources, listed: readonly RepoFile[]): Promise<{ masker: Masker; configBodies: Map<string, Buffer> }> {
-  const candidates = listed.filter((file) => mayHoldConfigSecrets(file.path));
+async function bundleMasker(src: BundleSources, listed: readonly string[]): Promise<{ masker: Masker; configBodies: Map<string, RepoRead | null> }> {
+  const candidates = listed.filter(mayHoldConfigSecrets);
   const found: string[] = [];
-  const configBodies = new Map<string, Buffer>();
+  const configBodies = new Map<string, RepoRead | null>();
   let keptBytes = 0;
   const prefix = pathPrefix(src.repoDir);
   for (let i = 0; i < candidates.length; i += FILE_WINDOW) {
     const window = candidates.slice(i, i + FILE_WINDOW);
-    const bodies = await timeSliced(window, (file) => readWholeFile(prefix + file.path, file.bytes));
-    bodies.forEach((body, j) => {
-      // What the bundle will use of it: the whole file when it is copied, else its head; within a bound, else it is read again.
-      const kept = window[j]!.bytes <= src.settings.maxFileBytes ? body : Buffer.from(body.subarray(0, HEAD_BYTES)); // as readRepoFile decides
-      if (keptBytes + kept.length <= CONFIG_KEEP_BYTES) {
-        configBodies.set(window[j]!.path, kept);
-        keptBytes += kept.length;
+    // Read whole whatever their size: a secret may sit anywhere in a config file.
+    const reads = await timeSliced(window, (rel) => readRepoFile(prefix + rel, Infinity, HEAD_BYTES));
+    reads.forEach((read, j) => {
+      const rel = window[j]!;
+      if (!read) return configBodies.set(rel, null);
+      // What the bundle will use of it: the whole file when it is copied, else its head (as readRepoFile gives it); within a bound, else it is read again.
+      const kept = read.bytes <= src.settings.maxFileBytes ? read : { bytes: read.bytes, body: Buffer.from(read.body.subarray(0, HEAD_BYTES)) };
+      if (keptBytes + kept.body.length <= CONFIG_KEEP_BYTES) {
+        configBodies.set(rel, kept);
+        keptBytes += kept.body.length;
       }
-      if (!looksBinary(body)) found.push(...secretsInConfigFile(window[j]!.path, body.toString('utf8')));
+      if (!looksBinary(read.body)) found.push(...secretsInConfigFile(rel, read.body.toString('utf8')));
     });
   }
   return { masker: extendMasker(src.masker, found), configBodies };
@@ -244,6 +243,7 @@ export async function assertNoSecrets(bytes: Buffer, secrets: readonly string[],
   const hit = leakTest(secrets, patterns);
   const leaks: string[] = [];
   if (hit.needles.some((n) => bytes.includes(n))) leaks.push('(zip bytes)');
+  const { openZip } = await import('./unzip.ts'); // the reader (yauzl, fflate) only for a check of a finished zip
   const zip = await openZip(bytes, BUNDLE_LIMITS, 'bundle');
   for (const entry of zip.entries) {
     if (hit(Buffer.from(entry.name)) || (!entry.dir && hit(await zip.read(entry.name)))) leaks.push(entry.name);

@@ -57,12 +57,74 @@ export async function timeSliced<T, R>(items: readonly T[], fn: (item: T) => R |
   return out;
 }
 
-/** Files larger than this are read with the promise API: one synchronous read must not hold the event loop for long (bytes). */
+/** Files larger than this are read off the main thread: one synchronous read must not hold the event loop for long (bytes). */
 export const SYNC_READ_MAX_BYTES = 1 << 20;
 
-/** The whole file at `full`, `bytes` long when listed: synchronously when small (see timeSliced), else off the main thread. */
-export function readWholeFile(full: string, bytes: number): Buffer | Promise<Buffer> {
-  return bytes > SYNC_READ_MAX_BYTES ? fs.promises.readFile(full) : fs.readFileSync(full);
+/** What a bundle reads of one repository file. */
+export interface RepoRead {
+  /** The file's size when opened (fstat), in bytes. */
+  bytes: number;
+  /** Its content: whole, or only its head when it is over the caller's limit. */
+  body: Buffer;
+}
+
+/**
+ * Opened without following a symlink (O_NOFOLLOW: the open itself fails on one, so no lstat is
+ * needed before it) and without blocking on a FIFO (O_NONBLOCK; a regular file ignores it).
+ * Windows has neither flag: there an lstat comes first.
+ */
+const NO_FOLLOW = fs.constants.O_NOFOLLOW as number | undefined;
+const OPEN_FLAGS = fs.constants.O_RDONLY | (NO_FOLLOW ?? 0) | ((fs.constants.O_NONBLOCK as number | undefined) ?? 0);
+/** What open(2) answers for a path that is gone, or is a symlink under O_NOFOLLOW (ELOOP; EMLINK on the BSDs). */
+const NOT_A_FILE = new Set(['ENOENT', 'ENOTDIR', 'ELOOP', 'EMLINK']);
+
+/**
+ * The regular file at `full`: its size and its content — whole when it is at most `wholeUpTo`
+ * bytes, else its first `headBytes`. One open, fstat, read and close; no lstat before (except on
+ * Windows). Synchronous unless more than SYNC_READ_MAX_BYTES are to be read (see timeSliced).
+ * @returns null when there is no regular file there (gone since git listed it, a symlink, a
+ *   directory such as a submodule, a FIFO): such a path is never followed nor listed.
+ * @throws the fs error for anything else (EACCES, EIO): a file the bundle should carry and cannot read is not left out in silence.
+ */
+export function readRepoFile(full: string, wholeUpTo: number, headBytes: number): RepoRead | null | Promise<RepoRead | null> {
+  let fd: number;
+  try {
+    if (NO_FOLLOW === undefined && !fs.lstatSync(full).isFile()) return null;
+    fd = fs.openSync(full, OPEN_FLAGS);
+  } catch (err) {
+    if (NOT_A_FILE.has((err as NodeJS.ErrnoException).code ?? '')) return null;
+    throw err;
+  }
+  let closeHere = true;
+  try {
+    const stat = fs.fstatSync(fd);
+    if (!stat.isFile()) return null;
+    const want = stat.size <= wholeUpTo ? stat.size : Math.min(stat.size, headBytes);
+    if (want > SYNC_READ_MAX_BYTES) {
+      closeHere = false;
+      return readOffThread(fd, want).then((body) => ({ bytes: stat.size, body }));
+    }
+    const body = Buffer.allocUnsafe(want);
+    let got = 0;
+    for (let n = -1; got < want && n !== 0; got += n) n = fs.readSync(fd, body, got, want - got, got);
+    return { bytes: stat.size, body: got === want ? body : body.subarray(0, got) }; // shorter when it shrank meanwhile
+  } finally {
+    if (closeHere) fs.closeSync(fd);
+  }
+}
+
+/** Up to `want` bytes of the open file `fd` through the thread pool; closes `fd`. */
+async function readOffThread(fd: number, want: number): Promise<Buffer> {
+  const body = Buffer.allocUnsafe(want);
+  let got = 0;
+  try {
+    for (let n = -1; got < want && n !== 0; got += n) {
+      n = await new Promise<number>((resolve, reject) => fs.read(fd, body, got, want - got, got, (err, read) => (err ? reject(err) : resolve(read))));
+    }
+  } finally {
+    fs.closeSync(fd);
+  }
+  return got === want ? body : body.subarray(0, got);
 }
 
 /** This installation's own directory (the source tree, also when running the compiled dist/): the default repository a handoff describes. */
@@ -113,27 +175,15 @@ export function excluder(patterns: readonly string[]): (relPath: string) => bool
 }
 
 /**
- * The tracked files (GitSummary.trackedFiles) that exist as regular files, sorted, minus
- * exclusions. There is no fallback for a directory that is not a git checkout: without git's
- * index nothing says which files are meant to be shared, and a directory walk is exactly how a
- * stray env file or key ends up in a bundle (issue 22) — the bundle then says so instead.
+ * The tracked files (GitSummary.trackedFiles) minus exclusions, sorted; which of them are regular
+ * files is found when they are read (readRepoFile). There is no fallback for a directory that is
+ * not a git checkout: without git's index nothing says which files are meant to be shared, and a
+ * directory walk is exactly how a stray env file or key ends up in a bundle (issue 22) — the
+ * bundle then says so instead.
  */
-export async function listRepoFiles(repoDir: string, trackedFiles: readonly string[], exclude: readonly string[]): Promise<RepoFile[]> {
+export function listRepoFiles(trackedFiles: readonly string[], exclude: readonly string[]): string[] {
   const isExcluded = excluder(exclude);
-  const kept = trackedFiles.filter((rel) => !isExcluded(rel));
-  const files: RepoFile[] = [];
-  const prefix = pathPrefix(repoDir);
-  const stats = await timeSliced(kept, (rel) => {
-    try {
-      return fs.lstatSync(prefix + rel);
-    } catch {
-      return null; // vanished (or unreadable) since git listed it
-    }
-  });
-  stats.forEach((stat, j) => {
-    if (stat?.isFile()) files.push({ path: kept[j]!, bytes: stat.size }); // symlinks and vanished files are not followed
-  });
-  return files.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  return trackedFiles.filter((rel) => !isExcluded(rel)).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
 }
 
 const COMMENT_LINE = /^\s*(\/\/|#(?!!)|\/\*|\*|<!--|--|;)/;
