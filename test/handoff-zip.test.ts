@@ -35,6 +35,14 @@ describe('zip writer', () => {
     for (const [name, body] of entries) expect((await other.file(name)!.async('nodebuffer')).equals(body), name).toBe(true);
   });
 
+  it('refuses a name a zip header cannot hold, naming its size, and writes nothing for it', async () => {
+    const zip = createZipWriter(Date.UTC(2026, 0, 2));
+    await zip.add('repo/a.ts', entries[0]![1]);
+    await expect(zip.add('x'.repeat(0x10000), Buffer.from('y'))).rejects.toThrow(/entry name of 65536 bytes \(limit 65535\)/);
+    const reader = await openZip(await zip.finish());
+    expect(reader.entries.map((e) => e.name)).toEqual(['repo/a.ts']);
+  });
+
   it('is a function of the entries and the time; a time a zip header cannot hold is clamped, not refused', async () => {
     expect((await write(Date.UTC(2026, 0, 2))).equals(await write(Date.UTC(2026, 0, 2)))).toBe(true);
     const epoch = await write(0);
@@ -98,6 +106,8 @@ describe('masker pattern hints', () => {
       'https://discord.com/api/webhooks/123/abc https://discordapp.com/api/webhooks/9/z',
       'API_TOKEN=abcd1234 password: "s3cr3tvalue" Secret_Key=QQQQQQQQ access-key=zzzz9999 PASSWD=qwerty12',
       'plain source code without any of the words',
+      // Upper-case letters that lower-case to ASCII only outside the ASCII range: no pattern takes them for the word.
+      'TO\u212AEN=abcd1234efgh \u017Fecret=abcdefgh1234 PASSW\u212AORD=zzzz',
       `${'x'.repeat(5000)} token=${'y'.repeat(40)}`,
     ];
     const masker = createMasker({});

@@ -184,7 +184,8 @@ function secretScanner(secrets: readonly string[], patterns: readonly RegExp[] =
   return {
     /** `text`: `body` as UTF-8 when the caller has it already. */
     entry(name: string, body: Buffer, text?: string): void {
-      if (hit(Buffer.from(name)) || hit(body, text)) leaks.push(name);
+      // The body first: its text is usually the string the masker has just found no hint in (patternsFor remembers it).
+      if (hit(body, text) || hit(Buffer.from(name))) leaks.push(name);
     },
     finish(zipBytes: Buffer): void {
       if (hit.needles.some((n) => zipBytes.includes(n))) leaks.unshift('(zip bytes)');

@@ -32,19 +32,40 @@ export interface ZipWriter {
   finish(): Promise<Buffer>;
 }
 
-interface Entry {
-  name: Buffer;
-  crc: number;
-  size: number;
-  compressed: number;
-  /** Where its local header starts. */
-  offset: number;
+/**
+ * Bytes appended to one buffer that doubles when full: the thousands of small headers and entries
+ * of a bundle become no objects of their own that outlive a young-generation collection.
+ */
+class GrowingBuffer {
+  private buf: Buffer;
+  length = 0;
+  constructor(initial: number) {
+    this.buf = Buffer.allocUnsafe(initial);
+  }
+  /** Room for `bytes` more; the offset they start at. */
+  reserve(bytes: number): number {
+    if (this.length + bytes > this.buf.length) {
+      const bigger = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.length + bytes));
+      this.buf.copy(bigger, 0, 0, this.length);
+      this.buf = bigger;
+    }
+    const at = this.length;
+    this.length += bytes;
+    return at;
+  }
+  get bytes(): Buffer {
+    return this.buf;
+  }
+  /** What was written (a view, not a copy). */
+  written(): Buffer {
+    return this.buf.subarray(0, this.length);
+  }
 }
 
 /**
  * A zip whose every entry is DEFLATE (level 6) and carries `mtime` (clamped to the years a zip
- * header can hold), so the bytes are a function of the entries and `mtime`. The archive is a list
- * of chunks joined at the end: a bundle's zip is a few MB for thousands of files.
+ * header can hold), so the bytes are a function of the entries and `mtime`. A bundle's zip is a
+ * few MB for thousands of files: it is built in memory.
  *
  * Why the headers are written here rather than by a zip library: a bundle is thousands of small
  * files, and a streaming zip library's per-entry bookkeeping (fflate's Zip: ~10 µs an entry, ~80 ms
@@ -59,25 +80,37 @@ interface Entry {
  */
 export function createZipWriter(mtimeMs: number): ZipWriter {
   const { time, date } = dosDateTime(new Date(Math.min(Math.max(mtimeMs, DOS_FIRST_MS), DOS_LAST_MS)));
-  const chunks: Buffer[] = [];
-  const entries: Entry[] = [];
-  let offset = 0;
+  // Local headers with their data, and the central directory, each written as the entries come.
+  const archive = new GrowingBuffer(1 << 20);
+  const directory = new GrowingBuffer(64 << 10);
+  let entries = 0;
   let deflater: SmallDeflater | null = null;
   // Entries are placed in the order add() is called, also when a big one finishes compressing later.
   let previous: Promise<unknown> = Promise.resolve();
 
   const place = (name: Buffer, body: Buffer, deflated: Buffer) => {
-    if (entries.length >= MAX_ENTRIES || offset + 30 + name.length + deflated.length > MAX_OFFSET) {
+    const offset = archive.length;
+    if (entries >= MAX_ENTRIES || offset + 30 + name.length + deflated.length > MAX_OFFSET) {
       throw new BtcError('InvalidInput', `zip refused: more than ${MAX_ENTRIES} entries or 4 GiB (no ZIP64 here)`);
     }
-    const entry: Entry = { name, crc: zlib.crc32(body), size: body.length, compressed: deflated.length, offset };
-    const header = Buffer.allocUnsafe(30);
-    header.writeUInt32LE(0x04034b50, 0);
-    writeCommon(header, 4, entry, time, date);
-    header.writeUInt16LE(0, 28); // extra field length
-    chunks.push(header, name, deflated);
-    entries.push(entry);
-    offset += 30 + name.length + deflated.length;
+    const common = { name, crc: zlib.crc32(body), size: body.length, compressed: deflated.length };
+    const at = archive.reserve(30 + name.length + deflated.length);
+    const out = archive.bytes;
+    out.writeUInt32LE(0x04034b50, at);
+    writeCommon(out, at + 4, common, time, date);
+    out.writeUInt16LE(0, at + 28); // extra field length
+    name.copy(out, at + 30);
+    deflated.copy(out, at + 30 + name.length);
+
+    const rec = directory.reserve(46 + name.length);
+    const dir = directory.bytes;
+    dir.writeUInt32LE(0x02014b50, rec);
+    dir.writeUInt16LE(20, rec + 4); // made by: 2.0, MS-DOS attributes (none set)
+    writeCommon(dir, rec + 6, common, time, date);
+    dir.fill(0, rec + 30, rec + 42); // extra, comment length, disk number, internal and external attributes
+    dir.writeUInt32LE(offset, rec + 42);
+    name.copy(dir, rec + 46);
+    entries++;
   };
 
   return {
@@ -100,36 +133,27 @@ export function createZipWriter(mtimeMs: number): ZipWriter {
     async finish() {
       await previous;
       deflater?.close();
-      const directoryStart = offset;
-      for (const entry of entries) {
-        const record = Buffer.allocUnsafe(46);
-        record.writeUInt32LE(0x02014b50, 0);
-        record.writeUInt16LE(20, 4); // made by: 2.0, MS-DOS attributes (none set)
-        writeCommon(record, 6, entry, time, date);
-        record.writeUInt16LE(0, 30); // extra field length
-        record.writeUInt16LE(0, 32); // comment length
-        record.writeUInt16LE(0, 34); // disk number start
-        record.writeUInt16LE(0, 36); // internal attributes
-        record.writeUInt32LE(0, 38); // external attributes
-        record.writeUInt32LE(entry.offset, 42);
-        chunks.push(record, entry.name);
-        offset += 46 + entry.name.length;
-      }
-      if (offset > MAX_OFFSET) throw new BtcError('InvalidInput', 'zip refused: over 4 GiB (no ZIP64 here)');
-      const end = Buffer.alloc(22);
-      end.writeUInt32LE(0x06054b50, 0);
-      end.writeUInt16LE(entries.length, 8); // entries on this disk
-      end.writeUInt16LE(entries.length, 10); // entries in all
-      end.writeUInt32LE(offset - directoryStart, 12);
-      end.writeUInt32LE(directoryStart, 16);
-      chunks.push(end);
-      return Buffer.concat(chunks, offset + 22);
+      const directoryStart = archive.length;
+      const size = directoryStart + directory.length + 22;
+      if (size > MAX_OFFSET) throw new BtcError('InvalidInput', 'zip refused: over 4 GiB (no ZIP64 here)');
+      const zip = Buffer.allocUnsafe(size);
+      archive.written().copy(zip, 0);
+      directory.written().copy(zip, directoryStart);
+      const end = directoryStart + directory.length;
+      zip.writeUInt32LE(0x06054b50, end);
+      zip.fill(0, end + 4, end + 8); // this disk, the directory's disk
+      zip.writeUInt16LE(entries, end + 8); // entries on this disk
+      zip.writeUInt16LE(entries, end + 10); // entries in all
+      zip.writeUInt32LE(directory.length, end + 12);
+      zip.writeUInt32LE(directoryStart, end + 16);
+      zip.writeUInt16LE(0, end + 20); // comment length
+      return zip;
     },
   };
 }
 
 /** The fields a local header (from byte 4) and a central directory record (from byte 6) share: version needed … name length. */
-function writeCommon(buf: Buffer, at: number, entry: Entry, time: number, date: number): void {
+function writeCommon(buf: Buffer, at: number, entry: { name: Buffer; crc: number; size: number; compressed: number }, time: number, date: number): void {
   buf.writeUInt16LE(20, at); // version needed: 2.0 (deflate)
   buf.writeUInt16LE(isAscii(entry.name) ? 0 : 1 << 11, at + 2); // bit 11: the name is UTF-8
   buf.writeUInt16LE(8, at + 4); // method: deflate
