@@ -30,7 +30,7 @@ interface Measure {
 }
 
 export default async function bench(args: string[]): Promise<object> {
-  const runs = Number(args.find((a) => a.startsWith('--runs='))?.slice(7) ?? 3);
+  const runs = Number(args.find((a) => a.startsWith('--runs='))?.slice(7) ?? 5);
   const fileCount = Number(args.find((a) => a.startsWith('--files='))?.slice(8) ?? 5000);
   const generated = generateRepo(fileCount);
   try {
