@@ -36,6 +36,8 @@ export async function loadRuntime(
     level: process.env.BTC_TS_LOG_LEVEL ?? 'warn',
     consoleFd: 2,
     base: { host: loaded.config.host, pid: process.pid, cli: true },
+    // Most commands write no line at warn: pino is loaded at the first one.
+    lazy: true,
   });
   const functions = options.runsNoFunction ? new Map() : options.runsOnly ? new Map([[options.runsOnly, await loadFunction(options.runsOnly)]]) : undefined;
   // The status object belongs to the runtime serving this host: a command must not overwrite its row.
