@@ -88,6 +88,24 @@ describe('vendored packages (bin/build.mjs)', () => {
     expect(vendored.length).toBeGreaterThan(20);
   });
 
+  it("a schema made by the package's zod (a plain-JavaScript duty, copied as it is) passes the bundle's instanceof checks, and back", async () => {
+    // runtime/cli/flags-from-zod.ts derives a duty's flags with `instanceof z.ZodObject` and the like:
+    // zod 4 compares an instance's traits, not its prototype, so two copies agree.
+    const bundled = (await import(pathToFileURL(path.join(ROOT, 'dist/vendor/zod.js')).href)) as typeof import('zod');
+    const pkg = await import('zod');
+    expect(bundled.z).not.toBe(pkg.z);
+    const fromPackage = pkg.z.object({ n: pkg.z.number().default(1), on: pkg.z.boolean().optional(), tags: pkg.z.array(pkg.z.string()) });
+    expect(fromPackage instanceof bundled.z.ZodObject).toBe(true);
+    expect(fromPackage.shape.n instanceof bundled.z.ZodDefault).toBe(true);
+    expect(fromPackage.shape.on instanceof bundled.z.ZodOptional).toBe(true);
+    expect(fromPackage.shape.tags instanceof bundled.z.ZodArray).toBe(true);
+    expect(fromPackage.shape.tags instanceof bundled.z.ZodString).toBe(false);
+    expect(bundled.z.string() instanceof pkg.z.ZodString).toBe(true);
+    const failed = fromPackage.safeParse({ tags: [1] });
+    expect(failed.success).toBe(false);
+    expect(failed.error instanceof bundled.z.ZodError).toBe(true);
+  });
+
   it('another installed version of a vendored package changes the fingerprint and makes dist/ stale', () => {
     const root = tmp('btc-ts-vendor-stamp-');
     write(path.join(root, 'runtime/a.ts'), 'export const a = 1;\n');
