@@ -10,12 +10,15 @@
 //
 // One file in, one file out: dist/ mirrors the tree (runtime/cli/main.ts → dist/runtime/cli/main.js,
 // a .tsx page → .js) with a linked source map, so a stack trace names the .ts line. Every import is
-// left to Node at run time; only relative `.ts`/`.tsx` specifiers are rewritten to `.js`. tsconfig.json
-// applies (JSX: hono/jsx). Plain JavaScript, no shell: runs the same on Windows.
+// left to Node at run time; only relative `.ts`/`.tsx` specifiers are rewritten to `.js`, and the
+// VENDORED packages (bin/dist-stamp.mjs: zod, yaml) are bundled into one file each, dist/vendor/<name>.js,
+// which the compiled files import by relative path instead of the package (Node loads 1 file, not ~95).
+// The sources (and tsx) keep importing the packages. tsconfig.json applies (JSX: hono/jsx). Plain
+// JavaScript, no shell: runs the same on Windows.
 import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { SOURCE_DIRS, distState, listSources, STAMP_FILE } from './dist-stamp.mjs';
+import { SOURCE_DIRS, distState, listSources, STAMP_FILE, VENDOR_DIR, VENDORED } from './dist-stamp.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const TS = /\.(ts|tsx|mts)$/;
@@ -36,11 +39,19 @@ export async function build({ root = ROOT, quiet = false } = {}) {
   // Windows paths compare without case (esbuild and Node may spell the drive letter differently).
   const key = (file) => (process.platform === 'win32' ? path.resolve(file).toLowerCase() : path.resolve(file));
   const built = new Set(entries.map((f) => key(path.join(root, f))));
+  const vendored = await vendor(esbuild, root, path.join(dist, VENDOR_DIR));
   const plugin = {
     name: 'btc-ts-one-file',
     setup(b) {
       b.onResolve({ filter: /.*/ }, (args) => {
         if (args.kind === 'entry-point') return undefined;
+        // A vendored package: its bundle, by a path relative to the importer's output (dist/ mirrors the tree).
+        const pkg = VENDORED.find((name) => args.path === name || args.path.startsWith(`${name}/`));
+        if (pkg && args.path !== pkg) return { errors: [{ text: `${path.relative(root, args.importer)} imports ${args.path}: import '${pkg}' itself (it is bundled into dist/${VENDOR_DIR}/${pkg}.js; a subpath would load a second copy)` }] };
+        if (pkg) {
+          const rel = path.relative(args.resolveDir, path.join(root, VENDOR_DIR, `${pkg}.js`)).split(path.sep).join('/');
+          return { path: rel.startsWith('.') ? rel : `./${rel}`, external: true };
+        }
         // Packages and node: builtins: Node resolves them at run time, as it would from the source.
         if (!args.path.startsWith('.') && !path.isAbsolute(args.path)) return { path: args.path, external: true };
         if (!TS.test(args.path)) return { path: args.path, external: true };
@@ -79,13 +90,56 @@ export async function build({ root = ROOT, quiet = false } = {}) {
   });
   // Then the leftovers of deleted or renamed sources. Nothing this build wrote is ever removed, so
   // two builds at once (two test runs in one checkout) cannot leave a stamped dist/ with files missing.
-  const written = new Set([...result.outputFiles.map((out) => key(out.path)), ...copied.map(key)]);
-  for (const dir of SOURCE_DIRS) removeOthers(path.join(dist, dir), written, key);
+  const written = new Set([...result.outputFiles.map((out) => key(out.path)), ...copied.map(key), ...vendored.map(key)]);
+  for (const dir of [...SOURCE_DIRS, VENDOR_DIR]) removeOthers(path.join(dist, dir), written, key);
   // The sources as the build saw them: any change since makes dist/ stale (bin/dist-stamp.mjs, bin/runtime.mjs).
   writeAtomically(path.join(dist, STAMP_FILE), JSON.stringify({ fingerprint, files: entries.length, builtAt: new Date().toISOString() }) + '\n');
   const ms = Math.round(performance.now() - started);
   if (!quiet) console.log(`btc-ts: compiled ${entries.length} files to ${path.relative(process.cwd(), dist) || dist} in ${ms} ms`);
   return { files: entries.length, ms };
+}
+
+/**
+ * Bundles each VENDORED package into `<dir>/<name>.js` (ESM, every export Node's own import of the
+ * package gives, `default` included), and returns the files written. No source map: the bundle is
+ * the package's code unminified, so a stack trace inside it reads as it is.
+ * @throws Error when a package cannot be bundled or its bundle would export nothing.
+ */
+async function vendor(esbuild, root, dir) {
+  const files = [];
+  for (const name of VENDORED) {
+    const bundle = async (contents) =>
+      esbuild.build({
+        stdin: { contents, resolveDir: root, sourcefile: `${name}.vendor.mjs`, loader: 'js' },
+        bundle: true,
+        format: 'esm',
+        platform: 'node',
+        target: 'node20',
+        charset: 'utf8',
+        metafile: true,
+        write: false,
+        logLevel: 'silent',
+        // A CommonJS package's require() of a Node builtin (yaml: `process`) needs a real require in an ES module.
+        banner: { js: "import { createRequire as __vendorRequire } from 'node:module';\nconst require = __vendorRequire(import.meta.url);" },
+      });
+    // An ES module package: `export *` carries every name. A CommonJS one (yaml): esbuild cannot list
+    // its names statically, so they are named, as Node's import would give them (its own keys).
+    let result = await bundle(`export * from '${name}';\nexport { default } from '${name}';\n`);
+    if (exportsOf(result).length <= 1) {
+      const { createRequire } = await import('node:module');
+      const names = Object.keys(createRequire(path.join(root, 'package.json'))(name)).filter((n) => n !== 'default' && n !== '__esModule' && /^[A-Za-z_$][\w$]*$/.test(n));
+      if (names.length === 0) throw new Error(`vendoring ${name}: it exports no names`);
+      result = await bundle(`export { ${names.join(', ')} } from '${name}';\nexport { default } from '${name}';\n`);
+    }
+    const out = path.join(dir, `${name}.js`);
+    writeAtomically(out, `// dist/${VENDOR_DIR}/${name}.js\n// The ${name} package bundled into one file by bin/build.mjs (the compiled files import it instead of the package).\n${result.outputFiles[0].text}`);
+    files.push(out);
+  }
+  return files;
+}
+
+function exportsOf(result) {
+  return Object.values(result.metafile.outputs)[0]?.exports ?? [];
 }
 
 /** Deletes every file under `dir` whose key is not in `keep` (a missing dir is fine). */

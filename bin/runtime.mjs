@@ -18,8 +18,10 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const useDist = process.env.BTC_TS_NO_DIST !== '1' && distState(ROOT).fresh;
 let code;
 if (useDist) {
-  // Stack traces name the .ts lines through the build's source maps (tsx does the same for its own output).
-  process.setSourceMapsEnabled(true);
+  // Stack traces name the .ts lines through the build's source maps (tsx does the same for its own output),
+  // each map read when a stack through its file is first formatted, not every map at load (bin/source-maps.mjs).
+  const { mapStacksLazily } = await import('./source-maps.mjs');
+  mapStacksLazily(path.join(ROOT, 'dist'));
   code = { heap: '../dist/runtime/heap.js', main: '../dist/runtime/cli/main.js' };
 } else {
   const { register } = await import('tsx/esm/api');

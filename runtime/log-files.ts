@@ -2,8 +2,15 @@
 // Local log files rotated by size and age (rotating-file-stream): runtime.log, state_alerts.log, automation_runs.log.
 
 import { mkdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import path from 'node:path';
-import { createStream, type RotatingFileStream } from 'rotating-file-stream';
+import type * as Rfs from 'rotating-file-stream';
+import type { RotatingFileStream } from 'rotating-file-stream';
+
+/** rotating-file-stream, loaded (its CommonJS build, synchronously) when a file is first opened: a command that writes no line does not load it. */
+function createStream(...args: Parameters<typeof Rfs.createStream>): RotatingFileStream {
+  return (createRequire(import.meta.url)('rotating-file-stream') as typeof Rfs).createStream(...args);
+}
 
 export interface RotationOptions {
   /** Rotate when the file reaches this size (rotating-file-stream notation: `10M`, `512K`). */

@@ -42,6 +42,11 @@ export interface CreateRuntimeOptions {
    * memory only, so a command never overwrites the row of the runtime serving this host. Default true.
    */
   writeStatus?: boolean;
+  /**
+   * true for one-shot CLI commands: prom-client is loaded only if something reads the metrics
+   * (runtime/metrics.ts `lazy`); a command that never serves /metrics does not pay its ~40 ms. Default false.
+   */
+  lazyMetrics?: boolean;
   /** The pid this runtime writes into leases and heartbeat objects (tests: a restarted process in-process); default process.pid. */
   pid?: number;
 }
@@ -108,7 +113,7 @@ export interface Records {
 }
 
 export async function openRecords({ config, host, paths, clock, masker, log }: Basics, options: CreateRuntimeOptions): Promise<Records> {
-  const metrics = new Metrics({ defaults: options.log === undefined, now: () => clock.now() });
+  const metrics = new Metrics({ defaults: options.log === undefined, now: () => clock.now(), lazy: options.lazyMetrics });
   const audit = new AuditLog({ walDir: paths.walDir, host, actor: config.actor, site: config.site, clock, masker, log });
   await audit.open();
   const streams = new RawStreams({ walDir: paths.walDir, clock, onReport: (report) => auditStreamReport(audit, log, report) });

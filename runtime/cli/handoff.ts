@@ -1,16 +1,16 @@
 // runtime/cli/handoff.ts
 // `runtime handoff make` (through the running runtime when one answers) and `runtime handoff load <zip|key>`.
+// What only `handoff load` and the make via a running runtime need (the zip reader: yauzl, fflate; git) is imported where used.
 
 import { existsSync } from 'node:fs';
 import { readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { loadConfig } from '../config.ts';
 import { BtcError, errorCodeOfName } from '../errors.ts';
-import { commitsSince, openRepo } from '../git/repo.ts';
 import { sha256Hex } from '../hash.ts';
 import { repoDirOf } from '../handoff/files.ts';
 import type { HandoffResult, HandoffSummary } from '../handoff/result.ts';
-import { readBundle, type LoadedBundle } from '../handoff/read.ts';
+import type { LoadedBundle } from '../handoff/read.ts';
 import { dutyCommand } from './flags-from-zod.ts';
 import { configHelp, configOption, invokeOnce, loadRuntime, runningRuntime } from './load.ts';
 import type { Command, Flags } from './main.ts';
@@ -52,6 +52,7 @@ export const handoffLoadCommand: Command = {
   async run(flags, [source]) {
     if (!source) throw new BtcError('InvalidInput', 'name a bundle: runtime handoff load <zip file | handoff/… key>');
     const bytes = await readSource(flags, source);
+    const { readBundle } = await import('../handoff/read.ts');
     const bundle = await readBundle(bytes, flags.sha256 as string | undefined);
     const since = await changesSince(flags, bundle.manifest.commit);
     if (flags.json) printJson({ ok: true, source, ...bundle, handover: undefined, since });
@@ -80,6 +81,7 @@ async function viaRunningRuntime(flags: Flags, input: object): Promise<Made | nu
   const filename = /filename="([^"]+)"/.exec(res.headers.get('content-disposition') ?? '')?.[1] ?? 'unknown.zip';
   const sha256 = sha256Hex(bytes);
   // The zip answer carries no JSON; the restore point the runtime cut is in the bundle's manifest.
+  const { readBundle } = await import('../handoff/read.ts');
   const { manifest } = await readBundle(bytes, sha256);
   return { bytes, summary: { key: handoffKey(filename), bytes: bytes.length, sha256, restore_point: manifest.restore_point, via: base } };
 }
@@ -111,6 +113,7 @@ type Since = { repo: string; known: boolean; commits: Array<{ oid: string; messa
 async function changesSince(flags: Flags, commit: string | null): Promise<Since> {
   if (!commit) return null;
   const repoDir = repoDirOf(loadConfig({ file: flags.config as string | undefined }).config);
+  const { commitsSince, openRepo } = await import('../git/repo.ts');
   const repo = await openRepo(repoDir);
   if (!repo) return null;
   const { known, commits } = await commitsSince(repo, commit);

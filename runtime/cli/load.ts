@@ -36,10 +36,13 @@ export async function loadRuntime(
     level: process.env.BTC_TS_LOG_LEVEL ?? 'warn',
     consoleFd: 2,
     base: { host: loaded.config.host, pid: process.pid, cli: true },
+    // Most commands write no line at warn: pino is loaded at the first one.
+    lazy: true,
   });
-  // The status object belongs to the runtime serving this host: a command must not overwrite its row.
   const functions = options.runsNoFunction ? new Map() : options.runsOnly ? new Map([[options.runsOnly, await loadFunction(options.runsOnly)]]) : undefined;
-  const runtime = await createRuntime(loaded, { log, writeStatus: false, ...(functions ? { functions, schedules: [] } : {}) });
+  // The status object belongs to the runtime serving this host: a command must not overwrite its row.
+  // Its metrics are read by nobody unless it serves them: prom-client loads only then (lazyMetrics).
+  const runtime = await createRuntime(loaded, { log, writeStatus: false, lazyMetrics: true, ...(functions ? { functions, schedules: [] } : {}) });
   runtime.local.set(CLI_COMMAND_SLOT, true);
   return runtime;
 }
