@@ -36,7 +36,9 @@ export default defineFunction({
   async run(input, ctx) {
     // Loaded on the first run, not at start: isomorphic-git and the zip libraries take a while to import.
     // restore-points (and isomorphic-git with it) only when a restore point is asked for: the bundle reads git through its CLI when it can.
-    const [{ openRepo }, { buildBundle }] = await Promise.all([import('../runtime/git/repo.ts'), import('../runtime/handoff/bundle.ts')]);
+    const bundleModule = import('../runtime/handoff/bundle.ts');
+    bundleModule.catch(() => undefined); // awaited below; a restore point failing first must not leave it unhandled
+    const { gitSummary, openRepo } = await import('../runtime/git/repo.ts');
     const repoDir = repoDirOf(ctx.config);
     const repo = await openRepo(repoDir);
     const session = input.session ?? sessionOf(ctx);
@@ -53,9 +55,14 @@ export default defineFunction({
       });
       restorePoint = rp.tag;
     }
+    // git starts now (after any restore point, which it must see), while the bundle's code loads.
+    const git = repo ? gitSummary(repo) : Promise.resolve(null);
+    git.catch(() => undefined); // awaited by buildBundle; this only keeps a failure while the import runs from counting as unhandled
+    const { buildBundle } = await bundleModule;
     const bundle = await buildBundle({
       repoDir,
       repo,
+      git,
       settings: ctx.config.handoff,
       nowMs,
       identity: { host: ctx.host, actor: ctx.config.actor, site: ctx.config.site, mode: ctx.mode.get(), session },

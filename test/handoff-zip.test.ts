@@ -38,7 +38,7 @@ describe('zip writer', () => {
   it('refuses a name a zip header cannot hold, naming its size, and writes nothing for it', async () => {
     const zip = createZipWriter(Date.UTC(2026, 0, 2));
     await zip.add('repo/a.ts', entries[0]![1]);
-    await expect(zip.add('x'.repeat(0x10000), Buffer.from('y'))).rejects.toThrow(/entry name of 65536 bytes \(limit 65535\)/);
+    expect(() => zip.add('x'.repeat(0x10000), Buffer.from('y'))).toThrow(/entry name of 65536 bytes \(limit 65535\)/);
     const reader = await openZip(await zip.finish());
     expect(reader.entries.map((e) => e.name)).toEqual(['repo/a.ts']);
   });

@@ -1,7 +1,7 @@
 // runtime/handoff/bundle.ts
 // Builds the Handoff_YYYYMMDD_HHMM.zip, streaming the repository files through, and proves no secret value is anywhere in it (checked as each entry is written).
 
-import { isUtf8 } from 'node:buffer';
+import { isAscii, isUtf8 } from 'node:buffer';
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { sha256Hex } from '../hash.ts';
@@ -9,7 +9,7 @@ import { stringify } from 'yaml';
 import type { AppConfig, StreamConfig } from '../../config/schema.ts';
 import { utcStamp } from '../clock.ts';
 import { BtcError } from '../errors.ts';
-import { gitSummary, type GitRepo } from '../git/repo.ts';
+import { gitSummary, type GitRepo, type GitSummary } from '../git/repo.ts';
 import { extendMasker, MASK, patternsFor, SECRET_PATTERNS, type Masker } from '../secrets.ts';
 import type { ObjectStore } from '../store/types.ts';
 import { mayHoldConfigSecrets, secretsInConfigFile } from './file-secrets.ts';
@@ -26,6 +26,8 @@ export const REPO_FOLDER = 'repo/';
 export interface BundleSources {
   repoDir: string;
   repo: GitRepo | null;
+  /** gitSummary(repo) when the caller has started it already (so git runs while this module loads); else it is read here. */
+  git?: Promise<GitSummary | null>;
   settings: AppConfig['handoff'];
   nowMs: number;
   identity: Identity;
@@ -53,7 +55,7 @@ export function bundleName(nowMs: number): string {
 
 export async function buildBundle(src: BundleSources): Promise<Bundle> {
   const name = bundleName(src.nowMs);
-  const git = src.repo ? await gitSummary(src.repo) : null;
+  const git = await (src.git ?? (src.repo ? gitSummary(src.repo) : null));
   const handoverText = await fsp.readFile(path.join(src.repoDir, src.settings.handoverFile), 'utf8').catch(() => '');
   const handover = parseHandover(handoverText);
 
@@ -66,15 +68,18 @@ export async function buildBundle(src: BundleSources): Promise<Bundle> {
   // Every entry is checked as it is written, on the very bytes the zip gets (see secretScanner).
   const scan = secretScanner(masker.values);
   const limits = limitsGuard(BUNDLE_LIMITS);
-  const add = async (entry: string, body: Buffer, text?: string) => {
+  /** Hashed, scanned and handed to the zip; settled at once for a small entry (see ZipWriter.add). */
+  const add = (entry: string, body: Buffer, text?: string): void | Promise<void> => {
     sums.set(entry, sha256Hex(body));
     scan.entry(entry, body, text);
-    limits.entry(entry, body.length, await zip.add(entry, body));
+    const compressed = zip.add(entry, body);
+    if (typeof compressed === 'number') return limits.entry(entry, body.length, compressed);
+    return compressed.then((bytes) => limits.entry(entry, body.length, bytes));
   };
 
   // Repository files stream through: read a window, mask, hash and hand to the zip, drop the bodies.
   const described: Array<RepoFile & { header: string[]; included: boolean }> = [];
-  let compressing: Array<Promise<void>> = [];
+  let compressing: Array<void | Promise<void>> = [];
   const prefix = pathPrefix(src.repoDir);
   for (let i = 0; i < listed.length; i += FILE_WINDOW) {
     const window = listed.slice(i, i + FILE_WINDOW);
@@ -83,22 +88,25 @@ export async function buildBundle(src: BundleSources): Promise<Bundle> {
     await Promise.all(compressing); // at most two windows of bodies are held at once
     compressing = window.map((rel, j) => {
       const read = reads[j];
-      if (!read) return Promise.resolve(); // not a regular file (any more): neither listed nor copied
+      if (!read) return; // not a regular file (any more): neither listed nor copied
       const { body } = read;
       const file = { path: rel, bytes: read.bytes };
       const binary = looksBinary(body);
       const included = !binary && file.bytes <= src.settings.maxFileBytes;
       if (!included) {
         described.push({ ...file, included, header: binary ? [] : headerLines(body.subarray(0, HEADER_CHARS).toString('utf8')).map(masker.text) });
-        return Promise.resolve();
+        return;
       }
       // Masked on the way in: a secret committed by mistake must not travel; the scan of each entry is the guard.
-      const decoded = body.toString('utf8');
+      // ASCII (most source files) decodes as latin1, a plain copy, to the same string.
+      const ascii = isAscii(body);
+      const decoded = body.toString(ascii ? 'latin1' : 'utf8');
       const text = masker.text(decoded);
-      // The header lines as the entry has them: masked with the whole file around them, and masked once.
-      described.push({ ...file, included, header: headerLines(text.slice(0, HEADER_CHARS)) });
+      // The header lines as the entry has them: masked with the whole file around them, and masked
+      // once. Copied out: a substring would keep the whole text of its file alive until the end.
+      described.push({ ...file, included, header: headerLines(text.slice(0, HEADER_CHARS)).map(ownCopy) });
       // Nothing masked in valid UTF-8: the bytes as read are exactly what Buffer.from(text) would copy.
-      return add(REPO_FOLDER + file.path, text === decoded && isUtf8(body) ? body : Buffer.from(text, 'utf8'), text);
+      return add(REPO_FOLDER + file.path, text === decoded && (ascii || isUtf8(body)) ? body : Buffer.from(text, 'utf8'), text);
     });
   }
   configBodies.clear();
@@ -121,15 +129,19 @@ export async function buildBundle(src: BundleSources): Promise<Bundle> {
   addText(ENTRY.handover, handoverText || '# Handover\n\n(no handover file found)\n');
   for (const sample of await rawSamples(src.store, src.streams, src.settings.sampleLines, masker, src.nowMs)) addText(sample.name, sample.text);
   for (const sample of await logSample(src.logsDir, src.settings.logLines, masker)) addText(sample.name, sample.text);
-  await Promise.all([...documents].map(([entry, body]) => add(entry, body)));
-
+  // Each entry's sum is known as soon as it is added: SHA256SUMS need not wait for the big documents to compress.
+  const placing = [...documents].map(([entry, body]) => add(entry, body));
   const sorted = [...sums.keys()].sort((a, b) => (a < b ? -1 : 1));
-  await add(ENTRY.checksums, Buffer.from(`${sorted.map((entry) => `${sums.get(entry)}  ${entry}`).join('\n')}\n`));
+  placing.push(add(ENTRY.checksums, Buffer.from(`${sorted.map((entry) => `${sums.get(entry)}  ${entry}`).join('\n')}\n`)));
+  await Promise.all(placing);
   const bytes = await zip.finish();
   limits.finish(sums.size);
   scan.finish(bytes);
   return { name, bytes, sha256: sha256Hex(bytes), files: [...sums.keys()].sort() };
 }
+
+/** `s` as a string of its own, not a view into a larger one (V8 keeps the larger one alive for it). */
+const ownCopy = (s: string): string => Buffer.from(s, 'utf8').toString('utf8');
 
 /** What headerLines looks at (the path and purpose lines open a file). */
 const HEADER_CHARS = 1024;

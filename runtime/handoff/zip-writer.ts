@@ -22,12 +22,13 @@ const MAX_NAME_BYTES = 0xffff;
 
 export interface ZipWriter {
   /**
-   * Adds `name` with `body` as the next entry (entries keep the order of the calls); resolves once
-   * the entry is compressed, with its compressed size in bytes, so a caller bounds the bytes in
-   * flight by awaiting. `body` may be dropped by the caller after that.
-   * @throws BtcError InvalidInput for a name over 65,535 bytes, or an archive past 65,535 entries or 4 GiB.
+   * Adds `name` with `body` as the next entry (entries keep the order of the calls): its compressed
+   * size in bytes, at once when the entry is placed on the spot (a small body, nothing before it
+   * still compressing), else once it is placed, so a caller bounds the bytes in flight by awaiting.
+   * `body` may be dropped by the caller after that.
+   * @throws BtcError InvalidInput (or rejects with it) for a name over 65,535 bytes, or an archive past 65,535 entries or 4 GiB.
    */
-  add(name: string, body: Buffer): Promise<number>;
+  add(name: string, body: Buffer): number | Promise<number>;
   /** Ends the archive once every added entry is in: the whole zip. */
   finish(): Promise<Buffer>;
 }
@@ -85,8 +86,26 @@ export function createZipWriter(mtimeMs: number): ZipWriter {
   const directory = new GrowingBuffer(64 << 10);
   let entries = 0;
   let deflater: SmallDeflater | null = null;
-  // Entries are placed in the order add() is called, also when a big one finishes compressing later.
+  // Entries are placed in the order add() is called: while any placement waits (behind a big entry
+  // compressing in the thread pool), later ones queue behind it; otherwise a small one is placed at once.
   let previous: Promise<unknown> = Promise.resolve();
+  let waiting = 0;
+  let failure: unknown = null;
+  /** Runs `placement` once every placement queued before it is done; its failure fails the writer. */
+  const later = (placement: () => number | Promise<number>): Promise<number> => {
+    waiting++;
+    const placed = previous.then(placement);
+    previous = placed
+      .then(
+        () => undefined,
+        (err: unknown) => void (failure ??= err),
+      )
+      .finally(() => waiting--);
+    // Handled here too: a caller that stops waiting (an error of its own) leaves no unhandled
+    // rejection behind; finish() reports the failure in any case.
+    placed.catch(() => undefined);
+    return placed;
+  };
 
   const place = (name: Buffer, body: Buffer, deflated: Buffer) => {
     const offset = archive.length;
@@ -114,24 +133,30 @@ export function createZipWriter(mtimeMs: number): ZipWriter {
   };
 
   return {
-    async add(name, body) {
+    add(name, body) {
+      if (failure) throw failure;
       const nameBytes = Buffer.from(name, 'utf8');
       if (nameBytes.length > MAX_NAME_BYTES) throw new BtcError('InvalidInput', `zip refused: an entry name of ${nameBytes.length} bytes (limit ${MAX_NAME_BYTES})`);
       if (body.length <= SYNC_DEFLATE_BYTES) {
         const deflated = (deflater ??= smallDeflater()).deflate(body);
-        // Behind any big entry still compressing, so the order stays the calls' order.
-        const placed = previous.then(() => place(nameBytes, body, deflated));
-        previous = placed;
-        await placed;
-        return deflated.length;
+        if (waiting === 0) {
+          place(nameBytes, body, deflated);
+          return deflated.length;
+        }
+        return later(() => (place(nameBytes, body, deflated), deflated.length));
       }
+      // Compressing in the thread pool from now on, placed in its turn.
       const deflating = new Promise<Buffer>((resolve, reject) => zlib.deflateRaw(body, { level: LEVEL }, (err, out) => (err ? reject(err) : resolve(out))));
-      const placed = Promise.all([deflating, previous]).then(([deflated]) => (place(nameBytes, body, deflated), deflated.length));
-      previous = placed;
-      return placed;
+      deflating.catch(() => undefined); // reported through its placement
+      return later(async () => {
+        const deflated = await deflating;
+        place(nameBytes, body, deflated);
+        return deflated.length;
+      });
     },
     async finish() {
-      await previous;
+      while (waiting > 0) await previous;
+      if (failure) throw failure;
       deflater?.close();
       const directoryStart = archive.length;
       const size = directoryStart + directory.length + 22;
