@@ -33,7 +33,8 @@ export const invokeCommand: Command = {
       const remote = await viaRunningRuntime(flags.config as string | undefined, name, input);
       if (remote !== null) return remote;
     }
-    const runtime = await loadRuntime(flags);
+    // Only the named duty is loaded (an unknown name fails here, as UnknownFunction, exit 2, as it would in the invoker).
+    const runtime = await loadRuntime(flags, undefined, { runsOnly: name });
     try {
       const result = await runtime.invoker.invoke(name, input, 'cli');
       printJson(result);
