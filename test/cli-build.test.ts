@@ -148,4 +148,21 @@ describe('runtime --help', () => {
     const commands = await allCommands();
     expect(COMMAND_SUMMARIES.map((c) => ({ name: c.name, summary: c.summary }))).toEqual(commands.map((c) => ({ name: c.name, summary: c.summary })));
   });
+
+  it('every usage line (written out or derived) names each flag and positional its command takes, and no other', { timeout: 60_000 }, async () => {
+    const drift: string[] = [];
+    for (const listed of await allCommands()) {
+      const command = listed.prepare ? await listed.prepare() : listed;
+      const flags = new Set([...command.usage.matchAll(/(?<![\w-])--([a-z][a-z0-9-]*)/g)].map((m) => m[1]!));
+      for (const name of Object.keys(command.options ?? {})) if (!flags.delete(name)) drift.push(`${command.name}: --${name} missing from "${command.usage}"`);
+      for (const extra of flags) drift.push(`${command.name}: "${command.usage}" names --${extra}, which it does not take`);
+      // A positional shows as <name> (any case), or as the choices it takes (`enable|disable|status`).
+      const words = command.usage.slice(`runtime ${command.name} `.length).split(' ');
+      for (const positional of command.positionals ?? []) {
+        const shown = command.usage.toLowerCase().includes(`<${positional.toLowerCase()}>`) || /^[a-z-]+(\|[a-z-]+)+$/.test(words[0] ?? '');
+        if (!shown) drift.push(`${command.name}: <${positional}> missing from "${command.usage}"`);
+      }
+    }
+    expect(drift).toEqual([]);
+  });
 });

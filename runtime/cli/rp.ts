@@ -16,7 +16,7 @@ const repoHelp = { ...configHelp, dir: 'the repository (default: handoff.repoDir
 
 export const rpMakeCommand: Command = {
   ...listed('rp make'),
-  usage: 'runtime rp make <label> [--message M] [--dir D] [--json]',
+  usage: 'runtime rp make <label> [--message M] [--dir D] [--json] [--config FILE]',
   positionals: ['label'],
   options: { ...repoOptions, message: { type: 'string' } },
   optionHelp: { ...repoHelp, message: 'tag message (default "restore point <label>")' },
@@ -37,7 +37,7 @@ export const rpMakeCommand: Command = {
 
 export const rpListCommand: Command = {
   ...listed('rp list'),
-  usage: 'runtime rp list [--dir D] [--json]',
+  usage: 'runtime rp list [--dir D] [--json] [--config FILE]',
   options: repoOptions,
   optionHelp: repoHelp,
   async run(flags) {
@@ -51,7 +51,7 @@ export const rpListCommand: Command = {
 
 export const rpRestoreCommand: Command = {
   ...listed('rp restore'),
-  usage: 'runtime rp restore <tag> [--dir D] [--json]',
+  usage: 'runtime rp restore <tag> [--dir D] [--json] [--config FILE]',
   positionals: ['tag'],
   options: repoOptions,
   optionHelp: repoHelp,
