@@ -241,7 +241,8 @@ describe('alert rules against a real webhook receiver', () => {
     const capacityBytes = Math.round(rawBytes + 5 * perDay);
     const rt = await runtimeWith({
       env: { BTC_TS_FS_PRIMARY_DIR: primaryDir },
-      overrides: { storage: { capacityBytes }, alerts: { ...r.alerts, rules: { nasFull: { enabled: true, withinDays: 20, measureEverySeconds: 3600 } } } },
+      // No grace after midnight: with the default 30 minutes, a run between 00:00 and 00:30 UTC saw yesterday as still open (2 days, not 3).
+      overrides: { storage: { capacityBytes }, compaction: { graceMinutes: 0 }, alerts: { ...r.alerts, rules: { nasFull: { enabled: true, withinDays: 20, measureEverySeconds: 3600 } } } },
     });
     // Not the lease holder: the bucket is the holder's to measure.
     expect((await check(rt)).evaluated).not.toContain('nas_full');
