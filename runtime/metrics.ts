@@ -180,13 +180,23 @@ export class Metrics {
     this.realRegistry = registry;
     const calls = this.pendingCalls;
     this.pendingCalls = [];
-    for (const { metric, method, args } of calls) metric.target![method](...args);
+    // A call prom-client refuses (an unknown label) would have thrown at its call site; kept, it is
+    // thrown here, after every other call is replayed and the metrics are in place.
+    let firstError: unknown = null;
+    for (const { metric, method, args } of calls) {
+      try {
+        metric.target![method](...args);
+      } catch (err) {
+        firstError ??= err;
+      }
+    }
     const fields = this as unknown as Record<string, unknown>;
     for (const key of Object.keys(fields)) {
       const value = fields[key];
       if (value instanceof PendingMetric) fields[key] = value.target;
     }
     if (this.defaults) prom.collectDefaultMetrics({ register: registry, prefix: 'btc_ts_' });
+    if (firstError) throw firstError;
   }
 
   /** Called by the collector per fetch: records appended and, when the fetch succeeded, when. */

@@ -123,7 +123,8 @@ describe('vendored packages (bin/build.mjs)', () => {
     setVersion('zod', '4.0.0');
     setVersion('yaml', '2.0.0');
     expect(installedVersion(app, 'zod')).toBe('4.0.0');
-    expect(installedVersion(root, 'zod')).toBeNull();
+    // Not found from a sibling folder (a node_modules above the temp folder, as on some Windows profiles, may answer with its own).
+    expect(installedVersion(root, 'zod')).not.toBe('4.0.0');
 
     const stamp = () => write(path.join(app, 'dist', STAMP_FILE), JSON.stringify({ fingerprint: listSources(app).fingerprint }));
     stamp();

@@ -158,8 +158,8 @@ describe('runtime --help', () => {
       for (const extra of flags) drift.push(`${command.name}: "${command.usage}" names --${extra}, which it does not take`);
       // A positional shows as <name> (any case), or as the choices it takes (`enable|disable|status`).
       const words = command.usage.slice(`runtime ${command.name} `.length).split(' ');
-      for (const positional of command.positionals ?? []) {
-        const shown = command.usage.toLowerCase().includes(`<${positional.toLowerCase()}>`) || /^[a-z-]+(\|[a-z-]+)+$/.test(words[0] ?? '');
+      for (const [i, positional] of (command.positionals ?? []).entries()) {
+        const shown = command.usage.toLowerCase().includes(`<${positional.toLowerCase()}>`) || (i === 0 && /^[a-z-]+(\|[a-z-]+)+$/.test(words[0] ?? ''));
         if (!shown) drift.push(`${command.name}: <${positional}> missing from "${command.usage}"`);
       }
     }

@@ -80,6 +80,27 @@ describe('bundle checks made as each entry is written', () => {
     );
     expect(error?.message).toBe('bundle refused: entry "repo/flat.txt" declares 2 MiB (compression ratio limit 100:1)');
   });
+
+  it('a big entry refused while the next windows are read rejects the bundle with the refusal, never an unhandled rejection', async () => {
+    const settings = { ...defaultConfig().handoff, maxFileBytes: 4 << 20 };
+    // The flat file compresses in the thread pool while 130 more files (three more windows) are read.
+    const files: Record<string, string> = { 'a-flat.txt': 'a'.repeat(2 << 20) };
+    for (let i = 0; i < 130; i++) files[`b/${String(i).padStart(3, '0')}.txt`] = `${i} `.repeat(200_000 + i);
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown) => unhandled.push(reason);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      const error = await bundleOf(files, { settings }).then(
+        () => null,
+        (e: Error) => e,
+      );
+      expect(error?.message).toBe('bundle refused: entry "repo/a-flat.txt" declares 2 MiB (compression ratio limit 100:1)');
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(unhandled).toEqual([]);
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+    }
+  });
 });
 
 describe('config files read once', () => {

@@ -68,6 +68,18 @@ describe('lazy metrics (one-shot commands)', () => {
     expect(lazy.registry.contentType).toBe(eager.registry.contentType);
   });
 
+  it('a kept call prom-client refuses (an unknown label) throws when replayed, and every other call still counts', async () => {
+    const eager = new Metrics({ defaults: false });
+    const lazy = new Metrics({ defaults: false, lazy: true });
+    lazy.syncItems.inc(2);
+    lazy.httpRefused.inc({ reason: 'host', nope: 'x' } as never);
+    lazy.syncItems.inc(3);
+    expect(() => eager.httpRefused.inc({ reason: 'host', nope: 'x' } as never)).toThrow(/nope/);
+    eager.syncItems.inc(5);
+    expect(() => lazy.registry).toThrow(/nope/);
+    expect(await lazy.registry.metrics()).toBe(await eager.registry.metrics());
+  });
+
   it(`loads prom-client by itself after ${MAX_PENDING_CALLS} kept calls, so memory stays bounded`, async () => {
     const eager = new Metrics({ defaults: false });
     const lazy = new Metrics({ defaults: false, lazy: true });

@@ -74,7 +74,11 @@ export async function buildBundle(src: BundleSources): Promise<Bundle> {
     scan.entry(entry, body, text);
     const compressed = zip.add(entry, body);
     if (typeof compressed === 'number') return limits.entry(entry, body.length, compressed);
-    return compressed.then((bytes) => limits.entry(entry, body.length, bytes));
+    const checked = compressed.then((bytes) => limits.entry(entry, body.length, bytes));
+    // Awaited with its window, a turn of the event loop later (the next window is read first): a
+    // refusal meanwhile must not count as unhandled (a one-shot command would die of it, unexplained).
+    checked.catch(() => undefined);
+    return checked;
   };
 
   // Repository files stream through: read a window, mask, hash and hand to the zip, drop the bodies.
