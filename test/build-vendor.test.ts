@@ -35,12 +35,18 @@ function specifiers(js: string): string[] {
   return [...js.matchAll(/(?:\bfrom\s*|\bimport\s*\(\s*|\brequire\s*\(\s*)["']([^"']+)["']/g)].map((m) => m[1]!);
 }
 
+/** A temporary tree that builds as this one does: node_modules linked, tsconfig.json copied, the source folders made. */
+function buildableTree(prefix: string): string {
+  const root = tmp(prefix);
+  symlinkSync(path.join(ROOT, 'node_modules'), path.join(root, 'node_modules'), 'junction');
+  writeFileSync(path.join(root, 'tsconfig.json'), readFileSync(path.join(ROOT, 'tsconfig.json')));
+  sourceDirs(root);
+  return root;
+}
+
 describe('vendored packages (bin/build.mjs)', () => {
   it('a build rewrites every import of a vendored package to its bundle, at any depth, and the bundles work like the packages', { timeout: 60_000 }, async () => {
-    const root = tmp('btc-ts-vendor-');
-    symlinkSync(path.join(ROOT, 'node_modules'), path.join(root, 'node_modules'), 'junction');
-    writeFileSync(path.join(root, 'tsconfig.json'), readFileSync(path.join(ROOT, 'tsconfig.json')));
-    sourceDirs(root);
+    const root = buildableTree('btc-ts-vendor-');
     write(path.join(root, 'runtime/top.ts'), "import { z } from 'zod';\nimport { parse } from 'yaml';\nexport const schema = z.object({ a: z.number() });\nexport const read = (text: string) => schema.parse(parse(text));\n");
     write(path.join(root, 'runtime/deep/er/nested.ts'), "import { z, ZodError } from 'zod';\nimport { stringify } from 'yaml';\nexport const fails = () => { try { z.string().parse(1); return null; } catch (err) { return err instanceof ZodError; } };\nexport const text = stringify({ b: [1, 2] });\n");
     await build({ root, quiet: true });
@@ -68,10 +74,7 @@ describe('vendored packages (bin/build.mjs)', () => {
   });
 
   it('refuses a subpath import of a vendored package (it would load a second copy)', { timeout: 60_000 }, async () => {
-    const root = tmp('btc-ts-vendor-sub-');
-    symlinkSync(path.join(ROOT, 'node_modules'), path.join(root, 'node_modules'), 'junction');
-    writeFileSync(path.join(root, 'tsconfig.json'), readFileSync(path.join(ROOT, 'tsconfig.json')));
-    sourceDirs(root);
+    const root = buildableTree('btc-ts-vendor-sub-');
     write(path.join(root, 'runtime/sub.ts'), "import { z } from 'zod/mini';\nexport const s = z.string();\n");
     await expect(build({ root, quiet: true })).rejects.toThrow(/runtime[\\/]sub\.ts imports zod\/mini: import 'zod' itself/);
     expect(distState(root).fresh).toBe(false);
