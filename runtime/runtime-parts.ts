@@ -47,6 +47,12 @@ export interface CreateRuntimeOptions {
    * (runtime/metrics.ts `lazy`); a command that never serves /metrics does not pay its ~40 ms. Default false.
    */
   lazyMetrics?: boolean;
+  /**
+   * prom-client's process metrics (`btc_ts_process_*`, `btc_ts_nodejs_*`) on /metrics: `runtime start`
+   * asks for them. Default: only when no logger is passed (the in-process runtimes of tests pass one
+   * and need no event-loop and GC observers of their own).
+   */
+  processMetrics?: boolean;
   /** The pid this runtime writes into leases and heartbeat objects (tests: a restarted process in-process); default process.pid. */
   pid?: number;
 }
@@ -113,7 +119,7 @@ export interface Records {
 }
 
 export async function openRecords({ config, host, paths, clock, masker, log }: Basics, options: CreateRuntimeOptions): Promise<Records> {
-  const metrics = new Metrics({ defaults: options.log === undefined, now: () => clock.now(), lazy: options.lazyMetrics });
+  const metrics = new Metrics({ defaults: options.processMetrics ?? options.log === undefined, now: () => clock.now(), lazy: options.lazyMetrics });
   const audit = new AuditLog({ walDir: paths.walDir, host, actor: config.actor, site: config.site, clock, masker, log });
   await audit.open();
   const streams = new RawStreams({ walDir: paths.walDir, clock, onReport: (report) => auditStreamReport(audit, log, report) });

@@ -97,7 +97,8 @@ export async function startRuntime(flags: Flags): Promise<StartedRuntime> {
     const onUnhandled = (reason: unknown) => log.error({ err: masker.text(reason instanceof Error ? (reason.stack ?? reason.message) : String(reason)) }, 'unhandled promise rejection (a bug): logged, the runtime goes on');
     process.on('unhandledRejection', onUnhandled);
     undo.push(async () => void process.off('unhandledRejection', onUnhandled));
-    const runtime = await createRuntime(loaded, { log });
+    // Its own logger, and the process metrics /metrics promises (docs/http.md "Metrics").
+    const runtime = await createRuntime(loaded, { log, processMetrics: true });
     undo.push(() => runtime.shutdown());
     // Hard links, or directory locks on a FAT/exFAT/SMB data directory (docs/windows.md); whatif says the same.
     const dataDir = pathsOf(loaded.config).dataDir;

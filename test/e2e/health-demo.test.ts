@@ -45,6 +45,8 @@ describe('runtime health --dry-run on a demo runtime', () => {
     // The first fetch has no cursor; the ones after it ask from the cursor, where the CSV used to shrink to one row.
     const ticks = async () => Number(/btc_ts_function_runs_total\{fn="collect-tick",source="cron",result="ok"\} (\d+)/.exec(await (await fetch(`${rt.url}/metrics`)).text())?.[1] ?? 0);
     await waitFor('three collect ticks', async () => ((await ticks()) >= 3 ? true : undefined));
+    // The process metrics docs/http.md promises besides the runtime's own (runtime start asks for them).
+    expect(await (await fetch(`${rt.url}/metrics`)).text()).toMatch(/^btc_ts_process_cpu_seconds_total \d/m);
     const rows = readFileSync(storedFile(rt, OHLCV_CSV)!, 'utf8').trim().split('\n');
     expect(rows[0]).toBe('ts,open,high,low,close,volume,closed');
     expect(rows).toHaveLength(11);
