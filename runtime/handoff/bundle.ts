@@ -141,7 +141,9 @@ export async function buildBundle(src: BundleSources): Promise<Bundle> {
   const bytes = await zip.finish();
   limits.finish(sums.size);
   scan.finish(bytes);
-  return { name, bytes, sha256: sha256Hex(bytes), files: [...sums.keys()].sort() };
+  // Every entry: the ones SHA256SUMS lists, and SHA256SUMS itself in its place.
+  const files = [...sorted, ENTRY.checksums].sort((a, b) => (a < b ? -1 : 1));
+  return { name, bytes, sha256: sha256Hex(bytes), files };
 }
 
 /** `s` as a string of its own, not a view into a larger one (V8 keeps the larger one alive for it). */

@@ -5,7 +5,8 @@ import { parse as parseYaml } from 'yaml';
 import { BtcError } from '../errors.ts';
 import { sha256Hex } from '../hash.ts';
 import { BUNDLE_FORMAT, ENTRY } from './sections.ts';
-import { BUNDLE_LIMITS, openZip, type ZipReader } from './unzip.ts';
+import { openZip, type ZipReader } from './unzip.ts';
+import { BUNDLE_LIMITS } from './zip-limits.ts';
 
 export interface LoadedBundle {
   sha256: string;

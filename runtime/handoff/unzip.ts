@@ -7,8 +7,6 @@ import yauzl from 'yauzl';
 import { BtcError } from '../errors.ts';
 import { BUNDLE_LIMITS, RATIO_FLOOR_BYTES, type UnzipLimits } from './zip-limits.ts';
 
-export { BUNDLE_LIMITS, RATIO_FLOOR_BYTES, type UnzipLimits };
-
 export interface ZipEntry {
   /** The name as stored (UTF-8, `/`-separated; absolute paths and `..` segments are refused at open); directories end with `/`. */
   name: string;
