@@ -10,7 +10,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import handoffSchedule from '../schedules/handoff.ts';
 import { isoDate } from '../runtime/clock.ts';
 import { bundleName } from '../runtime/handoff/bundle.ts';
-import { excluder, globToRegExp, headerLines, listRepoFiles, readRepoFile, SYNC_READ_MAX_BYTES } from '../runtime/handoff/files.ts';
+import { excluder, globToRegExp, headBytes, headerLines, listRepoFiles, readRepoFile, SYNC_READ_MAX_BYTES } from '../runtime/handoff/files.ts';
 import { parseHandover } from '../runtime/handoff/handover.ts';
 import { rawSamples } from '../runtime/handoff/samples.ts';
 import { createMasker } from '../runtime/secrets.ts';
@@ -66,6 +66,29 @@ describe('exclusions', () => {
     expect(headerLines('<!-- docs/x.md -->\n<!-- about x -->\n# Title\n')).toEqual(['<!-- docs/x.md -->', '<!-- about x -->']);
     expect(headerLines('// only one\nconst x = 1;\n')).toEqual(['// only one']);
     expect(headerLines('import x from "y";\n// late\n')).toEqual([]);
+  });
+
+  it('header lines from the first bytes alone (headBytes) are those of the first 1,024 characters of the whole text', () => {
+    const long = '// ' + 'x'.repeat(1500);
+    const texts = [
+      '// a.ts\n// purpose\nexport const a = 1;\n'.repeat(30),
+      '#!/usr/bin/env node\n// bin/x.mjs\n// runs x\ncode();\n',
+      '#!/usr/bin/env node\r\n// bin/x.mjs\r\n// runs x\r\ncode();\r\n',
+      '// crlf.ts\r\n// lines\r\n',
+      '// one line, no feed',
+      '',
+      '\n\n\n\n',
+      long,
+      `// first\n${long}\n// third\n`,
+      `#!shebang ${'y'.repeat(1020)}\n// cut at 1,024 characters\n`,
+      'code();\n// late\n// later\n',
+    ];
+    for (const text of texts) {
+      const body = Buffer.from(text, 'latin1');
+      expect(headerLines(body.toString('latin1', 0, headBytes(body, 1024))), JSON.stringify(text.slice(0, 40))).toEqual(headerLines(text.slice(0, 1024)));
+    }
+    expect(headBytes(Buffer.from('a\nb\nc\nd\n'), 1024)).toBe(6);
+    expect(headBytes(Buffer.from('x'.repeat(2000)), 1024)).toBe(1024);
   });
 });
 

@@ -2,6 +2,7 @@
 // The fast paths of a bundle against the slow ones they replace: the zip writer, the file list's YAML, JSON config files, the masker's pattern hints.
 
 import { randomBytes } from 'node:crypto';
+import zlib from 'node:zlib';
 import JSZip from 'jszip';
 import yauzl from 'yauzl';
 import { parse as parseYaml, stringify } from 'yaml';
@@ -9,7 +10,7 @@ import { describe, expect, it } from 'vitest';
 import { secretsInConfigFile } from '../runtime/handoff/file-secrets.ts';
 import { repoStructure, repoStructureYaml } from '../runtime/handoff/sections.ts';
 import { openZip } from '../runtime/handoff/unzip.ts';
-import { createZipWriter } from '../runtime/handoff/zip-writer.ts';
+import { createZipWriter, smallDeflater } from '../runtime/handoff/zip-writer.ts';
 import { createMasker, MASK, patternsFor, SECRET_PATTERNS } from '../runtime/secrets.ts';
 
 describe('zip writer', () => {
@@ -75,6 +76,43 @@ describe('zip writer', () => {
     expect((await write(Date.UTC(2026, 0, 2))).equals(await write(Date.UTC(2026, 0, 2)))).toBe(true);
     const epoch = await write(0);
     expect((await (await openZip(epoch)).read('repo/a.ts')).equals(entries[0]![1])).toBe(true);
+  });
+});
+
+describe('small-entry deflate', () => {
+  // Text of many sizes, an empty body, and incompressible bytes whose deflated form outgrows the first output buffer (64 KiB).
+  const bodies = [
+    Buffer.alloc(0),
+    Buffer.from('x'),
+    ...[10, 300, 5_000, 70_000].map((n) => Buffer.from('// line of a source file with some words\nexport const v = 1;\n'.repeat(n / 40 + 1).slice(0, n))),
+    randomBytes(100 << 10),
+    randomBytes(256 << 10),
+    Buffer.from('after the big ones, the state is reset: '.repeat(30)),
+  ];
+
+  it.each([true, false])("gives byte for byte what zlib.deflateRawSync gives, one state for every body (zlib's handle: %s)", (internals) => {
+    const deflater = smallDeflater({ internals });
+    // This Node has the internals the fast path drives: a Node without them would pass through the fallback unnoticed.
+    expect(deflater.native).toBe(internals);
+    try {
+      for (const body of bodies) {
+        const deflated = Buffer.from(deflater.deflate(body));
+        expect(deflated.equals(zlib.deflateRawSync(body, { level: 6 })), `${body.length} bytes`).toBe(true);
+        expect(zlib.inflateRawSync(deflated).equals(body)).toBe(true);
+      }
+    } finally {
+      deflater.close();
+    }
+  });
+
+  it('an entry queued behind a big one keeps its own bytes, not the reused output buffer', async () => {
+    const zip = createZipWriter(Date.UTC(2026, 0, 2));
+    const small = ['first small', 'second small'].map((t) => Buffer.from(t.repeat(50)));
+    const adds = [zip.add('big.bin', randomBytes(300 << 10)), zip.add('a.txt', small[0]!), zip.add('b.txt', small[1]!)];
+    await Promise.all(adds);
+    const reader = await openZip(await zip.finish());
+    expect((await reader.read('a.txt')).equals(small[0]!)).toBe(true);
+    expect((await reader.read('b.txt')).equals(small[1]!)).toBe(true);
   });
 });
 

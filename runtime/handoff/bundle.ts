@@ -13,7 +13,7 @@ import { gitSummary, type GitRepo, type GitSummary } from '../git/repo.ts';
 import { extendMasker, MASK, patternsFor, SECRET_PATTERNS, type Masker } from '../secrets.ts';
 import type { ObjectStore } from '../store/types.ts';
 import { mayHoldConfigSecrets, secretsInConfigFile } from './file-secrets.ts';
-import { headerLines, listRepoFiles, looksBinary, pathPrefix, readRepoFile, timeSliced, type RepoFile, type RepoRead } from './files.ts';
+import { headBytes, headerLines, listRepoFiles, looksBinary, pathPrefix, readRepoFile, timeSliced, type RepoFile, type RepoRead } from './files.ts';
 import { parseHandover } from './handover.ts';
 import { logSample, rawSamples } from './samples.ts';
 import { contextMap, ENTRY, envManifest, gitDocument, repoStructureYaml, type Identity } from './sections.ts';
@@ -107,8 +107,10 @@ export async function buildBundle(src: BundleSources): Promise<Bundle> {
       const decoded = body.toString(ascii ? 'latin1' : 'utf8');
       const text = masker.text(decoded);
       // The header lines as the entry has them: masked with the whole file around them, and masked
-      // once. Copied out: a substring would keep the whole text of its file alive until the end.
-      described.push({ ...file, included, header: headerLines(text.slice(0, HEADER_CHARS)).map(ownCopy) });
+      // once. Never views into the whole text, which would keep every file's text alive until the end:
+      // an ASCII file nothing was masked in has them decoded from its first bytes alone, any other copied out.
+      const header = ascii && text === decoded ? headerLines(body.toString('latin1', 0, headBytes(body, HEADER_CHARS))) : headerLines(text.slice(0, HEADER_CHARS)).map(ownCopy);
+      described.push({ ...file, included, header });
       // Nothing masked in valid UTF-8: the bytes as read are exactly what Buffer.from(text) would copy.
       return add(REPO_FOLDER + file.path, text === decoded && (ascii || isUtf8(body)) ? body : Buffer.from(text, 'utf8'), text);
     });

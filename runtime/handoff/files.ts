@@ -205,6 +205,21 @@ export function headerLines(head: string): string[] {
   return header;
 }
 
+/**
+ * The bytes of `body` headerLines needs: up to and with the third line feed (a shebang and the two
+ * header lines), at most `limit`. Decoding only these (a few hundred bytes) instead of the whole
+ * file gives the same header lines as strings of their own.
+ */
+export function headBytes(body: Buffer, limit: number): number {
+  let end = 0;
+  for (let line = 0; line < 3; line++) {
+    const feed = body.indexOf(10, end);
+    if (feed < 0 || feed >= limit) return Math.min(body.length, limit);
+    end = feed + 1;
+  }
+  return end;
+}
+
 /** Binary content (NUL in the first 8 KB) is listed but never copied. */
 export function looksBinary(bytes: Buffer): boolean {
   return bytes.subarray(0, 8192).includes(0);

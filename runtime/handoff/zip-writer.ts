@@ -1,8 +1,7 @@
 // runtime/handoff/zip-writer.ts
-// Writes a zip entry by entry: one reused zlib deflate state (minizlib) for small entries, Node's zlib off the main thread for big ones, and the archive's headers written here.
+// Writes a zip entry by entry: one reused zlib deflate state for small entries, Node's zlib off the main thread for big ones, and the archive's headers written here.
 
 import zlib from 'node:zlib';
-import { DeflateRaw } from 'minizlib';
 import { BtcError } from '../errors.ts';
 
 /** zlib's default level, the one `git archive` uses too. */
@@ -75,9 +74,9 @@ class GrowingBuffer {
  * descriptor), a central directory (4.3.12) and its end record (4.3.16); names are UTF-8 (bit 11
  * when not ASCII). Any reader opens it; the tests read it back with yauzl and JSZip.
  *
- * Small entries share one deflate state, reset between entries (minizlib: zlib's own deflate, sync,
- * without a new stream and ~260 KB of zlib state per entry); each entry is still a complete raw
- * deflate stream, byte for byte what `zlib.deflateRawSync` gives.
+ * Small entries share one deflate state, reset between entries (smallDeflater: zlib's own deflate,
+ * sync, without a new stream and ~260 KB of zlib state per entry); each entry is still a complete
+ * raw deflate stream, byte for byte what `zlib.deflateRawSync` gives.
  */
 export function createZipWriter(mtimeMs: number): ZipWriter {
   const { time, date } = dosDateTime(new Date(Math.min(Math.max(mtimeMs, DOS_FIRST_MS), DOS_LAST_MS)));
@@ -143,7 +142,8 @@ export function createZipWriter(mtimeMs: number): ZipWriter {
           place(nameBytes, body, deflated);
           return deflated.length;
         }
-        return later(() => (place(nameBytes, body, deflated), deflated.length));
+        const kept = Buffer.from(deflated); // the deflater's buffer is reused by the next entry
+        return later(() => (place(nameBytes, body, kept), kept.length));
       }
       // Compressing in the thread pool from now on, placed in its turn.
       const deflating = new Promise<Buffer>((resolve, reject) => zlib.deflateRaw(body, { level: LEVEL }, (err, out) => (err ? reject(err) : resolve(out))));
@@ -203,27 +203,68 @@ function dosDateTime(at: Date): { time: number; date: number } {
   };
 }
 
-interface SmallDeflater {
-  /** `body` as one complete raw deflate stream (level 6). */
+export interface SmallDeflater {
+  /**
+   * `body` as one complete raw deflate stream (level 6), byte for byte what `zlib.deflateRawSync`
+   * gives. The result may be a view of a buffer the next call overwrites: copy it to keep it.
+   * @throws Error when zlib fails (out of memory).
+   */
   deflate(body: Buffer): Buffer;
   close(): void;
 }
 
-/** One zlib deflate state for many small bodies: each written in one call with Z_FINISH, then reset for the next. */
-function smallDeflater(): SmallDeflater {
-  const stream = new DeflateRaw({ level: LEVEL, flush: zlib.constants.Z_FINISH });
-  let out: Buffer[] = [];
-  let failure: Error | null = null;
-  stream.on('data', (chunk: Buffer) => out.push(chunk));
-  stream.on('error', (err: unknown) => (failure = err instanceof Error ? err : new Error(String(err))));
+/** What smallDeflater uses of a Node zlib stream: its native handle and the two counters a synchronous write leaves. */
+interface ZlibInternals {
+  _handle?: { writeSync?: unknown; reset?: unknown };
+  _writeState?: unknown;
+}
+interface NativeDeflate {
+  writeSync(flush: number, input: Buffer, inOffset: number, inLength: number, output: Buffer, outOffset: number, outLength: number): void;
+  reset(): void;
+}
+
+/**
+ * One zlib deflate state for many small bodies, synchronous: each body written with Z_FINISH into
+ * one output buffer, then the state reset for the next. It drives the native handle of a Node
+ * zlib stream directly, as node:zlib's own synchronous path (processChunkSync) does, without that
+ * path's stream bookkeeping and copies, which cost more than the compression for a 1 KB file.
+ * Those are internals (`_handle.writeSync`, `_writeState`, stable since Node 10): when they are
+ * not there, each body goes through the public `zlib.deflateRawSync` instead (same bytes, slower).
+ * `internals: false` takes that path on purpose (tests).
+ */
+export function smallDeflater({ internals = true } = {}): SmallDeflater & { native: boolean } {
+  const stream = zlib.createDeflateRaw({ level: LEVEL });
+  const { _handle: handle, _writeState: state } = stream as unknown as ZlibInternals;
+  if (!internals || typeof handle?.writeSync !== 'function' || typeof handle.reset !== 'function' || !(state instanceof Uint32Array) || state.length < 2) {
+    stream.close();
+    return { deflate: (body) => zlib.deflateRawSync(body, { level: LEVEL }), close: () => undefined, native: false };
+  }
+  const native = handle as NativeDeflate;
+  // A zlib error destroys the stream (node:zlib's zlibOnError): seen through `destroyed`, not as an event.
+  stream.on('error', () => undefined);
+  let out = Buffer.allocUnsafe(64 << 10);
   return {
+    native: true,
     deflate(body) {
-      stream.write(body);
-      if (failure) throw failure;
-      const deflated = out.length === 1 ? out[0]! : Buffer.concat(out);
-      out = [];
-      stream.reset();
-      return deflated;
+      let written = 0;
+      let inOffset = 0;
+      let inLength = body.length;
+      for (;;) {
+        const room = out.length - written;
+        native.writeSync(zlib.constants.Z_FINISH, body, inOffset, inLength, out, written, room);
+        if (stream.destroyed) throw stream.errored ?? new Error('zlib deflate failed');
+        const [availOut, availIn] = [state[0]!, state[1]!];
+        written += room - availOut;
+        inOffset += inLength - availIn;
+        inLength = availIn;
+        // Room left: the stream is finished. No room: more output is pending for a bigger buffer.
+        if (availOut > 0) break;
+        const bigger = Buffer.allocUnsafe(out.length * 2);
+        out.copy(bigger, 0, 0, written);
+        out = bigger;
+      }
+      native.reset();
+      return out.subarray(0, written);
     },
     close() {
       stream.close();
