@@ -68,6 +68,12 @@ describe('vendored packages (bin/build.mjs)', () => {
       const pkg = await import(name);
       expect(Object.keys(vendored).sort(), name).toEqual(Object.keys(pkg).sort());
     }
+    // zod's bundle leaves its translations out (VENDOR_TRIMS): English only, and messages in English.
+    const zod = (await import(pathToFileURL(path.join(root, 'dist/vendor/zod.js')).href)) as typeof import('zod');
+    expect(Object.keys(zod.z.locales)).toEqual(['en']);
+    expect(Object.keys((await import('zod')).z.locales).length).toBeGreaterThan(20);
+    expect(zod.z.string().safeParse(1).error?.issues[0]?.message).toBe('Invalid input: expected string, received number');
+    expect(readFileSync(path.join(root, 'dist/vendor/zod.js'), 'utf8').length).toBeLessThan(500_000);
     // The stamp holds the vendored versions: fresh now, and the bundles are no source (no map, no stale leftovers).
     expect(distState(root)).toEqual({ fresh: true });
     expect(readdirSync(path.join(root, 'dist/vendor')).sort()).toEqual(['yaml.js', 'zod.js']);

@@ -20,6 +20,8 @@ export interface Command {
   optionHelp?: Record<string, string>;
   /** Positional arguments allowed (names for help). */
   positionals?: string[];
+  /** A server that runs until stopped (`start`, `emulator`): it keeps zod's compiled parsers (see oneShotParsing). */
+  longRunning?: boolean;
   /**
    * A duty-mapped command (runtime/cli/flags-from-zod.ts): the command with its flags derived
    * from the duty's zod input, called once before its flags are parsed or its help is printed.
@@ -58,6 +60,7 @@ export async function main(argv: string[]): Promise<number> {
     console.error(`runtime: unknown command "${argv.join(' ')}". Run \`runtime --help\`.`);
     return 2;
   }
+  if (!command.longRunning) await oneShotParsing();
   if (command.prepare) command = await command.prepare();
   const rest = argv.slice(command.name.split(' ').length);
   if (rest.includes('--help') || rest.includes('-h')) {
@@ -87,6 +90,17 @@ export async function main(argv: string[]): Promise<number> {
     console.error(plain(`runtime ${command.name}: ${message}`));
     return exitCodeOf(err);
   }
+}
+
+/**
+ * A one-shot command parses its config and input once: zod's compiled fast path for objects
+ * (code generated with `new Function` on each schema's first parse) costs more than it saves then,
+ * so zod runs without it (`jitless`; the same results, checked the same way). zod is loaded by
+ * every command that reads a config anyway.
+ */
+async function oneShotParsing(): Promise<void> {
+  const { z } = await import('zod');
+  z.config({ jitless: true });
 }
 
 function printHelp(commands: ReadonlyArray<CommandListing>): void {
