@@ -55,6 +55,17 @@ describe('bundle checks made as each entry is written', () => {
     expect(error?.message).not.toContain(SECRET);
   });
 
+  it('a file named after a secret value refuses the bundle, the refusal naming it with the value masked', async () => {
+    // Paths are not masked (they are the repository's structure): the scan of each entry's name is what stops it.
+    const error = await bundleOf({ 'ok.ts': '// ok.ts\n// fine\n', [`src/${SECRET}.ts`]: '// named after it\n' }).then(
+      () => null,
+      (e: Error) => e,
+    );
+    expect(error?.message).toMatch(/^handoff bundle refused: a secret value was found in .*repo\/src\/\*\*\*\.ts/);
+    expect(error?.message).not.toContain(SECRET);
+    expect(error?.message).not.toContain('repo/ok.ts');
+  });
+
   it('a secret-shaped string (no value known) left unmasked refuses the bundle too', async () => {
     // In a source file: a config-like file (.ini, .yaml, …) would have its value found by key and masked anyway.
     const shaped = { text: (s: string) => s, value: <T>(v: T) => v, values: [] } satisfies Masker;

@@ -94,11 +94,10 @@ export async function buildBundle(src: BundleSources): Promise<Bundle> {
       const read = reads[j];
       if (!read) return; // not a regular file (any more): neither listed nor copied
       const { body } = read;
-      const file = { path: rel, bytes: read.bytes };
       const binary = looksBinary(body);
-      const included = !binary && file.bytes <= src.settings.maxFileBytes;
+      const included = !binary && read.bytes <= src.settings.maxFileBytes;
       if (!included) {
-        described.push({ ...file, included, header: binary ? [] : headerLines(body.subarray(0, HEADER_CHARS).toString('utf8')).map(masker.text) });
+        described.push({ path: rel, bytes: read.bytes, included, header: binary ? [] : headerLines(body.subarray(0, HEADER_CHARS).toString('utf8')).map(masker.text) });
         return;
       }
       // Masked on the way in: a secret committed by mistake must not travel; the scan of each entry is the guard.
@@ -110,9 +109,9 @@ export async function buildBundle(src: BundleSources): Promise<Bundle> {
       // once. Never views into the whole text, which would keep every file's text alive until the end:
       // an ASCII file nothing was masked in has them decoded from its first bytes alone, any other copied out.
       const header = ascii && text === decoded ? headerLines(body.toString('latin1', 0, headBytes(body, HEADER_CHARS))) : headerLines(text.slice(0, HEADER_CHARS)).map(ownCopy);
-      described.push({ ...file, included, header });
+      described.push({ path: rel, bytes: read.bytes, included, header });
       // Nothing masked in valid UTF-8: the bytes as read are exactly what Buffer.from(text) would copy.
-      return add(REPO_FOLDER + file.path, text === decoded && (ascii || isUtf8(body)) ? body : Buffer.from(text, 'utf8'), text);
+      return add(REPO_FOLDER + rel, text === decoded && (ascii || isUtf8(body)) ? body : Buffer.from(text, 'utf8'), text);
     });
   }
   configBodies.clear();
@@ -205,7 +204,7 @@ function secretScanner(secrets: readonly string[], patterns: readonly RegExp[] =
     /** `text`: `body` as UTF-8 when the caller has it already. */
     entry(name: string, body: Buffer, text?: string): void {
       // The body first: its text is usually the string the masker has just found no hint in (patternsFor remembers it).
-      if (hit(body, text) || hit(Buffer.from(name))) leaks.push(name);
+      if (hit(body, text) || hit.inName(name)) leaks.push(hit.masked(name));
     },
     finish(zipBytes: Buffer): void {
       if (hit.needles.some((n) => zipBytes.includes(n))) leaks.unshift('(zip bytes)');
@@ -220,7 +219,12 @@ function leakTest(secrets: readonly string[], patterns: readonly RegExp[]) {
   // What the masker left behind (`***`) matches some patterns (a URL's user:***@); only a real value is a leak.
   const shaped = (text: string) => patternsFor(text, patterns).some((p) => [...text.matchAll(new RegExp(p.source, p.flags))].some((m) => m[0] !== MASK));
   const hit = (body: Buffer, text?: string) => needles.some((n) => body.includes(n)) || shaped(text ?? body.toString('utf8'));
-  return Object.assign(hit, { needles });
+  // A name is a string already: searched as one (a UTF-8 string holds another exactly when its bytes hold the other's).
+  const asText = needles.map((n) => n.toString('utf8'));
+  const inName = (entry: string) => asText.some((n) => entry.includes(n)) || shaped(entry);
+  /** A name as a refusal may print it: a secret value in it (a file named after one) replaced with the mask. */
+  const masked = (entry: string) => asText.reduce((out, n) => out.replaceAll(n, MASK), entry);
+  return Object.assign(hit, { needles, inName, masked });
 }
 
 function refuseLeaks(leaks: readonly string[]): void {
@@ -238,14 +242,13 @@ function limitsGuard(limits: UnzipLimits) {
   let total = 0;
   const what = 'bundle';
   const MiB = (n: number) => (n < 1 << 20 ? `${n} bytes` : `${Math.round((n / (1 << 20)) * 10) / 10} MiB`);
+  const refuse = (name: string, bytes: number, says: string) => new BtcError('InvalidInput', `${what} refused: entry "${name}" declares ${MiB(bytes)} (${says})`);
   return {
+    // Called for thousands of entries: the messages are made only for a refusal.
     entry(name: string, bytes: number, compressed: number): void {
-      const caps = [
-        { bytes: limits.maxEntryBytes, says: `per-entry limit ${MiB(limits.maxEntryBytes)}` },
-        { bytes: limits.maxTotalBytes - total, says: `total limit ${MiB(limits.maxTotalBytes)} for the archive` },
-        { bytes: Math.max(RATIO_FLOOR_BYTES, compressed * limits.maxRatio), says: `compression ratio limit ${limits.maxRatio}:1` },
-      ];
-      for (const cap of caps) if (bytes > cap.bytes) throw new BtcError('InvalidInput', `${what} refused: entry "${name}" declares ${MiB(bytes)} (${cap.says})`);
+      if (bytes > limits.maxEntryBytes) throw refuse(name, bytes, `per-entry limit ${MiB(limits.maxEntryBytes)}`);
+      if (bytes > limits.maxTotalBytes - total) throw refuse(name, bytes, `total limit ${MiB(limits.maxTotalBytes)} for the archive`);
+      if (bytes > Math.max(RATIO_FLOOR_BYTES, compressed * limits.maxRatio)) throw refuse(name, bytes, `compression ratio limit ${limits.maxRatio}:1`);
       total += bytes;
     },
     finish(entries: number): void {
@@ -267,7 +270,7 @@ export async function assertNoSecrets(bytes: Buffer, secrets: readonly string[],
   const { openZip } = await import('./unzip.ts'); // the reader (yauzl, fflate) only for a check of a finished zip
   const zip = await openZip(bytes, BUNDLE_LIMITS, 'bundle');
   for (const entry of zip.entries) {
-    if (hit(Buffer.from(entry.name)) || (!entry.dir && hit(await zip.read(entry.name)))) leaks.push(entry.name);
+    if (hit.inName(entry.name) || (!entry.dir && hit(await zip.read(entry.name)))) leaks.push(hit.masked(entry.name));
   }
   refuseLeaks(leaks);
 }

@@ -1,6 +1,7 @@
 // runtime/handoff/zip-writer.ts
 // Writes a zip entry by entry: one reused zlib deflate state for small entries, Node's zlib off the main thread for big ones, and the archive's headers written here.
 
+import { isAscii } from 'node:buffer';
 import zlib from 'node:zlib';
 import { BtcError } from '../errors.ts';
 
@@ -188,11 +189,6 @@ function writeCommon(buf: Buffer, at: number, entry: { name: Buffer; crc: number
   buf.writeUInt32LE(entry.compressed, at + 14);
   buf.writeUInt32LE(entry.size, at + 18);
   buf.writeUInt16LE(entry.name.length, at + 22);
-}
-
-function isAscii(bytes: Buffer): boolean {
-  for (let i = 0; i < bytes.length; i++) if (bytes[i]! > 0x7f) return false;
-  return true;
 }
 
 /** MS-DOS time and date of `at` in local time (APPNOTE 4.4.6), as zip tools write and read them. */
