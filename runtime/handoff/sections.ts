@@ -62,18 +62,25 @@ export function envManifest(options: {
 
 /** `note` says why the list is empty when the repository is not a git checkout. */
 export function repoStructure(files: ReadonlyArray<RepoFile & { header: string[]; included: boolean }>, note: string | null = null) {
+  return { ...repoStructureHead(files, note), files: files.map((f) => ({ path: f.path, bytes: f.bytes, included: f.included, header: f.header })) };
+}
+
+/** repoStructure without its `files` list (what comes before it in the document). */
+function repoStructureHead(files: ReadonlyArray<RepoFile>, note: string | null) {
   const directories = new Map<string, number>();
+  let totalBytes = 0;
   for (const f of files) {
-    const dir = path.posix.dirname(f.path);
+    const slash = f.path.lastIndexOf('/');
+    const dir = slash < 0 ? '.' : f.path.slice(0, slash); // path.posix.dirname of a git path (no trailing or doubled slash)
     directories.set(dir, (directories.get(dir) ?? 0) + 1);
+    totalBytes += f.bytes;
   }
   return {
     ...(note ? { note } : {}),
     source: note ? 'none' : 'git index (tracked files only)',
     file_count: files.length,
-    total_bytes: files.reduce((sum, f) => sum + f.bytes, 0),
+    total_bytes: totalBytes,
     directories: [...directories.entries()].sort(([a], [b]) => (a < b ? -1 : 1)).map(([dir, count]) => ({ path: dir, files: count })),
-    files: files.map((f) => ({ path: f.path, bytes: f.bytes, included: f.included, header: f.header })),
   };
 }
 
@@ -84,24 +91,31 @@ export function repoStructure(files: ReadonlyArray<RepoFile & { header: string[]
  * A record with any other string goes through the library.
  */
 export function repoStructureYaml(files: ReadonlyArray<RepoFile & { header: string[]; included: boolean }>, note: string | null = null): string {
-  const { files: records, ...head } = repoStructure(files, note);
-  if (records.length === 0) return stringify({ ...head, files: [] }, { lineWidth: 0 });
-  const out = [stringify(head, { lineWidth: 0 }), 'files:\n'];
-  for (const record of records) {
-    if (!isPlain(record.path) || !record.header.every(isPlain)) {
-      out.push(stringify([record], { lineWidth: 0 }).replace(/^(?=.)/gm, '  '));
+  const head = repoStructureHead(files, note);
+  if (files.length === 0) return stringify({ ...head, files: [] }, { lineWidth: 0 });
+  let out = `${stringify(head, { lineWidth: 0 })}files:\n`;
+  for (const f of files) {
+    const { path: file, header } = f;
+    if (!isPlain(file) || !header.every(isPlain)) {
+      out += stringify([{ path: file, bytes: f.bytes, included: f.included, header }], { lineWidth: 0 }).replace(/^(?=.)/gm, '  ');
       continue;
     }
-    out.push(`  - path: ${record.path}\n    bytes: ${record.bytes}\n    included: ${record.included}\n`);
-    out.push(record.header.length ? `    header:\n${record.header.map((h) => `      - ${h}\n`).join('')}` : '    header: []\n');
+    out += `  - path: ${file}\n    bytes: ${f.bytes}\n    included: ${f.included}\n`;
+    if (header.length === 0) out += '    header: []\n';
+    else {
+      out += '    header:\n';
+      for (const line of header) out += `      - ${line}\n`;
+    }
   }
-  return out.join('');
+  return out;
 }
 
-/** Strings YAML reads back as the same string without quotes: no indicator first, no `: ` / ` #`, no keyword or number. */
-const PLAIN = /^[A-Za-z_/][A-Za-z0-9_./ ,()'=+-]*$/;
-const KEYWORD = /^(?:true|false|null|yes|no|on|off|y|n)$/i;
-const isPlain = (s: string) => PLAIN.test(s) && !s.endsWith(' ') && !KEYWORD.test(s);
+/**
+ * Strings YAML reads back as the same string without quotes: no indicator first, no `: ` / ` #`,
+ * no trailing space, no keyword or number. One expression (a string is tested thousands of times).
+ */
+const PLAIN = /^(?!(?:true|false|null|yes|no|on|off|y|n)$)[A-Za-z_/][A-Za-z0-9_./ ,()'=+-]*(?<! )$/i;
+const isPlain = (s: string) => PLAIN.test(s);
 
 export function gitDocument(git: GitSummary | null) {
   if (!git) return { available: false };
