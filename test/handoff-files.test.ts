@@ -35,6 +35,16 @@ describe('exclusions', () => {
     for (const p of ['src/env.ts', 'docs/keys.md', 'functions/handoff.ts', 'environment.md']) expect(isExcluded(p), p).toBe(false);
   });
 
+  it('a glob without a slash matches a whole segment anywhere, exactly as `^(?:.*/)?glob(?:/.*)?$` would', () => {
+    // `**/glob` is anchored: the expression globToRegExp wrote for `glob` before (it backtracked over every slash).
+    const reference = (glob: string) => globToRegExp(`**/${glob}`);
+    expect(String(reference('*.log'))).toBe(String(/^(?:.*\/)?[^/]*\.log(?:\/.*)?$/));
+    const globs = ['*.log', '.env*', 'node_modules', 'id_rsa*', 'a*b', 'foo**bar', '**', '?x', 'SPEC.md', 'Handoff_*.zip'];
+    const paths = ['x.log', 'a/b/x.log', 'x.log/inner', 'x.logs', '.env', 'a/.env.local', 'node_modules/p/i.js', 'a/node_modules', 'a/node_modulesx/y', 'id_rsa', 'k/id_rsa.pub',
+      'ab', 'a/xb/c', 'a/b', 'foo/x/bar', 'foo/bar/baz', 'xfoo/bar', 'foobar', 'zx', 'q/zx/r', 'zzx', 'SPEC.md', 'docs/SPEC.md', 'SPECxmd', 'Handoff_1.zip', 'a/Handoff_x.zip', 'Handoff_.zip.bak', ''];
+    for (const glob of globs) for (const p of paths) expect(globToRegExp(glob).test(p), `${glob} on ${p}`).toBe(reference(glob).test(p));
+  });
+
   it('lists the tracked files it is given, sorted, minus the fixed exclusions', () => {
     expect(listRepoFiles(['src/b.ts', 'a.ts', '.env', 'data/x', 'gone.ts', 'keys/k.pem'], ['src/**'])).toEqual(['a.ts', 'gone.ts']);
   });

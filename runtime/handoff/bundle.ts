@@ -117,14 +117,20 @@ export async function buildBundle(src: BundleSources): Promise<Bundle> {
   configBodies.clear();
   await Promise.all(compressing);
 
-  // The small documents; a later entry of the same name replaces an earlier one.
-  const documents = new Map<string, Buffer>();
-  const addText = (entry: string, text: string) => documents.set(entry, Buffer.from(masker.text(text), 'utf8'));
-  const addYaml = (entry: string, doc: unknown) => addText(entry, stringify(doc, { lineWidth: 0 }));
-  addText(
-    ENTRY.repoStructure,
+  // The documents, masked; each is scanned with its text (see secretScanner), not decoded again.
+  // The file list goes first, at once: the biggest, it compresses in the thread pool while the others are made.
+  const masked = (text: string) => {
+    const out = masker.text(text);
+    return { body: Buffer.from(out, 'utf8'), text: out };
+  };
+  const structure = masked(
     repoStructureYaml(described, git ? null : `${path.basename(src.repoDir)} is not a git checkout: no repository file is bundled (only tracked files are ever copied)`),
   );
+  const placing = [add(ENTRY.repoStructure, structure.body, structure.text)];
+  // The small documents; a later entry of the same name replaces an earlier one.
+  const documents = new Map<string, { body: Buffer; text: string }>();
+  const addText = (entry: string, text: string) => documents.set(entry, masked(text));
+  const addYaml = (entry: string, doc: unknown) => addText(entry, stringify(doc, { lineWidth: 0 }));
   addYaml(
     ENTRY.envManifest,
     envManifest({ name, createdAt: new Date(src.nowMs).toISOString(), identity: src.identity, repoDir: src.repoDir, git, restorePoint: src.restorePoint }),
@@ -135,9 +141,10 @@ export async function buildBundle(src: BundleSources): Promise<Bundle> {
   for (const sample of await rawSamples(src.store, src.streams, src.settings.sampleLines, masker, src.nowMs)) addText(sample.name, sample.text);
   for (const sample of await logSample(src.logsDir, src.settings.logLines, masker)) addText(sample.name, sample.text);
   // Each entry's sum is known as soon as it is added: SHA256SUMS need not wait for the big documents to compress.
-  const placing = [...documents].map(([entry, body]) => add(entry, body));
+  for (const [entry, { body, text }] of documents) placing.push(add(entry, body, text));
   const sorted = [...sums.keys()].sort((a, b) => (a < b ? -1 : 1));
-  placing.push(add(ENTRY.checksums, Buffer.from(`${sorted.map((entry) => `${sums.get(entry)}  ${entry}`).join('\n')}\n`)));
+  const checksums = `${sorted.map((entry) => `${sums.get(entry)}  ${entry}`).join('\n')}\n`;
+  placing.push(add(ENTRY.checksums, Buffer.from(checksums), checksums));
   await Promise.all(placing);
   const bytes = await zip.finish();
   limits.finish(sums.size);

@@ -153,7 +153,10 @@ export interface RepoFile {
  * without a slash matches the file name anywhere, like .gitignore.
  */
 export function globToRegExp(glob: string): RegExp {
-  const anchored = glob.includes('/') ? glob.replace(/^\//, '') : `**/${glob}`;
+  // Without a slash: a whole path segment anywhere, written as "at the start or after a slash"
+  // rather than a leading `(?:.*/)?`, which backtracks over every slash of every path tested.
+  const segment = !glob.includes('/');
+  const anchored = segment ? glob : glob.replace(/^\//, '');
   let out = '';
   for (let i = 0; i < anchored.length; i++) {
     const ch = anchored[i]!;
@@ -166,7 +169,7 @@ export function globToRegExp(glob: string): RegExp {
     else out += ch.replace(/[.+^${}()|[\]\\]/g, '\\$&');
   }
   // A directory pattern (`docs/rules`) also covers what is inside it.
-  return new RegExp(`^${out}(?:/.*)?$`);
+  return segment ? new RegExp(`(?:^|/)${out}(?:/|$)`) : new RegExp(`^${out}(?:/.*)?$`);
 }
 
 export function excluder(patterns: readonly string[]): (relPath: string) => boolean {
