@@ -129,6 +129,12 @@ describe('repo_structure.yaml', () => {
     file('src/quote".ts', ['// "quoted" text', "// 'single'"]),
     file('src/tab\t.ts', ['// --- x', '// ...']),
     file('yes', ['// null', '// 1.0']),
+    file('.ci/run', ['# .ci/run', '# CI entry point: a clean install, then the README test command.']),
+    file('runtime/x.ts', ["// The bucket layout as code (docs CONTRACT \"Objects\").", '// `runtime sync` says "would copy"; it\'s: fine — really']),
+    file('%percent', ['---', '...', '--- x', '- item', '? key', ': value', '@at', '`tick', '!tag', '&anchor', '*alias', '|pipe', '>fold']),
+    file('{brace}', ['[bracket]', '~', 'null', 'Null', 'NO', 'y', '1e3', '0x10', '0o7', '.5', '-1', '+1', '.inf', '-.nan', '2026-11-30', '12:30:00']),
+    file('back\\slash', ['x #y', 'x: y', 'x:y', ' lead', 'trail ', '', '\ttab', 'a\u0085b', 'bell\u0007', 'line\u2028sep', 'emoji 🙂', 'ASCII only']),
+    file('multi', ['first\nsecond']),
   ];
 
   it('is byte for byte what the yaml library writes, for plain and awkward strings alike', () => {

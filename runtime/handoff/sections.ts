@@ -85,29 +85,41 @@ function repoStructureHead(files: ReadonlyArray<RepoFile>, note: string | null) 
 }
 
 /**
- * `stringify(repoStructure(files, note), { lineWidth: 0 })` to the byte, written directly for the
- * file records whose strings need no quoting (the usual paths and `// …` headers): the yaml
- * library takes about 0.2 ms per record, which is most of a bundle's time for thousands of files.
- * A record with any other string goes through the library.
+ * `stringify(repoStructure(files, note), { lineWidth: 0 })` to the byte, written directly: the yaml
+ * library takes about 0.15 ms per record, which is most of a bundle's time for thousands of files.
+ * A string that needs no quoting (the usual paths and `// …` headers) is written as it is; any
+ * other one-line string as the library writes it alone (`"# a shell comment"`, 40 µs); a record
+ * with a string the library would write over several lines goes through the library whole.
  */
 export function repoStructureYaml(files: ReadonlyArray<RepoFile & { header: string[]; included: boolean }>, note: string | null = null): string {
   const head = repoStructureHead(files, note);
   if (files.length === 0) return stringify({ ...head, files: [] }, { lineWidth: 0 });
   let out = `${stringify(head, { lineWidth: 0 })}files:\n`;
   for (const f of files) {
-    const { path: file, header } = f;
-    if (!isPlain(file) || !header.every(isPlain)) {
-      out += stringify([{ path: file, bytes: f.bytes, included: f.included, header }], { lineWidth: 0 }).replace(/^(?=.)/gm, '  ');
+    const { header } = f;
+    const file = scalar(f.path);
+    const lines = header.map(scalar);
+    if (file === null || lines.includes(null)) {
+      out += stringify([{ path: f.path, bytes: f.bytes, included: f.included, header }], { lineWidth: 0 }).replace(/^(?=.)/gm, '  ');
       continue;
     }
     out += `  - path: ${file}\n    bytes: ${f.bytes}\n    included: ${f.included}\n`;
-    if (header.length === 0) out += '    header: []\n';
+    if (lines.length === 0) out += '    header: []\n';
     else {
       out += '    header:\n';
-      for (const line of header) out += `      - ${line}\n`;
+      for (const line of lines) out += `      - ${line}\n`;
     }
   }
   return out;
+}
+
+/** `s` as one line of YAML the way the library writes it in a record, or null when that takes more than one line. */
+function scalar(s: string): string | null {
+  if (isPlain(s)) return s;
+  const written = stringify(s, { lineWidth: 0 });
+  const end = written.indexOf('\n');
+  // One line (then its newline) that is the string itself, not a document marker or a block scalar header.
+  return end === written.length - 1 && !/^(?:---|\.\.\.|[|>])/.test(written) ? written.slice(0, end) : null;
 }
 
 /**
