@@ -9,13 +9,15 @@ const MIN_MASKABLE_LENGTH = 4;
 
 /**
  * Each secret shape with its hint: a cheap test on the lower-cased text that every match needs to
- * pass (the words or marks the pattern cannot match without). The lookbehind patterns cost a scan
- * per character, and most texts (a repository's source files) hold none of these words. A pattern
- * and its hint are written side by side, so a new or reordered pattern cannot take another's hint.
+ * pass (the words or marks the pattern cannot match without, in the order it needs them: a forward
+ * search, without the pattern's look-behind). The look-behind patterns cost a scan per character,
+ * and most texts (a repository's source files) hold none of these words, or not followed by `=`
+ * or `:`. A pattern and its hint are written side by side, so a new or reordered pattern cannot
+ * take another's hint.
  */
 const SECRET_RULES: ReadonlyArray<{ pattern: RegExp; hint: (lower: string) => boolean }> = [
   // scheme://user:password@host — the password part.
-  { pattern: /(?<=[a-z][a-z0-9+.-]*:\/\/[^\s/:@"'<>]*:)[^\s/@"'<>]+(?=@)/gi, hint: (t) => t.includes('://') },
+  { pattern: /(?<=[a-z][a-z0-9+.-]*:\/\/[^\s/:@"'<>]*:)[^\s/@"'<>]+(?=@)/gi, hint: (t) => t.includes('://') && /:\/\/[^\s/:@"'<>]*:[^\s/@"'<>]+@/.test(t) },
   { pattern: /(?<=\bBearer\s+)[A-Za-z0-9._~+/=-]{8,}/g, hint: (t) => t.includes('bearer') },
   { pattern: /\b(?:AKIA|ASIA)[A-Z0-9]{16}\b/g, hint: (t) => t.includes('akia') || t.includes('asia') },
   { pattern: /(?<=hooks\.slack\.com\/services\/)[A-Za-z0-9/_-]+/g, hint: (t) => t.includes('hooks.slack.com/services/') },
@@ -23,7 +25,7 @@ const SECRET_RULES: ReadonlyArray<{ pattern: RegExp; hint: (lower: string) => bo
   // The name must end in the secret word (API_TOKEN=…, password: …), so `secrets.ts:42:7` in a stack stays readable.
   {
     pattern: /(?<=\b[A-Za-z0-9_-]*(?:token|secret|passw(?:or)?d|api[_-]?key|access[_-]?key|secret[_-]?key)\s*[=:]\s*["']?)(?![(*<])[^\s"'&;,\\]{4,}/gi,
-    hint: (t) => /token|secret|passw|api[_-]?key|access[_-]?key/.test(t),
+    hint: (t) => /(?:token|secret|passw(?:or)?d|api[_-]?key|access[_-]?key|secret[_-]?key)\s*[=:]/.test(t),
   },
 ];
 

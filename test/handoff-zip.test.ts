@@ -183,7 +183,7 @@ describe('masker pattern hints', () => {
         })
         .join('');
     const words = ['token', 'secret', 'password', 'passwd', 'api_key', 'apikey', 'api-key', 'access_key', 'secret_key', 'bearer', 'akia', 'asia', 'discord', 'discordapp.com/api/webhooks/', 'hooks.slack.com/services/', '://'];
-    const contexts = [(w: string) => `MY_${w}=abcdefgh1234`, (w: string) => `${w}: "s3cr3tvalue"`, (w: string) => `Authorization: ${w} abcdefgh12345678`, (w: string) => `${w}ABCDEFGHIJKLMNOP`, (w: string) => `https://user:pa55${w}word@example.net/`, (w: string) => `https://${w}123/abc_DEF-ghi`];
+    const contexts = [(w: string) => `MY_${w}=abcdefgh1234`, (w: string) => `${w}: "s3cr3tvalue"`, (w: string) => `Authorization: ${w} abcdefgh12345678`, (w: string) => `${w}ABCDEFGHIJKLMNOP`, (w: string) => `https://user:pa55${w}word@example.net/`, (w: string) => `https://${w}123/abc_DEF-ghi`, (w: string) => `x_${w} \t= 'quoted1234'`, (w: string) => `${w}  :\tunquoted5678`, (w: string) => `${w} is named, not set: ${w}`, (w: string) => `ftp://a${w}:b${w}@host`];
     let ruledOut = 0;
     for (let round = 0; round < 40; round++) {
       for (const word of words) {
