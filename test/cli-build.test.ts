@@ -149,6 +149,12 @@ describe('runtime --help', () => {
     expect(COMMAND_SUMMARIES.map((c) => ({ name: c.name, summary: c.summary }))).toEqual(commands.map((c) => ({ name: c.name, summary: c.summary })));
   });
 
+  it('zod runs without its compiled fast path only for the commands that parse once, never for a server or a command that parses many rows', { timeout: 60_000 }, async () => {
+    const once = (await allCommands()).filter((c) => c.parsesOnce).map((c) => c.name);
+    expect(once.sort()).toEqual(['config diff', 'handoff load', 'handoff make', 'rp list', 'rp make', 'rp restore', 'status']);
+    for (const name of ['start', 'emulator', 'dashboard export', 'state update', 'sync', 'export', 'query']) expect(once, name).not.toContain(name);
+  });
+
   it('every usage line (written out or derived) names each flag and positional its command takes, and no other', { timeout: 60_000 }, async () => {
     const drift: string[] = [];
     for (const listed of await allCommands()) {

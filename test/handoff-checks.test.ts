@@ -66,6 +66,15 @@ describe('bundle checks made as each entry is written', () => {
     expect(error?.message).not.toContain('repo/ok.ts');
   });
 
+  it('a file named with a secret-shaped part is refused, the refusal printing that part masked', async () => {
+    const error = await bundleOf({ 'API_TOKEN=abcd1234efgh.txt': 'nothing here\n' }).then(
+      () => null,
+      (e: Error) => e,
+    );
+    expect(error?.message).toMatch(/a secret value was found in .*repo\/API_TOKEN=\*\*\*/);
+    expect(error?.message).not.toContain('abcd1234efgh');
+  });
+
   it('a secret-shaped string (no value known) left unmasked refuses the bundle too', async () => {
     // In a source file: a config-like file (.ini, .yaml, …) would have its value found by key and masked anyway.
     const shaped = { text: (s: string) => s, value: <T>(v: T) => v, values: [] } satisfies Masker;

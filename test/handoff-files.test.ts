@@ -38,11 +38,19 @@ describe('exclusions', () => {
   it('a glob without a slash matches a whole segment anywhere, exactly as `^(?:.*/)?glob(?:/.*)?$` would', () => {
     // `**/glob` is anchored: the expression globToRegExp wrote for `glob` before (it backtracked over every slash).
     const reference = (glob: string) => globToRegExp(`**/${glob}`);
-    expect(String(reference('*.log'))).toBe(String(/^(?:.*\/)?[^/]*\.log(?:\/.*)?$/));
+    expect(String(reference('*.log'))).toBe(String(/^(?:.*\/)?[^/]*\.log(?:\/.*)?$/s));
     const globs = ['*.log', '.env*', 'node_modules', 'id_rsa*', 'a*b', 'foo**bar', '**', '?x', 'SPEC.md', 'Handoff_*.zip'];
-    const paths = ['x.log', 'a/b/x.log', 'x.log/inner', 'x.logs', '.env', 'a/.env.local', 'node_modules/p/i.js', 'a/node_modules', 'a/node_modulesx/y', 'id_rsa', 'k/id_rsa.pub',
+    const paths = ['a\nb/x.log', 'x\u2028y.log', 'foo/x\ny/bar', 'x.log', 'a/b/x.log', 'x.log/inner', 'x.logs', '.env', 'a/.env.local', 'node_modules/p/i.js', 'a/node_modules', 'a/node_modulesx/y', 'id_rsa', 'k/id_rsa.pub',
       'ab', 'a/xb/c', 'a/b', 'foo/x/bar', 'foo/bar/baz', 'xfoo/bar', 'foobar', 'zx', 'q/zx/r', 'zzx', 'SPEC.md', 'docs/SPEC.md', 'SPECxmd', 'Handoff_1.zip', 'a/Handoff_x.zip', 'Handoff_.zip.bak', ''];
     for (const glob of globs) for (const p of paths) expect(globToRegExp(glob).test(p), `${glob} on ${p}`).toBe(reference(glob).test(p));
+  });
+
+  it('a path with a line break is excluded like any other (git paths may hold one); `dir/` means the folder anywhere', () => {
+    const isExcluded = excluder(['secrets/', 'docs/rules/']);
+    for (const p of ['data/a\nb.jsonl', 'node_modules/x\u2028y/i.js', 'a\nb/.env', 'logs/x\r.log', '.git/a\u2029b', 'secrets/a.txt', 'deep/secrets/b.txt', 'docs/rules/x.md']) {
+      expect(isExcluded(p), JSON.stringify(p)).toBe(true);
+    }
+    for (const p of ['src/a\nb.ts', 'secretsx/a.txt', 'src/docs/rules/x.md']) expect(isExcluded(p), JSON.stringify(p)).toBe(false);
   });
 
   it('lists the tracked files it is given, sorted, minus the fixed exclusions', () => {

@@ -105,6 +105,13 @@ describe('small-entry deflate', () => {
     }
   });
 
+  it('after close, a deflate throws instead of reaching freed zlib state (which would abort the process)', () => {
+    const deflater = smallDeflater();
+    deflater.deflate(Buffer.from('before'));
+    deflater.close();
+    expect(() => deflater.deflate(Buffer.from('after'))).toThrow();
+  });
+
   it('an entry queued behind a big one keeps its own bytes, not the reused output buffer', async () => {
     const zip = createZipWriter(Date.UTC(2026, 0, 2));
     const small = ['first small', 'second small'].map((t) => Buffer.from(t.repeat(50)));

@@ -32,6 +32,7 @@ function layerSecretValues(flat: Record<string, unknown>): string[] {
 
 export const configDiffCommand: Command = {
   ...listed('config diff'),
+  parsesOnce: true,
   usage: 'runtime config diff [--all] [--json] [--config FILE]',
   options: { ...configOption, all: { type: 'boolean' }, json: { type: 'boolean' } },
   optionHelp: { ...configHelp, all: 'also list keys left at their default', json: 'print rows as JSON' },

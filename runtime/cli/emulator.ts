@@ -8,7 +8,6 @@ import { listed } from './summaries.ts';
 
 export const emulatorCommand: Command = {
   ...listed('emulator'),
-  longRunning: true,
   usage: 'runtime emulator [--port P] [--host H] [--seed N] [--trades-per-second R] [--max-fills N]',
   options: { port: { type: 'string' }, host: { type: 'string' }, seed: { type: 'string' }, 'trades-per-second': { type: 'string' }, 'max-fills': { type: 'string' } },
   optionHelp: {

@@ -20,6 +20,7 @@ import { listed } from './summaries.ts';
 
 export const handoffMakeCommand: Command = dutyCommand({
   ...listed('handoff make'),
+  parsesOnce: true,
   duty: 'handoff',
   // --rp, --label and --session come from the handoff duty's zod input.
   options: { ...configOption, out: { type: 'string' }, local: { type: 'boolean' } },
@@ -45,6 +46,7 @@ export const handoffMakeCommand: Command = dutyCommand({
 
 export const handoffLoadCommand: Command = {
   ...listed('handoff load'),
+  parsesOnce: true,
   usage: 'runtime handoff load <zip|key> [--sha256 HEX] [--json] [--config FILE]',
   positionals: ['zip|key'],
   options: { ...configOption, sha256: { type: 'string' }, json: { type: 'boolean' } },

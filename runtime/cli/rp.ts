@@ -16,6 +16,7 @@ const repoHelp = { ...configHelp, dir: 'the repository (default: handoff.repoDir
 
 export const rpMakeCommand: Command = {
   ...listed('rp make'),
+  parsesOnce: true,
   usage: 'runtime rp make <label> [--message M] [--dir D] [--json] [--config FILE]',
   positionals: ['label'],
   options: { ...repoOptions, message: { type: 'string' } },
@@ -37,6 +38,7 @@ export const rpMakeCommand: Command = {
 
 export const rpListCommand: Command = {
   ...listed('rp list'),
+  parsesOnce: true,
   usage: 'runtime rp list [--dir D] [--json] [--config FILE]',
   options: repoOptions,
   optionHelp: repoHelp,
@@ -51,6 +53,7 @@ export const rpListCommand: Command = {
 
 export const rpRestoreCommand: Command = {
   ...listed('rp restore'),
+  parsesOnce: true,
   usage: 'runtime rp restore <tag> [--dir D] [--json] [--config FILE]',
   positionals: ['tag'],
   options: repoOptions,

@@ -29,7 +29,6 @@ const PREFLIGHT_RETRY_MS = 15_000;
 
 export const startCommand: Command = {
   ...listed('start'),
-  longRunning: true,
   usage: 'runtime start [--config FILE] [--host H] [--port P] [--demo] [--shutdown-file F] [--insecure-no-token]',
   options: {
     ...configOption,

@@ -10,6 +10,7 @@ import { listed } from './summaries.ts';
 
 export const statusCommand: Command = {
   ...listed('status'),
+  parsesOnce: true,
   usage: 'runtime status [--json] [--config FILE]',
   options: { ...configOption, json: { type: 'boolean' } },
   optionHelp: { ...configHelp, json: 'print the status objects as JSON' },

@@ -229,8 +229,8 @@ function leakTest(secrets: readonly string[], patterns: readonly RegExp[]) {
   // A name is a string already: searched as one (a UTF-8 string holds another exactly when its bytes hold the other's).
   const asText = needles.map((n) => n.toString('utf8'));
   const inName = (entry: string) => asText.some((n) => entry.includes(n)) || shaped(entry);
-  /** A name as a refusal may print it: a secret value in it (a file named after one) replaced with the mask. */
-  const masked = (entry: string) => asText.reduce((out, n) => out.replaceAll(n, MASK), entry);
+  /** A name as a refusal may print it: a secret value (a file named after one) or a secret-shaped part replaced with the mask. */
+  const masked = (entry: string) => patterns.reduce((out, p) => out.replace(new RegExp(p.source, p.flags), MASK), asText.reduce((out, n) => out.replaceAll(n, MASK), entry));
   return Object.assign(hit, { needles, inName, masked });
 }
 

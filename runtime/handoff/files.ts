@@ -153,10 +153,12 @@ export interface RepoFile {
  * without a slash matches the file name anywhere, like .gitignore.
  */
 export function globToRegExp(glob: string): RegExp {
+  // `dir/` means the folder `dir` anywhere, as in .gitignore (a trailing slash does not anchor).
+  const trimmed = glob.length > 1 ? glob.replace(/\/+$/, '') : glob;
   // Without a slash: a whole path segment anywhere, written as "at the start or after a slash"
   // rather than a leading `(?:.*/)?`, which backtracks over every slash of every path tested.
-  const segment = !glob.includes('/');
-  const anchored = segment ? glob : glob.replace(/^\//, '');
+  const segment = !trimmed.includes('/');
+  const anchored = segment ? trimmed : trimmed.replace(/^\//, '');
   let out = '';
   for (let i = 0; i < anchored.length; i++) {
     const ch = anchored[i]!;
@@ -168,14 +170,15 @@ export function globToRegExp(glob: string): RegExp {
     else if (ch === '?') out += '[^/]';
     else out += ch.replace(/[.+^${}()|[\]\\]/g, '\\$&');
   }
-  // A directory pattern (`docs/rules`) also covers what is inside it.
-  return segment ? new RegExp(`(?:^|/)${out}(?:/|$)`) : new RegExp(`^${out}(?:/.*)?$`);
+  // A directory pattern (`docs/rules`) also covers what is inside it. `s`: a `.` crosses line breaks,
+  // which a git path may hold (`data/**` must cover `data/a\nb`).
+  return segment ? new RegExp(`(?:^|/)${out}(?:/|$)`, 's') : new RegExp(`^${out}(?:/.*)?$`, 's');
 }
 
 export function excluder(patterns: readonly string[]): (relPath: string) => boolean {
   const compiled = [...ALWAYS_EXCLUDED, ...patterns].map(globToRegExp);
   // One expression for them all: a path is tested once, not once per pattern (thousands of paths).
-  const any = new RegExp(compiled.map((re) => `(?:${re.source})`).join('|'));
+  const any = new RegExp(compiled.map((re) => `(?:${re.source})`).join('|'), 's');
   return (relPath) => any.test(relPath);
 }
 

@@ -159,6 +159,7 @@ export function createZipWriter(mtimeMs: number): ZipWriter {
       while (waiting > 0) await previous;
       if (failure) throw failure;
       deflater?.close();
+      deflater = null;
       const directoryStart = archive.length;
       const size = directoryStart + directory.length + 22;
       if (size > MAX_OFFSET) throw new BtcError('InvalidInput', 'zip refused: over 4 GiB (no ZIP64 here)');
@@ -242,6 +243,8 @@ export function smallDeflater({ internals = true } = {}): SmallDeflater & { nati
   return {
     native: true,
     deflate(body) {
+      // A closed or failed stream has freed its native state: writing to it would abort the process (a C++ assertion), not throw.
+      if (stream.destroyed) throw stream.errored ?? new Error('zlib deflate state is closed');
       let written = 0;
       let inOffset = 0;
       let inLength = body.length;
