@@ -141,7 +141,7 @@ async function vendor(esbuild, root, dir) {
 
 /**
  * What a vendored bundle leaves out. zod: every locale but English. `z.locales` is a namespace of
- * ~40 message translations, all loaded with `zod` although only the default (`en`, which zod
+ * ~60 message translations, all loaded with `zod` although only the default (`en`, which zod
  * configures itself) is ever used here: half the bundle, ~5 ms of every start. `z.locales.en`
  * stays; any other `z.locales.<lang>` is undefined in dist/ (the sources through tsx keep them).
  */
