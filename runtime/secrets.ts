@@ -17,7 +17,7 @@ const MIN_MASKABLE_LENGTH = 4;
  */
 const SECRET_RULES: ReadonlyArray<{ pattern: RegExp; hint: (lower: string) => boolean }> = [
   // scheme://user:password@host — the password part.
-  { pattern: /(?<=[a-z][a-z0-9+.-]*:\/\/[^\s/:@"'<>]*:)[^\s/@"'<>]+(?=@)/gi, hint: (t) => t.includes('://') && /:\/\/[^\s/:@"'<>]*:[^\s/@"'<>]+@/.test(t) },
+  { pattern: /(?<=[a-z][a-z0-9+.-]*:\/\/[^\s/:@"'<>]*:)[^\s/@"'<>]+(?=@)/gi, hint: (t) => /:\/\/[^\s/:@"'<>]*:[^\s/@"'<>]+@/.test(t) },
   { pattern: /(?<=\bBearer\s+)[A-Za-z0-9._~+/=-]{8,}/g, hint: (t) => t.includes('bearer') },
   { pattern: /\b(?:AKIA|ASIA)[A-Z0-9]{16}\b/g, hint: (t) => t.includes('akia') || t.includes('asia') },
   { pattern: /(?<=hooks\.slack\.com\/services\/)[A-Za-z0-9/_-]+/g, hint: (t) => t.includes('hooks.slack.com/services/') },
